@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// These tests run the real binary as a process, so they can kill -9 it.
+
+var buildOnce struct {
+	sync.Once
+	bin string
+	err error
+}
+
+func chronikBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "chronik-e2e-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.bin = filepath.Join(dir, "chronik")
+		out, err := exec.Command("go", "build", "-o", buildOnce.bin, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type process struct {
+	cmd   *exec.Cmd
+	kafka string
+	admin string
+	done  chan error
+}
+
+// startProcess runs `chronik serve` on dataDir and waits until /readyz answers.
+func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *process {
+	t.Helper()
+	p := &process{
+		kafka: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
+		admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
+		done:  make(chan error, 1),
+	}
+	p.cmd = exec.Command(chronikBinary(t), "serve", "--data-dir", dataDir,
+		"--kafka-addr", p.kafka, "--advertise-kafka-addr", p.kafka, "--admin-addr", p.admin,
+		"--log-level", "warn")
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "chronik.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("chronik log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("chronik exited before ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("chronik not ready after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKillDashNineLosesNoAcknowledgedWrite kills the broker with SIGKILL in
+// the middle of a steady acks=all stream from an idempotent producer,
+// restarts it on the same data dir, and lets the producer finish: every
+// record must be there exactly once, in order.
+func TestKillDashNineLosesNoAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	dataDir := t.TempDir()
+	kport, aport := freePort(t), freePort(t)
+	p := startProcess(t, dataDir, kport, aport)
+
+	const total = 30000
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("crash"),
+		kgo.RecordRetries(1<<30), kgo.RecordDeliveryTimeout(2*time.Minute),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
+		kgo.MaxBufferedRecords(500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	var mu sync.Mutex
+	acked := 0
+	var prodErr error
+	killAt := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < total; i++ {
+			cl.Produce(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					prodErr = errors.Join(prodErr, err)
+					return
+				}
+				acked++
+				if acked == total/3 {
+					once.Do(func() { close(killAt) })
+				}
+			})
+		}
+	}()
+
+	<-killAt
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	mu.Lock()
+	ackedAtKill := acked
+	mu.Unlock()
+	t.Logf("killed with %d records acknowledged", ackedAtKill)
+	startProcess(t, dataDir, kport, aport)
+
+	wg.Wait()
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	if prodErr != nil {
+		t.Fatalf("produce errors: %v", prodErr)
+	}
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumeTopics("crash"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	next := 0
+	for next < total {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d", next, total)
+		}
+		for _, r := range fs.Records() {
+			if string(r.Value) != strconv.Itoa(next) {
+				t.Fatalf("offset %d holds record %s, want %d (lost or duplicated write)", r.Offset, r.Value, next)
+			}
+			if r.Offset != int64(next) {
+				t.Fatalf("record %d at offset %d", next, r.Offset)
+			}
+			next++
+		}
+	}
+}
+
+// TestSIGTERMStopsGracefully: SIGTERM makes the process exit 0, and the data
+// is there after a restart.
+func TestSIGTERMStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	dataDir := t.TempDir()
+	kport, aport := freePort(t), freePort(t)
+	p := startProcess(t, dataDir, kport, aport)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("term"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("kept")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want exit code 0", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	p2 := startProcess(t, dataDir, kport, aport)
+	cons, err := kgo.NewClient(kgo.SeedBrokers(p2.kafka), kgo.ConsumeTopics("term"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	fs := cons.PollFetches(ctx)
+	if rs := fs.Records(); len(rs) != 1 || string(rs[0].Value) != "kept" {
+		t.Fatalf("after restart got %d records, want the one produced before SIGTERM", len(rs))
+	}
+}

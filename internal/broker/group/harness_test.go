@@ -1,0 +1,343 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every blocking call a test makes.
+const testTimeout = 10 * time.Second
+
+// memLog is an in-memory OffsetsLog.
+type memLog struct {
+	mu      sync.Mutex
+	parts   map[int32][][]byte
+	failErr error // when set, Append fails and writes nothing
+	appends int
+}
+
+func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
+
+func (l *memLog) Append(ctx context.Context, partition int32, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failErr != nil {
+		return l.failErr
+	}
+	l.appends++
+	l.parts[partition] = append(l.parts[partition], append([]byte(nil), b...))
+	return nil
+}
+
+func (l *memLog) Scan(ctx context.Context, partition int32, fn func([]byte) error) error {
+	l.mu.Lock()
+	batches := append([][]byte(nil), l.parts[partition]...)
+	l.mu.Unlock()
+	for _, b := range batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *memLog) setFail(err error) {
+	l.mu.Lock()
+	l.failErr = err
+	l.mu.Unlock()
+}
+
+// records returns every record of a partition, oldest first.
+func (l *memLog) records(t *testing.T, partition int32) []batch.Record {
+	t.Helper()
+	var out []batch.Record
+	err := l.Scan(context.Background(), partition, func(b []byte) error {
+		recs, err := batch.Records(b)
+		out = append(out, recs...)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	return out
+}
+
+var errDiskFull = errors.New("disk full")
+
+const testPartitions = 4
+
+func testConfig(t *testing.T) Config {
+	return Config{
+		OffsetsPartitions: testPartitions,
+		MinSessionTimeout: 10 * time.Millisecond,
+		MaxSessionTimeout: time.Minute,
+		Logger:            slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// newLoaded returns a loaded coordinator over log that is closed when the
+// test ends.
+func newLoaded(t *testing.T, log *memLog, cfg Config) *Coordinator {
+	t.Helper()
+	c := New(cfg, log)
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := c.Load(ctx); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func consumerMeta(topics ...string) []byte {
+	m := kmsg.NewConsumerMemberMetadata()
+	m.Topics = topics
+	return m.AppendTo(nil)
+}
+
+// tm is a test group member: what a client remembers between requests.
+type tm struct {
+	group     string
+	id        string
+	instance  *string
+	gen       int32
+	version   int16
+	session   time.Duration
+	rebalance time.Duration
+	ptype     string
+	protos    []kmsg.JoinGroupRequestProtocol
+}
+
+func newTM(group string, topics ...string) *tm {
+	return &tm{
+		group:     group,
+		version:   9,
+		session:   10 * time.Second,
+		rebalance: 5 * time.Second,
+		ptype:     "consumer",
+		protos:    []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: consumerMeta(topics...)}},
+	}
+}
+
+func (m *tm) joinReq() *kmsg.JoinGroupRequest {
+	r := kmsg.NewPtrJoinGroupRequest()
+	r.Version = m.version
+	r.Group = m.group
+	r.MemberID = m.id
+	r.InstanceID = m.instance
+	r.SessionTimeoutMillis = int32(m.session / time.Millisecond)
+	r.RebalanceTimeoutMillis = int32(m.rebalance / time.Millisecond)
+	r.ProtocolType = m.ptype
+	r.Protocols = m.protos
+	return r
+}
+
+// joinRaw sends one JoinGroup in the background.
+func joinRaw(t *testing.T, c *Coordinator, req *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {
+	out := make(chan *kmsg.JoinGroupResponse, 1)
+	ctx := WithClient(ctxT(t), "client-"+req.Group, "127.0.0.1")
+	go func() { out <- c.JoinGroup(ctx, req) }()
+	return out
+}
+
+// joinAsync joins in the background, doing the MEMBER_ID_REQUIRED round trip
+// first (synchronously, so m.id is known when it returns).
+func joinAsync(t *testing.T, c *Coordinator, m *tm) <-chan *kmsg.JoinGroupResponse {
+	t.Helper()
+	if m.id == "" && m.instance == nil && m.version >= 4 {
+		r := c.JoinGroup(WithClient(ctxT(t), "client-"+m.group, "127.0.0.1"), m.joinReq())
+		if r.ErrorCode != kerr.MemberIDRequired.Code {
+			t.Fatalf("first join: error %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(r.ErrorCode))
+		}
+		m.id = r.MemberID
+	}
+	return joinRaw(t, c, m.joinReq())
+}
+
+// recv waits for a background response.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatal("timed out waiting for a response")
+	}
+	panic("unreachable")
+}
+
+// joined applies a successful join response to m.
+func joined(t *testing.T, m *tm, r *kmsg.JoinGroupResponse) *kmsg.JoinGroupResponse {
+	t.Helper()
+	if r.ErrorCode != 0 {
+		t.Fatalf("join of %s: %v", m.id, kerr.ErrorForCode(r.ErrorCode))
+	}
+	m.id = r.MemberID
+	m.gen = r.Generation
+	return r
+}
+
+func join(t *testing.T, c *Coordinator, m *tm) *kmsg.JoinGroupResponse {
+	t.Helper()
+	return joined(t, m, recv(t, joinAsync(t, c, m)))
+}
+
+func (m *tm) syncReq(assign map[string][]byte) *kmsg.SyncGroupRequest {
+	r := kmsg.NewPtrSyncGroupRequest()
+	r.Version = 5
+	r.Group = m.group
+	r.MemberID = m.id
+	r.InstanceID = m.instance
+	r.Generation = m.gen
+	for id, a := range assign {
+		r.GroupAssignment = append(r.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: id, MemberAssignment: a})
+	}
+	return r
+}
+
+func syncAsync(t *testing.T, c *Coordinator, m *tm, assign map[string][]byte) <-chan *kmsg.SyncGroupResponse {
+	out := make(chan *kmsg.SyncGroupResponse, 1)
+	req := m.syncReq(assign)
+	ctx := ctxT(t)
+	go func() { out <- c.SyncGroup(ctx, req) }()
+	return out
+}
+
+func heartbeat(t *testing.T, c *Coordinator, m *tm) int16 {
+	r := kmsg.NewPtrHeartbeatRequest()
+	r.Version = 4
+	r.Group = m.group
+	r.MemberID = m.id
+	r.InstanceID = m.instance
+	r.Generation = m.gen
+	return c.Heartbeat(ctxT(t), r).ErrorCode
+}
+
+func describe(t *testing.T, c *Coordinator, group string) kmsg.DescribeGroupsResponseGroup {
+	r := kmsg.NewPtrDescribeGroupsRequest()
+	r.Version = 5
+	r.Groups = []string{group}
+	return c.DescribeGroups(ctxT(t), r).Groups[0]
+}
+
+// assignmentFor is a recognisable consumer assignment for a member.
+func assignmentFor(topic string, partitions ...int32) []byte {
+	a := kmsg.NewConsumerMemberAssignment()
+	a.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: topic, Partitions: partitions}}
+	return a.AppendTo(nil)
+}
+
+func commitReq(m *tm, offsets map[string]map[int32]int64) *kmsg.OffsetCommitRequest {
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Version = 9
+	r.Group = m.group
+	r.MemberID = m.id
+	r.InstanceID = m.instance
+	r.Generation = m.gen
+	for topic, parts := range offsets {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = topic
+		for p, o := range parts {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition = p
+			rp.Offset = o
+			rp.LeaderEpoch = 3
+			rp.Metadata = kmsg.StringPtr("meta")
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+	}
+	return r
+}
+
+// commitCodes returns the distinct error codes of a commit response.
+func commitCodes(r *kmsg.OffsetCommitResponse) map[int16]int {
+	out := make(map[int16]int)
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			out[p.ErrorCode]++
+		}
+	}
+	return out
+}
+
+func mustCommit(t *testing.T, c *Coordinator, m *tm, offsets map[string]map[int32]int64) {
+	t.Helper()
+	r := c.OffsetCommit(ctxT(t), commitReq(m, offsets))
+	for code := range commitCodes(r) {
+		if code != 0 {
+			t.Fatalf("commit: %v", kerr.ErrorForCode(code))
+		}
+	}
+}
+
+// fetch returns the committed offset of group/topic/partition via the v7
+// single-group form (-1 when none).
+func fetch(t *testing.T, c *Coordinator, group, topic string, partition int32) int64 {
+	t.Helper()
+	r := kmsg.NewPtrOffsetFetchRequest()
+	r.Version = 7
+	r.Group = group
+	r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{partition}}}
+	resp := c.OffsetFetch(ctxT(t), r)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch partition: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	return p.Offset
+}
+
+func errName(code int16) string {
+	if code == 0 {
+		return "NONE"
+	}
+	return kerr.ErrorForCode(code).Error()
+}
+
+func wantCode(t *testing.T, what string, got, want int16) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: got %s, want %s", what, errName(got), errName(want))
+	}
+}

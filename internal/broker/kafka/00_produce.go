@@ -1,0 +1,124 @@
+package kafka
+
+// Produce, versions 0-11.
+//
+// Only RecordBatch v2 (magic 2) is accepted: v0/v1 message sets get
+// UNSUPPORTED_FOR_MESSAGE_FORMAT, so old clients must use a v3+ request. Each
+// partition must carry exactly one batch (INVALID_RECORD otherwise, as Kafka).
+// The batch is validated (length, CRC-32C, record count) and stored as
+// received, with only base offset and leader epoch patched in place.
+//
+// acks=0 gets no response; acks=1 and acks=-1 are answered once the batch is
+// committed: on a single node the ISR is this node, so both wait for the
+// group-committed fsync under --log-flush=always. acks=-1 honours the
+// request timeout (REQUEST_TIMED_OUT). Idempotent batches are checked against
+// the producer's last five sequences: a duplicate gets its original offset,
+// a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
+// (INVALID_TXN_STATE): transactions are not supported.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type produceWait struct {
+	p    *replica.Partition
+	end  int64
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := respond[*kmsg.ProduceResponse](req)
+
+	var reqErr error
+	switch {
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		reqErr = kerr.InvalidRequiredAcks
+	case req.TransactionID != nil:
+		reqErr = kerr.InvalidTxnState
+	}
+
+	var waits []produceWait
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		// Preallocated: waits keep pointers into this slice.
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
+		topic, terr := b.lookupTopic(rt.Topic, true)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			st.Partitions = append(st.Partitions, sp)
+			r := &st.Partitions[len(st.Partitions)-1]
+
+			err := reqErr
+			if err == nil {
+				err = terr
+			}
+			var p *replica.Partition
+			if err == nil {
+				if p = b.Replicas.Get(topic.Name, rp.Partition); p == nil {
+					err = kerr.UnknownTopicOrPartition
+				}
+			}
+			if err != nil {
+				r.ErrorCode = code(err)
+				r.ErrorMessage = message(err)
+				continue
+			}
+			res, err := p.Append(rp.Records)
+			if err != nil {
+				r.ErrorCode = code(err)
+				continue
+			}
+			r.BaseOffset = res.BaseOffset
+			r.LogStartOffset = p.LogStartOffset()
+			waits = append(waits, produceWait{p: p, end: res.LastOffset + 1, resp: r})
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(waits) == 0 {
+		return done(resp)
+	}
+	timeout := time.Duration(0)
+	if req.Acks == -1 && req.TimeoutMillis > 0 {
+		timeout = time.Duration(req.TimeoutMillis) * time.Millisecond
+	}
+	return nil, func(ctx context.Context) kmsg.Response {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		wait := func(w produceWait) {
+			if err := w.p.WaitCommitted(ctx, w.end); err != nil {
+				if errors.Is(err, context.Canceled) {
+					err = kerr.RequestTimedOut
+				}
+				w.resp.ErrorCode = code(err)
+				w.resp.BaseOffset = -1
+			}
+		}
+		if len(waits) == 1 {
+			wait(waits[0])
+			return resp
+		}
+		// Partitions have their own logs: wait for their fsyncs together.
+		var wg sync.WaitGroup
+		for _, w := range waits {
+			wg.Add(1)
+			go func() { defer wg.Done(); wait(w) }()
+		}
+		wg.Wait()
+		return resp
+	}, nil
+}

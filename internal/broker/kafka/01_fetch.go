@@ -1,0 +1,136 @@
+package kafka
+
+// Fetch, versions 4-12 (RecordBatch v2 only; v13+ would need topic ids).
+//
+// Consumers are served committed data only: batches below the high
+// watermark. MaxWaitMillis/MinBytes long-poll until enough bytes are
+// committed or the wait expires; MaxBytes bounds the response and
+// PartitionMaxBytes each partition, except that the first non-empty
+// partition always gets at least one whole batch (KIP-74), so a batch larger
+// than the limits is never stuck. Incremental fetch sessions (KIP-227) are
+// not offered: the response's session id is 0, so clients send full fetches;
+// a request naming a session gets FETCH_SESSION_ID_NOT_FOUND.
+// CurrentLeaderEpoch (v9+) is checked: older -> FENCED_LEADER_EPOCH, newer ->
+// UNKNOWN_LEADER_EPOCH. Errors end the long poll at once.
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.FetchRequest)
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		resp := respond[*kmsg.FetchResponse](req)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return done(resp)
+	}
+	resp, n, waitOn, failed := b.fetchOnce(req)
+	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(waitOn) == 0 {
+		return done(resp)
+	}
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	stopping := b.stoppingCh()
+	return nil, func(ctx context.Context) kmsg.Response {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		cases := make([]reflect.SelectCase, 0, len(waitOn)+3)
+		for {
+			cases = cases[:0]
+			cases = append(cases,
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stopping)})
+			for _, ch := range waitOn {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+			}
+			chosen, _, _ := reflect.Select(cases)
+			resp, n, waitOn, failed = b.fetchOnce(req)
+			if chosen < 3 || failed || n >= int(req.MinBytes) || len(waitOn) == 0 {
+				return resp
+			}
+		}
+	}, nil
+}
+
+// fetchOnce reads what is available now. It returns the response, the record
+// bytes in it, the channels that signal new committed data for the
+// partitions asked, and whether any partition failed.
+func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, bool) {
+	resp := respond[*kmsg.FetchResponse](req)
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	total := 0
+	failed := false
+	var waitOn []<-chan struct{}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		_, known := b.Store.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			var p *replica.Partition
+			if known {
+				p = b.Replicas.Get(rt.Topic, rp.Partition)
+			}
+			var changed <-chan struct{}
+			if p != nil {
+				// Taken before the read so that a commit in between still wakes us.
+				_, changed = p.HighWatermarkChanged()
+			}
+			err := fetchPartition(p, rp, &sp, maxBytes-total, total == 0)
+			if err != nil {
+				sp.ErrorCode = code(err)
+				failed = true
+			} else if len(sp.RecordBatches) == 0 {
+				waitOn = append(waitOn, changed)
+			}
+			total += len(sp.RecordBatches)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, waitOn, failed
+}
+
+func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool) error {
+	if p == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
+		return err
+	}
+	limit := int(rp.PartitionMaxBytes)
+	if limit <= 0 || limit > budget {
+		limit = budget
+	}
+	recs, hw, err := p.Read(rp.FetchOffset, max(limit, 0), first)
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
+	if err != nil {
+		return err
+	}
+	sp.RecordBatches = recs
+	return nil
+}
+
+// checkLeaderEpoch fences clients that saw another leader epoch (KIP-320).
+func checkLeaderEpoch(p *replica.Partition, current int32) error {
+	switch e := p.LeaderEpoch(); {
+	case current == -1 || current == e:
+		return nil
+	case current < e:
+		return kerr.FencedLeaderEpoch
+	default:
+		return kerr.UnknownLeaderEpoch
+	}
+}

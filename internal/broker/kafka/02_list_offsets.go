@@ -1,0 +1,77 @@
+package kafka
+
+// ListOffsets, versions 1-7.
+//
+// Timestamp -1 is the latest committed offset (the high watermark), -2 the
+// log start offset, -3 (v7, KIP-734) the record with the largest timestamp;
+// any other value finds the first committed record whose timestamp is at
+// least it (offset -1 when there is none). Without transactions
+// read_committed and read_uncommitted see the same offsets.
+// CurrentLeaderEpoch (v4+) is checked like Fetch's.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := respond[*kmsg.ListOffsetsResponse](req)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+			if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+				sp.ErrorCode = code(err)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return done(resp)
+}
+
+func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	if _, ok := b.Store.Topic(topic); !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	p := b.Replicas.Get(topic, rp.Partition)
+	if p == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
+		return err
+	}
+	sp.LeaderEpoch = p.LeaderEpoch()
+	switch rp.Timestamp {
+	case -1:
+		sp.Offset = p.HighWatermark()
+	case -2:
+		sp.Offset = p.LogStartOffset()
+	case -3:
+		off, ts, ok, err := p.MaxTimestamp()
+		if err != nil {
+			return kerr.KafkaStorageError
+		}
+		if ok {
+			sp.Offset, sp.Timestamp = off, ts
+		}
+	default:
+		if rp.Timestamp < 0 {
+			return kerr.InvalidRequest
+		}
+		off, ts, ok, err := p.OffsetForTimestamp(rp.Timestamp)
+		if err != nil {
+			return kerr.KafkaStorageError
+		}
+		if ok {
+			sp.Offset, sp.Timestamp = off, ts
+		}
+	}
+	return nil
+}

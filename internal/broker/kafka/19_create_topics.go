@@ -1,0 +1,80 @@
+package kafka
+
+// CreateTopics, versions 0-7.
+//
+// Each topic is validated (name, partitions, replication factor, configs)
+// and created as one metadata change with all its partitions, or refused with
+// a code and a message: INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS,
+// INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers),
+// INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG. A name given twice in one request
+// gets INVALID_REQUEST. ValidateOnly checks without creating. v5+ responses
+// carry the resulting partition count, replication factor and configs; v7 the
+// topic id.
+
+import (
+	"context"
+
+	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.CreateTopicsRequest)
+	resp := respond[*kmsg.CreateTopicsResponse](req)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if seen[rt.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			m := "topic named more than once in the request"
+			st.ErrorMessage = &m
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		ct := controller.CreateTopic{
+			Name:              rt.Topic,
+			Partitions:        rt.NumPartitions,
+			ReplicationFactor: rt.ReplicationFactor,
+			Configs:           map[string]string{},
+			ValidateOnly:      req.ValidateOnly,
+		}
+		if len(rt.ReplicaAssignment) > 0 {
+			ct.Assignment = map[int32][]int32{}
+			for _, a := range rt.ReplicaAssignment {
+				ct.Assignment[a.Partition] = a.Replicas
+			}
+		}
+		for _, cfg := range rt.Configs {
+			if cfg.Value != nil {
+				ct.Configs[cfg.Name] = *cfg.Value
+			}
+		}
+		t, err := b.Controller.CreateTopic(ct)
+		if err != nil {
+			st.ErrorCode = code(err)
+			st.ErrorMessage = message(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		st.TopicID = t.ID
+		st.NumPartitions = t.Partitions
+		st.ReplicationFactor = t.ReplicationFactor
+		if eff, err := b.Controller.EffectiveConfig(t); err == nil {
+			for _, e := range topicConfigEntries(eff, t.Configs, nil) {
+				rc := kmsg.NewCreateTopicsResponseTopicConfig()
+				rc.Name = e.Name
+				rc.Value = e.Value
+				rc.Source = e.Source
+				st.Configs = append(st.Configs, rc)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return done(resp)
+}

@@ -1,0 +1,61 @@
+package kafka
+
+// DeleteTopics, versions 0-6 (v6 may name topics by id).
+//
+// Deletion removes the topic from metadata, then its partition data.
+// Unknown topics get UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id);
+// internal topics are refused with INVALID_TOPIC_EXCEPTION.
+
+import (
+	"context"
+
+	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleDeleteTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.DeleteTopicsRequest)
+	resp := respond[*kmsg.DeleteTopicsResponse](req)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.GetVersion() >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: &n})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		name := ""
+		switch {
+		case tg.name != nil:
+			name = *tg.name
+		default:
+			t, ok := b.Store.TopicByID(meta.TopicID(tg.id))
+			if !ok {
+				st.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+			name = t.Name
+			st.Topic = &t.Name
+		}
+		if t, ok := b.Store.Topic(name); ok {
+			st.TopicID = t.ID
+		}
+		if err := b.Controller.DeleteTopic(name); err != nil {
+			st.ErrorCode = code(err)
+			st.ErrorMessage = message(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return done(resp)
+}

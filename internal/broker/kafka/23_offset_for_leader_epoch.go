@@ -1,0 +1,44 @@
+package kafka
+
+// OffsetForLeaderEpoch, versions 0-4.
+//
+// For each partition: the largest leader epoch <= the requested one that
+// this replica knows and the offset where the next epoch starts (the log end
+// for the latest epoch), from the on-disk leader-epoch cache; -1/-1 when
+// unknown. CurrentLeaderEpoch (v2+) is checked like Fetch's.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := respond[*kmsg.OffsetForLeaderEpochResponse](req)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		_, known := b.Store.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p := b.Replicas.Get(rt.Topic, rp.Partition)
+			switch {
+			case !known || p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
+					sp.ErrorCode = code(err)
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return done(resp)
+}

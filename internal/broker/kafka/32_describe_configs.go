@@ -1,0 +1,151 @@
+package kafka
+
+// DescribeConfigs, versions 0-4.
+//
+// Topics (resource type 2) show every supported topic config with its
+// effective value; overrides have source DYNAMIC_TOPIC_CONFIG, the rest
+// DEFAULT_CONFIG. Brokers (type 4, name = node id or empty) show the node's
+// static settings, read-only. Other resource types get INVALID_REQUEST.
+// ConfigNames filters; synonyms (v1+) and documentation (v3+) on request.
+
+import (
+	"context"
+	"sort"
+	"strconv"
+
+	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	resourceTopic  = 2
+	resourceBroker = 4
+
+	sourceDynamicTopic = 1
+	sourceStaticBroker = 4
+	sourceDefault      = 5
+
+	configTypeString = 2
+	configTypeInt    = 3
+	configTypeLong   = 5
+)
+
+type configEntry struct {
+	Name     string
+	Value    *string
+	Source   int8
+	Type     int8
+	ReadOnly bool
+	Doc      string
+}
+
+var topicConfigTypes = map[string]int8{
+	"min.insync.replicas": configTypeInt,
+	"max.message.bytes":   configTypeInt,
+	"cleanup.policy":      configTypeString,
+}
+
+// topicConfigEntries lists a topic's effective configs, filtered by names
+// when names is not nil.
+func topicConfigEntries(eff meta.TopicConfig, overrides map[string]string, names []string) []configEntry {
+	keys := meta.TopicConfigNames()
+	if names != nil {
+		keys = nil
+		for _, n := range names {
+			if meta.IsTopicConfig(n) {
+				keys = append(keys, n)
+			}
+		}
+	}
+	out := make([]configEntry, 0, len(keys))
+	for _, k := range keys {
+		v := eff.Value(k)
+		e := configEntry{Name: k, Value: &v, Source: sourceDefault, Type: configTypeLong, Doc: meta.TopicConfigDoc(k)}
+		if t, ok := topicConfigTypes[k]; ok {
+			e.Type = t
+		}
+		if _, ok := overrides[k]; ok {
+			e.Source = sourceDynamicTopic
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (b *Backend) brokerConfigEntries(names []string) []configEntry {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []configEntry
+	for _, c := range b.BrokerConfigs {
+		if names != nil && !want[c.Name] {
+			continue
+		}
+		v := c.Value
+		src := int8(sourceStaticBroker)
+		if c.IsDefault {
+			src = sourceDefault
+		}
+		out = append(out, configEntry{Name: c.Name, Value: &v, Source: src, Type: configTypeString, ReadOnly: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.DescribeConfigsRequest)
+	resp := respond[*kmsg.DescribeConfigsResponse](req)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []configEntry
+		switch rr.ResourceType {
+		case resourceTopic:
+			t, ok := b.Store.Topic(rr.ResourceName)
+			if !ok {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			eff, err := b.Controller.EffectiveConfig(t)
+			if err != nil {
+				sr.ErrorCode = kerr.InvalidConfig.Code
+				sr.ErrorMessage = message(err)
+				break
+			}
+			entries = topicConfigEntries(eff, t.Configs, rr.ConfigNames)
+		case resourceBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.NodeID)) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				m := "unknown broker " + rr.ResourceName
+				sr.ErrorMessage = &m
+				break
+			}
+			entries = b.brokerConfigEntries(rr.ConfigNames)
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			m := "unsupported resource type " + strconv.Itoa(int(rr.ResourceType))
+			sr.ErrorMessage = &m
+		}
+		for _, e := range entries {
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name, rc.Value, rc.ReadOnly = e.Name, e.Value, e.ReadOnly
+			rc.Source = kmsg.ConfigSource(e.Source)
+			rc.IsDefault = e.Source == sourceDefault
+			rc.ConfigType = kmsg.ConfigType(e.Type)
+			if req.IncludeDocumentation && e.Doc != "" {
+				d := e.Doc
+				rc.Documentation = &d
+			}
+			if req.IncludeSynonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = e.Name, e.Value, kmsg.ConfigSource(e.Source)
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+			}
+			sr.Configs = append(sr.Configs, rc)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return done(resp)
+}

@@ -1,0 +1,44 @@
+package kafka
+
+// IncrementalAlterConfigs, versions 0-1.
+//
+// Topic configs (see meta.TopicConfigNames) can be SET or DELETEd; APPEND and
+// SUBTRACT do not apply to any of them (INVALID_CONFIG). A resource's
+// operations apply all or nothing, and take effect on its partitions at once.
+// Broker configs are static (flags, environment, config file): INVALID_REQUEST.
+
+import (
+	"context"
+
+	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := respond[*kmsg.IncrementalAlterConfigsResponse](req)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			ops := make([]controller.ConfigOp, 0, len(rr.Configs))
+			for _, c := range rr.Configs {
+				ops = append(ops, controller.ConfigOp{Name: c.Name, Op: int8(c.Op), Value: c.Value})
+			}
+			err = b.Controller.AlterTopicConfigs(rr.ResourceName, ops, req.ValidateOnly)
+		case resourceBroker:
+			err = &controller.Error{Code: kerr.InvalidRequest, Message: "broker configs are static in chronik: set them with flags, CHRONIK_* variables or the config file"}
+		default:
+			err = &controller.Error{Code: kerr.InvalidRequest, Message: "unsupported resource type"}
+		}
+		if err != nil {
+			sr.ErrorCode = code(err)
+			sr.ErrorMessage = message(err)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return done(resp)
+}

@@ -1,0 +1,37 @@
+package kafka
+
+import (
+	"context"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Pending finishes a request whose answer has to wait: acks=all, a fetch long
+// poll, a group rebalance. The server runs it on its own goroutine; ctx ends
+// when the connection or the server closes. Responses still go out in request
+// order.
+type Pending func(ctx context.Context) kmsg.Response
+
+// HandlerFunc serves one decoded request. It runs on the connection's read
+// goroutine, in request order, so whatever must happen in order (appends to a
+// log) happens here and whatever waits goes into the returned Pending. It
+// returns either a response or a Pending. An error closes the connection.
+type HandlerFunc func(ctx context.Context, c *Conn, req kmsg.Request) (kmsg.Response, Pending, error)
+
+// API is one served API key: the version range and its handler.
+type API struct {
+	Min, Max int16
+	Handle   HandlerFunc
+}
+
+// APIs maps an API key to how it is served. Keys absent from the map are
+// unknown to the broker. ApiVersions (key 18) is answered by the server itself
+// from this table.
+type APIs map[int16]API
+
+// Conn is what a handler knows about the connection a request came on.
+type Conn struct {
+	Remote   net.Addr
+	ClientID string // from the latest request header
+}

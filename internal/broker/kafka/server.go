@@ -1,0 +1,878 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ServerConfig configures the Kafka wire server.
+type ServerConfig struct {
+	// Addr is the listen address; ":0" picks a free port. Default ":9092".
+	Addr string
+	// MaxRequestBytes caps one request frame; larger claims close the
+	// connection. Default 100 MiB, Kafka's socket.request.max.bytes.
+	MaxRequestBytes int32
+	// MaxInFlight caps, per connection, the requests read but whose response
+	// is not yet written; the reader blocks when it is reached. Default 100.
+	MaxInFlight int
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultAddr            = ":9092"
+	defaultMaxRequestBytes = 100 << 20
+	defaultMaxInFlight     = 100
+
+	ioBufferSize = 32 << 10
+	// frameChunk is the most a frame buffer grows ahead of the bytes that
+	// actually arrived, so a peer claiming a large size and then stalling
+	// pins at most this much.
+	frameChunk = 1 << 20
+	// maxKeptWriteBuf bounds the encode buffer a connection keeps between
+	// responses, so one large fetch does not pin its size forever.
+	maxKeptWriteBuf = 1 << 20
+)
+
+// ServerStats is a snapshot of the server's counters.
+type ServerStats struct {
+	// OpenConnections is the number of client connections being served.
+	OpenConnections int
+	// Requests counts decoded requests by API key since the server started,
+	// including ApiVersions (18). Every served key is present.
+	Requests map[int16]uint64
+}
+
+// Server is the Kafka wire server: it frames, decodes and dispatches
+// requests to the APIs table, answers ApiVersions itself and writes
+// responses in request order.
+type Server struct {
+	cfg        ServerConfig
+	log        *slog.Logger
+	apis       APIs // sanitized copy; read-only after NewServer
+	advertised []kmsg.ApiVersionsResponseApiKey
+	requests   map[int16]*atomic.Uint64 // fixed key set; values are atomic
+	panics     atomic.Int64             // recovered panics, for tests and fuzzing
+	ready      chan struct{}            // already closed: done channel of immediate responses
+
+	// baseCtx parents every connection context; cancelling it is the hard
+	// stop after a Shutdown deadline.
+	baseCtx    context.Context
+	hardCancel context.CancelFunc
+	stopping   chan struct{} // closed when the server stops accepting and reading
+	stopOnce   sync.Once
+	wg         sync.WaitGroup // one count per tracked connection
+
+	mu      sync.Mutex
+	ln      net.Listener
+	serving bool
+	closing bool
+	conns   map[*conn]struct{}
+}
+
+// NewServer returns a server for apis. Entries that cannot be served are
+// dropped with a warning: key 18 (the server answers ApiVersions itself),
+// keys kmsg does not know, nil handlers and empty version ranges. Max versions
+// above what kmsg can decode are lowered to kmsg's max, so we never advertise
+// a version we cannot parse.
+func NewServer(cfg ServerConfig, apis APIs) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = defaultAddr
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	baseCtx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		apis:       make(APIs, len(apis)),
+		requests:   make(map[int16]*atomic.Uint64, len(apis)+1),
+		ready:      make(chan struct{}),
+		baseCtx:    baseCtx,
+		hardCancel: cancel,
+		stopping:   make(chan struct{}),
+		conns:      make(map[*conn]struct{}),
+	}
+	close(s.ready)
+	for key, api := range apis {
+		if key == apiVersionsKey {
+			s.log.Warn("kafka api table entry ignored: the server answers ApiVersions itself", "key", key)
+			continue
+		}
+		probe := kmsg.RequestForKey(key)
+		if probe == nil || api.Handle == nil {
+			s.log.Warn("kafka api table entry ignored: unknown key or nil handler", "key", key)
+			continue
+		}
+		if api.Min < 0 {
+			api.Min = 0
+		}
+		if limit := probe.MaxVersion(); api.Max > limit {
+			s.log.Warn("kafka api max version lowered to what the decoder knows",
+				"key", key, "name", kmsg.NameForKey(key), "configured", api.Max, "max", limit)
+			api.Max = limit
+		}
+		if api.Min > api.Max {
+			s.log.Warn("kafka api table entry ignored: empty version range",
+				"key", key, "name", kmsg.NameForKey(key), "min", api.Min, "max", api.Max)
+			continue
+		}
+		s.apis[key] = api
+		s.advertised = append(s.advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: api.Min, MaxVersion: api.Max})
+		s.requests[key] = new(atomic.Uint64)
+	}
+	s.advertised = append(s.advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: apiVersionsKey, MinVersion: 0, MaxVersion: apiVersionsMaxVersion})
+	s.requests[apiVersionsKey] = new(atomic.Uint64)
+	slices.SortFunc(s.advertised, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey) - int(b.ApiKey) })
+	return s
+}
+
+// Listen binds the listen address. Addr is valid afterwards.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listenLocked()
+}
+
+func (s *Server) listenLocked() error {
+	if s.closing {
+		return errors.New("listen: server is shut down")
+	}
+	if s.ln != nil {
+		return errors.New("listen: already listening")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Serve accepts connections until ctx is done or Shutdown is called, calling
+// Listen first if needed. It returns nil when stopped by either. When ctx
+// ends, Serve stops the server at once (like Shutdown with an expired
+// deadline) and returns after every connection goroutine has ended; after
+// Shutdown it returns as soon as the accept loop stops, and Shutdown does the
+// waiting.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("serve: already serving")
+	}
+	s.serving = true
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.ln == nil {
+		if err := s.listenLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	ln := s.ln
+	s.mu.Unlock()
+
+	// Accept does not take a context; this goroutine turns ctx's end into
+	// closing the listener. Serve owns it and waits for it on return.
+	serveDone := make(chan struct{})
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		select {
+		case <-ctx.Done():
+			s.beginStop()
+		case <-serveDone:
+		}
+	}()
+	defer func() {
+		close(serveDone)
+		<-watcherDone
+	}()
+
+	backoff := time.Duration(0)
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.stopNow()
+				return nil
+			}
+			if s.isStopping() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Resource exhaustion (EMFILE and the like) passes; back off
+			// instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("kafka accept failed; retrying", "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			case <-s.stopping:
+				t.Stop()
+			}
+			continue
+		}
+		backoff = 0
+		c, ok := s.track(nc)
+		if !ok {
+			_ = nc.Close()
+			continue // the next Accept fails on the closed listener
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting connections and reading new requests, lets the
+// requests already read finish and their responses be written, then closes
+// each connection. If ctx ends first, Pending contexts are cancelled and
+// connections closed. Shutdown returns once every connection goroutine has
+// ended (a Pending that ignores its context delays this), with ctx's error if
+// the deadline cut the drain short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginStop()
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		s.hardCancel() // releases the base context; nothing uses it any more
+		return nil
+	case <-ctx.Done():
+	}
+	select {
+	case <-drained: // both were ready; the drain did finish
+		s.hardCancel()
+		return nil
+	default:
+	}
+	s.hardStop()
+	<-drained
+	return fmt.Errorf("shutdown kafka server: %w", ctx.Err())
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	open := len(s.conns)
+	s.mu.Unlock()
+	st := ServerStats{OpenConnections: open, Requests: make(map[int16]uint64, len(s.requests))}
+	for k, v := range s.requests {
+		st.Requests[k] = v.Load()
+	}
+	return st
+}
+
+// beginStop closes the listener and makes every connection stop reading.
+func (s *Server) beginStop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closing = true
+		close(s.stopping)
+		if s.ln != nil {
+			if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Warn("close kafka listener", "err", err)
+			}
+		}
+		// A read deadline in the past wakes readers blocked on the socket;
+		// they see stopping and drain instead of reading on.
+		now := time.Now()
+		for c := range s.conns {
+			_ = c.nc.SetReadDeadline(now)
+		}
+	})
+}
+
+// hardStop cancels every connection context and closes every connection.
+func (s *Server) hardStop() {
+	s.hardCancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.close()
+	}
+}
+
+// stopNow is Shutdown with no grace period.
+func (s *Server) stopNow() {
+	s.beginStop()
+	s.hardStop()
+	s.wg.Wait()
+}
+
+func (s *Server) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// track registers a new connection; false once the server is stopping.
+func (s *Server) track(nc net.Conn) (*conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	c := &conn{
+		s:      s,
+		nc:     nc,
+		ctx:    ctx,
+		cancel: cancel,
+		info:   &Conn{Remote: nc.RemoteAddr()},
+		queue:  make(chan *inflight, s.cfg.MaxInFlight),
+		slots:  make(chan struct{}, s.cfg.MaxInFlight),
+		log:    s.log.With("remote", nc.RemoteAddr().String()),
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c, true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// conn is one client connection: a read loop (the goroutine running serve),
+// a write loop and one goroutine per outstanding Pending.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	ctx    context.Context // handlers' and Pendings' context
+	cancel context.CancelFunc
+	info   *Conn
+	log    *slog.Logger
+
+	// queue carries requests that expect a response, in request order, from
+	// reader to writer; the reader closes it when it stops.
+	queue chan *inflight
+	// slots holds one token per request read and not yet answered (or, for
+	// acks=0, not yet finished): the in-flight bound.
+	slots chan struct{}
+
+	pendings  sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// inflight is a request awaiting its response.
+type inflight struct {
+	key     int16
+	version int16 // the response is encoded at this version
+	corrID  int32
+	done    chan struct{} // closed once resp (or failed) is set
+	resp    kmsg.Response
+	failed  bool // the Pending panicked; already logged, connection closing
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		_ = c.nc.Close()
+	})
+}
+
+func (c *conn) releaseSlot() { <-c.slots }
+
+// serve runs the connection to its end and then untracks it. It runs the
+// read loop itself; the writer and Pendings it starts are waited for here.
+func (c *conn) serve() {
+	defer c.s.untrack(c)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		if !c.writeLoop() {
+			c.close() // also wakes the reader
+		}
+	}()
+
+	graceful := c.readLoop()
+	close(c.queue)
+	if !graceful {
+		c.close()
+	}
+	<-writerDone
+	// Responses are all written; acks=0 Pendings may still run. They keep
+	// their context until they finish (or the hard stop cancels it).
+	c.pendings.Wait()
+	c.close()
+}
+
+// readLoop reads and dispatches requests until the peer stops sending, the
+// server stops, or something is wrong. It reports whether the connection may
+// drain gracefully (answer what was read) or must close now.
+func (c *conn) readLoop() (graceful bool) {
+	br := bufio.NewReaderSize(c.nc, ioBufferSize)
+	for {
+		if c.s.isStopping() {
+			return true
+		}
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.ctx.Done():
+			return false
+		case <-c.s.stopping:
+			return true
+		}
+		if c.s.isStopping() {
+			return true
+		}
+		frame, err := c.readFrame(br)
+		if err != nil {
+			var fse *frameSizeError
+			switch {
+			case c.s.isStopping():
+				return true
+			case c.ctx.Err() != nil:
+				return false
+			case errors.Is(err, io.EOF):
+				// Like Kafka, a client that closed its side gets nothing more:
+				// waiting requests (long polls) end now instead of at their timeout.
+				c.log.Debug("kafka client closed connection")
+				return false
+			case errors.As(err, &fse):
+				c.log.Warn("kafka request size out of bounds; closing connection",
+					"claimed_size", fse.size, "limit", fse.limit)
+				return false
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				c.log.Warn("kafka connection closed mid-frame", "err", err)
+				return false
+			default:
+				c.log.Debug("kafka read failed; closing connection", "err", err)
+				return false
+			}
+		}
+		if !c.dispatch(frame) {
+			return false
+		}
+	}
+}
+
+// frameSizeError is a size prefix that is negative or over the limit.
+type frameSizeError struct{ size, limit int32 }
+
+func (e *frameSizeError) Error() string {
+	return fmt.Sprintf("frame size %d outside [0, %d]", e.size, e.limit)
+}
+
+// readFrame reads one size-prefixed frame. The claimed size is checked
+// before anything is allocated, and the buffer grows only as bytes arrive.
+func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+	var prefix [4]byte
+	if _, err := io.ReadFull(br, prefix[:]); err != nil {
+		return nil, fmt.Errorf("read frame size: %w", err)
+	}
+	size := int32(binary.BigEndian.Uint32(prefix[:]))
+	if size < 0 || size > c.s.cfg.MaxRequestBytes {
+		return nil, &frameSizeError{size: size, limit: c.s.cfg.MaxRequestBytes}
+	}
+	frame, err := readSized(br, int(size))
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read %d-byte frame: %w", size, err)
+	}
+	return frame, nil
+}
+
+// readSized reads exactly n bytes, allocating in steps of at most
+// frameChunk ahead of what has been received.
+func readSized(r io.Reader, n int) ([]byte, error) {
+	if n <= frameChunk {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf := make([]byte, 0, frameChunk)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), n-len(buf)))
+		}
+		got, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			if len(buf) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+var (
+	errMalformed     = errors.New("malformed request")
+	errUnknownKey    = errors.New("unknown api key")
+	errVersion       = errors.New("unsupported version")
+	errHandlerPanic  = errors.New("handler panicked")
+	errNoResponse    = errors.New("no response")
+	errWrongResponse = errors.New("response does not match request")
+)
+
+// decoded is a parsed request frame.
+type decoded struct {
+	hdrOK    bool // key, version and correlation id were read
+	key      int16
+	version  int16
+	corrID   int32
+	clientID string
+	// req is the decoded body; nil for an ApiVersions request at a version
+	// we do not serve, whose body we cannot read.
+	req kmsg.Request
+}
+
+// decode parses a frame (without its size prefix): the request header, then
+// the body with kmsg. Unknown keys and versions outside the served range of
+// a key other than ApiVersions are errors, as in Kafka.
+func (s *Server) decode(frame []byte) (d decoded, err error) {
+	defer func() {
+		// kmsg is generated code fed hostile bytes; a bug there must cost
+		// one connection, not the process.
+		if r := recover(); r != nil {
+			s.panics.Add(1)
+			s.log.Error("kafka request decode panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: decode panic: %v", errMalformed, r)
+		}
+	}()
+	if len(frame) < 8 {
+		return d, fmt.Errorf("%w: %d-byte frame is shorter than a request header", errMalformed, len(frame))
+	}
+	d.key = int16(binary.BigEndian.Uint16(frame[0:]))
+	d.version = int16(binary.BigEndian.Uint16(frame[2:]))
+	d.corrID = int32(binary.BigEndian.Uint32(frame[4:]))
+	d.hdrOK = true
+	rest := frame[8:]
+
+	var req kmsg.Request
+	if d.key == apiVersionsKey {
+		if d.version < 0 || d.version > apiVersionsMaxVersion {
+			d.clientID, _, _ = readClientID(rest) // best effort, for logs
+			return d, nil
+		}
+		req = kmsg.NewPtrApiVersionsRequest()
+	} else {
+		api, ok := s.apis[d.key]
+		if !ok {
+			return d, fmt.Errorf("%w %d", errUnknownKey, d.key)
+		}
+		if d.version < api.Min || d.version > api.Max {
+			return d, fmt.Errorf("%w: %s v%d, served v%d-v%d", errVersion, kmsg.NameForKey(d.key), d.version, api.Min, api.Max)
+		}
+		req = kmsg.RequestForKey(d.key)
+	}
+	req.SetVersion(d.version)
+
+	body := rest
+	// ControlledShutdown v0 alone uses request header v0: no client id.
+	if d.key != 7 || d.version != 0 {
+		d.clientID, body, err = readClientID(rest)
+		if err != nil {
+			return d, fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		if req.IsFlexible() {
+			if body, err = skipTaggedFields(body); err != nil {
+				return d, fmt.Errorf("%w: header: %w", errMalformed, err)
+			}
+		}
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return d, fmt.Errorf("%w: %s v%d body: %w", errMalformed, kmsg.NameForKey(d.key), d.version, err)
+	}
+	d.req = req
+	return d, nil
+}
+
+// readClientID reads the header's nullable (never compact) client id.
+func readClientID(b []byte) (id string, rest []byte, err error) {
+	if len(b) < 2 {
+		return "", nil, errors.New("client id length truncated")
+	}
+	n := int16(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	switch {
+	case n == -1:
+		return "", b, nil
+	case n < 0:
+		return "", nil, fmt.Errorf("client id length %d", n)
+	case int(n) > len(b):
+		return "", nil, fmt.Errorf("client id length %d exceeds the %d bytes left", n, len(b))
+	}
+	return string(b[:n]), b[n:], nil
+}
+
+// skipTaggedFields skips a flexible header's tagged fields; none are
+// defined for request headers that we use.
+func skipTaggedFields(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errors.New("bad tagged field count")
+	}
+	b = b[n:]
+	for ; count > 0; count-- {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, errors.New("bad tagged field size")
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+// dispatch serves one frame; false closes the connection. The handler runs
+// here, on the read goroutine, so requests take effect in order.
+func (c *conn) dispatch(frame []byte) bool {
+	d, err := c.s.decode(frame)
+	if err != nil {
+		attrs := []any{"err", err}
+		if d.hdrOK {
+			attrs = append(attrs, "key", d.key, "version", d.version, "correlation_id", d.corrID, "client_id", d.clientID)
+		}
+		c.log.Warn("kafka request rejected; closing connection", attrs...)
+		return false
+	}
+	if d.clientID != c.info.ClientID {
+		// Written only on change: Pendings may read it concurrently, and
+		// clients keep one id for the life of a connection.
+		c.info.ClientID = d.clientID
+	}
+	c.s.requests[d.key].Add(1)
+
+	if d.key == apiVersionsKey {
+		avReq, _ := d.req.(*kmsg.ApiVersionsRequest)
+		resp := c.s.apiVersionsResponse(d.version, avReq)
+		if resp.GetVersion() != d.version {
+			c.log.Debug("kafka ApiVersions version unsupported; answering v0 so the client downgrades", "version", d.version)
+		}
+		c.queue <- &inflight{key: d.key, version: resp.GetVersion(), corrID: d.corrID, done: c.s.ready, resp: resp}
+		return true
+	}
+
+	// acks=0: the client reads no answer, so none is written — but the
+	// handler (and its Pending) still run.
+	noResponse := false
+	if p, ok := d.req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		noResponse = true
+	}
+
+	resp, pending, err := c.callHandler(c.s.apis[d.key].Handle, d.req)
+	if err != nil {
+		if !errors.Is(err, errHandlerPanic) {
+			c.log.Warn("kafka handler failed; closing connection",
+				"key", d.key, "version", d.version, "correlation_id", d.corrID, "err", err)
+		}
+		return false
+	}
+	if (resp == nil) == (pending == nil) {
+		c.log.Error("kafka handler must return exactly one of a response and a Pending; closing connection",
+			"key", d.key, "version", d.version, "correlation_id", d.corrID)
+		return false
+	}
+	it := &inflight{key: d.key, version: d.version, corrID: d.corrID}
+	if pending == nil {
+		if noResponse {
+			c.releaseSlot()
+			return true
+		}
+		it.done, it.resp = c.s.ready, resp
+		c.queue <- it
+		return true
+	}
+	it.done = make(chan struct{})
+	if !noResponse {
+		c.queue <- it
+	}
+	c.pendings.Add(1)
+	go c.runPending(it, pending, noResponse)
+	return true
+}
+
+// callHandler runs a handler, turning a panic into an error.
+func (c *conn) callHandler(h HandlerFunc, req kmsg.Request) (resp kmsg.Response, p Pending, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.log.Error("kafka handler panicked; closing connection",
+				"key", req.Key(), "version", req.GetVersion(), "panic", r, "stack", string(debug.Stack()))
+			resp, p, err = nil, nil, fmt.Errorf("%w: %v", errHandlerPanic, r)
+		}
+	}()
+	return h(c.ctx, c.info, req)
+}
+
+// runPending runs a Pending on its own goroutine and hands its response to
+// the writer (or, for acks=0, just frees the in-flight slot).
+func (c *conn) runPending(it *inflight, p Pending, noResponse bool) {
+	defer c.pendings.Done()
+	resp, ok := c.callPending(it, p)
+	if noResponse {
+		c.releaseSlot()
+		return
+	}
+	it.resp, it.failed = resp, !ok
+	close(it.done)
+}
+
+func (c *conn) callPending(it *inflight, p Pending) (resp kmsg.Response, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.log.Error("kafka pending request panicked; closing connection",
+				"key", it.key, "version", it.version, "correlation_id", it.corrID, "panic", r, "stack", string(debug.Stack()))
+			c.close()
+			resp, ok = nil, false
+		}
+	}()
+	return p(c.ctx), true
+}
+
+// writeLoop writes responses strictly in request order, waiting for each
+// one's Pending. It flushes whenever it would otherwise block, so pipelined
+// responses that are ready share a write. It returns true once the reader
+// has stopped and everything queued was written, false on failure.
+func (c *conn) writeLoop() bool {
+	bw := bufio.NewWriterSize(c.nc, ioBufferSize)
+	var buf []byte
+	for {
+		var it *inflight
+		var open bool
+		select {
+		case it, open = <-c.queue:
+		default:
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err)
+				return false
+			}
+			select {
+			case it, open = <-c.queue:
+			case <-c.ctx.Done():
+				return false
+			}
+		}
+		if !open {
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err)
+				return false
+			}
+			return true
+		}
+
+		select {
+		case <-it.done:
+		default:
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err)
+				return false
+			}
+			select {
+			case <-it.done:
+			case <-c.ctx.Done():
+				return false
+			}
+		}
+		if it.failed {
+			return false
+		}
+
+		var err error
+		buf, err = c.encode(buf, it)
+		if err != nil {
+			c.log.Error("kafka response not encodable; closing connection",
+				"key", it.key, "version", it.version, "correlation_id", it.corrID, "err", err)
+			return false
+		}
+		if _, err := bw.Write(buf); err != nil {
+			c.writeFailed(err)
+			return false
+		}
+		c.releaseSlot()
+		if cap(buf) > maxKeptWriteBuf {
+			buf = nil
+		}
+	}
+}
+
+func (c *conn) writeFailed(err error) {
+	if c.ctx.Err() == nil {
+		c.log.Debug("kafka write failed; closing connection", "err", err)
+	}
+}
+
+// encode appends the framed response to dst[:0]: size, correlation id, the
+// header's tagged fields when the response header is flexible (never for
+// ApiVersions), then the body.
+func (c *conn) encode(dst []byte, it *inflight) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.log.Error("kafka response encode panicked", "panic", r, "stack", string(debug.Stack()))
+			out, err = dst, fmt.Errorf("encode panic: %v", r)
+		}
+	}()
+	resp := it.resp
+	if resp == nil {
+		return dst, fmt.Errorf("pending: %w", errNoResponse)
+	}
+	if resp.Key() != it.key {
+		return dst, fmt.Errorf("%w: response key %d for request key %d", errWrongResponse, resp.Key(), it.key)
+	}
+	resp.SetVersion(it.version)
+	dst = append(dst[:0], 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(it.corrID))
+	if resp.IsFlexible() && it.key != apiVersionsKey {
+		dst = append(dst, 0) // no header tags
+	}
+	dst = resp.AppendTo(dst)
+	if len(dst)-4 > math.MaxInt32 {
+		return dst, fmt.Errorf("response of %d bytes exceeds the frame limit", len(dst)-4)
+	}
+	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
+	return dst, nil
+}

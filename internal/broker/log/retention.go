@@ -1,0 +1,312 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// EnforceRetention deletes whole inactive segments, oldest first, while the
+// segment's largest timestamp is older than now-RetentionMs, or while the log
+// would still hold at least RetentionBytes without it. LogStartOffset moves
+// to the first remaining segment's base. The active segment is never
+// deleted, but when it is non-empty and older than SegmentMs, or all its data
+// has expired, it is rolled first so that it can be, as Kafka does. It
+// returns how many segments it deleted.
+func (l *Log) EnforceRetention() (int, error) {
+	l.mu.Lock()
+	if err := l.writableLocked(); err != nil {
+		l.mu.Unlock()
+		return 0, fmt.Errorf("enforce retention: %w", err)
+	}
+	now := l.now()
+	cfg := l.cfg
+	expired := func(s *segment) bool {
+		return cfg.RetentionMs > 0 && s.largestTime().UnixMilli() < now.UnixMilli()-cfg.RetentionMs
+	}
+	if act := l.active(); act.size > 0 {
+		aged := cfg.SegmentMs > 0 && !act.rollBase.IsZero() &&
+			now.Sub(act.rollBase) >= time.Duration(cfg.SegmentMs)*time.Millisecond
+		if aged || expired(act) {
+			if err := l.rollLocked(); err != nil {
+				l.mu.Unlock()
+				return 0, fmt.Errorf("enforce retention: %w", err)
+			}
+		}
+	}
+	total := l.size
+	n := 0
+	for n < len(l.segs)-1 {
+		s := l.segs[n]
+		bySize := cfg.RetentionBytes > 0 && total-s.size >= cfg.RetentionBytes
+		if !bySize && !expired(s) {
+			break
+		}
+		total -= s.size
+		n++
+	}
+	if n == 0 {
+		l.mu.Unlock()
+		return 0, nil
+	}
+	doomed := slices.Clone(l.segs[:n])
+	for i, s := range doomed {
+		if err := s.markDeleted(); err != nil {
+			// Keep the log consistent: delete only the segments before it.
+			doomed, n = doomed[:i], i
+			l.logger.Error("retention could not delete segment", "segment", s.base, "err", err)
+			break
+		}
+	}
+	if n == 0 {
+		l.mu.Unlock()
+		return 0, fmt.Errorf("enforce retention: could not delete segment %d", l.segs[0].base)
+	}
+	total = l.size
+	for _, s := range doomed {
+		total -= s.size
+	}
+	l.segs = slices.Clone(l.segs[n:])
+	l.size = total
+	l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(doomed, s) })
+	start := l.segs[0].base
+	var err error
+	if l.epochs.truncateFromStart(start) {
+		err = l.epochs.persist()
+	}
+	l.mu.Unlock()
+
+	// Outside the lock: removal waits for reads still using the files.
+	for _, s := range doomed {
+		err = errors.Join(err, s.remove())
+	}
+	err = errors.Join(err, syncDir(l.dir))
+	l.logger.Info("retention deleted segments", "segments", n, "log_start", start)
+	if err != nil {
+		return n, fmt.Errorf("enforce retention: %w", err)
+	}
+	return n, nil
+}
+
+// TruncateTo removes every batch that holds an offset >= offset, as a
+// follower does when its log diverged from the leader's. Batches are whole:
+// when offset falls inside a batch that batch goes too, so LogEndOffset can
+// end up below offset. Offsets already at or past LogEndOffset leave the log
+// alone; an offset below LogStartOffset empties it and restarts it there
+// (see TruncateFullyAndStartAt). Indexes and the epoch cache follow.
+func (l *Log) TruncateTo(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	if offset >= l.leo {
+		return nil
+	}
+	if offset < l.segs[0].base {
+		return l.truncateFullyLocked(offset)
+	}
+	oldLEO := l.leo
+	i := l.segmentIndexLocked(offset)
+	s := l.segs[i]
+
+	// No reader can snapshot while we hold mu, so an unlocked view is safe.
+	v := segView{s: s, size: s.size, idx: s.idx.view(), tidx: s.tidx.view()}
+	h, cutPos, found, err := findBatch(v, offset)
+	if err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	newLEO := h.BaseOffset
+	if !found {
+		// offset lies in a gap after this segment's data: keep all of it.
+		cutPos = s.size
+		if newLEO, err = segmentEnd(v); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	} else if cutPos == 0 {
+		newLEO = s.base
+	}
+
+	// Lower the recovery point first: the segment we cut may be below it.
+	if l.recoveryPoint > s.base {
+		if err := l.writeRecoveryPointLocked(s.base); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	doomed := slices.Clone(l.segs[i+1:])
+	for j := len(doomed) - 1; j >= 0; j-- {
+		if err := doomed[j].remove(); err != nil {
+			l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	l.segs = slices.Clone(l.segs[:i+1])
+	l.unsynced = slices.DeleteFunc(l.unsynced, func(u *segment) bool { return u == s || slices.Contains(doomed, u) })
+
+	s.fileMu.Lock()
+	err = l.truncateSegmentLocked(s, cutPos, newLEO)
+	s.fileMu.Unlock()
+	if err != nil {
+		l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	l.leo = newLEO
+	l.size = 0
+	for _, seg := range l.segs {
+		l.size += seg.size
+	}
+	l.truncGen++
+	if l.durable.Load() > newLEO {
+		l.durable.Store(newLEO)
+	}
+	if len(doomed) > 0 {
+		if err := syncDir(l.dir); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	if l.epochs.truncateFromEnd(newLEO) {
+		if err := l.epochs.persist(); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	l.logger.Info("truncated log", "requested", offset, "old_end", oldLEO, "new_end", newLEO,
+		"segments_removed", len(doomed))
+	return nil
+}
+
+// segmentEnd is the offset after the last batch of a segment (its base when
+// empty), found by walking from the last index entry.
+func segmentEnd(v segView) (int64, error) {
+	end := v.s.base
+	pos := int64(0)
+	if v.idx.n > 0 {
+		e, err := v.idx.at(v.idx.n - 1)
+		if err != nil {
+			return 0, err
+		}
+		pos = int64(e.pos)
+	}
+	w := newWalker(v, pos)
+	for {
+		h, _, ok, err := w.next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return end, nil
+		}
+		end = h.LastOffset() + 1
+	}
+}
+
+// truncateSegmentLocked cuts s's data at cutPos (a batch boundary), makes it
+// the active segment and fixes its indexes and statistics. The caller holds
+// l.mu and s.fileMu.
+func (l *Log) truncateSegmentLocked(s *segment, cutPos, newLEO int64) error {
+	if err := s.log.Truncate(cutPos); err != nil {
+		return fmt.Errorf("truncate %s at %d: %w", s.logPath, cutPos, err)
+	}
+	// A truncation lost in a crash would bring back the divergent batches.
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.logPath, err)
+	}
+	idx, err := s.idx.load()
+	if err != nil {
+		return err
+	}
+	tidx, err := s.tidx.load()
+	if err != nil {
+		return err
+	}
+	idx = slices.DeleteFunc(idx, func(e offsetEntry) bool { return int64(e.pos) >= cutPos })
+	tidx = slices.DeleteFunc(tidx, func(e timeEntry) bool { return s.base+int64(e.rel) >= newLEO })
+	if err := s.idx.replace(idx, true); err != nil {
+		return err
+	}
+	if err := s.tidx.replace(tidx, true); err != nil {
+		return err
+	}
+	// Every kept time entry describes kept batches, and the entries cover
+	// the data up to the last kept offset entry; walk the rest.
+	s.maxTS, s.maxTSOffset = -1, -1
+	if len(tidx) > 0 {
+		s.maxTS, s.maxTSOffset = s.tidx.last.ts, s.base+int64(s.tidx.last.rel)
+	}
+	start := int64(0)
+	if len(idx) > 0 {
+		start = int64(idx[len(idx)-1].pos)
+	}
+	w := newWalker(segView{s: s, size: cutPos}, start)
+	for {
+		h, _, ok, err := w.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if h.MaxTimestamp > s.maxTS {
+			s.maxTS, s.maxTSOffset = h.MaxTimestamp, h.BaseOffset
+		}
+	}
+	s.size = cutPos
+	s.next = newLEO
+	s.bytesSinceIdx = cutPos - start
+	if cutPos == 0 {
+		s.rollBase = time.Time{}
+	} else if s.rollBase.IsZero() {
+		s.rollBase = l.now()
+	}
+	return nil
+}
+
+// TruncateFullyAndStartAt deletes every segment and restarts the log, empty,
+// at offset: a follower does this when the leader no longer has the offsets
+// the follower would need next. The epoch cache is cleared.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
+	return l.truncateFullyLocked(offset)
+}
+
+func (l *Log) truncateFullyLocked(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("truncate fully to %d: negative offset", offset)
+	}
+	oldStart, oldEnd := l.segs[0].base, l.leo
+	// Newest first, so a crash midway leaves a prefix of the old log.
+	for j := len(l.segs) - 1; j >= 0; j-- {
+		if err := l.segs[j].remove(); err != nil {
+			l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
+			return fmt.Errorf("truncate fully to %d: %w", offset, err)
+		}
+	}
+	s := newSegment(l.dir, offset)
+	if _, _, err := s.openFiles(true); err != nil {
+		l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
+	s.idx.inMem, s.tidx.inMem = true, true
+	l.segs = []*segment{s}
+	l.leo, l.size = offset, 0
+	l.unsynced = nil
+	l.truncGen++
+	l.durable.Store(offset)
+	if err := syncDir(l.dir); err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
+	if l.epochs.clear() {
+		if err := l.epochs.persist(); err != nil {
+			return fmt.Errorf("truncate fully to %d: %w", offset, err)
+		}
+	}
+	if err := l.writeRecoveryPointLocked(offset); err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
+	l.logger.Info("truncated log fully", "old_start", oldStart, "old_end", oldEnd, "new_start", offset)
+	return nil
+}

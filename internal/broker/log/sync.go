@@ -1,0 +1,175 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// requestSync asks the syncer for a pass; requests made while one is pending
+// merge into it.
+func (l *Log) requestSync() {
+	select {
+	case l.syncReq <- struct{}{}:
+	default:
+	}
+}
+
+// runSyncer is the Log's one goroutine. It runs fsync passes on request
+// (group commit and rolled segments) and, under FlushInterval, on a ticker.
+// Close stops it before the final flush.
+func (l *Log) runSyncer() {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.flush == FlushInterval {
+		t := time.NewTicker(l.flushInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.syncReq:
+		case <-tick:
+		}
+		l.syncMu.Lock()
+		done := l.nextDone
+		l.nextDone = make(chan struct{})
+		l.syncMu.Unlock()
+		// Errors are sticky in failErr, where Sync and Append find them.
+		_ = l.syncPass()
+		close(done)
+	}
+}
+
+// syncPass fsyncs what was appended before it started: rolled segments
+// (data and indexes) and, unless the policy is FlushNever, the active
+// segment's data. The active segment's indexes are not fsynced: after a
+// crash Open rebuilds them from the data. mu is held only to take the
+// snapshot and to publish the result, never during fsync.
+func (l *Log) syncPass() error {
+	l.mu.RLock()
+	if l.failErr != nil {
+		l.mu.RUnlock()
+		return l.failErr
+	}
+	target := l.leo
+	gen := l.truncGen
+	rolled := slices.Clone(l.unsynced)
+	act := l.active()
+	includeActive := l.flush != FlushNever
+	l.mu.RUnlock()
+
+	dirtyActive := includeActive && l.durable.Load() < target
+	if len(rolled) == 0 && !dirtyActive {
+		return nil
+	}
+	if l.beforeFsync != nil {
+		l.beforeFsync()
+	}
+	var err error
+	for _, s := range rolled {
+		synced, e := s.syncFiles(true)
+		if e != nil {
+			err = e
+			break
+		}
+		if synced {
+			l.fsyncs.Add(1)
+		}
+	}
+	if err == nil && dirtyActive {
+		var synced bool
+		if synced, err = act.syncFiles(false); synced {
+			l.fsyncs.Add(1)
+		}
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		// After a failed fsync the kernel may have dropped the dirty pages;
+		// a later fsync could succeed without them. Refuse further writes.
+		if l.failErr == nil {
+			l.failErr = fmt.Errorf("log unusable after failed fsync: %w", err)
+			l.logger.Error("fsync failed; log refuses further writes", "err", err)
+		}
+		return err
+	}
+	l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(rolled, s) })
+	if gen == l.truncGen {
+		newDurable := act.base
+		if includeActive {
+			newDurable = target
+		}
+		if len(l.unsynced) > 0 {
+			newDurable = min(newDurable, l.unsynced[0].base)
+		}
+		if newDurable > l.durable.Load() {
+			l.durable.Store(newDurable)
+		}
+	}
+	// Everything below the oldest segment still unsynced (or the active
+	// one) is on disk with its indexes: Open need not scan it again.
+	rp := l.active().base
+	if len(l.unsynced) > 0 {
+		rp = min(rp, l.unsynced[0].base)
+	}
+	if rp > l.recoveryPoint && !l.closed {
+		if err := l.writeRecoveryPointLocked(rp); err != nil {
+			// Only costs a longer scan at the next Open.
+			l.logger.Warn("could not advance recovery point", "err", err)
+		}
+	}
+	return nil
+}
+
+// Sync returns once every offset below end (capped at LogEndOffset) is
+// durable. Under FlushAlways concurrent callers share fsyncs: whoever
+// arrives while an fsync runs waits for it to finish, and one more fsync
+// then covers all of them. Appends continue during the fsync. Under
+// FlushInterval and FlushNever Sync returns at once; DurableEnd says what
+// was really fsynced. ctx cancels the wait, not the fsync.
+//
+// Sync does not tell whether the offsets still hold the caller's data after
+// a truncation; that is the replication layer's business.
+func (l *Log) Sync(ctx context.Context, end int64) error {
+	for {
+		l.mu.RLock()
+		failErr, leo := l.failErr, l.leo
+		l.mu.RUnlock()
+		if failErr != nil {
+			return fmt.Errorf("sync to offset %d: %w", end, failErr)
+		}
+		if l.durable.Load() >= min(end, leo) || l.flush != FlushAlways {
+			return nil
+		}
+		select {
+		case <-l.closedCh:
+			return fmt.Errorf("sync to offset %d: %w", end, ErrClosed)
+		default:
+		}
+		// Take the channel of the pass that has not started yet: that pass
+		// snapshots the log end after our append.
+		l.syncMu.Lock()
+		done := l.nextDone
+		l.syncMu.Unlock()
+		l.requestSync()
+		select {
+		case <-done:
+		case <-l.closedCh:
+		case <-ctx.Done():
+			return fmt.Errorf("sync to offset %d: %w", end, ctx.Err())
+		}
+	}
+}
+
+// DurableEnd is the offset below which everything was fsynced. Under
+// FlushInterval and FlushNever it trails LogEndOffset.
+func (l *Log) DurableEnd() int64 { return l.durable.Load() }
+
+// FsyncCount is how many data-file fsyncs the log has done, for tests,
+// metrics and benchmarks that check group commit.
+func (l *Log) FsyncCount() uint64 { return l.fsyncs.Load() }

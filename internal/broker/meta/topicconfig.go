@@ -1,0 +1,147 @@
+package meta
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// TopicConfig is a topic's effective configuration: broker defaults with the
+// topic's overrides applied.
+type TopicConfig struct {
+	RetentionMs       int64
+	RetentionBytes    int64
+	SegmentBytes      int64
+	SegmentMs         int64
+	MinInsyncReplicas int32
+	MaxMessageBytes   int32
+	CleanupPolicy     string
+}
+
+// configDef describes one supported topic config key.
+type configDef struct {
+	get func(TopicConfig) string
+	set func(*TopicConfig, string) error
+	doc string
+}
+
+func parseLong(min int64) func(string) (int64, error) {
+	return func(v string) (int64, error) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("not a number: %q", v)
+		}
+		if n < min {
+			return 0, fmt.Errorf("value %d is below the minimum %d", n, min)
+		}
+		return n, nil
+	}
+}
+
+var topicConfigDefs = map[string]configDef{
+	"retention.ms": {
+		get: func(c TopicConfig) string { return strconv.FormatInt(c.RetentionMs, 10) },
+		set: func(c *TopicConfig, v string) (err error) { c.RetentionMs, err = parseLong(-1)(v); return },
+		doc: "delete segments whose newest record is older than this; -1 keeps forever",
+	},
+	"retention.bytes": {
+		get: func(c TopicConfig) string { return strconv.FormatInt(c.RetentionBytes, 10) },
+		set: func(c *TopicConfig, v string) (err error) { c.RetentionBytes, err = parseLong(-1)(v); return },
+		doc: "delete the oldest segments while a partition is larger than this; -1 is unlimited",
+	},
+	"segment.bytes": {
+		get: func(c TopicConfig) string { return strconv.FormatInt(c.SegmentBytes, 10) },
+		set: func(c *TopicConfig, v string) (err error) { c.SegmentBytes, err = parseLong(1024)(v); return },
+		doc: "roll a new segment when the active one reaches this size",
+	},
+	"segment.ms": {
+		get: func(c TopicConfig) string { return strconv.FormatInt(c.SegmentMs, 10) },
+		set: func(c *TopicConfig, v string) (err error) { c.SegmentMs, err = parseLong(1)(v); return },
+		doc: "roll a new segment when the active one is this old",
+	},
+	"min.insync.replicas": {
+		get: func(c TopicConfig) string { return strconv.Itoa(int(c.MinInsyncReplicas)) },
+		set: func(c *TopicConfig, v string) error {
+			n, err := parseLong(1)(v)
+			if err == nil && n > 1<<15 {
+				err = fmt.Errorf("value %d is too large", n)
+			}
+			c.MinInsyncReplicas = int32(n)
+			return err
+		},
+		doc: "acks=all produces are refused while the ISR is smaller than this",
+	},
+	"max.message.bytes": {
+		get: func(c TopicConfig) string { return strconv.Itoa(int(c.MaxMessageBytes)) },
+		set: func(c *TopicConfig, v string) error {
+			n, err := parseLong(0)(v)
+			if err == nil && n > 1<<31-1 {
+				err = fmt.Errorf("value %d is too large", n)
+			}
+			c.MaxMessageBytes = int32(n)
+			return err
+		},
+		doc: "largest record batch a producer may send",
+	},
+	"cleanup.policy": {
+		get: func(c TopicConfig) string { return c.CleanupPolicy },
+		set: func(c *TopicConfig, v string) error {
+			if v != "delete" {
+				return fmt.Errorf("only \"delete\" is supported, got %q (log compaction is not implemented)", v)
+			}
+			c.CleanupPolicy = v
+			return nil
+		},
+		doc: "delete: remove old segments by retention (compact is not supported)",
+	},
+}
+
+// TopicConfigNames lists the supported topic config keys, sorted.
+func TopicConfigNames() []string {
+	names := make([]string, 0, len(topicConfigDefs))
+	for k := range topicConfigDefs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IsTopicConfig reports whether name is a supported topic config key.
+func IsTopicConfig(name string) bool {
+	_, ok := topicConfigDefs[name]
+	return ok
+}
+
+// TopicConfigDoc is the one-line description of a topic config key.
+func TopicConfigDoc(name string) string { return topicConfigDefs[name].doc }
+
+// Value renders one key of an effective config.
+func (c TopicConfig) Value(name string) string {
+	d, ok := topicConfigDefs[name]
+	if !ok {
+		return ""
+	}
+	return d.get(c)
+}
+
+// Resolve applies overrides to defaults. An unknown key or a bad value is an
+// error naming the key.
+func Resolve(defaults TopicConfig, overrides map[string]string) (TopicConfig, error) {
+	c := defaults
+	// Sorted so that the first error reported is deterministic.
+	keys := make([]string, 0, len(overrides))
+	for k := range overrides {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d, ok := topicConfigDefs[k]
+		if !ok {
+			return c, fmt.Errorf("unknown topic config %q", k)
+		}
+		if err := d.set(&c, overrides[k]); err != nil {
+			return c, fmt.Errorf("topic config %s: %w", k, err)
+		}
+	}
+	return c, nil
+}

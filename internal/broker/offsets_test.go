@@ -1,0 +1,161 @@
+package broker_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestListOffsetsByTimestamp finds the first record at or after a timestamp,
+// the earliest and latest offsets, and the record with the largest timestamp.
+func TestListOffsetsByTimestamp(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	adm := newAdmin(t, n)
+	createTopic(t, adm, "times", 1, nil)
+	p := newClient(t, n, kgo.DefaultProduceTopic("times"))
+	ctx := testCtx(t, 20*time.Second)
+	base := time.UnixMilli(1_700_000_000_000)
+	// Record i has timestamp base+i*1000, except record 7 which is the newest.
+	for i := 0; i < 10; i++ {
+		ts := base.Add(time.Duration(i) * time.Second)
+		if i == 7 {
+			ts = base.Add(time.Hour)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i)), Timestamp: ts}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := adm.ListOffsetsAfterMilli(ctx, base.Add(2500*time.Millisecond).UnixMilli(), "times")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := after.Lookup("times", 0); o.Offset != 3 || o.Timestamp != base.Add(3*time.Second).UnixMilli() {
+		t.Errorf("offset after base+2.5s = %d (ts %d), want 3", o.Offset, o.Timestamp)
+	}
+	late, err := adm.ListOffsetsAfterMilli(ctx, base.Add(2*time.Hour).UnixMilli(), "times")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := late.Lookup("times", 0); o.Offset != 10 && o.Offset != -1 {
+		t.Errorf("offset after the newest record = %d, want the end (10) or -1", o.Offset)
+	}
+	start, _ := adm.ListStartOffsets(ctx, "times")
+	end, _ := adm.ListEndOffsets(ctx, "times")
+	if s, _ := start.Lookup("times", 0); s.Offset != 0 {
+		t.Errorf("start offset %d, want 0", s.Offset)
+	}
+	if e, _ := end.Lookup("times", 0); e.Offset != 10 {
+		t.Errorf("end offset %d, want 10", e.Offset)
+	}
+
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = "times"
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = -3
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, newClient(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Topics[0].Partitions[0]; got.ErrorCode != 0 || got.Offset != 7 || got.Timestamp != base.Add(time.Hour).UnixMilli() {
+		t.Errorf("max timestamp: offset %d ts %d err %d, want offset 7", got.Offset, got.Timestamp, got.ErrorCode)
+	}
+}
+
+// TestRetentionDeletesOldSegments: small segments and a size limit make the
+// broker delete whole old segments and move the log start offset; consumers
+// then start from it.
+func TestRetentionDeletesOldSegments(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RetentionCheckInterval = 20 * time.Millisecond
+	n := startNode(t, cfg)
+	adm := newAdmin(t, n)
+	segment, retain := "2048", "8192"
+	createTopic(t, adm, "retained", 1, map[string]*string{"segment.bytes": &segment, "retention.bytes": &retain})
+	p := newClient(t, n, kgo.DefaultProduceTopic("retained"))
+	ctx := testCtx(t, 30*time.Second)
+	for i := 0; i < 200; i++ {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: recordValue(i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logStart int64
+	eventually(t, 10*time.Second, "log start offset to move", func() bool {
+		s, err := adm.ListStartOffsets(ctx, "retained")
+		if err != nil {
+			return false
+		}
+		o, _ := s.Lookup("retained", 0)
+		logStart = o.Offset
+		return logStart > 0
+	})
+	got := consumeN(t, n, "retained", int(200-logStart))
+	if got[0].Offset != logStart {
+		t.Fatalf("consumer from start began at %d, want log start %d", got[0].Offset, logStart)
+	}
+
+	// Time retention: records older than retention.ms go once it is lowered.
+	createTopic(t, adm, "aged", 1, map[string]*string{"segment.bytes": &segment})
+	pa := newClient(t, n, kgo.DefaultProduceTopic("aged"))
+	old := time.Now().Add(-time.Hour)
+	for i := 0; i < 100; i++ {
+		if err := pa.ProduceSync(ctx, &kgo.Record{Value: recordValue(i), Timestamp: old}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: strPtr("60000")}}, "aged"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "time retention to delete old segments", func() bool {
+		s, err := adm.ListStartOffsets(ctx, "aged")
+		if err != nil {
+			return false
+		}
+		o, _ := s.Lookup("aged", 0)
+		return o.Offset > 0
+	})
+}
+
+func strPtr(s string) *string { return &s }
+
+// TestGracefulRestartKeepsData: data and offsets are all there after a stop
+// and start on the same data dir.
+func TestGracefulRestartKeepsData(t *testing.T) {
+	cfg := testConfig(t)
+	n, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, n)
+	createTopic(t, adm, "durable", 2, nil)
+	p := newClient(t, n, kgo.DefaultProduceTopic("durable"))
+	ctx := testCtx(t, 30*time.Second)
+	for i := 0; i < 1000; i++ {
+		p.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: recordValue(i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	closeNode(t, n)
+
+	n2 := startNode(t, cfg)
+	got := consumeN(t, n2, "durable", 1000)
+	if len(got) != 1000 {
+		t.Fatalf("got %d records after restart", len(got))
+	}
+	p2 := newClient(t, n2, kgo.DefaultProduceTopic("durable"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	r, err := p2.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("x")}).First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r
+}

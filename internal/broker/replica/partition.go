@@ -1,0 +1,294 @@
+// Package replica is one partition replica on this node: its log, the
+// idempotent-producer state, the high watermark and the waiters on it.
+//
+// On a single node the ISR is the leader alone, so the high watermark is the
+// leader's durable log end: under --log-flush=always a batch becomes visible
+// to consumers (and acknowledged) only after its fsync.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	plog "github.com/chronik-dev/chronik/internal/broker/log"
+	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Partition is one partition replica hosted by this node.
+type Partition struct {
+	Topic string
+	Index int32
+
+	log         *plog.Log
+	flush       plog.FlushPolicy
+	logger      *slog.Logger
+	leaderEpoch atomic.Int32
+	cfg         atomic.Pointer[meta.TopicConfig]
+
+	// appendMu orders appends with the producer-state checks they depend on.
+	appendMu  sync.Mutex
+	producers map[int64]*producerState
+
+	hwMu      sync.Mutex
+	hw        int64
+	hwChanged chan struct{} // closed and replaced whenever hw moves
+}
+
+// AppendResult says where a produced batch went.
+type AppendResult struct {
+	BaseOffset int64
+	LastOffset int64
+	Duplicate  bool // already appended earlier; offsets are the original ones
+}
+
+func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush plog.FlushPolicy, opts plog.Options, logger *slog.Logger) (*Partition, error) {
+	opts.Dir = dir
+	opts.Config = logConfig(cfg)
+	opts.Logger = logger
+	l, err := plog.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
+	}
+	p := &Partition{
+		Topic: topic, Index: index,
+		log: l, flush: flush, logger: logger,
+		producers: map[int64]*producerState{},
+		hwChanged: make(chan struct{}),
+	}
+	p.cfg.Store(&cfg)
+	if e, ok := l.LatestEpoch(); ok {
+		p.leaderEpoch.Store(e)
+	}
+	// Everything that survived recovery is what this replica has; alone in
+	// the ISR, that is also what is committed.
+	p.hw = l.LogEndOffset()
+	if err := p.rebuildProducers(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
+	}
+	return p, nil
+}
+
+func logConfig(c meta.TopicConfig) plog.Config {
+	return plog.Config{
+		SegmentBytes:   c.SegmentBytes,
+		SegmentMs:      c.SegmentMs,
+		RetentionMs:    c.RetentionMs,
+		RetentionBytes: c.RetentionBytes,
+	}
+}
+
+// rebuildProducers replays the batch headers of the log so that duplicate
+// detection works across restarts.
+func (p *Partition) rebuildProducers() error {
+	return p.log.ScanBatches(p.log.LogStartOffset(), func(h batch.Header, _ []byte) error {
+		if h.ProducerID < 0 {
+			return nil
+		}
+		s := p.producers[h.ProducerID]
+		if s == nil {
+			s = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = s
+		}
+		s.record(h, h.BaseOffset, h.LastOffset())
+		return nil
+	})
+}
+
+// Config is the partition's effective topic config.
+func (p *Partition) Config() meta.TopicConfig { return *p.cfg.Load() }
+
+// SetConfig applies a changed topic config.
+func (p *Partition) SetConfig(c meta.TopicConfig) {
+	p.cfg.Store(&c)
+	p.log.SetConfig(logConfig(c))
+}
+
+// LeaderEpoch is the current leader epoch of the partition.
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// Append validates a produce payload for this partition and appends it. It
+// does not wait for durability: call WaitCommitted with LastOffset+1.
+// Errors are Kafka errors (kerr) to answer the producer with.
+func (p *Partition) Append(records []byte) (AppendResult, error) {
+	batches, err := batch.Split(records)
+	switch {
+	case errors.Is(err, batch.ErrUnsupportedMagic):
+		return AppendResult{}, kerr.UnsupportedForMessageFormat
+	case err != nil:
+		return AppendResult{}, kerr.CorruptMessage
+	case len(batches) != 1:
+		// Kafka requires exactly one batch per partition from v2 producers.
+		return AppendResult{}, kerr.InvalidRecord
+	}
+	b := batches[0]
+	cfg := p.cfg.Load()
+	if len(b) > int(cfg.MaxMessageBytes) {
+		return AppendResult{}, kerr.MessageTooLarge
+	}
+	h, err := batch.Validate(b)
+	switch {
+	case errors.Is(err, batch.ErrUnsupportedMagic):
+		return AppendResult{}, kerr.UnsupportedForMessageFormat
+	case err != nil:
+		p.logger.Debug("rejected corrupt batch", "topic", p.Topic, "partition", p.Index, "err", err)
+		return AppendResult{}, kerr.CorruptMessage
+	case h.IsTransactional() || h.IsControl():
+		// Transactions are not supported; their APIs are not advertised.
+		return AppendResult{}, kerr.InvalidTxnState
+	}
+
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	var ps *producerState
+	if h.ProducerID >= 0 {
+		ps = p.producers[h.ProducerID]
+		dup, err := ps.check(h)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if dup != nil {
+			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, Duplicate: true}, nil
+		}
+	}
+	res, err := p.log.Append(b, p.leaderEpoch.Load())
+	if err != nil {
+		p.logger.Error("append failed", "topic", p.Topic, "partition", p.Index, "err", err)
+		if errors.Is(err, plog.ErrClosed) {
+			return AppendResult{}, kerr.NotLeaderForPartition
+		}
+		return AppendResult{}, kerr.KafkaStorageError
+	}
+	if h.ProducerID >= 0 {
+		if ps == nil {
+			ps = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = ps
+		}
+		ps.record(h, res.BaseOffset, res.LastOffset)
+	}
+	if p.flush != plog.FlushAlways {
+		// Without per-write fsync the ISR (this node) has the batch once written.
+		p.advanceHW(res.LastOffset + 1)
+	}
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}, nil
+}
+
+// WaitCommitted returns once every offset below end is committed: durable
+// under --log-flush=always, written otherwise. It moves the high watermark.
+func (p *Partition) WaitCommitted(ctx context.Context, end int64) error {
+	if p.flush != plog.FlushAlways {
+		return nil
+	}
+	if err := p.log.Sync(ctx, end); err != nil {
+		if ctx.Err() != nil {
+			return kerr.RequestTimedOut
+		}
+		p.logger.Error("fsync failed", "topic", p.Topic, "partition", p.Index, "err", err)
+		return kerr.KafkaStorageError
+	}
+	p.advanceHW(p.log.DurableEnd())
+	return nil
+}
+
+func (p *Partition) advanceHW(to int64) {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	if to > p.hw {
+		p.hw = to
+		close(p.hwChanged)
+		p.hwChanged = make(chan struct{})
+	}
+}
+
+// HighWatermark is the offset below which records are committed.
+func (p *Partition) HighWatermark() int64 {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	return p.hw
+}
+
+// HighWatermarkChanged returns the high watermark and a channel closed when
+// it next moves: a fetch long poll waits on it.
+func (p *Partition) HighWatermarkChanged() (int64, <-chan struct{}) {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	return p.hw, p.hwChanged
+}
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the next offset the log will assign.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// Read returns committed batches (below the high watermark) from offset.
+// kerr.OffsetOutOfRange when offset is outside [log start, log end].
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (records []byte, hw int64, err error) {
+	hw = p.HighWatermark()
+	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
+		return nil, hw, kerr.OffsetOutOfRange
+	}
+	if offset >= hw {
+		return nil, hw, nil
+	}
+	b, err := p.log.Read(offset, maxBytes, hw, minOne)
+	switch {
+	case errors.Is(err, plog.ErrOffsetOutOfRange):
+		return nil, hw, kerr.OffsetOutOfRange
+	case errors.Is(err, plog.ErrClosed):
+		return nil, hw, kerr.NotLeaderForPartition
+	case err != nil:
+		p.logger.Error("read failed", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
+		return nil, hw, kerr.KafkaStorageError
+	}
+	return b, hw, nil
+}
+
+// OffsetForTimestamp is the first committed offset whose record timestamp is
+// at least ts, with that timestamp; ok=false when there is none.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
+	off, t, found, err := p.log.OffsetForTimestamp(ts)
+	if err != nil || !found || off >= p.HighWatermark() {
+		return -1, -1, false, err
+	}
+	return off, t, true, nil
+}
+
+// MaxTimestamp is the offset and timestamp of the record with the largest
+// timestamp (ListOffsets -3).
+func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool, err error) {
+	off, t, found, err := p.log.MaxTimestamp()
+	if err != nil || !found || off >= p.HighWatermark() {
+		return -1, -1, false, err
+	}
+	return off, t, true, nil
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch for this replica.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	if epoch == p.leaderEpoch.Load() {
+		// The current epoch runs to the log end even before its first append.
+		return epoch, p.log.LogEndOffset()
+	}
+	return p.log.EndOffsetForEpoch(epoch)
+}
+
+// ScanBatches calls fn for every batch from offset from (start-up replays).
+func (p *Partition) ScanBatches(from int64, fn func(h batch.Header, b []byte) error) error {
+	return p.log.ScanBatches(from, fn)
+}
+
+// Size is the bytes the partition's log holds on disk.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+func (p *Partition) enforceRetention() (int, error) { return p.log.EnforceRetention() }
+
+func (p *Partition) close() error { return p.log.Close() }
+
+func (p *Partition) delete() error { return p.log.Delete() }

@@ -1,0 +1,477 @@
+// Package config turns the `chronik serve` flags, CHRONIK_* environment
+// variables and the optional config file into a validated broker.Config.
+//
+// Every setting has one name used in three places: the flag (--data-dir), the
+// environment variable (CHRONIK_DATA_DIR) and the config file key (data-dir).
+// Precedence is flag > environment > file > default, and the defaults come
+// from broker.DefaultConfig so they are written down exactly once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+)
+
+// ConfigFlag is the flag (and, as CHRONIK_CONFIG, the environment variable)
+// naming the optional config file. It is not itself a key inside the file.
+const ConfigFlag = "config"
+
+// EnvPrefix starts every environment variable chronik reads.
+const EnvPrefix = "CHRONIK_"
+
+// Log settings live next to the broker settings but are not part of
+// broker.Config: they only shape the logger that Load builds.
+const (
+	defaultLogLevel  = "info"
+	defaultLogFormat = "text"
+)
+
+// The fixed value sets are functions, not package variables, so no caller
+// can change them for everyone.
+func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string { return []string{"text", "json"} }
+func logFlushes() []string {
+	return []string{string(broker.FlushAlways), string(broker.FlushInterval), string(broker.FlushNever)}
+}
+
+// settings is what the options fill: the broker config plus the log knobs.
+type settings struct {
+	cfg       broker.Config
+	logLevel  string
+	logFormat string
+}
+
+// option is one setting. field returns a pointer into s; its type decides how
+// the flag is registered and how text values are parsed.
+type option struct {
+	name    string
+	usage   string
+	choices []string // non-empty for settings with a fixed set of values
+	field   func(s *settings) any
+}
+
+// options lists every `chronik serve` setting, in help order.
+func options() []option {
+	return []option{
+		{name: "node-id", usage: "this node's id, unique in the cluster",
+			field: func(s *settings) any { return &s.cfg.NodeID }},
+		{name: "data-dir", usage: "directory holding partition logs and metadata",
+			field: func(s *settings) any { return &s.cfg.DataDir }},
+		{name: "kafka-addr", usage: "Kafka listener address (\":0\" picks a free port)",
+			field: func(s *settings) any { return &s.cfg.KafkaAddr }},
+		{name: "advertise-kafka-addr", usage: "host:port clients are told to connect to (default localhost:<kafka port>)",
+			field: func(s *settings) any { return &s.cfg.AdvertiseKafkaAddr }},
+		{name: "admin-addr", usage: "admin HTTP listener address (empty disables it)",
+			field: func(s *settings) any { return &s.cfg.AdminAddr }},
+		{name: "log-flush", usage: "when partition logs fsync: always (before acknowledging), interval or never", choices: logFlushes(),
+			field: func(s *settings) any { return &s.cfg.LogFlush }},
+		{name: "log-flush-interval", usage: "fsync period with --log-flush=interval",
+			field: func(s *settings) any { return &s.cfg.LogFlushInterval }},
+		{name: "log-level", usage: "log level: debug, info, warn or error", choices: logLevels(),
+			field: func(s *settings) any { return &s.logLevel }},
+		{name: "log-format", usage: "log format: text or json", choices: logFormats(),
+			field: func(s *settings) any { return &s.logFormat }},
+		{name: "max-request-bytes", usage: "largest request frame accepted, in bytes",
+			field: func(s *settings) any { return &s.cfg.MaxRequestBytes }},
+		{name: "auto-create-topics", usage: "create topics on first produce or metadata request",
+			field: func(s *settings) any { return &s.cfg.AutoCreateTopics }},
+		{name: "default-partitions", usage: "partitions of auto-created topics",
+			field: func(s *settings) any { return &s.cfg.DefaultPartitions }},
+		{name: "max-message-bytes", usage: "default max.message.bytes: largest record batch accepted",
+			field: func(s *settings) any { return &s.cfg.MaxMessageBytes }},
+		{name: "segment-bytes", usage: "default segment.bytes: roll a log segment at this size",
+			field: func(s *settings) any { return &s.cfg.SegmentBytes }},
+		{name: "segment-ms", usage: "default segment.ms: roll a log segment at this age",
+			field: func(s *settings) any { return &s.cfg.SegmentMs }},
+		{name: "retention-ms", usage: "default retention.ms: delete segments older than this (-1 keeps forever)",
+			field: func(s *settings) any { return &s.cfg.RetentionMs }},
+		{name: "retention-bytes", usage: "default retention.bytes per partition (-1 means no limit)",
+			field: func(s *settings) any { return &s.cfg.RetentionBytes }},
+		{name: "min-insync-replicas", usage: "default min.insync.replicas for acks=all produces",
+			field: func(s *settings) any { return &s.cfg.MinInsyncReplicas }},
+		{name: "retention-check-interval", usage: "how often retention runs",
+			field: func(s *settings) any { return &s.cfg.RetentionCheckInterval }},
+		{name: "offsets-topic-partitions", usage: "partitions of __consumer_offsets",
+			field: func(s *settings) any { return &s.cfg.OffsetsTopicPartitions }},
+		{name: "group-initial-rebalance-delay", usage: "wait this long for more members before a new group's first rebalance",
+			field: func(s *settings) any { return &s.cfg.GroupInitialRebalanceDelay }},
+		{name: "group-min-session-timeout", usage: "smallest session timeout a group member may ask for",
+			field: func(s *settings) any { return &s.cfg.GroupMinSessionTimeout }},
+		{name: "group-max-session-timeout", usage: "largest session timeout a group member may ask for",
+			field: func(s *settings) any { return &s.cfg.GroupMaxSessionTimeout }},
+	}
+}
+
+func defaults() settings {
+	return settings{cfg: broker.DefaultConfig(), logLevel: defaultLogLevel, logFormat: defaultLogFormat}
+}
+
+// Keys returns every setting name, which is also its flag name and config file key.
+func Keys() []string {
+	opts := options()
+	keys := make([]string, len(opts))
+	for i, o := range opts {
+		keys[i] = o.name
+	}
+	return keys
+}
+
+// Choices returns the allowed values of a setting with a fixed set of values
+// (log-flush, log-level, log-format), or nil for any other setting.
+func Choices(key string) []string {
+	for _, o := range options() {
+		if o.name == key {
+			return slices.Clone(o.choices)
+		}
+	}
+	return nil
+}
+
+// EnvVar returns the environment variable for a setting:
+// "data-dir" -> "CHRONIK_DATA_DIR".
+func EnvVar(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+// AddFlags registers --config and one flag per setting on fs, with defaults
+// from broker.DefaultConfig.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String(ConfigFlag, "", "config file (YAML, JSON or TOML) whose keys are the flag names, e.g. \"data-dir: /var/lib/chronik\" (env "+EnvVar(ConfigFlag)+")")
+	def := defaults()
+	for _, o := range options() {
+		usage := o.usage + " (env " + EnvVar(o.name) + ")"
+		switch p := o.field(&def).(type) {
+		case *int32:
+			fs.Int32(o.name, *p, usage)
+		case *int64:
+			fs.Int64(o.name, *p, usage)
+		case *bool:
+			fs.Bool(o.name, *p, usage)
+		case *time.Duration:
+			fs.Duration(o.name, *p, usage)
+		case *broker.FlushPolicy:
+			fs.Var(&choiceValue{value: string(*p), choices: o.choices}, o.name, usage)
+		case *string:
+			if len(o.choices) > 0 {
+				fs.Var(&choiceValue{value: *p, choices: o.choices}, o.name, usage)
+			} else {
+				fs.String(o.name, *p, usage)
+			}
+		default:
+			// A programming error in options(), caught by any test that calls AddFlags.
+			panic(fmt.Sprintf("config: option %s has unsupported type %T", o.name, p))
+		}
+	}
+}
+
+// Load reads the settings from fs (parsed, with AddFlags registered on it),
+// the CHRONIK_* environment and the config file, validates them, and returns
+// the broker config with a logger that writes to logOut (os.Stderr if nil).
+func Load(fs *pflag.FlagSet, logOut io.Writer) (broker.Config, error) {
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	v := viper.New()
+
+	path, err := configPath(fs)
+	if err != nil {
+		return broker.Config{}, err
+	}
+	if path != "" {
+		if err := readFile(v, path); err != nil {
+			return broker.Config{}, err
+		}
+	}
+
+	opts := options()
+	for _, o := range opts {
+		if f := fs.Lookup(o.name); f != nil {
+			if err := v.BindPFlag(o.name, f); err != nil {
+				return broker.Config{}, fmt.Errorf("bind flag --%s: %w", o.name, err)
+			}
+		}
+		if err := v.BindEnv(o.name, EnvVar(o.name)); err != nil {
+			return broker.Config{}, fmt.Errorf("bind environment variable %s: %w", EnvVar(o.name), err)
+		}
+	}
+
+	s := defaults()
+	for _, o := range opts {
+		src := source(fs, v, o.name, path)
+		if src == "" {
+			continue // keep the default as a typed value, no text round trip
+		}
+		raw, err := scalarText(v.Get(o.name))
+		if err == nil {
+			err = parseInto(o.field(&s), raw, o.choices)
+		}
+		if err != nil {
+			return broker.Config{}, fmt.Errorf("--%s / %s / %s: invalid value %q (from %s): %w",
+				o.name, EnvVar(o.name), o.name, raw, src, err)
+		}
+	}
+
+	if err := s.cfg.Validate(); err != nil {
+		return broker.Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	logger, err := NewLogger(s.logLevel, s.logFormat, logOut)
+	if err != nil {
+		return broker.Config{}, err
+	}
+	s.cfg.Logger = logger
+	if path != "" {
+		logger.Debug("read config file", "path", path)
+	}
+	return s.cfg, nil
+}
+
+// NewLogger builds the slog logger for a log level (debug|info|warn|error)
+// and format (text|json) writing to w.
+func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "info":
+		lvl = slog.LevelInfo
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	default:
+		return nil, fmt.Errorf("log-level: want one of %s, got %q", strings.Join(logLevels(), ", "), level)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	default:
+		return nil, fmt.Errorf("log-format: want one of %s, got %q", strings.Join(logFormats(), ", "), format)
+	}
+}
+
+// configPath returns the config file named by --config or CHRONIK_CONFIG.
+func configPath(fs *pflag.FlagSet) (string, error) {
+	if f := fs.Lookup(ConfigFlag); f != nil && f.Changed {
+		if f.Value.String() == "" {
+			return "", fmt.Errorf("--%s: must not be empty", ConfigFlag)
+		}
+		return f.Value.String(), nil
+	}
+	return os.Getenv(EnvVar(ConfigFlag)), nil
+}
+
+// readFile loads the config file into v and rejects keys that are not
+// settings, because a misspelt key silently falling back to a default is the
+// kind of surprise that costs an afternoon.
+func readFile(v *viper.Viper, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// The path is already in our prefix; keep the cause without repeating it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	v.SetConfigType(fileType(path))
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("config file %s: parse: %w", path, err)
+	}
+	known := Keys()
+	// Before any flag or env binding, AllKeys holds exactly the file's keys;
+	// nested maps show up as dotted keys ("a.b"), which are never known.
+	fileKeys := v.AllKeys()
+	slices.Sort(fileKeys)
+	for _, k := range fileKeys {
+		if slices.Contains(known, k) {
+			continue
+		}
+		if hint := suggest(k, known); hint != "" {
+			return fmt.Errorf("config file %s: unknown key %q (did you mean %q?)", path, k, hint)
+		}
+		return fmt.Errorf("config file %s: unknown key %q", path, k)
+	}
+	return nil
+}
+
+// fileType maps a file extension to a viper codec; anything unrecognised is
+// read as YAML, the documented format.
+func fileType(path string) string {
+	switch strings.ToLower(strings.TrimPrefix(filepath.Ext(path), ".")) {
+	case "json":
+		return "json"
+	case "toml":
+		return "toml"
+	default:
+		return "yaml"
+	}
+}
+
+// source says where the winning value of key comes from, for error messages,
+// or "" when nothing overrides the default. It mirrors viper's precedence.
+func source(fs *pflag.FlagSet, v *viper.Viper, key, path string) string {
+	if f := fs.Lookup(key); f != nil && f.Changed {
+		return "flag --" + key
+	}
+	// viper ignores empty variables, so an empty one does not override either.
+	if val, ok := os.LookupEnv(EnvVar(key)); ok && val != "" {
+		return "environment variable " + EnvVar(key)
+	}
+	if path != "" && v.InConfig(key) {
+		return "config file " + path
+	}
+	return ""
+}
+
+// scalarText renders a value from viper (a flag's text, an environment
+// string, or whatever the file decoder produced) as text to parse.
+func scalarText(val any) (string, error) {
+	switch x := val.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case float64:
+		// JSON and YAML decoders hand numbers over as float64; 1e6 must read as 1000000.
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case time.Duration:
+		return x.String(), nil
+	case []any, map[string]any:
+		return fmt.Sprint(x), errors.New("want a single value, not a list or map")
+	default:
+		return fmt.Sprint(x), nil
+	}
+}
+
+// parseInto parses raw into the field p points at.
+func parseInto(p any, raw string, choices []string) error {
+	raw = strings.TrimSpace(raw)
+	switch p := p.(type) {
+	case *int32:
+		n, err := strconv.ParseInt(raw, 10, 32)
+		if err != nil {
+			return errors.New("want an integer between -2147483648 and 2147483647")
+		}
+		*p = int32(n)
+	case *int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return errors.New("want an integer")
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return errors.New("want a duration such as 500ms, 1s or 5m")
+		}
+		*p = d
+	case *broker.FlushPolicy:
+		c, err := choose(raw, choices)
+		if err != nil {
+			return err
+		}
+		*p = broker.FlushPolicy(c)
+	case *string:
+		if len(choices) == 0 {
+			*p = raw
+			return nil
+		}
+		c, err := choose(raw, choices)
+		if err != nil {
+			return err
+		}
+		*p = c
+	default:
+		return fmt.Errorf("unsupported setting type %T", p)
+	}
+	return nil
+}
+
+// choose matches raw against choices, ignoring case.
+func choose(raw string, choices []string) (string, error) {
+	for _, c := range choices {
+		if strings.EqualFold(raw, c) {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("want one of %s", strings.Join(choices, ", "))
+}
+
+// choiceValue is a pflag.Value restricted to a fixed set of strings, so a
+// bad --log-flush is a usage error at parse time, like a bad --node-id.
+type choiceValue struct {
+	value   string
+	choices []string
+}
+
+func (c *choiceValue) String() string { return c.value }
+
+func (c *choiceValue) Set(s string) error {
+	v, err := choose(s, c.choices)
+	if err != nil {
+		return err
+	}
+	c.value = v
+	return nil
+}
+
+// Type is what help shows after the flag name; viper reads it as a plain string.
+func (c *choiceValue) Type() string { return "string" }
+
+// suggest returns the known key closest to an unknown one, if it is close
+// enough to be a likely typo (data_dir, datadir, data-dirr).
+func suggest(unknown string, known []string) string {
+	norm := strings.ReplaceAll(unknown, "_", "-")
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(norm, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

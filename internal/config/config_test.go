@@ -1,0 +1,487 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/goleak"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// isolate blanks every CHRONIK_* variable for the test, so the developer's
+// environment cannot leak into results (empty counts as unset).
+func isolate(t *testing.T) {
+	t.Helper()
+	t.Setenv(EnvVar(ConfigFlag), "")
+	for _, k := range Keys() {
+		t.Setenv(EnvVar(k), "")
+	}
+}
+
+func parseFlags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return fs
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func load(t *testing.T, args ...string) (broker.Config, error) {
+	t.Helper()
+	return Load(parseFlags(t, args...), io.Discard)
+}
+
+// stripLogger lets configs be compared with reflect.DeepEqual.
+func stripLogger(c broker.Config) broker.Config {
+	c.Logger = nil
+	return c
+}
+
+func TestDefaultsComeFromBroker(t *testing.T) {
+	isolate(t)
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Logger == nil {
+		t.Fatal("Load left Logger nil")
+	}
+	if got, want := stripLogger(cfg), broker.DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("defaults differ:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestEveryFlagHasEnvAndUsage(t *testing.T) {
+	fs := parseFlags(t)
+	for _, k := range Keys() {
+		f := fs.Lookup(k)
+		if f == nil {
+			t.Fatalf("no flag --%s", k)
+		}
+		if !strings.Contains(f.Usage, EnvVar(k)) {
+			t.Errorf("--%s usage %q does not mention %s", k, f.Usage, EnvVar(k))
+		}
+	}
+	if got := EnvVar("advertise-kafka-addr"); got != "CHRONIK_ADVERTISE_KAFKA_ADDR" {
+		t.Fatalf("EnvVar = %q", got)
+	}
+}
+
+// everyKey sets every setting to a non-default value; want is the result.
+func everyKey() (values map[string]string, want broker.Config) {
+	values = map[string]string{
+		"node-id":                       "7",
+		"data-dir":                      "/var/lib/chronik",
+		"kafka-addr":                    "127.0.0.1:19092",
+		"advertise-kafka-addr":          "kafka.example:19092",
+		"admin-addr":                    "127.0.0.1:19644",
+		"log-flush":                     "interval",
+		"log-flush-interval":            "250ms",
+		"log-level":                     "debug",
+		"log-format":                    "json",
+		"max-request-bytes":             "2048",
+		"auto-create-topics":            "false",
+		"default-partitions":            "3",
+		"max-message-bytes":             "4096",
+		"segment-bytes":                 "1048576",
+		"segment-ms":                    "60000",
+		"retention-ms":                  "-1",
+		"retention-bytes":               "1073741824",
+		"min-insync-replicas":           "2",
+		"retention-check-interval":      "30s",
+		"offsets-topic-partitions":      "5",
+		"group-initial-rebalance-delay": "0s",
+		"group-min-session-timeout":     "1s",
+		"group-max-session-timeout":     "10m",
+	}
+	want = broker.Config{
+		NodeID:                     7,
+		DataDir:                    "/var/lib/chronik",
+		KafkaAddr:                  "127.0.0.1:19092",
+		AdvertiseKafkaAddr:         "kafka.example:19092",
+		AdminAddr:                  "127.0.0.1:19644",
+		LogFlush:                   broker.FlushInterval,
+		LogFlushInterval:           250 * time.Millisecond,
+		MaxRequestBytes:            2048,
+		AutoCreateTopics:           false,
+		DefaultPartitions:          3,
+		MaxMessageBytes:            4096,
+		SegmentBytes:               1 << 20,
+		SegmentMs:                  60000,
+		RetentionMs:                -1,
+		RetentionBytes:             1 << 30,
+		MinInsyncReplicas:          2,
+		RetentionCheckInterval:     30 * time.Second,
+		OffsetsTopicPartitions:     5,
+		GroupInitialRebalanceDelay: 0,
+		GroupMinSessionTimeout:     time.Second,
+		GroupMaxSessionTimeout:     10 * time.Minute,
+	}
+	return values, want
+}
+
+// TestEveryKeyFromEachSource catches a setting wired to the wrong field.
+func TestEveryKeyFromEachSource(t *testing.T) {
+	values, want := everyKey()
+	if len(values) != len(Keys()) {
+		t.Fatalf("test covers %d keys, there are %d", len(values), len(Keys()))
+	}
+
+	t.Run("flags", func(t *testing.T) {
+		isolate(t)
+		var args []string
+		for k, v := range values {
+			args = append(args, "--"+k+"="+v)
+		}
+		cfg, err := load(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stripLogger(cfg); !reflect.DeepEqual(got, want) {
+			t.Fatalf("from flags:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
+	t.Run("env", func(t *testing.T) {
+		isolate(t)
+		for k, v := range values {
+			t.Setenv(EnvVar(k), v)
+		}
+		cfg, err := load(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stripLogger(cfg); !reflect.DeepEqual(got, want) {
+			t.Fatalf("from env:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
+	t.Run("yaml", func(t *testing.T) {
+		isolate(t)
+		var b strings.Builder
+		for k, v := range values {
+			b.WriteString(k + ": " + v + "\n")
+		}
+		path := writeFile(t, "chronik.yaml", b.String())
+		cfg, err := load(t, "--config", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stripLogger(cfg); !reflect.DeepEqual(got, want) {
+			t.Fatalf("from yaml:\n got %+v\nwant %+v", got, want)
+		}
+	})
+}
+
+func TestPrecedence(t *testing.T) {
+	isolate(t)
+	path := writeFile(t, "chronik.yaml", `
+node-id: 3
+data-dir: /from/file
+log-flush-interval: 3s
+default-partitions: 3
+`)
+	t.Setenv("CHRONIK_NODE_ID", "2")
+	t.Setenv("CHRONIK_DATA_DIR", "/from/env")
+	t.Setenv("CHRONIK_LOG_FLUSH_INTERVAL", "2s")
+	cfg, err := load(t, "--config", path, "--node-id", "1", "--data-dir=/from/flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := broker.DefaultConfig()
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"node-id (flag > env > file)", cfg.NodeID, int32(1)},
+		{"data-dir (flag > env > file)", cfg.DataDir, "/from/flag"},
+		{"log-flush-interval (env > file)", cfg.LogFlushInterval, 2 * time.Second},
+		{"default-partitions (file > default)", cfg.DefaultPartitions, int32(3)},
+		{"kafka-addr (default)", cfg.KafkaAddr, def.KafkaAddr},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.key, c.got, c.want)
+		}
+	}
+}
+
+func TestEmptyEnvDoesNotOverrideFile(t *testing.T) {
+	isolate(t) // sets CHRONIK_DATA_DIR=""
+	path := writeFile(t, "chronik.yaml", "data-dir: /from/file\n")
+	cfg, err := load(t, "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/from/file" {
+		t.Fatalf("data-dir = %q, want /from/file", cfg.DataDir)
+	}
+}
+
+func TestConfigFileFromEnv(t *testing.T) {
+	isolate(t)
+	path := writeFile(t, "chronik.yaml", "node-id: 9\n")
+	t.Setenv("CHRONIK_CONFIG", path)
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeID != 9 {
+		t.Fatalf("node-id = %d, want 9", cfg.NodeID)
+	}
+}
+
+func TestFileFormats(t *testing.T) {
+	tests := []struct {
+		name, content string
+	}{
+		{"chronik.json", `{"node-id": 4, "log-flush-interval": "4s", "auto-create-topics": false, "segment-bytes": 1e6}`},
+		{"chronik.toml", "node-id = 4\nlog-flush-interval = \"4s\"\nauto-create-topics = false\nsegment-bytes = 1000000\n"},
+		{"chronik.yml", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 1000000\n"},
+		{"chronik.conf", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 1000000\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			cfg, err := load(t, "--config", writeFile(t, tt.name, tt.content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.NodeID != 4 || cfg.LogFlushInterval != 4*time.Second || cfg.AutoCreateTopics || cfg.SegmentBytes != 1000000 {
+				t.Fatalf("got node-id=%d log-flush-interval=%v auto-create-topics=%v segment-bytes=%d",
+					cfg.NodeID, cfg.LogFlushInterval, cfg.AutoCreateTopics, cfg.SegmentBytes)
+			}
+		})
+	}
+}
+
+func TestUnknownFileKey(t *testing.T) {
+	tests := []struct {
+		content, want string
+	}{
+		{"data_dirr: /x\n", `unknown key "data_dirr" (did you mean "data-dir"?)`},
+		{"node-id: 1\ncolour: blue\n", `unknown key "colour"`},
+		{"log:\n  level: debug\n", `unknown key "log.level"`},
+		{"config: other.yaml\n", `unknown key "config"`},
+	}
+	for _, tt := range tests {
+		isolate(t)
+		path := writeFile(t, "chronik.yaml", tt.content)
+		_, err := load(t, "--config", path)
+		if err == nil {
+			t.Fatalf("%q: no error", tt.content)
+		}
+		want := "config file " + path + ": " + tt.want
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant it to contain %s", tt.content, err, want)
+		}
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	isolate(t)
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := load(t, "--config", path)
+	if err == nil {
+		t.Fatal("no error for a missing config file")
+	}
+	if !strings.Contains(err.Error(), path) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("error %q should name %s and wrap fs.ErrNotExist", err, path)
+	}
+	if strings.Count(err.Error(), path) != 1 {
+		t.Errorf("error %q repeats the path", err)
+	}
+
+	_, err = load(t, "--config", "")
+	if err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("empty --config: got %v", err)
+	}
+}
+
+func TestMalformedConfigFile(t *testing.T) {
+	isolate(t)
+	path := writeFile(t, "chronik.yaml", "node-id: [1\n")
+	_, err := load(t, "--config", path)
+	if err == nil || !strings.Contains(err.Error(), "config file "+path+": parse:") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBadValuesNameKeyAndSource(t *testing.T) {
+	tests := []struct {
+		key, value string
+		want       string // besides the key names and the value
+	}{
+		{"node-id", "abc", "want an integer"},
+		{"node-id", "1.5", "want an integer"},
+		{"node-id", "99999999999", "want an integer"},
+		{"log-flush", "sometimes", "want one of always, interval, never"},
+		{"log-format", "xml", "want one of text, json"},
+		{"log-level", "verbose", "want one of debug, info, warn, error"},
+		{"auto-create-topics", "maybe", "want true or false"},
+		{"log-flush-interval", "5", "want a duration"},
+		{"segment-bytes", "1GiB", "want an integer"},
+	}
+	for _, tt := range tests {
+		names := "--" + tt.key + " / " + EnvVar(tt.key) + " / " + tt.key + `: invalid value "` + tt.value + `"`
+
+		t.Run(tt.key+"="+tt.value+"/env", func(t *testing.T) {
+			isolate(t)
+			t.Setenv(EnvVar(tt.key), tt.value)
+			_, err := load(t)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range []string{names, "(from environment variable " + EnvVar(tt.key) + ")", tt.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+
+		t.Run(tt.key+"="+tt.value+"/file", func(t *testing.T) {
+			isolate(t)
+			path := writeFile(t, "chronik.yaml", tt.key+": "+tt.value+"\n")
+			_, err := load(t, "--config", path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range []string{names, "(from config file " + path + ")", tt.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+
+		t.Run(tt.key+"="+tt.value+"/flag", func(t *testing.T) {
+			// Flags are checked while parsing, before Load, naming the flag.
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			AddFlags(fs)
+			err := fs.Parse([]string{"--" + tt.key + "=" + tt.value})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "--"+tt.key) || !strings.Contains(err.Error(), tt.value) {
+				t.Errorf("error %q does not name --%s and %q", err, tt.key, tt.value)
+			}
+		})
+	}
+}
+
+func TestListValueInFile(t *testing.T) {
+	isolate(t)
+	path := writeFile(t, "chronik.yaml", "data-dir: [a, b]\n")
+	_, err := load(t, "--config", path)
+	if err == nil || !strings.Contains(err.Error(), "--data-dir / CHRONIK_DATA_DIR / data-dir") || !strings.Contains(err.Error(), "not a list") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestChoicesIgnoreCase(t *testing.T) {
+	isolate(t)
+	t.Setenv("CHRONIK_LOG_FLUSH", "NEVER")
+	cfg, err := load(t, "--log-format=JSON")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogFlush != broker.FlushNever {
+		t.Fatalf("log-flush = %q", cfg.LogFlush)
+	}
+}
+
+func TestValidateRuns(t *testing.T) {
+	isolate(t)
+	_, err := load(t, "--default-partitions=0")
+	if err == nil || !strings.Contains(err.Error(), "invalid configuration: default-partitions") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = load(t, "--data-dir=")
+	if err == nil || !strings.Contains(err.Error(), "data-dir") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoggerLevelAndFormat(t *testing.T) {
+	isolate(t)
+	var buf bytes.Buffer
+	cfg, err := Load(parseFlags(t, "--log-format=json", "--log-level=warn"), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger.Info("hidden")
+	cfg.Logger.Warn("shown", "k", 1)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one log line, got %q", buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatalf("log line %q is not JSON: %v", lines[0], err)
+	}
+	if rec["msg"] != "shown" || rec["level"] != "WARN" {
+		t.Fatalf("log record = %v", rec)
+	}
+
+	buf.Reset()
+	cfg, err = Load(parseFlags(t), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger.Debug("hidden")
+	cfg.Logger.Info("shown")
+	if got := buf.String(); !strings.Contains(got, "level=INFO msg=shown") || strings.Contains(got, "hidden") {
+		t.Fatalf("text logger wrote %q", got)
+	}
+}
+
+func TestChoices(t *testing.T) {
+	if got := Choices("log-flush"); !reflect.DeepEqual(got, []string{"always", "interval", "never"}) {
+		t.Fatalf("Choices(log-flush) = %v", got)
+	}
+	if got := Choices("data-dir"); got != nil {
+		t.Fatalf("Choices(data-dir) = %v", got)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	known := Keys()
+	for in, want := range map[string]string{
+		"data_dir":  "data-dir",
+		"datadir":   "data-dir",
+		"data-dirr": "data-dir",
+		"nodeid":    "node-id",
+		"colour":    "",
+	} {
+		if got := suggest(in, known); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
