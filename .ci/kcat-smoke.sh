@@ -30,7 +30,8 @@ if ! cmp -s "$work/in.txt" "$work/out.txt"; then
 	cat "$work/chronik.log" | tail -50
 	exit 1
 fi
-kcat -b "127.0.0.1:$port" -L -t smoke | head -5
+kcat -b "127.0.0.1:$port" -L -t smoke >"$work/meta.txt"
+head -5 "$work/meta.txt"
 kill -TERM "$pid"
 wait "$pid"
 echo "kcat smoke: 10000 lines produced with acks=all and consumed back identically; graceful stop exit 0"

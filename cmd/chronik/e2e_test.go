@@ -60,7 +60,8 @@ type process struct {
 	cmd   *exec.Cmd
 	kafka string
 	admin string
-	done  chan error
+	done  chan struct{} // closed when the process has exited
+	err   error         // its exit status, valid after done
 }
 
 // startProcess runs `chronik serve` on dataDir and waits until /readyz answers.
@@ -69,7 +70,7 @@ func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *proce
 	p := &process{
 		kafka: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
 		admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
-		done:  make(chan error, 1),
+		done:  make(chan struct{}),
 	}
 	p.cmd = exec.Command(chronikBinary(t), "serve", "--data-dir", dataDir,
 		"--kafka-addr", p.kafka, "--advertise-kafka-addr", p.kafka, "--admin-addr", p.admin,
@@ -82,7 +83,7 @@ func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *proce
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait(); logFile.Close() }()
+	go func() { p.err = p.cmd.Wait(); logFile.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
@@ -101,8 +102,8 @@ func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *proce
 			}
 		}
 		select {
-		case err := <-p.done:
-			t.Fatalf("chronik exited before ready: %v", err)
+		case <-p.done:
+			t.Fatalf("chronik exited before ready: %v", p.err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -125,7 +126,7 @@ func TestKillDashNineLosesNoAcknowledgedWrite(t *testing.T) {
 	p := startProcess(t, dataDir, kport, aport)
 
 	const total = 30000
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("crash"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
 		kgo.RecordRetries(1<<30), kgo.RecordDeliveryTimeout(2*time.Minute),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
 		kgo.MaxBufferedRecords(500))
@@ -213,7 +214,7 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	dataDir := t.TempDir()
 	kport, aport := freePort(t), freePort(t)
 	p := startProcess(t, dataDir, kport, aport)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("term"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("term"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,10 +228,9 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		p.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want exit code 0", err)
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want exit code 0", p.err)
 		}
 	case <-ctx.Done():
 		t.Fatal("no exit within 30s of SIGTERM")

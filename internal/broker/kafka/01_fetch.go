@@ -95,6 +95,10 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 			} else if len(sp.RecordBatches) == 0 {
 				waitOn = append(waitOn, changed)
 			}
+			if sp.RecordBatches == nil {
+				// Empty, not null: librdkafka rejects a null record set (size -1).
+				sp.RecordBatches = []byte{}
+			}
 			total += len(sp.RecordBatches)
 			st.Partitions = append(st.Partitions, sp)
 		}
