@@ -35,6 +35,10 @@ func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), ni
 
 // UnmarshalText decodes the id from the metadata file.
 func (id *TopicID) UnmarshalText(b []byte) error {
+	// Checked first: hex.Decode panics when the input decodes to more than 16 bytes.
+	if len(b) != 2*len(id) {
+		return fmt.Errorf("topic id %q: not 32 hex digits", b)
+	}
 	n, err := hex.Decode(id[:], b)
 	if err != nil || n != 16 {
 		return fmt.Errorf("topic id %q: not 32 hex digits", b)

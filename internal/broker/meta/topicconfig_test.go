@@ -1,0 +1,130 @@
+package meta
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+var testDefaults = TopicConfig{
+	RetentionMs:       604800000,
+	RetentionBytes:    -1,
+	SegmentBytes:      1 << 30,
+	SegmentMs:         604800000,
+	MinInsyncReplicas: 1,
+	MaxMessageBytes:   1048588,
+	CleanupPolicy:     "delete",
+}
+
+func TestTopicConfigNames(t *testing.T) {
+	want := []string{"cleanup.policy", "max.message.bytes", "min.insync.replicas", "retention.bytes",
+		"retention.ms", "segment.bytes", "segment.ms"}
+	if got := TopicConfigNames(); !slices.Equal(got, want) {
+		t.Fatalf("TopicConfigNames() = %v, want %v", got, want)
+	}
+	for _, k := range want {
+		if !IsTopicConfig(k) {
+			t.Errorf("IsTopicConfig(%q) = false", k)
+		}
+		if TopicConfigDoc(k) == "" {
+			t.Errorf("%s has no documentation", k)
+		}
+	}
+	for _, k := range []string{"", "retention", "compression.type", "RETENTION.MS"} {
+		if IsTopicConfig(k) {
+			t.Errorf("IsTopicConfig(%q) = true", k)
+		}
+	}
+	if v := testDefaults.Value("no.such.key"); v != "" {
+		t.Errorf("Value of an unknown key = %q", v)
+	}
+}
+
+func TestResolveAppliesOverrides(t *testing.T) {
+	got, err := Resolve(testDefaults, nil)
+	if err != nil || got != testDefaults {
+		t.Fatalf("Resolve without overrides = %+v, %v; want the defaults", got, err)
+	}
+	overrides := map[string]string{
+		"retention.ms":        "-1",
+		"retention.bytes":     "1048576",
+		"segment.bytes":       "1024",
+		"segment.ms":          "60000",
+		"min.insync.replicas": "2",
+		"max.message.bytes":   "0",
+		"cleanup.policy":      "delete",
+	}
+	got, err = Resolve(testDefaults, overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TopicConfig{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1024, SegmentMs: 60000,
+		MinInsyncReplicas: 2, MaxMessageBytes: 0, CleanupPolicy: "delete"}
+	if got != want {
+		t.Fatalf("Resolve = %+v, want %+v", got, want)
+	}
+	for k, v := range overrides {
+		if got.Value(k) != v {
+			t.Errorf("Value(%s) = %q, want %q", k, got.Value(k), v)
+		}
+	}
+	// One override leaves the rest at their defaults.
+	got, err = Resolve(testDefaults, map[string]string{"segment.ms": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = testDefaults
+	want.SegmentMs = 5
+	if got != want {
+		t.Fatalf("Resolve(segment.ms=5) = %+v, want %+v", got, want)
+	}
+	if got := testDefaults.Value("max.message.bytes"); got != "1048588" {
+		t.Errorf("Value(max.message.bytes) of the defaults = %q", got)
+	}
+}
+
+func TestResolveErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		key, value, want string
+	}{
+		{"no.such.config", "1", "unknown topic config"},
+		{"retention.ms", "abc", "not a number"},
+		{"retention.ms", "-2", "below the minimum -1"},
+		{"retention.ms", "1.5", "not a number"},
+		{"retention.bytes", "", "not a number"},
+		{"retention.bytes", "-5", "below the minimum"},
+		{"segment.bytes", "1023", "below the minimum 1024"},
+		{"segment.ms", "0", "below the minimum 1"},
+		{"min.insync.replicas", "0", "below the minimum 1"},
+		{"min.insync.replicas", "40000", "too large"},
+		{"max.message.bytes", "-1", "below the minimum 0"},
+		{"max.message.bytes", "2147483648", "too large"},
+		{"max.message.bytes", "99999999999999999999", "not a number"},
+		{"cleanup.policy", "compact", "compaction is not implemented"},
+		{"cleanup.policy", "compact,delete", "only \"delete\""},
+		{"cleanup.policy", "", "only \"delete\""},
+		{"cleanup.policy", "DELETE", "only \"delete\""},
+	}
+	for _, tt := range tests {
+		_, err := Resolve(testDefaults, map[string]string{tt.key: tt.value})
+		if err == nil {
+			t.Errorf("%s=%q accepted", tt.key, tt.value)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.key) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s=%q: error %q should name the key and say %q", tt.key, tt.value, err, tt.want)
+		}
+	}
+}
+
+// TestResolveFirstErrorIsDeterministic: with several bad keys the error
+// names the first in sorted order, whatever the map's iteration order.
+func TestResolveFirstErrorIsDeterministic(t *testing.T) {
+	overrides := map[string]string{"segment.ms": "x", "retention.ms": "x", "max.message.bytes": "x", "zzz": "1"}
+	for range 20 {
+		_, err := Resolve(testDefaults, overrides)
+		if err == nil || !strings.Contains(err.Error(), "max.message.bytes") {
+			t.Fatalf("error %v, want one naming max.message.bytes", err)
+		}
+	}
+}
