@@ -18,6 +18,8 @@ func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.
 	resp := respond[*kmsg.FindCoordinatorResponse](req)
 	find := func(key string) (errCode int16, msg *string) {
 		if req.CoordinatorType != 0 {
+			b.Logger.Warn("refused a transaction coordinator lookup: transactions are not supported",
+				"transactional_id", key, "client_id", c.ClientID, "remote", c.Remote)
 			m := "transactions are not supported by chronik"
 			return kerr.InvalidRequest.Code, &m
 		}

@@ -5,8 +5,8 @@ package kafka
 // Idempotent producers (no transactional id) get a fresh producer id with
 // epoch 0 every time, as Kafka does; ids are reserved on disk in blocks so a
 // restart never reuses one. A transactional id is refused with
-// INVALID_REQUEST: transactions are not supported, and their APIs are not
-// advertised in ApiVersions.
+// INVALID_REQUEST (and a broker log line saying why): transactions are not
+// supported; see transactions.go.
 
 import (
 	"context"
@@ -20,7 +20,8 @@ func (b *Backend) handleInitProducerID(ctx context.Context, c *Conn, kreq kmsg.R
 	resp := respond[*kmsg.InitProducerIDResponse](req)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		// Transactions are not supported; the transaction APIs are not advertised.
+		b.Logger.Warn("refused a transactional producer: transactions are not supported",
+			"transactional_id", *req.TransactionalID, "client_id", c.ClientID, "remote", c.Remote)
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return done(resp)
 	}

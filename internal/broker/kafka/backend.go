@@ -50,8 +50,9 @@ func (b *Backend) stoppingCh() chan struct{} {
 }
 
 // APIs is the table of served API keys, their version ranges and handlers.
-// Transactions (keys 24-28), ACLs, SASL and the inter-broker APIs are not
-// listed, so clients learn from ApiVersions that they are unsupported.
+// ACLs, SASL and the inter-broker APIs are not listed, so clients learn from
+// ApiVersions that they are unsupported; the transaction APIs are listed
+// only to refuse them with error codes (transactions.go).
 func (b *Backend) APIs() APIs {
 	return APIs{
 		0:  {0, 11, b.handleProduce},
@@ -71,6 +72,10 @@ func (b *Backend) APIs() APIs {
 		20: {0, 6, b.handleDeleteTopics},
 		22: {0, 5, b.handleInitProducerID},
 		23: {0, 4, b.handleOffsetForLeaderEpoch},
+		24: {0, 3, b.handleAddPartitionsToTxn},
+		25: {0, 3, b.handleAddOffsetsToTxn},
+		26: {0, 3, b.handleEndTxn},
+		28: {0, 3, b.handleTxnOffsetCommit},
 		32: {0, 4, b.handleDescribeConfigs},
 		37: {0, 3, b.handleCreatePartitions},
 		42: {0, 2, b.handleDeleteGroups},

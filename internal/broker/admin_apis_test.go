@@ -1,0 +1,1327 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// direct sends req to the node itself (the client's seed broker), bypassing
+// the client's sharding and coordinator routing, so that the broker's answer
+// is seen exactly as it was sent.
+func direct[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
+	t.Helper()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		t.Fatal("client has no seed broker")
+	}
+	resp, err := seeds[0].Request(testCtx(t, 20*time.Second), req)
+	if err != nil {
+		t.Fatalf("%T: %v", req, err)
+	}
+	return resp.(T)
+}
+
+func strp(s string) *string { return &s }
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// errName renders a Kafka error code for failure messages.
+func errName(code int16) string {
+	if code == 0 {
+		return "no error"
+	}
+	return kerr.ErrorForCode(code).Error()
+}
+
+func wantCode(t *testing.T, what string, got int16, want *kerr.Error) {
+	t.Helper()
+	wantC := int16(0)
+	if want != nil {
+		wantC = want.Code
+	}
+	if got != wantC {
+		t.Fatalf("%s: got %s, want %s", what, errName(got), errName(wantC))
+	}
+}
+
+func newTopicReq(name string, partitions int32, rf int16, configs map[string]string) kmsg.CreateTopicsRequestTopic {
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, strp(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	return rt
+}
+
+func createTopics(t *testing.T, cl *kgo.Client, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsResponse {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.ValidateOnly = validateOnly
+	req.Topics = topics
+	resp := direct[*kmsg.CreateTopicsResponse](t, cl, req)
+	if len(resp.Topics) != len(topics) {
+		t.Fatalf("CreateTopics answered %d topics, asked %d", len(resp.Topics), len(topics))
+	}
+	return resp
+}
+
+// metadata asks for the named topics, or for all of them when none are named.
+func metadata(t *testing.T, cl *kgo.Client, allowAutoCreate bool, topics ...string) *kmsg.MetadataResponse {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = allowAutoCreate
+	for _, name := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = strp(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	return direct[*kmsg.MetadataResponse](t, cl, req)
+}
+
+func metadataTopic(resp *kmsg.MetadataResponse, name string) (kmsg.MetadataResponseTopic, bool) {
+	for _, tp := range resp.Topics {
+		if tp.Topic != nil && *tp.Topic == name {
+			return tp, true
+		}
+	}
+	return kmsg.MetadataResponseTopic{}, false
+}
+
+// topicExists asks Metadata without auto-creation.
+func topicExists(t *testing.T, cl *kgo.Client, name string) bool {
+	t.Helper()
+	tp, ok := metadataTopic(metadata(t, cl, false, name), name)
+	if !ok {
+		t.Fatalf("metadata for %s: topic missing from the answer", name)
+	}
+	switch tp.ErrorCode {
+	case 0:
+		return true
+	case kerr.UnknownTopicOrPartition.Code:
+		return false
+	}
+	t.Fatalf("metadata for %s: %s", name, errName(tp.ErrorCode))
+	return false
+}
+
+// partitionDirs lists the topic's partition directories on disk.
+func partitionDirs(t *testing.T, dataDir, topic string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(dataDir, "logs", topic+"-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+type describedConfig struct {
+	value     string
+	source    kmsg.ConfigSource
+	isDefault bool
+	readOnly  bool
+	doc       string
+	typ       kmsg.ConfigType
+}
+
+func describeConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, names ...string) (kmsg.DescribeConfigsResponseResource, map[string]describedConfig) {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.IncludeDocumentation = true
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName, rr.ConfigNames = typ, name, names
+	req.Resources = append(req.Resources, rr)
+	resp := direct[*kmsg.DescribeConfigsResponse](t, cl, req)
+	if len(resp.Resources) != 1 {
+		t.Fatalf("DescribeConfigs answered %d resources, asked 1", len(resp.Resources))
+	}
+	res := resp.Resources[0]
+	out := map[string]describedConfig{}
+	for _, c := range res.Configs {
+		if _, dup := out[c.Name]; dup {
+			t.Fatalf("DescribeConfigs lists %s twice", c.Name)
+		}
+		doc := ""
+		if c.Documentation != nil {
+			doc = *c.Documentation
+		}
+		out[c.Name] = describedConfig{value: deref(c.Value), source: c.Source, isDefault: c.IsDefault, readOnly: c.ReadOnly, doc: doc, typ: c.ConfigType}
+	}
+	return res, out
+}
+
+func topicConfigs(t *testing.T, cl *kgo.Client, topic string) map[string]describedConfig {
+	t.Helper()
+	res, cfgs := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, topic)
+	wantCode(t, "describe configs of "+topic, res.ErrorCode, nil)
+	return cfgs
+}
+
+type configOp struct {
+	name  string
+	op    kmsg.IncrementalAlterConfigOp
+	value *string
+}
+
+func set(name, value string) configOp { return configOp{name, kmsg.IncrementalAlterConfigOpSet, &value} }
+func del(name string) configOp        { return configOp{name: name, op: kmsg.IncrementalAlterConfigOpDelete} }
+
+func alterConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, validateOnly bool, ops ...configOp) kmsg.IncrementalAlterConfigsResponseResource {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	req.ValidateOnly = validateOnly
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = typ, name
+	for _, o := range ops {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = o.name, o.op, o.value
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	resp := direct[*kmsg.IncrementalAlterConfigsResponse](t, cl, req)
+	if len(resp.Resources) != 1 {
+		t.Fatalf("IncrementalAlterConfigs answered %d resources, asked 1", len(resp.Resources))
+	}
+	return resp.Resources[0]
+}
+
+// brokerTopicDefaults is what a topic without overrides shows for each
+// supported topic config on a node started with cfg.
+func brokerTopicDefaults(cfg broker.Config) map[string]string {
+	return map[string]string{
+		"retention.ms":        strconv.FormatInt(cfg.RetentionMs, 10),
+		"retention.bytes":     strconv.FormatInt(cfg.RetentionBytes, 10),
+		"segment.bytes":       strconv.FormatInt(cfg.SegmentBytes, 10),
+		"segment.ms":          strconv.FormatInt(cfg.SegmentMs, 10),
+		"min.insync.replicas": strconv.Itoa(int(cfg.MinInsyncReplicas)),
+		"max.message.bytes":   strconv.Itoa(int(cfg.MaxMessageBytes)),
+		"cleanup.policy":      "delete",
+	}
+}
+
+type fetchPart struct {
+	topic     string
+	partition int32
+	offset    int64
+	maxBytes  int32 // partition max bytes
+	epoch     int32 // current leader epoch, -1 unknown
+}
+
+func fetch(t *testing.T, cl *kgo.Client, maxWait time.Duration, minBytes, maxBytes int32, parts ...fetchPart) *kmsg.FetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis = int32(maxWait.Milliseconds())
+	req.MinBytes, req.MaxBytes = minBytes, maxBytes
+	for _, p := range parts {
+		i := slices.IndexFunc(req.Topics, func(rt kmsg.FetchRequestTopic) bool { return rt.Topic == p.topic })
+		if i < 0 {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = p.topic
+			req.Topics = append(req.Topics, rt)
+			i = len(req.Topics) - 1
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p.partition, p.offset, p.maxBytes, p.epoch
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	resp := direct[*kmsg.FetchResponse](t, cl, req)
+	wantCode(t, "fetch", resp.ErrorCode, nil)
+	return resp
+}
+
+func fetchedPartition(t *testing.T, resp *kmsg.FetchResponse, topic string, partition int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	for _, rt := range resp.Topics {
+		if rt.Topic != topic {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition == partition {
+				return rp
+			}
+		}
+	}
+	t.Fatalf("fetch response has no %s[%d]", topic, partition)
+	return kmsg.FetchResponseTopicPartition{}
+}
+
+// batchesIn splits fetched record bytes into whole, valid batches.
+func batchesIn(t *testing.T, recs []byte) []batch.Header {
+	t.Helper()
+	bs, err := batch.Split(recs)
+	if err != nil {
+		t.Fatalf("fetched records do not split into batches: %v", err)
+	}
+	var hs []batch.Header
+	for _, b := range bs {
+		h, err := batch.Validate(b)
+		if err != nil {
+			t.Fatalf("fetched batch is not whole and valid: %v", err)
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+func listOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, ts
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := direct[*kmsg.ListOffsetsResponse](t, cl, req)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("ListOffsets answered %+v", resp.Topics)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// TestCreateTopics covers CreateTopics' defaults, refusals and validate-only
+// mode over the wire.
+func TestCreateTopics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AutoCreateTopics = false
+	cfg.DefaultPartitions = 3
+	cfg.RetentionMs = 3600000
+	cfg.SegmentBytes = 1 << 20
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	defaults := brokerTopicDefaults(cfg)
+
+	t.Run("broker defaults for -1", func(t *testing.T) {
+		resp := createTopics(t, cl, false, newTopicReq("c-defaults", -1, -1, nil))
+		if resp.Version < 5 {
+			t.Fatalf("CreateTopics negotiated v%d; this test needs v5+", resp.Version)
+		}
+		st := resp.Topics[0]
+		wantCode(t, "create with -1/-1", st.ErrorCode, nil)
+		if st.NumPartitions != 3 || st.ReplicationFactor != 1 {
+			t.Fatalf("created with %d partitions, RF %d; want the broker defaults 3 and 1", st.NumPartitions, st.ReplicationFactor)
+		}
+		if resp.Version >= 7 && st.TopicID == ([16]byte{}) {
+			t.Fatal("v7 response carries no topic id")
+		}
+		got := map[string]string{}
+		for _, c := range st.Configs {
+			got[c.Name] = deref(c.Value)
+			if c.Source != int8(kmsg.ConfigSourceDefaultConfig) {
+				t.Errorf("config %s: source %d, want DEFAULT_CONFIG", c.Name, c.Source)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(defaults) {
+			t.Fatalf("response configs %v, want %v", got, defaults)
+		}
+		md, ok := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
+		if !ok || md.ErrorCode != 0 || len(md.Partitions) != 3 {
+			t.Fatalf("metadata after create: %+v", md)
+		}
+		if resp.Version >= 7 && md.TopicID != st.TopicID {
+			t.Fatalf("metadata topic id %x, create answered %x", md.TopicID, st.TopicID)
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "c-defaults"); len(dirs) != 3 {
+			t.Fatalf("partition directories on disk: %v, want 3", dirs)
+		}
+	})
+
+	t.Run("overrides in the response", func(t *testing.T) {
+		resp := createTopics(t, cl, false, newTopicReq("c-overrides", 2, 1, map[string]string{"retention.ms": "1000", "max.message.bytes": "4096"}))
+		st := resp.Topics[0]
+		wantCode(t, "create with configs", st.ErrorCode, nil)
+		if st.NumPartitions != 2 || st.ReplicationFactor != 1 {
+			t.Fatalf("created with %d partitions, RF %d; want 2 and 1", st.NumPartitions, st.ReplicationFactor)
+		}
+		for _, c := range st.Configs {
+			wantValue, wantSource := defaults[c.Name], kmsg.ConfigSourceDefaultConfig
+			switch c.Name {
+			case "retention.ms":
+				wantValue, wantSource = "1000", kmsg.ConfigSourceDynamicTopicConfig
+			case "max.message.bytes":
+				wantValue, wantSource = "4096", kmsg.ConfigSourceDynamicTopicConfig
+			}
+			if deref(c.Value) != wantValue || c.Source != int8(wantSource) {
+				t.Errorf("config %s = %s (source %d), want %s (source %d)", c.Name, deref(c.Value), c.Source, wantValue, wantSource)
+			}
+		}
+		if len(st.Configs) != len(defaults) {
+			t.Errorf("response lists %d configs, want %d", len(st.Configs), len(defaults))
+		}
+	})
+
+	t.Run("replication factor above live brokers", func(t *testing.T) {
+		st := createTopics(t, cl, false, newTopicReq("c-rf3", 1, 3, nil)).Topics[0]
+		wantCode(t, "RF 3 on one node", st.ErrorCode, kerr.InvalidReplicationFactor)
+		if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "3") {
+			t.Fatalf("error message %q should explain the replication factor", deref(st.ErrorMessage))
+		}
+		if topicExists(t, cl, "c-rf3") {
+			t.Fatal("refused topic exists")
+		}
+	})
+
+	t.Run("bad partition count", func(t *testing.T) {
+		st := createTopics(t, cl, false, newTopicReq("c-zero", 0, 1, nil)).Topics[0]
+		wantCode(t, "0 partitions", st.ErrorCode, kerr.InvalidPartitions)
+	})
+
+	t.Run("already exists", func(t *testing.T) {
+		before, _ := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
+		st := createTopics(t, cl, false, newTopicReq("c-defaults", 1, 1, nil)).Topics[0]
+		wantCode(t, "create existing topic", st.ErrorCode, kerr.TopicAlreadyExists)
+		if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "c-defaults") {
+			t.Errorf("error message %q should name the topic", deref(st.ErrorMessage))
+		}
+		after, _ := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
+		if after.TopicID != before.TopicID || len(after.Partitions) != len(before.Partitions) {
+			t.Fatal("the refused create changed the existing topic")
+		}
+	})
+
+	t.Run("named twice in one request", func(t *testing.T) {
+		resp := createTopics(t, cl, false, newTopicReq("c-twice", 1, 1, nil), newTopicReq("c-twice", 2, 1, nil))
+		for i, st := range resp.Topics {
+			wantCode(t, fmt.Sprintf("entry %d", i), st.ErrorCode, kerr.InvalidRequest)
+		}
+		if topicExists(t, cl, "c-twice") {
+			t.Fatal("topic named twice was created")
+		}
+	})
+
+	t.Run("invalid configs", func(t *testing.T) {
+		for _, tc := range []struct{ topic, key, value string }{
+			{"c-unknown-key", "no.such.config", "1"},
+			{"c-bad-value", "retention.ms", "soon"},
+			{"c-below-min", "segment.bytes", "10"},
+			{"c-compact", "cleanup.policy", "compact"},
+		} {
+			st := createTopics(t, cl, false, newTopicReq(tc.topic, 1, 1, map[string]string{tc.key: tc.value})).Topics[0]
+			wantCode(t, fmt.Sprintf("%s=%s", tc.key, tc.value), st.ErrorCode, kerr.InvalidConfig)
+			if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, tc.key) {
+				t.Errorf("%s=%s: message %q should name the key", tc.key, tc.value, deref(st.ErrorMessage))
+			}
+			if topicExists(t, cl, tc.topic) {
+				t.Errorf("topic %s was created despite its invalid config", tc.topic)
+			}
+			if dirs := partitionDirs(t, cfg.DataDir, tc.topic); len(dirs) != 0 {
+				t.Errorf("refused topic has directories %v", dirs)
+			}
+		}
+	})
+
+	t.Run("validate only", func(t *testing.T) {
+		st := createTopics(t, cl, true, newTopicReq("c-validate", 4, 1, map[string]string{"retention.ms": "1000"})).Topics[0]
+		wantCode(t, "validate-only create", st.ErrorCode, nil)
+		if st.NumPartitions != 4 || st.ReplicationFactor != 1 {
+			t.Errorf("validate-only answered %d partitions, RF %d; want 4 and 1", st.NumPartitions, st.ReplicationFactor)
+		}
+		if topicExists(t, cl, "c-validate") {
+			t.Fatal("validate-only created the topic")
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "c-validate"); len(dirs) != 0 {
+			t.Fatalf("validate-only created directories %v", dirs)
+		}
+		bad := createTopics(t, cl, true, newTopicReq("c-validate", 1, 3, nil)).Topics[0]
+		wantCode(t, "validate-only with RF 3", bad.ErrorCode, kerr.InvalidReplicationFactor)
+		// The name is still free.
+		real := createTopics(t, cl, false, newTopicReq("c-validate", 4, 1, nil)).Topics[0]
+		wantCode(t, "create after validate-only", real.ErrorCode, nil)
+	})
+}
+
+// TestDeleteTopics deletes by name and by id, refuses unknown and internal
+// topics, removes the data from disk, and lets the name be reused from scratch.
+func TestDeleteTopics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AutoCreateTopics = false
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	adm := newAdmin(t, n)
+
+	deleteTopics := func(topics ...kmsg.DeleteTopicsRequestTopic) *kmsg.DeleteTopicsResponse {
+		t.Helper()
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.Topics = topics
+		for _, tp := range topics {
+			if tp.Topic != nil {
+				req.TopicNames = append(req.TopicNames, *tp.Topic)
+			}
+		}
+		resp := direct[*kmsg.DeleteTopicsResponse](t, cl, req)
+		if len(resp.Topics) != len(topics) {
+			t.Fatalf("DeleteTopics answered %d topics, asked %d", len(resp.Topics), len(topics))
+		}
+		return resp
+	}
+	byName := func(name string) kmsg.DeleteTopicsRequestTopic {
+		tp := kmsg.NewDeleteTopicsRequestTopic()
+		tp.Topic = strp(name)
+		return tp
+	}
+
+	createTopic(t, adm, "doomed", 2, nil)
+	oldID, _ := metadataTopic(metadata(t, cl, false, "doomed"), "doomed")
+	for p := int32(0); p < 2; p++ {
+		if r := rawProduce(t, cl, "doomed", p, buildBatch(5, 20)); r.ErrorCode != 0 {
+			t.Fatalf("produce to doomed[%d]: %s", p, errName(r.ErrorCode))
+		}
+	}
+	if dirs := partitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 2 {
+		t.Fatalf("partition directories before delete: %v", dirs)
+	}
+
+	t.Run("by name", func(t *testing.T) {
+		st := deleteTopics(byName("doomed")).Topics[0]
+		wantCode(t, "delete doomed", st.ErrorCode, nil)
+		if deref(st.Topic) != "doomed" {
+			t.Errorf("response names %q", deref(st.Topic))
+		}
+		if topicExists(t, cl, "doomed") {
+			t.Fatal("deleted topic still in metadata")
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 0 {
+			t.Fatalf("partition directories left on disk: %v", dirs)
+		}
+		if r := rawProduce(t, cl, "doomed", 0, buildBatch(1, 1)); r.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("produce to deleted topic: %s, want UNKNOWN_TOPIC_OR_PARTITION", errName(r.ErrorCode))
+		}
+	})
+
+	t.Run("unknown", func(t *testing.T) {
+		st := deleteTopics(byName("never-was")).Topics[0]
+		wantCode(t, "delete unknown topic", st.ErrorCode, kerr.UnknownTopicOrPartition)
+	})
+
+	t.Run("by id", func(t *testing.T) {
+		createTopic(t, adm, "by-id", 1, nil)
+		md, _ := metadataTopic(metadata(t, cl, false, "by-id"), "by-id")
+		tp := kmsg.NewDeleteTopicsRequestTopic()
+		tp.TopicID = md.TopicID
+		resp := deleteTopics(tp)
+		if resp.Version < 6 {
+			t.Fatalf("DeleteTopics negotiated v%d; deleting by id needs v6", resp.Version)
+		}
+		st := resp.Topics[0]
+		wantCode(t, "delete by id", st.ErrorCode, nil)
+		if deref(st.Topic) != "by-id" || st.TopicID != md.TopicID {
+			t.Errorf("response names %q / %x, want by-id / %x", deref(st.Topic), st.TopicID, md.TopicID)
+		}
+		if topicExists(t, cl, "by-id") {
+			t.Fatal("topic deleted by id still in metadata")
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "by-id"); len(dirs) != 0 {
+			t.Fatalf("partition directories left on disk: %v", dirs)
+		}
+		again := deleteTopics(tp).Topics[0]
+		wantCode(t, "delete by a gone id", again.ErrorCode, kerr.UnknownTopicID)
+	})
+
+	t.Run("internal topic refused", func(t *testing.T) {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey, fc.CoordinatorKeys = "g", []string{"g"}
+		direct[*kmsg.FindCoordinatorResponse](t, cl, fc) // creates __consumer_offsets
+		if !topicExists(t, cl, "__consumer_offsets") {
+			t.Fatal("__consumer_offsets not created by FindCoordinator")
+		}
+		st := deleteTopics(byName("__consumer_offsets")).Topics[0]
+		wantCode(t, "delete __consumer_offsets", st.ErrorCode, kerr.InvalidTopicException)
+		if !topicExists(t, cl, "__consumer_offsets") {
+			t.Fatal("__consumer_offsets is gone")
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "__consumer_offsets"); len(dirs) != int(cfg.OffsetsTopicPartitions) {
+			t.Fatalf("__consumer_offsets directories: %v", dirs)
+		}
+	})
+
+	t.Run("recreate starts at offset 0", func(t *testing.T) {
+		createTopic(t, adm, "doomed", 1, nil)
+		md, _ := metadataTopic(metadata(t, cl, false, "doomed"), "doomed")
+		if md.TopicID == oldID.TopicID {
+			t.Error("recreated topic has the deleted topic's id")
+		}
+		if o := listOffset(t, cl, "doomed", 0, -1); o.ErrorCode != 0 || o.Offset != 0 {
+			t.Fatalf("end offset of the recreated topic: %d (%s), want 0", o.Offset, errName(o.ErrorCode))
+		}
+		if r := rawProduce(t, cl, "doomed", 0, buildBatch(2, 7)); r.ErrorCode != 0 || r.BaseOffset != 0 {
+			t.Fatalf("first produce to the recreated topic: base %d (%s), want 0", r.BaseOffset, errName(r.ErrorCode))
+		}
+		fp := fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"doomed", 0, 0, 1 << 20, -1}), "doomed", 0)
+		wantCode(t, "fetch recreated topic", fp.ErrorCode, nil)
+		hs := batchesIn(t, fp.RecordBatches)
+		if len(hs) != 1 || hs[0].BaseOffset != 0 || hs[0].NumRecords != 2 || fp.HighWatermark != 2 {
+			t.Fatalf("recreated topic holds %+v (hw %d); want only the new 2-record batch", hs, fp.HighWatermark)
+		}
+	})
+}
+
+func TestCreatePartitions(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AutoCreateTopics = false
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "grow", 1, nil)
+	if r := rawProduce(t, cl, "grow", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
+		t.Fatalf("produce: %s", errName(r.ErrorCode))
+	}
+
+	createPartitions := func(topic string, count int32, validateOnly bool, assignment ...[]int32) kmsg.CreatePartitionsResponseTopic {
+		t.Helper()
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		req.ValidateOnly = validateOnly
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = topic, count
+		for _, replicas := range assignment {
+			a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+			a.Replicas = replicas
+			rt.Assignment = append(rt.Assignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp := direct[*kmsg.CreatePartitionsResponse](t, cl, req)
+		if len(resp.Topics) != 1 {
+			t.Fatalf("CreatePartitions answered %d topics", len(resp.Topics))
+		}
+		return resp.Topics[0]
+	}
+	partitions := func() int {
+		md, _ := metadataTopic(metadata(t, cl, false, "grow"), "grow")
+		return len(md.Partitions)
+	}
+
+	wantCode(t, "grow 1 -> 3", createPartitions("grow", 3, false).ErrorCode, nil)
+	if got := partitions(); got != 3 {
+		t.Fatalf("metadata shows %d partitions after growing to 3", got)
+	}
+	for p := int32(1); p < 3; p++ {
+		if r := rawProduce(t, cl, "grow", p, buildBatch(2, 10)); r.ErrorCode != 0 || r.BaseOffset != 0 {
+			t.Fatalf("produce to new partition %d: base %d (%s)", p, r.BaseOffset, errName(r.ErrorCode))
+		}
+	}
+	if o := listOffset(t, cl, "grow", 0, -1); o.Offset != 3 {
+		t.Fatalf("partition 0 end offset %d after growing, want 3", o.Offset)
+	}
+	if dirs := partitionDirs(t, cfg.DataDir, "grow"); len(dirs) != 3 {
+		t.Fatalf("partition directories: %v", dirs)
+	}
+
+	for _, tc := range []struct {
+		what  string
+		count int32
+	}{{"shrink 3 -> 2", 2}, {"same count 3", 3}} {
+		st := createPartitions("grow", tc.count, false)
+		wantCode(t, tc.what, st.ErrorCode, kerr.InvalidPartitions)
+		if st.ErrorMessage == nil || *st.ErrorMessage == "" {
+			t.Errorf("%s: no error message", tc.what)
+		}
+	}
+	wantCode(t, "validate-only grow", createPartitions("grow", 5, true).ErrorCode, nil)
+	wantCode(t, "assignment to a missing broker", createPartitions("grow", 4, false, []int32{cfg.NodeID + 1}).ErrorCode, kerr.InvalidReplicaAssignment)
+	wantCode(t, "unknown topic", createPartitions("nope", 2, false).ErrorCode, kerr.UnknownTopicOrPartition)
+	if got := partitions(); got != 3 {
+		t.Fatalf("metadata shows %d partitions; refused and validate-only requests changed it", got)
+	}
+}
+
+func TestDescribeConfigs(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RetentionMs = 7200000
+	cfg.MaxMessageBytes = 500000
+	cfg.DefaultPartitions = 2
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "described", 1, map[string]*string{"retention.ms": strp("1234")})
+	defaults := brokerTopicDefaults(cfg)
+
+	t.Run("topic", func(t *testing.T) {
+		got := topicConfigs(t, cl, "described")
+		if len(got) != len(defaults) {
+			t.Errorf("%d configs described, want the %d supported ones: %v", len(got), len(defaults), got)
+		}
+		for name, def := range defaults {
+			c, ok := got[name]
+			if !ok {
+				t.Errorf("%s not described", name)
+				continue
+			}
+			wantValue, wantSource := def, kmsg.ConfigSourceDefaultConfig
+			if name == "retention.ms" {
+				wantValue, wantSource = "1234", kmsg.ConfigSourceDynamicTopicConfig
+			}
+			if c.value != wantValue || c.source != wantSource {
+				t.Errorf("%s = %s (source %v), want %s (source %v)", name, c.value, c.source, wantValue, wantSource)
+			}
+			if c.readOnly {
+				t.Errorf("%s is read-only; topic configs can be altered", name)
+			}
+			if c.doc == "" {
+				t.Errorf("%s has no documentation", name)
+			}
+		}
+		if got["retention.ms"].typ != kmsg.ConfigTypeLong || got["cleanup.policy"].typ != kmsg.ConfigTypeString {
+			t.Errorf("config types: retention.ms %v, cleanup.policy %v", got["retention.ms"].typ, got["cleanup.policy"].typ)
+		}
+	})
+
+	t.Run("v0 IsDefault", func(t *testing.T) {
+		// Before Source (v1) the only provenance is IsDefault.
+		res, got := describeConfigs(t, newClient(t, n, kgo.MaxVersions(kversion.V0_11_0())), kmsg.ConfigResourceTypeTopic, "described")
+		wantCode(t, "describe at v0", res.ErrorCode, nil)
+		if len(got) != len(defaults) {
+			t.Fatalf("%d configs described at v0, want %d", len(got), len(defaults))
+		}
+		for name, c := range got {
+			if c.isDefault != (name != "retention.ms") {
+				t.Errorf("v0 %s: IsDefault %v", name, c.isDefault)
+			}
+		}
+	})
+
+	t.Run("filtered by name", func(t *testing.T) {
+		res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "described", "max.message.bytes", "no.such.config")
+		wantCode(t, "describe filtered", res.ErrorCode, nil)
+		if len(got) != 1 || got["max.message.bytes"].value != "500000" {
+			t.Fatalf("filtered describe: %v", got)
+		}
+	})
+
+	t.Run("unknown topic", func(t *testing.T) {
+		res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "nope")
+		wantCode(t, "describe unknown topic", res.ErrorCode, kerr.UnknownTopicOrPartition)
+		if len(got) != 0 {
+			t.Fatalf("unknown topic has configs: %v", got)
+		}
+	})
+
+	t.Run("broker", func(t *testing.T) {
+		for _, name := range []string{"1", ""} {
+			res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, name)
+			wantCode(t, fmt.Sprintf("describe broker %q", name), res.ErrorCode, nil)
+			if len(got) == 0 {
+				t.Fatalf("broker %q: no configs", name)
+			}
+			for k, c := range got {
+				if !c.readOnly {
+					t.Errorf("broker config %s is not read-only", k)
+				}
+			}
+			want := map[string]describedConfig{
+				"broker.id":         {value: "1", source: kmsg.ConfigSourceDefaultConfig},
+				"num.partitions":    {value: "2", source: kmsg.ConfigSourceStaticBrokerConfig},
+				"log.retention.ms":  {value: "7200000", source: kmsg.ConfigSourceStaticBrokerConfig},
+				"message.max.bytes": {value: "500000", source: kmsg.ConfigSourceStaticBrokerConfig},
+				"log.dirs":          {value: cfg.DataDir, source: kmsg.ConfigSourceStaticBrokerConfig},
+			}
+			for k, w := range want {
+				if c := got[k]; c.value != w.value || c.source != w.source {
+					t.Errorf("broker %q: %s = %q (source %v), want %q (source %v)", name, k, c.value, c.source, w.value, w.source)
+				}
+			}
+		}
+		res, _ := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "99")
+		wantCode(t, "describe another broker", res.ErrorCode, kerr.InvalidRequest)
+	})
+
+	t.Run("unsupported resource type", func(t *testing.T) {
+		res, _ := describeConfigs(t, cl, kmsg.ConfigResourceTypeBrokerLogger, "1")
+		wantCode(t, "describe broker logger", res.ErrorCode, kerr.InvalidRequest)
+	})
+}
+
+// TestIncrementalAlterConfigs: SET and DELETE apply at once, all or nothing,
+// and survive a restart; what cannot be altered is refused.
+func TestIncrementalAlterConfigs(t *testing.T) {
+	cfg := testConfig(t)
+	defaults := brokerTopicDefaults(cfg)
+	n, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			closeNode(t, n)
+		}
+	})
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "alter", 1, nil)
+	const topicRes = kmsg.ConfigResourceTypeTopic
+
+	check := func(cl *kgo.Client, want map[string]string) {
+		t.Helper()
+		got := topicConfigs(t, cl, "alter")
+		for name, def := range defaults {
+			wantValue, wantSource := def, kmsg.ConfigSourceDefaultConfig
+			if v, ok := want[name]; ok {
+				wantValue, wantSource = v, kmsg.ConfigSourceDynamicTopicConfig
+			}
+			if c := got[name]; c.value != wantValue || c.source != wantSource {
+				t.Errorf("%s = %q (source %v), want %q (source %v)", name, c.value, c.source, wantValue, wantSource)
+			}
+		}
+	}
+
+	wantCode(t, "SET two configs", alterConfigs(t, cl, topicRes, "alter", false, set("retention.ms", "5000"), set("segment.bytes", "2048")).ErrorCode, nil)
+	check(cl, map[string]string{"retention.ms": "5000", "segment.bytes": "2048"})
+
+	wantCode(t, "SET and DELETE", alterConfigs(t, cl, topicRes, "alter", false, set("retention.bytes", "100000"), del("retention.ms")).ErrorCode, nil)
+	state := map[string]string{"segment.bytes": "2048", "retention.bytes": "100000"}
+	check(cl, state)
+
+	wantCode(t, "DELETE of a config that is not set", alterConfigs(t, cl, topicRes, "alter", false, del("segment.ms")).ErrorCode, nil)
+	check(cl, state)
+
+	refusals := []struct {
+		what string
+		ops  []configOp
+		code *kerr.Error
+		key  string // the message must name it
+	}{
+		{"APPEND", []configOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"SUBTRACT", []configOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"APPEND after a valid SET", []configOp{set("retention.bytes", "1"), {"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"unknown key", []configOp{set("no.such.config", "1")}, kerr.InvalidConfig, "no.such.config"},
+		{"bad value after a valid SET", []configOp{set("retention.ms", "1"), set("segment.bytes", "12")}, kerr.InvalidConfig, "segment.bytes"},
+		{"compaction", []configOp{set("cleanup.policy", "compact")}, kerr.InvalidConfig, "cleanup.policy"},
+		{"SET without a value", []configOp{{name: "retention.ms", op: kmsg.IncrementalAlterConfigOpSet}}, kerr.InvalidConfig, "retention.ms"},
+	}
+	for _, r := range refusals {
+		res := alterConfigs(t, cl, topicRes, "alter", false, r.ops...)
+		wantCode(t, r.what, res.ErrorCode, r.code)
+		if res.ErrorMessage == nil || !strings.Contains(*res.ErrorMessage, r.key) {
+			t.Errorf("%s: message %q should name %s", r.what, deref(res.ErrorMessage), r.key)
+		}
+	}
+	check(cl, state) // a refused resource changes nothing
+
+	wantCode(t, "validate-only SET", alterConfigs(t, cl, topicRes, "alter", true, set("segment.ms", "1000")).ErrorCode, nil)
+	check(cl, state)
+	wantCode(t, "validate-only bad SET", alterConfigs(t, cl, topicRes, "alter", true, set("segment.ms", "0")).ErrorCode, kerr.InvalidConfig)
+
+	wantCode(t, "broker resource", alterConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "1", false, set("log.retention.ms", "1")).ErrorCode, kerr.InvalidRequest)
+	wantCode(t, "unknown topic", alterConfigs(t, cl, topicRes, "nope", false, set("retention.ms", "1")).ErrorCode, kerr.UnknownTopicOrPartition)
+
+	// Overrides are persisted: a restarted node still has them.
+	cl.Close()
+	stopped = true
+	closeNode(t, n)
+	n2 := startNode(t, cfg)
+	check(newClient(t, n2), state)
+}
+
+// TestAlterMaxMessageBytesAppliesAtOnce: a changed max.message.bytes decides
+// the very next produce.
+func TestAlterMaxMessageBytesAppliesAtOnce(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "mmb", 1, nil)
+	big := buildBatch(1, 4000)
+	small := buildBatch(1, 100)
+	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != 0 {
+		t.Fatalf("4 KB batch under the default limit: %s", errName(r.ErrorCode))
+	}
+	wantCode(t, "SET max.message.bytes", alterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, set("max.message.bytes", "2048")).ErrorCode, nil)
+	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != kerr.MessageTooLarge.Code {
+		t.Fatalf("4 KB batch over a 2048 limit: %s, want MESSAGE_TOO_LARGE", errName(r.ErrorCode))
+	}
+	if r := rawProduce(t, cl, "mmb", 0, small); r.ErrorCode != 0 || r.BaseOffset != 1 {
+		t.Fatalf("small batch: base %d (%s), want 1", r.BaseOffset, errName(r.ErrorCode))
+	}
+	wantCode(t, "DELETE max.message.bytes", alterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, del("max.message.bytes")).ErrorCode, nil)
+	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != 0 || r.BaseOffset != 2 {
+		t.Fatalf("4 KB batch back under the default: base %d (%s), want 2", r.BaseOffset, errName(r.ErrorCode))
+	}
+}
+
+func TestDescribeCluster(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NodeID = 7
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.EndpointType = 1
+	resp := direct[*kmsg.DescribeClusterResponse](t, cl, req)
+	wantCode(t, "describe cluster", resp.ErrorCode, nil)
+	md := metadata(t, cl, false)
+	if resp.ClusterID == "" || md.ClusterID == nil || resp.ClusterID != *md.ClusterID {
+		t.Errorf("cluster id %q, metadata says %q", resp.ClusterID, deref(md.ClusterID))
+	}
+	if resp.ControllerID != 7 {
+		t.Errorf("controller %d, want node 7", resp.ControllerID)
+	}
+	if len(resp.Brokers) != 1 {
+		t.Fatalf("brokers %+v, want this node alone", resp.Brokers)
+	}
+	b := resp.Brokers[0]
+	if addr := fmt.Sprintf("%s:%d", b.Host, b.Port); b.NodeID != 7 || addr != n.Addrs().AdvertiseKafka {
+		t.Errorf("broker %d at %s, want 7 at %s", b.NodeID, addr, n.Addrs().AdvertiseKafka)
+	}
+}
+
+func TestMetadata(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NodeID = 7
+	cfg.DefaultPartitions = 2
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	adm := newAdmin(t, n)
+	createTopic(t, adm, "plain", 3, nil)
+
+	// Using a group creates the internal offsets topic.
+	ctx := testCtx(t, 10*time.Second)
+	commits, err := adm.CommitOffsets(ctx, "grp", kadm.OffsetsList{{Topic: "plain", Partition: 0, At: 0, LeaderEpoch: -1}}.Offsets())
+	if err == nil {
+		err = commits.Error()
+	}
+	if err != nil {
+		t.Fatalf("commit offsets: %v", err)
+	}
+
+	checkPartitions := func(tp kmsg.MetadataResponseTopic, want int) {
+		t.Helper()
+		name := deref(tp.Topic)
+		if len(tp.Partitions) != want {
+			t.Fatalf("%s has %d partitions, want %d", name, len(tp.Partitions), want)
+		}
+		for i, p := range tp.Partitions {
+			if p.Partition != int32(i) || p.ErrorCode != 0 || p.Leader != 7 || p.LeaderEpoch < 0 ||
+				!slices.Equal(p.Replicas, []int32{7}) || !slices.Equal(p.ISR, []int32{7}) || len(p.OfflineReplicas) != 0 {
+				t.Errorf("%s[%d]: %+v; want leader, replicas and ISR = node 7", name, i, p)
+			}
+		}
+	}
+
+	t.Run("all topics", func(t *testing.T) {
+		md := metadata(t, cl, false)
+		if md.ControllerID != 7 || len(md.Brokers) != 1 || md.Brokers[0].NodeID != 7 || md.ClusterID == nil {
+			t.Errorf("controller %d, brokers %+v, cluster %s", md.ControllerID, md.Brokers, deref(md.ClusterID))
+		}
+		var names []string
+		for _, tp := range md.Topics {
+			names = append(names, deref(tp.Topic))
+			wantCode(t, "topic "+deref(tp.Topic), tp.ErrorCode, nil)
+			if tp.TopicID == ([16]byte{}) {
+				t.Errorf("%s has no topic id", deref(tp.Topic))
+			}
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"__consumer_offsets", "plain"}) {
+			t.Fatalf("all-topics metadata lists %v", names)
+		}
+		offsets, _ := metadataTopic(md, "__consumer_offsets")
+		plain, _ := metadataTopic(md, "plain")
+		if !offsets.IsInternal || plain.IsInternal {
+			t.Errorf("internal flags: __consumer_offsets %v, plain %v", offsets.IsInternal, plain.IsInternal)
+		}
+		checkPartitions(offsets, int(cfg.OffsetsTopicPartitions))
+		checkPartitions(plain, 3)
+
+		// Clients rely on the flag to hide internal topics.
+		listed, err := adm.ListTopics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if listed.Has("__consumer_offsets") || !listed.Has("plain") {
+			t.Errorf("kadm ListTopics = %v", listed.Names())
+		}
+	})
+
+	t.Run("auto-creation not allowed by the request", func(t *testing.T) {
+		tp, _ := metadataTopic(metadata(t, cl, false, "auto-no"), "auto-no")
+		wantCode(t, "metadata without auto-create", tp.ErrorCode, kerr.UnknownTopicOrPartition)
+		if _, ok := metadataTopic(metadata(t, cl, false), "auto-no"); ok {
+			t.Fatal("topic was created although the request did not allow it")
+		}
+	})
+
+	t.Run("auto-creation allowed", func(t *testing.T) {
+		tp, _ := metadataTopic(metadata(t, cl, true, "auto-yes"), "auto-yes")
+		wantCode(t, "metadata with auto-create", tp.ErrorCode, nil)
+		checkPartitions(tp, int(cfg.DefaultPartitions))
+		if tp.IsInternal {
+			t.Error("auto-created topic is marked internal")
+		}
+		if dirs := partitionDirs(t, cfg.DataDir, "auto-yes"); len(dirs) != int(cfg.DefaultPartitions) {
+			t.Fatalf("auto-created topic directories: %v", dirs)
+		}
+	})
+
+	t.Run("unknown topic id", func(t *testing.T) {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.TopicID = [16]byte{1, 2, 3}
+		req.Topics = append(req.Topics, rt)
+		resp := direct[*kmsg.MetadataResponse](t, cl, req)
+		if resp.Version < 10 {
+			t.Skipf("Metadata negotiated v%d; topic ids need v10", resp.Version)
+		}
+		if len(resp.Topics) != 1 {
+			t.Fatalf("answered %d topics", len(resp.Topics))
+		}
+		wantCode(t, "metadata by unknown id", resp.Topics[0].ErrorCode, kerr.UnknownTopicID)
+	})
+
+	t.Run("auto-creation disabled on the broker", func(t *testing.T) {
+		off := testConfig(t)
+		off.AutoCreateTopics = false
+		n2 := startNode(t, off)
+		cl2 := newClient(t, n2)
+		tp, _ := metadataTopic(metadata(t, cl2, true, "auto-off"), "auto-off")
+		wantCode(t, "metadata with auto-create on a broker without it", tp.ErrorCode, kerr.UnknownTopicOrPartition)
+		if len(metadata(t, cl2, false).Topics) != 0 {
+			t.Fatal("a topic was created")
+		}
+	})
+}
+
+func TestOffsetForLeaderEpoch(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "ofle", 2, nil)
+	if r := rawProduce(t, cl, "ofle", 0, buildBatch(5, 10)); r.ErrorCode != 0 {
+		t.Fatalf("produce: %s", errName(r.ErrorCode))
+	}
+	ask := func(topic string, partition, epoch, current int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.CurrentLeaderEpoch = partition, epoch, current
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := direct[*kmsg.OffsetForLeaderEpochResponse](t, cl, req)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("OffsetForLeaderEpoch answered %+v", resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := ask("ofle", 0, 0, -1); p.ErrorCode != 0 || p.LeaderEpoch != 0 || p.EndOffset != 5 {
+		t.Errorf("epoch 0 of a 5-record partition: epoch %d end %d (%s), want 0 / 5", p.LeaderEpoch, p.EndOffset, errName(p.ErrorCode))
+	}
+	if p := ask("ofle", 0, 0, 0); p.ErrorCode != 0 || p.EndOffset != 5 {
+		t.Errorf("with current epoch 0: end %d (%s), want 5", p.EndOffset, errName(p.ErrorCode))
+	}
+	if p := ask("ofle", 1, 0, -1); p.ErrorCode != 0 || p.LeaderEpoch != 0 || p.EndOffset != 0 {
+		t.Errorf("epoch 0 of an empty partition: epoch %d end %d (%s), want 0 / 0", p.LeaderEpoch, p.EndOffset, errName(p.ErrorCode))
+	}
+	wantCode(t, "current epoch 5", ask("ofle", 0, 0, 5).ErrorCode, kerr.UnknownLeaderEpoch)
+	wantCode(t, "unknown partition", ask("ofle", 9, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, "unknown topic", ask("nope", 0, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
+}
+
+func TestListOffsetsUnknownPartition(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AutoCreateTopics = false
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "lo", 1, nil)
+	for _, ts := range []int64{-1, -2} {
+		if o := listOffset(t, cl, "lo", 0, ts); o.ErrorCode != 0 || o.Offset != 0 {
+			t.Errorf("lo[0] at %d: offset %d (%s), want 0", ts, o.Offset, errName(o.ErrorCode))
+		}
+		for _, tc := range []struct {
+			topic     string
+			partition int32
+		}{{"lo", 1}, {"lo", -1}, {"nope", 0}} {
+			o := listOffset(t, cl, tc.topic, tc.partition, ts)
+			wantCode(t, fmt.Sprintf("%s[%d] at %d", tc.topic, tc.partition, ts), o.ErrorCode, kerr.UnknownTopicOrPartition)
+			if o.Offset != -1 {
+				t.Errorf("%s[%d]: offset %d with an error, want -1", tc.topic, tc.partition, o.Offset)
+			}
+		}
+	}
+	if topicExists(t, cl, "nope") {
+		t.Fatal("ListOffsets created a topic")
+	}
+}
+
+// TestFetchErrors: fenced epochs and bad offsets are answered at once, even
+// from a long poll.
+func TestFetchErrors(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AutoCreateTopics = false
+	n := startNode(t, cfg)
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "fe", 1, nil)
+	if r := rawProduce(t, cl, "fe", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
+		t.Fatalf("produce: %s", errName(r.ErrorCode))
+	}
+	const maxWait = 5 * time.Second
+	tests := []struct {
+		what string
+		part fetchPart
+		want *kerr.Error
+	}{
+		{"newer leader epoch", fetchPart{"fe", 0, 0, 1 << 20, 5}, kerr.UnknownLeaderEpoch},
+		{"offset beyond the log end", fetchPart{"fe", 0, 100, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"offset just past the log end", fetchPart{"fe", 0, 4, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"negative offset", fetchPart{"fe", 0, -5, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"unknown partition", fetchPart{"fe", 3, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
+		{"unknown topic", fetchPart{"nope", 0, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
+	}
+	for _, tc := range tests {
+		start := time.Now()
+		fp := fetchedPartition(t, fetch(t, cl, maxWait, 1, 1<<20, tc.part), tc.part.topic, tc.part.partition)
+		wantCode(t, tc.what, fp.ErrorCode, tc.want)
+		if len(fp.RecordBatches) != 0 {
+			t.Errorf("%s: %d bytes of records with an error", tc.what, len(fp.RecordBatches))
+		}
+		if took := time.Since(start); took >= maxWait {
+			t.Errorf("%s: answered after %v; an error should end the long poll", tc.what, took)
+		}
+		if tc.want == kerr.OffsetOutOfRange && (fp.HighWatermark != 3 || fp.LogStartOffset != 0) {
+			t.Errorf("%s: high watermark %d, log start %d; the client needs them to reset (want 3, 0)", tc.what, fp.HighWatermark, fp.LogStartOffset)
+		}
+	}
+	// The current epoch and the log end itself are fine.
+	fp := fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"fe", 0, 0, 1 << 20, 0}), "fe", 0)
+	if fp.ErrorCode != 0 || len(batchesIn(t, fp.RecordBatches)) != 1 {
+		t.Errorf("fetch with the current epoch: %s, %d bytes", errName(fp.ErrorCode), len(fp.RecordBatches))
+	}
+	fp = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"fe", 0, 3, 1 << 20, -1}), "fe", 0)
+	if fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 || fp.HighWatermark != 3 {
+		t.Errorf("fetch at the log end: %s, %d bytes, hw %d; want no error, nothing, hw 3", errName(fp.ErrorCode), len(fp.RecordBatches), fp.HighWatermark)
+	}
+}
+
+// TestFetchLongPollWakesOnProduce: a fetch waiting for data on an empty
+// partition is answered when a produce commits, not when MaxWait runs out.
+func TestFetchLongPollWakesOnProduce(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	createTopic(t, newAdmin(t, n), "lp", 1, nil)
+	consumer := newClient(t, n)
+	producer := newClient(t, n)
+	const maxWait = 5 * time.Second
+
+	type result struct {
+		resp *kmsg.FetchResponse
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	ctx := testCtx(t, 30*time.Second)
+	go func() {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes = int32(maxWait.Milliseconds()), 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "lp"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		resp, err := consumer.SeedBrokers()[0].Request(ctx, req)
+		r := result{err: err, took: time.Since(start)}
+		if err == nil {
+			r.resp = resp.(*kmsg.FetchResponse)
+		}
+		done <- r
+	}()
+
+	if r := rawProduce(t, producer, "lp", 0, buildBatch(4, 10)); r.ErrorCode != 0 {
+		t.Fatalf("produce: %s", errName(r.ErrorCode))
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * maxWait):
+		t.Fatal("the long poll did not answer within twice its MaxWait")
+	}
+	if r.err != nil {
+		t.Fatalf("fetch: %v", r.err)
+	}
+	fp := fetchedPartition(t, r.resp, "lp", 0)
+	wantCode(t, "long poll", fp.ErrorCode, nil)
+	hs := batchesIn(t, fp.RecordBatches)
+	if len(hs) != 1 || hs[0].BaseOffset != 0 || hs[0].NumRecords != 4 || fp.HighWatermark != 4 {
+		t.Fatalf("long poll returned %+v (hw %d); want the produced 4-record batch", hs, fp.HighWatermark)
+	}
+	if r.took >= maxWait {
+		t.Fatalf("long poll answered after %v, not before its MaxWait %v", r.took, maxWait)
+	}
+}
+
+// TestFetchOversizedFirstBatch: a batch larger than the fetch limits is still
+// returned whole when it is the first data of the response (KIP-74), and the
+// limits hold for everything after it.
+func TestFetchOversizedFirstBatch(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	cl := newClient(t, n)
+	createTopic(t, newAdmin(t, n), "big", 2, nil)
+	big := buildBatch(1, 20000)
+	small := buildBatch(2, 10)
+	for p := int32(0); p < 2; p++ {
+		if r := rawProduce(t, cl, "big", p, big); r.ErrorCode != 0 {
+			t.Fatalf("produce big to %d: %s", p, errName(r.ErrorCode))
+		}
+	}
+	if r := rawProduce(t, cl, "big", 0, small); r.ErrorCode != 0 || r.BaseOffset != 1 {
+		t.Fatalf("produce small: base %d (%s)", r.BaseOffset, errName(r.ErrorCode))
+	}
+
+	resp := fetch(t, cl, 0, 0, 1000, fetchPart{"big", 0, 0, 1000, -1}, fetchPart{"big", 1, 0, 1000, -1})
+	p0, p1 := fetchedPartition(t, resp, "big", 0), fetchedPartition(t, resp, "big", 1)
+	wantCode(t, "partition 0", p0.ErrorCode, nil)
+	wantCode(t, "partition 1", p1.ErrorCode, nil)
+	if len(p0.RecordBatches) != len(big) {
+		t.Fatalf("first partition got %d bytes; want the whole %d-byte batch", len(p0.RecordBatches), len(big))
+	}
+	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 0 {
+		t.Fatalf("first partition got batches %+v", hs)
+	}
+	if len(p1.RecordBatches) != 0 || p1.HighWatermark != 1 {
+		t.Fatalf("second partition got %d bytes (hw %d); MaxBytes was used up by the first", len(p1.RecordBatches), p1.HighWatermark)
+	}
+
+	// The partition limit keeps the next batch out once one was returned.
+	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 0, 1000, -1}), "big", 0)
+	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || len(p0.RecordBatches) != len(big) {
+		t.Fatalf("with PartitionMaxBytes 1000 got %d batches, %d bytes; want only the big one", len(hs), len(p0.RecordBatches))
+	}
+	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 0, 1 << 20, -1}), "big", 0)
+	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 2 || hs[1].BaseOffset != 1 {
+		t.Fatalf("with room for both got %+v", hs)
+	}
+	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 1, 10, -1}), "big", 0)
+	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 1 || hs[0].NumRecords != 2 {
+		t.Fatalf("small batch with a 10-byte limit: %+v", hs)
+	}
+}
+
+func TestInitProducerIDTransactionalRefused(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	cl := newClient(t, n)
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID = strp("tx-1")
+	req.TransactionTimeoutMillis = 60000
+	resp := direct[*kmsg.InitProducerIDResponse](t, cl, req)
+	wantCode(t, "transactional InitProducerId", resp.ErrorCode, kerr.InvalidRequest)
+	if resp.ProducerID != -1 {
+		t.Errorf("refused request got producer id %d", resp.ProducerID)
+	}
+	// Idempotent producers still get distinct ids.
+	seen := map[int64]bool{}
+	for range 3 {
+		r := direct[*kmsg.InitProducerIDResponse](t, cl, kmsg.NewPtrInitProducerIDRequest())
+		wantCode(t, "idempotent InitProducerId", r.ErrorCode, nil)
+		if r.ProducerID < 0 || r.ProducerEpoch != 0 || seen[r.ProducerID] {
+			t.Fatalf("producer id %d epoch %d (seen %v)", r.ProducerID, r.ProducerEpoch, seen)
+		}
+		seen[r.ProducerID] = true
+	}
+}
+
+func TestFindCoordinatorTransactionRefused(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NodeID = 3
+	n := startNode(t, cfg)
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{{"latest", nil}, {"v3", []kgo.Opt{kgo.MaxVersions(kversion.V2_8_0())}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newClient(t, n, tc.opts...)
+			find := func(keyType int8, key string) (int16, int32) {
+				t.Helper()
+				req := kmsg.NewPtrFindCoordinatorRequest()
+				req.CoordinatorType = keyType
+				req.CoordinatorKey, req.CoordinatorKeys = key, []string{key}
+				resp := direct[*kmsg.FindCoordinatorResponse](t, cl, req)
+				if resp.Version >= 4 {
+					if len(resp.Coordinators) != 1 || resp.Coordinators[0].Key != key {
+						t.Fatalf("v%d answered %+v", resp.Version, resp.Coordinators)
+					}
+					return resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
+				}
+				return resp.ErrorCode, resp.NodeID
+			}
+			code, node := find(1, "tx-1")
+			wantCode(t, "transaction coordinator", code, kerr.InvalidRequest)
+			if node != -1 {
+				t.Errorf("refused lookup names node %d", node)
+			}
+			code, node = find(0, "group-1")
+			wantCode(t, "group coordinator", code, nil)
+			if node != 3 {
+				t.Errorf("group coordinator is node %d, want 3", node)
+			}
+		})
+	}
+}
+
+// TestCorruptMetadataFileRefusesStart: a node does not start on a metadata
+// file it cannot read, and says which file.
+func TestCorruptMetadataFileRefusesStart(t *testing.T) {
+	cfg := testConfig(t)
+	n, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeNode(t, n)
+	path := filepath.Join(cfg.DataDir, "meta", "metadata.json")
+	if err := os.WriteFile(path, []byte("\x00garbage{{{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := range 2 {
+		n, err := broker.Start(context.Background(), cfg)
+		if err == nil {
+			closeNode(t, n)
+			t.Fatal("node started on a corrupt metadata file")
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Fatalf("attempt %d: error %q does not name %s", attempt, err, path)
+		}
+		// The second attempt proves the failed start released the data dir lock.
+		if strings.Contains(err.Error(), "in use") {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+	}
+}
+
+// TestDataDirLocked: a second node on the same data directory is refused
+// while the first runs, and can start once it stopped.
+func TestDataDirLocked(t *testing.T) {
+	cfg := testConfig(t)
+	first, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := broker.Start(context.Background(), cfg)
+	if err == nil {
+		closeNode(t, second)
+		closeNode(t, first)
+		t.Fatal("a second node started on a data dir in use")
+	}
+	if !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), cfg.DataDir) {
+		t.Errorf("error %q should say the data dir %s is in use", err, cfg.DataDir)
+	}
+	// The refused start must not have disturbed the running node.
+	cl := newClient(t, first)
+	if md := metadata(t, cl, false); md.ControllerID != cfg.NodeID {
+		t.Errorf("running node answers controller %d", md.ControllerID)
+	}
+	cl.Close()
+	closeNode(t, first)
+	startNode(t, cfg)
+}
