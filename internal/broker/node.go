@@ -184,7 +184,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}()
 	}
 	n.ready.Store(true)
-	logger.Info("chronik serving", "node_id", cfg.NodeID, "kafka", n.addrs.Kafka,
+	// The command logs the addresses for operators; this line is for library users.
+	logger.Debug("node started", "node_id", cfg.NodeID, "kafka", n.addrs.Kafka,
 		"advertised", n.addrs.AdvertiseKafka, "admin", n.addrs.Admin, "data_dir", cfg.DataDir, "log_flush", cfg.LogFlush)
 	return n, nil
 }

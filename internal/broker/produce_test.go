@@ -160,6 +160,20 @@ func TestProduceBadInput(t *testing.T) {
 	if r := rawProduce(t, cl, "bad", 0, magic1); r.ErrorCode != kerr.UnsupportedForMessageFormat.Code {
 		t.Errorf("magic 1 message set: got error %d, want UNSUPPORTED_FOR_MESSAGE_FORMAT", r.ErrorCode)
 	}
+	created, err := newAdmin(t, n).CreateTopic(testCtx(t, 5*time.Second), 1, 1, nil, "__consumer_offsets")
+	if err == nil {
+		err = created.Err
+	}
+	if !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("create __consumer_offsets by hand: got %v, want INVALID_REQUEST", err)
+	}
+	// The first group call creates it.
+	if _, err := kmsg.NewPtrFindCoordinatorRequest().RequestWith(testCtx(t, 5*time.Second), cl); err != nil {
+		t.Fatal(err)
+	}
+	if r := rawProduce(t, cl, "__consumer_offsets", 0, good); r.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Errorf("produce to __consumer_offsets: got error %d, want INVALID_TOPIC_EXCEPTION", r.ErrorCode)
+	}
 	two := append(append([]byte(nil), good...), good...)
 	if r := rawProduce(t, cl, "bad", 0, two); r.ErrorCode != kerr.InvalidRecord.Code {
 		t.Errorf("two batches: got error %d, want INVALID_RECORD", r.ErrorCode)

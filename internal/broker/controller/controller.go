@@ -137,6 +137,9 @@ type CreateTopic struct {
 
 // CreateTopic validates and creates a topic with all its partitions.
 func (c *Controller) CreateTopic(req CreateTopic) (meta.Topic, error) {
+	if req.Name == OffsetsTopic {
+		return meta.Topic{}, errorf(kerr.InvalidRequest, "%s is an internal topic; the broker creates it on first use", OffsetsTopic)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.createLocked(req, false)

@@ -14,7 +14,8 @@ package kafka
 // request timeout (REQUEST_TIMED_OUT). Idempotent batches are checked against
 // the producer's last five sequences: a duplicate gets its original offset,
 // a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
-// (INVALID_TXN_STATE): transactions are not supported.
+// (INVALID_TXN_STATE): transactions are not supported. Internal topics
+// (__consumer_offsets) are written only by the broker: INVALID_TOPIC_EXCEPTION.
 
 import (
 	"context"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,6 +54,11 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		// Preallocated: waits keep pointers into this slice.
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		topic, terr := b.lookupTopic(rt.Topic, true)
+		if terr == nil && topic.Internal {
+			// Only the broker writes its internal topics: a foreign record in
+			// __consumer_offsets would break the coordinator's replay.
+			terr = &controller.Error{Code: kerr.InvalidTopicException, Message: "cannot produce to internal topic " + topic.Name}
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
