@@ -109,13 +109,14 @@ func (b *Backend) lookupTopic(name string, autoCreate bool) (meta.Topic, error) 
 	return b.Controller.EnsureTopic(name)
 }
 
-// ensureOffsetsTopic creates __consumer_offsets on first use of any group API.
+// ensureOffsetsTopic creates __consumer_offsets when a client first looks for
+// a group coordinator.
 func (b *Backend) ensureOffsetsTopic() error {
 	_, err := b.Controller.EnsureTopic(controller.OffsetsTopic)
 	return err
 }
 
-// runPending is a helper for group calls that block (join, sync).
+// pending adapts a typed blocking call (group join, sync) to a Pending.
 func pending[T kmsg.Response](fn func(ctx context.Context) T) Pending {
 	return func(ctx context.Context) kmsg.Response { return fn(ctx) }
 }

@@ -1,9 +1,9 @@
 package kafka
 
 // The classic consumer-group APIs. The coordinator (internal/broker/group)
-// holds the semantics; these handlers make sure __consumer_offsets exists,
-// and run the calls that wait for other members (JoinGroup, SyncGroup) off
-// the connection's read goroutine.
+// holds the semantics; these handlers run the calls that wait for other
+// members (JoinGroup, SyncGroup) off the connection's read goroutine.
+// __consumer_offsets is created by FindCoordinator, or by the first commit.
 //
 //	JoinGroup        11  v0-9   blocks until the rebalance completes
 //	Heartbeat        12  v0-4
@@ -21,27 +21,11 @@ import (
 	"net"
 
 	"github.com/chronik-dev/chronik/internal/broker/group"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// groupsReady makes sure __consumer_offsets exists; false means answer
-// COORDINATOR_NOT_AVAILABLE (retriable).
-func (b *Backend) groupsReady() bool {
-	if err := b.ensureOffsetsTopic(); err != nil {
-		b.Logger.Error("create offsets topic", "err", err)
-		return false
-	}
-	return true
-}
-
 func (b *Backend) handleJoinGroup(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.JoinGroupRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.JoinGroupResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return done(resp)
-	}
 	clientID, host := clientOf(c)
 	return nil, pending(func(ctx context.Context) *kmsg.JoinGroupResponse {
 		return withVersion(req, b.Groups.JoinGroup(group.WithClient(ctx, clientID, host), req))
@@ -50,11 +34,6 @@ func (b *Backend) handleJoinGroup(ctx context.Context, c *Conn, kreq kmsg.Reques
 
 func (b *Backend) handleSyncGroup(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.SyncGroupRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.SyncGroupResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return done(resp)
-	}
 	clientID, host := clientOf(c)
 	return nil, pending(func(ctx context.Context) *kmsg.SyncGroupResponse {
 		return withVersion(req, b.Groups.SyncGroup(group.WithClient(ctx, clientID, host), req))
@@ -63,58 +42,22 @@ func (b *Backend) handleSyncGroup(ctx context.Context, c *Conn, kreq kmsg.Reques
 
 func (b *Backend) handleHeartbeat(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.HeartbeatResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return done(resp)
-	}
 	return done(withVersion(req, b.Groups.Heartbeat(ctx, req)))
 }
 
 func (b *Backend) handleLeaveGroup(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.LeaveGroupRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.LeaveGroupResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return done(resp)
-	}
 	return done(withVersion(req, b.Groups.LeaveGroup(ctx, req)))
 }
 
 func (b *Backend) handleOffsetCommit(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetCommitRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.OffsetCommitResponse](req)
-		for _, rt := range req.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return done(resp)
-	}
 	// Synchronous on purpose: commits from one connection reach the log in order.
 	return done(withVersion(req, b.Groups.OffsetCommit(ctx, req)))
 }
 
 func (b *Backend) handleOffsetFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.OffsetFetchResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		for _, g := range req.Groups {
-			rg := kmsg.NewOffsetFetchResponseGroup()
-			rg.Group = g.Group
-			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			resp.Groups = append(resp.Groups, rg)
-		}
-		return done(resp)
-	}
 	return done(withVersion(req, b.Groups.OffsetFetch(ctx, req)))
 }
 
@@ -130,26 +73,11 @@ func (b *Backend) handleListGroups(ctx context.Context, c *Conn, kreq kmsg.Reque
 
 func (b *Backend) handleDeleteGroups(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.DeleteGroupsResponse](req)
-		for _, g := range req.Groups {
-			rg := kmsg.NewDeleteGroupsResponseGroup()
-			rg.Group = g
-			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			resp.Groups = append(resp.Groups, rg)
-		}
-		return done(resp)
-	}
 	return done(withVersion(req, b.Groups.DeleteGroups(ctx, req)))
 }
 
 func (b *Backend) handleOffsetDelete(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
-	if !b.groupsReady() {
-		resp := respond[*kmsg.OffsetDeleteResponse](req)
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return done(resp)
-	}
 	return done(withVersion(req, b.Groups.OffsetDelete(ctx, req)))
 }
 
