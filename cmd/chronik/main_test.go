@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -19,7 +20,15 @@ import (
 func TestMain(m *testing.M) {
 	// Registered here rather than in a package variable; read by updateCompletions.
 	flag.Bool("update", false, "rewrite completions/ from the current command tree (go generate ./cmd/chronik)")
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	removeChronikBinary()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a command still writes to it.
