@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,6 +22,22 @@ func (c *Coordinator) acquire(ctx context.Context, g *group) int16 {
 }
 
 func release(g *group) { <-g.sem }
+
+// persist writes kvs to g's partition of the offsets log and reports whether
+// that worked, logging msg when not. c.mu is held on entry and on return but
+// released for the write; g.sem, held by the caller, keeps g's writes in order.
+func (c *Coordinator) persist(ctx context.Context, g *group, nowMs int64, kvs []keyValue, msg string) bool {
+	if len(kvs) == 0 {
+		return true
+	}
+	c.mu.Unlock()
+	err := c.log.Append(ctx, c.Partition(g.id), buildBatch(nowMs, kvs))
+	c.mu.Lock()
+	if err != nil {
+		c.logger.Warn(msg, "group", g.id, "err", err)
+	}
+	return err == nil
+}
 
 // OffsetCommit stores offsets. Members of a group commit with their
 // generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID and,
@@ -103,6 +120,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		pending []pendingOffset
 	)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	code = c.availability()
 	if code == 0 && c.groups[req.Group] != g {
 		code = kerr.CoordinatorNotAvailable.Code // deleted meanwhile; the retry starts afresh
@@ -112,7 +130,6 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	}
 	if code != 0 {
 		c.dropIfUnused(g)
-		c.mu.Unlock()
 		return fillAll(code)
 	}
 	nowMs := c.now().UnixMilli()
@@ -135,17 +152,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			pending = append(pending, pendingOffset{ti, pi, t.Topic, p.Partition, e})
 		}
 	}
-	c.mu.Unlock()
-	if len(kvs) == 0 {
-		return resp
-	}
-
-	err := c.log.Append(ctx, c.Partition(g.id), buildBatch(nowMs, kvs))
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.logger.Warn("offset commit not persisted", "group", g.id, "err", err)
+	if !c.persist(ctx, g, nowMs, kvs, "offset commit not persisted") {
 		for _, p := range pending {
 			resp.Topics[p.ti].Partitions[p.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
@@ -212,28 +219,16 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool
 	}
 	if all {
 		topics = topics[:0]
-		for t := range offs {
+		for _, t := range slices.Sorted(maps.Keys(offs)) {
 			topics = append(topics, fetchTopic{topic: t})
 		}
-		slices.SortFunc(topics, func(a, b fetchTopic) int {
-			switch {
-			case a.topic < b.topic:
-				return -1
-			case a.topic > b.topic:
-				return 1
-			}
-			return 0
-		})
 	}
 	out := make([]fetchedTopic, 0, len(topics))
 	for _, t := range topics {
 		ft := fetchedTopic{topic: t.topic}
 		parts := t.partitions
 		if all {
-			for p := range offs[t.topic] {
-				parts = append(parts, p)
-			}
-			slices.Sort(parts)
+			parts = slices.Sorted(maps.Keys(offs[t.topic]))
 		}
 		for _, p := range parts {
 			e, ok := offs[t.topic][p]
@@ -386,6 +381,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		targets []target
 	)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch {
 	case c.availability() != 0:
 		resp.ErrorCode = c.availability()
@@ -395,7 +391,6 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 	}
 	if resp.ErrorCode != 0 {
-		c.mu.Unlock()
 		return resp
 	}
 	subscribed, known := map[string]struct{}(nil), true
@@ -420,18 +415,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	nowMs := c.now().UnixMilli()
-	c.mu.Unlock()
-	if len(kvs) == 0 {
-		return resp
-	}
-
-	err := c.log.Append(ctx, c.Partition(g.id), buildBatch(nowMs, kvs))
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.logger.Warn("offset deletion not persisted", "group", g.id, "err", err)
+	if !c.persist(ctx, g, c.now().UnixMilli(), kvs, "offset deletion not persisted") {
 		for _, t := range targets {
 			resp.Topics[t.ti].Partitions[t.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
@@ -484,39 +468,21 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	defer release(g)
 
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if code := check(g); code != 0 {
-		c.mu.Unlock()
 		return code
 	}
 	// Dead while the tombstones are written: joins answer
 	// COORDINATOR_NOT_AVAILABLE and retry, commits wait for g.sem.
 	g.state = stateDead
 	var kvs []keyValue
-	topics := make([]string, 0, len(g.offsets))
-	for t := range g.offsets {
-		topics = append(topics, t)
-	}
-	slices.Sort(topics)
-	for _, t := range topics {
-		parts := make([]int32, 0, len(g.offsets[t]))
-		for p := range g.offsets[t] {
-			parts = append(parts, p)
-		}
-		slices.Sort(parts)
-		for _, p := range parts {
+	for _, t := range slices.Sorted(maps.Keys(g.offsets)) {
+		for _, p := range slices.Sorted(maps.Keys(g.offsets[t])) {
 			kvs = append(kvs, keyValue{key: offsetKey(id, t, p)})
 		}
 	}
 	kvs = append(kvs, keyValue{key: groupKey(id)})
-	nowMs := c.now().UnixMilli()
-	c.mu.Unlock()
-
-	err := c.log.Append(ctx, c.Partition(id), buildBatch(nowMs, kvs))
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.logger.Warn("group deletion not persisted", "group", id, "err", err)
+	if !c.persist(ctx, g, c.now().UnixMilli(), kvs, "group deletion not persisted") {
 		g.state = stateEmpty
 		return kerr.CoordinatorNotAvailable.Code
 	}

@@ -20,11 +20,35 @@ import (
 const (
 	offsetEntrySize = 8
 	timeEntrySize   = 12
+	maxEntrySize    = timeEntrySize
 )
+
+// indexEntry is what sparseIndex needs of its entry type. Only encode reads
+// its receiver, so a zero E can describe the type. Entries travel as arrays,
+// not slices, so buffers stay on the stack despite the generic calls.
+type indexEntry[E any] interface {
+	size() int    // bytes on disk
+	kind() string // names the index in errors
+	encode() (b [maxEntrySize]byte)
+	decode(b [maxEntrySize]byte) E
+}
 
 type offsetEntry struct {
 	rel uint32 // batch base offset minus segment base
 	pos uint32 // byte position of that batch in the .log file
+}
+
+func (offsetEntry) size() int    { return offsetEntrySize }
+func (offsetEntry) kind() string { return "offset" }
+
+func (e offsetEntry) encode() (b [maxEntrySize]byte) {
+	binary.BigEndian.PutUint32(b[0:], e.rel)
+	binary.BigEndian.PutUint32(b[4:], e.pos)
+	return b
+}
+
+func (offsetEntry) decode(b [maxEntrySize]byte) offsetEntry {
+	return offsetEntry{rel: binary.BigEndian.Uint32(b[0:]), pos: binary.BigEndian.Uint32(b[4:])}
 }
 
 type timeEntry struct {
@@ -32,25 +56,39 @@ type timeEntry struct {
 	rel uint32 // base offset of the first batch that reached ts, minus segment base
 }
 
-// offsetIndex is a segment's .index file. n and mem change only under the
-// Log's write lock; readers work on a view copied under the read lock.
-type offsetIndex struct {
+func (timeEntry) size() int    { return timeEntrySize }
+func (timeEntry) kind() string { return "time" }
+
+func (e timeEntry) encode() (b [maxEntrySize]byte) {
+	binary.BigEndian.PutUint64(b[0:], uint64(e.ts))
+	binary.BigEndian.PutUint32(b[8:], e.rel)
+	return b
+}
+
+func (timeEntry) decode(b [maxEntrySize]byte) timeEntry {
+	return timeEntry{ts: int64(binary.BigEndian.Uint64(b[0:])), rel: binary.BigEndian.Uint32(b[8:])}
+}
+
+// sparseIndex is one index file. n and mem change only under the Log's
+// write lock; readers work on a view copied under the read lock.
+type sparseIndex[E indexEntry[E]] struct {
 	f     *os.File
 	n     int
-	mem   []offsetEntry
+	mem   []E
 	inMem bool
 	// deferred collects entries in memory only, while a recovery scan
 	// rebuilds the index; replace then writes them all at once.
 	deferred bool
 }
 
-func (x *offsetIndex) append(e offsetEntry) error {
+// offsetIndex is a segment's .index file.
+type offsetIndex = sparseIndex[offsetEntry]
+
+func (x *sparseIndex[E]) append(e E) error {
 	if !x.deferred {
-		var buf [offsetEntrySize]byte
-		binary.BigEndian.PutUint32(buf[0:], e.rel)
-		binary.BigEndian.PutUint32(buf[4:], e.pos)
-		if _, err := x.f.WriteAt(buf[:], int64(x.n)*offsetEntrySize); err != nil {
-			return fmt.Errorf("append offset index entry: %w", err)
+		buf, size := e.encode(), e.size()
+		if _, err := x.f.WriteAt(buf[:size], int64(x.n)*int64(size)); err != nil {
+			return fmt.Errorf("append %s index entry: %w", e.kind(), err)
 		}
 	}
 	x.n++
@@ -62,29 +100,31 @@ func (x *offsetIndex) append(e offsetEntry) error {
 
 // replace rewrites the whole file with entries (after a scan or truncation).
 // A fresh slice is used so views handed to readers never see it change.
-func (x *offsetIndex) replace(entries []offsetEntry, keepInMem bool) error {
-	buf := make([]byte, len(entries)*offsetEntrySize)
+func (x *sparseIndex[E]) replace(entries []E, keepInMem bool) error {
+	var zero E
+	size := zero.size()
+	buf := make([]byte, len(entries)*size)
 	for i, e := range entries {
-		binary.BigEndian.PutUint32(buf[i*offsetEntrySize:], e.rel)
-		binary.BigEndian.PutUint32(buf[i*offsetEntrySize+4:], e.pos)
+		b := e.encode()
+		copy(buf[i*size:], b[:size])
 	}
 	if err := rewrite(x.f, buf); err != nil {
-		return fmt.Errorf("rewrite offset index: %w", err)
+		return fmt.Errorf("rewrite %s index: %w", zero.kind(), err)
 	}
 	x.deferred = false
 	x.n = len(entries)
 	x.inMem = keepInMem
 	x.mem = nil
 	if keepInMem {
-		x.mem = append([]offsetEntry(nil), entries...)
+		x.mem = append([]E(nil), entries...)
 	}
 	return nil
 }
 
 // load reads every entry into memory, for the active segment.
-func (x *offsetIndex) load() ([]offsetEntry, error) {
+func (x *sparseIndex[E]) load() ([]E, error) {
 	v := x.view()
-	out := make([]offsetEntry, v.n)
+	out := make([]E, v.n)
 	for i := range out {
 		e, err := v.at(i)
 		if err != nil {
@@ -95,103 +135,31 @@ func (x *offsetIndex) load() ([]offsetEntry, error) {
 	return out, nil
 }
 
-func (x *offsetIndex) view() offsetView {
+func (x *sparseIndex[E]) view() indexView[E] {
 	if x.inMem {
-		return offsetView{n: x.n, mem: x.mem[:x.n:x.n]}
+		return indexView[E]{n: x.n, mem: x.mem[:x.n:x.n]}
 	}
-	return offsetView{n: x.n, f: x.f}
+	return indexView[E]{n: x.n, f: x.f}
 }
 
-// offsetView is a stable snapshot of an offset index for lock-free lookups.
-type offsetView struct {
-	n   int
-	mem []offsetEntry
-	f   *os.File
-}
-
-func (v offsetView) at(i int) (offsetEntry, error) {
-	if v.mem != nil {
-		return v.mem[i], nil
-	}
-	var buf [offsetEntrySize]byte
-	n, err := preadFull(v.f, buf[:], int64(i)*offsetEntrySize)
-	if err != nil {
-		return offsetEntry{}, fmt.Errorf("read offset index entry %d: %w", i, err)
-	}
-	if n < offsetEntrySize {
-		return offsetEntry{}, fmt.Errorf("read offset index entry %d: file shorter than %d entries", i, v.n)
-	}
-	return offsetEntry{rel: binary.BigEndian.Uint32(buf[0:]), pos: binary.BigEndian.Uint32(buf[4:])}, nil
-}
-
-// lookup returns the position of the last indexed batch whose base is <= rel,
-// or 0: the place to start scanning for rel.
-func (v offsetView) lookup(rel uint32) (int64, error) {
-	lo, hi := 0, v.n // invariant: entries [0,lo) are <= rel, [hi,n) are > rel
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		e, err := v.at(mid)
-		if err != nil {
-			return 0, err
-		}
-		if e.rel <= rel {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	if lo == 0 {
-		return 0, nil
-	}
-	e, err := v.at(lo - 1)
-	if err != nil {
-		return 0, err
-	}
-	return int64(e.pos), nil
-}
-
-// timeIndex is a segment's .timeindex file; same locking as offsetIndex.
+// timeIndex is a segment's .timeindex file. It also remembers its last
+// entry, which decides whether the next batch adds one.
 type timeIndex struct {
-	f        *os.File
-	n        int
-	mem      []timeEntry
-	inMem    bool
-	deferred bool
-	last     timeEntry // last entry written; ts -1 when there is none
+	sparseIndex[timeEntry]
+	last timeEntry // last entry written; ts -1 when there is none
 }
 
 func (x *timeIndex) append(e timeEntry) error {
-	if !x.deferred {
-		var buf [timeEntrySize]byte
-		binary.BigEndian.PutUint64(buf[0:], uint64(e.ts))
-		binary.BigEndian.PutUint32(buf[8:], e.rel)
-		if _, err := x.f.WriteAt(buf[:], int64(x.n)*timeEntrySize); err != nil {
-			return fmt.Errorf("append time index entry: %w", err)
-		}
+	if err := x.sparseIndex.append(e); err != nil {
+		return err
 	}
-	x.n++
 	x.last = e
-	if x.inMem {
-		x.mem = append(x.mem, e)
-	}
 	return nil
 }
 
 func (x *timeIndex) replace(entries []timeEntry, keepInMem bool) error {
-	buf := make([]byte, len(entries)*timeEntrySize)
-	for i, e := range entries {
-		binary.BigEndian.PutUint64(buf[i*timeEntrySize:], uint64(e.ts))
-		binary.BigEndian.PutUint32(buf[i*timeEntrySize+8:], e.rel)
-	}
-	if err := rewrite(x.f, buf); err != nil {
-		return fmt.Errorf("rewrite time index: %w", err)
-	}
-	x.deferred = false
-	x.n = len(entries)
-	x.inMem = keepInMem
-	x.mem = nil
-	if keepInMem {
-		x.mem = append([]timeEntry(nil), entries...)
+	if err := x.sparseIndex.replace(entries, keepInMem); err != nil {
+		return err
 	}
 	x.last = timeEntry{ts: -1}
 	if len(entries) > 0 {
@@ -200,72 +168,75 @@ func (x *timeIndex) replace(entries []timeEntry, keepInMem bool) error {
 	return nil
 }
 
-func (x *timeIndex) load() ([]timeEntry, error) {
-	v := x.view()
-	out := make([]timeEntry, v.n)
-	for i := range out {
-		e, err := v.at(i)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = e
-	}
-	return out, nil
-}
-
-func (x *timeIndex) view() timeView {
-	if x.inMem {
-		return timeView{n: x.n, mem: x.mem[:x.n:x.n]}
-	}
-	return timeView{n: x.n, f: x.f}
-}
-
-type timeView struct {
+// indexView is a stable snapshot of an index for lock-free lookups.
+type indexView[E indexEntry[E]] struct {
 	n   int
-	mem []timeEntry
+	mem []E
 	f   *os.File
 }
 
-func (v timeView) at(i int) (timeEntry, error) {
+type (
+	offsetView = indexView[offsetEntry]
+	timeView   = indexView[timeEntry]
+)
+
+func (v indexView[E]) at(i int) (E, error) {
+	var zero E
 	if v.mem != nil {
 		return v.mem[i], nil
 	}
-	var buf [timeEntrySize]byte
-	n, err := preadFull(v.f, buf[:], int64(i)*timeEntrySize)
+	var buf [maxEntrySize]byte
+	size := zero.size()
+	n, err := preadFull(v.f, buf[:size], int64(i)*int64(size))
 	if err != nil {
-		return timeEntry{}, fmt.Errorf("read time index entry %d: %w", i, err)
+		return zero, fmt.Errorf("read %s index entry %d: %w", zero.kind(), i, err)
 	}
-	if n < timeEntrySize {
-		return timeEntry{}, fmt.Errorf("read time index entry %d: file shorter than %d entries", i, v.n)
+	if n < size {
+		return zero, fmt.Errorf("read %s index entry %d: file shorter than %d entries", zero.kind(), i, v.n)
 	}
-	return timeEntry{ts: int64(binary.BigEndian.Uint64(buf[0:])), rel: binary.BigEndian.Uint32(buf[8:])}, nil
+	return zero.decode(buf), nil
 }
 
-// lookupBefore returns the relative offset of the last entry with a
-// timestamp below ts, and false when there is none. Every batch before that
-// entry's batch has smaller timestamps, so a search for ts starts there.
-func (v timeView) lookupBefore(ts int64) (uint32, bool, error) {
-	lo, hi := 0, v.n
+// lastWhere returns the last entry for which below holds, and false when
+// there is none. Entries are sorted, so below holds for a prefix of them.
+func (v indexView[E]) lastWhere(below func(E) bool) (E, bool, error) {
+	var zero E
+	lo, hi := 0, v.n // invariant: below holds for [0,lo), not for [hi,n)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		e, err := v.at(mid)
 		if err != nil {
-			return 0, false, err
+			return zero, false, err
 		}
-		if e.ts < ts {
+		if below(e) {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
 	if lo == 0 {
-		return 0, false, nil
+		return zero, false, nil
 	}
 	e, err := v.at(lo - 1)
 	if err != nil {
-		return 0, false, err
+		return zero, false, err
 	}
-	return e.rel, true, nil
+	return e, true, nil
+}
+
+// lookupPos returns the position of the last indexed batch whose base is
+// <= rel, or 0: the place to start scanning for rel.
+func lookupPos(v offsetView, rel uint32) (int64, error) {
+	e, _, err := v.lastWhere(func(e offsetEntry) bool { return e.rel <= rel })
+	return int64(e.pos), err
+}
+
+// lookupBefore returns the relative offset of the last entry with a
+// timestamp below ts, and false when there is none. Every batch before that
+// entry's batch has smaller timestamps, so a search for ts starts there.
+func lookupBefore(v timeView, ts int64) (uint32, bool, error) {
+	e, ok, err := v.lastWhere(func(e timeEntry) bool { return e.ts < ts })
+	return e.rel, ok, err
 }
 
 // rewrite replaces a file's content in place.

@@ -32,7 +32,7 @@ func (v segView) startPos(offset int64) (int64, error) {
 	if offset <= v.s.base {
 		return 0, nil
 	}
-	return v.idx.lookup(uint32(min(offset-v.s.base, maxRelOffset)))
+	return lookupPos(v.idx, uint32(min(offset-v.s.base, maxRelOffset)))
 }
 
 // walker steps over the batches of a segment by their headers, reading the
@@ -300,12 +300,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 
 func findTimestamp(v segView, ts int64) (int64, int64, bool, error) {
 	pos := int64(0)
-	rel, ok, err := v.tidx.lookupBefore(ts)
+	rel, ok, err := lookupBefore(v.tidx, ts)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	if ok {
-		if pos, err = v.idx.lookup(rel); err != nil {
+		if pos, err = lookupPos(v.idx, rel); err != nil {
 			return 0, 0, false, err
 		}
 	}
