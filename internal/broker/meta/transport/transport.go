@@ -1,0 +1,482 @@
+// Package transport carries raft messages between chronik nodes over the
+// cluster listener.
+//
+// Each node keeps one outbound TCP connection per peer and reads every inbound
+// connection with its own goroutine, so a message from A to B always travels
+// on A's connection to B. A connection opens with a handshake (cluster id,
+// from and to node ids) and then carries length-prefixed protobuf
+// raftpb.Messages in one direction. Send never blocks the raft Ready loop:
+// each peer has a bounded queue drained by its own sender goroutine, and a
+// full queue drops the message and reports the peer unreachable, as etcd's
+// rafthttp does. Raft retransmits what is lost, so the transport never
+// retries individual messages; it only redials, with jittered exponential
+// backoff.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultListenAddr      = ":9093"
+	DefaultQueueSize       = 4096
+	DefaultDialTimeout     = time.Second
+	DefaultMaxBackoff      = 5 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultMaxMessageBytes = 64 << 20
+)
+
+// minBackoff is the first redial delay; it doubles up to Config.MaxBackoff.
+const minBackoff = 100 * time.Millisecond
+
+// Config configures a Transport.
+type Config struct {
+	// NodeID is this node's raft id; it must not be zero.
+	NodeID uint64
+	// ClusterID must be equal on both ends of a connection; a mismatch is
+	// refused with a logged reason on both sides.
+	ClusterID string
+	// ListenAddr is the cluster listener address, e.g. ":9093" (the
+	// default) or "127.0.0.1:0" in tests.
+	ListenAddr string
+	// Peers maps peer id to cluster address, not including this node.
+	Peers map[uint64]string
+	// Handler is called for every received message, in order per
+	// connection, from that connection's goroutine. An error closes the
+	// connection. Its context is cancelled when the transport stops.
+	Handler func(ctx context.Context, m *raftpb.Message) error
+	// OnUnreachable is called when a message to peer was dropped or a
+	// dial or write to it failed; wire it to raft.Node.ReportUnreachable.
+	// It may be called from Send, on the caller's goroutine. Like
+	// OnSnapshotStatus it must not block for long: Close waits for it.
+	OnUnreachable func(peer uint64)
+	// OnSnapshotStatus is called once per MsgSnap: failed=false after it
+	// was written and flushed, failed=true when it was dropped or its
+	// write failed; wire it to raft.Node.ReportSnapshot.
+	OnSnapshotStatus func(peer uint64, failed bool)
+	// QueueSize is the per-peer outbound queue length; default 4096.
+	QueueSize int
+	// DialTimeout bounds dialing plus the handshake for the dialer, and
+	// reading the handshake for the acceptor; default 1s.
+	DialTimeout time.Duration
+	// MaxBackoff caps the jittered exponential redial delay; default 5s.
+	MaxBackoff time.Duration
+	// WriteTimeout bounds writing one frame (and each flush) to a peer; a
+	// peer that stops reading for longer loses its connection. Default 10s,
+	// so a MaxMessageBytes snapshot needs about 6.4 MB/s.
+	WriteTimeout time.Duration
+	// MaxMessageBytes is the largest encoded message sent or accepted;
+	// default 64 MiB. Snapshots travel as one message, so it bounds the
+	// metadata snapshot size.
+	MaxMessageBytes int
+	// Logger receives the transport's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// PeerStatus is what a Transport knows about one peer, for operators
+// (`chronik raft status`).
+type PeerStatus struct {
+	// Addr is the configured cluster address; empty for a node that only
+	// connected to us.
+	Addr string
+	// Connected reports an established outbound connection whose
+	// handshake the peer accepted.
+	Connected bool
+	// InboundConnections counts open, accepted connections from the peer.
+	InboundConnections int
+	// LastError is the last outbound failure (dial, handshake, write) and
+	// LastErrorTime when it happened.
+	LastError     string
+	LastErrorTime time.Time
+	// LastInboundError is the last reason an inbound connection from the
+	// peer was closed (other than the transport stopping).
+	LastInboundError string
+	// LastSend is when messages were last flushed to the peer's socket;
+	// LastRecv when a message from it was last handed to the Handler.
+	LastSend time.Time
+	LastRecv time.Time
+	// Queued is the current outbound queue length.
+	Queued int
+	// Sent, Received and Dropped count messages. Dropped covers a full
+	// queue, messages discarded while the peer was unreachable, oversized
+	// messages and writes that failed.
+	Sent     uint64
+	Received uint64
+	Dropped  uint64
+}
+
+// Transport sends raft messages to peers and hands received ones to
+// Config.Handler. Its methods are safe for concurrent use.
+type Transport struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	started bool
+	closed  bool
+	ln      net.Listener
+	// runCtx bounds every goroutine; it is stored because peers added
+	// after Start need it.
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	peers    map[uint64]*peer
+	inStats  map[uint64]*inboundStats
+	inConns  map[net.Conn]uint64 // open accepted connections -> peer id (0 before the handshake)
+	inByPeer map[uint64]net.Conn // newest accepted connection per peer
+
+	wg sync.WaitGroup
+}
+
+// New returns a Transport for cfg with defaults applied. Nothing runs until
+// Start.
+func New(cfg Config) *Transport {
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = DefaultListenAddr
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Transport{
+		cfg:      cfg,
+		log:      logger.With("component", "raft-transport", "node", cfg.NodeID),
+		peers:    make(map[uint64]*peer, len(cfg.Peers)),
+		inStats:  make(map[uint64]*inboundStats),
+		inConns:  make(map[net.Conn]uint64),
+		inByPeer: make(map[uint64]net.Conn),
+	}
+	// The map is copied so that later changes by the caller do not race
+	// with AddPeer/RemovePeer.
+	t.cfg.Peers = make(map[uint64]string, len(cfg.Peers))
+	for id, addr := range cfg.Peers {
+		t.cfg.Peers[id] = addr
+		if id != 0 && id != cfg.NodeID {
+			t.peers[id] = t.newPeer(id, addr)
+		}
+	}
+	return t
+}
+
+// Start validates the configuration, listens on ListenAddr, and starts the
+// accept loop and one sender goroutine per peer. ctx bounds the transport's
+// lifetime: cancelling it stops all background work like Close does (Close
+// must still be called to wait for it), so pass a long-lived context, not a
+// start-up deadline.
+func (t *Transport) Start(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("start raft transport: already closed")
+	}
+	if t.started {
+		return errors.New("start raft transport: already started")
+	}
+	if err := t.validateLocked(); err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", t.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", t.cfg.ListenAddr, err)
+	}
+	t.started = true
+	t.ln = ln
+	t.runCtx, t.cancel = context.WithCancel(ctx)
+	t.log.Info("raft transport listening", "addr", ln.Addr().String(), "peers", len(t.peers))
+
+	t.wg.Add(2)
+	go t.closeOnDone()
+	go t.acceptLoop()
+	for _, p := range t.peers {
+		t.startPeerLocked(p)
+	}
+	return nil
+}
+
+// validateLocked checks the configuration; t.mu must be held because
+// AddPeer and RemovePeer edit cfg.Peers.
+func (t *Transport) validateLocked() error {
+	switch {
+	case t.cfg.NodeID == 0:
+		return errors.New("start raft transport: node id must not be zero")
+	case t.cfg.Handler == nil:
+		return errors.New("start raft transport: handler is nil")
+	case len(t.cfg.ClusterID) > maxClusterIDLen:
+		return fmt.Errorf("start raft transport: cluster id longer than %d bytes", maxClusterIDLen)
+	}
+	for id, addr := range t.cfg.Peers {
+		switch {
+		case id == 0:
+			return fmt.Errorf("start raft transport: peer id 0 (%s) is not a valid raft id", addr)
+		case id == t.cfg.NodeID:
+			return fmt.Errorf("start raft transport: peers include this node (%d=%s)", id, addr)
+		case addr == "":
+			return fmt.Errorf("start raft transport: peer %d has no address", id)
+		}
+	}
+	return nil
+}
+
+// closeOnDone closes the listener and every inbound connection once the
+// transport stops, which unblocks Accept and the connection readers.
+func (t *Transport) closeOnDone() {
+	defer t.wg.Done()
+	<-t.runCtx.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		t.log.Warn("close cluster listener", "error", err)
+	}
+	for c := range t.inConns {
+		_ = c.Close() // the reader goroutine reports its own exit
+	}
+}
+
+// Addr returns the listener's address, or nil before Start.
+func (t *Transport) Addr() net.Addr {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
+
+// Send enqueues messages without ever blocking: a full queue drops the
+// message, reports the peer unreachable (and a dropped MsgSnap as a failed
+// snapshot). Messages to unknown peers are dropped with a debug log. The
+// messages are encoded later, on the peer's goroutine, so the caller must not
+// modify them afterwards (raft does not).
+func (t *Transport) Send(msgs []*raftpb.Message) {
+	var unreachable, snapFailed []uint64
+	t.mu.RLock()
+	for _, m := range msgs {
+		if m == nil {
+			continue
+		}
+		to := m.GetTo()
+		if t.closed {
+			continue
+		}
+		p := t.peers[to]
+		if p == nil {
+			t.log.Debug("dropping message to unknown peer", "to", to, "type", m.GetType().String())
+			continue
+		}
+		select {
+		case p.queue <- m:
+			p.dropping.Store(false)
+			continue
+		default:
+		}
+		p.stats.addDropped(1)
+		// One log line per overflow episode, not per message.
+		if !p.dropping.Swap(true) {
+			t.log.Warn("peer send queue full, dropping messages", "peer", to, "addr", p.addr, "queue_size", cap(p.queue))
+		}
+		if len(unreachable) == 0 || !containsID(unreachable, to) {
+			unreachable = append(unreachable, to)
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			snapFailed = append(snapFailed, to)
+		}
+	}
+	t.mu.RUnlock()
+	// Callbacks run outside the lock: they call into raft, which may call
+	// back into the transport.
+	for _, id := range unreachable {
+		t.reportUnreachable(id)
+	}
+	for _, id := range snapFailed {
+		t.reportSnapshot(id, true)
+	}
+}
+
+func containsID(ids []uint64, id uint64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// AddPeer adds a peer, or moves it to a new address (dropping what was queued
+// for the old one). Before Start the peer only gets a queue; it is dialed once
+// the transport starts.
+func (t *Transport) AddPeer(id uint64, addr string) {
+	if id == 0 || id == t.cfg.NodeID || addr == "" {
+		t.log.Warn("ignoring invalid peer", "peer", id, "addr", addr)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	if old := t.peers[id]; old != nil {
+		if old.addr == addr {
+			return
+		}
+		old.stop()
+		t.log.Info("peer address changed", "peer", id, "old_addr", old.addr, "addr", addr)
+	} else {
+		t.log.Info("peer added", "peer", id, "addr", addr)
+	}
+	p := t.newPeer(id, addr)
+	t.peers[id] = p
+	t.cfg.Peers[id] = addr
+	if t.started {
+		t.startPeerLocked(p)
+	}
+}
+
+// RemovePeer stops sending to a peer, discards its queue and closes its
+// inbound connections. It does not wait for the peer's goroutine to finish
+// (Close does), so it is safe to call from raft's apply loop.
+func (t *Transport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peers[id]
+	if p == nil {
+		return
+	}
+	p.stop()
+	delete(t.peers, id)
+	delete(t.cfg.Peers, id)
+	delete(t.inStats, id)
+	for c, from := range t.inConns {
+		if from == id {
+			_ = c.Close() // its reader goroutine unregisters it
+		}
+	}
+	t.log.Info("peer removed", "peer", id, "addr", p.addr)
+}
+
+// PeerStatus returns the status of every configured peer, and of nodes that
+// connected to us without being configured.
+func (t *Transport) PeerStatus() map[uint64]PeerStatus {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make(map[uint64]PeerStatus, len(t.peers))
+	for id, p := range t.peers {
+		s := p.stats.snapshot()
+		s.Addr = p.addr
+		s.Queued = len(p.queue)
+		out[id] = s
+	}
+	for id, in := range t.inStats {
+		s := out[id]
+		in.fill(&s)
+		out[id] = s
+	}
+	return out
+}
+
+// Close stops the listener, every connection and every goroutine, and waits
+// for them. Queued messages are discarded without callbacks, since raft is
+// usually stopping too. Close is idempotent.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	cancel := t.cancel
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	t.wg.Wait()
+	return nil
+}
+
+func (t *Transport) reportUnreachable(id uint64) {
+	if t.cfg.OnUnreachable != nil {
+		t.cfg.OnUnreachable(id)
+	}
+}
+
+func (t *Transport) reportSnapshot(id uint64, failed bool) {
+	if t.cfg.OnSnapshotStatus != nil {
+		t.cfg.OnSnapshotStatus(id, failed)
+	}
+}
+
+// outboundStats holds the sender side of PeerStatus.
+type outboundStats struct {
+	mu sync.Mutex
+	s  PeerStatus
+}
+
+func (o *outboundStats) snapshot() PeerStatus {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.s
+}
+
+func (o *outboundStats) addDropped(n int) {
+	o.mu.Lock()
+	o.s.Dropped += uint64(n)
+	o.mu.Unlock()
+}
+
+func (o *outboundStats) setConnected() {
+	o.mu.Lock()
+	o.s.Connected = true
+	o.mu.Unlock()
+}
+
+func (o *outboundStats) setFailed(err error, dropped int) {
+	o.mu.Lock()
+	o.s.Connected = false
+	o.s.LastError = err.Error()
+	o.s.LastErrorTime = time.Now()
+	o.s.Dropped += uint64(dropped)
+	o.mu.Unlock()
+}
+
+func (o *outboundStats) addSent(n int, at time.Time) {
+	o.mu.Lock()
+	o.s.Sent += uint64(n)
+	o.s.LastSend = at
+	o.mu.Unlock()
+}
+
+// inboundStats holds the receiver side of PeerStatus.
+type inboundStats struct {
+	mu        sync.Mutex
+	conns     int
+	received  uint64
+	lastRecv  time.Time
+	lastError string
+}
+
+func (in *inboundStats) fill(s *PeerStatus) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s.InboundConnections = in.conns
+	s.Received = in.received
+	s.LastRecv = in.lastRecv
+	s.LastInboundError = in.lastError
+}
