@@ -20,10 +20,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
-// direct sends req to the node itself (the client's seed broker), bypassing
+// apiDirect sends req to the node itself (the client's seed broker), bypassing
 // the client's sharding and coordinator routing, so that the broker's answer
 // is seen exactly as it was sent.
-func direct[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
+func apiDirect[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
 	t.Helper()
 	seeds := cl.SeedBrokers()
 	if len(seeds) == 0 {
@@ -36,71 +36,71 @@ func direct[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
 	return resp.(T)
 }
 
-func strp(s string) *string { return &s }
+func apiStr(s string) *string { return &s }
 
-func deref(s *string) string {
+func apiDeref(s *string) string {
 	if s == nil {
 		return "<nil>"
 	}
 	return *s
 }
 
-// errName renders a Kafka error code for failure messages.
-func errName(code int16) string {
+// apiErrName renders a Kafka error code for failure messages.
+func apiErrName(code int16) string {
 	if code == 0 {
 		return "no error"
 	}
 	return kerr.ErrorForCode(code).Error()
 }
 
-func wantCode(t *testing.T, what string, got int16, want *kerr.Error) {
+func apiWantCode(t *testing.T, what string, got int16, want *kerr.Error) {
 	t.Helper()
 	wantC := int16(0)
 	if want != nil {
 		wantC = want.Code
 	}
 	if got != wantC {
-		t.Fatalf("%s: got %s, want %s", what, errName(got), errName(wantC))
+		t.Fatalf("%s: got %s, want %s", what, apiErrName(got), apiErrName(wantC))
 	}
 }
 
-func newTopicReq(name string, partitions int32, rf int16, configs map[string]string) kmsg.CreateTopicsRequestTopic {
+func apiTopicReq(name string, partitions int32, rf int16, configs map[string]string) kmsg.CreateTopicsRequestTopic {
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
 	for k, v := range configs {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
-		c.Name, c.Value = k, strp(v)
+		c.Name, c.Value = k, apiStr(v)
 		rt.Configs = append(rt.Configs, c)
 	}
 	return rt
 }
 
-func createTopics(t *testing.T, cl *kgo.Client, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsResponse {
+func apiCreateTopics(t *testing.T, cl *kgo.Client, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsResponse {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.ValidateOnly = validateOnly
 	req.Topics = topics
-	resp := direct[*kmsg.CreateTopicsResponse](t, cl, req)
+	resp := apiDirect[*kmsg.CreateTopicsResponse](t, cl, req)
 	if len(resp.Topics) != len(topics) {
 		t.Fatalf("CreateTopics answered %d topics, asked %d", len(resp.Topics), len(topics))
 	}
 	return resp
 }
 
-// metadata asks for the named topics, or for all of them when none are named.
-func metadata(t *testing.T, cl *kgo.Client, allowAutoCreate bool, topics ...string) *kmsg.MetadataResponse {
+// apiMetadata asks for the named topics, or for all of them when none are named.
+func apiMetadata(t *testing.T, cl *kgo.Client, allowAutoCreate bool, topics ...string) *kmsg.MetadataResponse {
 	t.Helper()
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = allowAutoCreate
 	for _, name := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = strp(name)
+		rt.Topic = apiStr(name)
 		req.Topics = append(req.Topics, rt)
 	}
-	return direct[*kmsg.MetadataResponse](t, cl, req)
+	return apiDirect[*kmsg.MetadataResponse](t, cl, req)
 }
 
-func metadataTopic(resp *kmsg.MetadataResponse, name string) (kmsg.MetadataResponseTopic, bool) {
+func apiMetadataTopic(resp *kmsg.MetadataResponse, name string) (kmsg.MetadataResponseTopic, bool) {
 	for _, tp := range resp.Topics {
 		if tp.Topic != nil && *tp.Topic == name {
 			return tp, true
@@ -109,10 +109,10 @@ func metadataTopic(resp *kmsg.MetadataResponse, name string) (kmsg.MetadataRespo
 	return kmsg.MetadataResponseTopic{}, false
 }
 
-// topicExists asks Metadata without auto-creation.
-func topicExists(t *testing.T, cl *kgo.Client, name string) bool {
+// apiTopicExists asks Metadata without auto-creation.
+func apiTopicExists(t *testing.T, cl *kgo.Client, name string) bool {
 	t.Helper()
-	tp, ok := metadataTopic(metadata(t, cl, false, name), name)
+	tp, ok := apiMetadataTopic(apiMetadata(t, cl, false, name), name)
 	if !ok {
 		t.Fatalf("metadata for %s: topic missing from the answer", name)
 	}
@@ -122,12 +122,12 @@ func topicExists(t *testing.T, cl *kgo.Client, name string) bool {
 	case kerr.UnknownTopicOrPartition.Code:
 		return false
 	}
-	t.Fatalf("metadata for %s: %s", name, errName(tp.ErrorCode))
+	t.Fatalf("metadata for %s: %s", name, apiErrName(tp.ErrorCode))
 	return false
 }
 
-// partitionDirs lists the topic's partition directories on disk.
-func partitionDirs(t *testing.T, dataDir, topic string) []string {
+// apiPartitionDirs lists the topic's partition directories on disk.
+func apiPartitionDirs(t *testing.T, dataDir, topic string) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(dataDir, "logs", topic+"-*"))
 	if err != nil {
@@ -136,7 +136,7 @@ func partitionDirs(t *testing.T, dataDir, topic string) []string {
 	return dirs
 }
 
-type describedConfig struct {
+type apiConfig struct {
 	value     string
 	source    kmsg.ConfigSource
 	isDefault bool
@@ -145,19 +145,19 @@ type describedConfig struct {
 	typ       kmsg.ConfigType
 }
 
-func describeConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, names ...string) (kmsg.DescribeConfigsResponseResource, map[string]describedConfig) {
+func apiDescribeConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, names ...string) (kmsg.DescribeConfigsResponseResource, map[string]apiConfig) {
 	t.Helper()
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.IncludeDocumentation = true
 	rr := kmsg.NewDescribeConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName, rr.ConfigNames = typ, name, names
 	req.Resources = append(req.Resources, rr)
-	resp := direct[*kmsg.DescribeConfigsResponse](t, cl, req)
+	resp := apiDirect[*kmsg.DescribeConfigsResponse](t, cl, req)
 	if len(resp.Resources) != 1 {
 		t.Fatalf("DescribeConfigs answered %d resources, asked 1", len(resp.Resources))
 	}
 	res := resp.Resources[0]
-	out := map[string]describedConfig{}
+	out := map[string]apiConfig{}
 	for _, c := range res.Configs {
 		if _, dup := out[c.Name]; dup {
 			t.Fatalf("DescribeConfigs lists %s twice", c.Name)
@@ -166,28 +166,33 @@ func describeConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, 
 		if c.Documentation != nil {
 			doc = *c.Documentation
 		}
-		out[c.Name] = describedConfig{value: deref(c.Value), source: c.Source, isDefault: c.IsDefault, readOnly: c.ReadOnly, doc: doc, typ: c.ConfigType}
+		out[c.Name] = apiConfig{value: apiDeref(c.Value), source: c.Source, isDefault: c.IsDefault, readOnly: c.ReadOnly, doc: doc, typ: c.ConfigType}
 	}
 	return res, out
 }
 
-func topicConfigs(t *testing.T, cl *kgo.Client, topic string) map[string]describedConfig {
+func apiTopicConfigs(t *testing.T, cl *kgo.Client, topic string) map[string]apiConfig {
 	t.Helper()
-	res, cfgs := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, topic)
-	wantCode(t, "describe configs of "+topic, res.ErrorCode, nil)
+	res, cfgs := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, topic)
+	apiWantCode(t, "describe configs of "+topic, res.ErrorCode, nil)
 	return cfgs
 }
 
-type configOp struct {
+type apiConfigOp struct {
 	name  string
 	op    kmsg.IncrementalAlterConfigOp
 	value *string
 }
 
-func set(name, value string) configOp { return configOp{name, kmsg.IncrementalAlterConfigOpSet, &value} }
-func del(name string) configOp        { return configOp{name: name, op: kmsg.IncrementalAlterConfigOpDelete} }
+func apiSet(name, value string) apiConfigOp {
+	return apiConfigOp{name, kmsg.IncrementalAlterConfigOpSet, &value}
+}
 
-func alterConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, validateOnly bool, ops ...configOp) kmsg.IncrementalAlterConfigsResponseResource {
+func apiDel(name string) apiConfigOp {
+	return apiConfigOp{name: name, op: kmsg.IncrementalAlterConfigOpDelete}
+}
+
+func apiAlterConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, name string, validateOnly bool, ops ...apiConfigOp) kmsg.IncrementalAlterConfigsResponseResource {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	req.ValidateOnly = validateOnly
@@ -199,16 +204,16 @@ func alterConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, nam
 		rr.Configs = append(rr.Configs, c)
 	}
 	req.Resources = append(req.Resources, rr)
-	resp := direct[*kmsg.IncrementalAlterConfigsResponse](t, cl, req)
+	resp := apiDirect[*kmsg.IncrementalAlterConfigsResponse](t, cl, req)
 	if len(resp.Resources) != 1 {
 		t.Fatalf("IncrementalAlterConfigs answered %d resources, asked 1", len(resp.Resources))
 	}
 	return resp.Resources[0]
 }
 
-// brokerTopicDefaults is what a topic without overrides shows for each
+// apiTopicDefaults is what a topic without overrides shows for each
 // supported topic config on a node started with cfg.
-func brokerTopicDefaults(cfg broker.Config) map[string]string {
+func apiTopicDefaults(cfg broker.Config) map[string]string {
 	return map[string]string{
 		"retention.ms":        strconv.FormatInt(cfg.RetentionMs, 10),
 		"retention.bytes":     strconv.FormatInt(cfg.RetentionBytes, 10),
@@ -220,7 +225,7 @@ func brokerTopicDefaults(cfg broker.Config) map[string]string {
 	}
 }
 
-type fetchPart struct {
+type apiFetchPart struct {
 	topic     string
 	partition int32
 	offset    int64
@@ -228,7 +233,7 @@ type fetchPart struct {
 	epoch     int32 // current leader epoch, -1 unknown
 }
 
-func fetch(t *testing.T, cl *kgo.Client, maxWait time.Duration, minBytes, maxBytes int32, parts ...fetchPart) *kmsg.FetchResponse {
+func apiFetch(t *testing.T, cl *kgo.Client, maxWait time.Duration, minBytes, maxBytes int32, parts ...apiFetchPart) *kmsg.FetchResponse {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxWaitMillis = int32(maxWait.Milliseconds())
@@ -245,12 +250,12 @@ func fetch(t *testing.T, cl *kgo.Client, maxWait time.Duration, minBytes, maxByt
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p.partition, p.offset, p.maxBytes, p.epoch
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
-	resp := direct[*kmsg.FetchResponse](t, cl, req)
-	wantCode(t, "fetch", resp.ErrorCode, nil)
+	resp := apiDirect[*kmsg.FetchResponse](t, cl, req)
+	apiWantCode(t, "fetch", resp.ErrorCode, nil)
 	return resp
 }
 
-func fetchedPartition(t *testing.T, resp *kmsg.FetchResponse, topic string, partition int32) kmsg.FetchResponseTopicPartition {
+func apiFetchedPartition(t *testing.T, resp *kmsg.FetchResponse, topic string, partition int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	for _, rt := range resp.Topics {
 		if rt.Topic != topic {
@@ -266,8 +271,8 @@ func fetchedPartition(t *testing.T, resp *kmsg.FetchResponse, topic string, part
 	return kmsg.FetchResponseTopicPartition{}
 }
 
-// batchesIn splits fetched record bytes into whole, valid batches.
-func batchesIn(t *testing.T, recs []byte) []batch.Header {
+// apiBatches splits fetched record bytes into whole, valid batches.
+func apiBatches(t *testing.T, recs []byte) []batch.Header {
 	t.Helper()
 	bs, err := batch.Split(recs)
 	if err != nil {
@@ -284,7 +289,7 @@ func batchesIn(t *testing.T, recs []byte) []batch.Header {
 	return hs
 }
 
-func listOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+func apiListOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	rt := kmsg.NewListOffsetsRequestTopic()
@@ -293,7 +298,7 @@ func listOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, ts 
 	rp.Partition, rp.Timestamp = partition, ts
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := direct[*kmsg.ListOffsetsResponse](t, cl, req)
+	resp := apiDirect[*kmsg.ListOffsetsResponse](t, cl, req)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		t.Fatalf("ListOffsets answered %+v", resp.Topics)
 	}
@@ -310,15 +315,15 @@ func TestCreateTopics(t *testing.T) {
 	cfg.SegmentBytes = 1 << 20
 	n := startNode(t, cfg)
 	cl := newClient(t, n)
-	defaults := brokerTopicDefaults(cfg)
+	defaults := apiTopicDefaults(cfg)
 
 	t.Run("broker defaults for -1", func(t *testing.T) {
-		resp := createTopics(t, cl, false, newTopicReq("c-defaults", -1, -1, nil))
+		resp := apiCreateTopics(t, cl, false, apiTopicReq("c-defaults", -1, -1, nil))
 		if resp.Version < 5 {
 			t.Fatalf("CreateTopics negotiated v%d; this test needs v5+", resp.Version)
 		}
 		st := resp.Topics[0]
-		wantCode(t, "create with -1/-1", st.ErrorCode, nil)
+		apiWantCode(t, "create with -1/-1", st.ErrorCode, nil)
 		if st.NumPartitions != 3 || st.ReplicationFactor != 1 {
 			t.Fatalf("created with %d partitions, RF %d; want the broker defaults 3 and 1", st.NumPartitions, st.ReplicationFactor)
 		}
@@ -327,7 +332,7 @@ func TestCreateTopics(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, c := range st.Configs {
-			got[c.Name] = deref(c.Value)
+			got[c.Name] = apiDeref(c.Value)
 			if c.Source != int8(kmsg.ConfigSourceDefaultConfig) {
 				t.Errorf("config %s: source %d, want DEFAULT_CONFIG", c.Name, c.Source)
 			}
@@ -335,22 +340,22 @@ func TestCreateTopics(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(defaults) {
 			t.Fatalf("response configs %v, want %v", got, defaults)
 		}
-		md, ok := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
+		md, ok := apiMetadataTopic(apiMetadata(t, cl, false, "c-defaults"), "c-defaults")
 		if !ok || md.ErrorCode != 0 || len(md.Partitions) != 3 {
 			t.Fatalf("metadata after create: %+v", md)
 		}
 		if resp.Version >= 7 && md.TopicID != st.TopicID {
 			t.Fatalf("metadata topic id %x, create answered %x", md.TopicID, st.TopicID)
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "c-defaults"); len(dirs) != 3 {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "c-defaults"); len(dirs) != 3 {
 			t.Fatalf("partition directories on disk: %v, want 3", dirs)
 		}
 	})
 
 	t.Run("overrides in the response", func(t *testing.T) {
-		resp := createTopics(t, cl, false, newTopicReq("c-overrides", 2, 1, map[string]string{"retention.ms": "1000", "max.message.bytes": "4096"}))
+		resp := apiCreateTopics(t, cl, false, apiTopicReq("c-overrides", 2, 1, map[string]string{"retention.ms": "1000", "max.message.bytes": "4096"}))
 		st := resp.Topics[0]
-		wantCode(t, "create with configs", st.ErrorCode, nil)
+		apiWantCode(t, "create with configs", st.ErrorCode, nil)
 		if st.NumPartitions != 2 || st.ReplicationFactor != 1 {
 			t.Fatalf("created with %d partitions, RF %d; want 2 and 1", st.NumPartitions, st.ReplicationFactor)
 		}
@@ -362,8 +367,8 @@ func TestCreateTopics(t *testing.T) {
 			case "max.message.bytes":
 				wantValue, wantSource = "4096", kmsg.ConfigSourceDynamicTopicConfig
 			}
-			if deref(c.Value) != wantValue || c.Source != int8(wantSource) {
-				t.Errorf("config %s = %s (source %d), want %s (source %d)", c.Name, deref(c.Value), c.Source, wantValue, wantSource)
+			if apiDeref(c.Value) != wantValue || c.Source != int8(wantSource) {
+				t.Errorf("config %s = %s (source %d), want %s (source %d)", c.Name, apiDeref(c.Value), c.Source, wantValue, wantSource)
 			}
 		}
 		if len(st.Configs) != len(defaults) {
@@ -372,40 +377,40 @@ func TestCreateTopics(t *testing.T) {
 	})
 
 	t.Run("replication factor above live brokers", func(t *testing.T) {
-		st := createTopics(t, cl, false, newTopicReq("c-rf3", 1, 3, nil)).Topics[0]
-		wantCode(t, "RF 3 on one node", st.ErrorCode, kerr.InvalidReplicationFactor)
+		st := apiCreateTopics(t, cl, false, apiTopicReq("c-rf3", 1, 3, nil)).Topics[0]
+		apiWantCode(t, "RF 3 on one node", st.ErrorCode, kerr.InvalidReplicationFactor)
 		if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "3") {
-			t.Fatalf("error message %q should explain the replication factor", deref(st.ErrorMessage))
+			t.Fatalf("error message %q should explain the replication factor", apiDeref(st.ErrorMessage))
 		}
-		if topicExists(t, cl, "c-rf3") {
+		if apiTopicExists(t, cl, "c-rf3") {
 			t.Fatal("refused topic exists")
 		}
 	})
 
 	t.Run("bad partition count", func(t *testing.T) {
-		st := createTopics(t, cl, false, newTopicReq("c-zero", 0, 1, nil)).Topics[0]
-		wantCode(t, "0 partitions", st.ErrorCode, kerr.InvalidPartitions)
+		st := apiCreateTopics(t, cl, false, apiTopicReq("c-zero", 0, 1, nil)).Topics[0]
+		apiWantCode(t, "0 partitions", st.ErrorCode, kerr.InvalidPartitions)
 	})
 
 	t.Run("already exists", func(t *testing.T) {
-		before, _ := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
-		st := createTopics(t, cl, false, newTopicReq("c-defaults", 1, 1, nil)).Topics[0]
-		wantCode(t, "create existing topic", st.ErrorCode, kerr.TopicAlreadyExists)
+		before, _ := apiMetadataTopic(apiMetadata(t, cl, false, "c-defaults"), "c-defaults")
+		st := apiCreateTopics(t, cl, false, apiTopicReq("c-defaults", 1, 1, nil)).Topics[0]
+		apiWantCode(t, "create existing topic", st.ErrorCode, kerr.TopicAlreadyExists)
 		if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "c-defaults") {
-			t.Errorf("error message %q should name the topic", deref(st.ErrorMessage))
+			t.Errorf("error message %q should name the topic", apiDeref(st.ErrorMessage))
 		}
-		after, _ := metadataTopic(metadata(t, cl, false, "c-defaults"), "c-defaults")
+		after, _ := apiMetadataTopic(apiMetadata(t, cl, false, "c-defaults"), "c-defaults")
 		if after.TopicID != before.TopicID || len(after.Partitions) != len(before.Partitions) {
 			t.Fatal("the refused create changed the existing topic")
 		}
 	})
 
 	t.Run("named twice in one request", func(t *testing.T) {
-		resp := createTopics(t, cl, false, newTopicReq("c-twice", 1, 1, nil), newTopicReq("c-twice", 2, 1, nil))
+		resp := apiCreateTopics(t, cl, false, apiTopicReq("c-twice", 1, 1, nil), apiTopicReq("c-twice", 2, 1, nil))
 		for i, st := range resp.Topics {
-			wantCode(t, fmt.Sprintf("entry %d", i), st.ErrorCode, kerr.InvalidRequest)
+			apiWantCode(t, fmt.Sprintf("entry %d", i), st.ErrorCode, kerr.InvalidRequest)
 		}
-		if topicExists(t, cl, "c-twice") {
+		if apiTopicExists(t, cl, "c-twice") {
 			t.Fatal("topic named twice was created")
 		}
 	})
@@ -417,37 +422,37 @@ func TestCreateTopics(t *testing.T) {
 			{"c-below-min", "segment.bytes", "10"},
 			{"c-compact", "cleanup.policy", "compact"},
 		} {
-			st := createTopics(t, cl, false, newTopicReq(tc.topic, 1, 1, map[string]string{tc.key: tc.value})).Topics[0]
-			wantCode(t, fmt.Sprintf("%s=%s", tc.key, tc.value), st.ErrorCode, kerr.InvalidConfig)
+			st := apiCreateTopics(t, cl, false, apiTopicReq(tc.topic, 1, 1, map[string]string{tc.key: tc.value})).Topics[0]
+			apiWantCode(t, fmt.Sprintf("%s=%s", tc.key, tc.value), st.ErrorCode, kerr.InvalidConfig)
 			if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, tc.key) {
-				t.Errorf("%s=%s: message %q should name the key", tc.key, tc.value, deref(st.ErrorMessage))
+				t.Errorf("%s=%s: message %q should name the key", tc.key, tc.value, apiDeref(st.ErrorMessage))
 			}
-			if topicExists(t, cl, tc.topic) {
+			if apiTopicExists(t, cl, tc.topic) {
 				t.Errorf("topic %s was created despite its invalid config", tc.topic)
 			}
-			if dirs := partitionDirs(t, cfg.DataDir, tc.topic); len(dirs) != 0 {
+			if dirs := apiPartitionDirs(t, cfg.DataDir, tc.topic); len(dirs) != 0 {
 				t.Errorf("refused topic has directories %v", dirs)
 			}
 		}
 	})
 
 	t.Run("validate only", func(t *testing.T) {
-		st := createTopics(t, cl, true, newTopicReq("c-validate", 4, 1, map[string]string{"retention.ms": "1000"})).Topics[0]
-		wantCode(t, "validate-only create", st.ErrorCode, nil)
+		st := apiCreateTopics(t, cl, true, apiTopicReq("c-validate", 4, 1, map[string]string{"retention.ms": "1000"})).Topics[0]
+		apiWantCode(t, "validate-only create", st.ErrorCode, nil)
 		if st.NumPartitions != 4 || st.ReplicationFactor != 1 {
 			t.Errorf("validate-only answered %d partitions, RF %d; want 4 and 1", st.NumPartitions, st.ReplicationFactor)
 		}
-		if topicExists(t, cl, "c-validate") {
+		if apiTopicExists(t, cl, "c-validate") {
 			t.Fatal("validate-only created the topic")
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "c-validate"); len(dirs) != 0 {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "c-validate"); len(dirs) != 0 {
 			t.Fatalf("validate-only created directories %v", dirs)
 		}
-		bad := createTopics(t, cl, true, newTopicReq("c-validate", 1, 3, nil)).Topics[0]
-		wantCode(t, "validate-only with RF 3", bad.ErrorCode, kerr.InvalidReplicationFactor)
+		bad := apiCreateTopics(t, cl, true, apiTopicReq("c-validate", 1, 3, nil)).Topics[0]
+		apiWantCode(t, "validate-only with RF 3", bad.ErrorCode, kerr.InvalidReplicationFactor)
 		// The name is still free.
-		real := createTopics(t, cl, false, newTopicReq("c-validate", 4, 1, nil)).Topics[0]
-		wantCode(t, "create after validate-only", real.ErrorCode, nil)
+		real := apiCreateTopics(t, cl, false, apiTopicReq("c-validate", 4, 1, nil)).Topics[0]
+		apiWantCode(t, "create after validate-only", real.ErrorCode, nil)
 	})
 }
 
@@ -469,7 +474,7 @@ func TestDeleteTopics(t *testing.T) {
 				req.TopicNames = append(req.TopicNames, *tp.Topic)
 			}
 		}
-		resp := direct[*kmsg.DeleteTopicsResponse](t, cl, req)
+		resp := apiDirect[*kmsg.DeleteTopicsResponse](t, cl, req)
 		if len(resp.Topics) != len(topics) {
 			t.Fatalf("DeleteTopics answered %d topics, asked %d", len(resp.Topics), len(topics))
 		}
@@ -477,46 +482,46 @@ func TestDeleteTopics(t *testing.T) {
 	}
 	byName := func(name string) kmsg.DeleteTopicsRequestTopic {
 		tp := kmsg.NewDeleteTopicsRequestTopic()
-		tp.Topic = strp(name)
+		tp.Topic = apiStr(name)
 		return tp
 	}
 
 	createTopic(t, adm, "doomed", 2, nil)
-	oldID, _ := metadataTopic(metadata(t, cl, false, "doomed"), "doomed")
+	oldID, _ := apiMetadataTopic(apiMetadata(t, cl, false, "doomed"), "doomed")
 	for p := int32(0); p < 2; p++ {
 		if r := rawProduce(t, cl, "doomed", p, buildBatch(5, 20)); r.ErrorCode != 0 {
-			t.Fatalf("produce to doomed[%d]: %s", p, errName(r.ErrorCode))
+			t.Fatalf("produce to doomed[%d]: %s", p, apiErrName(r.ErrorCode))
 		}
 	}
-	if dirs := partitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 2 {
+	if dirs := apiPartitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 2 {
 		t.Fatalf("partition directories before delete: %v", dirs)
 	}
 
 	t.Run("by name", func(t *testing.T) {
 		st := deleteTopics(byName("doomed")).Topics[0]
-		wantCode(t, "delete doomed", st.ErrorCode, nil)
-		if deref(st.Topic) != "doomed" {
-			t.Errorf("response names %q", deref(st.Topic))
+		apiWantCode(t, "delete doomed", st.ErrorCode, nil)
+		if apiDeref(st.Topic) != "doomed" {
+			t.Errorf("response names %q", apiDeref(st.Topic))
 		}
-		if topicExists(t, cl, "doomed") {
+		if apiTopicExists(t, cl, "doomed") {
 			t.Fatal("deleted topic still in metadata")
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 0 {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "doomed"); len(dirs) != 0 {
 			t.Fatalf("partition directories left on disk: %v", dirs)
 		}
 		if r := rawProduce(t, cl, "doomed", 0, buildBatch(1, 1)); r.ErrorCode != kerr.UnknownTopicOrPartition.Code {
-			t.Fatalf("produce to deleted topic: %s, want UNKNOWN_TOPIC_OR_PARTITION", errName(r.ErrorCode))
+			t.Fatalf("produce to deleted topic: %s, want UNKNOWN_TOPIC_OR_PARTITION", apiErrName(r.ErrorCode))
 		}
 	})
 
 	t.Run("unknown", func(t *testing.T) {
 		st := deleteTopics(byName("never-was")).Topics[0]
-		wantCode(t, "delete unknown topic", st.ErrorCode, kerr.UnknownTopicOrPartition)
+		apiWantCode(t, "delete unknown topic", st.ErrorCode, kerr.UnknownTopicOrPartition)
 	})
 
 	t.Run("by id", func(t *testing.T) {
 		createTopic(t, adm, "by-id", 1, nil)
-		md, _ := metadataTopic(metadata(t, cl, false, "by-id"), "by-id")
+		md, _ := apiMetadataTopic(apiMetadata(t, cl, false, "by-id"), "by-id")
 		tp := kmsg.NewDeleteTopicsRequestTopic()
 		tp.TopicID = md.TopicID
 		resp := deleteTopics(tp)
@@ -524,52 +529,52 @@ func TestDeleteTopics(t *testing.T) {
 			t.Fatalf("DeleteTopics negotiated v%d; deleting by id needs v6", resp.Version)
 		}
 		st := resp.Topics[0]
-		wantCode(t, "delete by id", st.ErrorCode, nil)
-		if deref(st.Topic) != "by-id" || st.TopicID != md.TopicID {
-			t.Errorf("response names %q / %x, want by-id / %x", deref(st.Topic), st.TopicID, md.TopicID)
+		apiWantCode(t, "delete by id", st.ErrorCode, nil)
+		if apiDeref(st.Topic) != "by-id" || st.TopicID != md.TopicID {
+			t.Errorf("response names %q / %x, want by-id / %x", apiDeref(st.Topic), st.TopicID, md.TopicID)
 		}
-		if topicExists(t, cl, "by-id") {
+		if apiTopicExists(t, cl, "by-id") {
 			t.Fatal("topic deleted by id still in metadata")
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "by-id"); len(dirs) != 0 {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "by-id"); len(dirs) != 0 {
 			t.Fatalf("partition directories left on disk: %v", dirs)
 		}
 		again := deleteTopics(tp).Topics[0]
-		wantCode(t, "delete by a gone id", again.ErrorCode, kerr.UnknownTopicID)
+		apiWantCode(t, "delete by a gone id", again.ErrorCode, kerr.UnknownTopicID)
 	})
 
 	t.Run("internal topic refused", func(t *testing.T) {
 		fc := kmsg.NewPtrFindCoordinatorRequest()
 		fc.CoordinatorKey, fc.CoordinatorKeys = "g", []string{"g"}
-		direct[*kmsg.FindCoordinatorResponse](t, cl, fc) // creates __consumer_offsets
-		if !topicExists(t, cl, "__consumer_offsets") {
+		apiDirect[*kmsg.FindCoordinatorResponse](t, cl, fc) // creates __consumer_offsets
+		if !apiTopicExists(t, cl, "__consumer_offsets") {
 			t.Fatal("__consumer_offsets not created by FindCoordinator")
 		}
 		st := deleteTopics(byName("__consumer_offsets")).Topics[0]
-		wantCode(t, "delete __consumer_offsets", st.ErrorCode, kerr.InvalidTopicException)
-		if !topicExists(t, cl, "__consumer_offsets") {
+		apiWantCode(t, "delete __consumer_offsets", st.ErrorCode, kerr.InvalidTopicException)
+		if !apiTopicExists(t, cl, "__consumer_offsets") {
 			t.Fatal("__consumer_offsets is gone")
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "__consumer_offsets"); len(dirs) != int(cfg.OffsetsTopicPartitions) {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "__consumer_offsets"); len(dirs) != int(cfg.OffsetsTopicPartitions) {
 			t.Fatalf("__consumer_offsets directories: %v", dirs)
 		}
 	})
 
 	t.Run("recreate starts at offset 0", func(t *testing.T) {
 		createTopic(t, adm, "doomed", 1, nil)
-		md, _ := metadataTopic(metadata(t, cl, false, "doomed"), "doomed")
+		md, _ := apiMetadataTopic(apiMetadata(t, cl, false, "doomed"), "doomed")
 		if md.TopicID == oldID.TopicID {
 			t.Error("recreated topic has the deleted topic's id")
 		}
-		if o := listOffset(t, cl, "doomed", 0, -1); o.ErrorCode != 0 || o.Offset != 0 {
-			t.Fatalf("end offset of the recreated topic: %d (%s), want 0", o.Offset, errName(o.ErrorCode))
+		if o := apiListOffset(t, cl, "doomed", 0, -1); o.ErrorCode != 0 || o.Offset != 0 {
+			t.Fatalf("end offset of the recreated topic: %d (%s), want 0", o.Offset, apiErrName(o.ErrorCode))
 		}
 		if r := rawProduce(t, cl, "doomed", 0, buildBatch(2, 7)); r.ErrorCode != 0 || r.BaseOffset != 0 {
-			t.Fatalf("first produce to the recreated topic: base %d (%s), want 0", r.BaseOffset, errName(r.ErrorCode))
+			t.Fatalf("first produce to the recreated topic: base %d (%s), want 0", r.BaseOffset, apiErrName(r.ErrorCode))
 		}
-		fp := fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"doomed", 0, 0, 1 << 20, -1}), "doomed", 0)
-		wantCode(t, "fetch recreated topic", fp.ErrorCode, nil)
-		hs := batchesIn(t, fp.RecordBatches)
+		fp := apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"doomed", 0, 0, 1 << 20, -1}), "doomed", 0)
+		apiWantCode(t, "fetch recreated topic", fp.ErrorCode, nil)
+		hs := apiBatches(t, fp.RecordBatches)
 		if len(hs) != 1 || hs[0].BaseOffset != 0 || hs[0].NumRecords != 2 || fp.HighWatermark != 2 {
 			t.Fatalf("recreated topic holds %+v (hw %d); want only the new 2-record batch", hs, fp.HighWatermark)
 		}
@@ -583,7 +588,7 @@ func TestCreatePartitions(t *testing.T) {
 	cl := newClient(t, n)
 	createTopic(t, newAdmin(t, n), "grow", 1, nil)
 	if r := rawProduce(t, cl, "grow", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
-		t.Fatalf("produce: %s", errName(r.ErrorCode))
+		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
 
 	createPartitions := func(topic string, count int32, validateOnly bool, assignment ...[]int32) kmsg.CreatePartitionsResponseTopic {
@@ -598,30 +603,30 @@ func TestCreatePartitions(t *testing.T) {
 			rt.Assignment = append(rt.Assignment, a)
 		}
 		req.Topics = append(req.Topics, rt)
-		resp := direct[*kmsg.CreatePartitionsResponse](t, cl, req)
+		resp := apiDirect[*kmsg.CreatePartitionsResponse](t, cl, req)
 		if len(resp.Topics) != 1 {
 			t.Fatalf("CreatePartitions answered %d topics", len(resp.Topics))
 		}
 		return resp.Topics[0]
 	}
 	partitions := func() int {
-		md, _ := metadataTopic(metadata(t, cl, false, "grow"), "grow")
+		md, _ := apiMetadataTopic(apiMetadata(t, cl, false, "grow"), "grow")
 		return len(md.Partitions)
 	}
 
-	wantCode(t, "grow 1 -> 3", createPartitions("grow", 3, false).ErrorCode, nil)
+	apiWantCode(t, "grow 1 -> 3", createPartitions("grow", 3, false).ErrorCode, nil)
 	if got := partitions(); got != 3 {
 		t.Fatalf("metadata shows %d partitions after growing to 3", got)
 	}
 	for p := int32(1); p < 3; p++ {
 		if r := rawProduce(t, cl, "grow", p, buildBatch(2, 10)); r.ErrorCode != 0 || r.BaseOffset != 0 {
-			t.Fatalf("produce to new partition %d: base %d (%s)", p, r.BaseOffset, errName(r.ErrorCode))
+			t.Fatalf("produce to new partition %d: base %d (%s)", p, r.BaseOffset, apiErrName(r.ErrorCode))
 		}
 	}
-	if o := listOffset(t, cl, "grow", 0, -1); o.Offset != 3 {
+	if o := apiListOffset(t, cl, "grow", 0, -1); o.Offset != 3 {
 		t.Fatalf("partition 0 end offset %d after growing, want 3", o.Offset)
 	}
-	if dirs := partitionDirs(t, cfg.DataDir, "grow"); len(dirs) != 3 {
+	if dirs := apiPartitionDirs(t, cfg.DataDir, "grow"); len(dirs) != 3 {
 		t.Fatalf("partition directories: %v", dirs)
 	}
 
@@ -630,14 +635,14 @@ func TestCreatePartitions(t *testing.T) {
 		count int32
 	}{{"shrink 3 -> 2", 2}, {"same count 3", 3}} {
 		st := createPartitions("grow", tc.count, false)
-		wantCode(t, tc.what, st.ErrorCode, kerr.InvalidPartitions)
+		apiWantCode(t, tc.what, st.ErrorCode, kerr.InvalidPartitions)
 		if st.ErrorMessage == nil || *st.ErrorMessage == "" {
 			t.Errorf("%s: no error message", tc.what)
 		}
 	}
-	wantCode(t, "validate-only grow", createPartitions("grow", 5, true).ErrorCode, nil)
-	wantCode(t, "assignment to a missing broker", createPartitions("grow", 4, false, []int32{cfg.NodeID + 1}).ErrorCode, kerr.InvalidReplicaAssignment)
-	wantCode(t, "unknown topic", createPartitions("nope", 2, false).ErrorCode, kerr.UnknownTopicOrPartition)
+	apiWantCode(t, "validate-only grow", createPartitions("grow", 5, true).ErrorCode, nil)
+	apiWantCode(t, "assignment to a missing broker", createPartitions("grow", 4, false, []int32{cfg.NodeID + 1}).ErrorCode, kerr.InvalidReplicaAssignment)
+	apiWantCode(t, "unknown topic", createPartitions("nope", 2, false).ErrorCode, kerr.UnknownTopicOrPartition)
 	if got := partitions(); got != 3 {
 		t.Fatalf("metadata shows %d partitions; refused and validate-only requests changed it", got)
 	}
@@ -650,11 +655,11 @@ func TestDescribeConfigs(t *testing.T) {
 	cfg.DefaultPartitions = 2
 	n := startNode(t, cfg)
 	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "described", 1, map[string]*string{"retention.ms": strp("1234")})
-	defaults := brokerTopicDefaults(cfg)
+	createTopic(t, newAdmin(t, n), "described", 1, map[string]*string{"retention.ms": apiStr("1234")})
+	defaults := apiTopicDefaults(cfg)
 
 	t.Run("topic", func(t *testing.T) {
-		got := topicConfigs(t, cl, "described")
+		got := apiTopicConfigs(t, cl, "described")
 		if len(got) != len(defaults) {
 			t.Errorf("%d configs described, want the %d supported ones: %v", len(got), len(defaults), got)
 		}
@@ -685,8 +690,8 @@ func TestDescribeConfigs(t *testing.T) {
 
 	t.Run("v0 IsDefault", func(t *testing.T) {
 		// Before Source (v1) the only provenance is IsDefault.
-		res, got := describeConfigs(t, newClient(t, n, kgo.MaxVersions(kversion.V0_11_0())), kmsg.ConfigResourceTypeTopic, "described")
-		wantCode(t, "describe at v0", res.ErrorCode, nil)
+		res, got := apiDescribeConfigs(t, newClient(t, n, kgo.MaxVersions(kversion.V0_11_0())), kmsg.ConfigResourceTypeTopic, "described")
+		apiWantCode(t, "describe at v0", res.ErrorCode, nil)
 		if len(got) != len(defaults) {
 			t.Fatalf("%d configs described at v0, want %d", len(got), len(defaults))
 		}
@@ -698,16 +703,16 @@ func TestDescribeConfigs(t *testing.T) {
 	})
 
 	t.Run("filtered by name", func(t *testing.T) {
-		res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "described", "max.message.bytes", "no.such.config")
-		wantCode(t, "describe filtered", res.ErrorCode, nil)
+		res, got := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "described", "max.message.bytes", "no.such.config")
+		apiWantCode(t, "describe filtered", res.ErrorCode, nil)
 		if len(got) != 1 || got["max.message.bytes"].value != "500000" {
 			t.Fatalf("filtered describe: %v", got)
 		}
 	})
 
 	t.Run("unknown topic", func(t *testing.T) {
-		res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "nope")
-		wantCode(t, "describe unknown topic", res.ErrorCode, kerr.UnknownTopicOrPartition)
+		res, got := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "nope")
+		apiWantCode(t, "describe unknown topic", res.ErrorCode, kerr.UnknownTopicOrPartition)
 		if len(got) != 0 {
 			t.Fatalf("unknown topic has configs: %v", got)
 		}
@@ -715,8 +720,8 @@ func TestDescribeConfigs(t *testing.T) {
 
 	t.Run("broker", func(t *testing.T) {
 		for _, name := range []string{"1", ""} {
-			res, got := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, name)
-			wantCode(t, fmt.Sprintf("describe broker %q", name), res.ErrorCode, nil)
+			res, got := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, name)
+			apiWantCode(t, fmt.Sprintf("describe broker %q", name), res.ErrorCode, nil)
 			if len(got) == 0 {
 				t.Fatalf("broker %q: no configs", name)
 			}
@@ -725,7 +730,7 @@ func TestDescribeConfigs(t *testing.T) {
 					t.Errorf("broker config %s is not read-only", k)
 				}
 			}
-			want := map[string]describedConfig{
+			want := map[string]apiConfig{
 				"broker.id":         {value: "1", source: kmsg.ConfigSourceDefaultConfig},
 				"num.partitions":    {value: "2", source: kmsg.ConfigSourceStaticBrokerConfig},
 				"log.retention.ms":  {value: "7200000", source: kmsg.ConfigSourceStaticBrokerConfig},
@@ -738,13 +743,13 @@ func TestDescribeConfigs(t *testing.T) {
 				}
 			}
 		}
-		res, _ := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "99")
-		wantCode(t, "describe another broker", res.ErrorCode, kerr.InvalidRequest)
+		res, _ := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "99")
+		apiWantCode(t, "describe another broker", res.ErrorCode, kerr.InvalidRequest)
 	})
 
 	t.Run("unsupported resource type", func(t *testing.T) {
-		res, _ := describeConfigs(t, cl, kmsg.ConfigResourceTypeBrokerLogger, "1")
-		wantCode(t, "describe broker logger", res.ErrorCode, kerr.InvalidRequest)
+		res, _ := apiDescribeConfigs(t, cl, kmsg.ConfigResourceTypeBrokerLogger, "1")
+		apiWantCode(t, "describe broker logger", res.ErrorCode, kerr.InvalidRequest)
 	})
 }
 
@@ -752,7 +757,7 @@ func TestDescribeConfigs(t *testing.T) {
 // and survive a restart; what cannot be altered is refused.
 func TestIncrementalAlterConfigs(t *testing.T) {
 	cfg := testConfig(t)
-	defaults := brokerTopicDefaults(cfg)
+	defaults := apiTopicDefaults(cfg)
 	n, err := broker.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -769,7 +774,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 
 	check := func(cl *kgo.Client, want map[string]string) {
 		t.Helper()
-		got := topicConfigs(t, cl, "alter")
+		got := apiTopicConfigs(t, cl, "alter")
 		for name, def := range defaults {
 			wantValue, wantSource := def, kmsg.ConfigSourceDefaultConfig
 			if v, ok := want[name]; ok {
@@ -781,45 +786,45 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		}
 	}
 
-	wantCode(t, "SET two configs", alterConfigs(t, cl, topicRes, "alter", false, set("retention.ms", "5000"), set("segment.bytes", "2048")).ErrorCode, nil)
+	apiWantCode(t, "SET two configs", apiAlterConfigs(t, cl, topicRes, "alter", false, apiSet("retention.ms", "5000"), apiSet("segment.bytes", "2048")).ErrorCode, nil)
 	check(cl, map[string]string{"retention.ms": "5000", "segment.bytes": "2048"})
 
-	wantCode(t, "SET and DELETE", alterConfigs(t, cl, topicRes, "alter", false, set("retention.bytes", "100000"), del("retention.ms")).ErrorCode, nil)
+	apiWantCode(t, "SET and DELETE", apiAlterConfigs(t, cl, topicRes, "alter", false, apiSet("retention.bytes", "100000"), apiDel("retention.ms")).ErrorCode, nil)
 	state := map[string]string{"segment.bytes": "2048", "retention.bytes": "100000"}
 	check(cl, state)
 
-	wantCode(t, "DELETE of a config that is not set", alterConfigs(t, cl, topicRes, "alter", false, del("segment.ms")).ErrorCode, nil)
+	apiWantCode(t, "DELETE of a config that is not set", apiAlterConfigs(t, cl, topicRes, "alter", false, apiDel("segment.ms")).ErrorCode, nil)
 	check(cl, state)
 
 	refusals := []struct {
 		what string
-		ops  []configOp
+		ops  []apiConfigOp
 		code *kerr.Error
 		key  string // the message must name it
 	}{
-		{"APPEND", []configOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
-		{"SUBTRACT", []configOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
-		{"APPEND after a valid SET", []configOp{set("retention.bytes", "1"), {"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, strp("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
-		{"unknown key", []configOp{set("no.such.config", "1")}, kerr.InvalidConfig, "no.such.config"},
-		{"bad value after a valid SET", []configOp{set("retention.ms", "1"), set("segment.bytes", "12")}, kerr.InvalidConfig, "segment.bytes"},
-		{"compaction", []configOp{set("cleanup.policy", "compact")}, kerr.InvalidConfig, "cleanup.policy"},
-		{"SET without a value", []configOp{{name: "retention.ms", op: kmsg.IncrementalAlterConfigOpSet}}, kerr.InvalidConfig, "retention.ms"},
+		{"APPEND", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"SUBTRACT", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"APPEND after a valid SET", []apiConfigOp{apiSet("retention.bytes", "1"), {"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"unknown key", []apiConfigOp{apiSet("no.such.config", "1")}, kerr.InvalidConfig, "no.such.config"},
+		{"bad value after a valid SET", []apiConfigOp{apiSet("retention.ms", "1"), apiSet("segment.bytes", "12")}, kerr.InvalidConfig, "segment.bytes"},
+		{"compaction", []apiConfigOp{apiSet("cleanup.policy", "compact")}, kerr.InvalidConfig, "cleanup.policy"},
+		{"SET without a value", []apiConfigOp{{name: "retention.ms", op: kmsg.IncrementalAlterConfigOpSet}}, kerr.InvalidConfig, "retention.ms"},
 	}
 	for _, r := range refusals {
-		res := alterConfigs(t, cl, topicRes, "alter", false, r.ops...)
-		wantCode(t, r.what, res.ErrorCode, r.code)
+		res := apiAlterConfigs(t, cl, topicRes, "alter", false, r.ops...)
+		apiWantCode(t, r.what, res.ErrorCode, r.code)
 		if res.ErrorMessage == nil || !strings.Contains(*res.ErrorMessage, r.key) {
-			t.Errorf("%s: message %q should name %s", r.what, deref(res.ErrorMessage), r.key)
+			t.Errorf("%s: message %q should name %s", r.what, apiDeref(res.ErrorMessage), r.key)
 		}
 	}
 	check(cl, state) // a refused resource changes nothing
 
-	wantCode(t, "validate-only SET", alterConfigs(t, cl, topicRes, "alter", true, set("segment.ms", "1000")).ErrorCode, nil)
+	apiWantCode(t, "validate-only SET", apiAlterConfigs(t, cl, topicRes, "alter", true, apiSet("segment.ms", "1000")).ErrorCode, nil)
 	check(cl, state)
-	wantCode(t, "validate-only bad SET", alterConfigs(t, cl, topicRes, "alter", true, set("segment.ms", "0")).ErrorCode, kerr.InvalidConfig)
+	apiWantCode(t, "validate-only bad SET", apiAlterConfigs(t, cl, topicRes, "alter", true, apiSet("segment.ms", "0")).ErrorCode, kerr.InvalidConfig)
 
-	wantCode(t, "broker resource", alterConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "1", false, set("log.retention.ms", "1")).ErrorCode, kerr.InvalidRequest)
-	wantCode(t, "unknown topic", alterConfigs(t, cl, topicRes, "nope", false, set("retention.ms", "1")).ErrorCode, kerr.UnknownTopicOrPartition)
+	apiWantCode(t, "broker resource", apiAlterConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "1", false, apiSet("log.retention.ms", "1")).ErrorCode, kerr.InvalidRequest)
+	apiWantCode(t, "unknown topic", apiAlterConfigs(t, cl, topicRes, "nope", false, apiSet("retention.ms", "1")).ErrorCode, kerr.UnknownTopicOrPartition)
 
 	// Overrides are persisted: a restarted node still has them.
 	cl.Close()
@@ -838,18 +843,18 @@ func TestAlterMaxMessageBytesAppliesAtOnce(t *testing.T) {
 	big := buildBatch(1, 4000)
 	small := buildBatch(1, 100)
 	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != 0 {
-		t.Fatalf("4 KB batch under the default limit: %s", errName(r.ErrorCode))
+		t.Fatalf("4 KB batch under the default limit: %s", apiErrName(r.ErrorCode))
 	}
-	wantCode(t, "SET max.message.bytes", alterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, set("max.message.bytes", "2048")).ErrorCode, nil)
+	apiWantCode(t, "SET max.message.bytes", apiAlterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, apiSet("max.message.bytes", "2048")).ErrorCode, nil)
 	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != kerr.MessageTooLarge.Code {
-		t.Fatalf("4 KB batch over a 2048 limit: %s, want MESSAGE_TOO_LARGE", errName(r.ErrorCode))
+		t.Fatalf("4 KB batch over a 2048 limit: %s, want MESSAGE_TOO_LARGE", apiErrName(r.ErrorCode))
 	}
 	if r := rawProduce(t, cl, "mmb", 0, small); r.ErrorCode != 0 || r.BaseOffset != 1 {
-		t.Fatalf("small batch: base %d (%s), want 1", r.BaseOffset, errName(r.ErrorCode))
+		t.Fatalf("small batch: base %d (%s), want 1", r.BaseOffset, apiErrName(r.ErrorCode))
 	}
-	wantCode(t, "DELETE max.message.bytes", alterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, del("max.message.bytes")).ErrorCode, nil)
+	apiWantCode(t, "DELETE max.message.bytes", apiAlterConfigs(t, cl, kmsg.ConfigResourceTypeTopic, "mmb", false, apiDel("max.message.bytes")).ErrorCode, nil)
 	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != 0 || r.BaseOffset != 2 {
-		t.Fatalf("4 KB batch back under the default: base %d (%s), want 2", r.BaseOffset, errName(r.ErrorCode))
+		t.Fatalf("4 KB batch back under the default: base %d (%s), want 2", r.BaseOffset, apiErrName(r.ErrorCode))
 	}
 }
 
@@ -860,11 +865,11 @@ func TestDescribeCluster(t *testing.T) {
 	cl := newClient(t, n)
 	req := kmsg.NewPtrDescribeClusterRequest()
 	req.EndpointType = 1
-	resp := direct[*kmsg.DescribeClusterResponse](t, cl, req)
-	wantCode(t, "describe cluster", resp.ErrorCode, nil)
-	md := metadata(t, cl, false)
+	resp := apiDirect[*kmsg.DescribeClusterResponse](t, cl, req)
+	apiWantCode(t, "describe cluster", resp.ErrorCode, nil)
+	md := apiMetadata(t, cl, false)
 	if resp.ClusterID == "" || md.ClusterID == nil || resp.ClusterID != *md.ClusterID {
-		t.Errorf("cluster id %q, metadata says %q", resp.ClusterID, deref(md.ClusterID))
+		t.Errorf("cluster id %q, apiMetadata says %q", resp.ClusterID, apiDeref(md.ClusterID))
 	}
 	if resp.ControllerID != 7 {
 		t.Errorf("controller %d, want node 7", resp.ControllerID)
@@ -899,7 +904,7 @@ func TestMetadata(t *testing.T) {
 
 	checkPartitions := func(tp kmsg.MetadataResponseTopic, want int) {
 		t.Helper()
-		name := deref(tp.Topic)
+		name := apiDeref(tp.Topic)
 		if len(tp.Partitions) != want {
 			t.Fatalf("%s has %d partitions, want %d", name, len(tp.Partitions), want)
 		}
@@ -912,24 +917,24 @@ func TestMetadata(t *testing.T) {
 	}
 
 	t.Run("all topics", func(t *testing.T) {
-		md := metadata(t, cl, false)
+		md := apiMetadata(t, cl, false)
 		if md.ControllerID != 7 || len(md.Brokers) != 1 || md.Brokers[0].NodeID != 7 || md.ClusterID == nil {
-			t.Errorf("controller %d, brokers %+v, cluster %s", md.ControllerID, md.Brokers, deref(md.ClusterID))
+			t.Errorf("controller %d, brokers %+v, cluster %s", md.ControllerID, md.Brokers, apiDeref(md.ClusterID))
 		}
 		var names []string
 		for _, tp := range md.Topics {
-			names = append(names, deref(tp.Topic))
-			wantCode(t, "topic "+deref(tp.Topic), tp.ErrorCode, nil)
+			names = append(names, apiDeref(tp.Topic))
+			apiWantCode(t, "topic "+apiDeref(tp.Topic), tp.ErrorCode, nil)
 			if tp.TopicID == ([16]byte{}) {
-				t.Errorf("%s has no topic id", deref(tp.Topic))
+				t.Errorf("%s has no topic id", apiDeref(tp.Topic))
 			}
 		}
 		slices.Sort(names)
 		if !slices.Equal(names, []string{"__consumer_offsets", "plain"}) {
-			t.Fatalf("all-topics metadata lists %v", names)
+			t.Fatalf("all-topics apiMetadata lists %v", names)
 		}
-		offsets, _ := metadataTopic(md, "__consumer_offsets")
-		plain, _ := metadataTopic(md, "plain")
+		offsets, _ := apiMetadataTopic(md, "__consumer_offsets")
+		plain, _ := apiMetadataTopic(md, "plain")
 		if !offsets.IsInternal || plain.IsInternal {
 			t.Errorf("internal flags: __consumer_offsets %v, plain %v", offsets.IsInternal, plain.IsInternal)
 		}
@@ -947,21 +952,21 @@ func TestMetadata(t *testing.T) {
 	})
 
 	t.Run("auto-creation not allowed by the request", func(t *testing.T) {
-		tp, _ := metadataTopic(metadata(t, cl, false, "auto-no"), "auto-no")
-		wantCode(t, "metadata without auto-create", tp.ErrorCode, kerr.UnknownTopicOrPartition)
-		if _, ok := metadataTopic(metadata(t, cl, false), "auto-no"); ok {
+		tp, _ := apiMetadataTopic(apiMetadata(t, cl, false, "auto-no"), "auto-no")
+		apiWantCode(t, "metadata without auto-create", tp.ErrorCode, kerr.UnknownTopicOrPartition)
+		if _, ok := apiMetadataTopic(apiMetadata(t, cl, false), "auto-no"); ok {
 			t.Fatal("topic was created although the request did not allow it")
 		}
 	})
 
 	t.Run("auto-creation allowed", func(t *testing.T) {
-		tp, _ := metadataTopic(metadata(t, cl, true, "auto-yes"), "auto-yes")
-		wantCode(t, "metadata with auto-create", tp.ErrorCode, nil)
+		tp, _ := apiMetadataTopic(apiMetadata(t, cl, true, "auto-yes"), "auto-yes")
+		apiWantCode(t, "metadata with auto-create", tp.ErrorCode, nil)
 		checkPartitions(tp, int(cfg.DefaultPartitions))
 		if tp.IsInternal {
 			t.Error("auto-created topic is marked internal")
 		}
-		if dirs := partitionDirs(t, cfg.DataDir, "auto-yes"); len(dirs) != int(cfg.DefaultPartitions) {
+		if dirs := apiPartitionDirs(t, cfg.DataDir, "auto-yes"); len(dirs) != int(cfg.DefaultPartitions) {
 			t.Fatalf("auto-created topic directories: %v", dirs)
 		}
 	})
@@ -971,14 +976,14 @@ func TestMetadata(t *testing.T) {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.TopicID = [16]byte{1, 2, 3}
 		req.Topics = append(req.Topics, rt)
-		resp := direct[*kmsg.MetadataResponse](t, cl, req)
+		resp := apiDirect[*kmsg.MetadataResponse](t, cl, req)
 		if resp.Version < 10 {
 			t.Skipf("Metadata negotiated v%d; topic ids need v10", resp.Version)
 		}
 		if len(resp.Topics) != 1 {
 			t.Fatalf("answered %d topics", len(resp.Topics))
 		}
-		wantCode(t, "metadata by unknown id", resp.Topics[0].ErrorCode, kerr.UnknownTopicID)
+		apiWantCode(t, "metadata by unknown id", resp.Topics[0].ErrorCode, kerr.UnknownTopicID)
 	})
 
 	t.Run("auto-creation disabled on the broker", func(t *testing.T) {
@@ -986,9 +991,9 @@ func TestMetadata(t *testing.T) {
 		off.AutoCreateTopics = false
 		n2 := startNode(t, off)
 		cl2 := newClient(t, n2)
-		tp, _ := metadataTopic(metadata(t, cl2, true, "auto-off"), "auto-off")
-		wantCode(t, "metadata with auto-create on a broker without it", tp.ErrorCode, kerr.UnknownTopicOrPartition)
-		if len(metadata(t, cl2, false).Topics) != 0 {
+		tp, _ := apiMetadataTopic(apiMetadata(t, cl2, true, "auto-off"), "auto-off")
+		apiWantCode(t, "metadata with auto-create on a broker without it", tp.ErrorCode, kerr.UnknownTopicOrPartition)
+		if len(apiMetadata(t, cl2, false).Topics) != 0 {
 			t.Fatal("a topic was created")
 		}
 	})
@@ -999,7 +1004,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 	cl := newClient(t, n)
 	createTopic(t, newAdmin(t, n), "ofle", 2, nil)
 	if r := rawProduce(t, cl, "ofle", 0, buildBatch(5, 10)); r.ErrorCode != 0 {
-		t.Fatalf("produce: %s", errName(r.ErrorCode))
+		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
 	ask := func(topic string, partition, epoch, current int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {
 		t.Helper()
@@ -1010,24 +1015,24 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		rp.Partition, rp.LeaderEpoch, rp.CurrentLeaderEpoch = partition, epoch, current
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp := direct[*kmsg.OffsetForLeaderEpochResponse](t, cl, req)
+		resp := apiDirect[*kmsg.OffsetForLeaderEpochResponse](t, cl, req)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			t.Fatalf("OffsetForLeaderEpoch answered %+v", resp.Topics)
 		}
 		return resp.Topics[0].Partitions[0]
 	}
 	if p := ask("ofle", 0, 0, -1); p.ErrorCode != 0 || p.LeaderEpoch != 0 || p.EndOffset != 5 {
-		t.Errorf("epoch 0 of a 5-record partition: epoch %d end %d (%s), want 0 / 5", p.LeaderEpoch, p.EndOffset, errName(p.ErrorCode))
+		t.Errorf("epoch 0 of a 5-record partition: epoch %d end %d (%s), want 0 / 5", p.LeaderEpoch, p.EndOffset, apiErrName(p.ErrorCode))
 	}
 	if p := ask("ofle", 0, 0, 0); p.ErrorCode != 0 || p.EndOffset != 5 {
-		t.Errorf("with current epoch 0: end %d (%s), want 5", p.EndOffset, errName(p.ErrorCode))
+		t.Errorf("with current epoch 0: end %d (%s), want 5", p.EndOffset, apiErrName(p.ErrorCode))
 	}
 	if p := ask("ofle", 1, 0, -1); p.ErrorCode != 0 || p.LeaderEpoch != 0 || p.EndOffset != 0 {
-		t.Errorf("epoch 0 of an empty partition: epoch %d end %d (%s), want 0 / 0", p.LeaderEpoch, p.EndOffset, errName(p.ErrorCode))
+		t.Errorf("epoch 0 of an empty partition: epoch %d end %d (%s), want 0 / 0", p.LeaderEpoch, p.EndOffset, apiErrName(p.ErrorCode))
 	}
-	wantCode(t, "current epoch 5", ask("ofle", 0, 0, 5).ErrorCode, kerr.UnknownLeaderEpoch)
-	wantCode(t, "unknown partition", ask("ofle", 9, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
-	wantCode(t, "unknown topic", ask("nope", 0, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
+	apiWantCode(t, "current epoch 5", ask("ofle", 0, 0, 5).ErrorCode, kerr.UnknownLeaderEpoch)
+	apiWantCode(t, "unknown partition", ask("ofle", 9, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
+	apiWantCode(t, "unknown topic", ask("nope", 0, 0, -1).ErrorCode, kerr.UnknownTopicOrPartition)
 }
 
 func TestListOffsetsUnknownPartition(t *testing.T) {
@@ -1037,21 +1042,21 @@ func TestListOffsetsUnknownPartition(t *testing.T) {
 	cl := newClient(t, n)
 	createTopic(t, newAdmin(t, n), "lo", 1, nil)
 	for _, ts := range []int64{-1, -2} {
-		if o := listOffset(t, cl, "lo", 0, ts); o.ErrorCode != 0 || o.Offset != 0 {
-			t.Errorf("lo[0] at %d: offset %d (%s), want 0", ts, o.Offset, errName(o.ErrorCode))
+		if o := apiListOffset(t, cl, "lo", 0, ts); o.ErrorCode != 0 || o.Offset != 0 {
+			t.Errorf("lo[0] at %d: offset %d (%s), want 0", ts, o.Offset, apiErrName(o.ErrorCode))
 		}
 		for _, tc := range []struct {
 			topic     string
 			partition int32
 		}{{"lo", 1}, {"lo", -1}, {"nope", 0}} {
-			o := listOffset(t, cl, tc.topic, tc.partition, ts)
-			wantCode(t, fmt.Sprintf("%s[%d] at %d", tc.topic, tc.partition, ts), o.ErrorCode, kerr.UnknownTopicOrPartition)
+			o := apiListOffset(t, cl, tc.topic, tc.partition, ts)
+			apiWantCode(t, fmt.Sprintf("%s[%d] at %d", tc.topic, tc.partition, ts), o.ErrorCode, kerr.UnknownTopicOrPartition)
 			if o.Offset != -1 {
 				t.Errorf("%s[%d]: offset %d with an error, want -1", tc.topic, tc.partition, o.Offset)
 			}
 		}
 	}
-	if topicExists(t, cl, "nope") {
+	if apiTopicExists(t, cl, "nope") {
 		t.Fatal("ListOffsets created a topic")
 	}
 }
@@ -1065,25 +1070,25 @@ func TestFetchErrors(t *testing.T) {
 	cl := newClient(t, n)
 	createTopic(t, newAdmin(t, n), "fe", 1, nil)
 	if r := rawProduce(t, cl, "fe", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
-		t.Fatalf("produce: %s", errName(r.ErrorCode))
+		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
 	const maxWait = 5 * time.Second
 	tests := []struct {
 		what string
-		part fetchPart
+		part apiFetchPart
 		want *kerr.Error
 	}{
-		{"newer leader epoch", fetchPart{"fe", 0, 0, 1 << 20, 5}, kerr.UnknownLeaderEpoch},
-		{"offset beyond the log end", fetchPart{"fe", 0, 100, 1 << 20, -1}, kerr.OffsetOutOfRange},
-		{"offset just past the log end", fetchPart{"fe", 0, 4, 1 << 20, -1}, kerr.OffsetOutOfRange},
-		{"negative offset", fetchPart{"fe", 0, -5, 1 << 20, -1}, kerr.OffsetOutOfRange},
-		{"unknown partition", fetchPart{"fe", 3, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
-		{"unknown topic", fetchPart{"nope", 0, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
+		{"newer leader epoch", apiFetchPart{"fe", 0, 0, 1 << 20, 5}, kerr.UnknownLeaderEpoch},
+		{"offset beyond the log end", apiFetchPart{"fe", 0, 100, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"offset just past the log end", apiFetchPart{"fe", 0, 4, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"negative offset", apiFetchPart{"fe", 0, -5, 1 << 20, -1}, kerr.OffsetOutOfRange},
+		{"unknown partition", apiFetchPart{"fe", 3, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
+		{"unknown topic", apiFetchPart{"nope", 0, 0, 1 << 20, -1}, kerr.UnknownTopicOrPartition},
 	}
 	for _, tc := range tests {
 		start := time.Now()
-		fp := fetchedPartition(t, fetch(t, cl, maxWait, 1, 1<<20, tc.part), tc.part.topic, tc.part.partition)
-		wantCode(t, tc.what, fp.ErrorCode, tc.want)
+		fp := apiFetchedPartition(t, apiFetch(t, cl, maxWait, 1, 1<<20, tc.part), tc.part.topic, tc.part.partition)
+		apiWantCode(t, tc.what, fp.ErrorCode, tc.want)
 		if len(fp.RecordBatches) != 0 {
 			t.Errorf("%s: %d bytes of records with an error", tc.what, len(fp.RecordBatches))
 		}
@@ -1095,13 +1100,13 @@ func TestFetchErrors(t *testing.T) {
 		}
 	}
 	// The current epoch and the log end itself are fine.
-	fp := fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"fe", 0, 0, 1 << 20, 0}), "fe", 0)
-	if fp.ErrorCode != 0 || len(batchesIn(t, fp.RecordBatches)) != 1 {
-		t.Errorf("fetch with the current epoch: %s, %d bytes", errName(fp.ErrorCode), len(fp.RecordBatches))
+	fp := apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"fe", 0, 0, 1 << 20, 0}), "fe", 0)
+	if fp.ErrorCode != 0 || len(apiBatches(t, fp.RecordBatches)) != 1 {
+		t.Errorf("fetch with the current epoch: %s, %d bytes", apiErrName(fp.ErrorCode), len(fp.RecordBatches))
 	}
-	fp = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"fe", 0, 3, 1 << 20, -1}), "fe", 0)
+	fp = apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"fe", 0, 3, 1 << 20, -1}), "fe", 0)
 	if fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 || fp.HighWatermark != 3 {
-		t.Errorf("fetch at the log end: %s, %d bytes, hw %d; want no error, nothing, hw 3", errName(fp.ErrorCode), len(fp.RecordBatches), fp.HighWatermark)
+		t.Errorf("fetch at the log end: %s, %d bytes, hw %d; want no error, nothing, hw 3", apiErrName(fp.ErrorCode), len(fp.RecordBatches), fp.HighWatermark)
 	}
 }
 
@@ -1140,7 +1145,7 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 	}()
 
 	if r := rawProduce(t, producer, "lp", 0, buildBatch(4, 10)); r.ErrorCode != 0 {
-		t.Fatalf("produce: %s", errName(r.ErrorCode))
+		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
 	var r result
 	select {
@@ -1151,9 +1156,9 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("fetch: %v", r.err)
 	}
-	fp := fetchedPartition(t, r.resp, "lp", 0)
-	wantCode(t, "long poll", fp.ErrorCode, nil)
-	hs := batchesIn(t, fp.RecordBatches)
+	fp := apiFetchedPartition(t, r.resp, "lp", 0)
+	apiWantCode(t, "long poll", fp.ErrorCode, nil)
+	hs := apiBatches(t, fp.RecordBatches)
 	if len(hs) != 1 || hs[0].BaseOffset != 0 || hs[0].NumRecords != 4 || fp.HighWatermark != 4 {
 		t.Fatalf("long poll returned %+v (hw %d); want the produced 4-record batch", hs, fp.HighWatermark)
 	}
@@ -1173,21 +1178,21 @@ func TestFetchOversizedFirstBatch(t *testing.T) {
 	small := buildBatch(2, 10)
 	for p := int32(0); p < 2; p++ {
 		if r := rawProduce(t, cl, "big", p, big); r.ErrorCode != 0 {
-			t.Fatalf("produce big to %d: %s", p, errName(r.ErrorCode))
+			t.Fatalf("produce big to %d: %s", p, apiErrName(r.ErrorCode))
 		}
 	}
 	if r := rawProduce(t, cl, "big", 0, small); r.ErrorCode != 0 || r.BaseOffset != 1 {
-		t.Fatalf("produce small: base %d (%s)", r.BaseOffset, errName(r.ErrorCode))
+		t.Fatalf("produce small: base %d (%s)", r.BaseOffset, apiErrName(r.ErrorCode))
 	}
 
-	resp := fetch(t, cl, 0, 0, 1000, fetchPart{"big", 0, 0, 1000, -1}, fetchPart{"big", 1, 0, 1000, -1})
-	p0, p1 := fetchedPartition(t, resp, "big", 0), fetchedPartition(t, resp, "big", 1)
-	wantCode(t, "partition 0", p0.ErrorCode, nil)
-	wantCode(t, "partition 1", p1.ErrorCode, nil)
+	resp := apiFetch(t, cl, 0, 0, 1000, apiFetchPart{"big", 0, 0, 1000, -1}, apiFetchPart{"big", 1, 0, 1000, -1})
+	p0, p1 := apiFetchedPartition(t, resp, "big", 0), apiFetchedPartition(t, resp, "big", 1)
+	apiWantCode(t, "partition 0", p0.ErrorCode, nil)
+	apiWantCode(t, "partition 1", p1.ErrorCode, nil)
 	if len(p0.RecordBatches) != len(big) {
 		t.Fatalf("first partition got %d bytes; want the whole %d-byte batch", len(p0.RecordBatches), len(big))
 	}
-	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 0 {
+	if hs := apiBatches(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 0 {
 		t.Fatalf("first partition got batches %+v", hs)
 	}
 	if len(p1.RecordBatches) != 0 || p1.HighWatermark != 1 {
@@ -1195,16 +1200,16 @@ func TestFetchOversizedFirstBatch(t *testing.T) {
 	}
 
 	// The partition limit keeps the next batch out once one was returned.
-	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 0, 1000, -1}), "big", 0)
-	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || len(p0.RecordBatches) != len(big) {
+	p0 = apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"big", 0, 0, 1000, -1}), "big", 0)
+	if hs := apiBatches(t, p0.RecordBatches); len(hs) != 1 || len(p0.RecordBatches) != len(big) {
 		t.Fatalf("with PartitionMaxBytes 1000 got %d batches, %d bytes; want only the big one", len(hs), len(p0.RecordBatches))
 	}
-	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 0, 1 << 20, -1}), "big", 0)
-	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 2 || hs[1].BaseOffset != 1 {
+	p0 = apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"big", 0, 0, 1 << 20, -1}), "big", 0)
+	if hs := apiBatches(t, p0.RecordBatches); len(hs) != 2 || hs[1].BaseOffset != 1 {
 		t.Fatalf("with room for both got %+v", hs)
 	}
-	p0 = fetchedPartition(t, fetch(t, cl, 0, 0, 1<<20, fetchPart{"big", 0, 1, 10, -1}), "big", 0)
-	if hs := batchesIn(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 1 || hs[0].NumRecords != 2 {
+	p0 = apiFetchedPartition(t, apiFetch(t, cl, 0, 0, 1<<20, apiFetchPart{"big", 0, 1, 10, -1}), "big", 0)
+	if hs := apiBatches(t, p0.RecordBatches); len(hs) != 1 || hs[0].BaseOffset != 1 || hs[0].NumRecords != 2 {
 		t.Fatalf("small batch with a 10-byte limit: %+v", hs)
 	}
 }
@@ -1213,18 +1218,18 @@ func TestInitProducerIDTransactionalRefused(t *testing.T) {
 	n := startNode(t, testConfig(t))
 	cl := newClient(t, n)
 	req := kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionalID = strp("tx-1")
+	req.TransactionalID = apiStr("tx-1")
 	req.TransactionTimeoutMillis = 60000
-	resp := direct[*kmsg.InitProducerIDResponse](t, cl, req)
-	wantCode(t, "transactional InitProducerId", resp.ErrorCode, kerr.InvalidRequest)
+	resp := apiDirect[*kmsg.InitProducerIDResponse](t, cl, req)
+	apiWantCode(t, "transactional InitProducerId", resp.ErrorCode, kerr.InvalidRequest)
 	if resp.ProducerID != -1 {
 		t.Errorf("refused request got producer id %d", resp.ProducerID)
 	}
 	// Idempotent producers still get distinct ids.
 	seen := map[int64]bool{}
 	for range 3 {
-		r := direct[*kmsg.InitProducerIDResponse](t, cl, kmsg.NewPtrInitProducerIDRequest())
-		wantCode(t, "idempotent InitProducerId", r.ErrorCode, nil)
+		r := apiDirect[*kmsg.InitProducerIDResponse](t, cl, kmsg.NewPtrInitProducerIDRequest())
+		apiWantCode(t, "idempotent InitProducerId", r.ErrorCode, nil)
 		if r.ProducerID < 0 || r.ProducerEpoch != 0 || seen[r.ProducerID] {
 			t.Fatalf("producer id %d epoch %d (seen %v)", r.ProducerID, r.ProducerEpoch, seen)
 		}
@@ -1247,7 +1252,7 @@ func TestFindCoordinatorTransactionRefused(t *testing.T) {
 				req := kmsg.NewPtrFindCoordinatorRequest()
 				req.CoordinatorType = keyType
 				req.CoordinatorKey, req.CoordinatorKeys = key, []string{key}
-				resp := direct[*kmsg.FindCoordinatorResponse](t, cl, req)
+				resp := apiDirect[*kmsg.FindCoordinatorResponse](t, cl, req)
 				if resp.Version >= 4 {
 					if len(resp.Coordinators) != 1 || resp.Coordinators[0].Key != key {
 						t.Fatalf("v%d answered %+v", resp.Version, resp.Coordinators)
@@ -1257,12 +1262,12 @@ func TestFindCoordinatorTransactionRefused(t *testing.T) {
 				return resp.ErrorCode, resp.NodeID
 			}
 			code, node := find(1, "tx-1")
-			wantCode(t, "transaction coordinator", code, kerr.InvalidRequest)
+			apiWantCode(t, "transaction coordinator", code, kerr.InvalidRequest)
 			if node != -1 {
 				t.Errorf("refused lookup names node %d", node)
 			}
 			code, node = find(0, "group-1")
-			wantCode(t, "group coordinator", code, nil)
+			apiWantCode(t, "group coordinator", code, nil)
 			if node != 3 {
 				t.Errorf("group coordinator is node %d, want 3", node)
 			}
@@ -1287,7 +1292,7 @@ func TestCorruptMetadataFileRefusesStart(t *testing.T) {
 		n, err := broker.Start(context.Background(), cfg)
 		if err == nil {
 			closeNode(t, n)
-			t.Fatal("node started on a corrupt metadata file")
+			t.Fatal("node started on a corrupt apiMetadata file")
 		}
 		if !strings.Contains(err.Error(), path) {
 			t.Fatalf("attempt %d: error %q does not name %s", attempt, err, path)
@@ -1318,7 +1323,7 @@ func TestDataDirLocked(t *testing.T) {
 	}
 	// The refused start must not have disturbed the running node.
 	cl := newClient(t, first)
-	if md := metadata(t, cl, false); md.ControllerID != cfg.NodeID {
+	if md := apiMetadata(t, cl, false); md.ControllerID != cfg.NodeID {
 		t.Errorf("running node answers controller %d", md.ControllerID)
 	}
 	cl.Close()

@@ -301,3 +301,51 @@ func TestTopicIDText(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedWriteChangesNothing: when the metadata cannot be persisted, the
+// change is refused and the in-memory state stays what the file says.
+func TestFailedWriteChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	kept := Topic{Name: "kept", ID: NewTopicID(), Partitions: 2, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "1"}}
+	if err := s.CreateTopic(kept); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the temporary file goes makes every rewrite fail,
+	// even for root.
+	blocker := filepath.Join(dir, stateTempFileName)
+	if err := os.Mkdir(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTopic(Topic{Name: "new", ID: NewTopicID(), Partitions: 1, ReplicationFactor: 1}); err == nil {
+		t.Fatal("create succeeded without persisting")
+	}
+	if _, ok := s.Topic("new"); ok {
+		t.Error("topic whose creation failed to persist exists")
+	}
+	if err := s.UpdateTopic("kept", func(t *Topic) error { t.Partitions = 9; t.Configs["retention.ms"] = "2"; return nil }); err == nil {
+		t.Fatal("update succeeded without persisting")
+	}
+	if err := s.DeleteTopic("kept"); err == nil {
+		t.Fatal("delete succeeded without persisting")
+	}
+	if got, ok := s.Topic("kept"); !ok || !reflect.DeepEqual(got, kept) {
+		t.Errorf("after failed update and delete: %+v, %v; want %+v", got, ok, kept)
+	}
+	if id, err := s.NextProducerID(); err == nil {
+		t.Fatalf("producer id %d handed out without reserving its block on disk", id)
+	}
+
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.NextProducerID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := openStore(t, dir); !reflect.DeepEqual(r.Topics(), []Topic{kept}) {
+		t.Errorf("file holds %+v, want only %+v", r.Topics(), kept)
+	} else if next, err := r.NextProducerID(); err != nil || next <= id {
+		t.Errorf("after reopen producer id %d (%v), must be above %d", next, err, id)
+	}
+}

@@ -98,6 +98,13 @@ func TestProducerSequenceWindow(t *testing.T) {
 			// The old epoch's batches are forgotten, the new one's remembered.
 			duplicate(1, 0, 2, 2), appended(1, 2, 1),
 		}},
+		{"resend after a bump is matched in the new epoch only", []send{
+			appended(0, 0, 1),
+			appended(1, 0, 1),
+			// Same sequences as the old epoch's batch at offset 0: the answer
+			// must be the new epoch's offset.
+			duplicate(1, 0, 1, 1),
+		}},
 		{"epoch bump with a non-zero sequence", []send{
 			appended(0, 0, 1), refused(1, 5, 1, kerr.OutOfOrderSequenceNumber),
 			appended(0, 1, 1), // the producer was not bumped by the refused batch
