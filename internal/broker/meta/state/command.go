@@ -89,8 +89,13 @@ func Encode(typ string, payload any) ([]byte, error) {
 
 // ErrRejected marks a command that was valid to decode but refused by the
 // state (topic exists, unknown topic, stale epoch...). Every node refuses it
-// the same way, so the state stays identical.
-var ErrRejected = errors.New("rejected")
+// the same way, so the state stays identical. ErrTopicExists and
+// ErrUnknownTopic are rejections too, for callers that map them to codes.
+var (
+	ErrRejected     = errors.New("rejected")
+	ErrTopicExists  = fmt.Errorf("%w: topic already exists", ErrRejected)
+	ErrUnknownTopic = fmt.Errorf("%w: unknown topic", ErrRejected)
+)
 
 func rejectf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
@@ -158,7 +163,7 @@ func (s *State) Apply(b []byte) (Result, error) {
 		}
 		t, ok := s.Topics[p.Name]
 		if !ok {
-			return Result{}, rejectf("topic %q does not exist", p.Name)
+			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
 		}
 		delete(s.topicIDs, t.ID)
 		delete(s.Topics, p.Name)
@@ -169,7 +174,7 @@ func (s *State) Apply(b []byte) (Result, error) {
 		}
 		t, ok := s.Topics[p.Name]
 		if !ok {
-			return Result{}, rejectf("topic %q does not exist", p.Name)
+			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
 		}
 		if err := validPartitions(p.Partitions); err != nil {
 			return Result{}, err
@@ -184,7 +189,7 @@ func (s *State) Apply(b []byte) (Result, error) {
 		}
 		t, ok := s.Topics[p.Name]
 		if !ok {
-			return Result{}, rejectf("topic %q does not exist", p.Name)
+			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
 		}
 		t.Configs = p.Configs
 	case TypeAllocateProducerID:
@@ -209,7 +214,7 @@ func (s *State) createTopic(t Topic) error {
 		return rejectf("topic name is empty")
 	}
 	if _, ok := s.Topics[t.Name]; ok {
-		return rejectf("topic %q already exists", t.Name)
+		return fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
 	}
 	if _, ok := s.topicIDs[t.ID]; ok {
 		return rejectf("topic id of %q is already used", t.Name)

@@ -121,6 +121,12 @@ func TestRejectionsChangeNothing(t *testing.T) {
 			t.Fatalf("%s: rejected command changed the state", name)
 		}
 	}
+	if _, err := s.Apply(bad["duplicate topic"]); !errors.Is(err, ErrTopicExists) {
+		t.Errorf("duplicate topic: %v, want ErrTopicExists", err)
+	}
+	if _, err := s.Apply(bad["delete unknown"]); !errors.Is(err, ErrUnknownTopic) {
+		t.Errorf("delete unknown: %v, want ErrUnknownTopic", err)
+	}
 }
 
 // Entries this binary cannot understand are errors, not rejections: the
