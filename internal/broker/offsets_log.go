@@ -36,6 +36,9 @@ func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) erro
 	if p == nil {
 		return fmt.Errorf("%s partition %d does not exist", controller.OffsetsTopic, partition)
 	}
+	if !p.IsLeader() {
+		return fmt.Errorf("%s-%d is not led by this node", controller.OffsetsTopic, partition)
+	}
 	res, err := p.Append(b)
 	if err != nil {
 		return fmt.Errorf("append to %s-%d: %w", controller.OffsetsTopic, partition, err)

@@ -92,11 +92,21 @@ func (c *Controller) Reconcile() error {
 		if err != nil {
 			return fmt.Errorf("topic %s: %w", t.Name, err)
 		}
-		if err := c.replicas.Ensure(t, cfg); err != nil {
+		if err := c.applyLocal(t, cfg); err != nil {
 			return err
 		}
 	}
 	return c.replicas.RemoveStrays(func(name string) bool { return known[name] })
+}
+
+// applyLocal runs every partition of the topic here, led by this node alone.
+func (c *Controller) applyLocal(t meta.Topic, cfg meta.TopicConfig) error {
+	roles := make(map[int32]replica.Role, t.Partitions)
+	for i := int32(0); i < t.Partitions; i++ {
+		self := []int32{c.opts.NodeID}
+		roles[i] = replica.Role{Leader: true, Replicas: self, ISR: self, Self: c.opts.NodeID}
+	}
+	return c.replicas.ApplyTopic(t.Name, cfg, roles)
 }
 
 // EffectiveConfig is the topic's config: broker defaults plus its overrides.
@@ -207,7 +217,7 @@ func (c *Controller) createLocked(req CreateTopic, internal bool) (meta.Topic, e
 	if err := c.store.CreateTopic(t); err != nil {
 		return meta.Topic{}, errorf(kerr.KafkaStorageError, "persist topic: %v", err)
 	}
-	if err := c.replicas.Ensure(t, cfg); err != nil {
+	if err := c.applyLocal(t, cfg); err != nil {
 		c.opts.Logger.Error("create partitions", "topic", t.Name, "err", err)
 		return t, errorf(kerr.KafkaStorageError, "create partitions: %v", err)
 	}
@@ -284,7 +294,7 @@ func (c *Controller) CreatePartitions(name string, count int32, validateOnly boo
 	if err != nil {
 		return errorf(kerr.InvalidConfig, "%v", err)
 	}
-	if err := c.replicas.Ensure(t, cfg); err != nil {
+	if err := c.applyLocal(t, cfg); err != nil {
 		return errorf(kerr.KafkaStorageError, "create partitions: %v", err)
 	}
 	return nil

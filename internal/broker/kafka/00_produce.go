@@ -8,10 +8,13 @@ package kafka
 // The batch is validated (length, CRC-32C, record count) and stored as
 // received, with only base offset and leader epoch patched in place.
 //
-// acks=0 gets no response; acks=1 and acks=-1 are answered once the batch is
-// committed: on a single node the ISR is this node, so both wait for the
-// group-committed fsync under --log-flush=always. acks=-1 honours the
-// request timeout (REQUEST_TIMED_OUT). Idempotent batches are checked against
+// acks=0 gets no response; acks=1 is answered once the leader has the batch
+// (fsynced, group commit, under --log-flush=always); acks=-1 once the high
+// watermark passed it, i.e. every ISR member has it, and it is refused with
+// NOT_ENOUGH_REPLICAS before anything is appended while the ISR is below the
+// effective min.insync.replicas. acks=-1 honours the request timeout
+// (REQUEST_TIMED_OUT). A replica that does not lead the partition answers
+// NOT_LEADER_OR_FOLLOWER. Idempotent batches are checked against
 // the producer's last five sequences: a duplicate gets its original offset,
 // a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
 // (INVALID_TXN_STATE): transactions are not supported. Internal topics
@@ -28,6 +31,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// checkProduceRole refuses a produce this replica must not take: it does not
+// lead the partition, or (acks=all) the ISR is below min.insync.replicas.
+func checkProduceRole(p *replica.Partition, acks int16) error {
+	role := p.Role()
+	if !role.Leader {
+		return kerr.NotLeaderForPartition
+	}
+	if acks == -1 {
+		return role.CheckAcksAll(p.Config().MinInsyncReplicas)
+	}
+	return nil
+}
 
 type produceWait struct {
 	p    *replica.Partition
@@ -77,6 +93,9 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 					err = kerr.UnknownTopicOrPartition
 				}
 			}
+			if err == nil {
+				err = checkProduceRole(p, req.Acks)
+			}
 			if err != nil {
 				r.ErrorCode = code(err)
 				r.ErrorMessage = message(err)
@@ -107,7 +126,11 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			defer cancel()
 		}
 		wait := func(w produceWait) {
-			if err := w.p.WaitCommitted(ctx, w.end); err != nil {
+			waitFor := w.p.WaitDurable
+			if req.Acks == -1 {
+				waitFor = w.p.WaitCommitted
+			}
+			if err := waitFor(ctx, w.end); err != nil {
 				if errors.Is(err, context.Canceled) {
 					err = kerr.RequestTimedOut
 				}

@@ -111,6 +111,9 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 	if p == nil {
 		return kerr.UnknownTopicOrPartition
 	}
+	if !p.IsLeader() {
+		return kerr.NotLeaderForPartition
+	}
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartit
 	if p == nil {
 		return kerr.UnknownTopicOrPartition
 	}
+	if !p.IsLeader() {
+		return kerr.NotLeaderForPartition
+	}
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ type Manager struct {
 	opts ManagerOptions
 
 	mu    sync.RWMutex
-	parts map[string][]*Partition // topic -> partitions by index
+	parts map[string]map[int32]*Partition // topic -> partition index -> replica
 }
 
 // NewManager creates the partition directory if needed.
@@ -38,48 +38,93 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	return &Manager{opts: opts, parts: map[string][]*Partition{}}, nil
+	return &Manager{opts: opts, parts: map[string]map[int32]*Partition{}}, nil
 }
 
 func partitionDir(root, topic string, index int32) string {
 	return filepath.Join(root, topic+"-"+strconv.Itoa(int(index)))
 }
 
-// Ensure makes sure partitions 0..t.Partitions-1 of the topic run here,
-// opening (and recovering) or creating their logs.
-func (m *Manager) Ensure(t meta.Topic, cfg meta.TopicConfig) error {
+// ApplyTopic makes the replicas of a topic run here match what the metadata
+// says this node hosts: it opens (and recovers) or creates missing partition
+// logs, applies the config and each replica's role, and deletes hosted
+// partitions no longer listed. It is level-triggered: calling it again with
+// the same input changes nothing.
+func (m *Manager) ApplyTopic(topic string, cfg meta.TopicConfig, roles map[int32]Role) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	parts := m.parts[t.Name]
-	for i := int32(len(parts)); i < t.Partitions; i++ {
-		p, err := openPartition(partitionDir(m.opts.Dir, t.Name, i), t.Name, i, cfg, m.opts.Flush,
+	parts := m.parts[topic]
+	if parts == nil {
+		parts = map[int32]*Partition{}
+		m.parts[topic] = parts
+	}
+	var errs []error
+	for i := range roles {
+		if parts[i] != nil {
+			continue
+		}
+		p, err := openPartition(partitionDir(m.opts.Dir, topic, i), topic, i, cfg, m.opts.Flush,
 			plog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval}, m.opts.Logger)
 		if err != nil {
-			m.parts[t.Name] = parts
-			return err
+			errs = append(errs, err)
+			continue
 		}
-		parts = append(parts, p)
+		parts[i] = p
 	}
-	m.parts[t.Name] = parts
-	return nil
+	var gone []*Partition
+	for i, p := range parts {
+		if _, ok := roles[i]; !ok {
+			gone = append(gone, p)
+			delete(parts, i)
+		}
+	}
+	current := make([]*Partition, 0, len(parts))
+	for _, p := range parts {
+		current = append(current, p)
+	}
+	m.mu.Unlock()
+	for _, p := range current {
+		if p.Config() != cfg {
+			p.SetConfig(cfg)
+		}
+		p.SetRole(roles[p.Index])
+	}
+	for _, p := range gone {
+		if err := p.delete(); err != nil {
+			errs = append(errs, fmt.Errorf("delete partition %s-%d: %w", topic, p.Index, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Get returns the partition, or nil when this node does not run it.
 func (m *Manager) Get(topic string, index int32) *Partition {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	parts := m.parts[topic]
-	if index < 0 || int(index) >= len(parts) {
-		return nil
-	}
-	return parts[index]
+	return m.parts[topic][index]
 }
 
-// Partitions returns the partitions of a topic run here.
+// Partitions returns the partitions of a topic run here, by index.
 func (m *Manager) Partitions(topic string) []*Partition {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return append([]*Partition(nil), m.parts[topic]...)
+	out := make([]*Partition, 0, len(m.parts[topic]))
+	for _, p := range m.parts[topic] {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// Topics lists the topics with at least one partition run here.
+func (m *Manager) Topics() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.parts))
+	for t := range m.parts {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SetTopicConfig applies a changed topic config to the topic's partitions.
@@ -137,7 +182,9 @@ func (m *Manager) all() []*Partition {
 	}
 	sort.Strings(topics)
 	for _, t := range topics {
-		out = append(out, m.parts[t]...)
+		for _, p := range m.parts[t] {
+			out = append(out, p)
+		}
 	}
 	return out
 }
@@ -183,6 +230,6 @@ func (m *Manager) Close() error {
 			}
 		}
 	}
-	m.parts = map[string][]*Partition{}
+	m.parts = map[string]map[int32]*Partition{}
 	return errors.Join(errs...)
 }

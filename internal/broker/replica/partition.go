@@ -30,6 +30,7 @@ type Partition struct {
 	logger      *slog.Logger
 	leaderEpoch atomic.Int32
 	cfg         atomic.Pointer[meta.TopicConfig]
+	role        atomic.Pointer[Role]
 
 	// appendMu orders appends with the producer-state checks they depend on.
 	appendMu  sync.Mutex
@@ -38,6 +39,35 @@ type Partition struct {
 	hwMu      sync.Mutex
 	hw        int64
 	hwChanged chan struct{} // closed and replaced whenever hw moves
+}
+
+// Role is what the metadata says about this replica: whether it leads the
+// partition, at which epoch, and the ISR.
+type Role struct {
+	Leader      bool
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+	Self        int32
+}
+
+// CheckAcksAll refuses an acks=all produce before anything is appended when
+// the ISR is smaller than the effective min.insync.replicas (the topic's
+// value capped at the replication factor): NOT_ENOUGH_REPLICAS.
+func (r *Role) CheckAcksAll(minISR int32) error {
+	if rf := int32(len(r.Replicas)); rf < minISR {
+		minISR = rf
+	}
+	if int32(len(r.ISR)) < minISR {
+		return kerr.NotEnoughReplicas
+	}
+	return nil
+}
+
+// aloneInISR reports whether this replica is the whole ISR, in which case
+// the high watermark follows its own durable log end.
+func (r *Role) aloneInISR() bool {
+	return r.Leader && len(r.ISR) == 1 && r.ISR[0] == r.Self
 }
 
 // AppendResult says where a produced batch went.
@@ -62,6 +92,7 @@ func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush p
 		hwChanged: make(chan struct{}),
 	}
 	p.cfg.Store(&cfg)
+	p.role.Store(&Role{Self: -1})
 	if e, ok := l.LatestEpoch(); ok {
 		p.leaderEpoch.Store(e)
 	}
@@ -113,8 +144,31 @@ func (p *Partition) SetConfig(c meta.TopicConfig) {
 // LeaderEpoch is the current leader epoch of the partition.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
+// SetRole applies what the metadata says about this replica. A leader alone
+// in its ISR moves the high watermark to its durable end at once.
+func (p *Partition) SetRole(r Role) {
+	r.ISR = append([]int32(nil), r.ISR...)
+	r.Replicas = append([]int32(nil), r.Replicas...)
+	p.leaderEpoch.Store(r.LeaderEpoch)
+	p.role.Store(&r)
+	if r.aloneInISR() {
+		if p.flush == plog.FlushAlways {
+			p.advanceHW(p.log.DurableEnd())
+		} else {
+			p.advanceHW(p.log.LogEndOffset())
+		}
+	}
+}
+
+// Role is what the metadata last said about this replica.
+func (p *Partition) Role() Role { return *p.role.Load() }
+
+// IsLeader reports whether this replica leads the partition.
+func (p *Partition) IsLeader() bool { return p.role.Load().Leader }
+
 // Append validates a produce payload for this partition and appends it. It
-// does not wait for durability: call WaitCommitted with LastOffset+1.
+// does not wait for durability: call WaitDurable (acks=1) or WaitCommitted
+// (acks=all) with LastOffset+1.
 // Errors are Kafka errors (kerr) to answer the producer with.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
 	batches, err := batch.Split(records)
@@ -172,16 +226,17 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		}
 		ps.record(h, res.BaseOffset, res.LastOffset)
 	}
-	if p.flush != plog.FlushAlways {
-		// Without per-write fsync the ISR (this node) has the batch once written.
+	if p.flush != plog.FlushAlways && p.role.Load().aloneInISR() {
+		// Without per-write fsync an ISR of this node alone has the batch once written.
 		p.advanceHW(res.LastOffset + 1)
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}, nil
 }
 
-// WaitCommitted returns once every offset below end is committed: durable
-// under --log-flush=always, written otherwise. It moves the high watermark.
-func (p *Partition) WaitCommitted(ctx context.Context, end int64) error {
+// WaitDurable returns once every offset below end is in this replica's log
+// under the flush policy: fsynced under --log-flush=always, written
+// otherwise. That is what acks=1 waits for.
+func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 	if p.flush != plog.FlushAlways {
 		return nil
 	}
@@ -192,8 +247,30 @@ func (p *Partition) WaitCommitted(ctx context.Context, end int64) error {
 		p.logger.Error("fsync failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		return kerr.KafkaStorageError
 	}
-	p.advanceHW(p.log.DurableEnd())
+	if p.role.Load().aloneInISR() {
+		p.advanceHW(p.log.DurableEnd())
+	}
 	return nil
+}
+
+// WaitCommitted returns once the high watermark has passed end: every ISR
+// member has the offsets below it. That is what acks=all waits for. A
+// timeout is REQUEST_TIMED_OUT.
+func (p *Partition) WaitCommitted(ctx context.Context, end int64) error {
+	if err := p.WaitDurable(ctx, end); err != nil {
+		return err
+	}
+	for {
+		hw, changed := p.HighWatermarkChanged()
+		if hw >= end {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return kerr.RequestTimedOut
+		}
+	}
 }
 
 func (p *Partition) advanceHW(to int64) {

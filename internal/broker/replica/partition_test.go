@@ -1,0 +1,98 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	plog "github.com/chronik-dev/chronik/internal/broker/log"
+	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func testPartition(t *testing.T) *Partition {
+	t.Helper()
+	cfg := meta.TopicConfig{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 2, CleanupPolicy: "delete"}
+	p, err := openPartition(t.TempDir(), "t", 0, cfg, plog.FlushAlways, plog.Options{Flush: plog.FlushAlways},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.close() })
+	return p
+}
+
+func oneBatch() []byte {
+	return batch.Build(time.Now().UnixMilli(), []batch.Record{{Value: []byte("v")}})
+}
+
+func TestCheckAcksAll(t *testing.T) {
+	for _, c := range []struct {
+		replicas, isr []int32
+		minISR        int32
+		ok            bool
+	}{
+		{[]int32{1, 2, 3}, []int32{1, 2, 3}, 2, true},
+		{[]int32{1, 2, 3}, []int32{1, 2}, 2, true},
+		{[]int32{1, 2, 3}, []int32{1}, 2, false},
+		{[]int32{1}, []int32{1}, 2, true}, // capped at the replication factor
+		{[]int32{1, 2}, []int32{1}, 3, false},
+	} {
+		r := Role{Leader: true, Replicas: c.replicas, ISR: c.isr, Self: 1}
+		err := r.CheckAcksAll(c.minISR)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, kerr.NotEnoughReplicas)) {
+			t.Errorf("replicas %v isr %v min %d: %v", c.replicas, c.isr, c.minISR, err)
+		}
+	}
+}
+
+// A leader alone in its ISR commits on its own fsync.
+func TestAloneInISRCommitsOnFsync(t *testing.T) {
+	p := testPartition(t)
+	p.SetRole(Role{Leader: true, Replicas: []int32{1}, ISR: []int32{1}, Self: 1})
+	res, err := p.Append(oneBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitCommitted(ctx, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("high watermark %d, want 1", hw)
+	}
+}
+
+// With other ISR members the leader's own fsync is not enough: acks=all
+// waits for the high watermark, which only the ISR moves, and times out.
+func TestAcksAllWaitsForTheWholeISR(t *testing.T) {
+	p := testPartition(t)
+	p.SetRole(Role{Leader: true, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	res, err := p.Append(oneBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		t.Fatalf("acks=1 wait: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if err := p.WaitCommitted(short, res.LastOffset+1); !errors.Is(err, kerr.RequestTimedOut) {
+		t.Fatalf("acks=all wait without the follower: %v, want REQUEST_TIMED_OUT", err)
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d moved without the follower", hw)
+	}
+	// Once the ISR shrinks to the leader, its durable end is committed.
+	p.SetRole(Role{Leader: true, Replicas: []int32{1, 2}, ISR: []int32{1}, Self: 1})
+	if err := p.WaitCommitted(ctx, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+}
