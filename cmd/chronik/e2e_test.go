@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,7 +76,15 @@ type process struct {
 }
 
 // startProcess runs `chronik serve` on dataDir and waits until /readyz answers.
-func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *process {
+func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int, extra ...string) *process {
+	t.Helper()
+	p := launchProcess(t, dataDir, kafkaPort, adminPort, extra...)
+	p.waitReady(t)
+	return p
+}
+
+// launchProcess runs `chronik serve` on dataDir without waiting for it.
+func launchProcess(t *testing.T, dataDir string, kafkaPort, adminPort int, extra ...string) *process {
 	t.Helper()
 	p := &process{
 		kafka: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
@@ -82,6 +94,10 @@ func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *proce
 	p.cmd = exec.Command(chronikBinary(t), "serve", "--data-dir", dataDir,
 		"--kafka-addr", p.kafka, "--advertise-kafka-addr", p.kafka, "--admin-addr", p.admin,
 		"--log-level", "warn")
+	p.cmd.Args = append(p.cmd.Args, extra...)
+	if !slices.Contains(extra, "--cluster-addr") {
+		p.cmd.Args = append(p.cmd.Args, "--cluster-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "chronik.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +115,19 @@ func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int) *proce
 			t.Logf("chronik log:\n%s", b)
 		}
 	})
+	return p
+}
+
+// waitReady polls /readyz until the node serves.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + p.admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		select {
@@ -275,5 +297,116 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	}
 	if r.Offset != 1 {
 		t.Fatalf("first record after recovery at offset %d, want 1", r.Offset)
+	}
+}
+
+// TestThreeNodeClusterKillAllAndRaftStatus runs three real processes, creates
+// a replicated topic, kills all three with SIGKILL, restarts them, and checks
+// the topic is intact and that `chronik raft status -o json` reports one
+// leader and the same commit index on every node.
+func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	type nodePorts struct{ kafka, admin, cluster int }
+	ports := make([]nodePorts, 3)
+	var peers []string
+	for i := range ports {
+		ports[i] = nodePorts{freePort(t), freePort(t), freePort(t)}
+		peers = append(peers, fmt.Sprintf("%d=127.0.0.1:%d", i+1, ports[i].cluster))
+	}
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	startAll := func() []*process {
+		// /readyz needs a quorum: launch all three, then wait for each.
+		procs := make([]*process, 3)
+		for i := range procs {
+			procs[i] = launchProcess(t, dirs[i], ports[i].kafka, ports[i].admin,
+				"--node-id", strconv.Itoa(i+1), "--cluster-addr", fmt.Sprintf("127.0.0.1:%d", ports[i].cluster),
+				"--peers", strings.Join(peers, ","))
+		}
+		for _, p := range procs {
+			p.waitReady(t)
+		}
+		return procs
+	}
+	procs := startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(procs[1].kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 3, nil, "survivor")
+	if err == nil {
+		err = resp.Err
+	}
+	adm.Close()
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	for _, p := range procs {
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+	}
+	procs = startAll()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(procs[2].kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, "survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := topics["survivor"]
+	if td.Err != nil || len(td.Partitions) != 6 {
+		t.Fatalf("after kill -9 of all nodes: %v, %d partitions", td.Err, len(td.Partitions))
+	}
+	for _, p := range td.Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Fatalf("partition %d after restart: replicas %v isr %v", p.Partition, p.Replicas, p.ISR)
+		}
+	}
+
+	var admins []string
+	for _, p := range procs {
+		admins = append(admins, "http://"+p.admin)
+	}
+	type result struct {
+		Admin  string          `json:"admin"`
+		NodeID *int32          `json:"node_id"`
+		Data   *map[string]any `json:"data"`
+		Error  string          `json:"error"`
+	}
+	var last string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, chronikBinary(t), "raft", "status", "-o", "json",
+			"--admin", strings.Join(admins, ",")).CombinedOutput()
+		last = string(out)
+		var results []result
+		if err == nil && json.Unmarshal(out, &results) == nil && len(results) == 3 {
+			leaders, commits := 0, map[float64]bool{}
+			for _, r := range results {
+				d := *r.Data
+				if d["role"] == "leader" {
+					leaders++
+					if peers, _ := d["peers"].([]any); len(peers) != 3 {
+						t.Fatalf("leader lists %d peers: %s", len(peers), out)
+					}
+				}
+				commits[d["commit"].(float64)] = true
+			}
+			if leaders == 1 && len(commits) == 1 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("raft status never showed one leader and one commit index:\n%s", last)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -130,6 +130,7 @@ localhost:9092:
 	root.AddCommand(
 		NewCmdServe(f, nil),
 		NewCmdVersion(f, nil),
+		NewCmdRaft(f),
 		NewCmdCompletion(f),
 	)
 	return root

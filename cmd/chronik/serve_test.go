@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,8 +50,11 @@ func TestServeDefaults(t *testing.T) {
 	if cfg.Logger == nil {
 		t.Fatal("config has no logger")
 	}
-	cfg.Logger = nil
-	if cfg != broker.DefaultConfig() {
+	if cfg.AdminHandler == nil {
+		t.Fatal("serve does not install the admin API")
+	}
+	cfg.Logger, cfg.AdminHandler = nil, nil
+	if !reflect.DeepEqual(cfg, broker.DefaultConfig()) {
 		t.Fatalf("serve with no flags:\n got %+v\nwant %+v", cfg, broker.DefaultConfig())
 	}
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -1275,24 +1276,28 @@ func TestFindCoordinatorTransactionRefused(t *testing.T) {
 	}
 }
 
-// TestCorruptMetadataFileRefusesStart: a node does not start on a metadata
-// file it cannot read, and says which file.
-func TestCorruptMetadataFileRefusesStart(t *testing.T) {
+// TestCorruptRaftStorageRefusesStart: a node does not start on raft storage
+// it cannot read (it never silently starts empty), and says which file.
+func TestCorruptRaftStorageRefusesStart(t *testing.T) {
 	cfg := testConfig(t)
-	n, err := broker.Start(context.Background(), cfg)
+	n := startNode(t, cfg)
+	createTopic(t, newAdmin(t, n), "kept", 1, nil)
+	closeNode(t, n)
+	path := filepath.Join(cfg.DataDir, "raft", "raft.db")
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeNode(t, n)
-	path := filepath.Join(cfg.DataDir, "meta", "metadata.json")
-	if err := os.WriteFile(path, []byte("\x00garbage{{{"), 0o644); err != nil {
+	// Overwrite the file's first pages (bbolt's meta pages).
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xde, 0xad}, 8192), 0); err != nil {
 		t.Fatal(err)
 	}
+	f.Close()
 	for attempt := range 2 {
 		n, err := broker.Start(context.Background(), cfg)
 		if err == nil {
 			closeNode(t, n)
-			t.Fatal("node started on a corrupt apiMetadata file")
+			t.Fatal("node started on corrupt raft storage")
 		}
 		if !strings.Contains(err.Error(), path) {
 			t.Fatalf("attempt %d: error %q does not name %s", attempt, err, path)
@@ -1308,10 +1313,7 @@ func TestCorruptMetadataFileRefusesStart(t *testing.T) {
 // while the first runs, and can start once it stopped.
 func TestDataDirLocked(t *testing.T) {
 	cfg := testConfig(t)
-	first, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := startNode(t, cfg)
 	second, err := broker.Start(context.Background(), cfg)
 	if err == nil {
 		closeNode(t, second)

@@ -3,6 +3,10 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
@@ -30,6 +34,20 @@ type Config struct {
 	AdvertiseKafkaAddr string // host:port clients are told to use; empty = localhost:<bound port>
 	AdminAddr          string // admin HTTP listen address; empty disables it
 
+	// ClusterAddr is the raft listener; AdvertiseClusterAddr what peers dial
+	// (empty: localhost:<bound port>).
+	ClusterAddr          string
+	AdvertiseClusterAddr string
+	// Peers are the initial voters' cluster addresses, "1=host:port,2=host:port";
+	// empty means a one-node cluster of this node. Ignored once raft state exists.
+	Peers               string
+	RaftSnapshotEntries int64
+	RaftTickInterval    time.Duration
+	RaftElectionTimeout time.Duration
+	// BrokerSessionTimeout: a broker the controller has not heard from for
+	// this long is fenced.
+	BrokerSessionTimeout time.Duration
+
 	LogFlush         FlushPolicy
 	LogFlushInterval time.Duration
 
@@ -54,6 +72,10 @@ type Config struct {
 	GroupMaxSessionTimeout     time.Duration
 
 	Logger *slog.Logger
+	// AdminHandler builds the admin HTTP API over the running node; nil
+	// serves only /healthz and /readyz. (The admin package sits above the
+	// broker, so the command wires it in.)
+	AdminHandler func(*Node) http.Handler
 }
 
 // DefaultConfig returns the configuration `chronik serve` uses with no flags.
@@ -63,6 +85,11 @@ func DefaultConfig() Config {
 		DataDir:                    "./chronik-data",
 		KafkaAddr:                  ":9092",
 		AdminAddr:                  "127.0.0.1:9644",
+		ClusterAddr:                ":9093",
+		RaftSnapshotEntries:        10000,
+		RaftTickInterval:           100 * time.Millisecond,
+		RaftElectionTimeout:        time.Second,
+		BrokerSessionTimeout:       2 * time.Second,
 		LogFlush:                   FlushAlways,
 		LogFlushInterval:           time.Second,
 		MaxRequestBytes:            100 << 20,
@@ -85,8 +112,18 @@ func DefaultConfig() Config {
 // Validate reports the first invalid setting, naming it the way the flag does.
 func (c *Config) Validate() error {
 	switch {
-	case c.NodeID < 0:
-		return fmt.Errorf("node-id: must be >= 0, got %d", c.NodeID)
+	case c.NodeID < 1:
+		return fmt.Errorf("node-id: must be >= 1, got %d", c.NodeID)
+	case c.ClusterAddr == "":
+		return fmt.Errorf("cluster-addr: must not be empty")
+	case c.RaftSnapshotEntries < 1:
+		return fmt.Errorf("raft-snapshot-entries: must be >= 1, got %d", c.RaftSnapshotEntries)
+	case c.RaftTickInterval <= 0:
+		return fmt.Errorf("raft-tick-interval: must be > 0")
+	case c.RaftElectionTimeout < 3*c.RaftTickInterval:
+		return fmt.Errorf("raft-election-timeout: must be at least three raft ticks (%v), got %v", 3*c.RaftTickInterval, c.RaftElectionTimeout)
+	case c.BrokerSessionTimeout < c.RaftElectionTimeout:
+		return fmt.Errorf("broker-session-timeout: must be at least the raft election timeout (%v), got %v", c.RaftElectionTimeout, c.BrokerSessionTimeout)
 	case c.DataDir == "":
 		return fmt.Errorf("data-dir: must not be empty")
 	case c.KafkaAddr == "":
@@ -103,6 +140,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("segment-bytes: must be >= 1024, got %d", c.SegmentBytes)
 	case c.RetentionCheckInterval <= 0:
 		return fmt.Errorf("retention-check-interval: must be > 0")
+	}
+	if _, err := c.PeerMap(); err != nil {
+		return err
 	}
 	switch c.LogFlush {
 	case FlushAlways, FlushNever:
@@ -137,6 +177,9 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 	}
 	return []kafka.ConfigEntry{
 		entry("broker.id", c.NodeID, d.NodeID),
+		entry("node.id", c.NodeID, d.NodeID),
+		entry("chronik.peers", c.Peers, d.Peers),
+		entry("broker.session.timeout.ms", c.BrokerSessionTimeout.Milliseconds(), d.BrokerSessionTimeout.Milliseconds()),
 		entry("log.dirs", c.DataDir, d.DataDir),
 		entry("auto.create.topics.enable", c.AutoCreateTopics, d.AutoCreateTopics),
 		entry("num.partitions", c.DefaultPartitions, d.DefaultPartitions),
@@ -155,4 +198,31 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("group.max.session.timeout.ms", c.GroupMaxSessionTimeout.Milliseconds(), d.GroupMaxSessionTimeout.Milliseconds()),
 		entry("chronik.log.flush", c.LogFlush, d.LogFlush),
 	}
+}
+
+// PeerMap parses Peers ("1=host:port,2=host:port") into node id -> cluster
+// address. This node must be among them when any are given.
+func (c *Config) PeerMap() (map[int32]string, error) {
+	out := map[int32]string{}
+	if strings.TrimSpace(c.Peers) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(c.Peers, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
+		if !ok || err != nil || n < 1 {
+			return nil, fmt.Errorf("peers: %q is not <node id>=<host:port>", part)
+		}
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); err != nil {
+			return nil, fmt.Errorf("peers: node %d: address %q: %v", n, addr, err)
+		}
+		if _, dup := out[int32(n)]; dup {
+			return nil, fmt.Errorf("peers: node %d listed twice", n)
+		}
+		out[int32(n)] = strings.TrimSpace(addr)
+	}
+	if _, ok := out[c.NodeID]; !ok {
+		return nil, fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
+	}
+	return out, nil
 }

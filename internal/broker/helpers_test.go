@@ -24,6 +24,7 @@ func testConfig(t *testing.T) broker.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.ClusterAddr = "127.0.0.1:0"
 	cfg.GroupInitialRebalanceDelay = 0
 	cfg.GroupMinSessionTimeout = 100 * time.Millisecond
 	cfg.OffsetsTopicPartitions = 3
@@ -43,6 +44,7 @@ func startNode(t *testing.T, cfg broker.Config) *broker.Node {
 		t.Fatalf("start node: %v", err)
 	}
 	t.Cleanup(func() { closeNode(t, n) })
+	eventually(t, 20*time.Second, "node ready", n.Ready)
 	return n
 }
 

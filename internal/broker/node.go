@@ -1,10 +1,13 @@
-// Package broker is one chronik node: it wires the metadata store, the
+// Package broker is one chronik node: it wires the raft metadata node, the
 // partition replicas, the controller, the group coordinator and the Kafka
 // and admin listeners, and owns their lifetimes.
 package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,15 +26,21 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	plog "github.com/chronik-dev/chronik/internal/broker/log"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/meta/raftnode"
+	"github.com/chronik-dev/chronik/internal/broker/meta/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 
+// livenessInterval is how often the controller checks broker liveness.
+const livenessInterval = 250 * time.Millisecond
+
 // Addrs are the bound listener addresses of a running node.
 type Addrs struct {
-	Kafka          string // bound Kafka listener
-	AdvertiseKafka string // what clients are told
-	Admin          string // bound admin listener, empty when disabled
+	Kafka            string // bound Kafka listener
+	AdvertiseKafka   string // what clients are told
+	Cluster          string // bound raft listener
+	AdvertiseCluster string // what peers dial
+	Admin            string // bound admin listener, empty when disabled
 }
 
 // Node is a running chronik node.
@@ -40,7 +49,7 @@ type Node struct {
 	logger *slog.Logger
 	lock   *os.File
 
-	store      *meta.Store
+	raft       *raftnode.Node
 	replicas   *replica.Manager
 	controller *controller.Controller
 	groups     *group.Coordinator
@@ -49,10 +58,17 @@ type Node struct {
 	admin      *http.Server
 	adminLn    net.Listener
 	addrs      Addrs
-	ready      atomic.Bool
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
+	registered atomic.Bool
+	started    time.Time
+
+	reconcileMu sync.Mutex // one reconcile at a time: the loop's, or a request's
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Serve runs one node until ctx is cancelled, then stops gracefully: stop
@@ -73,8 +89,9 @@ func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	return n.Close(stopCtx)
 }
 
-// Start opens the data directory (recovering every partition log), binds the
-// listeners and starts serving. Close stops it.
+// Start opens the data directory, starts the raft metadata node, binds the
+// listeners and starts serving. Partition logs are opened (and recovered) by
+// the reconciler as the metadata says this node hosts them. Close stops it.
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -83,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n := &Node{cfg: cfg, logger: logger}
+	n := &Node{cfg: cfg, logger: logger, started: time.Now()}
 	defer func() {
 		if err != nil {
 			n.abort()
@@ -95,14 +112,71 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if n.store, err = meta.Open(filepath.Join(cfg.DataDir, "meta")); err != nil {
-		return nil, err
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta", "metadata.json")); err == nil {
+		logger.Warn("ignoring meta/metadata.json from an older single-node chronik: metadata now lives in raft; its topics are not imported",
+			"file", filepath.Join(cfg.DataDir, "meta", "metadata.json"))
 	}
+
+	// The Kafka listener is bound first: its address is part of this
+	// broker's registration.
 	flush := map[FlushPolicy]plog.FlushPolicy{FlushAlways: plog.FlushAlways, FlushInterval: plog.FlushInterval, FlushNever: plog.FlushNever}[cfg.LogFlush]
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(cfg.DataDir, "logs"), Flush: flush, FlushInterval: cfg.LogFlushInterval, Logger: logger,
 	}); err != nil {
 		return nil, err
+	}
+	n.backend = &kafka.Backend{
+		NodeID:           cfg.NodeID,
+		AutoCreateTopics: cfg.AutoCreateTopics,
+		BrokerConfigs:    cfg.brokerConfigEntries(),
+		Replicas:         n.replicas,
+		Logger:           logger,
+	}
+	n.kafka = kafka.NewServer(kafka.ServerConfig{
+		Addr: cfg.KafkaAddr, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
+	}, n.backend.APIs())
+	if err := n.kafka.Listen(); err != nil {
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	n.addrs.Kafka = n.kafka.Addr().String()
+	if n.addrs.AdvertiseKafka, err = advertised("advertise-kafka-addr", cfg.AdvertiseKafkaAddr, n.kafka.Addr()); err != nil {
+		return nil, err
+	}
+
+	peers, _ := cfg.PeerMap() // validated
+	clusterLn, err := net.Listen("tcp", cfg.ClusterAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster listener: %w", err)
+	}
+	n.addrs.Cluster = clusterLn.Addr().String()
+	n.addrs.AdvertiseCluster, err = advertised("advertise-cluster-addr", cfg.AdvertiseClusterAddr, clusterLn.Addr())
+	// The raft transport binds the address itself; this probe only resolved
+	// ":0" and the advertised form.
+	clusterLn.Close()
+	if err != nil {
+		return nil, err
+	}
+	raftPeers := map[uint64]string{}
+	for id, addr := range peers {
+		raftPeers[uint64(id)] = addr
+	}
+	if len(raftPeers) == 0 {
+		raftPeers[uint64(cfg.NodeID)] = n.addrs.AdvertiseCluster
+	}
+	electionTicks := int(cfg.RaftElectionTimeout / cfg.RaftTickInterval)
+	if n.raft, err = raftnode.Start(ctx, raftnode.Config{
+		NodeID:          uint64(cfg.NodeID),
+		Dir:             filepath.Join(cfg.DataDir, "raft"),
+		ListenAddr:      n.addrs.Cluster,
+		Peers:           raftPeers,
+		ClusterID:       newClusterID(),
+		TickInterval:    cfg.RaftTickInterval,
+		ElectionTicks:   electionTicks,
+		HeartbeatTicks:  1,
+		SnapshotEntries: uint64(cfg.RaftSnapshotEntries),
+		Logger:          logger,
+	}); err != nil {
+		return nil, fmt.Errorf("raft metadata: %w", err)
 	}
 	n.controller = controller.New(controller.Options{
 		NodeID:                 cfg.NodeID,
@@ -110,94 +184,155 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		DefaultPartitions:      cfg.DefaultPartitions,
 		OffsetsTopicPartitions: cfg.OffsetsTopicPartitions,
 		Logger:                 logger,
-	}, n.store, n.replicas)
-	start := time.Now()
-	if err := n.controller.Reconcile(); err != nil {
-		return nil, fmt.Errorf("recover partitions: %w", err)
-	}
-	logger.Info("partitions recovered", "topics", len(n.store.Topics()), "took", time.Since(start).Round(time.Millisecond))
-
+		Applied:                n.reconcileNow,
+	}, n.raft)
 	n.groups = group.New(group.Config{
 		OffsetsPartitions:     cfg.OffsetsTopicPartitions,
 		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
 		MinSessionTimeout:     cfg.GroupMinSessionTimeout,
 		MaxSessionTimeout:     cfg.GroupMaxSessionTimeout,
 		Logger:                logger,
-	}, &offsetsLog{store: n.store, replicas: n.replicas, controller: n.controller})
-	if err := n.groups.Load(ctx); err != nil {
-		return nil, fmt.Errorf("load consumer group offsets: %w", err)
-	}
-
-	backend := &kafka.Backend{
-		NodeID:           cfg.NodeID,
-		AutoCreateTopics: cfg.AutoCreateTopics,
-		BrokerConfigs:    cfg.brokerConfigEntries(),
-		Store:            n.store,
-		Replicas:         n.replicas,
-		Controller:       n.controller,
-		Groups:           n.groups,
-		Logger:           logger,
-	}
-	n.backend = backend
-	n.kafka = kafka.NewServer(kafka.ServerConfig{
-		Addr: cfg.KafkaAddr, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
-	}, backend.APIs())
-	if err := n.kafka.Listen(); err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
-	}
-	n.addrs.Kafka = n.kafka.Addr().String()
-	host, port, err := advertised(cfg.AdvertiseKafkaAddr, n.kafka.Addr())
-	if err != nil {
-		return nil, err
-	}
-	backend.Host, backend.Port = host, port
-	n.addrs.AdvertiseKafka = net.JoinHostPort(host, strconv.Itoa(int(port)))
+		Owns:                  n.coordinates,
+	}, &offsetsLog{replicas: n.replicas, controller: n.controller})
+	n.backend.Meta = n.raft
+	n.backend.Controller = n.controller
+	n.backend.Groups = n.groups
 
 	if cfg.AdminAddr != "" {
 		if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 		n.addrs.Admin = n.adminLn.Addr().String()
-		n.admin = &http.Server{Handler: n.healthHandler(), ReadHeaderTimeout: 5 * time.Second}
+		handler := n.healthHandler()
+		if cfg.AdminHandler != nil {
+			handler = cfg.AdminHandler(n)
+		}
+		n.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(2)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		if err := n.kafka.Serve(runCtx); err != nil {
 			logger.Error("kafka listener stopped", "err", err)
 		}
-	}()
-	go func() {
-		defer n.wg.Done()
-		n.replicas.RunRetention(runCtx, cfg.RetentionCheckInterval)
-	}()
+	})
+	n.spawn(func() { n.replicas.RunRetention(runCtx, cfg.RetentionCheckInterval) })
+	n.spawn(func() { n.runReconciler(runCtx) })
+	n.spawn(func() { n.register(runCtx) })
+	n.spawn(func() {
+		n.controller.RunLiveness(runCtx, n.activity, livenessInterval, cfg.BrokerSessionTimeout)
+	})
 	if n.admin != nil {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		n.spawn(func() {
 			if err := n.admin.Serve(n.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("admin listener stopped", "err", err)
 			}
-		}()
+		})
 	}
-	n.ready.Store(true)
-	// The command logs the addresses for operators; this line is for library users.
 	logger.Debug("node started", "node_id", cfg.NodeID, "kafka", n.addrs.Kafka,
-		"advertised", n.addrs.AdvertiseKafka, "admin", n.addrs.Admin, "data_dir", cfg.DataDir, "log_flush", cfg.LogFlush)
+		"advertised", n.addrs.AdvertiseKafka, "cluster", n.addrs.Cluster, "admin", n.addrs.Admin,
+		"data_dir", cfg.DataDir, "log_flush", cfg.LogFlush)
 	return n, nil
+}
+
+// spawn runs fn on a goroutine the node owns; Close waits for it.
+func (n *Node) spawn(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+func newClusterID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Addrs returns the node's bound addresses.
 func (n *Node) Addrs() Addrs { return n.addrs }
 
+// Ready reports whether the node serves: raft caught up with a leader, the
+// local replicas match the metadata, and this broker is registered.
+func (n *Node) Ready() bool {
+	return n.raft.Ready() && n.reconciled.Load() && n.registered.Load()
+}
+
+// NodeID is this node's id.
+func (n *Node) NodeID() int32 { return n.cfg.NodeID }
+
+// Uptime is how long the node has been running.
+func (n *Node) Uptime() time.Duration { return time.Since(n.started) }
+
+// RaftStatus is this node's view of the raft metadata quorum.
+func (n *Node) RaftStatus() raftnode.Status { return n.raft.Status() }
+
+// ControllerID is the raft leader as this node knows it, -1 if none.
+func (n *Node) ControllerID() int32 {
+	if id := n.raft.LeaderID(); id != 0 {
+		return int32(id)
+	}
+	return -1
+}
+
+// Fenced reports whether the metadata says the controller fenced this broker.
+func (n *Node) Fenced() bool {
+	b, ok := n.raft.State().Brokers[n.cfg.NodeID]
+	return ok && b.Fenced
+}
+
+// register records this broker in the metadata with a fresh incarnation.
+func (n *Node) register(ctx context.Context) {
+	var inc [8]byte
+	_, _ = rand.Read(inc[:])
+	b := state.Broker{
+		ID:          n.cfg.NodeID,
+		KafkaAddr:   n.addrs.AdvertiseKafka,
+		ClusterAddr: n.addrs.AdvertiseCluster,
+		Incarnation: binary.BigEndian.Uint64(inc[:]),
+	}
+	if err := n.controller.Register(ctx, b, 200*time.Millisecond); err == nil {
+		n.registered.Store(true)
+	}
+}
+
+// activity is what the liveness check needs from raft: whether this node
+// leads and which voters it heard from within the last election timeout.
+func (n *Node) activity() (bool, map[int32]bool) {
+	st := n.raft.Status()
+	if st.Role != "leader" {
+		return false, nil
+	}
+	heard := make(map[int32]bool, len(st.Progress))
+	for id, p := range st.Progress {
+		heard[int32(id)] = p.RecentActive
+	}
+	return true, heard
+}
+
+// coordinates reports whether this node leads the group's partition of
+// __consumer_offsets.
+func (n *Node) coordinates(groupID string) bool {
+	t, ok := n.raft.State().Topics[controller.OffsetsTopic]
+	if !ok || len(t.Partitions) == 0 {
+		return false
+	}
+	p := n.replicas.Get(controller.OffsetsTopic, group.PartitionFor(groupID, int32(len(t.Partitions))))
+	return p != nil && p.IsLeader()
+}
+
 // Close stops the node gracefully: no new connections or requests, in-flight
 // requests finish until ctx expires, then every log is flushed, fsynced and
-// closed.
+// closed and the raft node stops.
 func (n *Node) Close(ctx context.Context) error {
-	n.ready.Store(false)
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
+	n.reconciled.Store(false)
 	// Waiting requests answer now: long polls with what they have, group
 	// joins with COORDINATOR_NOT_AVAILABLE, so clients move on.
 	n.backend.Stop()
@@ -213,6 +348,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	if err := n.raft.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("stop raft: %w", err))
+	}
 	if err := n.replicas.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -236,6 +374,9 @@ func (n *Node) abort() {
 	if n.groups != nil {
 		n.groups.Close()
 	}
+	if n.raft != nil {
+		_ = n.raft.Close()
+	}
 	if n.replicas != nil {
 		_ = n.replicas.Close()
 	}
@@ -252,7 +393,7 @@ func (n *Node) healthHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if !n.ready.Load() {
+		if !n.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "{\"status\":\"not ready\",\"node_id\":%d}\n", n.cfg.NodeID)
 			return
@@ -275,22 +416,23 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// advertised resolves what clients are told to connect to: the configured
+// advertised resolves what others are told to connect to: the configured
 // address, or localhost with the bound port.
-func advertised(configured string, bound net.Addr) (string, int32, error) {
+func advertised(flag, configured string, bound net.Addr) (string, error) {
+	port := bound.(*net.TCPAddr).Port
 	if configured == "" {
-		return "localhost", int32(bound.(*net.TCPAddr).Port), nil
+		return net.JoinHostPort("localhost", strconv.Itoa(port)), nil
 	}
 	host, portStr, err := net.SplitHostPort(configured)
 	if err != nil {
-		return "", 0, fmt.Errorf("advertise-kafka-addr %q: %w", configured, err)
+		return "", fmt.Errorf("%s %q: %w", flag, configured, err)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("advertise-kafka-addr %q: bad port", configured)
+	p, err := strconv.Atoi(portStr)
+	if err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("%s %q: bad port", flag, configured)
 	}
 	if host == "" {
 		host = "localhost"
 	}
-	return host, int32(port), nil
+	return net.JoinHostPort(host, portStr), nil
 }

@@ -6,21 +6,19 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 
 // offsetsLog stores the group coordinator's records in the partitions of
 // __consumer_offsets, like any other topic's data.
 type offsetsLog struct {
-	store      *meta.Store
 	replicas   *replica.Manager
 	controller *controller.Controller
 }
 
-func (o *offsetsLog) partition(p int32, create bool) (*replica.Partition, error) {
+func (o *offsetsLog) partition(ctx context.Context, p int32, create bool) (*replica.Partition, error) {
 	if create {
-		if _, err := o.controller.EnsureTopic(controller.OffsetsTopic); err != nil {
+		if _, err := o.controller.EnsureTopic(ctx, controller.OffsetsTopic); err != nil {
 			return nil, fmt.Errorf("create %s: %w", controller.OffsetsTopic, err)
 		}
 	}
@@ -29,7 +27,7 @@ func (o *offsetsLog) partition(p int32, create bool) (*replica.Partition, error)
 
 // Append writes the batch and returns once it is committed.
 func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) error {
-	p, err := o.partition(partition, true)
+	p, err := o.partition(ctx, partition, true)
 	if err != nil {
 		return err
 	}
@@ -51,8 +49,8 @@ func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) erro
 
 // Scan replays a partition; a topic not created yet has nothing to replay.
 func (o *offsetsLog) Scan(ctx context.Context, partition int32, fn func([]byte) error) error {
-	p, _ := o.partition(partition, false)
-	if p == nil {
+	p, _ := o.partition(ctx, partition, false)
+	if p == nil || !p.IsLeader() {
 		return nil
 	}
 	return p.ScanBatches(p.LogStartOffset(), func(_ batch.Header, b []byte) error {

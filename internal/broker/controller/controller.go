@@ -1,20 +1,27 @@
-// Package controller makes the cluster's metadata decisions: topic creation
-// and deletion, partition additions and topic config changes. Every change is
-// validated here, written to the metadata store, and then the local replicas
-// are reconciled with it.
+// Package controller turns client requests into metadata changes: it
+// validates topic creation, deletion, partition additions and config
+// changes against the current cluster state, decides replica assignment,
+// and proposes ONE raft command per change. It also runs what only the raft
+// leader decides: broker liveness and fencing.
 //
-// On a single node the controller is this node; the raft metadata quorum will
-// route the same decisions through the raft leader.
+// Every node runs a Controller. Proposals from any node go through raft (a
+// follower forwards them to the leader), are applied on every node, and a
+// call returns only once the change is applied on the node that received the
+// request, so a Metadata request right after it sees the change.
 package controller
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/chronik-dev/chronik/internal/broker/meta"
-	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/meta/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -56,6 +63,15 @@ func Message(err error) *string {
 	return nil
 }
 
+// Metadata is the replicated metadata the controller reads and changes: the
+// raft node.
+type Metadata interface {
+	// State is the latest applied state; callers must not modify it.
+	State() *state.State
+	// Propose commits a command and returns once it is applied here.
+	Propose(ctx context.Context, typ string, payload any) (state.Result, error)
+}
+
 // Options configure the controller.
 type Options struct {
 	NodeID                 int32
@@ -63,54 +79,29 @@ type Options struct {
 	DefaultPartitions      int32
 	OffsetsTopicPartitions int32
 	Logger                 *slog.Logger
+	// Applied, if set, runs after each committed change, before the call
+	// returns: the node reconciles its replicas there, so the receiving
+	// node serves a new topic (or has dropped a deleted one) at once.
+	Applied func()
 }
 
-// Controller validates and applies metadata changes.
+// Controller validates metadata changes and proposes them.
 type Controller struct {
-	opts     Options
-	store    *meta.Store
-	replicas *replica.Manager
+	opts Options
+	meta Metadata
 
-	mu sync.Mutex // one metadata change at a time
+	pidMu    sync.Mutex
+	pidNext  int64 // next producer id to hand out from the reserved block
+	pidLimit int64 // end of the reserved block
 }
 
-// New returns a controller over the store and the local replicas.
-func New(opts Options, store *meta.Store, replicas *replica.Manager) *Controller {
-	return &Controller{opts: opts, store: store, replicas: replicas}
-}
-
-// Reconcile opens every partition the metadata says this node hosts and
-// removes directories of topics that no longer exist. Run at start-up.
-func (c *Controller) Reconcile() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	topics := c.store.Topics()
-	known := map[string]bool{}
-	for _, t := range topics {
-		known[t.Name] = true
-		cfg, err := c.EffectiveConfig(t)
-		if err != nil {
-			return fmt.Errorf("topic %s: %w", t.Name, err)
-		}
-		if err := c.applyLocal(t, cfg); err != nil {
-			return err
-		}
-	}
-	return c.replicas.RemoveStrays(func(name string) bool { return known[name] })
-}
-
-// applyLocal runs every partition of the topic here, led by this node alone.
-func (c *Controller) applyLocal(t meta.Topic, cfg meta.TopicConfig) error {
-	roles := make(map[int32]replica.Role, t.Partitions)
-	for i := int32(0); i < t.Partitions; i++ {
-		self := []int32{c.opts.NodeID}
-		roles[i] = replica.Role{Leader: true, Replicas: self, ISR: self, Self: c.opts.NodeID}
-	}
-	return c.replicas.ApplyTopic(t.Name, cfg, roles)
+// New returns a controller over the replicated metadata.
+func New(opts Options, md Metadata) *Controller {
+	return &Controller{opts: opts, meta: md}
 }
 
 // EffectiveConfig is the topic's config: broker defaults plus its overrides.
-func (c *Controller) EffectiveConfig(t meta.Topic) (meta.TopicConfig, error) {
+func (c *Controller) EffectiveConfig(t *state.Topic) (meta.TopicConfig, error) {
 	return meta.Resolve(c.opts.Defaults, t.Configs)
 }
 
@@ -135,6 +126,34 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
+// propose commits a change and lets the node catch its replicas up.
+func (c *Controller) propose(ctx context.Context, typ string, payload any) (state.Result, error) {
+	res, err := c.meta.Propose(ctx, typ, payload)
+	if err == nil && c.opts.Applied != nil {
+		c.opts.Applied()
+	}
+	return res, err
+}
+
+// proposeErr maps a failed proposal to what the client is told.
+func proposeErr(ctx context.Context, what string, err error) error {
+	var ce *Error
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case errors.Is(err, state.ErrTopicExists):
+		return errorf(kerr.TopicAlreadyExists, "%v", err)
+	case errors.Is(err, state.ErrUnknownTopic):
+		return errorf(kerr.UnknownTopicOrPartition, "%v", err)
+	case errors.Is(err, state.ErrRejected):
+		return errorf(kerr.InvalidRequest, "%s: %v", what, err)
+	case ctx.Err() != nil:
+		return errorf(kerr.RequestTimedOut, "%s: not committed in time (is a majority of the cluster up?): %v", what, err)
+	default:
+		return errorf(kerr.NotController, "%s: %v", what, err)
+	}
+}
+
 // CreateTopic is a request to create one topic.
 type CreateTopic struct {
 	Name              string
@@ -145,157 +164,217 @@ type CreateTopic struct {
 	ValidateOnly      bool
 }
 
-// CreateTopic validates and creates a topic with all its partitions.
-func (c *Controller) CreateTopic(req CreateTopic) (meta.Topic, error) {
+// CreateTopic validates a topic and creates it, with every partition's
+// replicas, leader and ISR, as one raft command.
+func (c *Controller) CreateTopic(ctx context.Context, req CreateTopic) (*state.Topic, error) {
 	if req.Name == OffsetsTopic {
-		return meta.Topic{}, errorf(kerr.InvalidRequest, "%s is an internal topic; the broker creates it on first use", OffsetsTopic)
+		return nil, errorf(kerr.InvalidRequest, "%s is an internal topic; the broker creates it on first use", OffsetsTopic)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.createLocked(req, false)
+	return c.create(ctx, req, false)
 }
 
-func (c *Controller) createLocked(req CreateTopic, internal bool) (meta.Topic, error) {
+func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool) (*state.Topic, error) {
 	if err := ValidateTopicName(req.Name); err != nil {
-		return meta.Topic{}, err
+		return nil, err
 	}
-	if _, ok := c.store.Topic(req.Name); ok {
-		return meta.Topic{}, errorf(kerr.TopicAlreadyExists, "topic %q already exists", req.Name)
+	s := c.meta.State()
+	if _, ok := s.Topics[req.Name]; ok {
+		return nil, errorf(kerr.TopicAlreadyExists, "topic %q already exists", req.Name)
 	}
+	live := s.LiveBrokers()
+	t := &state.Topic{Name: req.Name, ID: newTopicID(), Configs: req.Configs, Internal: internal}
+	if t.Configs == nil {
+		t.Configs = map[string]string{}
+	}
+	if _, err := c.EffectiveConfig(t); err != nil {
+		return nil, errorf(kerr.InvalidConfig, "%v", err)
+	}
+	var assignment [][]int32
 	if len(req.Assignment) > 0 {
 		if req.Partitions != -1 || req.ReplicationFactor != -1 {
-			return meta.Topic{}, errorf(kerr.InvalidRequest, "replica assignment and partition count / replication factor are mutually exclusive")
+			return nil, errorf(kerr.InvalidRequest, "replica assignment and partition count / replication factor are mutually exclusive")
 		}
-		req.Partitions = int32(len(req.Assignment))
-		req.ReplicationFactor = -1
-		for p := int32(0); p < req.Partitions; p++ {
+		for p := int32(0); p < int32(len(req.Assignment)); p++ {
 			replicas, ok := req.Assignment[p]
 			if !ok {
-				return meta.Topic{}, errorf(kerr.InvalidReplicaAssignment, "assignment skips partition %d", p)
+				return nil, errorf(kerr.InvalidReplicaAssignment, "assignment skips partition %d", p)
 			}
-			if req.ReplicationFactor == -1 {
-				req.ReplicationFactor = int16(len(replicas))
+			if len(replicas) == 0 {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "partition %d has no replicas", p)
 			}
-			for _, r := range replicas {
-				if r != c.opts.NodeID {
-					return meta.Topic{}, errorf(kerr.InvalidReplicaAssignment, "partition %d assigned to broker %d, which does not exist (brokers: [%d])", p, r, c.opts.NodeID)
+			for i, r := range replicas {
+				if _, ok := s.Brokers[r]; !ok {
+					return nil, errorf(kerr.InvalidReplicaAssignment, "partition %d assigned to broker %d, which is not registered (brokers: %v)", p, r, registered(s))
+				}
+				if slices.Contains(replicas[:i], r) {
+					return nil, errorf(kerr.InvalidReplicaAssignment, "partition %d lists broker %d twice", p, r)
 				}
 			}
-			if len(replicas) != 1 {
-				return meta.Topic{}, errorf(kerr.InvalidReplicaAssignment, "partition %d has %d replicas; this cluster has 1 broker", p, len(replicas))
+			assignment = append(assignment, replicas)
+		}
+	} else {
+		n, rf := int(req.Partitions), int(req.ReplicationFactor)
+		if n == -1 {
+			n = int(c.opts.DefaultPartitions)
+			if internal {
+				n = int(c.opts.OffsetsTopicPartitions)
 			}
 		}
+		if rf == -1 {
+			// Internal topics too, until partitions replicate: an ISR of
+			// replicas that do not fetch would stall every commit.
+			rf = 1
+		}
+		switch {
+		case n < 1 || n > 100000:
+			return nil, errorf(kerr.InvalidPartitions, "partition count must be between 1 and 100000, got %d", n)
+		case rf < 1:
+			return nil, errorf(kerr.InvalidReplicationFactor, "replication factor must be at least 1, got %d", rf)
+		case rf > len(live):
+			return nil, errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (%d: %v)", rf, len(live), live)
+		}
+		var err error
+		if assignment, err = AssignReplicas(live, n, rf, randomStart()); err != nil {
+			return nil, errorf(kerr.InvalidReplicationFactor, "%v", err)
+		}
 	}
-	if req.Partitions == -1 {
-		req.Partitions = c.opts.DefaultPartitions
-	}
-	if req.ReplicationFactor == -1 {
-		req.ReplicationFactor = 1
-	}
-	switch {
-	case req.Partitions < 1:
-		return meta.Topic{}, errorf(kerr.InvalidPartitions, "partition count must be at least 1, got %d", req.Partitions)
-	case req.Partitions > 100000:
-		return meta.Topic{}, errorf(kerr.InvalidPartitions, "partition count %d is above the limit of 100000", req.Partitions)
-	case req.ReplicationFactor < 1:
-		return meta.Topic{}, errorf(kerr.InvalidReplicationFactor, "replication factor must be at least 1, got %d", req.ReplicationFactor)
-	case req.ReplicationFactor > 1:
-		return meta.Topic{}, errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (1)", req.ReplicationFactor)
-	}
-	t := meta.Topic{
-		Name: req.Name, ID: meta.NewTopicID(),
-		Partitions: req.Partitions, ReplicationFactor: req.ReplicationFactor,
-		Configs: req.Configs, Internal: internal,
-	}
-	cfg, err := c.EffectiveConfig(t)
-	if err != nil {
-		return meta.Topic{}, errorf(kerr.InvalidConfig, "%v", err)
+	for i, replicas := range assignment {
+		// The ISR is born with the assigned replicas that are alive; the
+		// leader is the first of them. No live replica, no partition.
+		var isr []int32
+		for _, r := range replicas {
+			if b, ok := s.Brokers[r]; ok && !b.Fenced {
+				isr = append(isr, r)
+			}
+		}
+		if len(isr) == 0 {
+			return nil, errorf(kerr.InvalidReplicationFactor, "partition %d: none of its replicas %v is alive", i, replicas)
+		}
+		t.Partitions = append(t.Partitions, state.Partition{Replicas: replicas, Leader: isr[0], ISR: isr})
 	}
 	if req.ValidateOnly {
 		return t, nil
 	}
-	if err := c.store.CreateTopic(t); err != nil {
-		return meta.Topic{}, errorf(kerr.KafkaStorageError, "persist topic: %v", err)
+	if _, err := c.propose(ctx, state.TypeCreateTopic, state.CreateTopic{Topic: *t}); err != nil {
+		return nil, proposeErr(ctx, "create topic "+req.Name, err)
 	}
-	if err := c.applyLocal(t, cfg); err != nil {
-		c.opts.Logger.Error("create partitions", "topic", t.Name, "err", err)
-		return t, errorf(kerr.KafkaStorageError, "create partitions: %v", err)
+	c.opts.Logger.Info("topic created", "topic", t.Name, "partitions", len(t.Partitions), "replication_factor", len(assignment[0]))
+	return c.meta.State().Topics[t.Name], nil
+}
+
+func registered(s *state.State) []int32 {
+	ids := make([]int32, 0, len(s.Brokers))
+	for id := range s.Brokers {
+		ids = append(ids, id)
 	}
-	c.opts.Logger.Info("topic created", "topic", t.Name, "partitions", t.Partitions, "id", t.ID.String())
-	return t, nil
+	slices.Sort(ids)
+	return ids
+}
+
+func newTopicID() [16]byte {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		_, _ = rand.Read(id[:])
+	}
+	return id
+}
+
+func randomStart() int {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return int(binary.BigEndian.Uint32(b[:]) & 0x7fffffff)
 }
 
 // EnsureTopic returns the topic, creating it with default settings when it
 // does not exist (auto-creation and the internal offsets topic).
-func (c *Controller) EnsureTopic(name string) (meta.Topic, error) {
-	if t, ok := c.store.Topic(name); ok {
-		return t, nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.store.Topic(name); ok {
+func (c *Controller) EnsureTopic(ctx context.Context, name string) (*state.Topic, error) {
+	if t, ok := c.meta.State().Topics[name]; ok {
 		return t, nil
 	}
 	req := CreateTopic{Name: name, Partitions: -1, ReplicationFactor: -1}
 	internal := name == OffsetsTopic
 	if internal {
-		req.Partitions = c.opts.OffsetsTopicPartitions
 		// Without log compaction, time retention would delete the offsets of
 		// idle groups: keep them (commits are small).
 		req.Configs = map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "104857600"}
 	}
-	return c.createLocked(req, internal)
+	t, err := c.create(ctx, req, internal)
+	if err != nil && Code(err) == kerr.TopicAlreadyExists {
+		// Created concurrently by another request or node.
+		if t, ok := c.meta.State().Topics[name]; ok {
+			return t, nil
+		}
+	}
+	return t, err
 }
 
-// DeleteTopic removes a topic and its partitions' data.
-func (c *Controller) DeleteTopic(name string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.store.Topic(name)
+// DeleteTopic removes a topic; every node's reconciler deletes its data.
+func (c *Controller) DeleteTopic(ctx context.Context, name string) error {
+	t, ok := c.meta.State().Topics[name]
 	if !ok {
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	if t.Internal {
 		return errorf(kerr.InvalidTopicException, "topic %q is internal and cannot be deleted", name)
 	}
-	if err := c.store.DeleteTopic(name); err != nil {
-		return errorf(kerr.KafkaStorageError, "persist deletion: %v", err)
-	}
-	if err := c.replicas.RemoveTopic(name); err != nil {
-		// The metadata no longer has the topic; leftovers are removed at start-up.
-		c.opts.Logger.Error("delete partition data", "topic", name, "err", err)
+	if _, err := c.propose(ctx, state.TypeDeleteTopic, state.DeleteTopic{Name: name}); err != nil {
+		return proposeErr(ctx, "delete topic "+name, err)
 	}
 	c.opts.Logger.Info("topic deleted", "topic", name)
 	return nil
 }
 
-// CreatePartitions grows a topic to count partitions.
-func (c *Controller) CreatePartitions(name string, count int32, validateOnly bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.store.Topic(name)
+// CreatePartitions grows a topic to count partitions, assigning the new ones
+// over the live brokers with the topic's replication factor (or as given).
+func (c *Controller) CreatePartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error {
+	s := c.meta.State()
+	t, ok := s.Topics[name]
 	switch {
 	case !ok:
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
-	case count < t.Partitions:
-		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only grow, got %d", name, t.Partitions, count)
-	case count == t.Partitions:
-		return errorf(kerr.InvalidPartitions, "topic %q already has %d partitions", name, t.Partitions)
+	case count < int32(len(t.Partitions)):
+		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only grow, got %d", name, len(t.Partitions), count)
+	case count == int32(len(t.Partitions)):
+		return errorf(kerr.InvalidPartitions, "topic %q already has %d partitions", name, len(t.Partitions))
 	case count > 100000:
 		return errorf(kerr.InvalidPartitions, "partition count %d is above the limit of 100000", count)
-	case validateOnly:
+	}
+	add := int(count) - len(t.Partitions)
+	rf := len(t.Partitions[0].Replicas)
+	live := s.LiveBrokers()
+	if assignment == nil {
+		if rf > len(live) {
+			return errorf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d brokers are live", name, rf, len(live))
+		}
+		var err error
+		if assignment, err = AssignReplicas(live, add, rf, randomStart()); err != nil {
+			return errorf(kerr.InvalidReplicationFactor, "%v", err)
+		}
+	} else if len(assignment) != add {
+		return errorf(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(assignment), add)
+	}
+	var parts []state.Partition
+	for i, replicas := range assignment {
+		var isr []int32
+		for _, r := range replicas {
+			b, ok := s.Brokers[r]
+			if !ok {
+				return errorf(kerr.InvalidReplicaAssignment, "broker %d is not registered (brokers: %v)", r, registered(s))
+			}
+			if !b.Fenced {
+				isr = append(isr, r)
+			}
+		}
+		if len(isr) == 0 {
+			return errorf(kerr.InvalidReplicaAssignment, "new partition %d: none of its replicas %v is alive", len(t.Partitions)+i, replicas)
+		}
+		parts = append(parts, state.Partition{Replicas: replicas, Leader: isr[0], ISR: isr})
+	}
+	if validateOnly {
 		return nil
 	}
-	if err := c.store.UpdateTopic(name, func(t *meta.Topic) error { t.Partitions = count; return nil }); err != nil {
-		return errorf(kerr.KafkaStorageError, "persist partitions: %v", err)
-	}
-	t.Partitions = count
-	cfg, err := c.EffectiveConfig(t)
-	if err != nil {
-		return errorf(kerr.InvalidConfig, "%v", err)
-	}
-	if err := c.applyLocal(t, cfg); err != nil {
-		return errorf(kerr.KafkaStorageError, "create partitions: %v", err)
+	if _, err := c.propose(ctx, state.TypeCreatePartitions, state.CreatePartitions{Name: name, Partitions: parts}); err != nil {
+		return proposeErr(ctx, "create partitions of "+name, err)
 	}
 	return nil
 }
@@ -308,10 +387,8 @@ type ConfigOp struct {
 }
 
 // AlterTopicConfigs applies config operations to a topic, all or nothing.
-func (c *Controller) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.store.Topic(name)
+func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, ops []ConfigOp, validateOnly bool) error {
+	t, ok := c.meta.State().Topics[name]
 	if !ok {
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
@@ -337,16 +414,34 @@ func (c *Controller) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly
 			return errorf(kerr.InvalidRequest, "config %s: unknown operation %d", op.Name, op.Op)
 		}
 	}
-	cfg, err := meta.Resolve(c.opts.Defaults, next)
-	if err != nil {
+	if _, err := meta.Resolve(c.opts.Defaults, next); err != nil {
 		return errorf(kerr.InvalidConfig, "%v", err)
 	}
 	if validateOnly {
 		return nil
 	}
-	if err := c.store.UpdateTopic(name, func(t *meta.Topic) error { t.Configs = next; return nil }); err != nil {
-		return errorf(kerr.KafkaStorageError, "persist configs: %v", err)
+	if _, err := c.propose(ctx, state.TypeAlterTopicConfigs, state.AlterTopicConfigs{Name: name, Configs: next}); err != nil {
+		return proposeErr(ctx, "alter configs of "+name, err)
 	}
-	c.replicas.SetTopicConfig(name, cfg)
 	return nil
+}
+
+// producerIDBlock is how many producer ids one raft command reserves.
+const producerIDBlock = 1000
+
+// NextProducerID hands out an idempotent producer id, reserving blocks
+// through raft so no two nodes, and no restart, hand out the same id.
+func (c *Controller) NextProducerID(ctx context.Context) (int64, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.pidNext >= c.pidLimit {
+		res, err := c.meta.Propose(ctx, state.TypeAllocateProducerID, state.AllocateProducerIDs{Count: producerIDBlock})
+		if err != nil {
+			return 0, proposeErr(ctx, "allocate producer ids", err)
+		}
+		c.pidNext, c.pidLimit = res.ProducerID, res.ProducerID+producerIDBlock
+	}
+	id := c.pidNext
+	c.pidNext++
+	return id, nil
 }

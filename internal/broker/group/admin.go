@@ -66,11 +66,10 @@ func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroups
 	resp.Version = req.Version
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	avail := c.availability()
 	for _, id := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group = id
-		if avail != 0 {
+		if avail := c.availabilityFor(id); avail != 0 {
 			dg.ErrorCode = avail
 			resp.Groups = append(resp.Groups, dg)
 			continue

@@ -51,6 +51,10 @@ type Config struct {
 	MinSessionTimeout, MaxSessionTimeout time.Duration
 	// Logger receives state transitions; nil means slog.Default().
 	Logger *slog.Logger
+	// Owns reports whether this node coordinates a group (leads its
+	// partition of __consumer_offsets); requests for other groups get
+	// NOT_COORDINATOR. nil means every group.
+	Owns func(groupID string) bool
 	// Now is the clock for commit timestamps; nil means time.Now. Timeouts
 	// always run on real timers.
 	Now func() time.Time
@@ -210,6 +214,19 @@ func (c *Coordinator) Close() {
 	}
 	c.mu.Unlock()
 	c.timerWG.Wait()
+}
+
+// availabilityFor is availability for one group, which this node must also
+// coordinate: NOT_COORDINATOR sends the client back to FindCoordinator.
+// c.mu must be held.
+func (c *Coordinator) availabilityFor(group string) int16 {
+	if code := c.availability(); code != 0 {
+		return code
+	}
+	if c.cfg.Owns != nil && !c.cfg.Owns(group) {
+		return kerr.NotCoordinator.Code
+	}
+	return 0
 }
 
 // availability is the error every request gets while the coordinator cannot

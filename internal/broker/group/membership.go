@@ -48,7 +48,7 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, ci ClientInfo, ch chan *k
 	fail := func(code int16) (*kmsg.JoinGroupResponse, bool) {
 		return joinError(req.Version, req.MemberID, code), false
 	}
-	if code := c.availability(); code != 0 {
+	if code := c.availabilityFor(req.Group); code != 0 {
 		return fail(code)
 	}
 	if req.Group == "" {
@@ -253,7 +253,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 
 func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, ch chan *kmsg.SyncGroupResponse) (*kmsg.SyncGroupResponse, bool) {
 	fail := func(code int16) (*kmsg.SyncGroupResponse, bool) { return syncError(req.Version, code), false }
-	if code := c.availability(); code != 0 {
+	if code := c.availabilityFor(req.Group); code != 0 {
 		return fail(code)
 	}
 	if req.Group == "" {
@@ -334,7 +334,7 @@ func (c *Coordinator) Heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *
 }
 
 func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
-	if code := c.availability(); code != 0 {
+	if code := c.availabilityFor(req.Group); code != 0 {
 		return code
 	}
 	if req.Group == "" {
@@ -377,7 +377,7 @@ func (c *Coordinator) LeaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if code := c.availability(); code != 0 {
+	if code := c.availabilityFor(req.Group); code != 0 {
 		resp.ErrorCode = code
 		return resp
 	}

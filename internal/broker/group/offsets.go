@@ -81,7 +81,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	}
 
 	c.mu.Lock()
-	code := c.availability()
+	code := c.availabilityFor(req.Group)
 	var g *group
 	if code == 0 {
 		g = c.groups[req.Group]
@@ -121,7 +121,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	code = c.availability()
+	code = c.availabilityFor(req.Group)
 	if code == 0 && c.groups[req.Group] != g {
 		code = kerr.CoordinatorNotAvailable.Code // deleted meanwhile; the retry starts afresh
 	}
@@ -257,13 +257,11 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	resp.Version = req.Version
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	avail := c.availability()
-
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			gr := kmsg.NewOffsetFetchResponseGroup()
 			gr.Group = rg.Group
-			if avail != 0 {
+			if avail := c.availabilityFor(rg.Group); avail != 0 {
 				gr.ErrorCode = avail
 				resp.Groups = append(resp.Groups, gr)
 				continue
@@ -304,7 +302,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 		return resp
 	}
 
-	if avail != 0 {
+	if avail := c.availabilityFor(req.Group); avail != 0 {
 		// v2+ reads the top-level code; older versions only per partition.
 		resp.ErrorCode = avail
 		for _, t := range req.Topics {
@@ -349,7 +347,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	resp.Version = req.Version
 
 	c.mu.Lock()
-	code := c.availability()
+	code := c.availabilityFor(req.Group)
 	var g *group
 	if code == 0 {
 		g = c.groups[req.Group]
@@ -383,8 +381,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.availability() != 0:
-		resp.ErrorCode = c.availability()
+	case c.availabilityFor(req.Group) != 0:
+		resp.ErrorCode = c.availabilityFor(req.Group)
 	case c.groups[req.Group] != g || g.state == stateDead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 	case g.state != stateEmpty && g.protocolType != "consumer":
@@ -444,7 +442,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 
 func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	check := func(g *group) int16 {
-		if code := c.availability(); code != 0 {
+		if code := c.availabilityFor(id); code != 0 {
 			return code
 		}
 		switch {

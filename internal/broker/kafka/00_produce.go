@@ -69,7 +69,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		st.Topic = rt.Topic
 		// Preallocated: waits keep pointers into this slice.
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
-		topic, terr := b.lookupTopic(rt.Topic, true)
+		topic, terr := b.lookupTopic(ctx, rt.Topic, true)
 		if terr == nil && topic.Internal {
 			// Only the broker writes its internal topics: a foreign record in
 			// __consumer_offsets would break the coordinator's replay.

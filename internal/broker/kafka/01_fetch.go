@@ -74,7 +74,7 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
-		_, known := b.Store.Topic(rt.Topic)
+		_, known := b.Meta.State().Topics[rt.Topic]
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -37,7 +37,7 @@ func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Requ
 }
 
 func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	if _, ok := b.Store.Topic(topic); !ok {
+	if _, ok := b.Meta.State().Topics[topic]; !ok {
 		return kerr.UnknownTopicOrPartition
 	}
 	p := b.Replicas.Get(topic, rp.Partition)

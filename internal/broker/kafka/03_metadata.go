@@ -2,7 +2,9 @@ package kafka
 
 // Metadata, versions 0-12.
 //
-// Lists this node as the only broker and the controller. A null topic list
+// Lists the live (registered, unfenced) brokers and the controller (the raft
+// leader); partitions carry leader, leader epoch, replicas, ISR and the
+// replicas that are offline, all from the replicated metadata. A null topic list
 // (or an empty one at v0) means every topic, internal ones included. A
 // requested topic that does not exist is created when auto-creation is on
 // and the request allows it (v4+ AllowAutoTopicCreation; always before v4)
@@ -12,8 +14,9 @@ package kafka
 
 import (
 	"context"
+	"sort"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/meta/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,34 +26,43 @@ const authorizedOpsUnknown = -2147483648 // Kafka's "not requested" sentinel
 func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := respond[*kmsg.MetadataResponse](req)
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.NodeID, b.Host, b.Port
-	resp.Brokers = []kmsg.MetadataResponseBroker{br}
-	cid := b.Store.ClusterID()
+	s := b.Meta.State()
+	for _, br := range liveBrokers(s) {
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID = br.ID
+		rb.Host, rb.Port = splitHostPort(br.KafkaAddr)
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	cid := s.ClusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = b.NodeID
+	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = authorizedOpsUnknown
 
 	all := req.Topics == nil || (req.GetVersion() == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range b.Store.Topics() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		names := make([]string, 0, len(s.Topics))
+		for name := range s.Topics {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			resp.Topics = append(resp.Topics, metadataTopic(s, s.Topics[name]))
 		}
 		return done(resp)
 	}
 	autoCreate := req.GetVersion() < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		var (
-			t   meta.Topic
+			t   *state.Topic
 			err error
 		)
 		if rt.Topic == nil {
 			var ok bool
-			if t, ok = b.Store.TopicByID(meta.TopicID(rt.TopicID)); !ok {
+			if t, ok = s.TopicByID(rt.TopicID); !ok {
 				err = kerr.UnknownTopicID
 			}
 		} else {
-			t, err = b.lookupTopic(*rt.Topic, autoCreate)
+			t, err = b.lookupTopic(ctx, *rt.Topic, autoCreate)
 		}
 		if err != nil {
 			st := kmsg.NewMetadataResponseTopic()
@@ -60,33 +72,35 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		resp.Topics = append(resp.Topics, metadataTopic(b.Meta.State(), t))
 	}
 	return done(resp)
 }
 
-func (b *Backend) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes a topic as the metadata says: each partition's
+// leader, leader epoch, replicas and ISR; replicas on fenced brokers are
+// offline.
+func metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic = &name
 	st.TopicID = t.ID
 	st.IsInternal = t.Internal
 	st.AuthorizedOperations = authorizedOpsUnknown
-	for i := int32(0); i < t.Partitions; i++ {
+	for i, p := range t.Partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = i
-		p := b.Replicas.Get(t.Name, i)
-		if p == nil {
-			// Metadata says the partition exists but it is not running here.
+		sp.Partition = int32(i)
+		sp.Leader = p.Leader
+		sp.LeaderEpoch = p.LeaderEpoch
+		sp.Replicas = append([]int32(nil), p.Replicas...)
+		sp.ISR = append([]int32(nil), p.ISR...)
+		for _, r := range p.Replicas {
+			if b, ok := s.Brokers[r]; !ok || b.Fenced {
+				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
-			sp.Leader = -1
-			sp.Replicas = []int32{b.NodeID}
-			sp.OfflineReplicas = []int32{b.NodeID}
-		} else {
-			sp.Leader = b.NodeID
-			sp.LeaderEpoch = p.LeaderEpoch()
-			sp.Replicas = []int32{b.NodeID}
-			sp.ISR = []int32{b.NodeID}
 		}
 		st.Partitions = append(st.Partitions, sp)
 	}

@@ -2,13 +2,14 @@ package kafka
 
 // FindCoordinator, versions 0-4 (v4 batches keys).
 //
-// Groups (key type 0) are coordinated by this node; __consumer_offsets is
-// created on first use. Transaction coordinators (key type 1) are refused with
+// A group (key type 0) is coordinated by the broker leading its partition of
+// __consumer_offsets, which is created on first use. Transaction coordinators (key type 1) are refused with
 // INVALID_REQUEST: transactions are not supported.
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -16,36 +17,37 @@ import (
 func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := respond[*kmsg.FindCoordinatorResponse](req)
-	find := func(key string) (errCode int16, msg *string) {
+	// find answers one key: the broker leading the key's partition of
+	// __consumer_offsets.
+	find := func(key string) (nodeID int32, host string, port int32, errCode int16, msg *string) {
 		if req.CoordinatorType != 0 {
 			b.Logger.Warn("refused a transaction coordinator lookup: transactions are not supported",
 				"transactional_id", key, "client_id", c.ClientID, "remote", c.Remote)
 			m := "transactions are not supported by chronik"
-			return kerr.InvalidRequest.Code, &m
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
 		}
-		if err := b.ensureOffsetsTopic(); err != nil {
-			b.Logger.Error("create offsets topic", "err", err)
-			return kerr.CoordinatorNotAvailable.Code, message(err)
+		t, err := b.ensureOffsetsTopic(ctx)
+		if err != nil {
+			b.Logger.Warn("create offsets topic", "err", err)
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, message(err)
 		}
-		return 0, nil
+		p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
+		br, ok := b.Meta.State().Brokers[p.Leader]
+		if !ok || br.Fenced {
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
+		}
+		host, port = splitHostPort(br.KafkaAddr)
+		return br.ID, host, port, 0, nil
 	}
 	if req.GetVersion() >= 4 {
 		for _, key := range req.CoordinatorKeys {
 			ck := kmsg.NewFindCoordinatorResponseCoordinator()
 			ck.Key = key
-			ck.ErrorCode, ck.ErrorMessage = find(key)
-			ck.NodeID, ck.Host, ck.Port = -1, "", -1
-			if ck.ErrorCode == 0 {
-				ck.NodeID, ck.Host, ck.Port = b.NodeID, b.Host, b.Port
-			}
+			ck.NodeID, ck.Host, ck.Port, ck.ErrorCode, ck.ErrorMessage = find(key)
 			resp.Coordinators = append(resp.Coordinators, ck)
 		}
 		return done(resp)
 	}
-	resp.ErrorCode, resp.ErrorMessage = find(req.CoordinatorKey)
-	resp.NodeID, resp.Host, resp.Port = -1, "", -1
-	if resp.ErrorCode == 0 {
-		resp.NodeID, resp.Host, resp.Port = b.NodeID, b.Host, b.Port
-	}
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = find(req.CoordinatorKey)
 	return done(resp)
 }

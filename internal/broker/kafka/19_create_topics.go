@@ -7,7 +7,9 @@ package kafka
 // a code and a message: INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS,
 // INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers),
 // INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG. A name given twice in one request
-// gets INVALID_REQUEST. ValidateOnly checks without creating. v5+ responses
+// gets INVALID_REQUEST. ValidateOnly checks without creating. The answer
+// comes once the topic is committed and applied on this node, or at the
+// request timeout with REQUEST_TIMED_OUT (NOT_CONTROLLER without a leader). v5+ responses
 // carry the resulting partition count, replication factor and configs; v7 the
 // topic id.
 
@@ -21,6 +23,14 @@ import (
 
 func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
+	return nil, pending(func(ctx context.Context) *kmsg.CreateTopicsResponse {
+		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
+		defer cancel()
+		return b.createTopics(ctx, req)
+	}), nil
+}
+
+func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := respond[*kmsg.CreateTopicsResponse](req)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -55,7 +65,7 @@ func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 				ct.Configs[cfg.Name] = *cfg.Value
 			}
 		}
-		t, err := b.Controller.CreateTopic(ct)
+		t, err := b.Controller.CreateTopic(ctx, ct)
 		if err != nil {
 			st.ErrorCode = code(err)
 			st.ErrorMessage = message(err)
@@ -63,8 +73,8 @@ func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 			continue
 		}
 		st.TopicID = t.ID
-		st.NumPartitions = t.Partitions
-		st.ReplicationFactor = t.ReplicationFactor
+		st.NumPartitions = int32(len(t.Partitions))
+		st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
 		if eff, err := b.Controller.EffectiveConfig(t); err == nil {
 			for _, e := range topicConfigEntries(eff, t.Configs, nil) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -76,5 +86,5 @@ func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return done(resp)
+	return resp
 }

@@ -9,13 +9,20 @@ package kafka
 import (
 	"context"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (b *Backend) handleDeleteTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
+	return nil, pending(func(ctx context.Context) *kmsg.DeleteTopicsResponse {
+		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
+		defer cancel()
+		return b.deleteTopics(ctx, req)
+	}), nil
+}
+
+func (b *Backend) deleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	resp := respond[*kmsg.DeleteTopicsResponse](req)
 	type target struct {
 		name *string
@@ -39,23 +46,23 @@ func (b *Backend) handleDeleteTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 		case tg.name != nil:
 			name = *tg.name
 		default:
-			t, ok := b.Store.TopicByID(meta.TopicID(tg.id))
+			t, ok := b.Meta.State().TopicByID(tg.id)
 			if !ok {
 				st.ErrorCode = kerr.UnknownTopicID.Code
 				resp.Topics = append(resp.Topics, st)
 				continue
 			}
 			name = t.Name
-			st.Topic = &t.Name
+			st.Topic = &name
 		}
-		if t, ok := b.Store.Topic(name); ok {
+		if t, ok := b.Meta.State().Topics[name]; ok {
 			st.TopicID = t.ID
 		}
-		if err := b.Controller.DeleteTopic(name); err != nil {
+		if err := b.Controller.DeleteTopic(ctx, name); err != nil {
 			st.ErrorCode = code(err)
 			st.ErrorMessage = message(err)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return done(resp)
+	return resp
 }

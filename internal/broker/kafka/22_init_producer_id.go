@@ -3,8 +3,8 @@ package kafka
 // InitProducerID, versions 0-5.
 //
 // Idempotent producers (no transactional id) get a fresh producer id with
-// epoch 0 every time, as Kafka does; ids are reserved on disk in blocks so a
-// restart never reuses one. A transactional id is refused with
+// epoch 0 every time, as Kafka does; ids are reserved in blocks through the
+// raft metadata, so no two nodes and no restart hand out the same one. A transactional id is refused with
 // INVALID_REQUEST (and a broker log line saying why): transactions are not
 // supported; see transactions.go.
 
@@ -25,12 +25,17 @@ func (b *Backend) handleInitProducerID(ctx context.Context, c *Conn, kreq kmsg.R
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return done(resp)
 	}
-	id, err := b.Store.NextProducerID()
-	if err != nil {
-		b.Logger.Error("allocate producer id", "err", err)
-		resp.ErrorCode = kerr.KafkaStorageError.Code
-		return done(resp)
-	}
-	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return done(resp)
+	return nil, pending(func(ctx context.Context) *kmsg.InitProducerIDResponse {
+		ctx, cancel := withTimeout(ctx, req.TransactionTimeoutMillis)
+		defer cancel()
+		id, err := b.Controller.NextProducerID(ctx)
+		if err != nil {
+			b.Logger.Warn("allocate producer id", "err", err)
+			// Retriable: the client asks again once the quorum is back.
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp
+		}
+		resp.ProducerID, resp.ProducerEpoch = id, 0
+		return resp
+	}), nil
 }

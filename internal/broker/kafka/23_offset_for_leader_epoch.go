@@ -20,7 +20,7 @@ func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq 
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		_, known := b.Store.Topic(rt.Topic)
+		_, known := b.Meta.State().Topics[rt.Topic]
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -103,7 +103,7 @@ func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.
 		var entries []configEntry
 		switch rr.ResourceType {
 		case resourceTopic:
-			t, ok := b.Store.Topic(rr.ResourceName)
+			t, ok := b.Meta.State().Topics[rr.ResourceName]
 			if !ok {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break

@@ -17,6 +17,14 @@ import (
 
 func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	return nil, pending(func(ctx context.Context) *kmsg.IncrementalAlterConfigsResponse {
+		ctx, cancel := withTimeout(ctx, 30000)
+		defer cancel()
+		return b.alterConfigs(ctx, req)
+	}), nil
+}
+
+func (b *Backend) alterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := respond[*kmsg.IncrementalAlterConfigsResponse](req)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
@@ -28,7 +36,7 @@ func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kr
 			for _, c := range rr.Configs {
 				ops = append(ops, controller.ConfigOp{Name: c.Name, Op: int8(c.Op), Value: c.Value})
 			}
-			err = b.Controller.AlterTopicConfigs(rr.ResourceName, ops, req.ValidateOnly)
+			err = b.Controller.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
 		case resourceBroker:
 			err = &controller.Error{Code: kerr.InvalidRequest, Message: "broker configs are static in chronik: set them with flags, CHRONIK_* variables or the config file"}
 		default:
@@ -40,5 +48,5 @@ func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kr
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return done(resp)
+	return resp
 }

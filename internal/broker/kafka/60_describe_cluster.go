@@ -1,7 +1,7 @@
 package kafka
 
-// DescribeCluster, versions 0-1: this node is the one broker and the
-// controller. v1's EndpointType 2 (controllers) is answered like brokers,
+// DescribeCluster, versions 0-1: the live brokers and the controller (the
+// raft leader). v1's EndpointType 2 (controllers) is answered like brokers,
 // since every chronik node is both.
 
 import (
@@ -14,11 +14,15 @@ func (b *Backend) handleDescribeCluster(ctx context.Context, c *Conn, kreq kmsg.
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := respond[*kmsg.DescribeClusterResponse](req)
 	resp.EndpointType = req.EndpointType
-	resp.ClusterID = b.Store.ClusterID()
-	resp.ControllerID = b.NodeID
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.NodeID, b.Host, b.Port
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	s := b.Meta.State()
+	resp.ClusterID = s.ClusterID
+	resp.ControllerID = b.controllerID()
+	for _, lb := range liveBrokers(s) {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID = lb.ID
+		br.Host, br.Port = splitHostPort(lb.KafkaAddr)
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
 	return done(resp)
 }

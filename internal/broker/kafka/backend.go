@@ -3,12 +3,16 @@ package kafka
 import (
 	"context"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/group"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/meta/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,16 +22,22 @@ type ConfigEntry struct {
 	IsDefault   bool
 }
 
+// Metadata is the replicated cluster metadata as the handlers see it.
+type Metadata interface {
+	// State is the latest applied state; handlers must not modify it.
+	State() *state.State
+	// LeaderID is the raft leader, which is the controller; 0 if unknown.
+	LeaderID() uint64
+}
+
 // Backend is the node state the API handlers serve from. The node fills it
 // in; the handlers never own any of it.
 type Backend struct {
 	NodeID           int32
-	Host             string // advertised Kafka host
-	Port             int32  // advertised Kafka port
 	AutoCreateTopics bool
 	BrokerConfigs    []ConfigEntry
 
-	Store      *meta.Store
+	Meta       Metadata
 	Replicas   *replica.Manager
 	Controller *controller.Controller
 	Groups     *group.Coordinator
@@ -95,25 +105,77 @@ func respond[T kmsg.Response](req kmsg.Request) T {
 	return r.(T)
 }
 
+// autoCreateTimeout bounds a topic auto-creation done inside a request that
+// has no timeout of its own (Metadata, Produce).
+const autoCreateTimeout = 5 * time.Second
+
 // lookupTopic returns the named topic, auto-creating it when allowed.
-func (b *Backend) lookupTopic(name string, autoCreate bool) (meta.Topic, error) {
-	if t, ok := b.Store.Topic(name); ok {
+func (b *Backend) lookupTopic(ctx context.Context, name string, autoCreate bool) (*state.Topic, error) {
+	if t, ok := b.Meta.State().Topics[name]; ok {
 		return t, nil
 	}
 	if err := controller.ValidateTopicName(name); err != nil {
-		return meta.Topic{}, err
+		return nil, err
 	}
 	if !autoCreate || !b.AutoCreateTopics {
-		return meta.Topic{}, errUnknownTopic
+		return nil, errUnknownTopic
 	}
-	return b.Controller.EnsureTopic(name)
+	ctx, cancel := context.WithTimeout(ctx, autoCreateTimeout)
+	defer cancel()
+	t, err := b.Controller.EnsureTopic(ctx, name)
+	if err != nil {
+		b.Logger.Warn("auto-create topic failed", "topic", name, "err", err)
+		return nil, kerr.LeaderNotAvailable // retriable: the client asks again
+	}
+	return t, nil
 }
 
 // ensureOffsetsTopic creates __consumer_offsets when a client first looks for
 // a group coordinator.
-func (b *Backend) ensureOffsetsTopic() error {
-	_, err := b.Controller.EnsureTopic(controller.OffsetsTopic)
-	return err
+func (b *Backend) ensureOffsetsTopic(ctx context.Context) (*state.Topic, error) {
+	ctx, cancel := context.WithTimeout(ctx, autoCreateTimeout)
+	defer cancel()
+	return b.Controller.EnsureTopic(ctx, controller.OffsetsTopic)
+}
+
+// controllerID is the node id clients are told is the controller.
+func (b *Backend) controllerID() int32 {
+	if id := b.Meta.LeaderID(); id != 0 {
+		return int32(id)
+	}
+	return -1
+}
+
+// splitHostPort parses a registered Kafka address.
+func splitHostPort(addr string) (string, int32) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, -1
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return host, -1
+	}
+	return host, int32(n)
+}
+
+// liveBrokers are the registered, unfenced brokers clients may use, by id.
+func liveBrokers(s *state.State) []*state.Broker {
+	var out []*state.Broker
+	for _, id := range s.LiveBrokers() {
+		out = append(out, s.Brokers[id])
+	}
+	return out
+}
+
+// withTimeout derives the context a blocking admin request runs under from
+// its TimeoutMillis (at least a second, so a zero timeout still commits).
+func withTimeout(ctx context.Context, ms int32) (context.Context, context.CancelFunc) {
+	d := time.Duration(ms) * time.Millisecond
+	if d < time.Second {
+		d = time.Second
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // pending adapts a typed blocking call (group join, sync) to a Pending.

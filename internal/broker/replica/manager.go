@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,7 +51,7 @@ func partitionDir(root, topic string, index int32) string {
 // logs, applies the config and each replica's role, and deletes hosted
 // partitions no longer listed. It is level-triggered: calling it again with
 // the same input changes nothing.
-func (m *Manager) ApplyTopic(topic string, cfg meta.TopicConfig, roles map[int32]Role) error {
+func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg meta.TopicConfig, roles map[int32]Role) error {
 	m.mu.Lock()
 	parts := m.parts[topic]
 	if parts == nil {
@@ -62,7 +63,12 @@ func (m *Manager) ApplyTopic(topic string, cfg meta.TopicConfig, roles map[int32
 		if parts[i] != nil {
 			continue
 		}
-		p, err := openPartition(partitionDir(m.opts.Dir, topic, i), topic, i, cfg, m.opts.Flush,
+		dir := partitionDir(m.opts.Dir, topic, i)
+		if err := m.claimDir(dir, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p, err := openPartition(dir, topic, i, cfg, m.opts.Flush,
 			plog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval}, m.opts.Logger)
 		if err != nil {
 			errs = append(errs, err)
@@ -94,6 +100,49 @@ func (m *Manager) ApplyTopic(topic string, cfg meta.TopicConfig, roles map[int32
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// topicIDFile records which topic a partition directory belongs to, so a
+// topic deleted and re-created under the same name while this node was down
+// never serves the old topic's data.
+const topicIDFile = "partition.metadata"
+
+// claimDir makes dir belong to the topic with the given id: a directory of
+// another topic with the same name is deleted first.
+func (m *Manager) claimDir(dir string, id [16]byte) error {
+	want := "topic_id: " + hex.EncodeToString(id[:]) + "\n"
+	b, err := os.ReadFile(filepath.Join(dir, topicIDFile))
+	switch {
+	case err == nil && string(b) == want:
+		return nil
+	case err == nil:
+		m.opts.Logger.Warn("partition directory belongs to an older topic of the same name; deleting it",
+			"dir", dir, "found", string(b), "want", want)
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove old partition dir %s: %w", dir, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read %s: %w", filepath.Join(dir, topicIDFile), err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create partition dir %s: %w", dir, err)
+	}
+	tmp := filepath.Join(dir, topicIDFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, topicIDFile)); err != nil {
+		return fmt.Errorf("install %s: %w", topicIDFile, err)
+	}
+	return nil
 }
 
 // Get returns the partition, or nil when this node does not run it.

@@ -1,0 +1,57 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// FanOut asks every node in urls at once with call, each request under its
+// own timeout (none when timeout <= 0), and returns one result per URL in
+// the order of urls. It returns when every request has finished.
+//
+// call is typically a method expression: (*Client).Raft.
+func FanOut[T any](ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration,
+	call func(*Client, context.Context) (Envelope[T], error)) []NodeResult[T] {
+	results := make([]NodeResult[T], len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		c := NewClient(u, httpc)
+		results[i].Admin = c.URL()
+		wg.Go(func() {
+			rctx, cancel := ctx, context.CancelFunc(func() {})
+			if timeout > 0 {
+				rctx, cancel = context.WithTimeout(ctx, timeout)
+			}
+			defer cancel()
+			env, err := call(c, rctx)
+			if err != nil {
+				results[i].Error = err.Error()
+				return
+			}
+			results[i].NodeID = &env.NodeID
+			results[i].Data = &env.Data
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// ReportFailures writes one line for every node that gave no answer, saying
+// why, and returns how many there were.
+func ReportFailures[T any](w io.Writer, results []NodeResult[T]) (int, error) {
+	n := 0
+	for _, r := range results {
+		if r.OK() {
+			continue
+		}
+		n++
+		if _, err := fmt.Fprintln(w, r.Error); err != nil {
+			return n, fmt.Errorf("write failure report: %w", err)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,65 @@
+package admin
+
+import (
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/version"
+)
+
+// nodeSource answers the admin API from a running broker node: every number
+// comes from the node itself.
+type nodeSource struct{ n *broker.Node }
+
+// HandlerFor is the admin API of a running node; `chronik serve` installs it
+// as broker.Config.AdminHandler.
+func HandlerFor(logger *slog.Logger) func(*broker.Node) http.Handler {
+	return func(n *broker.Node) http.Handler { return NewHandler(nodeSource{n}, logger) }
+}
+
+func (s nodeSource) Ready() bool { return s.n.Ready() }
+
+func (s nodeSource) Node() NodeInfo {
+	a := s.n.Addrs()
+	return NodeInfo{
+		NodeID:        s.n.NodeID(),
+		Version:       version.Get().Version,
+		KafkaAddr:     a.AdvertiseKafka,
+		ClusterAddr:   a.AdvertiseCluster,
+		AdminAddr:     a.Admin,
+		UptimeSeconds: s.n.Uptime().Seconds(),
+		RaftRole:      s.n.RaftStatus().Role,
+		ControllerID:  s.n.ControllerID(),
+		Fenced:        s.n.Fenced(),
+		Ready:         s.n.Ready(),
+	}
+}
+
+func (s nodeSource) Raft() RaftStatus {
+	st := s.n.RaftStatus()
+	out := RaftStatus{
+		NodeID: st.NodeID, Role: st.Role, Term: st.Term, LeaderID: st.Lead,
+		Commit: st.Commit, Applied: st.Applied, SnapshotIndex: st.SnapshotIndex,
+		Voters: append([]uint64{}, st.Voters...), Error: st.Err,
+	}
+	now := time.Now()
+	for id, p := range st.Progress {
+		peer := RaftPeer{
+			ID: id, Match: p.Match, Next: p.Next, State: p.State,
+			RecentActive: p.RecentActive, Connected: p.Connected, LastError: p.LastError,
+		}
+		if id == st.NodeID {
+			zero := 0.0
+			peer.LastContactSeconds = &zero
+		} else if !p.LastContact.IsZero() {
+			ago := now.Sub(p.LastContact).Seconds()
+			peer.LastContactSeconds = &ago
+		}
+		out.Peers = append(out.Peers, peer)
+	}
+	sort.Slice(out.Peers, func(i, j int) bool { return out.Peers[i].ID < out.Peers[j].ID })
+	return out
+}

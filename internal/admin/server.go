@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"cmp"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+)
+
+// Source is what the admin API reads from a node. The broker implements it;
+// every method must be cheap and safe to call from many goroutines at once,
+// since each request calls it.
+type Source interface {
+	// Node describes the local node.
+	Node() NodeInfo
+	// Raft is the local node's view of the raft metadata quorum.
+	Raft() RaftStatus
+	// Ready reports whether the node serves clients (GET /readyz).
+	Ready() bool
+}
+
+// Error codes in [Error.Code].
+const (
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal"
+)
+
+// NewHandler returns the admin API handler for src:
+//
+//	GET /healthz   200 {"status":"ok","node_id":N}
+//	GET /readyz    200 {"status":"ready",...} or 503 {"status":"not ready",...}
+//	GET /v1/node   Envelope[NodeInfo]
+//	GET /v1/raft   Envelope[RaftStatus]
+//
+// Unknown paths answer 404 and other methods 405, both with an [Error] body.
+// A nil logger discards.
+func NewHandler(src Source, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{src: src, log: logger}
+	mux := http.NewServeMux()
+	// Patterns carry no method: the mux's own 405 and 404 are plain text,
+	// and every answer of this API is JSON.
+	mux.HandleFunc("/healthz", h.get(h.healthz))
+	mux.HandleFunc("/readyz", h.get(h.readyz))
+	mux.HandleFunc("/v1/node", h.get(h.node))
+	mux.HandleFunc("/v1/raft", h.get(h.raft))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.write(w, r, http.StatusNotFound, Error{Code: CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
+			"; the endpoints are /healthz, /readyz, /v1/node and /v1/raft"})
+	})
+	return mux
+}
+
+type handler struct {
+	src Source
+	log *slog.Logger
+}
+
+// get admits GET and HEAD only (HEAD because load balancers probe with it;
+// net/http drops the body).
+func (h *handler) get(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			h.write(w, r, http.StatusMethodNotAllowed, Error{Code: CodeMethodNotAllowed,
+				Message: r.Method + " " + r.URL.Path + " is not allowed; use GET"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	h.write(w, r, http.StatusOK, Health{Status: "ok", NodeID: h.src.Node().NodeID})
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	id := h.src.Node().NodeID
+	if !h.src.Ready() {
+		h.write(w, r, http.StatusServiceUnavailable, Health{Status: "not ready", NodeID: id})
+		return
+	}
+	h.write(w, r, http.StatusOK, Health{Status: "ready", NodeID: id})
+}
+
+func (h *handler) node(w http.ResponseWriter, r *http.Request) {
+	n := h.src.Node()
+	h.write(w, r, http.StatusOK, Envelope[NodeInfo]{NodeID: n.NodeID, Data: n})
+}
+
+func (h *handler) raft(w http.ResponseWriter, r *http.Request) {
+	h.write(w, r, http.StatusOK, Envelope[RaftStatus]{NodeID: h.src.Node().NodeID, Data: normalizeRaft(h.src.Raft())})
+}
+
+// normalizeRaft makes the answer keep its documented shape whatever the
+// source returns: voters a list (never null), voters and peers sorted.
+// It copies the slices, which the source may still own.
+func normalizeRaft(s RaftStatus) RaftStatus {
+	s.Voters = slices.Sorted(slices.Values(s.Voters))
+	if s.Voters == nil {
+		s.Voters = []uint64{}
+	}
+	if len(s.Peers) > 0 {
+		s.Peers = slices.Clone(s.Peers)
+		slices.SortFunc(s.Peers, func(a, b RaftPeer) int { return cmp.Compare(a.ID, b.ID) })
+	} else {
+		s.Peers = nil
+	}
+	return s
+}
+
+func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		// Only a bug in these types can get here; say so rather than send half a body.
+		h.log.Error("encode admin answer", "path", r.URL.Path, "err", err)
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(Error{Code: CodeInternal, Message: "encode answer: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store") // every answer is a live reading
+	w.WriteHeader(status)
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		h.log.Debug("write admin answer", "path", r.URL.Path, "err", err)
+	}
+}

@@ -1,0 +1,111 @@
+// Package admin is chronik's admin HTTP API: the JSON types (the one schema
+// the server, the CLI, the TUI and tests share), the HTTP handler a node
+// serves them with, a Go client, and the fan-out and rendering the CLI uses
+// to ask every node of a cluster at once.
+//
+// Read endpoints answer from the local node only and wrap their data in an
+// [Envelope] that names the node; merging the views of several nodes is the
+// caller's job (see [FanOut]).
+package admin
+
+// Raft roles as they appear in [RaftStatus.Role] and [NodeInfo.RaftRole].
+const (
+	RoleLeader       = "leader"
+	RoleFollower     = "follower"
+	RoleCandidate    = "candidate"
+	RolePreCandidate = "pre-candidate"
+	// RoleStopped is a node that no longer takes part as a voter;
+	// RaftStatus.Error says why.
+	RoleStopped = "stopped"
+)
+
+// Replication states of a follower as the leader tracks it, in [RaftPeer.State].
+const (
+	PeerProbe     = "probe"     // leader is finding the follower's last matching index
+	PeerReplicate = "replicate" // leader streams entries optimistically
+	PeerSnapshot  = "snapshot"  // follower is too far behind and gets a snapshot
+)
+
+// NoController is [NodeInfo.ControllerID] when the node knows of no controller.
+const NoController int32 = -1
+
+// NodeInfo describes one node: who it is, where it listens, and its place in
+// the cluster. Served by GET /v1/node.
+type NodeInfo struct {
+	NodeID        int32   `json:"node_id"`
+	Version       string  `json:"version"`
+	KafkaAddr     string  `json:"kafka_addr"`     // advertised Kafka address
+	ClusterAddr   string  `json:"cluster_addr"`   // raft listener; empty on a single node without raft
+	AdminAddr     string  `json:"admin_addr"`     // bound admin listener
+	UptimeSeconds float64 `json:"uptime_seconds"` // since the process started serving
+	RaftRole      string  `json:"raft_role"`      // one of the Role* constants
+	ControllerID  int32   `json:"controller_id"`  // the raft leader as this node knows it; NoController (-1) for none
+	Fenced        bool    `json:"fenced"`         // the controller has fenced this broker (missed heartbeats)
+	Ready         bool    `json:"ready"`          // same as GET /readyz answering 200
+}
+
+// RaftStatus is one node's view of the raft metadata quorum. Served by
+// GET /v1/raft. Indexes are raft log indexes; a LeaderID of 0 means the node
+// knows of no leader.
+type RaftStatus struct {
+	NodeID        uint64   `json:"node_id"`
+	Role          string   `json:"role"` // one of the Role* constants
+	Term          uint64   `json:"term"`
+	LeaderID      uint64   `json:"leader_id"`
+	Commit        uint64   `json:"commit"`         // highest index known committed
+	Applied       uint64   `json:"applied"`        // highest index applied to the state machine
+	SnapshotIndex uint64   `json:"snapshot_index"` // index of the latest local snapshot
+	Voters        []uint64 `json:"voters"`         // voter ids, sorted
+	// Peers is the leader's view of every voter's replication, sorted by id;
+	// only the leader has it.
+	Peers []RaftPeer `json:"peers,omitempty"`
+	// Error says why the node stopped as a voter (e.g. disk full); set only
+	// when Role is RoleStopped.
+	Error string `json:"error,omitempty"`
+}
+
+// RaftPeer is the leader's record of one voter's progress (etcd raft's
+// Progress plus the transport's view of the connection).
+type RaftPeer struct {
+	ID           uint64 `json:"id"`
+	Match        uint64 `json:"match"`         // highest index known replicated on the peer
+	Next         uint64 `json:"next"`          // next index the leader will send
+	State        string `json:"state"`         // one of the Peer* constants
+	RecentActive bool   `json:"recent_active"` // heard from within the election timeout
+	Connected    bool   `json:"connected"`     // the transport has a live connection to it
+	// LastContactSeconds is how long ago the leader last heard from the
+	// peer; nil means never.
+	LastContactSeconds *float64 `json:"last_contact_seconds"`
+	LastError          string   `json:"last_error,omitempty"` // the transport's latest error for this peer
+}
+
+// Envelope wraps every read endpoint's answer so it says which node answered.
+type Envelope[T any] struct {
+	NodeID int32 `json:"node_id"`
+	Data   T     `json:"data"`
+}
+
+// Error is the body of every non-2xx answer except GET /readyz's 503.
+type Error struct {
+	Code    string `json:"code"` // stable, snake_case: not_found, method_not_allowed, ...
+	Message string `json:"message"`
+}
+
+// Health is the body of GET /healthz and GET /readyz.
+type Health struct {
+	Status string `json:"status"` // "ok" (healthz), "ready" or "not ready" (readyz)
+	NodeID int32  `json:"node_id"`
+}
+
+// NodeResult is one node's answer (or failure) when the CLI asks several
+// nodes; a list of them is the CLI's -o json and -o yaml output.
+// Exactly one of Data and Error is set.
+type NodeResult[T any] struct {
+	Admin  string `json:"admin"`             // the admin base URL asked
+	NodeID *int32 `json:"node_id,omitempty"` // which node answered; nil on failure
+	Data   *T     `json:"data,omitempty"`
+	Error  string `json:"error,omitempty"` // why there is no answer, with what to try
+}
+
+// OK reports whether the node answered.
+func (r NodeResult[T]) OK() bool { return r.Error == "" && r.Data != nil }

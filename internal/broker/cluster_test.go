@@ -1,0 +1,322 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// cluster is three in-process nodes on fixed random ports, so a node can be
+// stopped and started again at the same addresses.
+type cluster struct {
+	t     *testing.T
+	cfgs  []broker.Config
+	nodes []*broker.Node
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newCluster(t *testing.T, size int, mutate func(*broker.Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, nodes: make([]*broker.Node, size)}
+	var peers []string
+	clusterAddrs := make([]string, size)
+	for i := range size {
+		clusterAddrs[i] = freeAddr(t)
+		peers = append(peers, fmt.Sprintf("%d=%s", i+1, clusterAddrs[i]))
+	}
+	for i := range size {
+		cfg := testConfig(t)
+		cfg.NodeID = int32(i + 1)
+		cfg.KafkaAddr = freeAddr(t)
+		cfg.ClusterAddr = clusterAddrs[i]
+		cfg.Peers = strings.Join(peers, ",")
+		cfg.RaftTickInterval = 50 * time.Millisecond
+		cfg.RaftElectionTimeout = 500 * time.Millisecond
+		cfg.BrokerSessionTimeout = time.Second
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+// start starts node i (0-based) without waiting for it to be ready.
+func (c *cluster) start(i int) *broker.Node {
+	c.t.Helper()
+	n, err := broker.Start(context.Background(), c.cfgs[i])
+	if err != nil {
+		c.t.Fatalf("start node %d: %v", i+1, err)
+	}
+	c.nodes[i] = n
+	return n
+}
+
+func (c *cluster) startAll() {
+	c.t.Helper()
+	for i := range c.nodes {
+		c.start(i)
+	}
+	for i, n := range c.nodes {
+		eventually(c.t, 20*time.Second, fmt.Sprintf("node %d ready", i+1), n.Ready)
+	}
+}
+
+func (c *cluster) stop(i int) {
+	if c.nodes[i] != nil {
+		closeNode(c.t, c.nodes[i])
+		c.nodes[i] = nil
+	}
+}
+
+func (c *cluster) client(i int, opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	return newClient(c.t, c.nodes[i], opts...)
+}
+
+func metadataOf(t *testing.T, cl *kgo.Client, topics ...string) *kmsg.MetadataResponse {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	for _, name := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	// Straight to the seed broker: each node must answer from its own view.
+	resp, err := req.RequestWith(testCtx(t, 5*time.Second), cl)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	return resp
+}
+
+func sorted(ids []int32) []int32 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// TestClusterCreatesTopicWithFullISROnEveryNode: a 3-node cluster elects a
+// leader; a topic of 6 partitions and RF 3 created through node 2 carries,
+// on every node, its assignment, a leader and ISR = all three replicas.
+func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.startAll()
+	adm := newAdmin(t, c.nodes[1])
+	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 6, 3, nil, "replicated")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create through node 2: %v", err)
+	}
+	check := func(i int) error {
+		md := metadataOf(t, c.client(i), "replicated")
+		if len(md.Brokers) != 3 {
+			return fmt.Errorf("node %d lists %d brokers", i+1, len(md.Brokers))
+		}
+		if md.ControllerID < 1 {
+			return fmt.Errorf("node %d knows no controller", i+1)
+		}
+		tp := md.Topics[0]
+		if tp.ErrorCode != 0 || len(tp.Partitions) != 6 {
+			return fmt.Errorf("node %d: topic error %d, %d partitions", i+1, tp.ErrorCode, len(tp.Partitions))
+		}
+		leaders := map[int32]int{}
+		for _, p := range tp.Partitions {
+			if !slices.Equal(sorted(p.Replicas), []int32{1, 2, 3}) || !slices.Equal(sorted(p.ISR), []int32{1, 2, 3}) {
+				return fmt.Errorf("node %d partition %d: replicas %v isr %v", i+1, p.Partition, p.Replicas, p.ISR)
+			}
+			if p.Leader != p.Replicas[0] {
+				return fmt.Errorf("node %d partition %d: leader %d, first replica %d", i+1, p.Partition, p.Leader, p.Replicas[0])
+			}
+			leaders[p.Leader]++
+		}
+		if len(leaders) != 3 {
+			return fmt.Errorf("node %d: leaders not spread: %v", i+1, leaders)
+		}
+		return nil
+	}
+	// On the node that took the request, at once.
+	if err := check(1); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2} {
+		var last error
+		eventually(t, 2*time.Second, fmt.Sprintf("node %d to apply the topic", i+1), func() bool {
+			last = check(i)
+			return last == nil
+		})
+	}
+}
+
+// TestClusterLeaderFailover: the raft leader stops; a new one is elected
+// within 3 s and metadata changes continue; the old leader, restarted,
+// catches up.
+func TestClusterLeaderFailover(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.startAll()
+	leader := int(c.nodes[0].ControllerID()) - 1
+	c.stop(leader)
+	other := (leader + 1) % 3
+	start := time.Now()
+	eventually(t, 3*time.Second, "a new raft leader", func() bool {
+		id := c.nodes[other].ControllerID()
+		return id > 0 && int(id)-1 != leader
+	})
+	t.Logf("new leader after %v", time.Since(start))
+	adm := newAdmin(t, c.nodes[other])
+	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 2, 2, nil, "after-failover")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create after failover: %v", err)
+	}
+	// The stopped node is fenced: gone from the brokers clients see.
+	eventually(t, 5*time.Second, "the stopped broker to be fenced", func() bool {
+		return len(metadataOf(t, c.client(other)).Brokers) == 2
+	})
+	c.start(leader)
+	eventually(t, 10*time.Second, "the old leader to catch up and be unfenced", func() bool {
+		md := metadataOf(t, c.client(leader), "after-failover")
+		return len(md.Brokers) == 3 && md.Topics[0].ErrorCode == 0
+	})
+}
+
+// TestClusterMajorityDown: with two of three nodes down, CreateTopics on the
+// survivor answers REQUEST_TIMED_OUT or NOT_CONTROLLER within its timeout
+// instead of hanging; once a node returns, changes commit again.
+func TestClusterMajorityDown(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.startAll()
+	c.stop(1)
+	c.stop(2)
+	cl := c.client(0)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "no-quorum", 1, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 2000
+	start := time.Now()
+	// Straight to node 1: the client would otherwise look for a controller.
+	kresp, err := cl.Broker(1).Request(testCtx(t, 10*time.Second), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	code := kresp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+	if code != kerr.RequestTimedOut.Code && code != kerr.NotController.Code {
+		t.Fatalf("without quorum: error %d, want REQUEST_TIMED_OUT or NOT_CONTROLLER", code)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("answered after %v; the request timeout was 2 s", took)
+	}
+	c.start(1)
+	eventually(t, 10*time.Second, "quorum back", func() bool { return c.nodes[0].ControllerID() > 0 })
+	adm := newAdmin(t, c.nodes[0])
+	eventually(t, 10*time.Second, "create to succeed with quorum back", func() bool {
+		resp, err := adm.CreateTopic(testCtx(t, 5*time.Second), 1, 1, nil, "quorum-back")
+		return err == nil && (resp.Err == nil || errors.Is(resp.Err, kerr.TopicAlreadyExists))
+	})
+}
+
+// TestClusterPeerUnreachableAtStart: a node whose peers are not up waits and
+// retries, and is not ready until a quorum forms.
+func TestClusterPeerUnreachableAtStart(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	first := c.start(0)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if first.Ready() {
+			t.Fatal("ready without a quorum")
+		}
+		time.Sleep(50 * time.Millisecond) // observing that nothing happens
+	}
+	c.start(1)
+	eventually(t, 10*time.Second, "ready once two of three are up", first.Ready)
+}
+
+// TestClusterRestartAllKeepsMetadata: every node stops (each raft write was
+// fsynced, so this is what kill -9 of all three leaves) and restarts: the
+// topics, assignments and ISR are all there.
+func TestClusterRestartAllKeepsMetadata(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.startAll()
+	adm := newAdmin(t, c.nodes[0])
+	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 6, 3, nil, "kept")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := metadataOf(t, c.client(0), "kept").Topics[0]
+	for i := range 3 {
+		c.stop(i)
+	}
+	c.startAll()
+	for i := range 3 {
+		after := metadataOf(t, c.client(i), "kept").Topics[0]
+		if after.ErrorCode != 0 || len(after.Partitions) != 6 {
+			t.Fatalf("node %d after restart: error %d, %d partitions", i+1, after.ErrorCode, len(after.Partitions))
+		}
+		for p := range after.Partitions {
+			a, b := after.Partitions[p], before.Partitions[p]
+			if !slices.Equal(a.Replicas, b.Replicas) || !slices.Equal(sorted(a.ISR), sorted(b.ISR)) || a.Leader != b.Leader {
+				t.Fatalf("node %d partition %d changed across restart: %v/%v/%d vs %v/%v/%d",
+					i+1, p, a.Replicas, a.ISR, a.Leader, b.Replicas, b.ISR, b.Leader)
+			}
+		}
+	}
+}
+
+// TestClusterSnapshotCatchUp: a node that was down while more metadata
+// changes than the snapshot interval were made catches up from a snapshot.
+func TestClusterSnapshotCatchUp(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *broker.Config) { cfg.RaftSnapshotEntries = 5 })
+	c.startAll()
+	c.stop(2)
+	adm := newAdmin(t, c.nodes[0])
+	for i := range 20 {
+		resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 1, 1, nil, fmt.Sprintf("snap-%d", i))
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(2)
+	eventually(t, 15*time.Second, "node 3 to converge", func() bool {
+		md := metadataOf(t, c.client(2))
+		return len(md.Topics) >= 20
+	})
+	if st := c.nodes[2].RaftStatus(); st.SnapshotIndex == 0 {
+		t.Errorf("node 3 caught up without installing a snapshot (status %+v)", st)
+	}
+}

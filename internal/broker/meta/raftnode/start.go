@@ -1,0 +1,244 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/chronik-dev/chronik/internal/broker/meta/raftstore"
+	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/meta/transport"
+)
+
+// Start opens the raft store in cfg.Dir, starts raft (fresh: with cfg.Peers as voters;
+// otherwise from the stored state), the transport and the Ready loop. ctx bounds start-up
+// only; Close stops the node.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	return start(ctx, cfg, hooks{})
+}
+
+func start(ctx context.Context, cfg Config, h hooks) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("start raft node: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start raft node %d: %w", cfg.NodeID, err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("start raft node %d: %w", cfg.NodeID, err)
+	}
+	logger := cfg.Logger.With("node", cfg.NodeID)
+	store, err := raftstore.Open(filepath.Join(cfg.Dir, storeFile), logger)
+	if err != nil {
+		return nil, fmt.Errorf("start raft node %d: %w", cfg.NodeID, err)
+	}
+	n, err := newNode(ctx, cfg, h, logger, store)
+	if err != nil {
+		_ = store.Close() // the start-up error matters more
+		return nil, fmt.Errorf("start raft node %d: %w", cfg.NodeID, err)
+	}
+	return n, nil
+}
+
+// newNode does everything after the store is open; on error the caller closes the store.
+func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, store *raftstore.Store) (*Node, error) {
+	if err := claimStore(store, cfg); err != nil {
+		return nil, err
+	}
+	hs, _, err := store.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	last, err := store.LastIndex()
+	if err != nil {
+		return nil, err
+	}
+	fresh := raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) && last == 0
+	if fresh {
+		if _, ok := cfg.Peers[cfg.NodeID]; !ok {
+			return nil, fmt.Errorf("peers %v do not include this node (%d)", sortedIDs(cfg.Peers), cfg.NodeID)
+		}
+	}
+	token, err := clusterToken(cfg, logger, fresh)
+	if err != nil {
+		return nil, err
+	}
+
+	st := state.New()
+	if !raft.IsEmptySnap(snap) {
+		if st, err = state.Restore(snap.GetData()); err != nil {
+			return nil, fmt.Errorf("restore metadata snapshot %d from %s: %w",
+				snap.GetMetadata().GetIndex(), store.Path(), err)
+		}
+	}
+	snapIndex := snap.GetMetadata().GetIndex()
+
+	n := &Node{
+		cfg:             cfg,
+		log:             logger.With("component", "raft-node"),
+		hooks:           h,
+		store:           store,
+		disk:            store,
+		incarnation:     rand.Uint64(),
+		waiters:         make(map[uint64]chan outcome),
+		electionTimeout: cfg.TickInterval * time.Duration(cfg.ElectionTicks),
+		clock0:          time.Now(),
+		changed:         newNotifier(),
+		events:          newNotifier(),
+		confState:       snap.GetMetadata().GetConfState(),
+		commit:          hs.GetCommit(),
+		startCommit:     hs.GetCommit(),
+		peersChecked:    fresh, // a founder's voters are its peers
+		snapAttempt:     snapIndex,
+		halted:          make(chan struct{}),
+		stop:            make(chan struct{}),
+		loopDone:        make(chan struct{}),
+	}
+	n.noLeaderTimeout = 2 * n.electionTimeout
+	if h.wrapDisk != nil {
+		n.disk = h.wrapDisk(store)
+	}
+	n.st.Store(st)
+	n.applied.Store(snapIndex)
+	n.snapIndex.Store(snapIndex)
+	n.leaderlessSince.Store(n.now())
+
+	rc := &raft.Config{
+		ID:                        cfg.NodeID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   store,
+		Applied:                   snapIndex, // raft replays what follows into the restored state
+		MaxSizePerMsg:             maxSizePerMsg,
+		MaxInflightMsgs:           maxInflightMsgs,
+		MaxUncommittedEntriesSize: maxUncommittedEntriesSize,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftstore.RaftLogger(logger),
+	}
+	var peers []raft.Peer
+	if fresh {
+		for _, id := range sortedIDs(cfg.Peers) {
+			peers = append(peers, raft.Peer{ID: id})
+		}
+	}
+	if n.raft, err = startRaft(rc, peers); err != nil {
+		return nil, err
+	}
+
+	others := make(map[uint64]string, len(cfg.Peers))
+	for id, addr := range cfg.Peers {
+		if id != cfg.NodeID {
+			others[id] = addr
+		}
+	}
+	n.transport = transport.New(transport.Config{
+		NodeID:           cfg.NodeID,
+		ClusterID:        token,
+		ListenAddr:       cfg.ListenAddr,
+		Peers:            others,
+		Handler:          n.receive,
+		OnUnreachable:    n.raft.ReportUnreachable,
+		OnSnapshotStatus: n.reportSnapshot,
+		Logger:           cfg.Logger, // the transport adds the node id itself
+	})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := n.transport.Start(runCtx); err != nil {
+		cancel()
+		n.raft.Stop()
+		return nil, err
+	}
+	n.cancel = cancel
+
+	if fresh {
+		n.log.Info("raft node founding a new cluster", "voters", sortedIDs(cfg.Peers), "cluster_token", token)
+	} else {
+		n.log.Info("raft node restarting from stored state", "snapshot_index", snapIndex,
+			"commit", hs.GetCommit(), "term", hs.GetTerm(), "last_index", last)
+	}
+	go n.run()
+	if cfg.ClusterID != "" {
+		n.bg.Add(1)
+		go n.initCluster(runCtx)
+	}
+	return n, nil
+}
+
+// claimStore refuses a store that belongs to another node and marks a new one as ours.
+func claimStore(store *raftstore.Store, cfg Config) error {
+	id, ok, err := store.NodeID()
+	if err != nil {
+		return err
+	}
+	if ok && id != cfg.NodeID {
+		return fmt.Errorf("raft data in %s belongs to node %d, not node %d", cfg.Dir, id, cfg.NodeID)
+	}
+	if !ok {
+		return store.SetNodeID(cfg.NodeID)
+	}
+	return nil
+}
+
+// clusterToken returns the transport handshake token: derived from the founding peers for a
+// new cluster, read back afterwards.
+func clusterToken(cfg Config, logger *slog.Logger, fresh bool) (string, error) {
+	if !fresh {
+		token, ok, err := readToken(cfg.Dir)
+		if err != nil || ok {
+			return token, err
+		}
+		logger.Warn("raft state exists but its cluster token is missing; deriving it from --peers, "+
+			"which only matches the other nodes if --peers is the founding member list",
+			"file", filepath.Join(cfg.Dir, tokenFile))
+	}
+	// A new cluster (re)derives the token every time, so a founder restarted with corrected
+	// --peers before raft saved anything does not keep a wrong one.
+	token := deriveToken(cfg.Peers)
+	if err := writeToken(cfg.Dir, token); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// startRaft turns raft's start-up panics (bad config, unreadable storage) into errors.
+func startRaft(rc *raft.Config, peers []raft.Peer) (n raft.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = nil, fmt.Errorf("start raft: %v", r)
+		}
+	}()
+	if len(peers) > 0 {
+		return raft.StartNode(rc, peers), nil
+	}
+	return raft.RestartNode(rc), nil
+}
+
+// receive is the transport's Handler: every inbound message goes to raft.
+func (n *Node) receive(ctx context.Context, m *raftpb.Message) error {
+	err := n.raft.Step(ctx, m)
+	if err == nil || errors.Is(err, raft.ErrStopped) {
+		return nil // a stopped node drops messages; closing the connection would only make noise
+	}
+	return fmt.Errorf("step %s: %w", m.GetType(), err)
+}
+
+func (n *Node) reportSnapshot(peer uint64, failed bool) {
+	status := raft.SnapshotFinish
+	if failed {
+		status = raft.SnapshotFailure
+	}
+	n.raft.ReportSnapshot(peer, status)
+}

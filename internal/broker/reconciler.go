@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/replica"
+)
+
+// runReconciler keeps the replicas running here equal to what the metadata
+// says this node hosts. It is level-triggered: it runs on start-up, after
+// every metadata change (including a snapshot install), and again after a
+// failure.
+func (n *Node) runReconciler(ctx context.Context) {
+	loaded := false
+	for {
+		changed := n.raft.Changed()
+		caughtUp := n.raft.Ready()
+		if err := n.reconcile(caughtUp); err != nil {
+			n.logger.Error("reconcile partitions with metadata", "err", err)
+		} else if caughtUp {
+			if !loaded {
+				// Group offsets replay from the partitions opened above.
+				if err := n.groups.Load(ctx); err != nil {
+					n.logger.Error("load consumer group offsets", "err", err)
+				} else {
+					loaded = true
+				}
+			}
+			n.reconciled.Store(loaded)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(time.Second):
+			// Retries failures, and notices raft catching up.
+		}
+	}
+}
+
+// reconcileNow brings the local replicas up to the metadata this node has
+// applied, before a metadata request returns to its client.
+func (n *Node) reconcileNow() {
+	if err := n.reconcile(n.raft.Ready()); err != nil {
+		n.logger.Error("reconcile partitions with metadata", "err", err)
+	}
+}
+
+// reconcile opens, updates and (once caught up, so a stale view never
+// deletes data) removes local replicas to match the metadata.
+func (n *Node) reconcile(caughtUp bool) error {
+	n.reconcileMu.Lock()
+	defer n.reconcileMu.Unlock()
+	s := n.raft.State()
+	self := n.cfg.NodeID
+	var firstErr error
+	for name, t := range s.Topics {
+		roles := map[int32]replica.Role{}
+		for i, p := range t.Partitions {
+			if !slices.Contains(p.Replicas, self) {
+				continue
+			}
+			roles[int32(i)] = replica.Role{
+				Leader: p.Leader == self, LeaderEpoch: p.LeaderEpoch,
+				Replicas: p.Replicas, ISR: p.ISR, Self: self,
+			}
+		}
+		if len(roles) == 0 && len(n.replicas.Partitions(name)) == 0 {
+			continue
+		}
+		cfg, err := n.controller.EffectiveConfig(t)
+		if err != nil {
+			n.logger.Warn("topic has an invalid config; using broker defaults", "topic", name, "err", err)
+			cfg = n.controller.Defaults()
+		}
+		if err := n.replicas.ApplyTopic(name, t.ID, cfg, roles); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if !caughtUp {
+		return firstErr
+	}
+	for _, name := range n.replicas.Topics() {
+		if _, ok := s.Topics[name]; !ok {
+			n.logger.Info("deleting partitions of a deleted topic", "topic", name)
+			if err := n.replicas.RemoveTopic(name); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if err := n.replicas.RemoveStrays(func(name string) bool { _, ok := s.Topics[name]; return ok }); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
