@@ -1,3 +1,8 @@
+// Package meta holds what the broker knows about topic configuration: the
+// supported topic config keys, their validation, and how overrides combine
+// with broker defaults. The replicated metadata itself lives in the raft
+// state machine (meta/state), stored by meta/raftstore and driven by
+// meta/raftnode over meta/transport.
 package meta
 
 import (
