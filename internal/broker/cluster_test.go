@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -171,6 +172,34 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 			last = check(i)
 			return last == nil
 		})
+	}
+
+	// Every node runs its replicas, and deleting the topic removes their
+	// directories everywhere.
+	dirs := func(i int) []string {
+		m, _ := filepath.Glob(filepath.Join(c.cfgs[i].DataDir, "logs", "replicated-*"))
+		return m
+	}
+	for i := range 3 {
+		eventually(t, 2*time.Second, fmt.Sprintf("node %d to host 6 replicas", i+1), func() bool { return len(dirs(i)) == 6 })
+	}
+	// Straight to node 2 (kadm would route to the controller).
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{"replicated"}                                             // v0-5
+	del.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("replicated")}} // v6
+	del.TimeoutMillis = 5000
+	kresp, err := c.client(1).Broker(2).Request(testCtx(t, 10*time.Second), del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := kresp.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("delete through node 2: error %d", code)
+	}
+	if got := dirs(1); len(got) != 0 {
+		t.Fatalf("node 2 still has %v right after the delete it answered", got)
+	}
+	for i := range 3 {
+		eventually(t, 2*time.Second, fmt.Sprintf("node %d to delete its replicas", i+1), func() bool { return len(dirs(i)) == 0 })
 	}
 }
 

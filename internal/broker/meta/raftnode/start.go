@@ -170,6 +170,10 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 			"commit", hs.GetCommit(), "term", hs.GetTerm(), "last_index", last)
 	}
 	go n.run()
+	if _, self := cfg.Peers[cfg.NodeID]; self && len(cfg.Peers) == 1 {
+		n.bg.Add(1)
+		go n.campaignAlone(runCtx)
+	}
 	if cfg.ClusterID != "" {
 		n.bg.Add(1)
 		go n.initCluster(runCtx)
@@ -241,4 +245,28 @@ func (n *Node) reportSnapshot(peer uint64, failed bool) {
 		status = raft.SnapshotFailure
 	}
 	n.raft.ReportSnapshot(peer, status)
+}
+
+// campaignAlone spares a lone voter the randomized election timeout: it asks
+// raft to campaign every tick until a leader is known. Raft refuses until the
+// founding configuration is applied; pre-vote keeps this harmless if the
+// stored state says there are other voters.
+func (n *Node) campaignAlone(ctx context.Context) {
+	defer n.bg.Done()
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	for range n.cfg.ElectionTicks {
+		// One tick first: the founding configuration is applied by then.
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.LeaderID() != 0 {
+			return
+		}
+		if err := n.raft.Campaign(ctx); err != nil {
+			return
+		}
+	}
 }
