@@ -99,20 +99,27 @@ func (c *cluster) client(i int, opts ...kgo.Opt) *kgo.Client {
 	return newClient(c.t, c.nodes[i], opts...)
 }
 
-func metadataOf(t *testing.T, cl *kgo.Client, topics ...string) *kmsg.MetadataResponse {
-	t.Helper()
+// metadataOf asks node i (0-based) itself: each node must answer from its
+// own view, so the request must not be routed to another broker.
+func (c *cluster) metadataOf(i int, topics ...string) *kmsg.MetadataResponse {
+	c.t.Helper()
 	req := kmsg.NewPtrMetadataRequest()
 	for _, name := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(name)
 		req.Topics = append(req.Topics, rt)
 	}
-	// Straight to the seed broker: each node must answer from its own view.
-	resp, err := req.RequestWith(testCtx(t, 5*time.Second), cl)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.nodes[i].Addrs().Kafka))
 	if err != nil {
-		t.Fatalf("metadata: %v", err)
+		c.t.Fatal(err)
 	}
-	return resp
+	defer cl.Close()
+	// A seed broker's id is negative until the client learned the real one.
+	kresp, err := cl.Broker(-2147483648).Request(testCtx(c.t, 5*time.Second), req)
+	if err != nil {
+		c.t.Fatalf("metadata from node %d: %v", i+1, err)
+	}
+	return kresp.(*kmsg.MetadataResponse)
 }
 
 func sorted(ids []int32) []int32 {
@@ -127,16 +134,21 @@ func sorted(ids []int32) []int32 {
 func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.startAll()
-	adm := newAdmin(t, c.nodes[1])
-	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 6, 3, nil, "replicated")
-	if err == nil {
-		err = resp.Err
-	}
+	// Straight to node 2, whoever leads raft (kadm would route to the controller).
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "replicated", 6, 3
+	create.Topics = append(create.Topics, ct)
+	create.TimeoutMillis = 5000
+	kcreate, err := c.client(1).Broker(2).Request(testCtx(t, 10*time.Second), create)
 	if err != nil {
-		t.Fatalf("create through node 2: %v", err)
+		t.Fatal(err)
+	}
+	if code := kcreate.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create through node 2: error %d", code)
 	}
 	check := func(i int) error {
-		md := metadataOf(t, c.client(i), "replicated")
+		md := c.metadataOf(i, "replicated")
 		if len(md.Brokers) != 3 {
 			return fmt.Errorf("node %d lists %d brokers", i+1, len(md.Brokers))
 		}
@@ -228,11 +240,11 @@ func TestClusterLeaderFailover(t *testing.T) {
 	}
 	// The stopped node is fenced: gone from the brokers clients see.
 	eventually(t, 5*time.Second, "the stopped broker to be fenced", func() bool {
-		return len(metadataOf(t, c.client(other)).Brokers) == 2
+		return len(c.metadataOf(other).Brokers) == 2
 	})
 	c.start(leader)
 	eventually(t, 10*time.Second, "the old leader to catch up and be unfenced", func() bool {
-		md := metadataOf(t, c.client(leader), "after-failover")
+		md := c.metadataOf(leader, "after-failover")
 		return len(md.Brokers) == 3 && md.Topics[0].ErrorCode == 0
 	})
 }
@@ -304,13 +316,13 @@ func TestClusterRestartAllKeepsMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := metadataOf(t, c.client(0), "kept").Topics[0]
+	before := c.metadataOf(0, "kept").Topics[0]
 	for i := range 3 {
 		c.stop(i)
 	}
 	c.startAll()
 	for i := range 3 {
-		after := metadataOf(t, c.client(i), "kept").Topics[0]
+		after := c.metadataOf(i, "kept").Topics[0]
 		if after.ErrorCode != 0 || len(after.Partitions) != 6 {
 			t.Fatalf("node %d after restart: error %d, %d partitions", i+1, after.ErrorCode, len(after.Partitions))
 		}
@@ -342,7 +354,7 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	}
 	c.start(2)
 	eventually(t, 15*time.Second, "node 3 to converge", func() bool {
-		md := metadataOf(t, c.client(2))
+		md := c.metadataOf(2)
 		return len(md.Topics) >= 20
 	})
 	if st := c.nodes[2].RaftStatus(); st.SnapshotIndex == 0 {
