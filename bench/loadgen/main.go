@@ -43,6 +43,7 @@ type options struct {
 	brokers         []string
 	topic           string
 	partitions      int
+	replication     int
 	recordSize      int
 	acks            string
 	records         int64 // 0 = no limit (then duration must be set)
@@ -64,6 +65,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	fs.StringVar(&o.topic, "topic", "bench", "topic to produce to (created with replication factor 1 if missing)")
 	fs.IntVar(&o.partitions, "partitions", 1, "partitions when creating the topic")
+	fs.IntVar(&o.replication, "replication-factor", 1, "replication factor when creating the topic")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "record value size in bytes")
 	fs.StringVar(&o.acks, "acks", "all", "required acks: all, 1 or 0")
 	fs.Int64Var(&o.records, "records", 200000, "records to produce (0 = until --duration)")
@@ -94,6 +96,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.topic == "" {
 		return o, errors.New("--topic: must not be empty")
+	}
+	if o.replication < 1 {
+		return o, fmt.Errorf("--replication-factor: must be >= 1, got %d", o.replication)
 	}
 	if o.partitions < 1 {
 		return o, fmt.Errorf("--partitions: must be >= 1, got %d", o.partitions)
@@ -354,7 +359,7 @@ func summarize(o options, sent int64, elapsed time.Duration, st *stats) result {
 func ensureTopic(ctx context.Context, adm *kadm.Client, o options, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, o.topic)
+	_, err := adm.CreateTopic(ctx, int32(o.partitions), int16(o.replication), nil, o.topic)
 	switch {
 	case err == nil:
 		fmt.Fprintf(stderr, "created topic %s with %d partitions\n", o.topic, o.partitions)

@@ -361,3 +361,52 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		t.Errorf("node 3 caught up without installing a snapshot (status %+v)", st)
 	}
 }
+
+// TestClusterReplicatesAcksAll: with every replica up, an acks=all produce
+// to an RF 3 topic is acknowledged once all three have the batch; the
+// followers hold exactly the leader's records, and consumers read them.
+func TestClusterReplicatesAcksAll(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.startAll()
+	adm := newAdmin(t, c.nodes[0])
+	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 3, 3, nil, "copied")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newClient(t, c.nodes[0], kgo.DefaultProduceTopic("copied"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	ctx := testCtx(t, 30*time.Second)
+	const n = 3000
+	for i := 0; i < n; i++ {
+		p.Produce(ctx, &kgo.Record{Value: recordValue(i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "copied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	for part := int32(0); part < 3; part++ {
+		o, _ := ends.Lookup("copied", part)
+		total += o.Offset
+		for i, node := range c.nodes {
+			eventually(t, 5*time.Second, fmt.Sprintf("node %d to hold partition %d up to %d", i+1, part, o.Offset), func() bool {
+				leo, ok := node.LogEndOffset("copied", part)
+				return ok && leo == o.Offset
+			})
+		}
+	}
+	if total != n {
+		t.Fatalf("high watermarks sum to %d, want %d", total, n)
+	}
+	consumeN(t, c.nodes[1], "copied", n)
+}

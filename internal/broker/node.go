@@ -64,6 +64,8 @@ type Node struct {
 	started    time.Time
 
 	reconcileMu sync.Mutex // one reconcile at a time: the loop's, or a request's
+	fetchers    fetchers   // follower fetch loops, set by the reconciler
+	runCtx      context.Context
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -211,7 +213,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.cancel, n.runCtx = cancel, runCtx
+	n.fetchers.n = n
 	n.spawn(func() {
 		if err := n.kafka.Serve(runCtx); err != nil {
 			logger.Error("kafka listener stopped", "err", err)
@@ -348,6 +351,7 @@ func (n *Node) close(ctx context.Context) error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	n.fetchers.stop()
 	if err := n.raft.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("stop raft: %w", err))
 	}
@@ -435,4 +439,14 @@ func advertised(flag, configured string, bound net.Addr) (string, error) {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, portStr), nil
+}
+
+// LogEndOffset is the log end of a partition replica on this node, if it
+// runs one (what the admin API reports per replica).
+func (n *Node) LogEndOffset(topic string, partition int32) (int64, bool) {
+	p := n.replicas.Get(topic, partition)
+	if p == nil {
+		return 0, false
+	}
+	return p.LogEndOffset(), true
 }

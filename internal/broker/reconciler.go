@@ -56,6 +56,8 @@ func (n *Node) reconcile(caughtUp bool) error {
 	s := n.raft.State()
 	self := n.cfg.NodeID
 	var firstErr error
+	follow := map[int32]map[topicPartition]bool{}
+	addrs := map[int32]string{}
 	for name, t := range s.Topics {
 		roles := map[int32]replica.Role{}
 		for i, p := range t.Partitions {
@@ -63,8 +65,15 @@ func (n *Node) reconcile(caughtUp bool) error {
 				continue
 			}
 			roles[int32(i)] = replica.Role{
-				Leader: p.Leader == self, LeaderEpoch: p.LeaderEpoch,
+				Leader: p.Leader == self, LeaderID: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: p.Replicas, ISR: p.ISR, Self: self,
+			}
+			if b, ok := s.Brokers[p.Leader]; ok && p.Leader != self {
+				if follow[p.Leader] == nil {
+					follow[p.Leader] = map[topicPartition]bool{}
+				}
+				follow[p.Leader][topicPartition{name, int32(i)}] = true
+				addrs[p.Leader] = b.KafkaAddr
 			}
 		}
 		if len(roles) == 0 && len(n.replicas.Partitions(name)) == 0 {
@@ -79,6 +88,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 			firstErr = err
 		}
 	}
+	n.fetchers.set(n.runCtx, follow, addrs)
 	if !caughtUp {
 		return firstErr
 	}

@@ -3,7 +3,8 @@ package kafka
 // Fetch, versions 4-12 (RecordBatch v2 only; v13+ would need topic ids).
 //
 // Consumers are served committed data only: batches below the high
-// watermark. MaxWaitMillis/MinBytes long-poll until enough bytes are
+// watermark. Followers (ReplicaID >= 0) are served up to the leader's
+// committed end, and their fetch offset tells the leader their log end. MaxWaitMillis/MinBytes long-poll until enough bytes are
 // committed or the wait expires; MaxBytes bounds the response and
 // PartitionMaxBytes each partition, except that the first non-empty
 // partition always gets at least one whole batch (KIP-74), so a batch larger
@@ -17,6 +18,7 @@ import (
 	"context"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/replica"
@@ -71,6 +73,7 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 	total := 0
 	failed := false
 	var waitOn []<-chan struct{}
+	follower := req.ReplicaID >= 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -85,10 +88,14 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 			}
 			var changed <-chan struct{}
 			if p != nil {
-				// Taken before the read so that a commit in between still wakes us.
-				_, changed = p.HighWatermarkChanged()
+				// Taken before the read so that new data in between still wakes us.
+				if follower {
+					_, changed = p.CommittedEndChanged()
+				} else {
+					_, changed = p.HighWatermarkChanged()
+				}
 			}
-			err := fetchPartition(p, rp, &sp, maxBytes-total, total == 0)
+			err := fetchPartition(p, rp, &sp, maxBytes-total, total == 0, req.ReplicaID)
 			if err != nil {
 				sp.ErrorCode = code(err)
 				failed = true
@@ -107,7 +114,7 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 	return resp, total, waitOn, failed
 }
 
-func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool) error {
+func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool, replicaID int32) error {
 	if p == nil {
 		return kerr.UnknownTopicOrPartition
 	}
@@ -121,7 +128,29 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 	if limit <= 0 || limit > budget {
 		limit = budget
 	}
+	if replicaID >= 0 {
+		return fetchForFollower(p, rp, sp, max(limit, 0), first, replicaID)
+	}
 	recs, hw, err := p.Read(rp.FetchOffset, max(limit, 0), first)
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
+	if err != nil {
+		return err
+	}
+	sp.RecordBatches = recs
+	return nil
+}
+
+// fetchForFollower serves a replica's fetch on the leader: the fetch offset
+// tells the leader the follower's log end (it fsyncs before fetching again),
+// which may move the high watermark; data is served up to the leader's
+// committed end, beyond the high watermark.
+func fetchForFollower(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int, first bool, replicaID int32) error {
+	if !slices.Contains(p.Role().Replicas, replicaID) {
+		return kerr.NotLeaderForPartition
+	}
+	p.UpdateFollower(replicaID, rp.FetchOffset)
+	recs, err := p.ReadForFollower(rp.FetchOffset, limit, first)
+	hw := p.HighWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
 	if err != nil {
 		return err

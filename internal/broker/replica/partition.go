@@ -39,12 +39,20 @@ type Partition struct {
 	hwMu      sync.Mutex
 	hw        int64
 	hwChanged chan struct{} // closed and replaced whenever hw moves
+	// followers is, on the leader, each follower's log end as its latest
+	// fetch offset told (it has every offset below it).
+	followers map[int32]int64
+	// endChanged is closed and replaced whenever the local committed end
+	// (durable end under --log-flush=always) moves: follower long polls
+	// wait on it.
+	endChanged chan struct{}
 }
 
 // Role is what the metadata says about this replica: whether it leads the
 // partition, at which epoch, and the ISR.
 type Role struct {
 	Leader      bool
+	LeaderID    int32 // the partition's leader, -1 if none
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
@@ -62,12 +70,6 @@ func (r *Role) CheckAcksAll(minISR int32) error {
 		return kerr.NotEnoughReplicas
 	}
 	return nil
-}
-
-// aloneInISR reports whether this replica is the whole ISR, in which case
-// the high watermark follows its own durable log end.
-func (r *Role) aloneInISR() bool {
-	return r.Leader && len(r.ISR) == 1 && r.ISR[0] == r.Self
 }
 
 // AppendResult says where a produced batch went.
@@ -88,8 +90,10 @@ func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush p
 	p := &Partition{
 		Topic: topic, Index: index,
 		log: l, flush: flush, logger: logger,
-		producers: map[int64]*producerState{},
-		hwChanged: make(chan struct{}),
+		producers:  map[int64]*producerState{},
+		hwChanged:  make(chan struct{}),
+		followers:  map[int32]int64{},
+		endChanged: make(chan struct{}),
 	}
 	p.cfg.Store(&cfg)
 	p.role.Store(&Role{Self: -1})
@@ -144,20 +148,160 @@ func (p *Partition) SetConfig(c meta.TopicConfig) {
 // LeaderEpoch is the current leader epoch of the partition.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
-// SetRole applies what the metadata says about this replica. A leader alone
-// in its ISR moves the high watermark to its durable end at once.
+// SetRole applies what the metadata says about this replica. A leader
+// recomputes its high watermark over the (possibly changed) ISR at once.
 func (p *Partition) SetRole(r Role) {
 	r.ISR = append([]int32(nil), r.ISR...)
 	r.Replicas = append([]int32(nil), r.Replicas...)
+	old := p.role.Load()
 	p.leaderEpoch.Store(r.LeaderEpoch)
 	p.role.Store(&r)
-	if r.aloneInISR() {
+	if !old.Leader || old.LeaderEpoch != r.LeaderEpoch {
+		// A new leadership learns its followers' positions afresh.
+		p.hwMu.Lock()
+		p.followers = map[int32]int64{}
+		p.hwMu.Unlock()
+	}
+	p.recomputeHW()
+}
+
+// committedEnd is the end of what this replica counts as appended: fsynced
+// under --log-flush=always, written otherwise.
+func (p *Partition) committedEnd() int64 {
+	if p.flush == plog.FlushAlways {
+		return p.log.DurableEnd()
+	}
+	return p.log.LogEndOffset()
+}
+
+// recomputeHW moves a leader's high watermark to the smallest log end over
+// the ISR: its own committed end and each other member's fetch position.
+func (p *Partition) recomputeHW() {
+	r := p.role.Load()
+	if !r.Leader {
+		return
+	}
+	hw := p.committedEnd()
+	p.hwMu.Lock()
+	for _, id := range r.ISR {
+		if id == r.Self {
+			continue
+		}
+		hw = min(hw, p.followers[id]) // unknown follower: 0 until it fetches
+	}
+	p.hwMu.Unlock()
+	p.advanceHW(hw)
+}
+
+// UpdateFollower records a follower's fetch position on the leader: the
+// follower has every offset below leo. The high watermark may move.
+func (p *Partition) UpdateFollower(id int32, leo int64) {
+	p.hwMu.Lock()
+	if leo > p.followers[id] {
+		p.followers[id] = leo
+	}
+	p.hwMu.Unlock()
+	p.recomputeHW()
+}
+
+// FollowerEnds is, on the leader, each follower's last known log end.
+func (p *Partition) FollowerEnds() map[int32]int64 {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	out := make(map[int32]int64, len(p.followers))
+	for id, leo := range p.followers {
+		out[id] = leo
+	}
+	return out
+}
+
+// signalEnd wakes follower long polls after the committed end moved.
+func (p *Partition) signalEnd() {
+	p.hwMu.Lock()
+	close(p.endChanged)
+	p.endChanged = make(chan struct{})
+	p.hwMu.Unlock()
+}
+
+// CommittedEndChanged returns the committed end and a channel closed when it
+// next moves.
+func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
+	p.hwMu.Lock()
+	ch := p.endChanged
+	p.hwMu.Unlock()
+	return p.committedEnd(), ch
+}
+
+// ReadForFollower serves a follower's fetch on the leader: whole batches from
+// offset up to the committed end (never data this leader could still lose).
+func (p *Partition) ReadForFollower(offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	end := p.committedEnd()
+	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
+		return nil, kerr.OffsetOutOfRange
+	}
+	if offset >= end {
+		return nil, nil
+	}
+	b, err := p.log.Read(offset, maxBytes, end, minOne)
+	switch {
+	case errors.Is(err, plog.ErrOffsetOutOfRange):
+		return nil, kerr.OffsetOutOfRange
+	case errors.Is(err, plog.ErrClosed):
+		return nil, kerr.NotLeaderForPartition
+	case err != nil:
+		p.logger.Error("read for follower failed", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
+		return nil, kerr.KafkaStorageError
+	}
+	return b, nil
+}
+
+// AppendFromLeader appends batches fetched from the leader verbatim (offsets
+// and epochs as the leader assigned them), makes them durable, and adopts
+// the leader's high watermark as far as this replica has the data.
+func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leaderHW int64) error {
+	if len(batches) > 0 {
+		p.appendMu.Lock()
+		last, err := p.log.AppendReplicated(batches)
+		if err == nil {
+			err = p.recordProducers(batches)
+		}
+		p.appendMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("append from leader: %w", err)
+		}
 		if p.flush == plog.FlushAlways {
-			p.advanceHW(p.log.DurableEnd())
-		} else {
-			p.advanceHW(p.log.LogEndOffset())
+			if err := p.log.Sync(ctx, last+1); err != nil {
+				return fmt.Errorf("fsync replicated batches: %w", err)
+			}
 		}
 	}
+	p.advanceHW(min(leaderHW, p.committedEnd()))
+	return nil
+}
+
+// recordProducers keeps idempotent-producer state on followers too, so a
+// follower that becomes leader detects duplicates. p.appendMu is held.
+func (p *Partition) recordProducers(batches []byte) error {
+	bs, err := batch.Split(batches)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		h, err := batch.ParseHeader(b)
+		if err != nil {
+			return err
+		}
+		if h.ProducerID < 0 {
+			continue
+		}
+		s := p.producers[h.ProducerID]
+		if s == nil {
+			s = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = s
+		}
+		s.record(h, h.BaseOffset, h.LastOffset())
+	}
+	return nil
 }
 
 // Role is what the metadata last said about this replica.
@@ -226,9 +370,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		}
 		ps.record(h, res.BaseOffset, res.LastOffset)
 	}
-	if p.flush != plog.FlushAlways && p.role.Load().aloneInISR() {
-		// Without per-write fsync an ISR of this node alone has the batch once written.
-		p.advanceHW(res.LastOffset + 1)
+	if p.flush != plog.FlushAlways {
+		// Without per-write fsync the batch counts as appended once written.
+		p.signalEnd()
+		p.recomputeHW()
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}, nil
 }
@@ -247,9 +392,8 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 		p.logger.Error("fsync failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		return kerr.KafkaStorageError
 	}
-	if p.role.Load().aloneInISR() {
-		p.advanceHW(p.log.DurableEnd())
-	}
+	p.signalEnd()
+	p.recomputeHW()
 	return nil
 }
 

@@ -96,3 +96,51 @@ func TestAcksAllWaitsForTheWholeISR(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The leader's high watermark is the smallest log end over the ISR: its own
+// durable end and each follower's fetch position; a follower outside the
+// ISR does not hold it back.
+func TestHighWatermarkIsMinimumOverISR(t *testing.T) {
+	p := testPartition(t)
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Self: 1})
+	var last int64
+	for range 3 {
+		res, err := p.Append(oneBatch())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.LastOffset
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitDurable(ctx, last+1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("hw %d before any follower fetched", hw)
+	}
+	p.UpdateFollower(2, 3)
+	p.UpdateFollower(3, 1)
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("hw %d, want 1 (follower 3's end)", hw)
+	}
+	p.UpdateFollower(3, 2)
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("hw %d, want 2", hw)
+	}
+	// Follower 3 leaves the ISR: it no longer holds the high watermark back.
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Self: 1})
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("hw %d after the ISR shrank, want 3", hw)
+	}
+	// The high watermark never moves back.
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Self: 1})
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("hw %d after the ISR grew back, want it kept at 3", hw)
+	}
+	// Followers are served up to the leader's durable end.
+	b, err := p.ReadForFollower(0, 1<<20, true)
+	if err != nil || len(b) == 0 {
+		t.Fatalf("read for follower: %d bytes, %v", len(b), err)
+	}
+}

@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// fetchers runs, on a follower, one fetch loop per leader broker it copies
+// partitions from. The reconciler tells it what to follow.
+type fetchers struct {
+	n        *Node
+	mu       sync.Mutex
+	byLeader map[int32]*fetcher
+	wg       sync.WaitGroup
+}
+
+// fetcher copies partitions from one leader over the Kafka protocol, as a
+// follower (Fetch with this node's replica id).
+type fetcher struct {
+	leader int32
+	addr   string
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	parts   map[topicPartition]bool
+	changed chan struct{} // closed and replaced when parts changes
+}
+
+// set makes the running fetch loops match want (leader -> its partitions,
+// with the leader's Kafka address).
+func (f *fetchers) set(ctx context.Context, want map[int32]map[topicPartition]bool, addrs map[int32]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byLeader == nil {
+		f.byLeader = map[int32]*fetcher{}
+	}
+	for id, ft := range f.byLeader {
+		if len(want[id]) == 0 || addrs[id] != ft.addr {
+			ft.cancel()
+			delete(f.byLeader, id)
+		}
+	}
+	for id, parts := range want {
+		if len(parts) == 0 {
+			continue
+		}
+		ft := f.byLeader[id]
+		if ft == nil {
+			fctx, cancel := context.WithCancel(ctx)
+			ft = &fetcher{leader: id, addr: addrs[id], cancel: cancel, changed: make(chan struct{})}
+			f.byLeader[id] = ft
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.n.runFetcher(fctx, ft)
+			}()
+		}
+		ft.mu.Lock()
+		ft.parts = parts
+		close(ft.changed)
+		ft.changed = make(chan struct{})
+		ft.mu.Unlock()
+	}
+}
+
+// stop ends every fetch loop and waits for them.
+func (f *fetchers) stop() {
+	f.mu.Lock()
+	for _, ft := range f.byLeader {
+		ft.cancel()
+	}
+	f.byLeader = nil
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// runFetcher long-polls the leader for every partition this node follows
+// from it, appends what arrives verbatim, fsyncs, and fetches again: the next
+// fetch offset tells the leader what this replica has.
+func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ft.addr))
+	if err != nil {
+		n.logger.Error("follower fetcher client", "leader", ft.leader, "err", err)
+		return
+	}
+	defer cl.Close()
+	seed := cl.Broker(math.MinInt32) // the leader, addressed directly
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		ft.mu.Lock()
+		parts, changed := ft.parts, ft.changed
+		ft.mu.Unlock()
+		req := n.followerFetch(parts)
+		if req == nil {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			continue
+		}
+		kresp, err := seed.Request(ctx, req)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.logger.Debug("follower fetch failed; retrying", "leader", ft.leader, "err", err, "retry_in", backoff)
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, time.Second)
+			}
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		resp := kresp.(*kmsg.FetchResponse)
+		if resp.ErrorCode != 0 {
+			n.logger.Debug("follower fetch refused", "leader", ft.leader, "error_code", resp.ErrorCode)
+			continue
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				p := n.replicas.Get(rt.Topic, rp.Partition)
+				if p == nil || p.IsLeader() || rp.ErrorCode != 0 {
+					if rp.ErrorCode != 0 {
+						n.logger.Debug("follower fetch partition error", "topic", rt.Topic, "partition", rp.Partition, "error_code", rp.ErrorCode)
+					}
+					continue
+				}
+				if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
+					n.logger.Warn("follower could not append what the leader sent", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// followerFetch builds one fetch for the followed partitions, from each
+// replica's log end; nil when there is nothing to follow.
+func (n *Node) followerFetch(parts map[topicPartition]bool) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = n.cfg.NodeID
+	req.MaxWaitMillis = 500
+	req.MinBytes = 1
+	req.MaxBytes = 50 << 20
+	req.SessionEpoch = -1
+	topics := map[string]int{}
+	for tp := range parts {
+		p := n.replicas.Get(tp.topic, tp.partition)
+		if p == nil || p.IsLeader() {
+			continue
+		}
+		i, ok := topics[tp.topic]
+		if !ok {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = tp.topic
+			req.Topics = append(req.Topics, rt)
+			i = len(req.Topics) - 1
+			topics[tp.topic] = i
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.partition
+		rp.FetchOffset = p.LogEndOffset()
+		rp.CurrentLeaderEpoch = p.LeaderEpoch()
+		rp.PartitionMaxBytes = 1 << 20
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	if len(req.Topics) == 0 {
+		return nil
+	}
+	return req
+}
