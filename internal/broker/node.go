@@ -258,9 +258,10 @@ func newClusterID() string {
 func (n *Node) Addrs() Addrs { return n.addrs }
 
 // Ready reports whether the node serves: raft caught up with a leader, the
-// local replicas match the metadata, and this broker is registered.
+// cluster id committed, the local replicas match the metadata, and this
+// broker is registered.
 func (n *Node) Ready() bool {
-	return n.raft.Ready() && n.reconciled.Load() && n.registered.Load()
+	return n.raft.Ready() && n.raft.State().ClusterID != "" && n.reconciled.Load() && n.registered.Load()
 }
 
 // NodeID is this node's id.
