@@ -159,6 +159,11 @@ func (n *Node) followerFetch(parts map[topicPartition]bool) *kmsg.FetchRequest {
 		if p == nil || p.IsLeader() {
 			continue
 		}
+		if p.CommittedEnd() < p.LogEndOffset() {
+			// An fsync failed: the fetch offset would tell the leader this
+			// replica has data it may not keep. Stay silent; it drops out.
+			continue
+		}
 		i, ok := topics[tp.topic]
 		if !ok {
 			rt := kmsg.NewFetchRequestTopic()

@@ -165,6 +165,10 @@ func (p *Partition) SetRole(r Role) {
 	p.recomputeHW()
 }
 
+// CommittedEnd is the end of what this replica counts as appended: fsynced
+// under --log-flush=always, written otherwise.
+func (p *Partition) CommittedEnd() int64 { return p.committedEnd() }
+
 // committedEnd is the end of what this replica counts as appended: fsynced
 // under --log-flush=always, written otherwise.
 func (p *Partition) committedEnd() int64 {
