@@ -401,12 +401,69 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 				commits[d["commit"].(float64)] = true
 			}
 			if leaders == 1 && len(commits) == 1 {
-				return
+				break
 			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("raft status never showed one leader and one commit index:\n%s", last)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// kill -9 the raft leader: the survivors elect a new one within 3 s and
+	// metadata changes continue.
+	leaderOf := func(p *process) (uint64, bool) {
+		resp, err := http.Get("http://" + p.admin + "/v1/raft")
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		var env struct {
+			Data struct {
+				Role     string `json:"role"`
+				LeaderID uint64 `json:"leader_id"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&env) != nil {
+			return 0, false
+		}
+		return env.Data.LeaderID, env.Data.Role == "leader"
+	}
+	old, _ := leaderOf(procs[0])
+	if old < 1 || old > 3 {
+		t.Fatalf("no raft leader known before the kill (%d)", old)
+	}
+	if err := procs[old-1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-procs[old-1].done
+	killed := time.Now()
+	var survivor *process
+	for survivor == nil {
+		for i, p := range procs {
+			if uint64(i+1) == old {
+				continue
+			}
+			if id, isLeader := leaderOf(p); isLeader && id != old {
+				survivor = p
+			}
+		}
+		if time.Since(killed) > 3*time.Second {
+			t.Fatalf("no new raft leader within 3 s of killing leader %d", old)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("new raft leader %v after killing node %d", time.Since(killed).Round(time.Millisecond), old)
+	acl, err := kgo.NewClient(kgo.SeedBrokers(survivor.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acl.Close()
+	created, err := kadm.NewClient(acl).CreateTopic(ctx, 1, 2, nil, "after-kill")
+	if err == nil {
+		err = created.Err
+	}
+	if err != nil {
+		t.Fatalf("create a topic after the leader was killed: %v", err)
 	}
 }
