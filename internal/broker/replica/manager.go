@@ -176,13 +176,6 @@ func (m *Manager) Topics() []string {
 	return out
 }
 
-// SetTopicConfig applies a changed topic config to the topic's partitions.
-func (m *Manager) SetTopicConfig(topic string, cfg meta.TopicConfig) {
-	for _, p := range m.Partitions(topic) {
-		p.SetConfig(cfg)
-	}
-}
-
 // RemoveTopic closes the topic's partitions and deletes their directories.
 func (m *Manager) RemoveTopic(topic string) error {
 	m.mu.Lock()

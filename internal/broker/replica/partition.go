@@ -156,7 +156,7 @@ func (p *Partition) SetRole(r Role) {
 	old := p.role.Load()
 	p.leaderEpoch.Store(r.LeaderEpoch)
 	p.role.Store(&r)
-	if !old.Leader || old.LeaderEpoch != r.LeaderEpoch {
+	if r.Leader && (!old.Leader || old.LeaderEpoch != r.LeaderEpoch) {
 		// A new leadership learns its followers' positions afresh.
 		p.hwMu.Lock()
 		p.followers = map[int32]int64{}
@@ -208,17 +208,6 @@ func (p *Partition) UpdateFollower(id int32, leo int64) {
 	p.recomputeHW()
 }
 
-// FollowerEnds is, on the leader, each follower's last known log end.
-func (p *Partition) FollowerEnds() map[int32]int64 {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	out := make(map[int32]int64, len(p.followers))
-	for id, leo := range p.followers {
-		out[id] = leo
-	}
-	return out
-}
-
 // signalEnd wakes follower long polls after the committed end moved.
 func (p *Partition) signalEnd() {
 	p.hwMu.Lock()
@@ -239,24 +228,7 @@ func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
 // ReadForFollower serves a follower's fetch on the leader: whole batches from
 // offset up to the committed end (never data this leader could still lose).
 func (p *Partition) ReadForFollower(offset int64, maxBytes int, minOne bool) ([]byte, error) {
-	end := p.committedEnd()
-	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
-		return nil, kerr.OffsetOutOfRange
-	}
-	if offset >= end {
-		return nil, nil
-	}
-	b, err := p.log.Read(offset, maxBytes, end, minOne)
-	switch {
-	case errors.Is(err, plog.ErrOffsetOutOfRange):
-		return nil, kerr.OffsetOutOfRange
-	case errors.Is(err, plog.ErrClosed):
-		return nil, kerr.NotLeaderForPartition
-	case err != nil:
-		p.logger.Error("read for follower failed", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
-		return nil, kerr.KafkaStorageError
-	}
-	return b, nil
+	return p.readUpTo(offset, maxBytes, p.committedEnd(), minOne)
 }
 
 // AppendFromLeader appends batches fetched from the leader verbatim (offsets
@@ -456,23 +428,30 @@ func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 // kerr.OffsetOutOfRange when offset is outside [log start, log end].
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (records []byte, hw int64, err error) {
 	hw = p.HighWatermark()
+	records, err = p.readUpTo(offset, maxBytes, hw, minOne)
+	return records, hw, err
+}
+
+// readUpTo reads whole batches from offset that end below limit, mapping log
+// errors to what a fetcher is told.
+func (p *Partition) readUpTo(offset int64, maxBytes int, limit int64, minOne bool) ([]byte, error) {
 	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
-		return nil, hw, kerr.OffsetOutOfRange
+		return nil, kerr.OffsetOutOfRange
 	}
-	if offset >= hw {
-		return nil, hw, nil
+	if offset >= limit {
+		return nil, nil
 	}
-	b, err := p.log.Read(offset, maxBytes, hw, minOne)
+	b, err := p.log.Read(offset, maxBytes, limit, minOne)
 	switch {
 	case errors.Is(err, plog.ErrOffsetOutOfRange):
-		return nil, hw, kerr.OffsetOutOfRange
+		return nil, kerr.OffsetOutOfRange
 	case errors.Is(err, plog.ErrClosed):
-		return nil, hw, kerr.NotLeaderForPartition
+		return nil, kerr.NotLeaderForPartition
 	case err != nil:
 		p.logger.Error("read failed", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
-		return nil, hw, kerr.KafkaStorageError
+		return nil, kerr.KafkaStorageError
 	}
-	return b, hw, nil
+	return b, nil
 }
 
 // OffsetForTimestamp is the first committed offset whose record timestamp is
@@ -508,9 +487,6 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 func (p *Partition) ScanBatches(from int64, fn func(h batch.Header, b []byte) error) error {
 	return p.log.ScanBatches(from, fn)
 }
-
-// Size is the bytes the partition's log holds on disk.
-func (p *Partition) Size() int64 { return p.log.Size() }
 
 func (p *Partition) enforceRetention() (int, error) { return p.log.EnforceRetention() }
 
