@@ -17,17 +17,25 @@ const classicGroupType = "classic"
 // DESCRIBE_CONFIGS, ALTER_CONFIGS as AclOperation bits) is allowed.
 const groupAuthorizedOperations = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
-// ListGroups lists the groups this coordinator owns, sorted by id,
-// honouring StatesFilter (v4+) and TypesFilter (v5+; every group here is
-// "classic").
+// ListGroups lists the groups of the partitions this coordinator has
+// loaded, sorted by id, honouring StatesFilter (v4+) and TypesFilter (v5+;
+// every group here is "classic"). Like Kafka, while some partition is still
+// loading the answer carries COORDINATOR_LOAD_IN_PROGRESS along with the
+// groups already known.
 func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.Version = req.Version
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if code := c.availability(); code != 0 {
-		resp.ErrorCode = code
+	if c.closed {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
+	}
+	for _, ps := range c.parts {
+		if ps.status == partitionLoading || ps.status == partitionFailed {
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			break
+		}
 	}
 	if req.Version >= 5 && len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool {
 		return strings.EqualFold(t, classicGroupType)
@@ -36,7 +44,11 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 	}
 	ids := make([]string, 0, len(c.groups))
 	for id := range c.groups {
-		ids = append(ids, id)
+		// c.groups holds only groups of loaded partitions; checking again
+		// keeps a listing from ever leaking another node's groups.
+		if c.parts[c.Partition(id)].status == partitionLoaded {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {

@@ -6,16 +6,17 @@
 // record format, so they survive restarts. Group membership is not persisted:
 // after a restart every group is Empty with its offsets and consumers rejoin.
 //
-// The Kafka wire server decodes requests and calls the methods of Coordinator;
-// routing (NOT_COORDINATOR) is the caller's business, see Coordinator.Partition.
+// The Kafka wire server decodes requests and calls the methods of Coordinator.
+// A node coordinates the groups of the __consumer_offsets partitions it leads:
+// the broker calls LoadPartition when it gains leadership of one and
+// UnloadPartition when it loses it, like Kafka's onElection/onResignation.
+// Requests for groups of other partitions get NOT_COORDINATOR.
 package group
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -82,19 +83,18 @@ type Coordinator struct {
 	// mu guards everything below and every group's state. One lock for the
 	// whole coordinator keeps the state machine simple; nothing slow happens
 	// under it (OffsetsLog calls are made without it).
-	mu      sync.Mutex
-	loading bool
-	loaded  bool
-	closed  bool
-	groups  map[string]*group
-	timers  map[*timer]struct{}
+	mu     sync.Mutex
+	closed bool
+	parts  []offsetsPartition // indexed by partition of __consumer_offsets
+	groups map[string]*group  // only groups of loaded partitions
+	timers map[*timer]struct{}
 
 	timerWG sync.WaitGroup // one count per armed timer
 	done    chan struct{}  // closed by Close; wakes blocked joins and syncs
 }
 
-// New returns a coordinator that answers COORDINATOR_LOAD_IN_PROGRESS until
-// Load has replayed the offsets log.
+// New returns a coordinator that coordinates no group yet: every group gets
+// NOT_COORDINATOR until its partition is loaded with LoadPartition (or Load).
 func New(cfg Config, log OffsetsLog) *Coordinator {
 	if cfg.OffsetsPartitions <= 0 {
 		cfg.OffsetsPartitions = DefaultOffsetsPartitions
@@ -113,6 +113,7 @@ func New(cfg Config, log OffsetsLog) *Coordinator {
 		log:    log,
 		logger: cfg.Logger,
 		now:    cfg.Now,
+		parts:  make([]offsetsPartition, cfg.OffsetsPartitions),
 		groups: make(map[string]*group),
 		timers: make(map[*timer]struct{}),
 		done:   make(chan struct{}),
@@ -152,55 +153,10 @@ func (c *Coordinator) Partition(groupID string) int32 {
 	return PartitionFor(groupID, c.cfg.OffsetsPartitions)
 }
 
-// Load replays every partition of __consumer_offsets, oldest first, so that
-// committed offsets survive restarts: later records win and tombstones
-// delete. Until Load returns nil, requests get COORDINATOR_LOAD_IN_PROGRESS.
-// Load may be retried after an error.
-func (c *Coordinator) Load(ctx context.Context) error {
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return errors.New("load offsets: coordinator closed")
-	case c.loaded || c.loading:
-		c.mu.Unlock()
-		return errors.New("load offsets: already loaded or loading")
-	}
-	c.loading = true
-	c.mu.Unlock()
-
-	// Replay into a private map so requests never see half a log.
-	st := newLoadState()
-	var err error
-	for p := int32(0); p < c.cfg.OffsetsPartitions && err == nil; p++ {
-		err = c.log.Scan(ctx, p, func(b []byte) error { return st.applyBatch(p, b) })
-		if err != nil {
-			err = fmt.Errorf("load offsets: scan partition %d: %w", p, err)
-		}
-	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.loading = false
-	if err != nil {
-		return err
-	}
-	if c.closed {
-		return errors.New("load offsets: coordinator closed")
-	}
-	for id, offs := range st.offsets {
-		g := newGroup(id)
-		g.offsets = offs
-		c.groups[id] = g
-	}
-	c.loaded = true
-	c.logger.Info("offsets loaded", "groups", len(st.offsets), "records", st.records, "skipped", st.skipped)
-	return nil
-}
-
-// Close stops every timer; JoinGroup and SyncGroup calls still waiting answer
-// COORDINATOR_NOT_AVAILABLE and later requests get the same. Close waits for
-// timer callbacks already running and is idempotent.
+// Close stops every timer and cancels loads in flight; JoinGroup and
+// SyncGroup calls still waiting answer COORDINATOR_NOT_AVAILABLE and later
+// requests get the same. Close waits for timer callbacks already running and
+// is idempotent.
 func (c *Coordinator) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -209,6 +165,9 @@ func (c *Coordinator) Close() {
 	}
 	c.closed = true
 	close(c.done)
+	for i := range c.parts {
+		c.parts[i].stopLoad()
+	}
 	for t := range c.timers {
 		c.cancel(t)
 	}
@@ -216,29 +175,27 @@ func (c *Coordinator) Close() {
 	c.timerWG.Wait()
 }
 
-// availabilityFor is availability for one group, which this node must also
-// coordinate: NOT_COORDINATOR sends the client back to FindCoordinator.
-// c.mu must be held.
+// availabilityFor is the error a request for group gets before anything
+// else: COORDINATOR_NOT_AVAILABLE once closed, NOT_COORDINATOR unless this
+// node coordinates the group's partition (NOT_COORDINATOR sends the client
+// back to FindCoordinator), COORDINATOR_LOAD_IN_PROGRESS while the partition
+// is loading (the client retries here). c.mu must be held.
 func (c *Coordinator) availabilityFor(group string) int16 {
-	if code := c.availability(); code != 0 {
-		return code
+	if c.closed {
+		return kerr.CoordinatorNotAvailable.Code
 	}
+	// Owns is the broker's live view of leadership; it may turn false before
+	// the broker gets round to UnloadPartition.
 	if c.cfg.Owns != nil && !c.cfg.Owns(group) {
 		return kerr.NotCoordinator.Code
 	}
-	return 0
-}
-
-// availability is the error every request gets while the coordinator cannot
-// serve: loading or closed. c.mu must be held.
-func (c *Coordinator) availability() int16 {
-	switch {
-	case c.closed:
-		return kerr.CoordinatorNotAvailable.Code
-	case !c.loaded:
+	switch c.parts[c.Partition(group)].status {
+	case partitionLoaded:
+		return 0
+	case partitionLoading, partitionFailed:
 		return kerr.CoordinatorLoadInProgress.Code
 	}
-	return 0
+	return kerr.NotCoordinator.Code
 }
 
 // timer is an armed time.AfterFunc owned by the coordinator. Every timer is

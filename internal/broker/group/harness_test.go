@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -28,6 +29,14 @@ type memLog struct {
 	parts   map[int32][][]byte
 	failErr error // when set, Append fails and writes nothing
 	appends int
+	// scanHook and appendHook, when set, run at the start of every Scan
+	// (before it copies the partition) and before every Append stores its
+	// batch; an error fails the call. Tests use them to hold a call open.
+	scanHook   func(ctx context.Context, partition int32) error
+	appendHook func(ctx context.Context, partition int32) error
+	// scanIgnoresCtx makes Scan read on after its ctx ends, like a scan
+	// that had already read everything when it was cancelled.
+	scanIgnoresCtx bool
 }
 
 func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
@@ -35,6 +44,14 @@ func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
 func (l *memLog) Append(ctx context.Context, partition int32, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	l.mu.Lock()
+	hook := l.appendHook
+	l.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, partition); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -48,6 +65,17 @@ func (l *memLog) Append(ctx context.Context, partition int32, b []byte) error {
 
 func (l *memLog) Scan(ctx context.Context, partition int32, fn func([]byte) error) error {
 	l.mu.Lock()
+	hook := l.scanHook
+	if l.scanIgnoresCtx {
+		ctx = context.WithoutCancel(ctx)
+	}
+	l.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, partition); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
 	batches := append([][]byte(nil), l.parts[partition]...)
 	l.mu.Unlock()
 	for _, b := range batches {
@@ -59,6 +87,73 @@ func (l *memLog) Scan(ctx context.Context, partition int32, fn func([]byte) erro
 		}
 	}
 	return nil
+}
+
+func (l *memLog) setScanHook(h func(ctx context.Context, partition int32) error) {
+	l.mu.Lock()
+	l.scanHook = h
+	l.mu.Unlock()
+}
+
+func (l *memLog) setAppendHook(h func(ctx context.Context, partition int32) error) {
+	l.mu.Lock()
+	l.appendHook = h
+	l.mu.Unlock()
+}
+
+// put appends a batch of records to a partition directly, as another
+// coordinator leading it would.
+func (l *memLog) put(partition int32, kvs ...keyValue) {
+	l.mu.Lock()
+	l.parts[partition] = append(l.parts[partition], buildBatch(1, kvs))
+	l.mu.Unlock()
+}
+
+// gate holds calls that reach it until released; entered reports each call
+// that arrived. With honourCtx a call also returns when its ctx ends.
+type gate struct {
+	entered   chan int32
+	release   chan struct{}
+	honourCtx bool
+}
+
+func newGate(honourCtx bool) *gate {
+	return &gate{entered: make(chan int32, 64), release: make(chan struct{}), honourCtx: honourCtx}
+}
+
+// hook blocks calls for partition p (others pass) until the gate opens.
+func (g *gate) hook(p int32) func(ctx context.Context, partition int32) error {
+	return func(ctx context.Context, partition int32) error {
+		if partition != p {
+			return nil
+		}
+		g.entered <- partition
+		var done <-chan struct{}
+		if g.honourCtx {
+			done = ctx.Done()
+		}
+		select {
+		case <-g.release:
+			return nil
+		case <-done:
+			return ctx.Err()
+		case <-time.After(testTimeout):
+			return errors.New("gate never released")
+		}
+	}
+}
+
+func (g *gate) open() { close(g.release) }
+
+// groupIn returns a group id, starting with prefix, whose offsets partition
+// is p.
+func groupIn(prefix string, p int32) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if PartitionFor(id, testPartitions) == p {
+			return id
+		}
+	}
 }
 
 func (l *memLog) setFail(err error) {

@@ -9,8 +9,9 @@ import (
 
 // JoinGroup adds or refreshes a member and blocks until the rebalance it
 // takes part in completes, ctx ends (REBALANCE_IN_PROGRESS: the member
-// stays, as in Kafka, and will be dropped if it never syncs) or the
-// coordinator closes (COORDINATOR_NOT_AVAILABLE).
+// stays, as in Kafka, and will be dropped if it never syncs), the group's
+// partition is unloaded (NOT_COORDINATOR) or the coordinator closes
+// (COORDINATOR_NOT_AVAILABLE).
 //
 // A v4+ dynamic member joining with an empty member id gets
 // MEMBER_ID_REQUIRED with a generated id and must join again with it
@@ -226,8 +227,9 @@ func (c *Coordinator) replaceStatic(g *group, old *member, req *kmsg.JoinGroupRe
 
 // SyncGroup delivers the leader's assignment. A follower in
 // CompletingRebalance blocks until the leader's SyncGroup arrives (or the
-// rebalance is aborted: REBALANCE_IN_PROGRESS); in Stable the member's
-// assignment is returned at once.
+// rebalance is aborted: REBALANCE_IN_PROGRESS; or the group's partition is
+// unloaded: NOT_COORDINATOR); in Stable the member's assignment is returned
+// at once.
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
 	c.mu.Lock()
@@ -436,7 +438,7 @@ func (c *Coordinator) leave(g *group, memberID string, instanceID *string) int16
 // dropIfUnused forgets a group that holds nothing at all, so failed requests
 // that had to create it leave no trace. c.mu must be held.
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && c.groups[g.id] == g {
+	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.writing && c.groups[g.id] == g {
 		delete(c.groups, g.id)
 	}
 }

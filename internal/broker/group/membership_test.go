@@ -507,18 +507,47 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	c.Close() // idempotent
 }
 
+// Before its partition is loaded a group belongs to nobody here
+// (NOT_COORDINATOR); while the partition loads, its groups get
+// COORDINATOR_LOAD_IN_PROGRESS and ListGroups says a load is running.
 func TestLoadInProgress(t *testing.T) {
-	c := New(testConfig(t), newMemLog())
+	log := newMemLog()
+	c := New(testConfig(t), log)
 	defer c.Close()
 	m := newTM("g", "t")
-	wantCode(t, "join", c.JoinGroup(ctxT(t), m.joinReq()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
-	wantCode(t, "heartbeat", heartbeat(t, c, m), kerr.CoordinatorLoadInProgress.Code)
-	m.gen = -1
-	wantCode(t, "commit", commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(m, map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorLoadInProgress.Code)
+	commit := func() int16 {
+		s := &tm{group: "g", gen: -1}
+		return commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(s, map[string]map[int32]int64{"t": {0: 1}})))
+	}
 	fr := kmsg.NewPtrOffsetFetchRequest()
 	fr.Version = 7
 	fr.Group = "g"
-	wantCode(t, "fetch", c.OffsetFetch(ctxT(t), fr).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
-	wantCode(t, "list", c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
-	wantCode(t, "describe", describe(t, c, "g").ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+	check := func(state string, want int16) {
+		t.Helper()
+		wantCode(t, state+": join", c.JoinGroup(ctxT(t), m.joinReq()).ErrorCode, want)
+		wantCode(t, state+": heartbeat", heartbeat(t, c, m), want)
+		wantCode(t, state+": commit", commit(), want)
+		wantCode(t, state+": fetch", c.OffsetFetch(ctxT(t), fr).ErrorCode, want)
+		wantCode(t, state+": describe", describe(t, c, "g").ErrorCode, want)
+	}
+	check("nothing loaded", kerr.NotCoordinator.Code)
+	lr := c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest())
+	if lr.ErrorCode != 0 || len(lr.Groups) != 0 {
+		t.Fatalf("list with nothing loaded: %s, %d groups", errName(lr.ErrorCode), len(lr.Groups))
+	}
+
+	p := PartitionFor("g", testPartitions)
+	gt := newGate(false)
+	log.setScanHook(gt.hook(p))
+	loaded := make(chan error, 1)
+	go func() { loaded <- c.LoadPartition(ctxT(t), p) }()
+	recv(t, gt.entered)
+	check("loading", kerr.CoordinatorLoadInProgress.Code)
+	wantCode(t, "list while loading", c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+	gt.open()
+	if err := recv(t, loaded); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	wantCode(t, "commit once loaded", commit(), 0)
+	wantCode(t, "list once loaded", c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, 0)
 }

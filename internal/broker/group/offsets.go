@@ -26,13 +26,20 @@ func release(g *group) { <-g.sem }
 // persist writes kvs to g's partition of the offsets log and reports whether
 // that worked, logging msg when not. c.mu is held on entry and on return but
 // released for the write; g.sem, held by the caller, keeps g's writes in order.
+// Callers must check g.unloaded afterwards: when g's partition was unloaded
+// during the write, the record is in the log but whether the state now
+// served (by the next load, here or elsewhere) has it depends on when that
+// load read the log, so the answer is NOT_COORDINATOR and the client retries
+// where the group now lives.
 func (c *Coordinator) persist(ctx context.Context, g *group, nowMs int64, kvs []keyValue, msg string) bool {
 	if len(kvs) == 0 {
 		return true
 	}
+	g.writing = true
 	c.mu.Unlock()
 	err := c.log.Append(ctx, c.Partition(g.id), buildBatch(nowMs, kvs))
 	c.mu.Lock()
+	g.writing = false
 	if err != nil {
 		c.logger.Warn(msg, "group", g.id, "err", err)
 	}
@@ -122,6 +129,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	code = c.availabilityFor(req.Group)
+	if code == 0 && g.unloaded {
+		code = kerr.NotCoordinator.Code // partition reloaded meanwhile
+	}
 	if code == 0 && c.groups[req.Group] != g {
 		code = kerr.CoordinatorNotAvailable.Code // deleted meanwhile; the retry starts afresh
 	}
@@ -157,6 +167,12 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			resp.Topics[p.ti].Partitions[p.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
 		c.dropIfUnused(g)
+		return resp
+	}
+	if g.unloaded {
+		for _, p := range pending {
+			resp.Topics[p.ti].Partitions[p.pi].ErrorCode = kerr.NotCoordinator.Code
+		}
 		return resp
 	}
 	for _, p := range pending {
@@ -383,6 +399,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	switch {
 	case c.availabilityFor(req.Group) != 0:
 		resp.ErrorCode = c.availabilityFor(req.Group)
+	case g.unloaded:
+		resp.ErrorCode = kerr.NotCoordinator.Code
 	case c.groups[req.Group] != g || g.state == stateDead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 	case g.state != stateEmpty && g.protocolType != "consumer":
@@ -419,6 +437,11 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		}
 		return resp
 	}
+	if g.unloaded {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		resp.Topics = nil
+		return resp
+	}
 	for _, t := range targets {
 		deleteOffset(g.offsets, t.topic, t.partition)
 	}
@@ -446,6 +469,8 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 			return code
 		}
 		switch {
+		case g != nil && g.unloaded:
+			return kerr.NotCoordinator.Code
 		case g == nil || c.groups[id] != g || g.state == stateDead:
 			return kerr.GroupIDNotFound.Code
 		case g.state != stateEmpty:
@@ -483,6 +508,9 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	if !c.persist(ctx, g, c.now().UnixMilli(), kvs, "group deletion not persisted") {
 		g.state = stateEmpty
 		return kerr.CoordinatorNotAvailable.Code
+	}
+	if g.unloaded {
+		return kerr.NotCoordinator.Code
 	}
 	for _, p := range g.pending {
 		c.removePending(g, p)

@@ -495,18 +495,42 @@ func TestLoadRecords(t *testing.T) {
 	if got := fetch(t, c, "g", "t", 1); got != -1 {
 		t.Fatalf("tombstoned offset %d", got)
 	}
-	if err := c.Load(ctxT(t)); err == nil {
-		t.Fatal("second Load succeeded")
+	// A second Load has nothing left to do and keeps what is served.
+	mustCommit(t, c, simple("g"), map[string]map[int32]int64{"t": {2: 8}})
+	if err := c.Load(ctxT(t)); err != nil {
+		t.Fatalf("second Load: %v", err)
+	}
+	if got := fetch(t, c, "g", "t", 2); got != 8 {
+		t.Fatalf("second Load replaced the served state: offset %d", got)
 	}
 
-	// A corrupt batch fails the load; requests keep waiting for it.
+	// A corrupt batch fails the load of its partition only; its groups keep
+	// waiting for a retry, the other partitions are served.
 	bad := newMemLog()
-	bad.parts[0] = [][]byte{[]byte("not a batch")}
+	bad.parts[p] = [][]byte{[]byte("not a batch")}
 	c2 := New(testConfig(t), bad)
 	defer c2.Close()
 	if err := c2.Load(ctxT(t)); err == nil {
 		t.Fatal("load of a corrupt log succeeded")
 	}
+	other := groupIn("other", (p+1)%testPartitions)
 	wantCode(t, "commit after a failed load",
 		commitCodesOne(c2.OffsetCommit(ctxT(t), commitReq(simple("g"), map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorLoadInProgress.Code)
+	wantCode(t, "commit to a partition that loaded",
+		commitCodesOne(c2.OffsetCommit(ctxT(t), commitReq(simple(other), map[string]map[int32]int64{"t": {0: 1}}))), 0)
+	wantCode(t, "list after a failed load", c2.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+
+	// Once the log is readable, Load retries just the failed partition.
+	bad.mu.Lock()
+	bad.parts[p] = log.parts[p]
+	bad.mu.Unlock()
+	if err := c2.Load(ctxT(t)); err != nil {
+		t.Fatalf("retried load: %v", err)
+	}
+	if got := fetch(t, c2, "g", "t", 0); got != 4 {
+		t.Fatalf("offset after the retried load %d", got)
+	}
+	if got := fetch(t, c2, other, "t", 0); got != 1 {
+		t.Fatalf("retried load replaced a loaded partition: offset %d", got)
+	}
 }

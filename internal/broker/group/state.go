@@ -78,6 +78,13 @@ type group struct {
 
 	offsets map[string]map[int32]offsetEntry
 
+	// unloaded is set when the group's partition was unloaded (or reloaded)
+	// and g was dropped: a request still holding g answers NOT_COORDINATOR.
+	unloaded bool
+	// writing is set while persist writes g's records with c.mu released,
+	// so that g is not dropped as unused meanwhile.
+	writing bool
+
 	// sem serialises this group's writes to the offsets log so that the log
 	// and the in-memory offsets see commits and deletions in the same order.
 	// It is a channel, not a mutex, so waiting for it honours ctx.
