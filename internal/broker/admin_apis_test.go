@@ -216,13 +216,15 @@ func apiAlterConfigs(t *testing.T, cl *kgo.Client, typ kmsg.ConfigResourceType, 
 // supported topic config on a node started with cfg.
 func apiTopicDefaults(cfg broker.Config) map[string]string {
 	return map[string]string{
-		"retention.ms":        strconv.FormatInt(cfg.RetentionMs, 10),
-		"retention.bytes":     strconv.FormatInt(cfg.RetentionBytes, 10),
-		"segment.bytes":       strconv.FormatInt(cfg.SegmentBytes, 10),
-		"segment.ms":          strconv.FormatInt(cfg.SegmentMs, 10),
-		"min.insync.replicas": strconv.Itoa(int(cfg.MinInsyncReplicas)),
-		"max.message.bytes":   strconv.Itoa(int(cfg.MaxMessageBytes)),
-		"cleanup.policy":      "delete",
+		"retention.ms":                   strconv.FormatInt(cfg.RetentionMs, 10),
+		"retention.bytes":                strconv.FormatInt(cfg.RetentionBytes, 10),
+		"segment.bytes":                  strconv.FormatInt(cfg.SegmentBytes, 10),
+		"segment.ms":                     strconv.FormatInt(cfg.SegmentMs, 10),
+		"min.insync.replicas":            strconv.Itoa(int(cfg.MinInsyncReplicas)),
+		"max.message.bytes":              strconv.Itoa(int(cfg.MaxMessageBytes)),
+		"cleanup.policy":                 "delete",
+		"replica.lag.time.max.ms":        strconv.FormatInt(cfg.ReplicaLagTimeMax.Milliseconds(), 10),
+		"unclean.leader.election.enable": "false",
 	}
 }
 

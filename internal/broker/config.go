@@ -55,6 +55,9 @@ type Config struct {
 
 	AutoCreateTopics  bool
 	DefaultPartitions int32
+	// DefaultReplicationFactor is the replication factor of auto-created
+	// topics and of CreateTopics asking for -1.
+	DefaultReplicationFactor int32
 
 	// Broker-wide defaults for topic configs (each can be overridden per topic).
 	MaxMessageBytes   int32
@@ -63,6 +66,11 @@ type Config struct {
 	RetentionMs       int64
 	RetentionBytes    int64
 	MinInsyncReplicas int32
+	// ReplicaLagTimeMax: a follower not caught up for this long leaves the ISR.
+	ReplicaLagTimeMax time.Duration
+	// LeaderRebalanceInterval: how often the controller moves leadership
+	// back to each partition's preferred (first) replica; 0 disables it.
+	LeaderRebalanceInterval time.Duration
 
 	RetentionCheckInterval time.Duration
 
@@ -89,18 +97,21 @@ func DefaultConfig() Config {
 		RaftSnapshotEntries:        10000,
 		RaftTickInterval:           100 * time.Millisecond,
 		RaftElectionTimeout:        time.Second,
-		BrokerSessionTimeout:       2 * time.Second,
+		BrokerSessionTimeout:       1500 * time.Millisecond,
 		LogFlush:                   FlushAlways,
 		LogFlushInterval:           time.Second,
 		MaxRequestBytes:            100 << 20,
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
+		DefaultReplicationFactor:   1,
 		MaxMessageBytes:            1048588,
 		SegmentBytes:               1 << 30,
 		SegmentMs:                  7 * 24 * 3600 * 1000,
 		RetentionMs:                7 * 24 * 3600 * 1000,
 		RetentionBytes:             -1,
 		MinInsyncReplicas:          1,
+		ReplicaLagTimeMax:          10 * time.Second,
+		LeaderRebalanceInterval:    5 * time.Minute,
 		RetentionCheckInterval:     5 * time.Minute,
 		OffsetsTopicPartitions:     50,
 		GroupInitialRebalanceDelay: 3 * time.Second,
@@ -124,12 +135,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raft-election-timeout: must be at least three raft ticks (%v), got %v", 3*c.RaftTickInterval, c.RaftElectionTimeout)
 	case c.BrokerSessionTimeout < c.RaftElectionTimeout:
 		return fmt.Errorf("broker-session-timeout: must be at least the raft election timeout (%v), got %v", c.RaftElectionTimeout, c.BrokerSessionTimeout)
+	case c.ReplicaLagTimeMax < 100*time.Millisecond:
+		return fmt.Errorf("replica-lag-time-max: must be at least 100ms, got %v", c.ReplicaLagTimeMax)
+	case c.LeaderRebalanceInterval < 0:
+		return fmt.Errorf("leader-rebalance-interval: must be >= 0 (0 disables), got %v", c.LeaderRebalanceInterval)
 	case c.DataDir == "":
 		return fmt.Errorf("data-dir: must not be empty")
 	case c.KafkaAddr == "":
 		return fmt.Errorf("kafka-addr: must not be empty")
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("max-request-bytes: must be >= 1024, got %d", c.MaxRequestBytes)
+	case c.DefaultReplicationFactor < 1:
+		return fmt.Errorf("default-replication-factor: must be >= 1, got %d", c.DefaultReplicationFactor)
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("default-partitions: must be >= 1, got %d", c.DefaultPartitions)
 	case c.OffsetsTopicPartitions < 1:
@@ -158,13 +175,14 @@ func (c *Config) Validate() error {
 
 func (c *Config) topicDefaults() meta.TopicConfig {
 	return meta.TopicConfig{
-		RetentionMs:       c.RetentionMs,
-		RetentionBytes:    c.RetentionBytes,
-		SegmentBytes:      c.SegmentBytes,
-		SegmentMs:         c.SegmentMs,
-		MinInsyncReplicas: c.MinInsyncReplicas,
-		MaxMessageBytes:   c.MaxMessageBytes,
-		CleanupPolicy:     "delete",
+		RetentionMs:         c.RetentionMs,
+		RetentionBytes:      c.RetentionBytes,
+		SegmentBytes:        c.SegmentBytes,
+		SegmentMs:           c.SegmentMs,
+		MinInsyncReplicas:   c.MinInsyncReplicas,
+		MaxMessageBytes:     c.MaxMessageBytes,
+		CleanupPolicy:       "delete",
+		ReplicaLagTimeMaxMs: c.ReplicaLagTimeMax.Milliseconds(),
 	}
 }
 
@@ -183,8 +201,11 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("log.dirs", c.DataDir, d.DataDir),
 		entry("auto.create.topics.enable", c.AutoCreateTopics, d.AutoCreateTopics),
 		entry("num.partitions", c.DefaultPartitions, d.DefaultPartitions),
-		entry("default.replication.factor", 1, 1),
+		entry("default.replication.factor", c.DefaultReplicationFactor, d.DefaultReplicationFactor),
 		entry("min.insync.replicas", c.MinInsyncReplicas, d.MinInsyncReplicas),
+		entry("replica.lag.time.max.ms", c.ReplicaLagTimeMax.Milliseconds(), d.ReplicaLagTimeMax.Milliseconds()),
+		entry("leader.imbalance.check.interval.seconds", int64(c.LeaderRebalanceInterval.Seconds()), int64(d.LeaderRebalanceInterval.Seconds())),
+		entry("auto.leader.rebalance.enable", c.LeaderRebalanceInterval > 0, d.LeaderRebalanceInterval > 0),
 		entry("message.max.bytes", c.MaxMessageBytes, d.MaxMessageBytes),
 		entry("log.segment.bytes", c.SegmentBytes, d.SegmentBytes),
 		entry("log.roll.ms", c.SegmentMs, d.SegmentMs),

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,6 +37,21 @@ type fetcher struct {
 	mu      sync.Mutex
 	parts   map[topicPartition]bool
 	changed chan struct{} // closed and replaced when parts changes
+
+	// What the admin API reports about this fetcher.
+	lastFetch time.Time // last answered fetch
+	lastErr   string    // last failure, "" after a clean fetch
+}
+
+// record notes the outcome of one fetch.
+func (ft *fetcher) record(err error) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if err == nil {
+		ft.lastFetch, ft.lastErr = time.Now(), ""
+		return
+	}
+	ft.lastErr = err.Error()
 }
 
 // set makes the running fetch loops match want (leader -> its partitions,
@@ -111,6 +128,7 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		}
 		kresp, err := seed.Request(ctx, req)
 		if err != nil {
+			ft.record(err)
 			if ctx.Err() == nil {
 				n.logger.Debug("follower fetch failed; retrying", "leader", ft.leader, "err", err, "retry_in", backoff)
 				select {
@@ -124,23 +142,66 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		backoff = 50 * time.Millisecond
 		resp := kresp.(*kmsg.FetchResponse)
 		if resp.ErrorCode != 0 {
+			ft.record(kerr.ErrorForCode(resp.ErrorCode))
 			n.logger.Debug("follower fetch refused", "leader", ft.leader, "error_code", resp.ErrorCode)
+			waitOrChange(ctx, changed, time.Second)
 			continue
 		}
+		failed := 0
+		var lastErr error
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
 				p := n.replicas.Get(rt.Topic, rp.Partition)
-				if p == nil || p.IsLeader() || rp.ErrorCode != 0 {
-					if rp.ErrorCode != 0 {
-						n.logger.Debug("follower fetch partition error", "topic", rt.Topic, "partition", rp.Partition, "error_code", rp.ErrorCode)
-					}
+				if p == nil || p.IsLeader() {
 					continue
 				}
-				if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
-					n.logger.Warn("follower could not append what the leader sent", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				if err := n.applyFetched(ctx, p, rp); err != nil {
+					failed++
+					lastErr = err
+					n.logger.Debug("follower fetch partition failed", "leader", ft.leader, "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 			}
 		}
+		ft.record(lastErr)
+		if failed > 0 {
+			// Usually metadata on its way (a new leader or epoch): wait for
+			// the reconciler's update instead of spinning.
+			waitOrChange(ctx, changed, 200*time.Millisecond)
+		}
+	}
+}
+
+// applyFetched applies one partition of a follower fetch: data is appended
+// verbatim; a diverging epoch truncates the tail the leader does not have;
+// an out-of-range offset restarts the log at the leader's log start.
+func (n *Node) applyFetched(ctx context.Context, p *replica.Partition, rp kmsg.FetchResponseTopicPartition) error {
+	switch {
+	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > p.LogEndOffset():
+		n.logger.Info("follower is behind the leader's log start; restarting its log there",
+			"topic", p.Topic, "partition", p.Index, "log_end", p.LogEndOffset(), "leader_log_start", rp.LogStartOffset)
+		return p.StartAt(rp.LogStartOffset)
+	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.HighWatermark >= 0:
+		return p.Truncate(rp.HighWatermark)
+	case rp.ErrorCode != 0:
+		return kerr.ErrorForCode(rp.ErrorCode)
+	case rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0:
+		return p.TruncateDiverged(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
+	}
+	if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
+		n.logger.Warn("follower could not append what the leader sent", "topic", p.Topic, "partition", p.Index, "err", err)
+		return err
+	}
+	return nil
+}
+
+// waitOrChange waits for d, a change of the followed partitions, or ctx.
+func waitOrChange(ctx context.Context, changed <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-changed:
+	case <-t.C:
 	}
 }
 
@@ -176,6 +237,7 @@ func (n *Node) followerFetch(parts map[topicPartition]bool) *kmsg.FetchRequest {
 		rp.Partition = tp.partition
 		rp.FetchOffset = p.LogEndOffset()
 		rp.CurrentLeaderEpoch = p.LeaderEpoch()
+		rp.LastFetchedEpoch = p.LastFetchedEpoch()
 		rp.PartitionMaxBytes = 1 << 20
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}

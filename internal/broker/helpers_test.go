@@ -116,12 +116,16 @@ func consumeN(t *testing.T, n *broker.Node, topic string, want int, opts ...kgo.
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool, detail ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			msg := ""
+			for _, f := range detail {
+				msg += "; " + f()
+			}
+			t.Fatalf("timed out after %v waiting for %s%s", d, what, msg)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -32,7 +32,7 @@ import (
 )
 
 // livenessInterval is how often the controller checks broker liveness.
-const livenessInterval = 250 * time.Millisecond
+const livenessInterval = 100 * time.Millisecond
 
 // Addrs are the bound listener addresses of a running node.
 type Addrs struct {
@@ -184,6 +184,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		NodeID:                 cfg.NodeID,
 		Defaults:               cfg.topicDefaults(),
 		DefaultPartitions:      cfg.DefaultPartitions,
+		DefaultReplication:     int16(min(cfg.DefaultReplicationFactor, 1<<15-1)),
 		OffsetsTopicPartitions: cfg.OffsetsTopicPartitions,
 		Logger:                 logger,
 		Applied:                n.reconcileNow,
@@ -225,6 +226,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.spawn(func() { n.register(runCtx) })
 	n.spawn(func() {
 		n.controller.RunLiveness(runCtx, n.activity, livenessInterval, cfg.BrokerSessionTimeout)
+	})
+	n.spawn(func() { n.runISRMaintenance(runCtx) })
+	n.spawn(func() {
+		n.controller.RunLeaderRebalance(runCtx, func() bool { return n.raft.Status().Role == "leader" }, cfg.LeaderRebalanceInterval)
 	})
 	if n.admin != nil {
 		n.spawn(func() {
@@ -302,18 +307,19 @@ func (n *Node) register(ctx context.Context) {
 	}
 }
 
-// activity is what the liveness check needs from raft: whether this node
-// leads and which voters it heard from within the last election timeout.
-func (n *Node) activity() (bool, map[int32]bool) {
+// activity is what the liveness check needs from raft: the leader, whether
+// this node is it, and when each voter was last heard from.
+func (n *Node) activity() (int32, bool, map[int32]time.Time) {
 	st := n.raft.Status()
+	leader := int32(n.raft.LeaderID())
 	if st.Role != "leader" {
-		return false, nil
+		return leader, false, nil
 	}
-	heard := make(map[int32]bool, len(st.Progress))
+	contact := make(map[int32]time.Time, len(st.Progress))
 	for id, p := range st.Progress {
-		heard[int32(id)] = p.RecentActive
+		contact[int32(id)] = p.LastContact
 	}
-	return true, heard
+	return leader, true, contact
 }
 
 // coordinates reports whether this node leads the group's partition of
@@ -336,6 +342,7 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 func (n *Node) close(ctx context.Context) error {
+	n.controlledShutdown(ctx)
 	n.reconciled.Store(false)
 	// Waiting requests answer now: long polls with what they have, group
 	// joins with COORDINATOR_NOT_AVAILABLE, so clients move on.

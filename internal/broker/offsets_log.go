@@ -41,7 +41,7 @@ func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) erro
 	if err != nil {
 		return fmt.Errorf("append to %s-%d: %w", controller.OffsetsTopic, partition, err)
 	}
-	if err := p.WaitCommitted(ctx, res.LastOffset+1); err != nil {
+	if err := p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
 		return fmt.Errorf("commit to %s-%d: %w", controller.OffsetsTopic, partition, err)
 	}
 	return nil

@@ -2,9 +2,12 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 
@@ -13,22 +16,15 @@ import (
 // every metadata change (including a snapshot install), and again after a
 // failure.
 func (n *Node) runReconciler(ctx context.Context) {
-	loaded := false
+	coordinated := map[int32]bool{} // offsets partitions whose groups are loaded here
 	for {
 		changed := n.raft.Changed()
 		caughtUp := n.raft.Ready()
 		if err := n.reconcile(caughtUp); err != nil {
 			n.logger.Error("reconcile partitions with metadata", "err", err)
 		} else if caughtUp {
-			if !loaded {
-				// Group offsets replay from the partitions opened above.
-				if err := n.groups.Load(ctx); err != nil {
-					n.logger.Error("load consumer group offsets", "err", err)
-				} else {
-					loaded = true
-				}
-			}
-			n.reconciled.Store(loaded)
+			// Group offsets replay from the partitions opened above.
+			n.reconciled.Store(n.syncCoordination(ctx, coordinated))
 		}
 		select {
 		case <-ctx.Done():
@@ -38,6 +34,43 @@ func (n *Node) runReconciler(ctx context.Context) {
 			// Retries failures, and notices raft catching up.
 		}
 	}
+}
+
+// syncCoordination makes the group coordinator serve exactly the groups of
+// the __consumer_offsets partitions this node leads: it loads a partition's
+// groups when leadership arrives and drops them when it leaves, so the
+// coordinator moves with the partition. It reports whether every led
+// partition is loaded.
+func (n *Node) syncCoordination(ctx context.Context, coordinated map[int32]bool) bool {
+	led := map[int32]bool{}
+	for _, p := range n.replicas.Partitions(controller.OffsetsTopic) {
+		if p.IsLeader() {
+			led[p.Index] = true
+		}
+	}
+	for p := range coordinated {
+		if !led[p] {
+			n.groups.UnloadPartition(p)
+			delete(coordinated, p)
+			n.logger.Info("stopped coordinating the groups of an offsets partition", "partition", p)
+		}
+	}
+	ok := true
+	for p := range led {
+		if coordinated[p] {
+			continue
+		}
+		if err := n.groups.LoadPartition(ctx, p); err != nil {
+			if !errors.Is(err, group.ErrSuperseded) && ctx.Err() == nil {
+				n.logger.Error("load consumer group offsets; retrying", "partition", p, "err", err)
+			}
+			ok = false
+			continue
+		}
+		coordinated[p] = true
+		n.logger.Info("coordinating the groups of an offsets partition", "partition", p)
+	}
+	return ok
 }
 
 // reconcileNow brings the local replicas up to the metadata this node has
@@ -66,7 +99,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 			}
 			roles[int32(i)] = replica.Role{
 				Leader: p.Leader == self, LeaderID: p.Leader, LeaderEpoch: p.LeaderEpoch,
-				Replicas: p.Replicas, ISR: p.ISR, Self: self,
+				PartitionEpoch: p.PartitionEpoch, Replicas: p.Replicas, ISR: p.ISR, Self: self,
 			}
 			if b, ok := s.Brokers[p.Leader]; ok && p.Leader != self {
 				if follow[p.Leader] == nil {

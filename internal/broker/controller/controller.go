@@ -77,6 +77,7 @@ type Options struct {
 	NodeID                 int32
 	Defaults               meta.TopicConfig // broker-wide topic config defaults
 	DefaultPartitions      int32
+	DefaultReplication     int16 // replication factor for -1; 0 means 1
 	OffsetsTopicPartitions int32
 	Logger                 *slog.Logger
 	// Applied, if set, runs after each committed change, before the call
@@ -221,9 +222,12 @@ func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool)
 			}
 		}
 		if rf == -1 {
-			// Internal topics too, until partitions replicate: an ISR of
-			// replicas that do not fetch would stall every commit.
-			rf = 1
+			rf = max(1, int(c.opts.DefaultReplication))
+			if internal {
+				// Group offsets must survive the loss of the coordinator's
+				// broker, like Kafka's offsets.topic.replication.factor.
+				rf = min(3, len(live))
+			}
 		}
 		switch {
 		case n < 1 || n > 100000:

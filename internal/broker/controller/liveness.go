@@ -7,52 +7,60 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/meta/state"
 )
 
-// Activity is what the raft leader knows of the voters: whether this node
-// leads, and which brokers it heard from recently (raft heartbeat responses
-// arrive every tick, so a live node is always recently active).
-type Activity func() (leader bool, heard map[int32]bool)
+// Activity is what raft tells liveness: the current raft leader (0 if
+// unknown), whether this node is it, and, on the leader, when a message from
+// each other voter last arrived (raft heartbeats and their answers flow
+// every tick, so a live node is heard from several times a second).
+type Activity func() (leaderID int32, leading bool, lastContact map[int32]time.Time)
 
 // RunLiveness fences brokers the leader has not heard from for
 // sessionTimeout and unfences them when they are heard again. It runs on
 // every node and acts only while the node leads; a new leader gives every
-// broker a full session timeout of grace before fencing it.
+// broker a full session timeout of grace before fencing it, except the
+// previous raft leader: it sent to this node every heartbeat, so its last
+// contact is known, and a leader that died is fenced as soon as its session
+// expired (a dead raft leader is the common case of a dead controller).
+// A broker that shut down (controlled shutdown) stays fenced until it
+// registers again.
 func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interval, sessionTimeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var lastSeen map[int32]time.Time // nil while not leading
+	var leadingSince time.Time // zero while not leading
+	var prevLeader int32       // the raft leader before this node took over
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		leader, heard := activity()
-		if !leader {
-			lastSeen = nil
+		leaderID, leading, contact := activity()
+		if !leading {
+			leadingSince = time.Time{}
+			if leaderID != 0 {
+				prevLeader = leaderID
+			}
 			continue
 		}
 		now := time.Now()
-		s := c.meta.State()
-		if lastSeen == nil {
-			lastSeen = map[int32]time.Time{}
-			for id := range s.Brokers {
-				lastSeen[id] = now
-			}
+		if leadingSince.IsZero() {
+			leadingSince = now
 		}
+		s := c.meta.State()
 		for id, b := range s.Brokers {
-			alive := id == c.opts.NodeID || heard[id]
-			if alive {
-				lastSeen[id] = now
-			} else if _, ok := lastSeen[id]; !ok {
-				lastSeen[id] = now // registered while we lead: grace from now
+			last := contact[id]
+			if id == c.opts.NodeID {
+				last = now
 			}
-			silent := now.Sub(lastSeen[id])
+			if last.Before(leadingSince) && (id != prevLeader || last.IsZero()) {
+				last = leadingSince // grace for a new leader
+			}
+			silent := now.Sub(last)
 			switch {
 			case !b.Fenced && silent > sessionTimeout:
 				c.opts.Logger.Warn("fencing broker: no heartbeat within the session timeout",
 					"broker", id, "silent", silent.Round(time.Millisecond), "session_timeout", sessionTimeout)
 				c.setFenced(ctx, id, true, interval)
-			case b.Fenced && alive:
+			case b.Fenced && !b.ShutDown && silent <= 2*interval && !contact[id].IsZero():
 				c.opts.Logger.Info("unfencing broker: heartbeats resumed", "broker", id)
 				c.setFenced(ctx, id, false, interval)
 			}

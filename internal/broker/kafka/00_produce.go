@@ -12,7 +12,10 @@ package kafka
 // (fsynced, group commit, under --log-flush=always); acks=-1 once the high
 // watermark passed it, i.e. every ISR member has it, and it is refused with
 // NOT_ENOUGH_REPLICAS before anything is appended while the ISR is below the
-// effective min.insync.replicas. acks=-1 honours the request timeout
+// effective min.insync.replicas (ISR members the leader found lagging do not
+// count), and answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when the in-sync
+// replicas fall below it while the request waits, NOT_LEADER_OR_FOLLOWER when
+// the leadership ends first. acks=-1 honours the request timeout
 // (REQUEST_TIMED_OUT). A replica that does not lead the partition answers
 // NOT_LEADER_OR_FOLLOWER. Idempotent batches are checked against
 // the producer's last five sequences: a duplicate gets its original offset,
@@ -32,23 +35,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// checkProduceRole refuses a produce this replica must not take: it does not
-// lead the partition, or (acks=all) the ISR is below min.insync.replicas.
-func checkProduceRole(p *replica.Partition, acks int16) error {
-	role := p.Role()
-	if !role.Leader {
-		return kerr.NotLeaderForPartition
-	}
-	if acks == -1 {
-		return role.CheckAcksAll(p.Config().MinInsyncReplicas)
-	}
-	return nil
-}
-
 type produceWait struct {
-	p    *replica.Partition
-	end  int64
-	resp *kmsg.ProduceResponseTopicPartition
+	p     *replica.Partition
+	end   int64
+	epoch int32
+	resp  *kmsg.ProduceResponseTopicPartition
 }
 
 func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
@@ -94,7 +85,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 				}
 			}
 			if err == nil {
-				err = checkProduceRole(p, req.Acks)
+				err = p.CheckProduce(req.Acks)
 			}
 			if err != nil {
 				r.ErrorCode = code(err)
@@ -108,7 +99,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			}
 			r.BaseOffset = res.BaseOffset
 			r.LogStartOffset = p.LogStartOffset()
-			waits = append(waits, produceWait{p: p, end: res.LastOffset + 1, resp: r})
+			waits = append(waits, produceWait{p: p, end: res.LastOffset + 1, epoch: res.LeaderEpoch, resp: r})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -126,11 +117,13 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			defer cancel()
 		}
 		wait := func(w produceWait) {
-			waitFor := w.p.WaitDurable
+			var err error
 			if req.Acks == -1 {
-				waitFor = w.p.WaitCommitted
+				err = w.p.WaitCommitted(ctx, w.end, w.epoch)
+			} else {
+				err = w.p.WaitDurable(ctx, w.end)
 			}
-			if err := waitFor(ctx, w.end); err != nil {
+			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					err = kerr.RequestTimedOut
 				}

@@ -12,7 +12,9 @@ package kafka
 // not offered: the response's session id is 0, so clients send full fetches;
 // a request naming a session gets FETCH_SESSION_ID_NOT_FOUND.
 // CurrentLeaderEpoch (v9+) is checked: older -> FENCED_LEADER_EPOCH, newer ->
-// UNKNOWN_LEADER_EPOCH. Errors end the long poll at once.
+// UNKNOWN_LEADER_EPOCH. Errors end the long poll at once. A follower's
+// LastFetchedEpoch (v12) is checked against the leader's epoch cache and a
+// divergent follower gets DivergingEpoch instead of data.
 
 import (
 	"context"
@@ -96,10 +98,13 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 				}
 			}
 			err := fetchPartition(p, rp, &sp, maxBytes-total, total == 0, req.ReplicaID)
-			if err != nil {
+			switch {
+			case err != nil:
 				sp.ErrorCode = code(err)
 				failed = true
-			} else if len(sp.RecordBatches) == 0 {
+			case sp.DivergingEpoch.EndOffset >= 0:
+				failed = true // the follower must truncate now, not after a long poll
+			case len(sp.RecordBatches) == 0:
 				waitOn = append(waitOn, changed)
 			}
 			if sp.RecordBatches == nil {
@@ -140,18 +145,28 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 	return nil
 }
 
-// fetchForFollower serves a replica's fetch on the leader: the fetch offset
-// tells the leader the follower's log end (it fsyncs before fetching again),
-// which may move the high watermark; data is served up to the leader's
-// committed end, beyond the high watermark.
+// fetchForFollower serves a replica's fetch on the leader. A follower whose
+// last fetched epoch ended earlier here (or never existed here) is told the
+// diverging epoch and its end offset (v12+; KIP-320) and must truncate
+// before its position counts. Otherwise the fetch offset tells the leader the
+// follower's log end (it fsyncs before fetching again), which may move the
+// high watermark, and data is served up to the leader's committed end,
+// beyond the high watermark.
 func fetchForFollower(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int, first bool, replicaID int32) error {
 	if !slices.Contains(p.Role().Replicas, replicaID) {
 		return kerr.NotLeaderForPartition
 	}
+	sp.LogStartOffset = p.LogStartOffset()
+	if epoch, end, diverged := p.DivergingEpoch(rp.LastFetchedEpoch, rp.FetchOffset); diverged {
+		sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = epoch, end
+		sp.HighWatermark = p.HighWatermark()
+		sp.LastStableOffset = sp.HighWatermark
+		return nil
+	}
 	p.UpdateFollower(replicaID, rp.FetchOffset)
 	recs, err := p.ReadForFollower(rp.FetchOffset, limit, first)
 	hw := p.HighWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
+	sp.HighWatermark, sp.LastStableOffset = hw, hw
 	if err != nil {
 		return err
 	}

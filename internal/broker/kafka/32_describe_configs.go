@@ -26,9 +26,10 @@ const (
 	sourceStaticBroker = 4
 	sourceDefault      = 5
 
-	configTypeString = 2
-	configTypeInt    = 3
-	configTypeLong   = 5
+	configTypeBoolean = 1
+	configTypeString  = 2
+	configTypeInt     = 3
+	configTypeLong    = 5
 )
 
 type configEntry struct {
@@ -41,9 +42,10 @@ type configEntry struct {
 }
 
 var topicConfigTypes = map[string]int8{
-	"min.insync.replicas": configTypeInt,
-	"max.message.bytes":   configTypeInt,
-	"cleanup.policy":      configTypeString,
+	"min.insync.replicas":            configTypeInt,
+	"max.message.bytes":              configTypeInt,
+	"cleanup.policy":                 configTypeString,
+	"unclean.leader.election.enable": configTypeBoolean,
 }
 
 // topicConfigEntries lists a topic's effective configs, filtered by names

@@ -89,6 +89,7 @@ func (b *Backend) APIs() APIs {
 		32: {0, 4, b.handleDescribeConfigs},
 		37: {0, 3, b.handleCreatePartitions},
 		42: {0, 2, b.handleDeleteGroups},
+		43: {0, 2, b.handleElectLeaders},
 		44: {0, 1, b.handleIncrementalAlterConfigs},
 		47: {0, 0, b.handleOffsetDelete},
 		60: {0, 1, b.handleDescribeCluster},

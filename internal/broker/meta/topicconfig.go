@@ -21,6 +21,11 @@ type TopicConfig struct {
 	MinInsyncReplicas int32
 	MaxMessageBytes   int32
 	CleanupPolicy     string
+	// ReplicaLagTimeMaxMs: a follower not caught up for this long leaves the ISR.
+	ReplicaLagTimeMaxMs int64
+	// UncleanLeaderElection lets an out-of-sync replica lead when no ISR
+	// member is alive (losing what only the ISR had).
+	UncleanLeaderElection bool
 }
 
 // configDef describes one supported topic config key.
@@ -87,6 +92,23 @@ var topicConfigDefs = map[string]configDef{
 			return err
 		},
 		doc: "largest record batch a producer may send",
+	},
+	"replica.lag.time.max.ms": {
+		get: func(c TopicConfig) string { return strconv.FormatInt(c.ReplicaLagTimeMaxMs, 10) },
+		set: func(c *TopicConfig, v string) (err error) { c.ReplicaLagTimeMaxMs, err = parseLong(100)(v); return },
+		doc: "a follower not caught up to the leader for this long is removed from the ISR",
+	},
+	"unclean.leader.election.enable": {
+		get: func(c TopicConfig) string { return strconv.FormatBool(c.UncleanLeaderElection) },
+		set: func(c *TopicConfig, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil || (v != "true" && v != "false") {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.UncleanLeaderElection = b
+			return nil
+		},
+		doc: "let a replica outside the ISR lead when no ISR member is alive (may lose acknowledged data)",
 	},
 	"cleanup.policy": {
 		get: func(c TopicConfig) string { return c.CleanupPolicy },

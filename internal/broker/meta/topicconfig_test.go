@@ -17,8 +17,8 @@ var testDefaults = TopicConfig{
 }
 
 func TestTopicConfigNames(t *testing.T) {
-	want := []string{"cleanup.policy", "max.message.bytes", "min.insync.replicas", "retention.bytes",
-		"retention.ms", "segment.bytes", "segment.ms"}
+	want := []string{"cleanup.policy", "max.message.bytes", "min.insync.replicas", "replica.lag.time.max.ms",
+		"retention.bytes", "retention.ms", "segment.bytes", "segment.ms", "unclean.leader.election.enable"}
 	if got := TopicConfigNames(); !slices.Equal(got, want) {
 		t.Fatalf("TopicConfigNames() = %v, want %v", got, want)
 	}

@@ -214,6 +214,9 @@ func (m *Manager) RemoveStrays(known func(topic string) bool) error {
 	return nil
 }
 
+// All is every partition replica run here, ordered by topic.
+func (m *Manager) All() []*Partition { return m.all() }
+
 func (m *Manager) all() []*Partition {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

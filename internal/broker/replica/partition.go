@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
 	plog "github.com/chronik-dev/chronik/internal/broker/log"
@@ -36,12 +38,19 @@ type Partition struct {
 	appendMu  sync.Mutex
 	producers map[int64]*producerState
 
+	// epochStart is, on the leader, where its leader epoch began (the log
+	// end when it took over); guarded by appendMu.
+	epochStart int64
+
 	hwMu      sync.Mutex
 	hw        int64
-	hwChanged chan struct{} // closed and replaced whenever hw moves
-	// followers is, on the leader, each follower's log end as its latest
-	// fetch offset told (it has every offset below it).
-	followers map[int32]int64
+	hwChanged chan struct{} // closed and replaced whenever hw moves or the role changes
+	// followers is, on the leader, what each follower's fetches told.
+	followers map[int32]*followerState
+	// lagging are the ISR members the leader has found out of sync and asked
+	// the controller to remove; until that commits they still hold the high
+	// watermark but no longer count for min.insync.replicas.
+	lagging map[int32]bool
 	// endChanged is closed and replaced whenever the local committed end
 	// (durable end under --log-flush=always) moves: follower long polls
 	// wait on it.
@@ -51,32 +60,26 @@ type Partition struct {
 // Role is what the metadata says about this replica: whether it leads the
 // partition, at which epoch, and the ISR.
 type Role struct {
-	Leader      bool
-	LeaderID    int32 // the partition's leader, -1 if none
-	LeaderEpoch int32
-	Replicas    []int32
-	ISR         []int32
-	Self        int32
+	Leader         bool
+	LeaderID       int32 // the partition's leader, -1 if none
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
+	Self           int32
 }
 
-// CheckAcksAll refuses an acks=all produce before anything is appended when
-// the ISR is smaller than the effective min.insync.replicas (the topic's
-// value capped at the replication factor): NOT_ENOUGH_REPLICAS.
-func (r *Role) CheckAcksAll(minISR int32) error {
-	if rf := int32(len(r.Replicas)); rf < minISR {
-		minISR = rf
-	}
-	if int32(len(r.ISR)) < minISR {
-		return kerr.NotEnoughReplicas
-	}
-	return nil
+// effectiveMinISR is min.insync.replicas capped at the replication factor.
+func (r *Role) effectiveMinISR(minISR int32) int {
+	return int(min(minISR, int32(len(r.Replicas))))
 }
 
 // AppendResult says where a produced batch went.
 type AppendResult struct {
-	BaseOffset int64
-	LastOffset int64
-	Duplicate  bool // already appended earlier; offsets are the original ones
+	BaseOffset  int64
+	LastOffset  int64
+	LeaderEpoch int32 // the leadership that appended it
+	Duplicate   bool  // already appended earlier; offsets are the original ones
 }
 
 func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush plog.FlushPolicy, opts plog.Options, logger *slog.Logger) (*Partition, error) {
@@ -92,7 +95,7 @@ func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush p
 		log: l, flush: flush, logger: logger,
 		producers:  map[int64]*producerState{},
 		hwChanged:  make(chan struct{}),
-		followers:  map[int32]int64{},
+		followers:  map[int32]*followerState{},
 		endChanged: make(chan struct{}),
 	}
 	p.cfg.Store(&cfg)
@@ -100,9 +103,11 @@ func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush p
 	if e, ok := l.LatestEpoch(); ok {
 		p.leaderEpoch.Store(e)
 	}
-	// Everything that survived recovery is what this replica has; alone in
-	// the ISR, that is also what is committed.
-	p.hw = l.LogEndOffset()
+	// Nothing is known to be committed until a leadership says so: a
+	// leader alone in its ISR moves the high watermark to its durable end
+	// at once (SetRole); with followers, as they fetch. Starting at the log
+	// end instead could show consumers a tail a new leader later drops.
+	p.hw = l.LogStartOffset()
 	if err := p.rebuildProducers(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
@@ -148,20 +153,45 @@ func (p *Partition) SetConfig(c meta.TopicConfig) {
 // LeaderEpoch is the current leader epoch of the partition.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
-// SetRole applies what the metadata says about this replica. A leader
-// recomputes its high watermark over the (possibly changed) ISR at once.
+// SetRole applies what the metadata says about this replica. A new
+// leadership records where its epoch starts and learns its followers afresh;
+// a leader recomputes its high watermark over the (possibly changed) ISR at
+// once; waiters re-check (a deposed leader's acks=all waiters fail).
 func (p *Partition) SetRole(r Role) {
 	r.ISR = append([]int32(nil), r.ISR...)
 	r.Replicas = append([]int32(nil), r.Replicas...)
+	// Under appendMu: no append straddles the change of epoch.
+	p.appendMu.Lock()
 	old := p.role.Load()
+	newLeadership := r.Leader && (!old.Leader || old.LeaderEpoch != r.LeaderEpoch)
+	if newLeadership {
+		if err := p.log.AssignEpoch(r.LeaderEpoch); err != nil {
+			p.logger.Error("record leader epoch start", "topic", p.Topic, "partition", p.Index, "epoch", r.LeaderEpoch, "err", err)
+		}
+		p.epochStart = p.log.LogEndOffset()
+	}
 	p.leaderEpoch.Store(r.LeaderEpoch)
 	p.role.Store(&r)
-	if r.Leader && (!old.Leader || old.LeaderEpoch != r.LeaderEpoch) {
-		// A new leadership learns its followers' positions afresh.
-		p.hwMu.Lock()
-		p.followers = map[int32]int64{}
-		p.hwMu.Unlock()
+	p.appendMu.Unlock()
+
+	now := time.Now()
+	p.hwMu.Lock()
+	if newLeadership {
+		// Every ISR member gets a full lag time to show it is caught up.
+		p.followers = map[int32]*followerState{}
+		for _, id := range r.ISR {
+			if id != r.Self {
+				p.followers[id] = &followerState{lastCaughtUp: now}
+			}
+		}
 	}
+	for id := range p.lagging {
+		if !r.Leader || !slices.Contains(r.ISR, id) {
+			delete(p.lagging, id)
+		}
+	}
+	p.wakeLocked()
+	p.hwMu.Unlock()
 	p.recomputeHW()
 }
 
@@ -191,21 +221,14 @@ func (p *Partition) recomputeHW() {
 		if id == r.Self {
 			continue
 		}
-		hw = min(hw, p.followers[id]) // unknown follower: 0 until it fetches
+		var leo int64 // unknown follower: 0 until it fetches
+		if f := p.followers[id]; f != nil {
+			leo = f.leo
+		}
+		hw = min(hw, leo)
 	}
 	p.hwMu.Unlock()
 	p.advanceHW(hw)
-}
-
-// UpdateFollower records a follower's fetch position on the leader: the
-// follower has every offset below leo. The high watermark may move.
-func (p *Partition) UpdateFollower(id int32, leo int64) {
-	p.hwMu.Lock()
-	if leo > p.followers[id] {
-		p.followers[id] = leo
-	}
-	p.hwMu.Unlock()
-	p.recomputeHW()
 }
 
 // signalEnd wakes follower long polls after the committed end moved.
@@ -229,6 +252,61 @@ func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
 // offset up to the committed end (never data this leader could still lose).
 func (p *Partition) ReadForFollower(offset int64, maxBytes int, minOne bool) ([]byte, error) {
 	return p.readUpTo(offset, maxBytes, p.committedEnd(), minOne)
+}
+
+// Truncate cuts this follower's log at offset (a divergent tail found by
+// leader epoch): the producer state is rebuilt from what remains, so a
+// retried batch that was cut is appended again rather than taken for a
+// duplicate.
+func (p *Partition) Truncate(offset int64) error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.role.Load().Leader {
+		return fmt.Errorf("truncate %s-%d: this replica leads it", p.Topic, p.Index)
+	}
+	before := p.log.LogEndOffset()
+	if offset < p.log.LogStartOffset() {
+		if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+			return fmt.Errorf("truncate %s-%d: %w", p.Topic, p.Index, err)
+		}
+	} else if err := p.log.TruncateTo(offset); err != nil {
+		return fmt.Errorf("truncate %s-%d: %w", p.Topic, p.Index, err)
+	}
+	p.producers = map[int64]*producerState{}
+	if err := p.rebuildProducers(); err != nil {
+		return fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic, p.Index, err)
+	}
+	p.hwMu.Lock()
+	p.hw = min(p.hw, p.log.LogEndOffset())
+	p.hwMu.Unlock()
+	p.logger.Info("truncated divergent log tail", "topic", p.Topic, "partition", p.Index,
+		"from", before, "to", p.log.LogEndOffset())
+	return nil
+}
+
+// StartAt empties this follower's log and restarts it at offset: the
+// leader's log starts beyond everything this replica has.
+func (p *Partition) StartAt(offset int64) error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.role.Load().Leader {
+		return fmt.Errorf("restart %s-%d at %d: this replica leads it", p.Topic, p.Index, offset)
+	}
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
+	}
+	p.producers = map[int64]*producerState{}
+	p.hwMu.Lock()
+	p.hw = offset
+	p.hwMu.Unlock()
+	return nil
+}
+
+// LastFetchedEpoch is the leader epoch of this replica's last batch (-1 for
+// an empty log): a follower sends it so the leader can spot divergence.
+func (p *Partition) LastFetchedEpoch() int32 {
+	e, _ := p.log.LatestEpoch()
+	return e
 }
 
 // AppendFromLeader appends batches fetched from the leader verbatim (offsets
@@ -291,6 +369,9 @@ func (p *Partition) IsLeader() bool { return p.role.Load().Leader }
 // (acks=all) with LastOffset+1.
 // Errors are Kafka errors (kerr) to answer the producer with.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
+	if !p.role.Load().Leader {
+		return AppendResult{}, kerr.NotLeaderForPartition
+	}
 	batches, err := batch.Split(records)
 	switch {
 	case errors.Is(err, batch.ErrUnsupportedMagic):
@@ -320,6 +401,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	role := p.role.Load()
+	if !role.Leader {
+		return AppendResult{}, kerr.NotLeaderForPartition
+	}
 	var ps *producerState
 	if h.ProducerID >= 0 {
 		ps = p.producers[h.ProducerID]
@@ -328,10 +413,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 		if dup != nil {
-			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, Duplicate: true}, nil
+			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LeaderEpoch: role.LeaderEpoch, Duplicate: true}, nil
 		}
 	}
-	res, err := p.log.Append(b, p.leaderEpoch.Load())
+	res, err := p.log.Append(b, role.LeaderEpoch)
 	if err != nil {
 		p.logger.Error("append failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		if errors.Is(err, plog.ErrClosed) {
@@ -351,7 +436,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		p.signalEnd()
 		p.recomputeHW()
 	}
-	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}, nil
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LeaderEpoch: role.LeaderEpoch}, nil
 }
 
 // WaitDurable returns once every offset below end is in this replica's log
@@ -374,16 +459,29 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 }
 
 // WaitCommitted returns once the high watermark has passed end: every ISR
-// member has the offsets below it. That is what acks=all waits for. A
-// timeout is REQUEST_TIMED_OUT.
-func (p *Partition) WaitCommitted(ctx context.Context, end int64) error {
+// member has the offsets below it. That is what acks=all waits for, on the
+// leadership (epoch) that appended the batch. Errors: REQUEST_TIMED_OUT at
+// the deadline; NOT_LEADER_OR_FOLLOWER when the leadership ended first;
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the in-sync replicas fell below
+// min.insync.replicas (the batch may still commit: a retry is safe for an
+// idempotent producer).
+func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) error {
 	if err := p.WaitDurable(ctx, end); err != nil {
 		return err
 	}
 	for {
 		hw, changed := p.HighWatermarkChanged()
-		if hw >= end {
+		r := p.role.Load()
+		belowMin := p.inSyncCount(r) < r.effectiveMinISR(p.Config().MinInsyncReplicas)
+		switch {
+		case hw >= end && belowMin:
+			return kerr.NotEnoughReplicasAfterAppend
+		case hw >= end:
 			return nil
+		case !r.Leader || r.LeaderEpoch != epoch:
+			return kerr.NotLeaderForPartition
+		case belowMin:
+			return kerr.NotEnoughReplicasAfterAppend
 		}
 		select {
 		case <-changed:
@@ -398,9 +496,14 @@ func (p *Partition) advanceHW(to int64) {
 	defer p.hwMu.Unlock()
 	if to > p.hw {
 		p.hw = to
-		close(p.hwChanged)
-		p.hwChanged = make(chan struct{})
+		p.wakeLocked()
 	}
+}
+
+// wakeLocked wakes everything waiting on the high watermark. p.hwMu is held.
+func (p *Partition) wakeLocked() {
+	close(p.hwChanged)
+	p.hwChanged = make(chan struct{})
 }
 
 // HighWatermark is the offset below which records are committed.

@@ -30,7 +30,7 @@ func oneBatch() []byte {
 	return batch.Build(time.Now().UnixMilli(), []batch.Record{{Value: []byte("v")}})
 }
 
-func TestCheckAcksAll(t *testing.T) {
+func TestCheckProduce(t *testing.T) {
 	for _, c := range []struct {
 		replicas, isr []int32
 		minISR        int32
@@ -42,11 +42,26 @@ func TestCheckAcksAll(t *testing.T) {
 		{[]int32{1}, []int32{1}, 2, true}, // capped at the replication factor
 		{[]int32{1, 2}, []int32{1}, 3, false},
 	} {
-		r := Role{Leader: true, Replicas: c.replicas, ISR: c.isr, Self: 1}
-		err := r.CheckAcksAll(c.minISR)
+		p := testPartition(t)
+		cfg := p.Config()
+		cfg.MinInsyncReplicas = c.minISR
+		p.SetConfig(cfg)
+		p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: c.replicas, ISR: c.isr, Self: 1})
+		err := p.CheckProduce(-1)
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, kerr.NotEnoughReplicas)) {
 			t.Errorf("replicas %v isr %v min %d: %v", c.replicas, c.isr, c.minISR, err)
 		}
+		if err := p.CheckProduce(1); err != nil {
+			t.Errorf("acks=1 refused: %v", err)
+		}
+	}
+	p := testPartition(t)
+	p.SetRole(Role{Leader: false, LeaderID: 2, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	if err := p.CheckProduce(1); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Errorf("follower took a produce: %v", err)
+	}
+	if _, err := p.Append(oneBatch()); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Errorf("follower appended: %v", err)
 	}
 }
 
@@ -60,7 +75,7 @@ func TestAloneInISRCommitsOnFsync(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.WaitCommitted(ctx, res.LastOffset+1); err != nil {
+	if err := p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.HighWatermark(); hw != 1 {
@@ -84,16 +99,20 @@ func TestAcksAllWaitsForTheWholeISR(t *testing.T) {
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelShort()
-	if err := p.WaitCommitted(short, res.LastOffset+1); !errors.Is(err, kerr.RequestTimedOut) {
+	if err := p.WaitCommitted(short, res.LastOffset+1, res.LeaderEpoch); !errors.Is(err, kerr.RequestTimedOut) {
 		t.Fatalf("acks=all wait without the follower: %v, want REQUEST_TIMED_OUT", err)
 	}
 	if hw := p.HighWatermark(); hw != 0 {
 		t.Fatalf("high watermark %d moved without the follower", hw)
 	}
-	// Once the ISR shrinks to the leader, its durable end is committed.
+	// Once the ISR shrinks to the leader, its durable end is committed, but
+	// below min.insync.replicas (2): the producer is told so.
 	p.SetRole(Role{Leader: true, Replicas: []int32{1, 2}, ISR: []int32{1}, Self: 1})
-	if err := p.WaitCommitted(ctx, res.LastOffset+1); err != nil {
-		t.Fatal(err)
+	if err := p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch); !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("after the ISR fell below the minimum: %v", err)
+	}
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("high watermark %d, want 1", hw)
 	}
 }
 

@@ -20,6 +20,9 @@ const (
 	TypeCreatePartitions   = "create_partitions"
 	TypeAlterTopicConfigs  = "alter_topic_configs"
 	TypeAllocateProducerID = "allocate_producer_ids"
+	TypeAlterPartition     = "alter_partition"
+	TypeElectLeaders       = "elect_leaders"
+	TypeShutdownBroker     = "shutdown_broker"
 )
 
 // Command is the envelope stored in each raft entry: a type tag, a payload
@@ -138,18 +141,36 @@ func (s *State) Apply(b []byte) (Result, error) {
 		if err := decode(&p); err != nil {
 			return Result{}, err
 		}
-		b := p.Broker
-		s.Brokers[b.ID] = &b
-	case TypeFenceBroker, TypeUnfenceBroker:
+		s.registerBroker(p.Broker)
+	case TypeFenceBroker, TypeUnfenceBroker, TypeShutdownBroker:
 		var p FenceBroker
 		if err := decode(&p); err != nil {
 			return Result{}, err
 		}
 		b, ok := s.Brokers[p.ID]
-		if !ok {
+		switch {
+		case !ok:
 			return Result{}, rejectf("broker %d is not registered", p.ID)
+		case c.Type == TypeUnfenceBroker && b.ShutDown:
+			return Result{}, rejectf("broker %d shut down; it returns by registering again", p.ID)
+		case c.Type == TypeUnfenceBroker:
+			b.Fenced = false
+			s.electOffline()
+		default:
+			s.fenceBroker(p.ID, c.Type == TypeShutdownBroker)
 		}
-		b.Fenced = c.Type == TypeFenceBroker
+	case TypeAlterPartition:
+		var p AlterPartition
+		if err := decode(&p); err != nil {
+			return Result{}, err
+		}
+		return Result{}, s.alterPartition(p)
+	case TypeElectLeaders:
+		var p ElectLeaders
+		if err := decode(&p); err != nil {
+			return Result{}, err
+		}
+		s.electLeaders(p)
 	case TypeCreateTopic:
 		var p CreateTopic
 		if err := decode(&p); err != nil {

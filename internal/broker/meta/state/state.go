@@ -25,6 +25,9 @@ type Broker struct {
 	// restarted broker is told apart from its previous life.
 	Incarnation uint64 `json:"incarnation"`
 	Fenced      bool   `json:"fenced"`
+	// ShutDown: fenced by its own controlled shutdown; liveness does not
+	// unfence it, registering again does.
+	ShutDown bool `json:"shut_down,omitempty"`
 }
 
 // Partition is one partition's replication metadata.

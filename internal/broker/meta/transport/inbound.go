@@ -138,6 +138,14 @@ func (t *Transport) registerInbound(c net.Conn, from uint64) *inboundStats {
 	}
 	t.inByPeer[from] = c
 	t.inConns[c] = from
+	if p := t.peers[from]; p != nil {
+		// The peer is back (it just dialed us): redial it now rather than
+		// at the end of a backoff that may run for seconds.
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
 	in := t.inStats[from]
 	if in == nil {
 		in = &inboundStats{}

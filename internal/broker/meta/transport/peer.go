@@ -37,6 +37,8 @@ type peer struct {
 	// overflow is logged once per episode.
 	dropping atomic.Bool
 	cancel   context.CancelFunc // set by startPeerLocked
+	// wake cuts a redial backoff short: the peer connected to us.
+	wake chan struct{}
 
 	// Owned by the run goroutine: the last logged backoff step.
 	lastLogDelay time.Duration
@@ -51,6 +53,7 @@ func (t *Transport) newPeer(id uint64, addr string) *peer {
 		log:   t.log.With("peer", id, "addr", addr),
 		queue: make(chan *raftpb.Message, t.cfg.QueueSize),
 		stats: &outboundStats{},
+		wake:  make(chan struct{}, 1),
 	}
 }
 
@@ -129,7 +132,15 @@ func (p *peer) fail(ctx context.Context, err error, failures int) bool {
 		p.log.Warn("peer unreachable, will redial", "error", err, "failures", failures,
 			"retry_in", step, "dropped", dropped)
 	}
-	return sleepCtx(ctx, jitter(step))
+	timer := time.NewTimer(jitter(step))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+	case <-p.wake:
+	}
+	return true
 }
 
 // drainQueue discards everything queued and counts it.

@@ -1100,3 +1100,29 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatalf("after last frame: %v", err)
 	}
 }
+
+// TestPeerThatDialsUsCutsTheBackoffShort: a peer down long enough for the
+// redial backoff to reach a long step comes back; its own connection to us
+// makes us redial it at once instead of at the end of the step, so a
+// restarted node hears from the raft leader within moments.
+func TestPeerThatDialsUsCutsTheBackoffShort(t *testing.T) {
+	addrB := freeAddr(t)
+	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
+		c.Peers = map[uint64]string{2: addrB}
+		c.MaxBackoff = time.Minute
+	})
+	// Steps 100ms, 200ms, ... doubling: after the 7th failure a waits 3.2-6.4 s.
+	waitFor(t, 20*time.Second, "a long backoff step", func() bool { return a.rec.unreachableCount(2) >= 7 })
+	b := startNode(t, 2, addrB, func(c *Config, _ *recorder) { c.Peers = map[uint64]string{1: a.addr()} })
+	b.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 2, 1, 1)}) // b dials a
+	start := time.Now()
+	next := uint64(1)
+	waitFor(t, 20*time.Second, "a's messages reaching b", func() bool {
+		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, next)})
+		next++
+		return b.rec.countFrom(1) > 0
+	})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a reached the returning peer after %v; its backoff step was not cut short", took)
+	}
+}

@@ -1,0 +1,210 @@
+package replica
+
+import (
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// followerState is what a leader knows of one follower from its fetches.
+type followerState struct {
+	leo       int64     // the follower has every offset below it
+	lastFetch time.Time // zero until it fetches under this leadership
+	// lastCaughtUp is the last time the follower was known to have
+	// everything the leader had (Kafka's lastCaughtUpTimeMs): a fetch at
+	// the leader's end, or at least at the end the leader had when the
+	// previous fetch was answered.
+	lastCaughtUp       time.Time
+	lastFetchLeaderEnd int64
+}
+
+// FollowerInfo is a leader's view of one follower, for the admin API.
+type FollowerInfo struct {
+	ID           int32
+	LogEndOffset int64
+	LastFetch    time.Time // zero: no fetch under this leadership
+	LastCaughtUp time.Time
+	InISR        bool
+	Lagging      bool // found out of sync; removal asked
+}
+
+// UpdateFollower records a follower's fetch on the leader: the follower has
+// every offset below fetchOffset (it fsyncs before fetching again). The high
+// watermark may move; a lagging member that caught up counts again.
+func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
+	end := p.committedEnd()
+	now := time.Now()
+	lagMax := p.lagTimeMax()
+	p.hwMu.Lock()
+	f := p.followers[id]
+	if f == nil {
+		f = &followerState{}
+		p.followers[id] = f
+	}
+	f.leo = fetchOffset
+	switch {
+	case fetchOffset >= end:
+		f.lastCaughtUp = now
+	case !f.lastFetch.IsZero() && fetchOffset >= f.lastFetchLeaderEnd && f.lastFetch.After(f.lastCaughtUp):
+		f.lastCaughtUp = f.lastFetch
+	}
+	f.lastFetch, f.lastFetchLeaderEnd = now, end
+	if p.lagging[id] && now.Sub(f.lastCaughtUp) <= lagMax {
+		delete(p.lagging, id)
+		p.wakeLocked()
+	}
+	p.hwMu.Unlock()
+	p.recomputeHW()
+}
+
+func (p *Partition) lagTimeMax() time.Duration {
+	return time.Duration(p.Config().ReplicaLagTimeMaxMs) * time.Millisecond
+}
+
+// inSyncCount is how many ISR members count for min.insync.replicas: the
+// ISR less the members found lagging whose removal is not committed yet.
+func (p *Partition) inSyncCount(r *Role) int {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	n := len(r.ISR)
+	for id := range p.lagging {
+		if slices.Contains(r.ISR, id) {
+			n--
+		}
+	}
+	return n
+}
+
+// CheckProduce refuses a produce before anything is appended when this
+// replica does not lead the partition (NOT_LEADER_OR_FOLLOWER) or, for
+// acks=all, when fewer replicas are in sync than the effective
+// min.insync.replicas (the topic's value capped at the replication factor):
+// NOT_ENOUGH_REPLICAS.
+func (p *Partition) CheckProduce(acks int16) error {
+	r := p.role.Load()
+	if !r.Leader {
+		return kerr.NotLeaderForPartition
+	}
+	if acks == -1 && p.inSyncCount(r) < r.effectiveMinISR(p.Config().MinInsyncReplicas) {
+		return kerr.NotEnoughReplicas
+	}
+	return nil
+}
+
+// ISRChange is, on the leader, the ISR this partition should have now:
+// members not caught up for replica.lag.time.max.ms leave; replicas that
+// reached the high watermark and this epoch's start, caught up within the
+// lag time and alive (eligible) join. ok is false when nothing should
+// change. Members found lagging stop counting for min.insync.replicas at
+// once, before the change commits.
+func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32, ok bool) {
+	r = *p.role.Load()
+	if !r.Leader {
+		return r, nil, false
+	}
+	p.appendMu.Lock()
+	epochStart := p.epochStart
+	p.appendMu.Unlock()
+	lagMax := p.lagTimeMax()
+	now := time.Now()
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	hw := p.hw
+	lagging := map[int32]bool{}
+	for _, id := range r.ISR {
+		if id == r.Self {
+			isr = append(isr, id)
+			continue
+		}
+		if f := p.followers[id]; f == nil || now.Sub(f.lastCaughtUp) > lagMax {
+			lagging[id] = true
+			continue
+		}
+		isr = append(isr, id)
+	}
+	for _, id := range r.Replicas {
+		if slices.Contains(r.ISR, id) {
+			continue
+		}
+		f := p.followers[id]
+		if f != nil && !f.lastFetch.IsZero() && f.leo >= hw && f.leo >= epochStart &&
+			now.Sub(f.lastCaughtUp) <= lagMax && eligible(id) {
+			isr = append(isr, id)
+		}
+	}
+	if !mapsEqual(lagging, p.lagging) {
+		p.lagging = lagging
+		p.wakeLocked()
+	}
+	return r, isr, !slices.Equal(isr, r.ISR)
+}
+
+func mapsEqual(a, b map[int32]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// Followers is the leader's view of every other replica (nil on a
+// follower), in assignment order.
+func (p *Partition) Followers() []FollowerInfo {
+	r := p.role.Load()
+	if !r.Leader {
+		return nil
+	}
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	var out []FollowerInfo
+	for _, id := range r.Replicas {
+		if id == r.Self {
+			continue
+		}
+		fi := FollowerInfo{ID: id, InISR: slices.Contains(r.ISR, id), Lagging: p.lagging[id]}
+		if f := p.followers[id]; f != nil {
+			fi.LogEndOffset, fi.LastFetch, fi.LastCaughtUp = f.leo, f.lastFetch, f.lastCaughtUp
+		}
+		out = append(out, fi)
+	}
+	return out
+}
+
+// DivergingEpoch is the leader's check of a follower's fetch (KIP-320,
+// Fetch v12 DivergingEpoch): the follower's last batch has leader epoch
+// lastFetchedEpoch and it fetches from fetchOffset. If this leader's log
+// ended that epoch earlier (or never had it), the follower holds a tail that
+// is not the leader's: it must truncate to the returned end offset of the
+// returned epoch and fetch again.
+func (p *Partition) DivergingEpoch(lastFetchedEpoch int32, fetchOffset int64) (epoch int32, end int64, diverged bool) {
+	if lastFetchedEpoch < 0 {
+		return 0, 0, false
+	}
+	e, endOffset := p.log.EndOffsetForEpoch(lastFetchedEpoch)
+	if e == lastFetchedEpoch && endOffset >= fetchOffset {
+		return 0, 0, false
+	}
+	return e, endOffset, true
+}
+
+// TruncateDiverged handles a leader's DivergingEpoch answer on a follower:
+// the leader's epoch `epoch` ended at end, so this replica keeps nothing
+// past min(end, where its own copy of that epoch ended). An end below zero
+// (the leader knows no such epoch) falls back to the high watermark, as
+// Kafka does.
+func (p *Partition) TruncateDiverged(epoch int32, end int64) error {
+	to := p.HighWatermark()
+	if end >= 0 {
+		_, own := p.log.EndOffsetForEpoch(epoch)
+		to = end
+		if own >= 0 {
+			to = min(end, own)
+		}
+	}
+	return p.Truncate(to)
+}

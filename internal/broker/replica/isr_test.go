@@ -1,0 +1,213 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// lagPartition is a leader of replicas 1,2,3 (all in the ISR) with a short
+// replica.lag.time.max.ms and min.insync.replicas 2.
+func lagPartition(t *testing.T) *Partition {
+	t.Helper()
+	p := testPartition(t)
+	cfg := p.Config()
+	cfg.ReplicaLagTimeMaxMs = 100
+	p.SetConfig(cfg)
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Self: 1})
+	return p
+}
+
+func appendDurable(t *testing.T, p *Partition) AppendResult {
+	t.Helper()
+	res, err := p.Append(oneBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func all(int32) bool { return true }
+
+// pollISR calls ISRChange until it proposes want, keeping follower 2 caught
+// up meanwhile.
+func pollISR(t *testing.T, p *Partition, eligible func(int32) bool, want []int32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.UpdateFollower(2, p.LogEndOffset())
+		_, isr, ok := p.ISRChange(eligible)
+		if ok && slices.Equal(isr, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR change %v (ok=%v), want %v", isr, ok, want)
+		}
+		time.Sleep(10 * time.Millisecond) // pacing the poll, not waiting for a condition
+	}
+}
+
+func TestSilentFollowerLeavesTheISRAfterTheLagTime(t *testing.T) {
+	p := lagPartition(t)
+	appendDurable(t, p)
+	if _, _, ok := p.ISRChange(all); ok {
+		t.Fatal("ISR change proposed within the lag time")
+	}
+	pollISR(t, p, all, []int32{1, 2})
+	// Until the change commits, 3 still holds the high watermark back...
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("hw %d moved past the lagging ISR member", hw)
+	}
+	// ...but does not count for min.insync.replicas.
+	if f := p.Followers(); len(f) != 2 || !f[1].Lagging || f[0].Lagging || f[0].LogEndOffset != 1 {
+		t.Fatalf("followers %+v", f)
+	}
+	if err := p.CheckProduce(-1); err != nil {
+		t.Fatalf("two in sync of min 2: %v", err)
+	}
+	p.SetRole(Role{Leader: true, LeaderID: 1, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Self: 1})
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("hw %d after the shrink, want 1", hw)
+	}
+}
+
+func TestAcksAllFailsWhenInSyncReplicasFallBelowMinimum(t *testing.T) {
+	p := lagPartition(t)
+	res := appendDurable(t, p)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errc <- p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
+	}()
+	// Neither follower fetches: both are found lagging; no raft is needed
+	// for the leader to stop counting them.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.ISRChange(all)
+		if err := p.CheckProduce(-1); errors.Is(err, kerr.NotEnoughReplicas) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("acks=all still accepted with both followers silent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := <-errc; !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("waiting acks=all: %v", err)
+	}
+	if err := p.CheckProduce(1); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	// A follower catching up counts again at once.
+	p.UpdateFollower(2, p.LogEndOffset())
+	if err := p.CheckProduce(-1); err != nil {
+		t.Fatalf("after follower 2 caught up: %v", err)
+	}
+}
+
+func TestCaughtUpReplicaRejoinsTheISR(t *testing.T) {
+	p := lagPartition(t)
+	p.SetRole(Role{Leader: true, LeaderID: 1, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Self: 1})
+	appendDurable(t, p)
+	p.UpdateFollower(2, p.LogEndOffset()) // the high watermark moves to 1
+	p.UpdateFollower(3, 0)                // behind it
+	if _, isr, ok := p.ISRChange(all); ok {
+		t.Fatalf("behind replica proposed: %v", isr)
+	}
+	p.UpdateFollower(3, p.LogEndOffset())
+	none := func(int32) bool { return false }
+	if _, isr, ok := p.ISRChange(none); ok {
+		t.Fatalf("fenced replica proposed: %v", isr)
+	}
+	r, isr, ok := p.ISRChange(all)
+	if !ok || !slices.Equal(isr, []int32{1, 2, 3}) || r.PartitionEpoch != 1 {
+		t.Fatalf("ISR change %v ok=%v role %+v", isr, ok, r)
+	}
+}
+
+func TestDeposedLeaderFailsItsWaiters(t *testing.T) {
+	p := lagPartition(t)
+	res := appendDurable(t, p)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errc <- p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
+	}()
+	p.SetRole(Role{Leader: false, LeaderID: 2, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}, Self: 1})
+	if err := <-errc; !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("waiter of a deposed leader: %v", err)
+	}
+}
+
+// copyFrom makes follower f fetch everything leader l serves it.
+func copyFrom(t *testing.T, f, l *Partition) {
+	t.Helper()
+	for {
+		b, err := l.ReadForFollower(f.LogEndOffset(), 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			return
+		}
+		if err := f.AppendFromLeader(context.Background(), b, l.HighWatermark()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDivergentTailIsTruncatedByLeaderEpoch(t *testing.T) {
+	a, b := testPartition(t), testPartition(t)
+	// a leads epoch 0 and writes 5 batches; b copies the first 3.
+	a.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	b.SetRole(Role{LeaderID: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 2})
+	for range 3 {
+		appendDurable(t, a)
+	}
+	copyFrom(t, b, a)
+	for range 2 {
+		appendDurable(t, a)
+	}
+	// b takes over at epoch 1 and writes 2 batches of its own.
+	b.SetRole(Role{Leader: true, LeaderID: 2, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{2}, Self: 2})
+	for range 2 {
+		appendDurable(t, b)
+	}
+	a.SetRole(Role{LeaderID: 2, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{2}, Self: 1})
+
+	epoch, end, diverged := b.DivergingEpoch(a.LastFetchedEpoch(), a.LogEndOffset())
+	if !diverged || epoch != 0 || end != 3 {
+		t.Fatalf("diverging epoch %d end %d (%v), want epoch 0 ending at 3", epoch, end, diverged)
+	}
+	_, own := a.log.EndOffsetForEpoch(epoch)
+	if err := a.Truncate(min(end, own)); err != nil {
+		t.Fatal(err)
+	}
+	if a.LogEndOffset() != 3 {
+		t.Fatalf("log end %d after truncation, want 3", a.LogEndOffset())
+	}
+	if _, _, diverged := b.DivergingEpoch(a.LastFetchedEpoch(), a.LogEndOffset()); diverged {
+		t.Fatal("still diverged after truncation")
+	}
+	copyFrom(t, a, b)
+	wantBytes, _ := b.ReadForFollower(0, 1<<20, true)
+	gotBytes, _ := a.ReadForFollower(0, 1<<20, true)
+	if a.LogEndOffset() != 5 || !bytes.Equal(gotBytes, wantBytes) {
+		t.Fatalf("replicas differ after catching up: ends %d/%d", a.LogEndOffset(), b.LogEndOffset())
+	}
+	if err := b.Truncate(0); err == nil {
+		t.Fatal("a leader truncated its own log")
+	}
+}
