@@ -126,7 +126,22 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 			}
 			continue
 		}
-		kresp, err := seed.Request(ctx, req)
+		// A partition added while a long poll runs would wait for it to
+		// end: a change of the followed set cuts the request short.
+		rctx, cancel := context.WithCancel(ctx)
+		go func() { // ends with the request: cancel below
+			select {
+			case <-changed:
+				cancel()
+			case <-rctx.Done():
+			}
+		}()
+		kresp, err := seed.Request(rctx, req)
+		cut := rctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if cut {
+			continue
+		}
 		if err != nil {
 			ft.record(err)
 			if ctx.Err() == nil {

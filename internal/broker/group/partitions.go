@@ -243,16 +243,7 @@ func (c *Coordinator) dropPartition(p int32) int {
 func (c *Coordinator) dropGroup(g *group) {
 	code := kerr.NotCoordinator.Code
 	for _, m := range g.members {
-		if m.joinCh != nil {
-			m.joinCh <- joinError(m.joinVersion, m.id, code)
-			m.joinCh = nil
-		}
-		if m.syncCh != nil {
-			m.syncCh <- syncError(m.syncVersion, code)
-			m.syncCh = nil
-		}
-		c.cancel(m.session)
-		m.session = nil
+		c.releaseMember(m, code)
 	}
 	for _, m := range g.pending {
 		c.cancel(m.session)

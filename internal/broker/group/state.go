@@ -554,9 +554,9 @@ func (c *Coordinator) completeSync(g *group, assignments []kmsg.SyncGroupRequest
 	c.logger.Debug("group stable", "group", g.id, "generation", g.generation)
 }
 
-// removeMember takes m out of the group without rebalancing; a caller
-// waiting for m's join or sync response gets code.
-func (c *Coordinator) removeMember(g *group, m *member, code int16) {
+// releaseMember answers m's waiting join or sync with code and stops its
+// session timer. c.mu must be held.
+func (c *Coordinator) releaseMember(m *member, code int16) {
 	if m.joinCh != nil {
 		m.joinCh <- joinError(m.joinVersion, m.id, code)
 		m.joinCh = nil
@@ -567,6 +567,12 @@ func (c *Coordinator) removeMember(g *group, m *member, code int16) {
 	}
 	c.cancel(m.session)
 	m.session = nil
+}
+
+// removeMember takes m out of the group without rebalancing; a caller
+// waiting for m's join or sync response gets code.
+func (c *Coordinator) removeMember(g *group, m *member, code int16) {
+	c.releaseMember(m, code)
 	delete(g.members, m.id)
 	delete(g.pendingSync, m.id)
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {

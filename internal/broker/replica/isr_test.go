@@ -39,6 +39,17 @@ func appendDurable(t *testing.T, p *Partition) AppendResult {
 
 func all(int32) bool { return true }
 
+// waitCommitted runs an acks=all wait for res in the background.
+func waitCommitted(p *Partition, res AppendResult) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errc <- p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
+	}()
+	return errc
+}
+
 // pollISR calls ISRChange until it proposes want, keeping follower 2 caught
 // up meanwhile.
 func pollISR(t *testing.T, p *Partition, eligible func(int32) bool, want []int32) {
@@ -84,12 +95,7 @@ func TestSilentFollowerLeavesTheISRAfterTheLagTime(t *testing.T) {
 func TestAcksAllFailsWhenInSyncReplicasFallBelowMinimum(t *testing.T) {
 	p := lagPartition(t)
 	res := appendDurable(t, p)
-	errc := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		errc <- p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
-	}()
+	errc := waitCommitted(p, res)
 	// Neither follower fetches: both are found lagging; no raft is needed
 	// for the leader to stop counting them.
 	deadline := time.Now().Add(5 * time.Second)
@@ -139,12 +145,7 @@ func TestCaughtUpReplicaRejoinsTheISR(t *testing.T) {
 func TestDeposedLeaderFailsItsWaiters(t *testing.T) {
 	p := lagPartition(t)
 	res := appendDurable(t, p)
-	errc := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		errc <- p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
-	}()
+	errc := waitCommitted(p, res)
 	p.SetRole(Role{Leader: false, LeaderID: 2, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}, Self: 1})
 	if err := <-errc; !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("waiter of a deposed leader: %v", err)
