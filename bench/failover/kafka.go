@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// tracker collects the outcome of every produced record. Times are durations
+// since start on the monotonic clock. kgo calls promises serially, but the
+// main goroutine reads while they run, hence the mutex.
+type tracker struct {
+	start time.Time
+
+	mu               sync.Mutex
+	killAt           time.Duration // -1 until the leader is killed
+	firstPostKillAck time.Duration // -1 until a record produced after the kill is acknowledged
+	acked            []seqOffset
+	ackTimes         []time.Duration
+	failed           int64
+	firstErr         error
+}
+
+func newTracker() *tracker {
+	return &tracker{start: time.Now(), killAt: -1, firstPostKillAck: -1}
+}
+
+// since is the time since the tracker started.
+func (t *tracker) since() time.Duration { return time.Since(t.start) }
+
+// done is the promise body: producedAt is when the record was handed to the client.
+func (t *tracker) done(r *kgo.Record, seq int64, producedAt time.Duration, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Read the clock under the lock so ackTimes stays in order.
+	now := t.since()
+	if err != nil {
+		t.failed++
+		if t.firstErr == nil {
+			t.firstErr = err
+		}
+		return
+	}
+	t.acked = append(t.acked, seqOffset{seq: seq, offset: r.Offset})
+	t.ackTimes = append(t.ackTimes, now)
+	if t.killAt >= 0 && producedAt > t.killAt && t.firstPostKillAck < 0 {
+		t.firstPostKillAck = now
+	}
+}
+
+// markKill records that the leader was killed now and returns that time.
+func (t *tracker) markKill() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.killAt = t.since()
+	return t.killAt
+}
+
+// progress is a cheap snapshot of a tracker.
+type progress struct {
+	acked            int
+	failed           int64
+	firstErr         error
+	lastAck          time.Duration // -1 if none
+	firstPostKillAck time.Duration // -1 if none
+}
+
+func (t *tracker) progress() progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := progress{acked: len(t.acked), failed: t.failed, firstErr: t.firstErr, lastAck: -1, firstPostKillAck: t.firstPostKillAck}
+	if n := len(t.ackTimes); n > 0 {
+		p.lastAck = t.ackTimes[n-1]
+	}
+	return p
+}
+
+// results returns copies of the acknowledged records and their times.
+func (t *tracker) results() ([]seqOffset, []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.acked), slices.Clone(t.ackTimes)
+}
+
+// producer hands records to a kgo client at a fixed rate from one goroutine,
+// which stop ends.
+type producer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	sent   int64 // written by the goroutine; read after done is closed
+}
+
+// startProducer produces records with keys 0, 1, 2, ... (decimal) and the
+// given value at rate records per second until stop. Records already handed
+// to the client are not canceled by stop, only by ctx: they are part of
+// the measurement.
+func startProducer(ctx context.Context, cl *kgo.Client, tr *tracker, rate int, value []byte) *producer {
+	loopCtx, cancel := context.WithCancel(ctx)
+	p := &producer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		// Pacing by elapsed time, not per tick, so a slow tick or a blocked
+		// Produce is made up for rather than lowering the rate.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			due := dueRecords(rate, tr.since())
+			for p.sent < due && loopCtx.Err() == nil {
+				seq := p.sent
+				at := tr.since()
+				// The value is shared: the client only reads it.
+				rec := &kgo.Record{Key: strconv.AppendInt(nil, seq, 10), Value: value}
+				cl.Produce(ctx, rec, func(r *kgo.Record, err error) { tr.done(r, seq, at, err) })
+				p.sent++
+			}
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the producing goroutine and returns how many records it handed
+// to the client. It may be called more than once.
+func (p *producer) stop() int64 {
+	p.cancel()
+	<-p.done
+	return p.sent
+}
+
+// createTopic creates the topic with one partition, replication factor
+// replicas and min.insync.replicas minISR, retrying while the cluster is
+// still forming, then waits until the partition has a leader and every
+// replica is in its ISR.
+func createTopic(ctx context.Context, adm *kadm.Client, topic string, replicas int, minISR int, timeout time.Duration) (kadm.PartitionDetail, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	wait := func(what string, last error) error {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s: not done after %s: %w", what, timeout, last)
+			}
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-tick.C:
+			return nil
+		}
+	}
+
+	what := fmt.Sprintf("create topic %s (1 partition, replication factor %d, min.insync.replicas %d)", topic, replicas, minISR)
+	configs := map[string]*string{"min.insync.replicas": kadm.StringPtr(strconv.Itoa(minISR))}
+	for {
+		// TOPIC_ALREADY_EXISTS on a retry means an earlier attempt worked.
+		_, err := adm.CreateTopic(ctx, 1, int16(replicas), configs, topic)
+		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+			break
+		}
+		if err := wait(what, err); err != nil {
+			return kadm.PartitionDetail{}, err
+		}
+	}
+
+	what = fmt.Sprintf("wait for %s/0 to have a leader and all %d replicas in its ISR", topic, replicas)
+	for {
+		var last error
+		md, err := adm.Metadata(ctx, topic)
+		switch {
+		case err != nil:
+			last = err
+		case md.Topics[topic].Err != nil:
+			last = md.Topics[topic].Err
+		default:
+			pd, ok := md.Topics[topic].Partitions[0]
+			switch {
+			case !ok:
+				last = errors.New("partition 0 missing from metadata")
+			case pd.Err != nil:
+				last = pd.Err
+			case pd.Leader >= 0 && len(pd.ISR) == replicas:
+				return pd, nil
+			default:
+				last = fmt.Errorf("leader %d, replicas %v, ISR %v", pd.Leader, pd.Replicas, pd.ISR)
+			}
+		}
+		if err := wait(what, last); err != nil {
+			return kadm.PartitionDetail{}, err
+		}
+	}
+}
+
+// prober asks particular nodes, and only them, who leads a partition.
+type prober struct {
+	ids     []int32
+	clients []*kgo.Client
+}
+
+// newProber makes one client per node, each knowing only that node, so an
+// answer is that node's view and not whichever broker kgo picked.
+func newProber(nodes []*node, opts ...kgo.Opt) (*prober, error) {
+	p := &prober{}
+	for _, n := range nodes {
+		cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.SeedBrokers(n.kafkaAddr))...)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("create metadata client for node %d: %w", n.id, err)
+		}
+		p.ids = append(p.ids, n.id)
+		p.clients = append(p.clients, cl)
+	}
+	return p, nil
+}
+
+func (p *prober) close() {
+	for _, cl := range p.clients {
+		cl.Close()
+	}
+}
+
+// leaderAnswer is one node's answer to "who leads the partition".
+type leaderAnswer struct {
+	node   int32 // who was asked
+	leader int32
+	epoch  int32
+	err    error
+}
+
+// ask sends a Metadata request for topic to the i-th node (modulo the count).
+func (p *prober) ask(ctx context.Context, i int, topic string, partition int32) leaderAnswer {
+	i %= len(p.clients)
+	a := leaderAnswer{node: p.ids[i], leader: -1, epoch: -1}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := p.clients[i].SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		a.err = fmt.Errorf("metadata from node %d: %w", a.node, err)
+		return a
+	}
+	a.leader, a.epoch, a.err = partitionLeader(resp.(*kmsg.MetadataResponse), topic, partition)
+	if a.err != nil {
+		a.err = fmt.Errorf("metadata from node %d: %w", a.node, a.err)
+	}
+	return a
+}
+
+// partitionLeader extracts a partition's leader and leader epoch from a
+// Metadata response.
+func partitionLeader(resp *kmsg.MetadataResponse, topic string, partition int32) (leader, epoch int32, err error) {
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return -1, -1, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		for _, p := range t.Partitions {
+			if p.Partition != partition {
+				continue
+			}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				// LEADER_NOT_AVAILABLE and friends still carry the epoch.
+				return -1, p.LeaderEpoch, fmt.Errorf("partition %s/%d: %w", topic, partition, err)
+			}
+			return p.Leader, p.LeaderEpoch, nil
+		}
+		return -1, -1, fmt.Errorf("partition %s/%d missing from metadata", topic, partition)
+	}
+	return -1, -1, fmt.Errorf("topic %s missing from metadata", topic)
+}
+
+// readAll reads partition 0 of topic from the start up to (not including)
+// offset end and returns every record's sequence number and offset, and how
+// many records were not what the benchmark wrote (key not a number, value of
+// another size).
+func readAll(ctx context.Context, topic string, end int64, recordSize int, timeout time.Duration, opts ...kgo.Opt) ([]seqOffset, int, error) {
+	if end <= 0 {
+		return nil, 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl, err := kgo.NewClient(append(slices.Clone(opts),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+	)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create consumer: %w", err)
+	}
+	defer cl.Close()
+
+	var out []seqOffset
+	malformed := 0
+	next := int64(0)
+	var lastErr error
+	for next < end {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			msg := fmt.Sprintf("read %s/0: reached offset %d of %d", topic, next, end)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				msg += " after " + timeout.String()
+			}
+			if lastErr != nil {
+				return out, malformed, fmt.Errorf("%s (last fetch error: %v): %w", msg, lastErr, ctx.Err())
+			}
+			return out, malformed, fmt.Errorf("%s: %w", msg, ctx.Err())
+		}
+		fs.EachError(func(_ string, _ int32, err error) { lastErr = err })
+		fs.EachRecord(func(r *kgo.Record) {
+			next = max(next, r.Offset+1)
+			seq, err := strconv.ParseInt(string(r.Key), 10, 64)
+			if err != nil || len(r.Value) != recordSize {
+				malformed++
+				return
+			}
+			out = append(out, seqOffset{seq: seq, offset: r.Offset})
+		})
+	}
+	return out, malformed, nil
+}
