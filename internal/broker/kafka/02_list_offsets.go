@@ -7,7 +7,10 @@ package kafka
 // any other value finds the first committed record whose timestamp is at
 // least it (offset -1 when there is none). Without transactions
 // read_committed and read_uncommitted see the same offsets.
-// CurrentLeaderEpoch (v4+) is checked like Fetch's.
+// CurrentLeaderEpoch (v4+) is checked like Fetch's. A leader whose high
+// watermark has not yet reached the start of its own epoch (just elected,
+// followers not fetched yet) answers OFFSET_NOT_AVAILABLE, retriable, as
+// Kafka does, except for the log start (-2).
 
 import (
 	"context"
@@ -51,6 +54,11 @@ func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartit
 		return err
 	}
 	sp.LeaderEpoch = p.LeaderEpoch()
+	if rp.Timestamp != -2 && !p.HighWatermarkCurrent() {
+		// A new leader's high watermark lags until its followers fetch:
+		// answering with it could move a consumer's "latest" backwards.
+		return kerr.OffsetNotAvailable
+	}
 	switch rp.Timestamp {
 	case -1:
 		sp.Offset = p.HighWatermark()

@@ -103,9 +103,7 @@ func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32
 	if !r.Leader {
 		return r, nil, false
 	}
-	p.appendMu.Lock()
-	epochStart := p.epochStart
-	p.appendMu.Unlock()
+	epochStart := p.epochStart.Load()
 	lagMax := p.lagTimeMax()
 	now := time.Now()
 	p.hwMu.Lock()
@@ -207,4 +205,11 @@ func (p *Partition) TruncateDiverged(epoch int32, end int64) error {
 		}
 	}
 	return p.Truncate(to)
+}
+
+// HighWatermarkCurrent reports whether a leader's high watermark has reached
+// the start of its own epoch: before that, a just-elected leader's high
+// watermark can be below what the previous leader had already exposed.
+func (p *Partition) HighWatermarkCurrent() bool {
+	return p.HighWatermark() >= p.epochStart.Load()
 }

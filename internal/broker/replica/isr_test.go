@@ -212,3 +212,21 @@ func TestDivergentTailIsTruncatedByLeaderEpoch(t *testing.T) {
 		t.Fatal("a leader truncated its own log")
 	}
 }
+
+// A new leader's high watermark counts only once it reached the start of
+// its epoch: before, ListOffsets answers OFFSET_NOT_AVAILABLE.
+func TestNewLeaderHighWatermarkCurrentAfterFollowersFetch(t *testing.T) {
+	p := testPartition(t)
+	p.SetRole(Role{LeaderID: 2, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	if err := p.AppendFromLeader(context.Background(), oneBatch(), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRole(Role{Leader: true, LeaderID: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	if p.HighWatermarkCurrent() {
+		t.Fatalf("hw %d counted before the follower fetched", p.HighWatermark())
+	}
+	p.UpdateFollower(2, 1)
+	if !p.HighWatermarkCurrent() || p.HighWatermark() != 1 {
+		t.Fatalf("hw %d after the follower fetched", p.HighWatermark())
+	}
+}

@@ -39,8 +39,8 @@ type Partition struct {
 	producers map[int64]*producerState
 
 	// epochStart is, on the leader, where its leader epoch began (the log
-	// end when it took over); guarded by appendMu.
-	epochStart int64
+	// end when it took over); written under appendMu.
+	epochStart atomic.Int64
 
 	hwMu      sync.Mutex
 	hw        int64
@@ -168,7 +168,7 @@ func (p *Partition) SetRole(r Role) {
 		if err := p.log.AssignEpoch(r.LeaderEpoch); err != nil {
 			p.logger.Error("record leader epoch start", "topic", p.Topic, "partition", p.Index, "epoch", r.LeaderEpoch, "err", err)
 		}
-		p.epochStart = p.log.LogEndOffset()
+		p.epochStart.Store(p.log.LogEndOffset())
 	}
 	p.leaderEpoch.Store(r.LeaderEpoch)
 	p.role.Store(&r)
