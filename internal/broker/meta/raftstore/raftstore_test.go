@@ -925,6 +925,10 @@ func TestCorruptFile(t *testing.T) {
 		{"file cut in half", func(t *testing.T, path string, good []byte) {
 			writeFile(t, path, good[:len(good)/2])
 		}, ""},
+		{"file cut below the pages its meta counts", func(t *testing.T, path string, good []byte) {
+			// bbolt would fault reading past the end, in a goroutine of its own.
+			writeFile(t, path, good[:3*4096])
+		}, "truncated"},
 		{"tiny file", func(t *testing.T, path string, good []byte) {
 			writeFile(t, path, []byte("not a database"))
 		}, ""},

@@ -88,6 +88,9 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if err := checkHighWaterMark(path); err != nil {
+		return nil, err
+	}
 	db, err := openBolt(path)
 	if err != nil {
 		return nil, err
