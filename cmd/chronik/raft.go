@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +16,7 @@ import (
 )
 
 // envAdmin lists admin URLs when --admin is not given.
-const envAdmin = "CHRONIK_ADMIN"
+const envAdmin = admin.EnvAdmin
 
 // defaultAdminTimeout bounds each node's answer: long enough for a busy
 // node, short enough that one dead node does not stall the whole report.
@@ -60,6 +59,7 @@ type RaftStatusOptions struct {
 func NewCmdRaftStatus(f *Factory, runF func(*RaftStatusOptions) error) *cobra.Command {
 	opts := &RaftStatusOptions{IO: f.IO}
 	var adminFlag []string
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every node's view of the raft quorum",
@@ -78,7 +78,8 @@ node rows from peer rows.
 {"admin": URL, "error": "..."} for one that did not. docs/admin-api.md
 describes every field.
 
---admin defaults to $CHRONIK_ADMIN (comma-separated), then ` + admin.DefaultURL + `.
+--admin defaults to $CHRONIK_ADMIN (comma-separated), then the profile's admin
+URLs (see ` + "`chronik profile`" + `), then ` + admin.DefaultURL + `.
 
 Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 		Example: `  # a three-node cluster
@@ -95,11 +96,11 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 			if opts.Timeout <= 0 {
 				return &usageError{fmt.Errorf("--timeout: must be positive, got %v", opts.Timeout)}
 			}
-			urls, err := adminURLs(cmd.Flags().Changed("admin"), adminFlag)
+			conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedAdmin: true, Admin: adminFlag, Profile: profile})
 			if err != nil {
 				return err
 			}
-			opts.Admins = urls
+			opts.Admins = conn.Admin
 			opts.IsTTY = isTerminal(opts.IO.Out)
 			opts.NoColor = os.Getenv("NO_COLOR") != ""
 			if runF != nil {
@@ -113,43 +114,10 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", admin.OutputTable,
 		"output format: "+strings.Join(admin.OutputFormats(), ", "))
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
+	addProfileFlag(f, cmd, &profile)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(admin.OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 	return cmd
-}
-
-// adminURLs resolves the nodes to ask: --admin if given, else $CHRONIK_ADMIN,
-// else the flag's default. A bad flag is a usage error; a bad environment
-// value is not, as with serve's settings.
-func adminURLs(flagSet bool, flagValue []string) ([]string, error) {
-	raw, source := flagValue, "--admin"
-	if env := os.Getenv(envAdmin); !flagSet && env != "" {
-		raw, source = strings.Split(env, ","), "environment variable "+envAdmin
-	}
-	fail := func(err error) error {
-		err = fmt.Errorf("%s: %w", source, err)
-		if source == "--admin" {
-			return &usageError{err}
-		}
-		return err
-	}
-	var urls []string
-	for _, s := range raw {
-		if strings.TrimSpace(s) == "" {
-			continue // "h1,h2," is a list of two
-		}
-		u, err := admin.ParseURL(s)
-		if err != nil {
-			return nil, fail(err)
-		}
-		if !slices.Contains(urls, u) {
-			urls = append(urls, u)
-		}
-	}
-	if len(urls) == 0 {
-		return nil, fail(errors.New("no admin URL given"))
-	}
-	return urls, nil
 }
 
 // isTerminal reports whether w is a character device, which is what a

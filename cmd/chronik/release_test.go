@@ -82,7 +82,7 @@ func TestGoreleaserConfig(t *testing.T) {
 	if len(cfg.Archives) != 1 {
 		t.Fatalf("want one archive, got %d", len(cfg.Archives))
 	}
-	for _, want := range []string{"README.md", "completions/*"} {
+	for _, want := range []string{"README.md", "completions/*", "manpages/*"} {
 		if !slices.Contains(cfg.Archives[0].Files, want) {
 			t.Errorf("archive files %v lack %q", cfg.Archives[0].Files, want)
 		}
@@ -99,5 +99,21 @@ func TestGoreleaserConfig(t *testing.T) {
 	matches, err := filepath.Glob(filepath.Join("..", "..", "completions", "*"))
 	if err != nil || len(matches) != len(completionFiles()) {
 		t.Errorf("completions/* matches %v (err %v), want the %d generated scripts", matches, err, len(completionFiles()))
+	}
+}
+
+// TestManPages: the hidden `chronik man DIR` goreleaser runs writes one
+// page per command.
+func TestManPages(t *testing.T) {
+	dir := t.TempDir()
+	env := newTestEnv(t)
+	if code := Execute(t.Context(), env.f, []string{"man", dir}); code != 0 {
+		t.Fatalf("exit %d: %s", code, env.errOut.String())
+	}
+	for _, page := range []string{"chronik.1", "chronik-serve.1", "chronik-isr-describe.1", "chronik-doctor.1", "chronik-topic-create.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(b), ".TH") {
+			t.Errorf("%s: %v", page, err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chronik-dev/chronik/internal/admin"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/version"
 )
@@ -40,6 +41,9 @@ type Factory struct {
 	Signals func() (sigs <-chan os.Signal, stop func())
 	// Exit ends the process immediately (the second signal during shutdown).
 	Exit func(code int)
+	// ConfigPath locates the connection profiles file. Nil means no
+	// profiles at all, which keeps tests away from the user's own file.
+	ConfigPath func() (string, error)
 }
 
 // newFactory returns the production Factory.
@@ -54,6 +58,9 @@ func newFactory() *Factory {
 			return c, func() { signal.Stop(c) }
 		},
 		Exit: os.Exit,
+		ConfigPath: func() (string, error) {
+			return admin.DefaultConfigPath(os.Getenv)
+		},
 	}
 }
 
@@ -71,7 +78,14 @@ func Execute(ctx context.Context, f *Factory, args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) && ec.err == nil {
+		return ec.code // the command said everything already (doctor's 3 and 4)
+	}
 	fmt.Fprintf(f.IO.ErrOut, "Error: %v\n", err)
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -131,7 +145,13 @@ localhost:9092:
 		NewCmdServe(f, nil),
 		NewCmdVersion(f, nil),
 		NewCmdRaft(f),
+		NewCmdTopic(f),
+		NewCmdISR(f),
+		NewCmdCluster(f),
+		NewCmdDoctor(f, nil),
+		NewCmdProfile(f),
 		NewCmdCompletion(f),
+		NewCmdMan(f),
 	)
 	return root
 }

@@ -48,7 +48,7 @@ Precedence: flag, then environment, then file, then the default.`,
 			if err != nil {
 				return err
 			}
-			cfg.AdminHandler = admin.HandlerFor(cfg.Logger)
+			cfg.AdminHandler = admin.HandlerFor(cfg.Logger, cfg.AdminToken)
 			opts.Config = cfg
 			if runF != nil {
 				return runF(opts)

@@ -61,7 +61,7 @@ func TestServeDefaults(t *testing.T) {
 
 func TestServePrecedence(t *testing.T) {
 	e := newTestEnv(t)
-	path := writeConfig(t, "node-id: 3\nkafka-addr: file:9092\nadmin-addr: file:9644\nlog-flush: never\n")
+	path := writeConfig(t, "node-id: 3\nkafka-addr: file:9092\nadmin-addr: file:9644\nadmin-insecure: true\nlog-flush: never\n")
 	t.Setenv("CHRONIK_NODE_ID", "2")
 	t.Setenv("CHRONIK_KAFKA_ADDR", "env:9092")
 	opts, err := loadServe(t, e, "--config", path, "--node-id=1")

@@ -25,6 +25,7 @@ const maxAnswerBytes = 8 << 20
 type Client struct {
 	base  string
 	httpc *http.Client
+	token string // sent with mutations; see WithToken
 }
 
 // NewClient returns a client for the node whose admin API is at baseURL

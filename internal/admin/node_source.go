@@ -16,8 +16,10 @@ type nodeSource struct{ n *broker.Node }
 
 // HandlerFor is the admin API of a running node; `chronik serve` installs it
 // as broker.Config.AdminHandler.
-func HandlerFor(logger *slog.Logger) func(*broker.Node) http.Handler {
-	return func(n *broker.Node) http.Handler { return NewHandler(nodeSource{n}, logger) }
+func HandlerFor(logger *slog.Logger, token string) func(*broker.Node) http.Handler {
+	return func(n *broker.Node) http.Handler {
+		return NewHandlerWithOptions(nodeSource{n}, logger, HandlerOptions{Token: token, Metrics: n.MetricsHandler()})
+	}
 }
 
 func (s nodeSource) Ready() bool { return s.n.Ready() }

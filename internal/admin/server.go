@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // Source is what the admin API reads from a node. The broker implements it;
@@ -37,10 +38,15 @@ const (
 // Unknown paths answer 404 and other methods 405, both with an [Error] body.
 // A nil logger discards.
 func NewHandler(src Source, logger *slog.Logger) http.Handler {
+	return NewHandlerWithOptions(src, logger, HandlerOptions{})
+}
+
+// NewHandlerWithOptions is NewHandler with a mutation token and timeouts.
+func NewHandlerWithOptions(src Source, logger *slog.Logger, opts HandlerOptions) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{src: src, log: logger}
+	h := &handler{src: src, log: logger, opts: opts}
 	mux := http.NewServeMux()
 	// Patterns carry no method: the mux's own 405 and 404 are plain text,
 	// and every answer of this API is JSON.
@@ -48,16 +54,49 @@ func NewHandler(src Source, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("/readyz", h.get(h.readyz))
 	mux.HandleFunc("/v1/node", h.get(h.node))
 	mux.HandleFunc("/v1/raft", h.get(h.raft))
+	if opts.Metrics != nil {
+		mux.HandleFunc("/metrics", h.get(opts.Metrics.ServeHTTP))
+	}
+	mux.HandleFunc("/v1/brokers", h.get(h.brokers))
+	mux.HandleFunc("/v1/partitions", h.get(h.partitions))
+	mux.HandleFunc("/v1/reconcile", h.get(h.reconcile))
+	mux.HandleFunc("/v1/findings", h.get(h.findings))
+	mux.HandleFunc("/v1/topics", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.createTopic}))
+	mux.HandleFunc("/v1/topics/{name}", h.methods(map[string]http.HandlerFunc{http.MethodDelete: h.deleteTopic}))
+	mux.HandleFunc("/v1/elect-leaders", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.electLeaders}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.write(w, r, http.StatusNotFound, Error{Code: CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
-			"; the endpoints are /healthz, /readyz, /v1/node and /v1/raft"})
+			"; the endpoints are " + endpointList + " (docs/admin-api.md)"})
 	})
 	return mux
 }
 
+// endpointList names every endpoint, for the 404 answer.
+const endpointList = "GET /healthz, /readyz, /metrics, /v1/node, /v1/raft, /v1/brokers, /v1/partitions, /v1/reconcile, /v1/findings; " +
+	"POST /v1/topics, DELETE /v1/topics/{name}, POST /v1/elect-leaders"
+
+// methods dispatches on the request method, answering 405 in JSON.
+func (h *handler) methods(by map[string]http.HandlerFunc) http.HandlerFunc {
+	allowed := make([]string, 0, len(by))
+	for m := range by {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if next, ok := by[r.Method]; ok {
+			next(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		h.write(w, r, http.StatusMethodNotAllowed, Error{Code: CodeMethodNotAllowed,
+			Message: r.Method + " " + r.URL.Path + " is not allowed; use " + strings.Join(allowed, " or ")})
+	}
+}
+
 type handler struct {
-	src Source
-	log *slog.Logger
+	src  Source
+	log  *slog.Logger
+	opts HandlerOptions
 }
 
 // get admits GET and HEAD only (HEAD because load balancers probe with it;

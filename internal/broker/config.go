@@ -33,6 +33,11 @@ type Config struct {
 	KafkaAddr          string // listen address, e.g. ":9092"; ":0" picks a free port
 	AdvertiseKafkaAddr string // host:port clients are told to use; empty = localhost:<bound port>
 	AdminAddr          string // admin HTTP listen address; empty disables it
+	// AdminToken, when set, is required (Authorization: Bearer) by the
+	// admin API's mutating endpoints. AdminInsecure allows a non-loopback
+	// admin listener without one.
+	AdminToken    string
+	AdminInsecure bool
 
 	// ClusterAddr is the raft listener; AdvertiseClusterAddr what peers dial
 	// (empty: localhost:<bound port>).
@@ -80,6 +85,9 @@ type Config struct {
 	GroupMaxSessionTimeout     time.Duration
 
 	Logger *slog.Logger
+	// TestCommands lets the metadata apply test-only commands (building
+	// states the product never creates). Tests only: no flag sets it.
+	TestCommands bool
 	// AdminHandler builds the admin HTTP API over the running node; nil
 	// serves only /healthz and /readyz. (The admin package sits above the
 	// broker, so the command wires it in.)
@@ -135,6 +143,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raft-election-timeout: must be at least three raft ticks (%v), got %v", 3*c.RaftTickInterval, c.RaftElectionTimeout)
 	case c.BrokerSessionTimeout < c.RaftElectionTimeout:
 		return fmt.Errorf("broker-session-timeout: must be at least the raft election timeout (%v), got %v", c.RaftElectionTimeout, c.BrokerSessionTimeout)
+	case c.AdminAddr != "" && c.AdminToken == "" && !c.AdminInsecure && !loopbackAddr(c.AdminAddr):
+		return fmt.Errorf("admin-addr: %s is reachable from other machines and no admin-token is set; set --admin-token (or CHRONIK_ADMIN_TOKEN), or --admin-insecure to allow it anyway", c.AdminAddr)
 	case c.ReplicaLagTimeMax < 100*time.Millisecond:
 		return fmt.Errorf("replica-lag-time-max: must be at least 100ms, got %v", c.ReplicaLagTimeMax)
 	case c.LeaderRebalanceInterval < 0:
@@ -246,4 +256,17 @@ func (c *Config) PeerMap() (map[int32]string, error) {
 		return nil, fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
 	}
 	return out, nil
+}
+
+// loopbackAddr reports whether a listen address binds only loopback.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

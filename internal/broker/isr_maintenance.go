@@ -42,6 +42,7 @@ func (n *Node) runISRMaintenance(ctx context.Context) {
 			cancel()
 			switch {
 			case err == nil:
+				n.metrics.isrChanged(role.ISR, isr)
 				n.logger.Info("ISR changed", "topic", p.Topic, "partition", p.Index,
 					"from", role.ISR, "to", isr, "leader_epoch", role.LeaderEpoch)
 			case controller.Code(err) == kerr.InvalidUpdateVersion || controller.Code(err) == kerr.FencedLeaderEpoch:

@@ -58,6 +58,7 @@ type Node struct {
 	admin      *http.Server
 	adminLn    net.Listener
 	addrs      Addrs
+	metrics    *nodeMetrics // this node's own registry
 
 	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
 	registered atomic.Bool
@@ -134,9 +135,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Replicas:         n.replicas,
 		Logger:           logger,
 	}
+	if n.metrics, err = newNodeMetrics(); err != nil {
+		return nil, err
+	}
 	n.kafka = kafka.NewServer(kafka.ServerConfig{
 		Addr: cfg.KafkaAddr, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
+		Observer: n.metrics.observeRequest,
 	}, n.backend.APIs())
+	n.metrics.preloadAPIs(n.kafka)
 	if err := n.kafka.Listen(); err != nil {
 		return nil, fmt.Errorf("kafka listener: %w", err)
 	}
@@ -176,6 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		ElectionTicks:   electionTicks,
 		HeartbeatTicks:  1,
 		SnapshotEntries: uint64(cfg.RaftSnapshotEntries),
+		TestCommands:    cfg.TestCommands,
 		Logger:          logger,
 	}); err != nil {
 		return nil, fmt.Errorf("raft metadata: %w", err)
@@ -200,6 +207,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.backend.Meta = n.raft
 	n.backend.Controller = n.controller
 	n.backend.Groups = n.groups
+	if err := n.metrics.registerNode(n); err != nil {
+		return nil, err
+	}
 
 	if cfg.AdminAddr != "" {
 		if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
@@ -300,6 +310,7 @@ func (n *Node) register(ctx context.Context) {
 		ID:          n.cfg.NodeID,
 		KafkaAddr:   n.addrs.AdvertiseKafka,
 		ClusterAddr: n.addrs.AdvertiseCluster,
+		AdminAddr:   n.advertisedAdmin(),
 		Incarnation: binary.BigEndian.Uint64(inc[:]),
 	}
 	if err := n.controller.Register(ctx, b, 200*time.Millisecond); err == nil {
@@ -457,4 +468,23 @@ func (n *Node) LogEndOffset(topic string, partition int32) (int64, bool) {
 		return 0, false
 	}
 	return p.LogEndOffset(), true
+}
+
+// advertisedAdmin is the admin address other nodes and tools are told: the
+// bound one, with an unspecified host (0.0.0.0, ::) replaced by the host
+// clients reach this node's Kafka listener at.
+func (n *Node) advertisedAdmin() string {
+	if n.addrs.Admin == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(n.addrs.Admin)
+	if err != nil {
+		return n.addrs.Admin
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if khost, _, err := net.SplitHostPort(n.addrs.AdvertiseKafka); err == nil {
+			host = khost
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -49,14 +49,25 @@ func (c *cluster) running() *broker.Node {
 	return nil
 }
 
+// runningIndex is a running node, preferring one that is ready (a node that
+// just restarted may not have caught up with the metadata yet).
 func (c *cluster) runningIndex() int {
+	first := -1
 	for i, n := range c.nodes {
-		if n != nil {
+		if n == nil {
+			continue
+		}
+		if n.Ready() {
 			return i
 		}
+		if first < 0 {
+			first = i
+		}
 	}
-	c.t.Fatal("no node running")
-	return -1
+	if first < 0 {
+		c.t.Fatal("no node running")
+	}
+	return first
 }
 
 // partitionOf is partition 0 of a topic as a running node's metadata says.

@@ -31,6 +31,9 @@ type ServerConfig struct {
 	MaxInFlight int
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told about every request read (see
+	// RequestObserver); metrics hang off it.
+	Observer RequestObserver
 }
 
 const (
@@ -403,6 +406,7 @@ type inflight struct {
 	key     int16
 	version int16 // the response is encoded at this version
 	corrID  int32
+	start   time.Time     // when the frame was read; zero unless observed
 	done    chan struct{} // closed once resp (or failed) is set
 	resp    kmsg.Response
 	failed  bool // the Pending panicked; already logged, connection closing
@@ -476,6 +480,7 @@ func (c *conn) readLoop() (graceful bool) {
 			case errors.As(err, &fse):
 				c.log.Warn("kafka request size out of bounds; closing connection",
 					"claimed_size", fse.size, "limit", fse.limit)
+				c.s.observe(-1, -1, time.Time{}, true)
 				return false
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				c.log.Warn("kafka connection closed mid-frame", "err", err)
@@ -669,11 +674,15 @@ func skipTaggedFields(b []byte) ([]byte, error) {
 // dispatch serves one frame; false closes the connection. The handler runs
 // here, on the read goroutine, so requests take effect in order.
 func (c *conn) dispatch(frame []byte) bool {
+	start := c.s.startClock()
 	d, err := c.s.decode(frame)
 	if err != nil {
 		attrs := []any{"err", err}
 		if d.hdrOK {
 			attrs = append(attrs, "key", d.key, "version", d.version, "correlation_id", d.corrID, "client_id", d.clientID)
+			c.s.observe(d.key, d.version, start, true)
+		} else {
+			c.s.observe(-1, -1, start, true)
 		}
 		c.log.Warn("kafka request rejected; closing connection", attrs...)
 		return false
@@ -691,6 +700,7 @@ func (c *conn) dispatch(frame []byte) bool {
 		if resp.GetVersion() != d.version {
 			c.log.Debug("kafka ApiVersions version unsupported; answering v0 so the client downgrades", "version", d.version)
 		}
+		c.s.observe(d.key, d.version, start, false)
 		c.queue <- &inflight{key: d.key, version: resp.GetVersion(), corrID: d.corrID, done: c.s.ready, resp: resp}
 		return true
 	}
@@ -703,6 +713,9 @@ func (c *conn) dispatch(frame []byte) bool {
 	}
 
 	resp, pending, err := c.callHandler(c.s.apis[d.key].Handle, d.req)
+	if err != nil || (resp == nil) == (pending == nil) {
+		c.s.observe(d.key, d.version, start, true)
+	}
 	if err != nil {
 		if !errors.Is(err, errHandlerPanic) {
 			c.log.Warn("kafka handler failed; closing connection",
@@ -715,8 +728,10 @@ func (c *conn) dispatch(frame []byte) bool {
 			"key", d.key, "version", d.version, "correlation_id", d.corrID)
 		return false
 	}
-	it := &inflight{key: d.key, version: d.version, corrID: d.corrID}
+	it := &inflight{key: d.key, version: d.version, corrID: d.corrID, start: start}
 	if pending == nil {
+		// An acks=0 response is dropped, never checked by the writer.
+		c.s.observe(d.key, d.version, start, !noResponse && responseFailed(d.key, resp))
 		if noResponse {
 			c.releaseSlot()
 			return true
@@ -752,6 +767,7 @@ func (c *conn) callHandler(h HandlerFunc, req kmsg.Request) (resp kmsg.Response,
 func (c *conn) runPending(it *inflight, p Pending, noResponse bool) {
 	defer c.pendings.Done()
 	resp, ok := c.callPending(it, p)
+	c.s.observe(it.key, it.version, it.start, !ok || (!noResponse && responseFailed(it.key, resp)))
 	if noResponse {
 		c.releaseSlot()
 		return

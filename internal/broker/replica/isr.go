@@ -100,7 +100,10 @@ func (p *Partition) CheckProduce(acks int16) error {
 // once, before the change commits.
 func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32, ok bool) {
 	r = *p.role.Load()
-	if !r.Leader {
+	if !r.Leader || !slices.Contains(r.ISR, r.Self) {
+		// A leader outside its own ISR (or an empty ISR) is a state the
+		// product never creates; changing the ISR from here would hide it
+		// from the diagnosis that reports it (LEADER_NOT_IN_ISR).
 		return r, nil, false
 	}
 	epochStart := p.epochStart.Load()

@@ -230,3 +230,27 @@ func TestNewLeaderHighWatermarkCurrentAfterFollowersFetch(t *testing.T) {
 		t.Fatalf("hw %d after the follower fetched", p.HighWatermark())
 	}
 }
+
+func TestAcksAllWaitersAreCounted(t *testing.T) {
+	p := lagPartition(t)
+	res := appendDurable(t, p)
+	errc := waitCommitted(p, res)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, _ := p.AcksAllWaiting(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("waiter not counted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.UpdateFollower(2, p.LogEndOffset())
+	p.UpdateFollower(3, p.LogEndOffset())
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n, age := p.AcksAllWaiting(); n != 0 || age != 0 {
+		t.Fatalf("after the commit: %d waiting, oldest %v", n, age)
+	}
+}

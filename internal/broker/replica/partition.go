@@ -51,6 +51,10 @@ type Partition struct {
 	// the controller to remove; until that commits they still hold the high
 	// watermark but no longer count for min.insync.replicas.
 	lagging map[int32]bool
+	// waiting are the acks=all produces waiting for the high watermark, by
+	// when they started (for the admin API's ACKS_ALL_WAITING).
+	waiting   map[uint64]time.Time
+	waitingID uint64
 	// endChanged is closed and replaced whenever the local committed end
 	// (durable end under --log-flush=always) moves: follower long polls
 	// wait on it.
@@ -466,6 +470,7 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 // min.insync.replicas (the batch may still commit: a retry is safe for an
 // idempotent producer).
 func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) error {
+	defer p.trackWaiter()()
 	if err := p.WaitDurable(ctx, end); err != nil {
 		return err
 	}
@@ -498,6 +503,40 @@ func (p *Partition) advanceHW(to int64) {
 		p.hw = to
 		p.wakeLocked()
 	}
+}
+
+// trackWaiter registers an acks=all wait and returns its removal.
+func (p *Partition) trackWaiter() func() {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	if p.waiting == nil {
+		p.waiting = map[uint64]time.Time{}
+	}
+	p.waitingID++
+	id := p.waitingID
+	p.waiting[id] = time.Now()
+	return func() {
+		p.hwMu.Lock()
+		delete(p.waiting, id)
+		p.hwMu.Unlock()
+	}
+}
+
+// AcksAllWaiting is how many acks=all produces wait for the high watermark
+// and how long the oldest has waited.
+func (p *Partition) AcksAllWaiting() (int, time.Duration) {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	var oldest time.Time
+	for _, t := range p.waiting {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	if oldest.IsZero() {
+		return 0, 0
+	}
+	return len(p.waiting), time.Since(oldest)
 }
 
 // wakeLocked wakes everything waiting on the high watermark. p.hwMu is held.

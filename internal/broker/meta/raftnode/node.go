@@ -114,6 +114,9 @@ type Config struct {
 	SnapshotCatchUpEntries uint64
 	// Logger receives the node's, raft's, the store's and the transport's logs; nil discards.
 	Logger *slog.Logger
+	// TestCommands lets the state machine apply test-only commands (see
+	// state.TypeTestSetPartition). Tests only; every voter must agree.
+	TestCommands bool
 }
 
 // withDefaults fills zero fields.

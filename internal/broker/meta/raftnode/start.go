@@ -84,6 +84,9 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 				snap.GetMetadata().GetIndex(), store.Path(), err)
 		}
 	}
+	if cfg.TestCommands {
+		st.EnableTestCommands()
+	}
 	snapIndex := snap.GetMetadata().GetIndex()
 
 	n := &Node{

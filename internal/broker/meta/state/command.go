@@ -23,6 +23,11 @@ const (
 	TypeAlterPartition     = "alter_partition"
 	TypeElectLeaders       = "elect_leaders"
 	TypeShutdownBroker     = "shutdown_broker"
+	// TypeTestSetPartition overwrites a partition's leader and ISR with no
+	// checks, to build states the product never creates (an empty ISR, a
+	// leader outside it) for the diagnosis tests. Rejected unless the state
+	// machine was built with EnableTestCommands.
+	TypeTestSetPartition = "test_set_partition"
 )
 
 // Command is the envelope stored in each raft entry: a type tag, a payload
@@ -165,6 +170,20 @@ func (s *State) Apply(b []byte) (Result, error) {
 			return Result{}, err
 		}
 		return Result{}, s.alterPartition(p)
+	case TypeTestSetPartition:
+		var p TestSetPartition
+		if err := decode(&p); err != nil {
+			return Result{}, err
+		}
+		if !s.testCommands {
+			return Result{}, rejectf("test commands are disabled")
+		}
+		part, ok := s.Partition(p.Topic, p.Partition)
+		if !ok {
+			return Result{}, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, p.Topic, p.Partition)
+		}
+		part.Leader, part.ISR = p.Leader, slices.Clone(p.ISR)
+		part.PartitionEpoch++
 	case TypeElectLeaders:
 		var p ElectLeaders
 		if err := decode(&p); err != nil {
@@ -273,3 +292,14 @@ func validPartitions(ps []Partition) error {
 	}
 	return nil
 }
+
+// TestSetPartition is the payload of TypeTestSetPartition.
+type TestSetPartition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	ISR       []int32 `json:"isr"`
+}
+
+// EnableTestCommands lets Apply take TypeTestSetPartition. Tests only.
+func (s *State) EnableTestCommands() { s.testCommands = true }

@@ -21,6 +21,7 @@ type Broker struct {
 	ID          int32  `json:"id"`
 	KafkaAddr   string `json:"kafka_addr"`
 	ClusterAddr string `json:"cluster_addr"`
+	AdminAddr   string `json:"admin_addr,omitempty"` // admin API address other nodes and tools can use
 	// Incarnation changes every time the broker process starts, so a
 	// restarted broker is told apart from its previous life.
 	Incarnation uint64 `json:"incarnation"`
@@ -76,6 +77,7 @@ type State struct {
 	Topics         map[string]*Topic   `json:"topics"`
 	NextProducerID int64               `json:"next_producer_id"`
 	topicIDs       map[[16]byte]string // derived index, rebuilt on restore
+	testCommands   bool                // test-only commands are applied (never in production)
 }
 
 // New returns an empty state.
@@ -126,6 +128,7 @@ func Restore(b []byte) (*State, error) {
 // Clone returns a deep copy, for readers outside the apply loop.
 func (s *State) Clone() *State {
 	c := &State{
+		testCommands:   s.testCommands,
 		ClusterID:      s.ClusterID,
 		NextProducerID: s.NextProducerID,
 		Brokers:        make(map[int32]*Broker, len(s.Brokers)),

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chronik-dev/chronik/internal/admin"
+)
+
+// exitCodeError ends a command with a specific exit code (doctor's 3 and
+// 4); err, when set, is printed like any error.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// ClusterViewOptions are the inputs of the commands that read every node's
+// admin API: isr describe, cluster status, doctor.
+type ClusterViewOptions struct {
+	IO      IOStreams
+	Admins  []string // admin base URLs asked first; the others are discovered
+	Output  string
+	Timeout time.Duration // per request to a node
+	IsTTY   bool
+	Color   bool
+}
+
+func (o *ClusterViewOptions) tableOptions() admin.TableOptions {
+	return admin.TableOptions{TTY: o.IsTTY, Color: o.Color}
+}
+
+// clusterViewFlags are the flags those commands share.
+type clusterViewFlags struct {
+	admins  []string
+	profile string
+}
+
+func (cf *clusterViewFlags) register(f *Factory, cmd *cobra.Command, opts *ClusterViewOptions) {
+	cmd.Flags().StringSliceVar(&cf.admins, "admin", []string{admin.DefaultURL},
+		"admin API base URLs, comma-separated; the other nodes are found through them ("+envAdmin+")")
+	addProfileFlag(f, cmd, &cf.profile)
+	addOutputFlag(cmd, &opts.Output)
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
+	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
+}
+
+func (cf *clusterViewFlags) complete(f *Factory, cmd *cobra.Command, opts *ClusterViewOptions) error {
+	if err := checkOutput(opts.Output); err != nil {
+		return err
+	}
+	if opts.Timeout <= 0 {
+		return &usageError{fmt.Errorf("--timeout: must be positive, got %v", opts.Timeout)}
+	}
+	conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedAdmin: true, Admin: cf.admins, Profile: cf.profile})
+	if err != nil {
+		return err
+	}
+	opts.Admins = conn.Admin
+	opts.IsTTY = isTerminal(opts.IO.Out)
+	opts.Color = admin.ColorAllowed(opts.IsTTY, os.Getenv)
+	return nil
+}
+
+// gather asks every node; nil error only if at least one node answered.
+func gather(ctx context.Context, o *ClusterViewOptions) (admin.ClusterView, error) {
+	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
+	defer httpc.CloseIdleConnections()
+	v := admin.Gather(ctx, httpc, o.Admins, o.Timeout)
+	for _, n := range v.Nodes {
+		if n.Reachable() {
+			return v, nil
+		}
+	}
+	for _, n := range v.Nodes {
+		fmt.Fprintln(o.IO.ErrOut, n.Error)
+	}
+	return v, fmt.Errorf("no node answered (asked %s); check --admin and that the nodes run", strings.Join(o.Admins, ", "))
+}
+
+// reportUnreachable names the nodes that did not answer, on stderr.
+func reportUnreachable(w io.Writer, v admin.ClusterView) {
+	for _, n := range v.Nodes {
+		if n.Reachable() {
+			continue
+		}
+		who := n.Admin
+		if n.NodeID >= 0 {
+			who = fmt.Sprintf("node %d (%s)", n.NodeID, n.Admin)
+		}
+		fmt.Fprintf(w, "NODE_UNREACHABLE %s: %s\n", who, n.Error)
+	}
+}
+
+// NewCmdISR builds the `chronik isr` command group.
+func NewCmdISR(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "isr <command>",
+		Short: "Inspect in-sync replicas",
+		Args:  usageArgs(unknownCommand),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+		SuggestionsMinimumDistance: 2,
+	}
+	cmd.AddCommand(NewCmdISRDescribe(f, nil))
+	return cmd
+}
+
+// ISRDescribeOptions are the inputs of `chronik isr describe`.
+type ISRDescribeOptions struct {
+	ClusterViewOptions
+	Filter  admin.ISRFilter
+	Verbose bool
+}
+
+// NewCmdISRDescribe builds `chronik isr describe [TOPIC...]`.
+func NewCmdISRDescribe(f *Factory, runF func(*ISRDescribeOptions) error) *cobra.Command {
+	opts := &ISRDescribeOptions{ClusterViewOptions: ClusterViewOptions{IO: f.IO}}
+	var cf clusterViewFlags
+	cmd := &cobra.Command{
+		Use:   "describe [TOPIC...]",
+		Short: "Show every partition's leader, ISR, lag and status",
+		Long: `Ask every node's admin API and show, per partition: LEADER, EPOCH, REPLICAS,
+ISR, HW (high watermark), MAX LAG (the largest follower lag the leader reports, in
+offsets) and STATUS:
+
+  OK                 every replica in sync
+  UNDER_REPLICATED   ISR smaller than the replica set
+  AT_MIN_ISR         ISR exactly min.insync.replicas: one more loss refuses acks=all
+  UNDER_MIN_ISR      ISR below min.insync.replicas: acks=all is refused
+  STALLED            a replica has not caught up for longer than replica.lag.time.max.ms
+  ISR_UNINITIALIZED  empty ISR, or the leader is not in it
+  OFFLINE            no leader
+
+The numbers come from each partition's leader (its own answer), so they are
+the truth, not configuration. -v adds one row per replica: LEO, LAG, when it
+last caught up, when it last fetched, and whether it is in the ISR.
+
+Filters select partitions matching any of them. Nodes that do not answer are
+named on stderr (NODE_UNREACHABLE) and their replicas shown from the others'
+view. Exit codes: 0, 1 when no node answered, 2 bad flags.`,
+		Example: `  chronik isr describe
+  chronik isr describe orders payments -v
+  chronik isr describe --under-replicated --stalled -o json`,
+		ValidArgsFunction: completeTopicsFromAdmin(f, &cf),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.complete(f, cmd, &opts.ClusterViewOptions); err != nil {
+				return err
+			}
+			opts.Filter.Topics = args
+			if opts.Filter.Node < 0 {
+				return &usageError{fmt.Errorf("--node: a node id is positive, got %d", opts.Filter.Node)}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return isrDescribeRun(cmd.Context(), opts)
+		},
+	}
+	cf.register(f, cmd, &opts.ClusterViewOptions)
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Filter.UnderReplicated, "under-replicated", false, "partitions whose ISR is smaller than their replica set")
+	fl.BoolVar(&opts.Filter.UnderMinISR, "under-min-isr", false, "partitions whose ISR is below min.insync.replicas")
+	fl.BoolVar(&opts.Filter.AtMinISR, "at-min-isr", false, "partitions whose ISR is exactly min.insync.replicas")
+	fl.BoolVar(&opts.Filter.Unavailable, "unavailable", false, "partitions without a leader, or whose leader does not answer")
+	fl.BoolVar(&opts.Filter.Stalled, "stalled", false, "partitions with a replica not caught up for longer than the lag time")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "one row per replica: LEO, lag, last caught up, last fetch")
+	fl.Int32Var(&opts.Filter.Node, "node", 0, "only partitions with a replica on this node id")
+	_ = cmd.RegisterFlagCompletionFunc("node", completeNodeIDs(f, &cf))
+	return cmd
+}
+
+// completeNodeIDs completes node ids from the brokers the nodes know.
+func completeNodeIDs(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: admin.OutputTable, Timeout: time.Second}
+		if cf.complete(f, cmd, opts) != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		v, err := gather(cmd.Context(), opts)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		seen := map[int32]bool{}
+		var out []cobra.Completion
+		for _, n := range v.Nodes {
+			if n.Brokers == nil {
+				continue
+			}
+			for _, b := range n.Brokers.Brokers {
+				if !seen[b.ID] {
+					seen[b.ID] = true
+					out = append(out, cobra.CompletionWithDesc(strconv.Itoa(int(b.ID)), b.KafkaAddr))
+				}
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func isrDescribeRun(ctx context.Context, opts *ISRDescribeOptions) error {
+	v, err := gather(ctx, &opts.ClusterViewOptions)
+	if err != nil {
+		return err
+	}
+	rep := admin.BuildISRReport(v, opts.Filter)
+	if err := writeOutput(opts.IO, opts.Output, rep, func() error {
+		return admin.RenderISRTable(opts.IO.Out, rep, opts.Verbose, opts.tableOptions())
+	}); err != nil {
+		return err
+	}
+	reportUnreachable(opts.IO.ErrOut, v)
+	return nil
+}
+
+// completeTopicsFromAdmin completes topic names from the nodes' partitions.
+func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: admin.OutputTable, Timeout: time.Second}
+		if cf.complete(f, cmd, opts) != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		v, err := gather(cmd.Context(), opts)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		seen := map[string]bool{}
+		var out []cobra.Completion
+		for _, r := range admin.MergePartitions(v) {
+			if !seen[r.Topic] {
+				seen[r.Topic] = true
+				out = append(out, r.Topic)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// NewCmdCluster builds the `chronik cluster` command group.
+func NewCmdCluster(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster <command>",
+		Short: "Inspect the cluster as a whole",
+		Args:  usageArgs(unknownCommand),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+		SuggestionsMinimumDistance: 2,
+	}
+	cmd.AddCommand(NewCmdClusterStatus(f, nil))
+	return cmd
+}
+
+// ClusterStatusOptions are the inputs of `chronik cluster status`.
+type ClusterStatusOptions struct {
+	ClusterViewOptions
+	Watch           bool
+	Interval        time.Duration
+	ExitWhenHealthy bool
+}
+
+// NewCmdClusterStatus builds `chronik cluster status`.
+func NewCmdClusterStatus(f *Factory, runF func(*ClusterStatusOptions) error) *cobra.Command {
+	opts := &ClusterStatusOptions{ClusterViewOptions: ClusterViewOptions{IO: f.IO}}
+	var cf clusterViewFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show brokers, the controller and a health summary",
+		Long: `Ask every node's admin API and show each broker (up, fenced, shut_down or
+unreachable), the controller, partitions counted by status and findings counted
+by severity (` + "`chronik doctor`" + ` lists them).
+
+--watch refreshes every --interval; --exit-when-healthy watches until the
+cluster is healthy (no warning or critical finding) and exits 0 then.
+Exit codes: 0, 1 when no node answered, 2 bad flags.`,
+		Example: `  chronik cluster status
+  chronik cluster status --watch
+  chronik cluster status --exit-when-healthy --timeout 2s   # in a script, after a rolling restart`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cf.complete(f, cmd, &opts.ClusterViewOptions); err != nil {
+				return err
+			}
+			if opts.Interval < 500*time.Millisecond {
+				return &usageError{fmt.Errorf("--interval: at least 500ms, got %v", opts.Interval)}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return clusterStatusRun(cmd.Context(), opts)
+		},
+	}
+	cf.register(f, cmd, &opts.ClusterViewOptions)
+	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "refresh until interrupted")
+	cmd.Flags().DurationVar(&opts.Interval, "interval", 2*time.Second, "refresh interval with --watch")
+	cmd.Flags().BoolVar(&opts.ExitWhenHealthy, "exit-when-healthy", false, "watch until healthy, then exit 0")
+	return cmd
+}
+
+func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
+	watch := opts.Watch || opts.ExitWhenHealthy
+	for first := true; ; first = false {
+		v, gerr := gather(ctx, &opts.ClusterViewOptions)
+		if gerr != nil && !watch {
+			return gerr
+		}
+		st := admin.BuildClusterStatus(v, admin.Diagnose(v))
+		if watch && opts.IsTTY && !first && opts.Output == admin.OutputTable {
+			fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J") // redraw in place
+		}
+		if err := writeOutput(opts.IO, opts.Output, st, func() error {
+			return admin.RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
+		}); err != nil {
+			return err
+		}
+		reportUnreachable(opts.IO.ErrOut, v)
+		if !watch || (opts.ExitWhenHealthy && st.Healthy && gerr == nil) {
+			return nil
+		}
+		t := time.NewTimer(opts.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil // Ctrl-C ends a watch
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// DoctorOptions are the inputs of `chronik doctor`.
+type DoctorOptions struct {
+	ClusterViewOptions
+}
+
+// NewCmdDoctor builds `chronik doctor`.
+func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
+	opts := &DoctorOptions{ClusterViewOptions: ClusterViewOptions{IO: f.IO}}
+	var cf clusterViewFlags
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Find what is wrong with the cluster and say what to do",
+		Long: `Ask every node's admin API and evaluate the diagnosis rules over all the
+answers: each finding names the partition or node, shows the numbers behind it
+and says what to do next. Codes: NODE_UNREACHABLE, RAFT_NO_LEADER,
+RAFT_FOLLOWER_BEHIND, BROKER_FENCED, NO_LEADER, ISR_UNINITIALIZED,
+LEADER_NOT_IN_ISR, UNDER_MIN_ISR, AT_MIN_ISR, UNDER_REPLICATED,
+FOLLOWER_STALLED, REPLICA_NOT_RUNNING, ACKS_ALL_WAITING, METADATA_DIVERGED
+(docs/admin-api.md explains each).
+
+Exit codes, so scripts can gate on it: 0 healthy (no finding, or only info),
+3 warnings, 4 something critical, 1 no node answered, 2 bad flags.`,
+		Example: `  chronik doctor
+  chronik doctor -o json | jq '.findings[] | select(.severity == "critical")'
+  chronik doctor --admin h1:9644 && echo healthy`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cf.complete(f, cmd, &opts.ClusterViewOptions); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return doctorRun(cmd.Context(), opts)
+		},
+	}
+	cf.register(f, cmd, &opts.ClusterViewOptions)
+	return cmd
+}
+
+func doctorRun(ctx context.Context, opts *DoctorOptions) error {
+	v, err := gather(ctx, &opts.ClusterViewOptions)
+	if err != nil {
+		return err
+	}
+	rep := admin.BuildDoctorReport(v)
+	if err := writeOutput(opts.IO, opts.Output, rep, func() error {
+		return admin.RenderFindings(opts.IO.Out, rep.Findings, opts.tableOptions())
+	}); err != nil {
+		return err
+	}
+	if rep.ExitCode != 0 {
+		return &exitCodeError{code: rep.ExitCode}
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The operator tools against a live three-process cluster: the real
+// binary, asked through one node's admin address.
+
+// runTool runs `chronik args...` and returns stdout, stderr, the exit
+// code and how long it took.
+func runTool(t *testing.T, args ...string) (string, string, int, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chronikBinary(t), args...)
+	cmd.Env = append(cmd.Environ(), "CHRONIK_PROFILE=", "XDG_CONFIG_HOME="+t.TempDir())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("chronik %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code, took
+}
+
+func toolJSON[T any](t *testing.T, wantCodes []int, args ...string) (T, time.Duration) {
+	t.Helper()
+	var v T
+	out, errOut, code, took := runTool(t, args...)
+	if !slices.Contains(wantCodes, code) {
+		t.Fatalf("chronik %s: exit %d, want %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCodes, out, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("chronik %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return v, took
+}
+
+func (c *procCluster) adminURL(i int) string { return "http://" + c.procs[i].admin }
+
+// createTopicRF3 creates a replicated topic with the given configs.
+func (c *procCluster) createTopicRF3(topic string, partitions int32, configs map[string]*string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(c.client()).CreateTopic(ctx, partitions, 3, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		c.t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+func findingFor(rep admin.DoctorReport, code string, node int32) (admin.Finding, bool) {
+	for _, f := range rep.Findings {
+		if f.Code == code && (node < 0 || f.Node != nil && *f.Node == node) {
+			return f, true
+		}
+	}
+	return admin.Finding{}, false
+}
+
+// TestToolsWithOneNodeDown: kill -9 one node; every tool still answers
+// within 3 s through the others, names the node NODE_UNREACHABLE, and
+// isr describe shows its partitions UNDER_REPLICATED with the ISR the
+// controller committed (without it).
+func TestToolsWithOneNodeDown(t *testing.T) {
+	c := newProcCluster(t, "--broker-session-timeout", "1s")
+	c.createTopicRF3("orders", 3, nil)
+	c.kill(2)
+	a := c.adminURL(0)
+
+	var rep admin.ISRReport
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var took time.Duration
+		rep, took = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--admin", a, "-o", "json")
+		if took > 3*time.Second {
+			t.Errorf("isr describe took %v with a node down", took)
+		}
+		done := len(rep.Partitions) == 3
+		for _, p := range rep.Partitions {
+			done = done && p.Status == admin.StatusUnderReplicated && slices.Equal(sortedIDs(p.ISR), []int32{1, 2})
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("isr describe never showed every partition UNDER_REPLICATED with ISR [1 2]: %+v", rep.Partitions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(rep.Unreachable) != 1 || rep.Unreachable[0].NodeID != 3 {
+		t.Fatalf("unreachable nodes %+v, want node 3", rep.Unreachable)
+	}
+	_, errOut, _, _ := runTool(t, "isr", "describe", "--admin", a)
+	if !strings.Contains(errOut, "NODE_UNREACHABLE node 3") {
+		t.Errorf("isr describe's stderr does not name node 3: %q", errOut)
+	}
+
+	st, took := toolJSON[admin.ClusterStatus](t, []int{0}, "cluster", "status", "--admin", a, "-o", "json")
+	if took > 3*time.Second {
+		t.Errorf("cluster status took %v", took)
+	}
+	states := map[int32]string{}
+	for _, b := range st.Brokers {
+		states[b.ID] = b.State
+	}
+	if states[1] != "up" || states[2] != "up" || states[3] != "unreachable" || st.Healthy {
+		t.Errorf("cluster status brokers %v healthy %v", states, st.Healthy)
+	}
+
+	doc, took := toolJSON[admin.DoctorReport](t, []int{3}, "doctor", "--admin", a, "-o", "json")
+	if took > 3*time.Second {
+		t.Errorf("doctor took %v", took)
+	}
+	if _, ok := findingFor(doc, admin.CodeNodeUnreachable, 3); !ok || doc.ExitCode != 3 {
+		t.Errorf("doctor findings %+v, exit %d", doc.Findings, doc.ExitCode)
+	}
+}
+
+func sortedIDs(ids []int32) []int32 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// TestToolsSeeAPausedFollower: SIGSTOP a follower (session timeout longer
+// than the test, so only the lag rule acts); within the lag time plus one
+// refresh, isr describe --stalled and doctor name the follower, its
+// partition and its lag; after SIGCONT both clear.
+func TestToolsSeeAPausedFollower(t *testing.T) {
+	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "2s")
+	leader := c.createRF3("lagging")
+	s := startStream(t, c, "lagging")
+	s.waitAcks(500, 30*time.Second)
+	follower := (leader + 1) % 3
+	a := c.adminURL(leader)
+	c.signal(follower, syscall.SIGSTOP)
+	paused := time.Now()
+	defer c.signal(follower, syscall.SIGCONT)
+
+	var rep admin.ISRReport
+	for {
+		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "1s", "-o", "json")
+		if len(rep.Partitions) == 1 && slices.Equal(rep.Partitions[0].Stalled, []int32{int32(follower + 1)}) {
+			break
+		}
+		if time.Since(paused) > 10*time.Second {
+			t.Fatalf("isr describe --stalled never named follower %d: %+v", follower+1, rep)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("STALLED shown %v after SIGSTOP (lag time 2s)", time.Since(paused).Round(time.Millisecond))
+	p := rep.Partitions[0]
+	if p.Topic != "lagging" || p.Status != admin.StatusStalled {
+		t.Errorf("stalled row %+v", p)
+	}
+	doc, _ := toolJSON[admin.DoctorReport](t, []int{3, 4}, "doctor", "--admin", a, "--timeout", "1s", "-o", "json")
+	f, ok := findingFor(doc, admin.CodeFollowerStalled, int32(follower+1))
+	if !ok || f.Topic != "lagging" || f.Partition == nil || f.Evidence["lag"] == nil {
+		t.Fatalf("doctor has no FOLLOWER_STALLED naming node %d, the partition and its lag: %+v", follower+1, doc.Findings)
+	}
+	out, _, _, _ := runTool(t, "doctor", "--admin", a, "--timeout", "1s")
+	if !strings.Contains(out, "FOLLOWER_STALLED") || !strings.Contains(out, "lagging-0") {
+		t.Errorf("doctor's table does not show the stalled follower:\n%s", out)
+	}
+
+	c.signal(follower, syscall.SIGCONT)
+	resumed := time.Now()
+	for {
+		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "-o", "json")
+		doc, _ = toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "-o", "json")
+		_, still := findingFor(doc, admin.CodeFollowerStalled, -1)
+		if len(rep.Partitions) == 0 && !still {
+			break
+		}
+		if time.Since(resumed) > 20*time.Second {
+			t.Fatalf("still stalled after SIGCONT: %+v %+v", rep.Partitions, doc.Findings)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("cleared %v after SIGCONT", time.Since(resumed).Round(time.Millisecond))
+}
+
+// TestDoctorSeesAcksAllWaiting: with a follower paused and a long lag time
+// (so it stays in the ISR), acks=all produces wait; doctor reports
+// ACKS_ALL_WAITING with their count and the oldest one's age.
+func TestDoctorSeesAcksAllWaiting(t *testing.T) {
+	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "30s")
+	leader := c.createRF3("waiting")
+	follower := (leader + 1) % 3
+	c.signal(follower, syscall.SIGSTOP)
+	defer c.signal(follower, syscall.SIGCONT)
+
+	// Not idempotent: InitProducerId could go to the paused node and hang.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.procs[leader].kafka), kgo.DefaultProduceTopic("waiting"),
+		kgo.ProduceRequestTimeout(20*time.Second), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	produced := make(chan error, 5)
+	for i := range 5 {
+		cl.Produce(ctx, &kgo.Record{Value: []byte{byte(i)}}, func(_ *kgo.Record, err error) { produced <- err })
+	}
+	a := c.adminURL(leader)
+	start := time.Now()
+	for {
+		doc, _ := toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "1s", "-o", "json")
+		if f, ok := findingFor(doc, admin.CodeAcksAllWaiting, -1); ok {
+			count, _ := f.Evidence["acks_all_waiting"].(float64)
+			oldest, _ := f.Evidence["acks_all_oldest_wait_seconds"].(float64)
+			if f.Topic != "waiting" || count < 1 || oldest <= 1 {
+				t.Fatalf("ACKS_ALL_WAITING %+v", f)
+			}
+			t.Logf("ACKS_ALL_WAITING: %v waiting, oldest %.1fs", count, oldest)
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			out, _, _, _ := runTool(t, "isr", "describe", "-v", "--admin", a, "--timeout", "1s")
+			t.Fatalf("no ACKS_ALL_WAITING finding: %+v\n%s", doc.Findings, out)
+		}
+		select {
+		case err := <-produced:
+			t.Fatalf("an acks=all produce finished with a follower paused: %v", err)
+		default:
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,248 @@
+package admin
+
+// The types of the cluster endpoints: /v1/brokers, /v1/partitions,
+// /v1/reconcile and /v1/findings, and the requests of the mutation
+// endpoints. Durations are seconds as float64; a nil pointer means "never"
+// or "not known here".
+
+// Replica roles in [PartitionInfo.Role].
+const (
+	ReplicaLeader   = "leader"
+	ReplicaFollower = "follower"
+	// ReplicaOffline: metadata says this node hosts the replica but the
+	// partition has no leader (-1).
+	ReplicaOffline = "offline"
+)
+
+// Partition statuses, as `chronik isr describe` and the TUI show them,
+// most severe first.
+const (
+	StatusOffline          = "OFFLINE"           // no leader
+	StatusISRUninitialized = "ISR_UNINITIALIZED" // empty ISR, or the leader outside it
+	StatusUnderMinISR      = "UNDER_MIN_ISR"     // |ISR| < min.insync.replicas: acks=all refused
+	StatusStalled          = "STALLED"           // a replica has not caught up for longer than the lag time
+	StatusAtMinISR         = "AT_MIN_ISR"        // |ISR| == min.insync.replicas < replicas: one more loss refuses acks=all
+	StatusUnderReplicated  = "UNDER_REPLICATED"  // |ISR| < replicas
+	StatusOK               = "OK"
+)
+
+// Finding severities, in increasing order.
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)
+
+// BrokerInfo is one registered broker as this node's replicated metadata
+// (and, on the controller, its liveness tracking) sees it.
+type BrokerInfo struct {
+	ID          int32  `json:"id"`
+	KafkaAddr   string `json:"kafka_addr"`
+	ClusterAddr string `json:"cluster_addr"`
+	AdminAddr   string `json:"admin_addr"` // host:port of its admin API, for discovery
+	Fenced      bool   `json:"fenced"`     // the controller fenced it: out of every ISR, leads nothing
+	ShutDown    bool   `json:"shut_down"`  // fenced by its own controlled shutdown
+	Controller  bool   `json:"controller"`
+	// LastHeartbeatSeconds is how long ago the controller last heard from
+	// the broker; only the controller knows (nil elsewhere, and for itself 0).
+	LastHeartbeatSeconds *float64 `json:"last_heartbeat_seconds"`
+}
+
+// Brokers is GET /v1/brokers: every registered broker, sorted by id.
+type Brokers struct {
+	ControllerID int32 `json:"controller_id"` // NoController (-1) when none is known
+	// Controller reports whether the answering node is the controller, so
+	// its heartbeat ages are the authoritative ones.
+	Controller bool         `json:"controller"`
+	Brokers    []BrokerInfo `json:"brokers"`
+}
+
+// ReplicaState is a leader's view of one replica of its partition.
+type ReplicaState struct {
+	ID           int32 `json:"id"`
+	LogEndOffset int64 `json:"log_end_offset"`
+	// Lag is the leader's log end minus this replica's, in offsets.
+	Lag   int64 `json:"lag"`
+	InISR bool  `json:"in_isr"`
+	// Lagging: the leader found it out of sync and asked to remove it; it
+	// no longer counts for min.insync.replicas.
+	Lagging bool `json:"lagging"`
+	// LastCaughtUpSeconds is how long ago the replica last had everything
+	// the leader had; LastFetchSeconds how long ago it last fetched.
+	LastCaughtUpSeconds *float64 `json:"last_caught_up_seconds"`
+	LastFetchSeconds    *float64 `json:"last_fetch_seconds"`
+}
+
+// FetcherState is a follower's fetch loop to its partition's leader.
+type FetcherState struct {
+	Leader           int32    `json:"leader"`
+	Running          bool     `json:"running"`            // a fetch loop to the leader exists
+	LastFetchSeconds *float64 `json:"last_fetch_seconds"` // last answered fetch
+	LastError        string   `json:"last_error,omitempty"`
+}
+
+// PartitionInfo is one partition replica hosted by the answering node:
+// metadata (leader, epochs, replicas, ISR) as this node has applied it, and
+// the replica's own log positions. GET /v1/partitions lists them.
+type PartitionInfo struct {
+	Topic          string  `json:"topic"`
+	Partition      int32   `json:"partition"`
+	Role           string  `json:"role"` // one of the Replica* constants
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	// MinISR is the effective min.insync.replicas (capped at the
+	// replication factor); LagTimeMaxSeconds the topic's replica.lag.time.max.ms.
+	MinISR            int     `json:"min_isr"`
+	LagTimeMaxSeconds float64 `json:"lag_time_max_seconds"`
+	// Running reports whether a replica runs here; false means metadata
+	// says this node hosts it but the replica is not open (see /v1/reconcile).
+	Running        bool  `json:"running"`
+	LogStartOffset int64 `json:"log_start_offset"`
+	LogEndOffset   int64 `json:"log_end_offset"`
+	HighWatermark  int64 `json:"high_watermark"`
+	// On the leader: every other replica, in assignment order, and the
+	// acks=all produces waiting for the high watermark.
+	Followers                []ReplicaState `json:"followers,omitempty"`
+	AcksAllWaiting           int            `json:"acks_all_waiting"`
+	AcksAllOldestWaitSeconds float64        `json:"acks_all_oldest_wait_seconds"`
+	// On a follower: its fetch loop to the leader.
+	Fetcher *FetcherState `json:"fetcher,omitempty"`
+}
+
+// Partitions is GET /v1/partitions (filters: ?topic=NAME, repeatable, and
+// ?status=STATUS as computed from this node's view alone).
+type Partitions struct {
+	Partitions []PartitionInfo `json:"partitions"` // sorted by topic, then partition
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+// Reconcile is GET /v1/reconcile: the replicas metadata says this node
+// hosts against the replicas running here.
+type Reconcile struct {
+	Expected []TopicPartition `json:"expected"` // hosted here by metadata
+	Running  []TopicPartition `json:"running"`
+	Missing  []TopicPartition `json:"missing"` // expected, not running
+	Extra    []TopicPartition `json:"extra"`   // running, not expected (deletion pending)
+	CaughtUp bool             `json:"caught_up"`
+}
+
+// Finding is one diagnosis: what is wrong, where, the numbers that show it,
+// and what to do next.
+type Finding struct {
+	Code     string `json:"code"`     // e.g. FOLLOWER_STALLED; see docs/admin-api.md
+	Severity string `json:"severity"` // one of the Severity* constants
+	// Where: a partition (Topic + Partition) and/or a node.
+	Topic     string `json:"topic,omitempty"`
+	Partition *int32 `json:"partition,omitempty"`
+	Node      *int32 `json:"node,omitempty"`
+	Message   string `json:"message"`
+	// Evidence are the numbers behind the finding, named.
+	Evidence map[string]any `json:"evidence,omitempty"`
+	NextStep string         `json:"next_step"`
+	// SeenBy are the nodes whose answers show it.
+	SeenBy []int32 `json:"seen_by,omitempty"`
+}
+
+// Findings is GET /v1/findings: the rules evaluated on this node's view.
+type Findings struct {
+	Findings []Finding `json:"findings"`
+}
+
+// CreateTopicRequest is the body of POST /v1/topics.
+type CreateTopicRequest struct {
+	Name              string            `json:"name"`
+	Partitions        int32             `json:"partitions"`         // -1: the broker default
+	ReplicationFactor int16             `json:"replication_factor"` // -1: the broker default
+	Configs           map[string]string `json:"configs,omitempty"`
+}
+
+// TopicCreated answers POST /v1/topics.
+type TopicCreated struct {
+	Name       string          `json:"name"`
+	ID         string          `json:"id"` // hex topic id
+	Partitions []PartitionInfo `json:"partitions"`
+}
+
+// ElectLeadersRequest is the body of POST /v1/elect-leaders.
+type ElectLeadersRequest struct {
+	// Type is "preferred" (default) or "unclean".
+	Type string `json:"type"`
+	// Partitions to elect; empty means every partition.
+	Partitions []TopicPartition `json:"partitions,omitempty"`
+}
+
+// ElectionResult is one partition's outcome in POST /v1/elect-leaders.
+type ElectionResult struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Error is a Kafka error name (ELECTION_NOT_NEEDED, ...); empty on success.
+	Error   string `json:"error,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ElectLeadersResult answers POST /v1/elect-leaders.
+type ElectLeadersResult struct {
+	Results []ElectionResult `json:"results"`
+}
+
+// NodeView is everything one node answered, or why it did not: the input
+// of the diagnosis rules and of the merged partition table.
+type NodeView struct {
+	Admin string `json:"admin"` // the admin base URL asked
+	// NodeID is the node's id: from its answers, or from another node's
+	// /v1/brokers when it did not answer; -1 when unknown.
+	NodeID     int32       `json:"node_id"`
+	Error      string      `json:"error,omitempty"` // why it did not answer (unreachable)
+	Node       *NodeInfo   `json:"node,omitempty"`
+	Raft       *RaftStatus `json:"raft,omitempty"`
+	Brokers    *Brokers    `json:"brokers,omitempty"`
+	Partitions *Partitions `json:"partitions,omitempty"`
+	Reconcile  *Reconcile  `json:"reconcile,omitempty"`
+}
+
+// Reachable reports whether the node answered.
+func (v NodeView) Reachable() bool { return v.Error == "" }
+
+// ClusterView is every node's answers, taken at about the same time.
+type ClusterView struct {
+	Nodes []NodeView `json:"nodes"`
+}
+
+// PartitionRow is one partition as the cluster shows it: metadata and
+// positions from the leader's own answer when the leader answered (Source
+// says whose view it is), replica states from the leader, fetcher states
+// from the followers. `chronik isr describe` prints these.
+type PartitionRow struct {
+	Topic          string  `json:"topic"`
+	Partition      int32   `json:"partition"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	MinISR         int     `json:"min_isr"`
+	HighWatermark  int64   `json:"high_watermark"` // -1 when the leader did not answer
+	LogEndOffset   int64   `json:"log_end_offset"` // the leader's; -1 when it did not answer
+	// MaxLag is the largest follower lag in offsets the leader reports.
+	MaxLag int64  `json:"max_lag"`
+	Status string `json:"status"` // one of the Status* constants
+	Source int32  `json:"source"` // the node whose metadata view this row uses
+	// ReplicaStates are the leader's per-replica numbers (without the
+	// leader itself), in assignment order.
+	ReplicaStates []ReplicaState `json:"replica_states,omitempty"`
+	// Stalled lists replicas not caught up for longer than the lag time.
+	Stalled []int32 `json:"stalled,omitempty"`
+	// Unreachable lists replicas whose node did not answer.
+	Unreachable              []int32 `json:"unreachable,omitempty"`
+	AcksAllWaiting           int     `json:"acks_all_waiting"`
+	AcksAllOldestWaitSeconds float64 `json:"acks_all_oldest_wait_seconds"`
+	LagTimeMaxSeconds        float64 `json:"lag_time_max_seconds"`
+}

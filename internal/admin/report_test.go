@@ -1,0 +1,80 @@
+package admin
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestISRReportAndTable(t *testing.T) {
+	v := loadView(t, "node-down.json")
+	rep := BuildISRReport(v, ISRFilter{})
+	if len(rep.Partitions) != 3 || len(rep.Unreachable) != 1 || rep.Unreachable[0].NodeID != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	if got := BuildISRReport(v, ISRFilter{UnderMinISR: true}); len(got.Partitions) != 0 {
+		t.Errorf("--under-min-isr matched %d", len(got.Partitions))
+	}
+	if got := BuildISRReport(v, ISRFilter{AtMinISR: true, Topics: []string{"orders"}}); len(got.Partitions) != 3 {
+		t.Errorf("--at-min-isr orders matched %d", len(got.Partitions))
+	}
+	if got := BuildISRReport(v, ISRFilter{Topics: []string{"nope"}}); len(got.Partitions) != 0 {
+		t.Errorf("unknown topic matched %d", len(got.Partitions))
+	}
+
+	var piped strings.Builder
+	if err := RenderISRTable(&piped, rep, false, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(piped.String()), "\n")
+	if len(lines) != 3 || strings.Contains(piped.String(), "TOPIC") || len(strings.Split(lines[0], "\t")) != 9 {
+		t.Fatalf("piped table:\n%s", piped.String())
+	}
+	var tty strings.Builder
+	if err := RenderISRTable(&tty, rep, true, TableOptions{TTY: true, Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := tty.String()
+	if !strings.Contains(out, "TOPIC") || !strings.Contains(out, "LAST FETCH") || !strings.Contains(out, "▲ AT_MIN_ISR") ||
+		!strings.Contains(out, "\x1b[33m") {
+		t.Fatalf("tty table:\n%s", out)
+	}
+	var none strings.Builder
+	_ = RenderISRTable(&none, ISRReport{}, false, TableOptions{TTY: true})
+	if none.String() != "no partitions match\n" {
+		t.Errorf("empty tty table %q", none.String())
+	}
+}
+
+func TestClusterStatusAndDoctorRendering(t *testing.T) {
+	v := loadView(t, "node-down.json")
+	fs := Diagnose(v)
+	st := BuildClusterStatus(v, fs)
+	if st.Healthy || st.ControllerID < 0 || len(st.Brokers) != 3 || st.Partitions[StatusAtMinISR] != 3 || st.Findings[SeverityWarning] == 0 {
+		t.Fatalf("status %+v", st)
+	}
+	var b strings.Builder
+	if err := RenderClusterStatus(&b, st, TableOptions{TTY: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "NOT HEALTHY") || !strings.Contains(b.String(), "3 AT_MIN_ISR") {
+		t.Fatalf("cluster status:\n%s", b.String())
+	}
+
+	rep := BuildDoctorReport(v)
+	if rep.ExitCode != 3 || len(rep.Findings) == 0 {
+		t.Fatalf("doctor %+v", rep)
+	}
+	out := RenderFindingsString(rep.Findings)
+	if !strings.Contains(out, "WARNING") || !strings.Contains(out, "next: ") || !strings.Contains(out, "evidence: ") {
+		t.Fatalf("findings:\n%s", out)
+	}
+	var piped strings.Builder
+	_ = RenderFindings(&piped, rep.Findings, TableOptions{})
+	if strings.Count(piped.String(), "\n") != len(rep.Findings) {
+		t.Fatalf("piped findings:\n%s", piped.String())
+	}
+	healthy := BuildDoctorReport(loadView(t, "healthy.json"))
+	if healthy.ExitCode != 0 || RenderFindingsString(healthy.Findings) != "✓ no findings: the cluster looks healthy\n" {
+		t.Fatalf("healthy doctor %+v", healthy)
+	}
+}

@@ -1,0 +1,332 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+)
+
+// startBroker runs a real single-node chronik on random ports in a temp
+// dir, stopped when the test ends. adjust, if not nil, changes its config.
+func startBroker(t *testing.T, adjust func(*broker.Config)) *broker.Node {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.ClusterAddr = "127.0.0.1:0"
+	cfg.GroupInitialRebalanceDelay = 0
+	cfg.OffsetsTopicPartitions = 1
+	var logOut io.Writer = io.Discard
+	if os.Getenv("CHRONIK_TEST_DEBUG") != "" {
+		logOut = os.Stderr
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	n, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Close(ctx); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !n.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("broker not ready within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n
+}
+
+func newTopicClient(t *testing.T, brokers []string, from string) *TopicClient {
+	t.Helper()
+	c, err := NewTopicClient(brokers, from, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// deadAddr is a 127.0.0.1 address where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// wantKafkaError checks err is a KafkaError with the code and message parts.
+func wantKafkaError(t *testing.T, err error, code string, parts ...string) {
+	t.Helper()
+	var ke *KafkaError
+	if !errors.As(err, &ke) {
+		t.Fatalf("error %v (%T), want a *KafkaError", err, err)
+	}
+	if ke.Code != code {
+		t.Errorf("code %q, want %q (error: %v)", ke.Code, code, err)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q lacks %q", err, p)
+		}
+	}
+}
+
+func TestTopics(t *testing.T) {
+	n := startBroker(t, nil)
+	addr := n.Addrs().Kafka
+	c := newTopicClient(t, []string{addr}, SourceFlagBrokers)
+	ctx := testContext(t)
+
+	t.Run("lifecycle", func(t *testing.T) {
+		d, err := c.CreateTopic(ctx, "orders", 3, 1, map[string]string{"retention.ms": "60000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Name != "orders" || d.ID == "" || d.ReplicationFactor != 1 || len(d.Partitions) != 3 {
+			t.Fatalf("created %+v", d)
+		}
+		for i, p := range d.Partitions {
+			if p.Partition != int32(i) || p.Leader != 1 || p.LeaderEpoch < 0 || !slices.Equal(p.Replicas, []int32{1}) ||
+				!slices.Equal(p.ISR, []int32{1}) || len(p.OfflineReplicas) != 0 || p.Error != "" {
+				t.Errorf("partition %+v", p)
+			}
+		}
+		if len(d.Configs) != 1 || d.Configs[0].Name != "retention.ms" || *d.Configs[0].Value != "60000" ||
+			d.Configs[0].Source != "DYNAMIC_TOPIC_CONFIG" {
+			t.Errorf("configs %+v, want only retention.ms=60000 set on the topic", d.Configs)
+		}
+
+		if _, err := c.CreateTopic(ctx, "audit", -1, -1, nil); err != nil {
+			t.Fatal(err)
+		}
+		ls, err := c.ListTopics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range ls {
+			names = append(names, l.Name)
+			if l.Name == "orders" && (l.Partitions != 3 || l.ReplicationFactor != 1 || l.Internal || l.ID != d.ID) {
+				t.Errorf("listing %+v", l)
+			}
+			if l.Name == "audit" && (l.Partitions != 1 || l.ReplicationFactor != 1) {
+				t.Errorf("broker defaults: listing %+v, want 1 partition, RF 1", l)
+			}
+		}
+		if !slices.Contains(names, "orders") || !slices.Contains(names, "audit") || !slices.IsSorted(names) {
+			t.Errorf("topics %v, want orders and audit, sorted", names)
+		}
+		if got, err := c.TopicNames(ctx); err != nil || !slices.Equal(got, names) {
+			t.Errorf("TopicNames %v, %v; want %v", got, err, names)
+		}
+
+		ch, err := c.AlterTopicConfig(ctx, "orders", map[string]string{"max.message.bytes": "2048"}, []string{"retention.ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Set["max.message.bytes"] != "2048" || !slices.Equal(ch.Deleted, []string{"retention.ms"}) ||
+			len(ch.Configs) != 1 || ch.Configs[0].Name != "max.message.bytes" || *ch.Configs[0].Value != "2048" {
+			t.Errorf("change %+v", ch)
+		}
+		d, err = c.DescribeTopic(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Configs) != 1 || d.Configs[0].Name != "max.message.bytes" || len(d.Partitions) != 3 {
+			t.Errorf("described %+v", d)
+		}
+
+		del, err := c.DeleteTopic(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if del.Name != "orders" || del.Partitions != 3 || del.ID != d.ID {
+			t.Errorf("deleted %+v", del)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			names, err := c.TopicNames(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(names, "orders") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orders still listed after deletion: %v", names)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		if _, err := c.CreateTopic(ctx, "dup", 1, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.CreateTopic(ctx, "dup", 1, 1, nil)
+		wantKafkaError(t, err, "TOPIC_ALREADY_EXISTS", `create topic "dup": Kafka at `+addr+" answered TOPIC_ALREADY_EXISTS", "chronik topic describe dup")
+
+		_, err = c.CreateTopic(ctx, "wide", 1, 3, nil)
+		wantKafkaError(t, err, "INVALID_REPLICATION_FACTOR", "only 1 broker is alive; use --replication-factor 1 or less")
+
+		_, err = c.CreateTopic(ctx, "none", 0, 1, nil)
+		wantKafkaError(t, err, "INVALID_PARTITIONS", "--partitions must be at least 1")
+
+		_, err = c.CreateTopic(ctx, "badcfg", 1, 1, map[string]string{"no.such.config": "1"})
+		wantKafkaError(t, err, "INVALID_CONFIG", "no.such.config")
+
+		_, err = c.DescribeTopic(ctx, "missing")
+		wantKafkaError(t, err, "UNKNOWN_TOPIC_OR_PARTITION", `describe topic "missing"`, "chronik topic list")
+		_, err = c.DeleteTopic(ctx, "missing")
+		wantKafkaError(t, err, "UNKNOWN_TOPIC_OR_PARTITION", `delete topic "missing"`)
+		_, err = c.AlterTopicConfig(ctx, "missing", map[string]string{"retention.ms": "1"}, nil)
+		wantKafkaError(t, err, "UNKNOWN_TOPIC_OR_PARTITION", `alter configs of topic "missing"`)
+		_, err = c.AlterTopicConfig(ctx, "dup", map[string]string{"retention.ms": "soon"}, nil)
+		wantKafkaError(t, err, "INVALID_CONFIG", "retention.ms")
+
+		// Describing an unknown topic must not create it, even with
+		// auto-creation on (the broker default).
+		names, err := c.TopicNames(ctx)
+		if err != nil || slices.Contains(names, "missing") {
+			t.Errorf("topics %v, %v: describe created the topic", names, err)
+		}
+	})
+}
+
+func TestTopicsUnreachable(t *testing.T) {
+	dead := deadAddr(t)
+	ctx := testContext(t)
+	tests := []struct {
+		from string
+		want string
+	}{
+		{SourceFlagBrokers, "list topics: cannot reach Kafka at " + dead + " (connection refused) — is chronik running, is --brokers right?"},
+		{SourceDefault, "is --brokers right?"},
+		{EnvBrokers, "is $CHRONIK_BROKERS right?"},
+		{`profile "prod" (/x/config.yaml)`, `is the brokers of profile "prod" (/x/config.yaml) right?`},
+	}
+	for _, tt := range tests {
+		c := newTopicClient(t, []string{dead}, tt.from)
+		_, err := c.ListTopics(ctx)
+		wantKafkaError(t, err, "", tt.want)
+	}
+	c := newTopicClient(t, []string{"host.invalid:9092"}, SourceFlagBrokers)
+	_, err := c.DescribeTopic(ctx, "t")
+	wantKafkaError(t, err, "", `describe topic "t": cannot reach Kafka at host.invalid:9092 (host.invalid: `)
+}
+
+// TestTopicsAdvertisedUnreachable: the bootstrap address answers, but the
+// address the broker advertises does not; the error must say which.
+func TestTopicsAdvertisedUnreachable(t *testing.T) {
+	dead := deadAddr(t)
+	n := startBroker(t, func(c *broker.Config) { c.AdvertiseKafkaAddr = dead })
+	c := newTopicClient(t, []string{n.Addrs().Kafka}, SourceFlagBrokers)
+	ctx, cancel := context.WithTimeout(testContext(t), 3*time.Second)
+	defer cancel()
+	_, err := c.CreateTopic(ctx, "t", 1, 1, nil)
+	wantKafkaError(t, err, "", "Kafka at "+n.Addrs().Kafka+" answered, but broker 1 at "+dead+", the address the cluster advertises, cannot be reached")
+}
+
+func TestRenderTopics(t *testing.T) {
+	v := "2048"
+	d := TopicDescription{
+		Name: "orders", ID: "AAAAAAAAAAAAAAAAAAAAAQ", ReplicationFactor: 3,
+		Configs: []TopicConfigEntry{{Name: "max.message.bytes", Value: &v, Source: "DYNAMIC_TOPIC_CONFIG"}},
+		Partitions: []TopicPartitionState{
+			{Partition: 0, Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, OfflineReplicas: []int32{3}},
+			{Partition: 1, Leader: -1, LeaderEpoch: -1, Replicas: []int32{2, 3, 1}, ISR: []int32{}, Error: "LEADER_NOT_AVAILABLE"},
+		},
+	}
+	var b strings.Builder
+	if err := RenderTopicDescription(&b, d, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "0\t1\t4\t1,2,3\t1,2\t3\t-\n" +
+		"1\t-\t-\t2,3,1\t-\t-\tLEADER_NOT_AVAILABLE\n" +
+		"\n" +
+		"max.message.bytes\t2048\n"
+	if b.String() != want {
+		t.Errorf("piped\n got %q\nwant %q", b.String(), want)
+	}
+
+	b.Reset()
+	if err := RenderTopicDescription(&b, d, TableOptions{TTY: true}); err != nil {
+		t.Fatal(err)
+	}
+	want = "Topic orders  id AAAAAAAAAAAAAAAAAAAAAQ  2 partitions  replication factor 3\n\n" +
+		"PARTITION  LEADER  EPOCH  REPLICAS  ISR  OFFLINE  ERROR\n" +
+		"0          1       4      1,2,3     1,2  3        -\n" +
+		"1          -       -      2,3,1     -    -        LEADER_NOT_AVAILABLE\n" +
+		"\n" +
+		"CONFIG             VALUE\n" +
+		"max.message.bytes  2048\n"
+	if b.String() != want {
+		t.Errorf("tty\n got %q\nwant %q", b.String(), want)
+	}
+
+	b.Reset()
+	d.Configs = nil
+	if err := RenderTopicDescription(&b, d, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "\n\n") {
+		t.Errorf("piped without configs has a blank line: %q", b.String())
+	}
+
+	b.Reset()
+	ls := []TopicListing{{Name: "__consumer_offsets", Partitions: 50, ReplicationFactor: 1, Internal: true}, {Name: "orders", Partitions: 3, ReplicationFactor: 3}}
+	if err := RenderTopicList(&b, ls, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "__consumer_offsets\t50\t1\tyes\norders\t3\t3\tno\n"; b.String() != want {
+		t.Errorf("list\n got %q\nwant %q", b.String(), want)
+	}
+
+	b.Reset()
+	if err := RenderTopicDeletion(&b, TopicDeletion{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Deleted topic orders (1 partition).\n"; b.String() != want {
+		t.Errorf("deletion %q, want %q", b.String(), want)
+	}
+
+	b.Reset()
+	ch := TopicConfigChange{Name: "orders", Set: map[string]string{"b": "2", "a": "1"}, Deleted: []string{"c"},
+		Configs: []TopicConfigEntry{{Name: "a", Value: &v}, {Name: "secret", Sensitive: true}}}
+	if err := RenderTopicConfigChange(&b, ch, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Updated topic orders: set a=1, b=2; deleted c.\na\t2048\nsecret\t(sensitive)\n"; b.String() != want {
+		t.Errorf("config change %q, want %q", b.String(), want)
+	}
+}

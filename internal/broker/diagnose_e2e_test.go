@@ -1,0 +1,108 @@
+package broker_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/broker"
+)
+
+// adminCluster is a three-node cluster whose nodes serve the real admin
+// API, with test-only metadata commands enabled.
+func adminCluster(t *testing.T) (*cluster, []string) {
+	t.Helper()
+	c := newCluster(t, 3, func(cfg *broker.Config) {
+		cfg.AdminAddr = "127.0.0.1:0"
+		cfg.AdminHandler = admin.HandlerFor(cfg.Logger, "")
+		cfg.TestCommands = true
+	})
+	c.startAll()
+	var urls []string
+	for _, n := range c.nodes {
+		urls = append(urls, "http://"+n.Addrs().Admin)
+	}
+	return c, urls
+}
+
+func findingOf(rep admin.DoctorReport, code, topic string) (admin.Finding, bool) {
+	for _, f := range rep.Findings {
+		if f.Code == code && f.Topic == topic {
+			return f, true
+		}
+	}
+	return admin.Finding{}, false
+}
+
+// TestDoctorReportsBrokenISRs: a partition with an empty ISR and one whose
+// leader is outside its ISR (built through a test-only metadata command,
+// since the product never creates either) are reported as critical
+// ISR_UNINITIALIZED and LEADER_NOT_IN_ISR findings naming the partition,
+// by asking only one node's admin API (the others are discovered).
+func TestDoctorReportsBrokenISRs(t *testing.T) {
+	c, urls := adminCluster(t)
+	emptyLeader := c.createRF3("empty-isr", nil)
+	outLeader := c.createRF3("outside", nil)
+	ctx := testCtx(t, 30*time.Second)
+	if err := c.nodes[0].SetPartitionForTest(ctx, "empty-isr", 0, emptyLeader, []int32{}); err != nil {
+		t.Fatal(err)
+	}
+	var others []int32
+	for id := int32(1); id <= 3; id++ {
+		if id != outLeader {
+			others = append(others, id)
+		}
+	}
+	if err := c.nodes[0].SetPartitionForTest(ctx, "outside", 0, outLeader, others); err != nil {
+		t.Fatal(err)
+	}
+	httpc := &http.Client{Transport: &http.Transport{}}
+	defer httpc.CloseIdleConnections()
+	var rep admin.DoctorReport
+	eventually(t, 10*time.Second, "both findings", func() bool {
+		view := admin.Gather(ctx, httpc, urls[:1], 3*time.Second)
+		if len(view.Nodes) != 3 {
+			t.Fatalf("discovered %d nodes from one URL", len(view.Nodes))
+		}
+		rep = admin.BuildDoctorReport(view)
+		_, a := findingOf(rep, admin.CodeISRUninitialized, "empty-isr")
+		_, b := findingOf(rep, admin.CodeLeaderNotInISR, "outside")
+		return a && b
+	}, func() string { return admin.RenderFindingsString(rep.Findings) })
+	f, _ := findingOf(rep, admin.CodeISRUninitialized, "empty-isr")
+	if f.Severity != admin.SeverityCritical || f.Partition == nil || *f.Partition != 0 || rep.ExitCode != 4 {
+		t.Fatalf("finding %+v, exit code %d", f, rep.ExitCode)
+	}
+	g, _ := findingOf(rep, admin.CodeLeaderNotInISR, "outside")
+	if g.Severity != admin.SeverityCritical || !slices.Contains(g.SeenBy, int32(1)) {
+		t.Fatalf("finding %+v", g)
+	}
+	// isr describe shows both as ISR_UNINITIALIZED.
+	for _, r := range admin.BuildISRReport(admin.Gather(ctx, httpc, urls, 3*time.Second), admin.ISRFilter{Topics: []string{"empty-isr", "outside"}}).Partitions {
+		if r.Status != admin.StatusISRUninitialized {
+			t.Errorf("%s-%d: status %s", r.Topic, r.Partition, r.Status)
+		}
+	}
+}
+
+// TestDoctorQuietOnAHealthyClusterUnderLoad: no finding, not even a
+// warning, while an acks=all stream runs on a healthy cluster.
+func TestDoctorQuietOnAHealthyClusterUnderLoad(t *testing.T) {
+	c, urls := adminCluster(t)
+	c.createRF3("busy", nil)
+	s := startStream(t, c.seeds(), "busy")
+	eventually(t, 20*time.Second, "acks flowing", func() bool { return s.count() >= 2000 })
+	httpc := &http.Client{Transport: &http.Transport{}}
+	defer httpc.CloseIdleConnections()
+	ctx := testCtx(t, 30*time.Second)
+	for range 5 {
+		rep := admin.BuildDoctorReport(admin.Gather(ctx, httpc, urls, 3*time.Second))
+		if len(rep.Findings) != 0 || rep.ExitCode != 0 {
+			t.Fatalf("findings on a healthy cluster under load:\n%s", admin.RenderFindingsString(rep.Findings))
+		}
+		before := s.count()
+		eventually(t, 10*time.Second, "more acks", func() bool { return s.count() > before+200 })
+	}
+}
