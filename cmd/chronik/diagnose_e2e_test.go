@@ -163,7 +163,8 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 
 	var rep admin.ISRReport
 	for {
-		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "1s", "-o", "json")
+		// --timeout 2s: the paused node never answers, so each call waits that long.
+		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "2s", "-o", "json")
 		if len(rep.Partitions) == 1 && slices.Equal(rep.Partitions[0].Stalled, []int32{int32(follower + 1)}) {
 			break
 		}
@@ -177,12 +178,12 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 	if p.Topic != "lagging" || p.Status != admin.StatusStalled {
 		t.Errorf("stalled row %+v", p)
 	}
-	doc, _ := toolJSON[admin.DoctorReport](t, []int{3, 4}, "doctor", "--admin", a, "--timeout", "1s", "-o", "json")
+	doc, _ := toolJSON[admin.DoctorReport](t, []int{3, 4}, "doctor", "--admin", a, "-o", "json")
 	f, ok := findingFor(doc, admin.CodeFollowerStalled, int32(follower+1))
 	if !ok || f.Topic != "lagging" || f.Partition == nil || f.Evidence["lag"] == nil {
 		t.Fatalf("doctor has no FOLLOWER_STALLED naming node %d, the partition and its lag: %+v", follower+1, doc.Findings)
 	}
-	out, _, _, _ := runTool(t, "doctor", "--admin", a, "--timeout", "1s")
+	out, _, _, _ := runTool(t, "doctor", "--admin", a)
 	if !strings.Contains(out, "FOLLOWER_STALLED") || !strings.Contains(out, "lagging-0") {
 		t.Errorf("doctor's table does not show the stalled follower:\n%s", out)
 	}
@@ -230,7 +231,7 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 	a := c.adminURL(leader)
 	start := time.Now()
 	for {
-		doc, _ := toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "1s", "-o", "json")
+		doc, _ := toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
 		if f, ok := findingFor(doc, admin.CodeAcksAllWaiting, -1); ok {
 			count, _ := f.Evidence["acks_all_waiting"].(float64)
 			oldest, _ := f.Evidence["acks_all_oldest_wait_seconds"].(float64)

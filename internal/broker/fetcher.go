@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -200,7 +201,17 @@ func (n *Node) applyFetched(ctx context.Context, p *replica.Partition, rp kmsg.F
 	case rp.ErrorCode != 0:
 		return kerr.ErrorForCode(rp.ErrorCode)
 	case rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0:
-		return p.TruncateDiverged(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
+		leo, epoch := p.LogEndOffset(), p.LastFetchedEpoch()
+		if err := p.TruncateDiverged(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset); err != nil {
+			return err
+		}
+		if p.LogEndOffset() == leo && p.LastFetchedEpoch() == epoch {
+			// Nothing changed: the next fetch would diverge the same way.
+			// Report it (the fetch loop backs off) rather than spin.
+			return fmt.Errorf("leader reports divergence at epoch %d offset %d, but truncating changed nothing (log end %d, last epoch %d)",
+				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset, leo, epoch)
+		}
+		return nil
 	}
 	if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
 		n.logger.Warn("follower could not append what the leader sent", "topic", p.Topic, "partition", p.Index, "err", err)

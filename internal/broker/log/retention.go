@@ -102,6 +102,15 @@ func (l *Log) TruncateTo(offset int64) error {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
 	if offset >= l.leo {
+		// No batch to cut, but an epoch a leadership recorded at the log
+		// end without appending (AssignEpoch) goes: it names no data, and a
+		// follower announcing it as its last fetched epoch would be told to
+		// truncate again and again.
+		if offset == l.leo && l.epochs.truncateFromEnd(offset) {
+			if err := l.epochs.persist(); err != nil {
+				return fmt.Errorf("truncate to %d: %w", offset, err)
+			}
+		}
 		return nil
 	}
 	if offset < l.segs[0].base {

@@ -254,3 +254,31 @@ func TestAcksAllWaitersAreCounted(t *testing.T) {
 		t.Fatalf("after the commit: %d waiting, oldest %v", n, age)
 	}
 }
+
+// A replica that led briefly without appending recorded an epoch that
+// names no data; told to truncate to its log end, it must drop that epoch,
+// or it announces it forever and never catches up.
+func TestTruncateAtLogEndDropsEmptyEpochs(t *testing.T) {
+	a, b := testPartition(t), testPartition(t)
+	a.SetRole(Role{Leader: true, LeaderID: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 1})
+	appendDurable(t, a)
+	b.SetRole(Role{LeaderID: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Self: 2})
+	copyFrom(t, b, a)
+	// b leads epoch 2 briefly, appends nothing, and follows a at epoch 3.
+	b.SetRole(Role{Leader: true, LeaderID: 2, LeaderEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}, Self: 2})
+	a.SetRole(Role{Leader: true, LeaderID: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1}, Self: 1})
+	b.SetRole(Role{LeaderID: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1}, Self: 2})
+	if e := b.LastFetchedEpoch(); e != 2 {
+		t.Fatalf("last fetched epoch %d, want the empty epoch 2", e)
+	}
+	epoch, end, diverged := a.DivergingEpoch(b.LastFetchedEpoch(), b.LogEndOffset())
+	if !diverged {
+		t.Fatal("epoch 2 is not the leader's, yet no divergence")
+	}
+	if err := b.TruncateDiverged(epoch, end); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, diverged := a.DivergingEpoch(b.LastFetchedEpoch(), b.LogEndOffset()); diverged {
+		t.Fatalf("still diverged after truncating (last fetched epoch %d)", b.LastFetchedEpoch())
+	}
+}
