@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/chronik-dev/chronik/internal/broker/meta/raftstore"
 	"github.com/chronik-dev/chronik/internal/broker/meta/state"
@@ -544,4 +546,27 @@ func TestStartFailureReleasesEverything(t *testing.T) {
 	cfg.ListenAddr = c.peers[2]
 	n := c.startWith(2, cfg) // the store is not held by the failed attempt
 	waitFor(t, testWait, "single-node leader", n.IsLeader)
+}
+
+// TestForwardedProposalWithoutLeaderDoesNotBlock: a proposal a follower
+// forwards to a node that knows no leader is dropped after a tick instead
+// of waiting inside raft, since the messages behind it on the same
+// connection (the votes that elect a leader) must get through. CI once saw
+// a restarted node's forwarded registration hold the only link between the
+// two live voters for good.
+func TestForwardedProposalWithoutLeaderDoesNotBlock(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	n := c.start(1) // alone of three: no leader
+	prop := &raftpb.Message{Type: raftpb.MsgProp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+		Entries: []*raftpb.Entry{{Type: raftpb.EntryNormal.Enum(), Data: []byte("x")}}}
+	done := make(chan error, 1)
+	go func() { done <- n.receive(context.Background(), prop) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a dropped forwarded proposal closes the connection: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a forwarded proposal without a leader blocked the connection")
+	}
 }

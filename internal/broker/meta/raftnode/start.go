@@ -235,9 +235,22 @@ func startRaft(rc *raft.Config, peers []raft.Peer) (n raft.Node, err error) {
 
 // receive is the transport's Handler: every inbound message goes to raft.
 func (n *Node) receive(ctx context.Context, m *raftpb.Message) error {
+	if m.GetType() == raftpb.MsgProp {
+		// A proposal a follower forwarded waits inside raft while this node
+		// knows no leader. It must not hold up the connection: the votes
+		// behind it on the same stream are what elects a leader. Dropped, it
+		// is retried by its proposer, which waits for the commit anyway.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.TickInterval)
+		defer cancel()
+	}
 	err := n.raft.Step(ctx, m)
-	if err == nil || errors.Is(err, raft.ErrStopped) {
+	switch {
+	case err == nil, errors.Is(err, raft.ErrStopped):
 		return nil // a stopped node drops messages; closing the connection would only make noise
+	case m.GetType() == raftpb.MsgProp && (errors.Is(err, raft.ErrProposalDropped) || errors.Is(err, context.DeadlineExceeded)):
+		n.log.Debug("dropped a forwarded proposal", "from", m.GetFrom(), "err", err)
+		return nil
 	}
 	return fmt.Errorf("step %s: %w", m.GetType(), err)
 }
