@@ -149,6 +149,7 @@ localhost:9092:
 		NewCmdISR(f),
 		NewCmdCluster(f),
 		NewCmdDoctor(f, nil),
+		NewCmdTUI(f, nil),
 		NewCmdProfile(f),
 		NewCmdCompletion(f),
 		NewCmdMan(f),

@@ -71,13 +71,21 @@ func (c *cluster) runningIndex() int {
 }
 
 // partitionOf is partition 0 of a topic as a running node's metadata says.
+// The node asked may apply a just-committed topic a moment after the node
+// that created it, so an unknown topic is asked again for a while.
 func (c *cluster) partitionOf(topic string) kmsg.MetadataResponseTopicPartition {
 	c.t.Helper()
-	md := c.metadataOf(c.runningIndex(), topic)
-	if len(md.Topics) != 1 || len(md.Topics[0].Partitions) == 0 {
-		c.t.Fatalf("no metadata for %s", topic)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		md := c.metadataOf(c.runningIndex(), topic)
+		if len(md.Topics) == 1 && len(md.Topics[0].Partitions) > 0 {
+			return md.Topics[0].Partitions[0]
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no metadata for %s", topic)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return md.Topics[0].Partitions[0]
 }
 
 // seeds are the Kafka addresses of every running node.
@@ -430,13 +438,18 @@ func TestReplicationGroupOffsetsSurviveCoordinatorLoss(t *testing.T) {
 	}
 	c.stop(int(coord.NodeID - 1))
 	adm2 := kadm.NewClient(newClientSeeds(t, c.seeds()))
-	eventually(t, 15*time.Second, "offsets from the next coordinator", func() bool {
+	var last string
+	eventually(t, 30*time.Second, "offsets from the next coordinator", func() bool {
 		got, err := adm2.FetchOffsets(testCtx(t, 5*time.Second), "survivors")
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		o, ok := got.Lookup("tracked", 0)
+		last = fmt.Sprintf("offset %+v (found %v)", o, ok)
 		return ok && o.Err == nil && o.At == 42
+	}, func() string {
+		return last + "; " + fmt.Sprint(adm2.FindGroupCoordinators(testCtx(t, 5*time.Second), "survivors"))
 	})
 }
 
