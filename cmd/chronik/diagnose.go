@@ -109,19 +109,25 @@ func reportUnreachable(w io.Writer, v admin.ClusterView) {
 	}
 }
 
-// NewCmdISR builds the `chronik isr` command group.
-func NewCmdISR(f *Factory) *cobra.Command {
+// commandGroup is a command that only holds subcommands: run alone it
+// prints its help; an unknown subcommand is a usage error.
+func commandGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "isr <command>",
-		Short: "Inspect in-sync replicas",
+		Use:   use,
+		Short: short,
 		Args:  usageArgs(unknownCommand),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
-		SuggestionsMinimumDistance: 2,
+		SuggestionsMinimumDistance: 2, // cobra only defaults it on the root
 	}
-	cmd.AddCommand(NewCmdISRDescribe(f, nil))
+	cmd.AddCommand(subs...)
 	return cmd
+}
+
+// NewCmdISR builds the `chronik isr` command group.
+func NewCmdISR(f *Factory) *cobra.Command {
+	return commandGroup("isr <command>", "Inspect in-sync replicas", NewCmdISRDescribe(f, nil))
 }
 
 // ISRDescribeOptions are the inputs of `chronik isr describe`.
@@ -256,17 +262,7 @@ func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionF
 
 // NewCmdCluster builds the `chronik cluster` command group.
 func NewCmdCluster(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "cluster <command>",
-		Short: "Inspect the cluster as a whole",
-		Args:  usageArgs(unknownCommand),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-		SuggestionsMinimumDistance: 2,
-	}
-	cmd.AddCommand(NewCmdClusterStatus(f, nil))
-	return cmd
+	return commandGroup("cluster <command>", "Inspect the cluster as a whole", NewCmdClusterStatus(f, nil))
 }
 
 // ClusterStatusOptions are the inputs of `chronik cluster status`.

@@ -333,7 +333,7 @@ func RenderFindings(w io.Writer, fs []Finding, opts TableOptions) error {
 	if !opts.TTY {
 		t := NewTable(opts)
 		for _, f := range fs {
-			t.Row(f.Severity, f.Code, where(f), f.Message, f.NextStep)
+			t.Row(f.Severity, f.Code, f.Where(), f.Message, f.NextStep)
 		}
 		return t.Render(w)
 	}
@@ -350,7 +350,7 @@ func RenderFindings(w io.Writer, fs []Finding, opts TableOptions) error {
 			sev.Symbol, sev.Color = "▲", ColorYellow
 		}
 		t := NewTable(opts)
-		t.RowCells(sev, Cell{Text: f.Code}, Cell{Text: where(f)})
+		t.RowCells(sev, Cell{Text: f.Code}, Cell{Text: f.Where()})
 		if err := t.Render(&b); err != nil {
 			return err
 		}
@@ -373,7 +373,9 @@ func RenderFindings(w io.Writer, fs []Finding, opts TableOptions) error {
 	return err
 }
 
-func where(f Finding) string {
+// Where names what a finding is about: "topic-partition", "node N",
+// both, or "cluster".
+func (f Finding) Where() string {
 	var parts []string
 	if f.Topic != "" {
 		p := f.Topic

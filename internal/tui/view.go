@@ -679,25 +679,6 @@ func severityCell(s string) cell {
 	return cell{text: "· " + strings.ToUpper(s)}
 }
 
-// where names what a finding is about.
-func where(f admin.Finding) string {
-	var parts []string
-	if f.Topic != "" {
-		p := f.Topic
-		if f.Partition != nil {
-			p += "-" + strconv.Itoa(int(*f.Partition))
-		}
-		parts = append(parts, p)
-	}
-	if f.Node != nil {
-		parts = append(parts, "node "+strconv.Itoa(int(*f.Node)))
-	}
-	if len(parts) == 0 {
-		return "cluster"
-	}
-	return strings.Join(parts, " ")
-}
-
 func (m *Model) findingsBody(w, h int) []string {
 	if len(m.findings) == 0 {
 		return []string{"", "  " + m.st.paint(stGreen, "✓ no findings: the cluster looks healthy")}
@@ -710,7 +691,7 @@ func (m *Model) findingsBody(w, h int) []string {
 		{title: "SEVERITY"}, {title: "CODE"}, {title: "WHERE", flex: true, min: 6}, {title: "WHAT", flex: true, min: 8},
 	}}
 	for _, f := range m.findings {
-		t.rows = append(t.rows, []cell{severityCell(f.Severity), plain(f.Code), plain(where(f)), plain(f.Message)})
+		t.rows = append(t.rows, []cell{severityCell(f.Severity), plain(f.Code), plain(f.Where()), plain(f.Message)})
 	}
 	listH := m.findingsListHeight()
 	out := t.render(m.st, w, m.findOff, listH)
@@ -722,7 +703,7 @@ func (m *Model) findingsBody(w, h int) []string {
 
 	f := m.findings[sel]
 	sc := severityCell(f.Severity)
-	head := m.st.paint(sc.style, sc.text) + "  " + m.st.paint(stBold, f.Code) + "  " + where(f)
+	head := m.st.paint(sc.style, sc.text) + "  " + m.st.paint(stBold, f.Code) + "  " + f.Where()
 	if len(f.SeenBy) > 0 {
 		head += m.st.paint(stFaint, "  seen by "+idList(f.SeenBy))
 	}
@@ -743,7 +724,7 @@ func (m *Model) findingsBody(w, h int) []string {
 	out = append(out, wrap("next: "+f.NextStep, w)...)
 	switch {
 	case f.Topic != "" && f.Partition != nil:
-		out = append(out, m.st.paint(stFaint, "enter opens "+where(f)))
+		out = append(out, m.st.paint(stFaint, "enter opens "+f.Where()))
 	case f.Node != nil:
 		out = append(out, m.st.paint(stFaint, "enter shows node "+strconv.Itoa(int(*f.Node))))
 	}
