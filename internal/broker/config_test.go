@@ -20,12 +20,31 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 		{func(c *Config) { c.BrokerSessionTimeout = 500 * time.Millisecond }, "broker-session-timeout"},
 		{func(c *Config) { c.ClusterAddr = "" }, "cluster-addr"},
 		{func(c *Config) { c.LogFlush = "sometimes" }, "log-flush"},
+		{func(c *Config) { c.AdminAddr = "0.0.0.0:9644" }, "admin-token"},
+		{func(c *Config) { c.AdminAddr = "10.1.2.3:9644" }, "--admin-insecure"},
+		{func(c *Config) { c.ReplicaLagTimeMax = time.Millisecond }, "replica-lag-time-max"},
+		{func(c *Config) { c.LeaderRebalanceInterval = -time.Second }, "leader-rebalance-interval"},
+		{func(c *Config) { c.DefaultReplicationFactor = 0 }, "default-replication-factor"},
 	} {
 		cfg := DefaultConfig()
 		c.mutate(&cfg)
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("got %v, want an error mentioning %q", err, c.want)
+		}
+	}
+	// A non-loopback admin listener is fine with a token or when insecure is asked for.
+	for _, ok := range []func(*Config){
+		func(c *Config) { c.AdminAddr, c.AdminToken = "0.0.0.0:9644", "s3cret" },
+		func(c *Config) { c.AdminAddr, c.AdminInsecure = "0.0.0.0:9644", true },
+		func(c *Config) { c.AdminAddr = "localhost:9644" },
+		func(c *Config) { c.AdminAddr = "[::1]:9644" },
+		func(c *Config) { c.AdminAddr = "" },
+	} {
+		cfg := DefaultConfig()
+		ok(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("admin %q token %q insecure %v: %v", cfg.AdminAddr, cfg.AdminToken, cfg.AdminInsecure, err)
 		}
 	}
 	cfg := DefaultConfig()
