@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -57,14 +58,22 @@ func chronikBinary(t *testing.T) string {
 	return buildOnce.bin
 }
 
+// freePort finds a port that is free now, for a process that binds it
+// later. It picks below the kernel's ephemeral range (32768-60999), so the
+// outgoing connections of tests running meanwhile cannot take it in between.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue // taken
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 type process struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"slices"
@@ -25,14 +26,23 @@ type cluster struct {
 	nodes []*broker.Node
 }
 
+// freeAddr reserves nothing: it finds a port that is free now, for a node
+// that binds it later (and again after a restart). It picks below the
+// kernel's ephemeral range (32768-60999), so the outgoing connections of
+// tests running meanwhile cannot take it in between.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue // taken
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 func newCluster(t *testing.T, size int, mutate func(*broker.Config)) *cluster {
