@@ -211,6 +211,33 @@ type NodeView struct {
 // Reachable reports whether the node answered.
 func (v NodeView) Reachable() bool { return v.Error == "" }
 
+// BrokerList is the controller's broker list when the controller answered,
+// else the last list any node gave; nil when no node gave one. Only the
+// controller's carries heartbeat ages.
+func (c ClusterView) BrokerList() *Brokers {
+	var list *Brokers
+	for _, n := range c.Nodes {
+		if n.Brokers != nil && (list == nil || n.Brokers.Controller) {
+			list = n.Brokers
+		}
+	}
+	return list
+}
+
+// CompareNodeIDs orders node ids ascending with unknown ids (< 0) last,
+// for slices.SortStableFunc.
+func CompareNodeIDs(a, b int32) int {
+	switch {
+	case a < 0 && b < 0:
+		return 0
+	case a < 0:
+		return 1
+	case b < 0:
+		return -1
+	}
+	return int(a) - int(b)
+}
+
 // ClusterView is every node's answers, taken at about the same time.
 type ClusterView struct {
 	Nodes []NodeView `json:"nodes"`

@@ -135,14 +135,8 @@ func replicaStalled(rs ReplicaState, lagMaxSeconds float64) bool {
 // fencedBrokers are the brokers fenced in the controller's broker list
 // (or, when the controller did not answer, in any answering node's).
 func fencedBrokers(v ClusterView) map[int32]bool {
-	var list *Brokers
-	for _, n := range v.Nodes {
-		if n.Brokers != nil && (list == nil || n.Brokers.Controller) {
-			list = n.Brokers
-		}
-	}
 	out := map[int32]bool{}
-	if list != nil {
+	if list := v.BrokerList(); list != nil {
 		for _, b := range list.Brokers {
 			if b.Fenced {
 				out[b.ID] = true

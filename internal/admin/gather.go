@@ -64,17 +64,7 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 		out.Nodes = append(out.Nodes, v)
 	}
 	nameUnreachable(&out)
-	slices.SortStableFunc(out.Nodes, func(a, b NodeView) int {
-		switch {
-		case a.NodeID < 0 && b.NodeID < 0:
-			return 0
-		case a.NodeID < 0:
-			return 1
-		case b.NodeID < 0:
-			return -1
-		}
-		return int(a.NodeID - b.NodeID)
-	})
+	slices.SortStableFunc(out.Nodes, func(a, b NodeView) int { return CompareNodeIDs(a.NodeID, b.NodeID) })
 	return out
 }
 

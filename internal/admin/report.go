@@ -187,15 +187,7 @@ type ClusterStatus struct {
 func BuildClusterStatus(v ClusterView, findings []Finding) ClusterStatus {
 	cs := ClusterStatus{ControllerID: NoController, Brokers: []BrokerRow{}, Partitions: map[string]int{},
 		Findings: map[string]int{}, Unreachable: unreachable(v)}
-	var list *Brokers
-	for _, n := range v.Nodes {
-		if n.Brokers == nil {
-			continue
-		}
-		if list == nil || n.Brokers.Controller {
-			list = n.Brokers
-		}
-	}
+	list := v.BrokerList()
 	reachable := map[int32]NodeView{}
 	for _, n := range v.Nodes {
 		if n.NodeID >= 0 {

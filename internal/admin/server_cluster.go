@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -100,7 +101,7 @@ func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []PartitionInfo{}
 	for _, p := range parts {
-		if len(topics) > 0 && !containsString(topics, p.Topic) {
+		if len(topics) > 0 && !slices.Contains(topics, p.Topic) {
 			continue
 		}
 		if status != "" && statusOf[TopicPartition{p.Topic, p.Partition}] != status {
@@ -130,15 +131,6 @@ func (h *handler) findings(w http.ResponseWriter, r *http.Request) {
 		fs = []Finding{}
 	}
 	h.write(w, r, http.StatusOK, Envelope[Findings]{NodeID: h.src.Node().NodeID, Data: Findings{Findings: fs}})
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // authorized checks the bearer token of a mutation, answering 401 itself.

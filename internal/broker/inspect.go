@@ -139,11 +139,8 @@ type BrokerView struct {
 // last contact when this node is the controller.
 func (n *Node) Brokers() (controllerID int32, isController bool, brokers []BrokerView) {
 	s := n.raft.State()
-	leaderID, leading, contact := n.activity()
-	controllerID = leaderID
-	if controllerID == 0 {
-		controllerID = -1
-	}
+	_, leading, contact := n.activity()
+	controllerID = n.ControllerID()
 	for _, b := range s.Brokers {
 		v := BrokerView{Broker: *b}
 		if leading {

@@ -253,13 +253,7 @@ func nodeRows(v admin.ClusterView) []nodeRow {
 			r.state = "fenced"
 		}
 	}
-	var list *admin.Brokers
-	for _, n := range v.Nodes {
-		if n.Brokers != nil && (list == nil || n.Brokers.Controller) {
-			list = n.Brokers
-		}
-	}
-	if list != nil {
+	if list := v.BrokerList(); list != nil {
 		for _, b := range list.Brokers {
 			r := get(b.ID)
 			r.controller = b.Controller || b.ID == list.ControllerID
@@ -305,17 +299,7 @@ func nodeRows(v admin.ClusterView) []nodeRow {
 		}
 		rows = append(rows, *r)
 	}
-	slices.SortStableFunc(rows, func(a, b nodeRow) int {
-		switch {
-		case a.id < 0 && b.id < 0:
-			return 0
-		case a.id < 0:
-			return 1
-		case b.id < 0:
-			return -1
-		}
-		return cmp.Compare(a.id, b.id)
-	})
+	slices.SortStableFunc(rows, func(a, b nodeRow) int { return admin.CompareNodeIDs(a.id, b.id) })
 	return rows
 }
 

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -134,23 +135,11 @@ func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32
 			isr = append(isr, id)
 		}
 	}
-	if !mapsEqual(lagging, p.lagging) {
+	if !maps.Equal(lagging, p.lagging) {
 		p.lagging = lagging
 		p.wakeLocked()
 	}
 	return r, isr, !slices.Equal(isr, r.ISR)
-}
-
-func mapsEqual(a, b map[int32]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // Followers is the leader's view of every other replica (nil on a
