@@ -38,6 +38,9 @@ type fetcher struct {
 	mu      sync.Mutex
 	parts   map[topicPartition]bool
 	changed chan struct{} // closed and replaced when parts changes
+	// inFlight cancels the fetch request running now, if any: a partition
+	// added while a long poll runs would otherwise wait for it to end.
+	inFlight context.CancelFunc
 
 	// What the admin API reports about this fetcher.
 	lastFetch time.Time // last answered fetch
@@ -88,6 +91,9 @@ func (f *fetchers) set(ctx context.Context, want map[int32]map[topicPartition]bo
 		ft.parts = parts
 		close(ft.changed)
 		ft.changed = make(chan struct{})
+		if ft.inFlight != nil {
+			ft.inFlight()
+		}
 		ft.mu.Unlock()
 	}
 }
@@ -127,18 +133,21 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 			}
 			continue
 		}
-		// A partition added while a long poll runs would wait for it to
-		// end: a change of the followed set cuts the request short.
+		// A change of the followed set (set) cancels the request.
 		rctx, cancel := context.WithCancel(ctx)
-		go func() { // ends with the request: cancel below
-			select {
-			case <-changed:
-				cancel()
-			case <-rctx.Done():
-			}
-		}()
+		ft.mu.Lock()
+		if ft.changed != changed { // changed since the request was built
+			ft.mu.Unlock()
+			cancel()
+			continue
+		}
+		ft.inFlight = cancel
+		ft.mu.Unlock()
 		kresp, err := seed.Request(rctx, req)
 		cut := rctx.Err() != nil && ctx.Err() == nil
+		ft.mu.Lock()
+		ft.inFlight = nil
+		ft.mu.Unlock()
 		cancel()
 		if cut {
 			continue
