@@ -194,8 +194,9 @@ view. Exit codes: 0, 1 when no node answered, 2 bad flags.`,
 	return cmd
 }
 
-// completeNodeIDs completes node ids from the brokers the nodes know.
-func completeNodeIDs(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
+// completeFromView completes from a quick look at the cluster (one second
+// per node); nothing when no node answers.
+func completeFromView(f *Factory, cf *clusterViewFlags, list func(admin.ClusterView) []cobra.Completion) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: admin.OutputTable, Timeout: time.Second}
 		if cf.complete(f, cmd, opts) != nil {
@@ -205,21 +206,23 @@ func completeNodeIDs(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		seen := map[int32]bool{}
-		var out []cobra.Completion
-		for _, n := range v.Nodes {
-			if n.Brokers == nil {
-				continue
-			}
-			for _, b := range n.Brokers.Brokers {
-				if !seen[b.ID] {
-					seen[b.ID] = true
-					out = append(out, cobra.CompletionWithDesc(strconv.Itoa(int(b.ID)), b.KafkaAddr))
-				}
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return list(v), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// completeNodeIDs completes node ids from the registered brokers.
+func completeNodeIDs(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
+	return completeFromView(f, cf, func(v admin.ClusterView) []cobra.Completion {
+		list := v.BrokerList()
+		if list == nil {
+			return nil
+		}
+		var out []cobra.Completion
+		for _, b := range list.Brokers {
+			out = append(out, cobra.CompletionWithDesc(strconv.Itoa(int(b.ID)), b.KafkaAddr))
+		}
+		return out
+	})
 }
 
 func isrDescribeRun(ctx context.Context, opts *ISRDescribeOptions) error {
@@ -239,25 +242,15 @@ func isrDescribeRun(ctx context.Context, opts *ISRDescribeOptions) error {
 
 // completeTopicsFromAdmin completes topic names from the nodes' partitions.
 func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: admin.OutputTable, Timeout: time.Second}
-		if cf.complete(f, cmd, opts) != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		v, err := gather(cmd.Context(), opts)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		seen := map[string]bool{}
+	return completeFromView(f, cf, func(v admin.ClusterView) []cobra.Completion {
 		var out []cobra.Completion
-		for _, r := range admin.MergePartitions(v) {
-			if !seen[r.Topic] {
-				seen[r.Topic] = true
+		for _, r := range admin.MergePartitions(v) { // sorted by topic
+			if len(out) == 0 || out[len(out)-1] != r.Topic {
 				out = append(out, r.Topic)
 			}
 		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
+		return out
+	})
 }
 
 // NewCmdCluster builds the `chronik cluster` command group.
