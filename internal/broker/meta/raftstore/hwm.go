@@ -19,6 +19,28 @@ const (
 	boltMetaSumSpan = 56 // bytes of the meta record covered by its checksum
 )
 
+// boltMeta is what checkHighWaterMark reads of one meta page.
+type boltMeta struct {
+	magicOK, sumOK bool
+	pageSize, hwm  int64
+}
+
+func readBoltMeta(f *os.File, off int64) (boltMeta, error) {
+	var b [boltPageHeader + boltMetaSumSpan + 8]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		return boltMeta{}, err
+	}
+	m := b[boltPageHeader:]
+	h := fnv.New64a()
+	_, _ = h.Write(m[:boltMetaSumSpan])
+	return boltMeta{
+		magicOK:  binary.LittleEndian.Uint32(m[0:]) == boltMagic,
+		sumOK:    h.Sum64() == binary.LittleEndian.Uint64(m[boltMetaSumSpan:]),
+		pageSize: int64(binary.LittleEndian.Uint32(m[8:])),
+		hwm:      int64(binary.LittleEndian.Uint64(m[40:])),
+	}, nil
+}
+
 // checkHighWaterMark refuses a file whose valid meta pages claim more pages
 // than the file holds (a truncated copy, a cut-short write). bbolt would map
 // it and fault reading past the end, in a goroutine of its own that no
@@ -37,50 +59,25 @@ func checkHighWaterMark(path string) error {
 		return fmt.Errorf("open raft store %s: %w", path, err)
 	}
 	size := st.Size()
-	for _, off := range []int64{0, -1} { // page 0, then page 1 at the first meta's page size
-		if off < 0 {
-			ps, ok := metaPageSize(f)
-			if !ok {
-				return nil // bbolt reports the damaged first meta page itself
-			}
-			off = ps
+	// Page 0, then page 1 at the page size page 0 names.
+	off := int64(0)
+	for range 2 {
+		m, err := readBoltMeta(f, off)
+		if errors.Is(err, io.EOF) {
+			return nil // too short for bbolt to open at all; it says so
 		}
-		var b [boltPageHeader + boltMetaSumSpan + 8]byte
-		if _, err := f.ReadAt(b[:], off); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil // too short for bbolt to open at all; it says so
-			}
+		if err != nil {
 			return fmt.Errorf("open raft store %s: %w", path, err)
 		}
-		m := b[boltPageHeader:]
-		if binary.LittleEndian.Uint32(m[0:]) != boltMagic {
-			continue
-		}
-		h := fnv.New64a()
-		_, _ = h.Write(m[:boltMetaSumSpan])
-		if h.Sum64() != binary.LittleEndian.Uint64(m[boltMetaSumSpan:]) {
-			continue // bbolt ignores a meta page with a bad checksum
-		}
-		pageSize := int64(binary.LittleEndian.Uint32(m[8:]))
-		hwm := int64(binary.LittleEndian.Uint64(m[40:]))
-		if pageSize <= 0 || hwm < 0 || hwm > size/pageSize {
+		// bbolt ignores a meta page with a bad magic or checksum.
+		if m.magicOK && m.sumOK && (m.pageSize <= 0 || m.hwm < 0 || m.hwm > size/m.pageSize) {
 			return fmt.Errorf("open raft store %s: %w: the file is %d bytes but its meta page counts %d pages of %d bytes (truncated?)",
-				path, ErrCorrupt, size, hwm, pageSize)
+				path, ErrCorrupt, size, m.hwm, m.pageSize)
 		}
+		if off != 0 || !m.magicOK || m.pageSize < 512 || m.pageSize > 1<<20 {
+			return nil // no second page to find: bbolt reports the damaged first one itself
+		}
+		off = m.pageSize
 	}
 	return nil
-}
-
-// metaPageSize reads the page size from the first meta page when it is valid.
-func metaPageSize(f *os.File) (int64, bool) {
-	var b [boltPageHeader + 12]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return 0, false
-	}
-	m := b[boltPageHeader:]
-	if binary.LittleEndian.Uint32(m[0:]) != boltMagic {
-		return 0, false
-	}
-	ps := int64(binary.LittleEndian.Uint32(m[8:]))
-	return ps, ps >= 512 && ps <= 1<<20
 }
