@@ -34,7 +34,7 @@ type FollowerInfo struct {
 // every offset below fetchOffset (it fsyncs before fetching again). The high
 // watermark may move; a lagging member that caught up counts again.
 func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
-	end := p.committedEnd()
+	end := p.CommittedEnd()
 	now := time.Now()
 	lagMax := p.lagTimeMax()
 	p.hwMu.Lock()

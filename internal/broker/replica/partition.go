@@ -201,11 +201,7 @@ func (p *Partition) SetRole(r Role) {
 
 // CommittedEnd is the end of what this replica counts as appended: fsynced
 // under --log-flush=always, written otherwise.
-func (p *Partition) CommittedEnd() int64 { return p.committedEnd() }
-
-// committedEnd is the end of what this replica counts as appended: fsynced
-// under --log-flush=always, written otherwise.
-func (p *Partition) committedEnd() int64 {
+func (p *Partition) CommittedEnd() int64 {
 	if p.flush == plog.FlushAlways {
 		return p.log.DurableEnd()
 	}
@@ -219,7 +215,7 @@ func (p *Partition) recomputeHW() {
 	if !r.Leader {
 		return
 	}
-	hw := p.committedEnd()
+	hw := p.CommittedEnd()
 	p.hwMu.Lock()
 	for _, id := range r.ISR {
 		if id == r.Self {
@@ -249,13 +245,13 @@ func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
 	p.hwMu.Lock()
 	ch := p.endChanged
 	p.hwMu.Unlock()
-	return p.committedEnd(), ch
+	return p.CommittedEnd(), ch
 }
 
 // ReadForFollower serves a follower's fetch on the leader: whole batches from
 // offset up to the committed end (never data this leader could still lose).
 func (p *Partition) ReadForFollower(offset int64, maxBytes int, minOne bool) ([]byte, error) {
-	return p.readUpTo(offset, maxBytes, p.committedEnd(), minOne)
+	return p.readUpTo(offset, maxBytes, p.CommittedEnd(), minOne)
 }
 
 // Truncate cuts this follower's log at offset (a divergent tail found by
@@ -333,7 +329,7 @@ func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leader
 			}
 		}
 	}
-	p.advanceHW(min(leaderHW, p.committedEnd()))
+	p.advanceHW(min(leaderHW, p.CommittedEnd()))
 	return nil
 }
 
