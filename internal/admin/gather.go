@@ -68,30 +68,10 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 	return out
 }
 
-// gatherNode fills v from one node; the first failure (usually: the node
-// is unreachable) ends it.
+// gatherNode fills v from one node: /v1/node first (no answer there means
+// the node is unreachable), then the rest in parallel, so one slow endpoint
+// does not add up. The first failure is the node's Error.
 func gatherNode(ctx context.Context, c *Client, v *NodeView, timeout time.Duration) {
-	call := func(fn func(ctx context.Context) error) bool {
-		if v.Error != "" {
-			return false
-		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := fn(rctx); err != nil {
-			v.Error = err.Error()
-			return false
-		}
-		return true
-	}
-	call(func(ctx context.Context) error {
-		env, err := c.Node(ctx)
-		if err == nil {
-			v.NodeID, v.Node = env.NodeID, &env.Data
-		}
-		return err
-	})
-	// The rest in parallel: one slow endpoint should not add up.
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -100,46 +80,40 @@ func gatherNode(ctx context.Context, c *Client, v *NodeView, timeout time.Durati
 			v.Error = err.Error()
 		}
 	}
-	if v.Error != "" {
+	node, ok := fetchOne(ctx, timeout, c.Node, fail)
+	if !ok {
 		return
 	}
+	v.NodeID, v.Node = node.NodeID, &node.Data
+	var wg sync.WaitGroup
+	wg.Go(func() { v.Raft = fetchData(ctx, timeout, c.Raft, fail) })
+	wg.Go(func() { v.Brokers = fetchData(ctx, timeout, c.Brokers, fail) })
 	wg.Go(func() {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if env, err := c.Raft(rctx); err != nil {
-			fail(err)
-		} else {
-			v.Raft = &env.Data
-		}
+		v.Partitions = fetchData(ctx, timeout, func(ctx context.Context) (Envelope[Partitions], error) { return c.Partitions(ctx) }, fail)
 	})
-	wg.Go(func() {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if env, err := c.Brokers(rctx); err != nil {
-			fail(err)
-		} else {
-			v.Brokers = &env.Data
-		}
-	})
-	wg.Go(func() {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if env, err := c.Partitions(rctx); err != nil {
-			fail(err)
-		} else {
-			v.Partitions = &env.Data
-		}
-	})
-	wg.Go(func() {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if env, err := c.Reconcile(rctx); err != nil {
-			fail(err)
-		} else {
-			v.Reconcile = &env.Data
-		}
-	})
+	wg.Go(func() { v.Reconcile = fetchData(ctx, timeout, c.Reconcile, fail) })
 	wg.Wait()
+}
+
+// fetchOne makes one bounded call, reporting a failure to fail.
+func fetchOne[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (Envelope[T], error), fail func(error)) (Envelope[T], bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	env, err := get(ctx)
+	if err != nil {
+		fail(err)
+		return env, false
+	}
+	return env, true
+}
+
+// fetchData is fetchOne's data, nil on failure.
+func fetchData[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (Envelope[T], error), fail func(error)) *T {
+	env, ok := fetchOne(ctx, timeout, get, fail)
+	if !ok {
+		return nil
+	}
+	return &env.Data
 }
 
 // nameUnreachable gives nodes that did not answer the id another node's
