@@ -9,7 +9,7 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

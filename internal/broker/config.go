@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 )
 
 // FlushPolicy says when a partition log fsyncs appended batches.
@@ -183,8 +183,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) topicDefaults() meta.TopicConfig {
-	return meta.TopicConfig{
+func (c *Config) topicDefaults() topicconfig.Config {
+	return topicconfig.Config{
 		RetentionMs:         c.RetentionMs,
 		RetentionBytes:      c.RetentionBytes,
 		SegmentBytes:        c.SegmentBytes,

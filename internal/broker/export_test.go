@@ -3,7 +3,7 @@ package broker
 import (
 	"context"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
 // SetPartitionForTest commits a test-only metadata command that overwrites a

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/controller"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 

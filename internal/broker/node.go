@@ -25,9 +25,9 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
-	plog "github.com/chronik-dev/chronik/internal/broker/log"
-	"github.com/chronik-dev/chronik/internal/broker/meta/raftnode"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 
@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	// The Kafka listener is bound first: its address is part of this
 	// broker's registration.
-	flush := map[FlushPolicy]plog.FlushPolicy{FlushAlways: plog.FlushAlways, FlushInterval: plog.FlushInterval, FlushNever: plog.FlushNever}[cfg.LogFlush]
+	flush := map[FlushPolicy]partlog.FlushPolicy{FlushAlways: partlog.FlushAlways, FlushInterval: partlog.FlushInterval, FlushNever: partlog.FlushNever}[cfg.LogFlush]
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(cfg.DataDir, "logs"), Flush: flush, FlushInterval: cfg.LogFlushInterval, Logger: logger,
 	}); err != nil {

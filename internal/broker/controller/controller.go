@@ -20,8 +20,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -75,7 +75,7 @@ type Metadata interface {
 // Options configure the controller.
 type Options struct {
 	NodeID                 int32
-	Defaults               meta.TopicConfig // broker-wide topic config defaults
+	Defaults               topicconfig.Config // broker-wide topic config defaults
 	DefaultPartitions      int32
 	DefaultReplication     int16 // replication factor for -1; 0 means 1
 	OffsetsTopicPartitions int32
@@ -102,12 +102,12 @@ func New(opts Options, md Metadata) *Controller {
 }
 
 // EffectiveConfig is the topic's config: broker defaults plus its overrides.
-func (c *Controller) EffectiveConfig(t *state.Topic) (meta.TopicConfig, error) {
-	return meta.Resolve(c.opts.Defaults, t.Configs)
+func (c *Controller) EffectiveConfig(t *state.Topic) (topicconfig.Config, error) {
+	return topicconfig.Resolve(c.opts.Defaults, t.Configs)
 }
 
 // Defaults are the broker-wide topic config defaults.
-func (c *Controller) Defaults() meta.TopicConfig { return c.opts.Defaults }
+func (c *Controller) Defaults() topicconfig.Config { return c.opts.Defaults }
 
 // ValidateTopicName applies Kafka's topic name rules.
 func ValidateTopicName(name string) error {
@@ -401,7 +401,7 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, ops []C
 		next[k] = v
 	}
 	for _, op := range ops {
-		if !meta.IsTopicConfig(op.Name) {
+		if !topicconfig.IsKey(op.Name) {
 			return errorf(kerr.InvalidConfig, "unknown topic config %q", op.Name)
 		}
 		switch op.Op {
@@ -418,7 +418,7 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, ops []C
 			return errorf(kerr.InvalidRequest, "config %s: unknown operation %d", op.Name, op.Op)
 		}
 	}
-	if _, err := meta.Resolve(c.opts.Defaults, next); err != nil {
+	if _, err := topicconfig.Resolve(c.opts.Defaults, next); err != nil {
 		return errorf(kerr.InvalidConfig, "%v", err)
 	}
 	if validateOnly {

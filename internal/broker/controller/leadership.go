@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
 // Activity is what raft tells liveness: the current raft leader (0 if

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,12 +50,12 @@ var topicConfigTypes = map[string]int8{
 
 // topicConfigEntries lists a topic's effective configs, filtered by names
 // when names is not nil.
-func topicConfigEntries(eff meta.TopicConfig, overrides map[string]string, names []string) []configEntry {
-	keys := meta.TopicConfigNames()
+func topicConfigEntries(eff topicconfig.Config, overrides map[string]string, names []string) []configEntry {
+	keys := topicconfig.Names()
 	if names != nil {
 		keys = nil
 		for _, n := range names {
-			if meta.IsTopicConfig(n) {
+			if topicconfig.IsKey(n) {
 				keys = append(keys, n)
 			}
 		}
@@ -63,7 +63,7 @@ func topicConfigEntries(eff meta.TopicConfig, overrides map[string]string, names
 	out := make([]configEntry, 0, len(keys))
 	for _, k := range keys {
 		v := eff.Value(k)
-		e := configEntry{Name: k, Value: &v, Source: sourceDefault, Type: configTypeLong, Doc: meta.TopicConfigDoc(k)}
+		e := configEntry{Name: k, Value: &v, Source: sourceDefault, Type: configTypeLong, Doc: topicconfig.Doc(k)}
 		if t, ok := topicConfigTypes[k]; ok {
 			e.Type = t
 		}

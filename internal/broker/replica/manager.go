@@ -14,14 +14,14 @@ import (
 	"sync"
 	"time"
 
-	plog "github.com/chronik-dev/chronik/internal/broker/log"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 )
 
 // ManagerOptions configure every partition log of the node.
 type ManagerOptions struct {
 	Dir           string // parent of the partition directories
-	Flush         plog.FlushPolicy
+	Flush         partlog.FlushPolicy
 	FlushInterval time.Duration
 	Logger        *slog.Logger
 }
@@ -51,7 +51,7 @@ func partitionDir(root, topic string, index int32) string {
 // logs, applies the config and each replica's role, and deletes hosted
 // partitions no longer listed. It is level-triggered: calling it again with
 // the same input changes nothing.
-func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg meta.TopicConfig, roles map[int32]Role) error {
+func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, roles map[int32]Role) error {
 	m.mu.Lock()
 	parts := m.parts[topic]
 	if parts == nil {
@@ -69,7 +69,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg meta.TopicConfig, ro
 			continue
 		}
 		p, err := openPartition(dir, topic, i, cfg, m.opts.Flush,
-			plog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval}, m.opts.Logger)
+			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval}, m.opts.Logger)
 		if err != nil {
 			errs = append(errs, err)
 			continue

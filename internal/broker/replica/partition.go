@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
-	plog "github.com/chronik-dev/chronik/internal/broker/log"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -27,11 +27,11 @@ type Partition struct {
 	Topic string
 	Index int32
 
-	log         *plog.Log
-	flush       plog.FlushPolicy
+	log         *partlog.Log
+	flush       partlog.FlushPolicy
 	logger      *slog.Logger
 	leaderEpoch atomic.Int32
-	cfg         atomic.Pointer[meta.TopicConfig]
+	cfg         atomic.Pointer[topicconfig.Config]
 	role        atomic.Pointer[Role]
 
 	// appendMu orders appends with the producer-state checks they depend on.
@@ -86,11 +86,11 @@ type AppendResult struct {
 	Duplicate   bool  // already appended earlier; offsets are the original ones
 }
 
-func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush plog.FlushPolicy, opts plog.Options, logger *slog.Logger) (*Partition, error) {
+func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush partlog.FlushPolicy, opts partlog.Options, logger *slog.Logger) (*Partition, error) {
 	opts.Dir = dir
 	opts.Config = logConfig(cfg)
 	opts.Logger = logger
-	l, err := plog.Open(opts)
+	l, err := partlog.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
@@ -119,8 +119,8 @@ func openPartition(dir, topic string, index int32, cfg meta.TopicConfig, flush p
 	return p, nil
 }
 
-func logConfig(c meta.TopicConfig) plog.Config {
-	return plog.Config{
+func logConfig(c topicconfig.Config) partlog.Config {
+	return partlog.Config{
 		SegmentBytes:   c.SegmentBytes,
 		SegmentMs:      c.SegmentMs,
 		RetentionMs:    c.RetentionMs,
@@ -146,10 +146,10 @@ func (p *Partition) rebuildProducers() error {
 }
 
 // Config is the partition's effective topic config.
-func (p *Partition) Config() meta.TopicConfig { return *p.cfg.Load() }
+func (p *Partition) Config() topicconfig.Config { return *p.cfg.Load() }
 
 // SetConfig applies a changed topic config.
-func (p *Partition) SetConfig(c meta.TopicConfig) {
+func (p *Partition) SetConfig(c topicconfig.Config) {
 	p.cfg.Store(&c)
 	p.log.SetConfig(logConfig(c))
 }
@@ -202,7 +202,7 @@ func (p *Partition) SetRole(r Role) {
 // CommittedEnd is the end of what this replica counts as appended: fsynced
 // under --log-flush=always, written otherwise.
 func (p *Partition) CommittedEnd() int64 {
-	if p.flush == plog.FlushAlways {
+	if p.flush == partlog.FlushAlways {
 		return p.log.DurableEnd()
 	}
 	return p.log.LogEndOffset()
@@ -323,7 +323,7 @@ func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leader
 		if err != nil {
 			return fmt.Errorf("append from leader: %w", err)
 		}
-		if p.flush == plog.FlushAlways {
+		if p.flush == partlog.FlushAlways {
 			if err := p.log.Sync(ctx, last+1); err != nil {
 				return fmt.Errorf("fsync replicated batches: %w", err)
 			}
@@ -419,7 +419,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	res, err := p.log.Append(b, role.LeaderEpoch)
 	if err != nil {
 		p.logger.Error("append failed", "topic", p.Topic, "partition", p.Index, "err", err)
-		if errors.Is(err, plog.ErrClosed) {
+		if errors.Is(err, partlog.ErrClosed) {
 			return AppendResult{}, kerr.NotLeaderForPartition
 		}
 		return AppendResult{}, kerr.KafkaStorageError
@@ -431,7 +431,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		}
 		ps.record(h, res.BaseOffset, res.LastOffset)
 	}
-	if p.flush != plog.FlushAlways {
+	if p.flush != partlog.FlushAlways {
 		// Without per-write fsync the batch counts as appended once written.
 		p.signalEnd()
 		p.recomputeHW()
@@ -443,7 +443,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 // under the flush policy: fsynced under --log-flush=always, written
 // otherwise. That is what acks=1 waits for.
 func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
-	if p.flush != plog.FlushAlways {
+	if p.flush != partlog.FlushAlways {
 		return nil
 	}
 	if err := p.log.Sync(ctx, end); err != nil {
@@ -581,9 +581,9 @@ func (p *Partition) readUpTo(offset int64, maxBytes int, limit int64, minOne boo
 	}
 	b, err := p.log.Read(offset, maxBytes, limit, minOne)
 	switch {
-	case errors.Is(err, plog.ErrOffsetOutOfRange):
+	case errors.Is(err, partlog.ErrOffsetOutOfRange):
 		return nil, kerr.OffsetOutOfRange
-	case errors.Is(err, plog.ErrClosed):
+	case errors.Is(err, partlog.ErrClosed):
 		return nil, kerr.NotLeaderForPartition
 	case err != nil:
 		p.logger.Error("read failed", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)

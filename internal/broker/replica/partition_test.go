@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
-	plog "github.com/chronik-dev/chronik/internal/broker/log"
-	"github.com/chronik-dev/chronik/internal/broker/meta"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func testPartition(t *testing.T) *Partition {
 	t.Helper()
-	cfg := meta.TopicConfig{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 2, CleanupPolicy: "delete"}
-	p, err := openPartition(t.TempDir(), "t", 0, cfg, plog.FlushAlways, plog.Options{Flush: plog.FlushAlways},
+	cfg := topicconfig.Config{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 2, CleanupPolicy: "delete"}
+	p, err := openPartition(t.TempDir(), "t", 0, cfg, partlog.FlushAlways, partlog.Options{Flush: partlog.FlushAlways},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

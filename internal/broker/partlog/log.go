@@ -1,4 +1,4 @@
-// Package log is one partition's durable log: a directory of segment files
+// Package partlog is one partition's durable log: a directory of segment files
 // holding Kafka RecordBatch v2 bytes exactly as producers sent them, with
 // Kafka's sparse offset and time indexes, crash recovery, retention, a
 // leader-epoch cache, and group-commit fsync.
@@ -15,7 +15,7 @@
 //	leader-epoch-checkpoint         epoch -> first offset, text
 //	recovery-point                  offsets below it were fsynced with their
 //	                                indexes; Open re-checks only what follows
-package log
+package partlog
 
 import (
 	"errors"

@@ -53,9 +53,9 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/raftstore"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
-	"github.com/chronik-dev/chronik/internal/broker/meta/transport"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/transport"
 )
 
 // Defaults for zero Config fields.

@@ -19,8 +19,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/raftstore"
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
 // 1. A single-node cluster elects itself, applies proposals and restarts with the same state.

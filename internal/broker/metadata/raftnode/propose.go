@@ -9,7 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
-	"github.com/chronik-dev/chronik/internal/broker/meta/state"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
 // Every normal entry is an envelope around a state command:

@@ -1,4 +1,4 @@
-package meta
+package topicconfig
 
 import (
 	"slices"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var testDefaults = TopicConfig{
+var testDefaults = Config{
 	RetentionMs:       604800000,
 	RetentionBytes:    -1,
 	SegmentBytes:      1 << 30,
@@ -19,20 +19,20 @@ var testDefaults = TopicConfig{
 func TestTopicConfigNames(t *testing.T) {
 	want := []string{"cleanup.policy", "max.message.bytes", "min.insync.replicas", "replica.lag.time.max.ms",
 		"retention.bytes", "retention.ms", "segment.bytes", "segment.ms", "unclean.leader.election.enable"}
-	if got := TopicConfigNames(); !slices.Equal(got, want) {
-		t.Fatalf("TopicConfigNames() = %v, want %v", got, want)
+	if got := Names(); !slices.Equal(got, want) {
+		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, k := range want {
-		if !IsTopicConfig(k) {
-			t.Errorf("IsTopicConfig(%q) = false", k)
+		if !IsKey(k) {
+			t.Errorf("IsKey(%q) = false", k)
 		}
-		if TopicConfigDoc(k) == "" {
+		if Doc(k) == "" {
 			t.Errorf("%s has no documentation", k)
 		}
 	}
 	for _, k := range []string{"", "retention", "compression.type", "RETENTION.MS"} {
-		if IsTopicConfig(k) {
-			t.Errorf("IsTopicConfig(%q) = true", k)
+		if IsKey(k) {
+			t.Errorf("IsKey(%q) = true", k)
 		}
 	}
 	if v := testDefaults.Value("no.such.key"); v != "" {
@@ -58,7 +58,7 @@ func TestResolveAppliesOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := TopicConfig{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1024, SegmentMs: 60000,
+	want := Config{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1024, SegmentMs: 60000,
 		MinInsyncReplicas: 2, MaxMessageBytes: 0, CleanupPolicy: "delete"}
 	if got != want {
 		t.Fatalf("Resolve = %+v, want %+v", got, want)

@@ -1,9 +1,8 @@
-// Package meta holds what the broker knows about topic configuration: the
-// supported topic config keys, their validation, and how overrides combine
-// with broker defaults. The replicated metadata itself lives in the raft
-// state machine (meta/state), stored by meta/raftstore and driven by
-// meta/raftnode over meta/transport.
-package meta
+// Package topicconfig holds what the broker knows about topic configuration:
+// the supported topic config keys, their validation, and how overrides
+// combine with broker defaults. The replicated metadata itself (which topic
+// has which overrides) lives in the raft state machine, metadata/state.
+package topicconfig
 
 import (
 	"fmt"
@@ -11,9 +10,9 @@ import (
 	"strconv"
 )
 
-// TopicConfig is a topic's effective configuration: broker defaults with the
+// Config is a topic's effective configuration: broker defaults with the
 // topic's overrides applied.
-type TopicConfig struct {
+type Config struct {
 	RetentionMs       int64
 	RetentionBytes    int64
 	SegmentBytes      int64
@@ -30,8 +29,8 @@ type TopicConfig struct {
 
 // configDef describes one supported topic config key.
 type configDef struct {
-	get func(TopicConfig) string
-	set func(*TopicConfig, string) error
+	get func(Config) string
+	set func(*Config, string) error
 	doc string
 }
 
@@ -50,28 +49,28 @@ func parseLong(min int64) func(string) (int64, error) {
 
 var topicConfigDefs = map[string]configDef{
 	"retention.ms": {
-		get: func(c TopicConfig) string { return strconv.FormatInt(c.RetentionMs, 10) },
-		set: func(c *TopicConfig, v string) (err error) { c.RetentionMs, err = parseLong(-1)(v); return },
+		get: func(c Config) string { return strconv.FormatInt(c.RetentionMs, 10) },
+		set: func(c *Config, v string) (err error) { c.RetentionMs, err = parseLong(-1)(v); return },
 		doc: "delete segments whose newest record is older than this; -1 keeps forever",
 	},
 	"retention.bytes": {
-		get: func(c TopicConfig) string { return strconv.FormatInt(c.RetentionBytes, 10) },
-		set: func(c *TopicConfig, v string) (err error) { c.RetentionBytes, err = parseLong(-1)(v); return },
+		get: func(c Config) string { return strconv.FormatInt(c.RetentionBytes, 10) },
+		set: func(c *Config, v string) (err error) { c.RetentionBytes, err = parseLong(-1)(v); return },
 		doc: "delete the oldest segments while a partition is larger than this; -1 is unlimited",
 	},
 	"segment.bytes": {
-		get: func(c TopicConfig) string { return strconv.FormatInt(c.SegmentBytes, 10) },
-		set: func(c *TopicConfig, v string) (err error) { c.SegmentBytes, err = parseLong(1024)(v); return },
+		get: func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) },
+		set: func(c *Config, v string) (err error) { c.SegmentBytes, err = parseLong(1024)(v); return },
 		doc: "roll a new segment when the active one reaches this size",
 	},
 	"segment.ms": {
-		get: func(c TopicConfig) string { return strconv.FormatInt(c.SegmentMs, 10) },
-		set: func(c *TopicConfig, v string) (err error) { c.SegmentMs, err = parseLong(1)(v); return },
+		get: func(c Config) string { return strconv.FormatInt(c.SegmentMs, 10) },
+		set: func(c *Config, v string) (err error) { c.SegmentMs, err = parseLong(1)(v); return },
 		doc: "roll a new segment when the active one is this old",
 	},
 	"min.insync.replicas": {
-		get: func(c TopicConfig) string { return strconv.Itoa(int(c.MinInsyncReplicas)) },
-		set: func(c *TopicConfig, v string) error {
+		get: func(c Config) string { return strconv.Itoa(int(c.MinInsyncReplicas)) },
+		set: func(c *Config, v string) error {
 			n, err := parseLong(1)(v)
 			if err == nil && n > 1<<15 {
 				err = fmt.Errorf("value %d is too large", n)
@@ -82,8 +81,8 @@ var topicConfigDefs = map[string]configDef{
 		doc: "acks=all produces are refused while the ISR is smaller than this",
 	},
 	"max.message.bytes": {
-		get: func(c TopicConfig) string { return strconv.Itoa(int(c.MaxMessageBytes)) },
-		set: func(c *TopicConfig, v string) error {
+		get: func(c Config) string { return strconv.Itoa(int(c.MaxMessageBytes)) },
+		set: func(c *Config, v string) error {
 			n, err := parseLong(0)(v)
 			if err == nil && n > 1<<31-1 {
 				err = fmt.Errorf("value %d is too large", n)
@@ -94,13 +93,13 @@ var topicConfigDefs = map[string]configDef{
 		doc: "largest record batch a producer may send",
 	},
 	"replica.lag.time.max.ms": {
-		get: func(c TopicConfig) string { return strconv.FormatInt(c.ReplicaLagTimeMaxMs, 10) },
-		set: func(c *TopicConfig, v string) (err error) { c.ReplicaLagTimeMaxMs, err = parseLong(100)(v); return },
+		get: func(c Config) string { return strconv.FormatInt(c.ReplicaLagTimeMaxMs, 10) },
+		set: func(c *Config, v string) (err error) { c.ReplicaLagTimeMaxMs, err = parseLong(100)(v); return },
 		doc: "a follower not caught up to the leader for this long is removed from the ISR",
 	},
 	"unclean.leader.election.enable": {
-		get: func(c TopicConfig) string { return strconv.FormatBool(c.UncleanLeaderElection) },
-		set: func(c *TopicConfig, v string) error {
+		get: func(c Config) string { return strconv.FormatBool(c.UncleanLeaderElection) },
+		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil || (v != "true" && v != "false") {
 				return fmt.Errorf("want true or false, got %q", v)
@@ -111,8 +110,8 @@ var topicConfigDefs = map[string]configDef{
 		doc: "let a replica outside the ISR lead when no ISR member is alive (may lose acknowledged data)",
 	},
 	"cleanup.policy": {
-		get: func(c TopicConfig) string { return c.CleanupPolicy },
-		set: func(c *TopicConfig, v string) error {
+		get: func(c Config) string { return c.CleanupPolicy },
+		set: func(c *Config, v string) error {
 			if v != "delete" {
 				return fmt.Errorf("only \"delete\" is supported, got %q (log compaction is not implemented)", v)
 			}
@@ -123,8 +122,8 @@ var topicConfigDefs = map[string]configDef{
 	},
 }
 
-// TopicConfigNames lists the supported topic config keys, sorted.
-func TopicConfigNames() []string {
+// Names lists the supported topic config keys, sorted.
+func Names() []string {
 	names := make([]string, 0, len(topicConfigDefs))
 	for k := range topicConfigDefs {
 		names = append(names, k)
@@ -133,17 +132,17 @@ func TopicConfigNames() []string {
 	return names
 }
 
-// IsTopicConfig reports whether name is a supported topic config key.
-func IsTopicConfig(name string) bool {
+// IsKey reports whether name is a supported topic config key.
+func IsKey(name string) bool {
 	_, ok := topicConfigDefs[name]
 	return ok
 }
 
-// TopicConfigDoc is the one-line description of a topic config key.
-func TopicConfigDoc(name string) string { return topicConfigDefs[name].doc }
+// Doc is the one-line description of a topic config key.
+func Doc(name string) string { return topicConfigDefs[name].doc }
 
 // Value renders one key of an effective config.
-func (c TopicConfig) Value(name string) string {
+func (c Config) Value(name string) string {
 	d, ok := topicConfigDefs[name]
 	if !ok {
 		return ""
@@ -153,7 +152,7 @@ func (c TopicConfig) Value(name string) string {
 
 // Resolve applies overrides to defaults. An unknown key or a bad value is an
 // error naming the key.
-func Resolve(defaults TopicConfig, overrides map[string]string) (TopicConfig, error) {
+func Resolve(defaults Config, overrides map[string]string) (Config, error) {
 	c := defaults
 	// Sorted so that the first error reported is deterministic.
 	keys := make([]string, 0, len(overrides))
