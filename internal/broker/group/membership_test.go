@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // formGroup brings fresh members into one generation: the first joins alone
@@ -20,7 +22,7 @@ func formGroup(t *testing.T, c *Coordinator, ms ...*tm) map[*tm]*kmsg.JoinGroupR
 	chans := make(map[*tm]<-chan *kmsg.JoinGroupResponse)
 	for i, m := range ms[1:] {
 		chans[m] = joinAsync(t, c, m)
-		waitFor(t, "member to register", func() bool { return len(describe(t, c, m.group).Members) == i+2 })
+		testharness.Eventually(t, testTimeout, "member to register", func() bool { return len(describe(t, c, m.group).Members) == i+2 })
 	}
 	chans[ms[0]] = joinRaw(t, c, ms[0].joinReq())
 	out := make(map[*tm]*kmsg.JoinGroupResponse)
@@ -158,7 +160,7 @@ func TestSessionTimeoutRemovesMember(t *testing.T) {
 	syncAll(t, c, a, []*tm{a, b}, map[string][]byte{a.id: assignmentFor("t", 0), b.id: assignmentFor("t", 1)})
 
 	// b never heartbeats again.
-	waitFor(t, "b to expire", func() bool {
+	testharness.Eventually(t, testTimeout, "b to expire", func() bool {
 		dg := describe(t, c, "g")
 		return dg.State == "PreparingRebalance" && len(dg.Members) == 1
 	})
@@ -202,7 +204,7 @@ func TestPendingSyncTimeoutRemovesMember(t *testing.T) {
 	// rebalance timeout and a must rejoin.
 	r := recv(t, syncAsync(t, c, a, map[string][]byte{a.id: assignmentFor("t", 0), b.id: assignmentFor("t", 1)}))
 	wantCode(t, "leader sync", r.ErrorCode, 0)
-	waitFor(t, "b to be dropped", func() bool {
+	testharness.Eventually(t, testTimeout, "b to be dropped", func() bool {
 		dg := describe(t, c, "g")
 		return dg.State == "PreparingRebalance" && len(dg.Members) == 1
 	})
@@ -259,7 +261,7 @@ func TestStaticMembership(t *testing.T) {
 	d3.id = ""
 	d3.protos = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: consumerMeta("t", "u")}}
 	cd := joinRaw(t, c, d3.joinReq())
-	waitFor(t, "rebalance", func() bool { return describe(t, c, "g").State == "PreparingRebalance" })
+	testharness.Eventually(t, testTimeout, "rebalance", func() bool { return describe(t, c, "g").State == "PreparingRebalance" })
 	wantCode(t, "heartbeat of d2 after replacement", heartbeat(t, c, &d2), kerr.FencedInstanceID.Code)
 	ca, cb := joinRaw(t, c, a2.joinReq()), joinRaw(t, c, b.joinReq())
 	joined(t, &a2, recv(t, ca))
@@ -407,7 +409,7 @@ func TestSyncErrors(t *testing.T) {
 
 	// b waits for the leader; a newcomer aborts the generation instead.
 	waiting := syncAsync(t, c, b, nil)
-	waitFor(t, "b to wait in sync", func() bool {
+	testharness.Eventually(t, testTimeout, "b to wait in sync", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.groups["g"].members[b.id].syncCh != nil
@@ -461,7 +463,7 @@ func TestInitialRebalanceDelay(t *testing.T) {
 	a, b := newTM("g", "t"), newTM("g", "t")
 	start := time.Now()
 	ca := joinAsync(t, c, a)
-	waitFor(t, "a to join", func() bool { return len(describe(t, c, "g").Members) == 1 })
+	testharness.Eventually(t, testTimeout, "a to join", func() bool { return len(describe(t, c, "g").Members) == 1 })
 	cb := joinAsync(t, c, b)
 	joined(t, a, recv(t, ca))
 	joined(t, b, recv(t, cb))
@@ -484,7 +486,7 @@ func TestJoinContextEnds(t *testing.T) {
 	b.id = first.MemberID
 	done := make(chan *kmsg.JoinGroupResponse, 1)
 	go func() { done <- c.JoinGroup(ctx, b.joinReq()) }()
-	waitFor(t, "b to join", func() bool { return len(describe(t, c, "g").Members) == 2 })
+	testharness.Eventually(t, testTimeout, "b to join", func() bool { return len(describe(t, c, "g").Members) == 2 })
 	cancel()
 	wantCode(t, "cancelled join", recv(t, done).ErrorCode, kerr.RebalanceInProgress.Code)
 	// b still counts as joined, like a Kafka member whose connection
@@ -500,7 +502,7 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	a, b := newTM("g", "t"), newTM("g", "t")
 	join(t, c, a)
 	cb := joinAsync(t, c, b)
-	waitFor(t, "b to join", func() bool { return len(describe(t, c, "g").Members) == 2 })
+	testharness.Eventually(t, testTimeout, "b to join", func() bool { return len(describe(t, c, "g").Members) == 2 })
 	c.Close()
 	wantCode(t, "pending join", recv(t, cb).ErrorCode, kerr.CoordinatorNotAvailable.Code)
 	wantCode(t, "heartbeat after close", heartbeat(t, c, a), kerr.CoordinatorNotAvailable.Code)

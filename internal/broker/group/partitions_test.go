@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // newCoordinator returns a coordinator with nothing loaded, closed when the
@@ -125,7 +127,7 @@ func TestUnloadAnswersWaiters(t *testing.T) {
 	a, b := newTM(g1, "t"), newTM(g1, "t")
 	join(t, c, a)
 	waitingJoin := joinAsync(t, c, b)
-	waitFor(t, "b to join", func() bool { return len(describe(t, c, g1).Members) == 2 })
+	testharness.Eventually(t, testTimeout, "b to join", func() bool { return len(describe(t, c, g1).Members) == 2 })
 
 	// g2: x and y formed a generation; y's sync waits for leader x.
 	g2 := groupIn("g2", 3)
@@ -135,7 +137,7 @@ func TestUnloadAnswersWaiters(t *testing.T) {
 		follower = x
 	}
 	waitingSync := syncAsync(t, c, follower, nil)
-	waitFor(t, "the follower's sync to wait", func() bool {
+	testharness.Eventually(t, testTimeout, "the follower's sync to wait", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		m := c.groups[g2].members[follower.id]
@@ -217,7 +219,7 @@ func TestReloadSeesNewRecords(t *testing.T) {
 	a, b := newTM(g, "t"), newTM(g, "t")
 	join(t, c, a)
 	waiting := joinAsync(t, c, b)
-	waitFor(t, "b to join", func() bool { return len(describe(t, c, g).Members) == 2 })
+	testharness.Eventually(t, testTimeout, "b to join", func() bool { return len(describe(t, c, g).Members) == 2 })
 	log.put(3, keyValue{key: groupKey(newcomer)}, offsetRecord(g, "t", 0, 10))
 	loadPartition(t, c, 3)
 	wantCode(t, "join waiting across a reload", recv(t, waiting).ErrorCode, kerr.NotCoordinator.Code)

@@ -180,16 +180,4 @@ func fileSize(t testing.TB, path string) int64 {
 	return fi.Size()
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func isOutOfRange(err error) bool { return errors.Is(err, ErrOffsetOutOfRange) }

@@ -59,6 +59,16 @@ func (p FlushPolicy) String() string {
 	}
 }
 
+// ParseFlushPolicy reads a policy as String spells it (configuration is text).
+func ParseFlushPolicy(s string) (FlushPolicy, error) {
+	for _, p := range []FlushPolicy{FlushAlways, FlushInterval, FlushNever} {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown flush policy %q: want always, interval or never", s)
+}
+
 // Config is the per-topic log configuration. It can change at run time
 // through SetConfig.
 type Config struct {

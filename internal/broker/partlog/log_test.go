@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestAppendReadRoundTripAcrossSegmentRolls(t *testing.T) {
@@ -450,7 +451,7 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 				errs <- err
 			}()
 		}
-		eventually(t, "all appends", func() bool { return l.LogEndOffset() == writers })
+		testharness.Eventually(t, 10*time.Second, "all appends", func() bool { return l.LogEndOffset() == writers })
 		release()
 		wg.Wait()
 		close(errs)
@@ -550,7 +551,7 @@ func TestFlushIntervalSyncsInBackground(t *testing.T) {
 	if err := l.Sync(context.Background(), res.LastOffset+1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "background fsync", func() bool { return l.DurableEnd() == res.LastOffset+1 })
+	testharness.Eventually(t, 10*time.Second, "background fsync", func() bool { return l.DurableEnd() == res.LastOffset+1 })
 }
 
 func TestFlushNeverSyncsOnlyOnRollAndClose(t *testing.T) {
@@ -571,7 +572,7 @@ func TestFlushNeverSyncsOnlyOnRollAndClose(t *testing.T) {
 	}
 	// The rolled segments get fsynced in the background, the active one not.
 	base := func() int64 { l.mu.RLock(); defer l.mu.RUnlock(); return l.active().base }()
-	eventually(t, "rolled segments fsynced", func() bool { return l.DurableEnd() == base })
+	testharness.Eventually(t, 10*time.Second, "rolled segments fsynced", func() bool { return l.DurableEnd() == base })
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestMain(m *testing.M) {
@@ -1315,25 +1317,11 @@ func (c *testCluster) leader() *testNode {
 func (c *testCluster) waitLeader(ctx context.Context) *testNode {
 	c.t.Helper()
 	var l *testNode
-	waitFor(ctx, c.t, "a leader", func() bool {
+	testharness.Eventually(c.t, 30*time.Second, "a leader", func() bool {
 		l = c.leader()
 		return l != nil
 	})
 	return l
-}
-
-// waitFor polls cond every few milliseconds until it holds; the test fails when ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }
 
 // proposeAll proposes payloads through the leader and waits until every running node has
@@ -1445,7 +1433,7 @@ func TestRaftClusterOnStores(t *testing.T) {
 	c.proposeAll(ctx, payloads(201, 215))
 
 	// Wait until every node has applied the same committed index, then compare.
-	waitFor(ctx, t, "applied indexes to converge", func() bool {
+	testharness.Eventually(t, 30*time.Second, "applied indexes to converge", func() bool {
 		var applied []uint64
 		for _, tn := range c.nodes {
 			tn.mu.Lock()

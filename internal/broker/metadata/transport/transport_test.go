@@ -19,6 +19,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestMain(m *testing.M) {
@@ -232,33 +234,6 @@ func snapMsg(from, to uint64, data []byte) *raftpb.Message {
 	return m
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// freeAddr returns a 127.0.0.1 address nothing listens on (it did a moment
-// ago, so the port is very likely free for a later Start).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // checkIncreasing fails unless the indexes of msgs from `from` strictly
 // increase, and returns them.
 func checkIncreasing(t *testing.T, msgs []*raftpb.Message, from uint64) []uint64 {
@@ -405,7 +380,7 @@ func TestTwoNodesExchangeInOrder(t *testing.T) {
 		a.tr.Send(ab)
 		b.tr.Send(ba)
 	}
-	waitFor(t, 10*time.Second, "all messages delivered", func() bool {
+	testharness.Eventually(t, 10*time.Second, "all messages delivered", func() bool {
 		return b.rec.count() == n && a.rec.count() == n
 	})
 	gotB := checkIncreasing(t, b.rec.received(), 1)
@@ -443,7 +418,7 @@ func TestThreeNodesExchangeInOrder(t *testing.T) {
 		}
 	}
 	for _, to := range nodes {
-		waitFor(t, 10*time.Second, fmt.Sprintf("node %d receives all", to.id), func() bool {
+		testharness.Eventually(t, 10*time.Second, fmt.Sprintf("node %d receives all", to.id), func() bool {
 			return to.rec.count() == 2*n
 		})
 		for _, from := range nodes {
@@ -460,10 +435,10 @@ func TestThreeNodesExchangeInOrder(t *testing.T) {
 // --- failures and reconnects -----------------------------------------------
 
 func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
-	addrB := freeAddr(t)
+	addrB := testharness.FreeAddr(t)
 	a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{2: addrB} })
 
-	waitFor(t, 10*time.Second, "repeated dial failures", func() bool {
+	testharness.Eventually(t, 10*time.Second, "repeated dial failures", func() bool {
 		return a.rec.unreachableCount(2) >= 4
 	})
 	st := a.status(2)
@@ -480,7 +455,7 @@ func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
 	// Messages sent while the peer is down are dropped (raft resends), so
 	// keep sending until one arrives.
 	next := uint64(1)
-	waitFor(t, 10*time.Second, "delivery after the peer started", func() bool {
+	testharness.Eventually(t, 10*time.Second, "delivery after the peer started", func() bool {
 		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, next)})
 		next++
 		return b.rec.count() > 0
@@ -489,7 +464,7 @@ func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
 		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, next)})
 		next++
 	}
-	waitFor(t, 10*time.Second, "the burst after reconnecting", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the burst after reconnecting", func() bool {
 		msgs := b.rec.received()
 		return len(msgs) > 0 && msgs[len(msgs)-1].GetIndex() == next-1
 	})
@@ -530,17 +505,17 @@ func TestPeerKilledMidStreamAndRestarted(t *testing.T) {
 		wg.Wait()
 	}()
 
-	waitFor(t, 10*time.Second, "stream flowing", func() bool { return b.rec.count() >= 50 })
+	testharness.Eventually(t, 10*time.Second, "stream flowing", func() bool { return b.rec.count() >= 50 })
 	unreachableBefore := a.rec.unreachableCount(2)
 	if err := b.tr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a notices b is gone", func() bool {
+	testharness.Eventually(t, 10*time.Second, "a notices b is gone", func() bool {
 		return a.rec.unreachableCount(2) > unreachableBefore && !a.status(2).Connected
 	})
 
 	b2 := startNode(t, 2, addrB, nil)
-	waitFor(t, 10*time.Second, "stream resumes to the restarted peer", func() bool {
+	testharness.Eventually(t, 10*time.Second, "stream resumes to the restarted peer", func() bool {
 		return b2.rec.count() >= 50
 	})
 	before := checkIncreasing(t, b.rec.received(), 1)
@@ -561,12 +536,12 @@ func TestHandlerErrorClosesConnection(t *testing.T) {
 	for i := uint64(1); i <= 3; i++ {
 		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, i)})
 	}
-	waitFor(t, 10*time.Second, "connection closed after the handler error", func() bool {
+	testharness.Eventually(t, 10*time.Second, "connection closed after the handler error", func() bool {
 		return strings.Contains(b.status(1).LastInboundError, "refused by test handler")
 	})
 	// a redials; keep sending until a message gets through again.
 	next := uint64(10)
-	waitFor(t, 10*time.Second, "delivery on a new connection", func() bool {
+	testharness.Eventually(t, 10*time.Second, "delivery on a new connection", func() bool {
 		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, next)})
 		next++
 		msgs := b.rec.received()
@@ -590,7 +565,7 @@ func TestSendNeverBlocksWhenPeerStopsReading(t *testing.T) {
 	})
 
 	big := appMsg(1, 2, 1, bytes.Repeat([]byte("x"), 1<<20))
-	waitFor(t, 20*time.Second, "socket buffers and queue full", func() bool {
+	testharness.Eventually(t, 20*time.Second, "socket buffers and queue full", func() bool {
 		a.tr.Send([]*raftpb.Message{big})
 		st := a.status(2)
 		return st.Dropped > 0 && st.Queued == queue
@@ -628,7 +603,7 @@ func TestSendNeverBlocksWhenPeerStopsReading(t *testing.T) {
 
 func TestSendNeverBlocksWhenPeerDown(t *testing.T) {
 	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
-		c.Peers = map[uint64]string{2: freeAddr(t)}
+		c.Peers = map[uint64]string{2: testharness.FreeAddr(t)}
 		c.QueueSize = 16
 	})
 	const n = 20000
@@ -643,7 +618,7 @@ func TestSendNeverBlocksWhenPeerDown(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("sending %d messages to a down peer took %v", n, d)
 	}
-	waitFor(t, 10*time.Second, "drops counted", func() bool {
+	testharness.Eventually(t, 10*time.Second, "drops counted", func() bool {
 		st := a.status(2)
 		return st.Dropped >= n-uint64(st.Queued)
 	})
@@ -671,10 +646,10 @@ func TestClusterIDMismatchRefused(t *testing.T) {
 	mesh(a, b)
 	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
 
-	waitFor(t, 10*time.Second, "dialer learns why it was refused", func() bool {
+	testharness.Eventually(t, 10*time.Second, "dialer learns why it was refused", func() bool {
 		return strings.Contains(a.status(2).LastError, "cluster id mismatch") && a.rec.unreachableCount(2) > 0
 	})
-	waitFor(t, 10*time.Second, "acceptor logs the refusal", func() bool {
+	testharness.Eventually(t, 10*time.Second, "acceptor logs the refusal", func() bool {
 		return b.logs.count("cluster id mismatch") > 0
 	})
 	if b.rec.count() != 0 || a.rec.count() != 0 {
@@ -694,10 +669,10 @@ func TestWrongNodeIDRefused(t *testing.T) {
 	a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: b.addr()} })
 	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 3, 1)})
 
-	waitFor(t, 10*time.Second, "dialer learns why it was refused", func() bool {
+	testharness.Eventually(t, 10*time.Second, "dialer learns why it was refused", func() bool {
 		return strings.Contains(a.status(3).LastError, "wrong node: this is node 2, dialer wanted node 3")
 	})
-	waitFor(t, 10*time.Second, "acceptor logs the refusal", func() bool {
+	testharness.Eventually(t, 10*time.Second, "acceptor logs the refusal", func() bool {
 		return b.logs.count("wrong node") > 0
 	})
 	if b.rec.count() != 0 {
@@ -730,7 +705,7 @@ func TestBadFramesCloseConnection(t *testing.T) {
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
 				t.Fatalf("allocated %d bytes for a rejected frame", grew)
 			}
-			waitFor(t, 5*time.Second, "reason recorded", func() bool {
+			testharness.Eventually(t, 5*time.Second, "reason recorded", func() bool {
 				return strings.Contains(b.status(1).LastInboundError, tc.reason)
 			})
 		})
@@ -765,7 +740,7 @@ func TestBadFramesCloseConnection(t *testing.T) {
 		if got := b.rec.received(); len(got) != 1 || got[0].GetIndex() != 1 {
 			t.Fatalf("handled %d messages, want only the first", len(got))
 		}
-		waitFor(t, 5*time.Second, "reason recorded", func() bool {
+		testharness.Eventually(t, 5*time.Second, "reason recorded", func() bool {
 			return strings.Contains(b.status(1).LastInboundError, "on a connection from node 1")
 		})
 	})
@@ -841,10 +816,10 @@ func TestSnapshotStatusReported(t *testing.T) {
 		mesh(a, b)
 		data := bytes.Repeat([]byte("snapshot"), 512<<10) // 4 MiB
 		a.tr.Send([]*raftpb.Message{snapMsg(1, 2, data)})
-		waitFor(t, 10*time.Second, "snapshot reported sent", func() bool {
+		testharness.Eventually(t, 10*time.Second, "snapshot reported sent", func() bool {
 			return a.rec.hasSnap(snapReport{2, false})
 		})
-		waitFor(t, 10*time.Second, "snapshot received", func() bool { return b.rec.count() == 1 })
+		testharness.Eventually(t, 10*time.Second, "snapshot received", func() bool { return b.rec.count() == 1 })
 		got := b.rec.received()[0]
 		if got.GetType() != raftpb.MsgSnap || !bytes.Equal(got.GetSnapshot().GetData(), data) ||
 			got.GetSnapshot().GetMetadata().GetIndex() != 42 {
@@ -856,9 +831,9 @@ func TestSnapshotStatusReported(t *testing.T) {
 	})
 
 	t.Run("peer down", func(t *testing.T) {
-		a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: freeAddr(t)} })
+		a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: testharness.FreeAddr(t)} })
 		a.tr.Send([]*raftpb.Message{snapMsg(1, 3, []byte("state"))})
-		waitFor(t, 10*time.Second, "snapshot reported failed", func() bool {
+		testharness.Eventually(t, 10*time.Second, "snapshot reported failed", func() bool {
 			return a.rec.hasSnap(snapReport{3, true})
 		})
 	})
@@ -871,11 +846,11 @@ func TestSnapshotStatusReported(t *testing.T) {
 			snapMsg(1, 2, make([]byte, 2<<20)),
 			msg(raftpb.MsgHeartbeat, 1, 2, 7),
 		})
-		waitFor(t, 10*time.Second, "oversized snapshot reported failed", func() bool {
+		testharness.Eventually(t, 10*time.Second, "oversized snapshot reported failed", func() bool {
 			return a.rec.hasSnap(snapReport{2, true})
 		})
 		// The connection survives: the next message still arrives.
-		waitFor(t, 10*time.Second, "following message delivered", func() bool { return b.rec.count() == 1 })
+		testharness.Eventually(t, 10*time.Second, "following message delivered", func() bool { return b.rec.count() == 1 })
 		if got := b.rec.received()[0]; got.GetType() != raftpb.MsgHeartbeat {
 			t.Fatalf("got %v", got.GetType())
 		}
@@ -900,17 +875,17 @@ func TestCloseIsPromptWithStuckPeers(t *testing.T) {
 	})
 
 	big := appMsg(1, 3, 1, bytes.Repeat([]byte("y"), 1<<20))
-	waitFor(t, 20*time.Second, "writer to node 3 blocked", func() bool {
+	testharness.Eventually(t, 20*time.Second, "writer to node 3 blocked", func() bool {
 		a.tr.Send([]*raftpb.Message{big})
 		return a.status(3).Queued == queue
 	})
-	waitFor(t, 10*time.Second, "dialer to node 2 waiting in the handshake", func() bool {
+	testharness.Eventually(t, 10*time.Second, "dialer to node 2 waiting in the handshake", func() bool {
 		return silent.acceptedCount() > 0
 	})
 	// An inbound connection whose handler is stuck.
 	c := rawDial(t, a.addr(), &handshake{version: protocolVersion, from: 4, to: 1, clusterID: "test-cluster"})
 	writeFrame(t, c, msg(raftpb.MsgApp, 4, 1, 1))
-	waitFor(t, 10*time.Second, "handler entered", func() bool { return a.rec.count() == 1 })
+	testharness.Eventually(t, 10*time.Second, "handler entered", func() bool { return a.rec.count() == 1 })
 
 	start := time.Now()
 	if err := a.tr.Close(); err != nil {
@@ -929,14 +904,14 @@ func TestCloseIsPromptWithStuckPeers(t *testing.T) {
 
 func TestCancelStartContextStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := New(Config{NodeID: 1, ListenAddr: "127.0.0.1:0", Peers: map[uint64]string{2: freeAddr(t)},
+	tr := New(Config{NodeID: 1, ListenAddr: "127.0.0.1:0", Peers: map[uint64]string{2: testharness.FreeAddr(t)},
 		Handler: func(context.Context, *raftpb.Message) error { return nil }})
 	if err := tr.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	addr := tr.Addr().String()
 	cancel()
-	waitFor(t, 5*time.Second, "listener closed", func() bool {
+	testharness.Eventually(t, 5*time.Second, "listener closed", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return true
@@ -968,7 +943,7 @@ func TestAddRemovePeer(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "message queued before Start delivered", func() bool { return b.rec.count() == 1 })
+	testharness.Eventually(t, 10*time.Second, "message queued before Start delivered", func() bool { return b.rec.count() == 1 })
 	if got := len(a.PeerStatus()); got != 1 {
 		t.Fatalf("status has %d peers, want 1: %v", got, a.PeerStatus())
 	}
@@ -976,20 +951,20 @@ func TestAddRemovePeer(t *testing.T) {
 	// Moving node 2's id to c's address redirects traffic (c is node 3,
 	// so it refuses; what matters is that the old connection is dropped).
 	a.AddPeer(2, c.addr())
-	waitFor(t, 10*time.Second, "old connection closed", func() bool {
+	testharness.Eventually(t, 10*time.Second, "old connection closed", func() bool {
 		return b.status(1).InboundConnections == 0
 	})
 	a.AddPeer(2, b.addr())
-	waitFor(t, 10*time.Second, "connected again", func() bool { return a.PeerStatus()[2].Connected })
+	testharness.Eventually(t, 10*time.Second, "connected again", func() bool { return a.PeerStatus()[2].Connected })
 	a.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 2)})
-	waitFor(t, 10*time.Second, "delivered after the move", func() bool { return b.rec.count() == 2 })
+	testharness.Eventually(t, 10*time.Second, "delivered after the move", func() bool { return b.rec.count() == 2 })
 
 	a.RemovePeer(2)
 	a.RemovePeer(2) // unknown: no-op
 	if _, ok := a.PeerStatus()[2]; ok {
 		t.Fatalf("removed peer still in status")
 	}
-	waitFor(t, 10*time.Second, "connection to the removed peer closed", func() bool {
+	testharness.Eventually(t, 10*time.Second, "connection to the removed peer closed", func() bool {
 		return b.status(1).InboundConnections == 0
 	})
 	a.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 3)}) // dropped, unknown peer
@@ -1106,18 +1081,18 @@ func TestWireRoundTrip(t *testing.T) {
 // makes us redial it at once instead of at the end of the step, so a
 // restarted node hears from the raft leader within moments.
 func TestPeerThatDialsUsCutsTheBackoffShort(t *testing.T) {
-	addrB := freeAddr(t)
+	addrB := testharness.FreeAddr(t)
 	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
 		c.Peers = map[uint64]string{2: addrB}
 		c.MaxBackoff = time.Minute
 	})
 	// Steps 100ms, 200ms, ... doubling: after the 7th failure a waits 3.2-6.4 s.
-	waitFor(t, 20*time.Second, "a long backoff step", func() bool { return a.rec.unreachableCount(2) >= 7 })
+	testharness.Eventually(t, 20*time.Second, "a long backoff step", func() bool { return a.rec.unreachableCount(2) >= 7 })
 	b := startNode(t, 2, addrB, func(c *Config, _ *recorder) { c.Peers = map[uint64]string{1: a.addr()} })
 	b.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 2, 1, 1)}) // b dials a
 	start := time.Now()
 	next := uint64(1)
-	waitFor(t, 20*time.Second, "a's messages reaching b", func() bool {
+	testharness.Eventually(t, 20*time.Second, "a's messages reaching b", func() bool {
 		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, next)})
 		next++
 		return b.rec.countFrom(1) > 0
