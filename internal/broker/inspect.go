@@ -25,7 +25,7 @@ type PartitionView struct {
 	PartitionEpoch int32
 	Replicas       []int32
 	ISR            []int32
-	MinISR         int // effective: min.insync.replicas capped at the replication factor
+	MinISR         int // effective: topicconfig.Config.EffectiveMinISR
 	LagTimeMax     time.Duration
 	Running        bool // a replica runs here
 	IsLeader       bool
@@ -65,7 +65,7 @@ func (n *Node) Partitions() []PartitionView {
 			v := PartitionView{
 				Topic: name, Partition: int32(i), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				PartitionEpoch: p.PartitionEpoch, Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
-				MinISR:     int(min(cfg.MinInsyncReplicas, int32(len(p.Replicas)))),
+				MinISR:     cfg.EffectiveMinISR(len(p.Replicas)),
 				LagTimeMax: time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 			}
 			n.fillReplica(&v)

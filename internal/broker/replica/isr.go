@@ -87,7 +87,7 @@ func (p *Partition) CheckProduce(acks int16) error {
 	if !r.Leader {
 		return kerr.NotLeaderForPartition
 	}
-	if acks == -1 && p.inSyncCount(r) < r.effectiveMinISR(p.Config().MinInsyncReplicas) {
+	if acks == -1 && p.inSyncCount(r) < p.Config().EffectiveMinISR(len(r.Replicas)) {
 		return kerr.NotEnoughReplicas
 	}
 	return nil

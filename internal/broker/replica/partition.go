@@ -73,11 +73,6 @@ type Role struct {
 	Self           int32
 }
 
-// effectiveMinISR is min.insync.replicas capped at the replication factor.
-func (r *Role) effectiveMinISR(minISR int32) int {
-	return int(min(minISR, int32(len(r.Replicas))))
-}
-
 // AppendResult says where a produced batch went.
 type AppendResult struct {
 	BaseOffset  int64
@@ -473,7 +468,7 @@ func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) e
 	for {
 		hw, changed := p.HighWatermarkChanged()
 		r := p.role.Load()
-		belowMin := p.inSyncCount(r) < r.effectiveMinISR(p.Config().MinInsyncReplicas)
+		belowMin := p.inSyncCount(r) < p.Config().EffectiveMinISR(len(r.Replicas))
 		switch {
 		case hw >= end && belowMin:
 			return kerr.NotEnoughReplicasAfterAppend

@@ -27,6 +27,14 @@ type Config struct {
 	UncleanLeaderElection bool
 }
 
+// EffectiveMinISR is the min.insync.replicas that acks=all produces are
+// held to on a partition with replicas replicas: the configured value capped
+// at the replication factor, so a topic with fewer replicas than the broker
+// default stays writable. Every rule and view of min ISR uses this.
+func (c Config) EffectiveMinISR(replicas int) int {
+	return int(min(int64(c.MinInsyncReplicas), int64(replicas)))
+}
+
 // configDef describes one supported topic config key.
 type configDef struct {
 	get func(Config) string

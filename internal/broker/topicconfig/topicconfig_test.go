@@ -128,3 +128,15 @@ func TestResolveFirstErrorIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestEffectiveMinISR(t *testing.T) {
+	for _, tc := range []struct {
+		minISR   int32
+		replicas int
+		want     int
+	}{{1, 3, 1}, {2, 3, 2}, {3, 3, 3}, {2, 1, 1}, {3, 2, 2}, {2, 0, 0}} {
+		if got := (Config{MinInsyncReplicas: tc.minISR}).EffectiveMinISR(tc.replicas); got != tc.want {
+			t.Errorf("min.insync.replicas=%d, %d replicas: EffectiveMinISR = %d, want %d", tc.minISR, tc.replicas, got, tc.want)
+		}
+	}
+}
