@@ -126,130 +126,74 @@ func (s *State) Apply(b []byte) (Result, error) {
 	if c.Version != 1 {
 		return Result{}, fmt.Errorf("command %s: unsupported version %d", c.Type, c.Version)
 	}
-	decode := func(v any) error {
-		if err := json.Unmarshal(c.Data, v); err != nil {
-			return fmt.Errorf("decode %s command: %w", c.Type, err)
-		}
-		return nil
-	}
-	switch c.Type {
-	case TypeInitCluster:
-		var p InitCluster
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		if s.ClusterID == "" {
-			s.ClusterID = p.ClusterID
-		}
-	case TypeRegisterBroker:
-		var p RegisterBroker
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		s.registerBroker(p.Broker)
-	case TypeFenceBroker, TypeUnfenceBroker, TypeShutdownBroker:
-		var p FenceBroker
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		b, ok := s.Brokers[p.ID]
-		switch {
-		case !ok:
-			return Result{}, rejectf("broker %d is not registered", p.ID)
-		case c.Type == TypeUnfenceBroker && b.ShutDown:
-			return Result{}, rejectf("broker %d shut down; it returns by registering again", p.ID)
-		case c.Type == TypeUnfenceBroker:
-			b.Fenced = false
-			s.electOffline()
-		default:
-			s.fenceBroker(p.ID, c.Type == TypeShutdownBroker)
-		}
-	case TypeAlterPartition:
-		var p AlterPartition
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		return Result{}, s.alterPartition(p)
-	case TypeTestSetPartition:
-		var p TestSetPartition
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		if !s.testCommands {
-			return Result{}, rejectf("test commands are disabled")
-		}
-		part, ok := s.Partition(p.Topic, p.Partition)
-		if !ok {
-			return Result{}, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, p.Topic, p.Partition)
-		}
-		part.Leader, part.ISR = p.Leader, slices.Clone(p.ISR)
-		part.PartitionEpoch++
-	case TypeElectLeaders:
-		var p ElectLeaders
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		s.electLeaders(p)
-	case TypeCreateTopic:
-		var p CreateTopic
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		return Result{}, s.createTopic(p.Topic)
-	case TypeDeleteTopic:
-		var p DeleteTopic
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		t, ok := s.Topics[p.Name]
-		if !ok {
-			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
-		}
-		delete(s.topicIDs, t.ID)
-		delete(s.Topics, p.Name)
-	case TypeCreatePartitions:
-		var p CreatePartitions
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		t, ok := s.Topics[p.Name]
-		if !ok {
-			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
-		}
-		if err := validPartitions(p.Partitions); err != nil {
-			return Result{}, err
-		}
-		for _, part := range p.Partitions {
-			t.Partitions = append(t.Partitions, part.clone())
-		}
-	case TypeAlterTopicConfigs:
-		var p AlterTopicConfigs
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		t, ok := s.Topics[p.Name]
-		if !ok {
-			return Result{}, fmt.Errorf("%w: %q", ErrUnknownTopic, p.Name)
-		}
-		t.Configs = p.Configs
-	case TypeAllocateProducerID:
-		var p AllocateProducerIDs
-		if err := decode(&p); err != nil {
-			return Result{}, err
-		}
-		if p.Count < 1 {
-			return Result{}, rejectf("producer id count %d", p.Count)
-		}
-		first := s.NextProducerID
-		s.NextProducerID += p.Count
-		return Result{ProducerID: first}, nil
-	default:
+	h, ok := builtin[c.Type]
+	if !ok {
 		return Result{}, fmt.Errorf("unknown command type %q", c.Type)
 	}
-	return Result{}, nil
+	return h(s, c)
 }
 
-func (s *State) createTopic(t Topic) error {
+// builtin is every command type this binary applies, one line each. It is
+// never written after initialisation.
+var builtin = Commands{
+	TypeInitCluster:        Handle((*State).applyInitCluster),
+	TypeRegisterBroker:     Handle((*State).applyRegisterBroker),
+	TypeFenceBroker:        Handle((*State).applyFenceBroker),
+	TypeUnfenceBroker:      Handle((*State).applyUnfenceBroker),
+	TypeShutdownBroker:     Handle((*State).applyShutdownBroker),
+	TypeCreateTopic:        Handle((*State).applyCreateTopic),
+	TypeDeleteTopic:        Handle((*State).applyDeleteTopic),
+	TypeCreatePartitions:   Handle((*State).applyCreatePartitions),
+	TypeAlterTopicConfigs:  Handle((*State).applyAlterTopicConfigs),
+	TypeAllocateProducerID: handleResult((*State).applyAllocateProducerIDs),
+	TypeAlterPartition:     Handle((*State).applyAlterPartition),
+	TypeElectLeaders:       Handle((*State).applyElectLeaders),
+	TypeTestSetPartition:   Handle((*State).applyTestSetPartition),
+}
+
+// Handler applies one command envelope to a state. Handle builds one from a
+// typed apply function.
+type Handler func(s *State, c Command) (Result, error)
+
+// Commands maps command types to their handlers.
+type Commands map[string]Handler
+
+// decode reads a command's payload as T.
+func decode[T any](c Command) (T, error) {
+	var p T
+	if err := json.Unmarshal(c.Data, &p); err != nil {
+		var zero T
+		return zero, fmt.Errorf("decode %s command: %w", c.Type, err)
+	}
+	return p, nil
+}
+
+// Handle adapts a typed apply function that has no result to a Handler.
+func Handle[T any](apply func(*State, T) error) Handler {
+	return handleResult(func(s *State, p T) (Result, error) { return Result{}, apply(s, p) })
+}
+
+// handleResult adapts a typed apply function to a Handler.
+func handleResult[T any](apply func(*State, T) (Result, error)) Handler {
+	return func(s *State, c Command) (Result, error) {
+		p, err := decode[T](c)
+		if err != nil {
+			return Result{}, err
+		}
+		return apply(s, p)
+	}
+}
+
+// applyInitCluster keeps the first cluster id committed.
+func (s *State) applyInitCluster(c InitCluster) error {
+	if s.ClusterID == "" {
+		s.ClusterID = c.ClusterID
+	}
+	return nil
+}
+
+func (s *State) applyCreateTopic(c CreateTopic) error {
+	t := c.Topic
 	if t.Name == "" {
 		return rejectf("topic name is empty")
 	}
@@ -265,10 +209,52 @@ func (s *State) createTopic(t Topic) error {
 	if err := validPartitions(t.Partitions); err != nil {
 		return err
 	}
-	c := t.Clone()
-	s.Topics[t.Name] = c
+	s.Topics[t.Name] = t.Clone()
 	s.topicIDs[t.ID] = t.Name
 	return nil
+}
+
+func (s *State) applyDeleteTopic(c DeleteTopic) error {
+	t, ok := s.Topics[c.Name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+	}
+	delete(s.topicIDs, t.ID)
+	delete(s.Topics, c.Name)
+	return nil
+}
+
+func (s *State) applyCreatePartitions(c CreatePartitions) error {
+	t, ok := s.Topics[c.Name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+	}
+	if err := validPartitions(c.Partitions); err != nil {
+		return err
+	}
+	for _, part := range c.Partitions {
+		t.Partitions = append(t.Partitions, part.clone())
+	}
+	return nil
+}
+
+func (s *State) applyAlterTopicConfigs(c AlterTopicConfigs) error {
+	t, ok := s.Topics[c.Name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+	}
+	t.Configs = c.Configs
+	return nil
+}
+
+// applyAllocateProducerIDs returns the first id of the block it reserves.
+func (s *State) applyAllocateProducerIDs(c AllocateProducerIDs) (Result, error) {
+	if c.Count < 1 {
+		return Result{}, rejectf("producer id count %d", c.Count)
+	}
+	first := s.NextProducerID
+	s.NextProducerID += c.Count
+	return Result{ProducerID: first}, nil
 }
 
 // validPartitions enforces what every partition must have from birth: at
@@ -299,6 +285,19 @@ type TestSetPartition struct {
 	Partition int32   `json:"partition"`
 	Leader    int32   `json:"leader"`
 	ISR       []int32 `json:"isr"`
+}
+
+func (s *State) applyTestSetPartition(c TestSetPartition) error {
+	if !s.testCommands {
+		return rejectf("test commands are disabled")
+	}
+	part, ok := s.Partition(c.Topic, c.Partition)
+	if !ok {
+		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, c.Topic, c.Partition)
+	}
+	part.Leader, part.ISR = c.Leader, slices.Clone(c.ISR)
+	part.PartitionEpoch++
+	return nil
 }
 
 // EnableTestCommands lets Apply take TypeTestSetPartition. Tests only.

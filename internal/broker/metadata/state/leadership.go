@@ -152,21 +152,54 @@ func (s *State) electOffline() {
 	}
 }
 
-// registerBroker records a broker. A new incarnation of a broker that was
+// applyRegisterBroker records a broker. A new incarnation of a broker that was
 // alive is a restart the controller did not see: it is treated as fenced and
 // unfenced at once, so its leaderships move to replicas that kept running
 // (its own log may have lost an unsynced tail) and it rejoins ISRs by
 // catching up.
-func (s *State) registerBroker(b Broker) {
+func (s *State) applyRegisterBroker(c RegisterBroker) error {
+	b := c.Broker
 	if old, ok := s.Brokers[b.ID]; ok && !old.Fenced && old.Incarnation != b.Incarnation {
 		s.fenceBroker(b.ID, false)
 	}
 	b.Fenced, b.ShutDown = false, false
 	s.Brokers[b.ID] = &b
 	s.electOffline()
+	return nil
 }
 
-func (s *State) alterPartition(a AlterPartition) error {
+func (s *State) applyFenceBroker(c FenceBroker) error {
+	if _, ok := s.Brokers[c.ID]; !ok {
+		return rejectf("broker %d is not registered", c.ID)
+	}
+	s.fenceBroker(c.ID, false)
+	return nil
+}
+
+// applyShutdownBroker takes a FenceBroker: the controller proposes one, and
+// the payload has the same shape.
+func (s *State) applyShutdownBroker(c FenceBroker) error {
+	if _, ok := s.Brokers[c.ID]; !ok {
+		return rejectf("broker %d is not registered", c.ID)
+	}
+	s.fenceBroker(c.ID, true)
+	return nil
+}
+
+func (s *State) applyUnfenceBroker(c FenceBroker) error {
+	b, ok := s.Brokers[c.ID]
+	switch {
+	case !ok:
+		return rejectf("broker %d is not registered", c.ID)
+	case b.ShutDown:
+		return rejectf("broker %d shut down; it returns by registering again", c.ID)
+	}
+	b.Fenced = false
+	s.electOffline()
+	return nil
+}
+
+func (s *State) applyAlterPartition(a AlterPartition) error {
 	p, ok := s.Partition(a.Topic, a.Partition)
 	if !ok {
 		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, a.Topic, a.Partition)
@@ -193,7 +226,7 @@ func (s *State) alterPartition(a AlterPartition) error {
 	return nil
 }
 
-func (s *State) electLeaders(e ElectLeaders) {
+func (s *State) applyElectLeaders(e ElectLeaders) error {
 	for _, ref := range e.Partitions {
 		t, ok := s.Topics[ref.Topic]
 		p, found := s.Partition(ref.Topic, ref.Partition)
@@ -212,4 +245,5 @@ func (s *State) electLeaders(e ElectLeaders) {
 			setLeader(p, pref, p.ISR)
 		}
 	}
+	return nil
 }
