@@ -37,7 +37,7 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
 	end := p.CommittedEnd()
 	now := time.Now()
 	lagMax := p.lagTimeMax()
-	p.hwMu.Lock()
+	p.followersMu.Lock()
 	f := p.followers[id]
 	if f == nil {
 		f = &followerState{}
@@ -53,9 +53,9 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
 	f.lastFetch, f.lastFetchLeaderEnd = now, end
 	if p.lagging[id] && now.Sub(f.lastCaughtUp) <= lagMax {
 		delete(p.lagging, id)
-		p.wakeLocked()
+		p.hw.wake()
 	}
-	p.hwMu.Unlock()
+	p.followersMu.Unlock()
 	p.recomputeHW()
 }
 
@@ -66,8 +66,8 @@ func (p *Partition) lagTimeMax() time.Duration {
 // inSyncCount is how many ISR members count for min.insync.replicas: the
 // ISR less the members found lagging whose removal is not committed yet.
 func (p *Partition) inSyncCount(r *Role) int {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
+	p.followersMu.Lock()
+	defer p.followersMu.Unlock()
 	n := len(r.ISR)
 	for id := range p.lagging {
 		if slices.Contains(r.ISR, id) {
@@ -110,9 +110,9 @@ func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32
 	epochStart := p.epochStart.Load()
 	lagMax := p.lagTimeMax()
 	now := time.Now()
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	hw := p.hw
+	p.followersMu.Lock()
+	defer p.followersMu.Unlock()
+	hw := p.hw.get()
 	lagging := map[int32]bool{}
 	for _, id := range r.ISR {
 		if id == r.Self {
@@ -137,7 +137,7 @@ func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32
 	}
 	if !maps.Equal(lagging, p.lagging) {
 		p.lagging = lagging
-		p.wakeLocked()
+		p.hw.wake()
 	}
 	return r, isr, !slices.Equal(isr, r.ISR)
 }
@@ -149,8 +149,8 @@ func (p *Partition) Followers() []FollowerInfo {
 	if !r.Leader {
 		return nil
 	}
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
+	p.followersMu.Lock()
+	defer p.followersMu.Unlock()
 	var out []FollowerInfo
 	for _, id := range r.Replicas {
 		if id == r.Self {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/broker/notify"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -42,23 +43,21 @@ type Partition struct {
 	// end when it took over); written under appendMu.
 	epochStart atomic.Int64
 
-	hwMu      sync.Mutex
-	hw        int64
-	hwChanged chan struct{} // closed and replaced whenever hw moves or the role changes
+	// hw is the high watermark, its change notification and the acks=all
+	// produces waiting on it.
+	hw *highWatermark
+	// endChanged fires whenever the local committed end (durable end under
+	// --log-flush=always) moves: follower long polls wait on it.
+	endChanged notify.Notifier
+
+	// followersMu guards the leader's view of its followers.
+	followersMu sync.Mutex
 	// followers is, on the leader, what each follower's fetches told.
 	followers map[int32]*followerState
 	// lagging are the ISR members the leader has found out of sync and asked
 	// the controller to remove; until that commits they still hold the high
 	// watermark but no longer count for min.insync.replicas.
 	lagging map[int32]bool
-	// waiting are the acks=all produces waiting for the high watermark, by
-	// when they started (for the admin API's ACKS_ALL_WAITING).
-	waiting   map[uint64]time.Time
-	waitingID uint64
-	// endChanged is closed and replaced whenever the local committed end
-	// (durable end under --log-flush=always) moves: follower long polls
-	// wait on it.
-	endChanged chan struct{}
 }
 
 // Role is what the metadata says about this replica: whether it leads the
@@ -92,10 +91,8 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 	p := &Partition{
 		Topic: topic, Index: index,
 		log: l, flush: flush, logger: logger,
-		producers:  map[int64]*producerState{},
-		hwChanged:  make(chan struct{}),
-		followers:  map[int32]*followerState{},
-		endChanged: make(chan struct{}),
+		producers: map[int64]*producerState{},
+		followers: map[int32]*followerState{},
 	}
 	p.cfg.Store(&cfg)
 	p.role.Store(&Role{Self: -1})
@@ -106,7 +103,7 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 	// leader alone in its ISR moves the high watermark to its durable end
 	// at once (SetRole); with followers, as they fetch. Starting at the log
 	// end instead could show consumers a tail a new leader later drops.
-	p.hw = l.LogStartOffset()
+	p.hw = newHighWatermark(l.LogStartOffset())
 	if err := p.rebuildProducers(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
@@ -174,7 +171,7 @@ func (p *Partition) SetRole(r Role) {
 	p.appendMu.Unlock()
 
 	now := time.Now()
-	p.hwMu.Lock()
+	p.followersMu.Lock()
 	if newLeadership {
 		// Every ISR member gets a full lag time to show it is caught up.
 		p.followers = map[int32]*followerState{}
@@ -189,8 +186,8 @@ func (p *Partition) SetRole(r Role) {
 			delete(p.lagging, id)
 		}
 	}
-	p.wakeLocked()
-	p.hwMu.Unlock()
+	p.hw.wake()
+	p.followersMu.Unlock()
 	p.recomputeHW()
 }
 
@@ -211,7 +208,7 @@ func (p *Partition) recomputeHW() {
 		return
 	}
 	hw := p.CommittedEnd()
-	p.hwMu.Lock()
+	p.followersMu.Lock()
 	for _, id := range r.ISR {
 		if id == r.Self {
 			continue
@@ -222,24 +219,17 @@ func (p *Partition) recomputeHW() {
 		}
 		hw = min(hw, leo)
 	}
-	p.hwMu.Unlock()
-	p.advanceHW(hw)
+	p.followersMu.Unlock()
+	p.hw.advance(hw)
 }
 
 // signalEnd wakes follower long polls after the committed end moved.
-func (p *Partition) signalEnd() {
-	p.hwMu.Lock()
-	close(p.endChanged)
-	p.endChanged = make(chan struct{})
-	p.hwMu.Unlock()
-}
+func (p *Partition) signalEnd() { p.endChanged.Notify() }
 
 // CommittedEndChanged returns the committed end and a channel closed when it
 // next moves.
 func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
-	p.hwMu.Lock()
-	ch := p.endChanged
-	p.hwMu.Unlock()
+	ch := p.endChanged.Wait() // before the read: a move in between closes it
 	return p.CommittedEnd(), ch
 }
 
@@ -271,9 +261,7 @@ func (p *Partition) Truncate(offset int64) error {
 	if err := p.rebuildProducers(); err != nil {
 		return fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic, p.Index, err)
 	}
-	p.hwMu.Lock()
-	p.hw = min(p.hw, p.log.LogEndOffset())
-	p.hwMu.Unlock()
+	p.hw.truncate(p.log.LogEndOffset())
 	p.logger.Info("truncated divergent log tail", "topic", p.Topic, "partition", p.Index,
 		"from", before, "to", p.log.LogEndOffset())
 	return nil
@@ -291,9 +279,7 @@ func (p *Partition) StartAt(offset int64) error {
 		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	p.producers = map[int64]*producerState{}
-	p.hwMu.Lock()
-	p.hw = offset
-	p.hwMu.Unlock()
+	p.hw.reset(offset)
 	return nil
 }
 
@@ -324,7 +310,7 @@ func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leader
 			}
 		}
 	}
-	p.advanceHW(min(leaderHW, p.CommittedEnd()))
+	p.hw.advance(min(leaderHW, p.CommittedEnd()))
 	return nil
 }
 
@@ -461,7 +447,7 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 // min.insync.replicas (the batch may still commit: a retry is safe for an
 // idempotent producer).
 func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) error {
-	defer p.trackWaiter()()
+	defer p.hw.trackWaiter()()
 	if err := p.WaitDurable(ctx, end); err != nil {
 		return err
 	}
@@ -487,69 +473,16 @@ func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) e
 	}
 }
 
-func (p *Partition) advanceHW(to int64) {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	if to > p.hw {
-		p.hw = to
-		p.wakeLocked()
-	}
-}
-
-// trackWaiter registers an acks=all wait and returns its removal.
-func (p *Partition) trackWaiter() func() {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	if p.waiting == nil {
-		p.waiting = map[uint64]time.Time{}
-	}
-	p.waitingID++
-	id := p.waitingID
-	p.waiting[id] = time.Now()
-	return func() {
-		p.hwMu.Lock()
-		delete(p.waiting, id)
-		p.hwMu.Unlock()
-	}
-}
-
 // AcksAllWaiting is how many acks=all produces wait for the high watermark
 // and how long the oldest has waited.
-func (p *Partition) AcksAllWaiting() (int, time.Duration) {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	var oldest time.Time
-	for _, t := range p.waiting {
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
-	}
-	if oldest.IsZero() {
-		return 0, 0
-	}
-	return len(p.waiting), time.Since(oldest)
-}
-
-// wakeLocked wakes everything waiting on the high watermark. p.hwMu is held.
-func (p *Partition) wakeLocked() {
-	close(p.hwChanged)
-	p.hwChanged = make(chan struct{})
-}
+func (p *Partition) AcksAllWaiting() (int, time.Duration) { return p.hw.waiters() }
 
 // HighWatermark is the offset below which records are committed.
-func (p *Partition) HighWatermark() int64 {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	return p.hw
-}
+func (p *Partition) HighWatermark() int64 { return p.hw.get() }
 
 // HighWatermarkChanged returns the high watermark and a channel closed when
 // it next moves: a fetch long poll waits on it.
-func (p *Partition) HighWatermarkChanged() (int64, <-chan struct{}) {
-	p.hwMu.Lock()
-	defer p.hwMu.Unlock()
-	return p.hw, p.hwChanged
-}
+func (p *Partition) HighWatermarkChanged() (int64, <-chan struct{}) { return p.hw.getAndWait() }
 
 // LogStartOffset is the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
