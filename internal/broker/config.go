@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 )
 
@@ -85,9 +86,9 @@ type Config struct {
 	GroupMaxSessionTimeout     time.Duration
 
 	Logger *slog.Logger
-	// TestCommands lets the metadata apply test-only commands (building
-	// states the product never creates). Tests only: no flag sets it.
-	TestCommands bool
+	// testCommands are metadata commands the product does not have, added
+	// only by tests (export_test.go) to build states it never creates.
+	testCommands state.Commands
 	// AdminHandler builds the admin HTTP API over the running node; nil
 	// serves only /healthz and /readyz. (The admin package sits above the
 	// broker, so the command wires it in.)

@@ -17,7 +17,7 @@ func adminCluster(t *testing.T) (*cluster, []string) {
 	c := newCluster(t, 3, func(cfg *broker.Config) {
 		cfg.AdminAddr = "127.0.0.1:0"
 		cfg.AdminHandler = admin.HandlerFor(cfg.Logger, "")
-		cfg.TestCommands = true
+		broker.WithTestCommands(cfg)
 	})
 	c.startAll()
 	var urls []string

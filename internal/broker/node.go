@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		ElectionTicks:   electionTicks,
 		HeartbeatTicks:  1,
 		SnapshotEntries: uint64(cfg.RaftSnapshotEntries),
-		TestCommands:    cfg.TestCommands,
+		Commands:        cfg.testCommands,
 		Logger:          logger,
 	}); err != nil {
 		return nil, fmt.Errorf("raft metadata: %w", err)

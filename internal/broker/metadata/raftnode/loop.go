@@ -93,9 +93,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot at index %d: %w", index, err)
 	}
-	if n.cfg.TestCommands {
-		st.EnableTestCommands()
-	}
+	st.Extend(n.cfg.Commands)
 	n.st.Store(st)
 	n.confState = proto.CloneOf(md.GetConfState())
 	n.snapIndex.Store(index)

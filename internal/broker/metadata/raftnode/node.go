@@ -114,9 +114,10 @@ type Config struct {
 	SnapshotCatchUpEntries uint64
 	// Logger receives the node's, raft's, the store's and the transport's logs; nil discards.
 	Logger *slog.Logger
-	// TestCommands lets the state machine apply test-only commands (see
-	// state.TypeTestSetPartition). Tests only; every voter must agree.
-	TestCommands bool
+	// Commands are command types the state machine applies besides the built-in ones
+	// (state.State.Extend). The product sets none; tests add commands that build states the
+	// product never creates (statetest). Every voter must have the same.
+	Commands state.Commands
 }
 
 // withDefaults fills zero fields.

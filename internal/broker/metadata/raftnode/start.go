@@ -84,9 +84,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 				snap.GetMetadata().GetIndex(), store.Path(), err)
 		}
 	}
-	if cfg.TestCommands {
-		st.EnableTestCommands()
-	}
+	st.Extend(cfg.Commands)
 	snapIndex := snap.GetMetadata().GetIndex()
 
 	n := &Node{

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -23,11 +24,6 @@ const (
 	TypeAlterPartition     = "alter_partition"
 	TypeElectLeaders       = "elect_leaders"
 	TypeShutdownBroker     = "shutdown_broker"
-	// TypeTestSetPartition overwrites a partition's leader and ISR with no
-	// checks, to build states the product never creates (an empty ISR, a
-	// leader outside it) for the diagnosis tests. Rejected unless the state
-	// machine was built with EnableTestCommands.
-	TypeTestSetPartition = "test_set_partition"
 )
 
 // Command is the envelope stored in each raft entry: a type tag, a payload
@@ -128,13 +124,16 @@ func (s *State) Apply(b []byte) (Result, error) {
 	}
 	h, ok := builtin[c.Type]
 	if !ok {
+		h, ok = s.extra[c.Type]
+	}
+	if !ok {
 		return Result{}, fmt.Errorf("unknown command type %q", c.Type)
 	}
 	return h(s, c)
 }
 
 // builtin is every command type this binary applies, one line each. It is
-// never written after initialisation.
+// never written after initialisation; extra types live on a State (Extend).
 var builtin = Commands{
 	TypeInitCluster:        Handle((*State).applyInitCluster),
 	TypeRegisterBroker:     Handle((*State).applyRegisterBroker),
@@ -148,7 +147,6 @@ var builtin = Commands{
 	TypeAllocateProducerID: handleResult((*State).applyAllocateProducerIDs),
 	TypeAlterPartition:     Handle((*State).applyAlterPartition),
 	TypeElectLeaders:       Handle((*State).applyElectLeaders),
-	TypeTestSetPartition:   Handle((*State).applyTestSetPartition),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a
@@ -157,6 +155,29 @@ type Handler func(s *State, c Command) (Result, error)
 
 // Commands maps command types to their handlers.
 type Commands map[string]Handler
+
+// Extend makes s, and the states cloned from it, apply cmds besides the
+// built-in commands. The product adds none; tests add commands that build
+// states the product never creates. A type that is built in or already
+// added, or a nil handler, panics: replacing a handler on some nodes only
+// would make them diverge.
+func (s *State) Extend(cmds Commands) {
+	if len(cmds) == 0 {
+		return
+	}
+	// A new map, since clones share the old one.
+	extra := maps.Clone(s.extra)
+	if extra == nil {
+		extra = make(Commands, len(cmds))
+	}
+	for typ, h := range cmds {
+		if _, ok := builtin[typ]; ok || extra[typ] != nil || h == nil {
+			panic(fmt.Sprintf("state: cannot add command type %q", typ))
+		}
+		extra[typ] = h
+	}
+	s.extra = extra
+}
 
 // decode reads a command's payload as T.
 func decode[T any](c Command) (T, error) {
@@ -278,27 +299,3 @@ func validPartitions(ps []Partition) error {
 	}
 	return nil
 }
-
-// TestSetPartition is the payload of TypeTestSetPartition.
-type TestSetPartition struct {
-	Topic     string  `json:"topic"`
-	Partition int32   `json:"partition"`
-	Leader    int32   `json:"leader"`
-	ISR       []int32 `json:"isr"`
-}
-
-func (s *State) applyTestSetPartition(c TestSetPartition) error {
-	if !s.testCommands {
-		return rejectf("test commands are disabled")
-	}
-	part, ok := s.Partition(c.Topic, c.Partition)
-	if !ok {
-		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, c.Topic, c.Partition)
-	}
-	part.Leader, part.ISR = c.Leader, slices.Clone(c.ISR)
-	part.PartitionEpoch++
-	return nil
-}
-
-// EnableTestCommands lets Apply take TypeTestSetPartition. Tests only.
-func (s *State) EnableTestCommands() { s.testCommands = true }

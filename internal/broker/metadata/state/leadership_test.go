@@ -169,17 +169,3 @@ func TestPreferredElection(t *testing.T) {
 	applyOK(t, s, TypeElectLeaders, refs) // already preferred: no change
 	wantPart(t, s, "t", 1, 2, 3, 2, 3, 1)
 }
-
-func TestTestCommandsOnlyWhenEnabled(t *testing.T) {
-	s := threeBrokers(t, nil)
-	cmd := mustEncode(t, TypeTestSetPartition, TestSetPartition{Topic: "t", Leader: 2, ISR: []int32{}})
-	if _, err := s.Apply(cmd); !errors.Is(err, ErrRejected) {
-		t.Fatalf("test command in production: %v", err)
-	}
-	s.EnableTestCommands()
-	if _, err := s.Clone().Apply(cmd); err != nil {
-		t.Fatalf("a clone keeps test commands enabled: %v", err)
-	}
-	applyOK(t, s, TypeTestSetPartition, TestSetPartition{Topic: "t", Leader: 2, ISR: []int32{}})
-	wantPart(t, s, "t", 2, 0, 1)
-}

@@ -77,7 +77,7 @@ type State struct {
 	Topics         map[string]*Topic   `json:"topics"`
 	NextProducerID int64               `json:"next_producer_id"`
 	topicIDs       map[[16]byte]string // derived index, rebuilt on restore
-	testCommands   bool                // test-only commands are applied (never in production)
+	extra          Commands            // added by Extend; shared by clones, never written in place
 }
 
 // New returns an empty state.
@@ -128,7 +128,7 @@ func Restore(b []byte) (*State, error) {
 // Clone returns a deep copy, for readers outside the apply loop.
 func (s *State) Clone() *State {
 	c := &State{
-		testCommands:   s.testCommands,
+		extra:          s.extra,
 		ClusterID:      s.ClusterID,
 		NextProducerID: s.NextProducerID,
 		Brokers:        make(map[int32]*Broker, len(s.Brokers)),
