@@ -80,7 +80,7 @@ func (n *Node) observeSoftState(ss *raft.SoftState) {
 	if prev != ss.Lead {
 		n.log.Info("raft leader changed", "leader", ss.Lead, "previous", prev, "role", roleName(ss.RaftState))
 	}
-	n.events.notify()
+	n.events.Notify()
 }
 
 func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
@@ -99,8 +99,8 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.snapIndex.Store(index)
 	n.snapAttempt = index
 	n.applied.Store(index)
-	n.changed.notify()
-	n.events.notify()
+	n.changed.Notify()
+	n.events.Notify()
 	n.log.Info("installed metadata snapshot from the leader", "index", index, "term", md.GetTerm(),
 		"bytes", len(snap.GetData()))
 	if n.hooks.onInstallSnapshot != nil {
@@ -159,9 +159,9 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 	}
 	n.applied.Store(applied)
 	if b.changed {
-		n.changed.notify()
+		n.changed.Notify()
 	}
-	n.events.notify()
+	n.events.Notify()
 	n.reply(b.replies)
 	return err
 }
@@ -231,7 +231,7 @@ func (n *Node) afterApply() {
 	if n.targetSet && !n.caughtUp.Load() && applied >= n.readyTarget {
 		n.caughtUp.Store(true)
 		n.log.Info("raft node caught up", "applied", applied, "leader", n.lead.Load())
-		n.events.notify()
+		n.events.Notify()
 	}
 	if !n.peersChecked && applied >= n.startCommit {
 		n.peersChecked = true

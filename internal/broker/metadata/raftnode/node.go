@@ -56,6 +56,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/transport"
+	"github.com/chronik-dev/chronik/internal/broker/notify"
 )
 
 // Defaults for zero Config fields.
@@ -210,8 +211,8 @@ type Node struct {
 	lead            atomic.Uint64
 	leaderlessSince atomic.Int64 // nanoseconds since clock0, plus one; 0 while a leader is known
 	caughtUp        atomic.Bool
-	changed         *notifier // State replaced
-	events          *notifier // applied, leader, readiness or halt changed
+	changed         notify.Notifier // State replaced
+	events          notify.Notifier // applied, leader, readiness or halt changed
 
 	// Owned by the loop goroutine (set up by Start before it runs).
 	confState    *raftpb.ConfState
@@ -260,7 +261,7 @@ func (n *Node) Close() error {
 func (n *Node) State() *state.State { return n.st.Load() }
 
 // Changed returns a channel that is closed the next time State changes.
-func (n *Node) Changed() <-chan struct{} { return n.changed.wait() }
+func (n *Node) Changed() <-chan struct{} { return n.changed.Wait() }
 
 // Applied returns the index of the last entry applied to State.
 func (n *Node) Applied() uint64 { return n.applied.Load() }
@@ -269,7 +270,7 @@ func (n *Node) Applied() uint64 { return n.applied.Load() }
 // node stops first.
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	for {
-		wake := n.events.wait()
+		wake := n.events.Wait()
 		if n.applied.Load() >= index {
 			return nil
 		}
@@ -310,7 +311,7 @@ func (n *Node) halt(err error) {
 		n.haltErr, n.final = err, final
 		n.mu.Unlock()
 		close(n.halted)
-		n.events.notify()
+		n.events.Notify()
 	})
 }
 

@@ -191,7 +191,7 @@ func (n *Node) reply(replies []delivery) {
 func (n *Node) initCluster(ctx context.Context) {
 	defer n.bg.Done()
 	for {
-		wake := n.events.wait()
+		wake := n.events.Wait()
 		if n.State().ClusterID != "" {
 			return
 		}

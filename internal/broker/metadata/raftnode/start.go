@@ -97,8 +97,6 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		waiters:         make(map[uint64]chan outcome),
 		electionTimeout: cfg.TickInterval * time.Duration(cfg.ElectionTicks),
 		clock0:          time.Now(),
-		changed:         newNotifier(),
-		events:          newNotifier(),
 		confState:       snap.GetMetadata().GetConfState(),
 		commit:          hs.GetCommit(),
 		startCommit:     hs.GetCommit(),
