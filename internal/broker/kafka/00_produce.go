@@ -42,6 +42,11 @@ type produceWait struct {
 	resp  *kmsg.ProduceResponseTopicPartition
 }
 
+// produceAPI declares Produce (key 0): its served versions and handler.
+func (b *Backend) produceAPI() served {
+	return served{key: 0, API: API{Min: 0, Max: 11, Handle: b.handleProduce}}
+}
+
 func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := respond[*kmsg.ProduceResponse](req)

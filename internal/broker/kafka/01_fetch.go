@@ -1,11 +1,12 @@
 package kafka
 
-// Fetch, versions 4-12 (RecordBatch v2 only; v13+ would need topic ids).
+// Fetch, versions 4-12.
 //
-// Consumers are served committed data only: batches below the high
-// watermark. Followers (ReplicaID >= 0) are served up to the leader's
-// committed end, and their fetch offset tells the leader their log end. MaxWaitMillis/MinBytes long-poll until enough bytes are
-// committed or the wait expires; MaxBytes bounds the response and
+// RecordBatch v2 only; v13+ would need topic ids. Consumers are served
+// committed data only: batches below the high watermark. Followers
+// (ReplicaID >= 0) are served up to the leader's committed end, and their
+// fetch offset tells the leader their log end. MaxWaitMillis/MinBytes
+// long-poll until enough bytes are committed or the wait expires; MaxBytes bounds the response and
 // PartitionMaxBytes each partition, except that the first non-empty
 // partition always gets at least one whole batch (KIP-74), so a batch larger
 // than the limits is never stuck. Incremental fetch sessions (KIP-227) are
@@ -27,6 +28,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// fetchAPI declares Fetch (key 1): its served versions and handler.
+func (b *Backend) fetchAPI() served {
+	return served{key: 1, API: API{Min: 4, Max: 12, Handle: b.handleFetch}}
+}
 
 func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.FetchRequest)

@@ -19,6 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// listOffsetsAPI declares ListOffsets (key 2): its served versions and handler.
+func (b *Backend) listOffsetsAPI() served {
+	return served{key: 2, API: API{Min: 1, Max: 7, Handle: b.handleListOffsets}}
+}
+
 func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := respond[*kmsg.ListOffsetsResponse](req)

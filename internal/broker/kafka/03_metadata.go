@@ -23,6 +23,11 @@ import (
 
 const authorizedOpsUnknown = -2147483648 // Kafka's "not requested" sentinel
 
+// metadataAPI declares Metadata (key 3): its served versions and handler.
+func (b *Backend) metadataAPI() served {
+	return served{key: 3, API: API{Min: 0, Max: 12, Handle: b.handleMetadata}}
+}
+
 func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := respond[*kmsg.MetadataResponse](req)

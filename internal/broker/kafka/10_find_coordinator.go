@@ -1,10 +1,11 @@
 package kafka
 
-// FindCoordinator, versions 0-4 (v4 batches keys).
+// FindCoordinator, versions 0-4.
 //
-// A group (key type 0) is coordinated by the broker leading its partition of
-// __consumer_offsets, which is created on first use. Transaction coordinators (key type 1) are refused with
-// INVALID_REQUEST: transactions are not supported.
+// v4 batches keys. A group (key type 0) is coordinated by the broker leading
+// its partition of __consumer_offsets, which is created on first use.
+// Transaction coordinators (key type 1) are refused with INVALID_REQUEST:
+// transactions are not supported.
 
 import (
 	"context"
@@ -13,6 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// findCoordinatorAPI declares FindCoordinator (key 10): its served versions and handler.
+func (b *Backend) findCoordinatorAPI() served {
+	return served{key: 10, API: API{Min: 0, Max: 4, Handle: b.handleFindCoordinator}}
+}
 
 func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)

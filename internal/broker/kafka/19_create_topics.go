@@ -21,6 +21,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// createTopicsAPI declares CreateTopics (key 19): its served versions and handler.
+func (b *Backend) createTopicsAPI() served {
+	return served{key: 19, API: API{Min: 0, Max: 7, Handle: b.handleCreateTopics}}
+}
+
 func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	return nil, pending(func(ctx context.Context) *kmsg.CreateTopicsResponse {

@@ -1,8 +1,8 @@
 package kafka
 
-// DeleteTopics, versions 0-6 (v6 may name topics by id).
+// DeleteTopics, versions 0-6.
 //
-// Deletion removes the topic from metadata, then its partition data.
+// v6 may name topics by id. Deletion removes the topic from metadata, then its partition data.
 // Unknown topics get UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id);
 // internal topics are refused with INVALID_TOPIC_EXCEPTION.
 
@@ -12,6 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// deleteTopicsAPI declares DeleteTopics (key 20): its served versions and handler.
+func (b *Backend) deleteTopicsAPI() served {
+	return served{key: 20, API: API{Min: 0, Max: 6, Handle: b.handleDeleteTopics}}
+}
 
 func (b *Backend) handleDeleteTopics(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)

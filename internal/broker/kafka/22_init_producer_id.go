@@ -15,6 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// initProducerIDAPI declares InitProducerID (key 22): its served versions and handler.
+func (b *Backend) initProducerIDAPI() served {
+	return served{key: 22, API: API{Min: 0, Max: 5, Handle: b.handleInitProducerID}}
+}
+
 func (b *Backend) handleInitProducerID(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := respond[*kmsg.InitProducerIDResponse](req)

@@ -14,6 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// offsetForLeaderEpochAPI declares OffsetForLeaderEpoch (key 23): its served versions and handler.
+func (b *Backend) offsetForLeaderEpochAPI() served {
+	return served{key: 23, API: API{Min: 0, Max: 4, Handle: b.handleOffsetForLeaderEpoch}}
+}
+
 func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := respond[*kmsg.OffsetForLeaderEpochResponse](req)

@@ -96,6 +96,11 @@ func (b *Backend) brokerConfigEntries(names []string) []configEntry {
 	return out
 }
 
+// describeConfigsAPI declares DescribeConfigs (key 32): its served versions and handler.
+func (b *Backend) describeConfigsAPI() served {
+	return served{key: 32, API: API{Min: 0, Max: 4, Handle: b.handleDescribeConfigs}}
+}
+
 func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
 	resp := respond[*kmsg.DescribeConfigsResponse](req)

@@ -14,6 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// createPartitionsAPI declares CreatePartitions (key 37): its served versions and handler.
+func (b *Backend) createPartitionsAPI() served {
+	return served{key: 37, API: API{Min: 0, Max: 3, Handle: b.handleCreatePartitions}}
+}
+
 func (b *Backend) handleCreatePartitions(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	return nil, pending(func(ctx context.Context) *kmsg.CreatePartitionsResponse {

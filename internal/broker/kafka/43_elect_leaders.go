@@ -21,6 +21,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// electLeadersAPI declares ElectLeaders (key 43): its served versions and handler.
+func (b *Backend) electLeadersAPI() served {
+	return served{key: 43, API: API{Min: 0, Max: 2, Handle: b.handleElectLeaders}}
+}
+
 func (b *Backend) handleElectLeaders(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ElectLeadersRequest)
 	return nil, pending(func(ctx context.Context) *kmsg.ElectLeadersResponse {

@@ -15,6 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// incrementalAlterConfigsAPI declares IncrementalAlterConfigs (key 44): its served versions and handler.
+func (b *Backend) incrementalAlterConfigsAPI() served {
+	return served{key: 44, API: API{Min: 0, Max: 1, Handle: b.handleIncrementalAlterConfigs}}
+}
+
 func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	return nil, pending(func(ctx context.Context) *kmsg.IncrementalAlterConfigsResponse {

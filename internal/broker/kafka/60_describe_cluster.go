@@ -1,7 +1,8 @@
 package kafka
 
-// DescribeCluster, versions 0-1: the live brokers and the controller (the
-// raft leader). v1's EndpointType 2 (controllers) is answered like brokers,
+// DescribeCluster, versions 0-1.
+//
+// The live brokers and the controller (the raft leader). v1's EndpointType 2 (controllers) is answered like brokers,
 // since every chronik node is both.
 
 import (
@@ -9,6 +10,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// describeClusterAPI declares DescribeCluster (key 60): its served versions and handler.
+func (b *Backend) describeClusterAPI() served {
+	return served{key: 60, API: API{Min: 0, Max: 1, Handle: b.handleDescribeCluster}}
+}
 
 func (b *Backend) handleDescribeCluster(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)

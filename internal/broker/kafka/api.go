@@ -25,6 +25,16 @@ type API struct {
 	Handle   HandlerFunc
 }
 
+// served is one API as its NN_name.go file declares it: the key, the version
+// range and the handler. Each file declares its API once, in a method of
+// Backend next to the handler, and its header comment's first line repeats
+// the range in the fixed form "// <Name>, versions <min>-<max>." (checked by
+// TestHeaderCommentsMatchDeclaredVersions). Backend.APIs collects them.
+type served struct {
+	key int16
+	API
+}
+
 // APIs maps an API key to how it is served. Keys absent from the map are
 // unknown to the broker. ApiVersions (key 18) is answered by the server itself
 // from this table.

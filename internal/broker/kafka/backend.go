@@ -59,40 +59,51 @@ func (b *Backend) stoppingCh() chan struct{} {
 	return b.stopping
 }
 
-// APIs is the table of served API keys, their version ranges and handlers.
+// APIs is the table of served API keys, their version ranges and handlers,
+// collected from the declarations in the NN_name.go files (one per key).
 // ACLs, SASL and the inter-broker APIs are not listed, so clients learn from
 // ApiVersions that they are unsupported; the transaction APIs are listed
-// only to refuse them with error codes (transactions.go).
+// only to refuse them with error codes (transactions.go). ApiVersions (18)
+// is the server's own (18_api_versions.go).
 func (b *Backend) APIs() APIs {
-	return APIs{
-		0:  {0, 11, b.handleProduce},
-		1:  {4, 12, b.handleFetch},
-		2:  {1, 7, b.handleListOffsets},
-		3:  {0, 12, b.handleMetadata},
-		8:  {0, 8, b.handleOffsetCommit},
-		9:  {0, 8, b.handleOffsetFetch},
-		10: {0, 4, b.handleFindCoordinator},
-		11: {0, 9, b.handleJoinGroup},
-		12: {0, 4, b.handleHeartbeat},
-		13: {0, 5, b.handleLeaveGroup},
-		14: {0, 5, b.handleSyncGroup},
-		15: {0, 5, b.handleDescribeGroups},
-		16: {0, 4, b.handleListGroups},
-		19: {0, 7, b.handleCreateTopics},
-		20: {0, 6, b.handleDeleteTopics},
-		22: {0, 5, b.handleInitProducerID},
-		23: {0, 4, b.handleOffsetForLeaderEpoch},
-		24: {0, 3, b.handleAddPartitionsToTxn},
-		25: {0, 3, b.handleAddOffsetsToTxn},
-		26: {0, 3, b.handleEndTxn},
-		28: {0, 3, b.handleTxnOffsetCommit},
-		32: {0, 4, b.handleDescribeConfigs},
-		37: {0, 3, b.handleCreatePartitions},
-		42: {0, 2, b.handleDeleteGroups},
-		43: {0, 2, b.handleElectLeaders},
-		44: {0, 1, b.handleIncrementalAlterConfigs},
-		47: {0, 0, b.handleOffsetDelete},
-		60: {0, 1, b.handleDescribeCluster},
+	apis := make(APIs)
+	for _, s := range b.served() {
+		apis[s.key] = s.API
+	}
+	return apis
+}
+
+// served lists every API file's declaration, in key order.
+func (b *Backend) served() []served {
+	return []served{
+		b.produceAPI(),
+		b.fetchAPI(),
+		b.listOffsetsAPI(),
+		b.metadataAPI(),
+		b.offsetCommitAPI(),
+		b.offsetFetchAPI(),
+		b.findCoordinatorAPI(),
+		b.joinGroupAPI(),
+		b.heartbeatAPI(),
+		b.leaveGroupAPI(),
+		b.syncGroupAPI(),
+		b.describeGroupsAPI(),
+		b.listGroupsAPI(),
+		b.createTopicsAPI(),
+		b.deleteTopicsAPI(),
+		b.initProducerIDAPI(),
+		b.offsetForLeaderEpochAPI(),
+		b.addPartitionsToTxnAPI(),
+		b.addOffsetsToTxnAPI(),
+		b.endTxnAPI(),
+		b.txnOffsetCommitAPI(),
+		b.describeConfigsAPI(),
+		b.createPartitionsAPI(),
+		b.deleteGroupsAPI(),
+		b.electLeadersAPI(),
+		b.incrementalAlterConfigsAPI(),
+		b.offsetDeleteAPI(),
+		b.describeClusterAPI(),
 	}
 }
 

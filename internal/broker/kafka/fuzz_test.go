@@ -73,13 +73,15 @@ func fuzzAPIs() APIs {
 	later := func(_ context.Context, _ *Conn, req kmsg.Request) (kmsg.Response, Pending, error) {
 		return nil, func(context.Context) kmsg.Response { return req.ResponseKind() }, nil
 	}
-	return APIs{
-		0:  {Min: 0, Max: 11, Handle: later},
-		1:  {Min: 4, Max: 12, Handle: later},
-		3:  {Min: 0, Max: 12, Handle: immediate},
-		10: {Min: 0, Max: 4, Handle: immediate},
-		19: {Min: 0, Max: 7, Handle: immediate},
+	// The served version ranges are the broker's own declarations.
+	declared := (&Backend{}).APIs()
+	apis := APIs{}
+	for key, handle := range map[int16]HandlerFunc{0: later, 1: later, 3: immediate, 10: immediate, 19: immediate} {
+		api := declared[key]
+		api.Handle = handle
+		apis[key] = api
 	}
+	return apis
 }
 
 func fuzzSeeds() [][]byte {

@@ -145,7 +145,7 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		s.advertised = append(s.advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: api.Min, MaxVersion: api.Max})
 		s.requests[key] = new(atomic.Uint64)
 	}
-	s.advertised = append(s.advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: apiVersionsKey, MinVersion: 0, MaxVersion: apiVersionsMaxVersion})
+	s.advertised = append(s.advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: apiVersionsKey, MinVersion: apiVersionsMinVersion, MaxVersion: apiVersionsMaxVersion})
 	s.requests[apiVersionsKey] = new(atomic.Uint64)
 	slices.SortFunc(s.advertised, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey) - int(b.ApiKey) })
 	return s
@@ -594,7 +594,7 @@ func (s *Server) decode(frame []byte) (d decoded, err error) {
 
 	var req kmsg.Request
 	if d.key == apiVersionsKey {
-		if d.version < 0 || d.version > apiVersionsMaxVersion {
+		if d.version < apiVersionsMinVersion || d.version > apiVersionsMaxVersion {
 			d.clientID, _, _ = readClientID(rest) // best effort, for logs
 			return d, nil
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -331,7 +332,7 @@ func TestApiVersionsNewerThanServedAnswersV0UnsupportedVersion(t *testing.T) {
 		if got := c.read(resp); got != corr {
 			t.Fatalf("v%d: correlation id %d, want %d", v, got, corr)
 		}
-		if resp.ErrorCode != codeUnsupportedVersion {
+		if resp.ErrorCode != kerr.UnsupportedVersion.Code {
 			t.Fatalf("v%d: error code %d, want 35", v, resp.ErrorCode)
 		}
 		want := []kmsg.ApiVersionsResponseApiKey{{ApiKey: 3, MinVersion: 0, MaxVersion: 12}, {ApiKey: 18, MinVersion: 0, MaxVersion: 4}}
@@ -374,7 +375,7 @@ func TestApiVersionsFlexibleVersionsAndSoftwareNameValidation(t *testing.T) {
 		c.send(req, int32(10+i))
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.SetVersion(3)
-		if corr := c.read(resp); corr != int32(10+i) || resp.ErrorCode != codeInvalidRequest {
+		if corr := c.read(resp); corr != int32(10+i) || resp.ErrorCode != kerr.InvalidRequest.Code {
 			t.Fatalf("names %q: corr %d error %d, want INVALID_REQUEST", names, corr, resp.ErrorCode)
 		}
 	}

@@ -1,0 +1,22 @@
+package kafka
+
+// OffsetFetch, versions 0-8.
+//
+// Returns committed offsets (group.Coordinator.OffsetFetch); v8 batches
+// groups.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// offsetFetchAPI declares OffsetFetch (key 9): its served versions and handler.
+func (b *Backend) offsetFetchAPI() served {
+	return served{key: 9, API: API{Min: 0, Max: 8, Handle: b.handleOffsetFetch}}
+}
+
+func (b *Backend) handleOffsetFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+	req := kreq.(*kmsg.OffsetFetchRequest)
+	return done(withVersion(req, b.Groups.OffsetFetch(ctx, req)))
+}
