@@ -56,7 +56,9 @@ func (c *Coordinator) persist(ctx context.Context, g *group, nowMs int64, kvs []
 //
 // The answer comes after OffsetsLog.Append returned; when it fails the
 // offsets are not updated and the partitions get COORDINATOR_NOT_AVAILABLE.
-// v10 (topic ids) is not supported: serve OffsetCommit up to v9.
+// Topic ids (v10+) are not supported: such a request gets UNKNOWN_TOPIC_ID.
+// Which versions reach here is the wire server's declaration
+// (internal/broker/kafka/08_offset_commit.go).
 func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = req.Version
@@ -266,8 +268,10 @@ func (p fetchedPartition) values() (offset int64, epoch int32, metadata *string)
 
 // OffsetFetch returns committed offsets: v0-v7 for one group (v2+: null
 // topics means all), v8+ for each group of Groups. Unknown groups and
-// partitions without a commit answer offset -1. v10 (topic ids) is not
-// supported: serve OffsetFetch up to v9.
+// partitions without a commit answer offset -1. Topic ids (v10+) are not
+// supported: groups asking by topic id get UNKNOWN_TOPIC_ID. Which versions
+// reach here is the wire server's declaration
+// (internal/broker/kafka/09_offset_fetch.go).
 func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.Version = req.Version
