@@ -9,6 +9,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/replication"
 )
 
 // What the admin API reads from a running node. Every number comes from
@@ -52,7 +53,7 @@ func (n *Node) Partitions() []PartitionView {
 	s := n.raft.State()
 	self := n.cfg.NodeID
 	var out []PartitionView
-	seen := map[topicPartition]bool{}
+	seen := map[replication.TopicPartition]bool{}
 	for name, t := range s.Topics {
 		cfg, err := n.controller.EffectiveConfig(t)
 		if err != nil {
@@ -70,11 +71,11 @@ func (n *Node) Partitions() []PartitionView {
 			}
 			n.fillReplica(&v)
 			out = append(out, v)
-			seen[topicPartition{name, int32(i)}] = true
+			seen[replication.TopicPartition{Topic: name, Partition: int32(i)}] = true
 		}
 	}
 	for _, p := range n.replicas.All() {
-		if seen[topicPartition{p.Topic, p.Index}] {
+		if seen[replication.TopicPartition{Topic: p.Topic, Partition: p.Index}] {
 			continue
 		}
 		r := p.Role()
@@ -108,23 +109,8 @@ func (n *Node) fillReplica(v *PartitionView) {
 		return
 	}
 	if v.Leader >= 0 && v.Leader != n.cfg.NodeID {
-		v.Fetcher = n.fetchers.view(v.Leader)
+		v.Fetcher = n.fetcherView(v.Leader)
 	}
-}
-
-// view reports the fetch loop to leader.
-func (f *fetchers) view(leader int32) *FetcherView {
-	f.mu.Lock()
-	ft := f.byLeader[leader]
-	f.mu.Unlock()
-	v := &FetcherView{Leader: leader}
-	if ft == nil {
-		return v
-	}
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	v.Running, v.LastFetch, v.LastError = true, ft.lastFetch, ft.lastErr
-	return v
 }
 
 // BrokerView is one registered broker as this node sees it.

@@ -27,8 +27,8 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
-	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/replication"
 )
 
 // livenessInterval is how often the controller checks broker liveness.
@@ -64,8 +64,8 @@ type Node struct {
 	registered atomic.Bool
 	started    time.Time
 
-	reconcileMu sync.Mutex // one reconcile at a time: the loop's, or a request's
-	fetchers    fetchers   // follower fetch loops, set by the reconciler
+	reconcileMu sync.Mutex            // one reconcile at a time: the loop's, or a request's
+	fetchers    *replication.Fetchers // follower fetch loops, set by the reconciler
 	runCtx      context.Context
 
 	cancel    context.CancelFunc
@@ -122,9 +122,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	// The Kafka listener is bound first: its address is part of this
 	// broker's registration.
-	flush := map[FlushPolicy]partlog.FlushPolicy{FlushAlways: partlog.FlushAlways, FlushInterval: partlog.FlushInterval, FlushNever: partlog.FlushNever}[cfg.LogFlush]
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
-		Dir: filepath.Join(cfg.DataDir, "logs"), Flush: flush, FlushInterval: cfg.LogFlushInterval, Logger: logger,
+		Dir: filepath.Join(cfg.DataDir, "logs"), Flush: cfg.LogFlush, FlushInterval: cfg.LogFlushInterval, Logger: logger,
 	}); err != nil {
 		return nil, err
 	}
@@ -151,7 +150,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 
-	peers, _ := cfg.PeerMap() // validated
 	clusterLn, err := net.Listen("tcp", cfg.ClusterAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster listener: %w", err)
@@ -165,7 +163,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	raftPeers := map[uint64]string{}
-	for id, addr := range peers {
+	for id, addr := range cfg.Peers {
 		raftPeers[uint64(id)] = addr
 	}
 	if len(raftPeers) == 0 {
@@ -225,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.runCtx = cancel, runCtx
-	n.fetchers.n = n
+	n.fetchers = n.newFetchers()
 	n.spawn(func() {
 		if err := n.kafka.Serve(runCtx); err != nil {
 			logger.Error("kafka listener stopped", "err", err)
@@ -370,7 +368,7 @@ func (n *Node) close(ctx context.Context) error {
 	}
 	n.cancel()
 	n.wg.Wait()
-	n.fetchers.stop()
+	n.fetchers.Stop()
 	if err := n.raft.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("stop raft: %w", err))
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/replication"
 )
 
 // runReconciler keeps the replicas running here equal to what the metadata
@@ -89,7 +90,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 	s := n.raft.State()
 	self := n.cfg.NodeID
 	var firstErr error
-	follow := map[int32]map[topicPartition]bool{}
+	follow := map[int32]map[replication.TopicPartition]bool{}
 	addrs := map[int32]string{}
 	for name, t := range s.Topics {
 		roles := map[int32]replica.Role{}
@@ -103,9 +104,9 @@ func (n *Node) reconcile(caughtUp bool) error {
 			}
 			if b, ok := s.Brokers[p.Leader]; ok && p.Leader != self {
 				if follow[p.Leader] == nil {
-					follow[p.Leader] = map[topicPartition]bool{}
+					follow[p.Leader] = map[replication.TopicPartition]bool{}
 				}
-				follow[p.Leader][topicPartition{name, int32(i)}] = true
+				follow[p.Leader][replication.TopicPartition{Topic: name, Partition: int32(i)}] = true
 				addrs[p.Leader] = b.KafkaAddr
 			}
 		}
@@ -121,7 +122,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 			firstErr = err
 		}
 	}
-	n.fetchers.set(n.runCtx, follow, addrs)
+	n.fetchers.Set(n.runCtx, follow, addrs)
 	if !caughtUp {
 		return firstErr
 	}

@@ -1,31 +1,43 @@
-package broker
+package replication
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/notify"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// topicPartition names one partition.
-type topicPartition struct {
-	topic     string
-	partition int32
+// FetchersConfig is what the follower fetch loops need from the node.
+type FetchersConfig struct {
+	NodeID   int32    // the replica id follower fetches carry
+	Replicas Replicas // the local replicas fetched data goes to
+	Logger   *slog.Logger
 }
 
-// fetchers runs, on a follower, one fetch loop per leader broker it copies
-// partitions from. The reconciler tells it what to follow.
-type fetchers struct {
-	n        *Node
+// Fetchers runs, on a follower, one fetch loop per leader broker it copies
+// partitions from. The reconciler tells it what to follow (Set); Stop ends
+// every loop.
+type Fetchers struct {
+	cfg      FetchersConfig
 	mu       sync.Mutex
 	byLeader map[int32]*fetcher
 	wg       sync.WaitGroup
+}
+
+// NewFetchers returns fetch loops that run nothing until Set.
+func NewFetchers(cfg FetchersConfig) *Fetchers {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Fetchers{cfg: cfg}
 }
 
 // fetcher copies partitions from one leader over the Kafka protocol, as a
@@ -36,8 +48,8 @@ type fetcher struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	parts   map[topicPartition]bool
-	changed chan struct{} // closed and replaced when parts changes
+	parts   map[TopicPartition]bool
+	changed notify.Notifier // fires when parts changes; Notify under mu
 	// inFlight cancels the fetch request running now, if any: a partition
 	// added while a long poll runs would otherwise wait for it to end.
 	inFlight context.CancelFunc
@@ -58,9 +70,10 @@ func (ft *fetcher) record(err error) {
 	ft.lastErr = err.Error()
 }
 
-// set makes the running fetch loops match want (leader -> its partitions,
-// with the leader's Kafka address).
-func (f *fetchers) set(ctx context.Context, want map[int32]map[topicPartition]bool, addrs map[int32]string) {
+// Set makes the running fetch loops match want (leader -> its partitions,
+// with the leader's Kafka address). New loops run until ctx ends, the leader
+// leaves want, or Stop.
+func (f *Fetchers) Set(ctx context.Context, want map[int32]map[TopicPartition]bool, addrs map[int32]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byLeader == nil {
@@ -79,18 +92,17 @@ func (f *fetchers) set(ctx context.Context, want map[int32]map[topicPartition]bo
 		ft := f.byLeader[id]
 		if ft == nil {
 			fctx, cancel := context.WithCancel(ctx)
-			ft = &fetcher{leader: id, addr: addrs[id], cancel: cancel, changed: make(chan struct{})}
+			ft = &fetcher{leader: id, addr: addrs[id], cancel: cancel}
 			f.byLeader[id] = ft
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
-				f.n.runFetcher(fctx, ft)
+				f.run(fctx, ft)
 			}()
 		}
 		ft.mu.Lock()
 		ft.parts = parts
-		close(ft.changed)
-		ft.changed = make(chan struct{})
+		ft.changed.Notify()
 		if ft.inFlight != nil {
 			ft.inFlight()
 		}
@@ -98,8 +110,8 @@ func (f *fetchers) set(ctx context.Context, want map[int32]map[topicPartition]bo
 	}
 }
 
-// stop ends every fetch loop and waits for them.
-func (f *fetchers) stop() {
+// Stop ends every fetch loop and waits for them.
+func (f *Fetchers) Stop() {
 	f.mu.Lock()
 	for _, ft := range f.byLeader {
 		ft.cancel()
@@ -109,13 +121,33 @@ func (f *fetchers) stop() {
 	f.wg.Wait()
 }
 
-// runFetcher long-polls the leader for every partition this node follows
-// from it, appends what arrives verbatim, fsyncs, and fetches again: the next
-// fetch offset tells the leader what this replica has.
-func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
+// FetcherStatus is what the admin API reports about one fetch loop.
+type FetcherStatus struct {
+	LastFetch time.Time // last answered fetch; zero: none yet
+	LastError string    // last failure, "" after a clean fetch
+}
+
+// Status reports the fetch loop to leader; ok is false when none runs.
+func (f *Fetchers) Status(leader int32) (st FetcherStatus, ok bool) {
+	f.mu.Lock()
+	ft := f.byLeader[leader]
+	f.mu.Unlock()
+	if ft == nil {
+		return FetcherStatus{}, false
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return FetcherStatus{LastFetch: ft.lastFetch, LastError: ft.lastErr}, true
+}
+
+// run long-polls the leader for every partition this node follows from it,
+// appends what arrives verbatim, fsyncs, and fetches again: the next fetch
+// offset tells the leader what this replica has.
+func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
+	logger := f.cfg.Logger
 	cl, err := kgo.NewClient(kgo.SeedBrokers(ft.addr))
 	if err != nil {
-		n.logger.Error("follower fetcher client", "leader", ft.leader, "err", err)
+		logger.Error("follower fetcher client", "leader", ft.leader, "err", err)
 		return
 	}
 	defer cl.Close()
@@ -123,9 +155,9 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		ft.mu.Lock()
-		parts, changed := ft.parts, ft.changed
+		parts, changed := ft.parts, ft.changed.Wait()
 		ft.mu.Unlock()
-		req := n.followerFetch(parts)
+		req := f.request(parts)
 		if req == nil {
 			select {
 			case <-ctx.Done():
@@ -136,7 +168,7 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		// A change of the followed set (set) cancels the request.
 		rctx, cancel := context.WithCancel(ctx)
 		ft.mu.Lock()
-		if ft.changed != changed { // changed since the request was built
+		if fired(changed) { // changed since the request was built
 			ft.mu.Unlock()
 			cancel()
 			continue
@@ -155,7 +187,7 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		if err != nil {
 			ft.record(err)
 			if ctx.Err() == nil {
-				n.logger.Debug("follower fetch failed; retrying", "leader", ft.leader, "err", err, "retry_in", backoff)
+				logger.Debug("follower fetch failed; retrying", "leader", ft.leader, "err", err, "retry_in", backoff)
 				select {
 				case <-ctx.Done():
 				case <-time.After(backoff):
@@ -168,7 +200,7 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		resp := kresp.(*kmsg.FetchResponse)
 		if resp.ErrorCode != 0 {
 			ft.record(kerr.ErrorForCode(resp.ErrorCode))
-			n.logger.Debug("follower fetch refused", "leader", ft.leader, "error_code", resp.ErrorCode)
+			logger.Debug("follower fetch refused", "leader", ft.leader, "error_code", resp.ErrorCode)
 			waitOrChange(ctx, changed, time.Second)
 			continue
 		}
@@ -176,14 +208,15 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 		var lastErr error
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
-				p := n.replicas.Get(rt.Topic, rp.Partition)
+				tp := TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+				p := f.cfg.Replicas.Follower(tp)
 				if p == nil || p.IsLeader() {
 					continue
 				}
-				if err := n.applyFetched(ctx, p, rp); err != nil {
+				if err := f.apply(ctx, tp, p, rp); err != nil {
 					failed++
 					lastErr = err
-					n.logger.Debug("follower fetch partition failed", "leader", ft.leader, "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					logger.Debug("follower fetch partition failed", "leader", ft.leader, "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 			}
 		}
@@ -196,14 +229,14 @@ func (n *Node) runFetcher(ctx context.Context, ft *fetcher) {
 	}
 }
 
-// applyFetched applies one partition of a follower fetch: data is appended
+// apply applies one partition of a follower fetch: data is appended
 // verbatim; a diverging epoch truncates the tail the leader does not have;
 // an out-of-range offset restarts the log at the leader's log start.
-func (n *Node) applyFetched(ctx context.Context, p *replica.Partition, rp kmsg.FetchResponseTopicPartition) error {
+func (f *Fetchers) apply(ctx context.Context, tp TopicPartition, p FollowerReplica, rp kmsg.FetchResponseTopicPartition) error {
 	switch {
 	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > p.LogEndOffset():
-		n.logger.Info("follower is behind the leader's log start; restarting its log there",
-			"topic", p.Topic, "partition", p.Index, "log_end", p.LogEndOffset(), "leader_log_start", rp.LogStartOffset)
+		f.cfg.Logger.Info("follower is behind the leader's log start; restarting its log there",
+			"topic", tp.Topic, "partition", tp.Partition, "log_end", p.LogEndOffset(), "leader_log_start", rp.LogStartOffset)
 		return p.StartAt(rp.LogStartOffset)
 	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.HighWatermark >= 0:
 		return p.Truncate(rp.HighWatermark)
@@ -223,7 +256,7 @@ func (n *Node) applyFetched(ctx context.Context, p *replica.Partition, rp kmsg.F
 		return nil
 	}
 	if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
-		n.logger.Warn("follower could not append what the leader sent", "topic", p.Topic, "partition", p.Index, "err", err)
+		f.cfg.Logger.Warn("follower could not append what the leader sent", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 		return err
 	}
 	return nil
@@ -240,18 +273,28 @@ func waitOrChange(ctx context.Context, changed <-chan struct{}, d time.Duration)
 	}
 }
 
-// followerFetch builds one fetch for the followed partitions, from each
+// fired reports whether a notification channel is closed.
+func fired(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// request builds one fetch for the followed partitions, from each
 // replica's log end; nil when there is nothing to follow.
-func (n *Node) followerFetch(parts map[topicPartition]bool) *kmsg.FetchRequest {
+func (f *Fetchers) request(parts map[TopicPartition]bool) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = n.cfg.NodeID
+	req.ReplicaID = f.cfg.NodeID
 	req.MaxWaitMillis = 500
 	req.MinBytes = 1
 	req.MaxBytes = 50 << 20
 	req.SessionEpoch = -1
 	topics := map[string]int{}
 	for tp := range parts {
-		p := n.replicas.Get(tp.topic, tp.partition)
+		p := f.cfg.Replicas.Follower(tp)
 		if p == nil || p.IsLeader() {
 			continue
 		}
@@ -260,16 +303,16 @@ func (n *Node) followerFetch(parts map[topicPartition]bool) *kmsg.FetchRequest {
 			// replica has data it may not keep. Stay silent; it drops out.
 			continue
 		}
-		i, ok := topics[tp.topic]
+		i, ok := topics[tp.Topic]
 		if !ok {
 			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = tp.topic
+			rt.Topic = tp.Topic
 			req.Topics = append(req.Topics, rt)
 			i = len(req.Topics) - 1
-			topics[tp.topic] = i
+			topics[tp.Topic] = i
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = tp.partition
+		rp.Partition = tp.Partition
 		rp.FetchOffset = p.LogEndOffset()
 		rp.CurrentLeaderEpoch = p.LeaderEpoch()
 		rp.LastFetchedEpoch = p.LastFetchedEpoch()
