@@ -6,16 +6,17 @@ package kafka
 // committed data only: batches below the high watermark. Followers
 // (ReplicaID >= 0) are served up to the leader's committed end, and their
 // fetch offset tells the leader their log end. MaxWaitMillis/MinBytes
-// long-poll until enough bytes are committed or the wait expires; MaxBytes bounds the response and
-// PartitionMaxBytes each partition, except that the first non-empty
-// partition always gets at least one whole batch (KIP-74), so a batch larger
-// than the limits is never stuck. Incremental fetch sessions (KIP-227) are
-// not offered: the response's session id is 0, so clients send full fetches;
-// a request naming a session gets FETCH_SESSION_ID_NOT_FOUND.
-// CurrentLeaderEpoch (v9+) is checked: older -> FENCED_LEADER_EPOCH, newer ->
-// UNKNOWN_LEADER_EPOCH. Errors end the long poll at once. A follower's
-// LastFetchedEpoch (v12) is checked against the leader's epoch cache and a
-// divergent follower gets DivergingEpoch instead of data.
+// long-poll until enough bytes are committed or the wait expires; MaxBytes
+// bounds the response and PartitionMaxBytes each partition, except that the
+// first non-empty partition always gets at least one whole batch (KIP-74),
+// so a batch larger than the limits is never stuck. Incremental fetch
+// sessions (KIP-227) are not offered: the response's session id is 0, so
+// clients send full fetches; a request naming a session gets
+// FETCH_SESSION_ID_NOT_FOUND. CurrentLeaderEpoch (v9+) is checked: older ->
+// FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH. Errors end the long
+// poll at once. A follower's LastFetchedEpoch (v12) is checked against the
+// leader's epoch cache and a divergent follower gets DivergingEpoch instead
+// of data.
 
 import (
 	"context"

@@ -85,7 +85,7 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name = e.Name
 				rc.Value = e.Value
-				rc.Source = e.Source
+				rc.Source = int8(e.Source)
 				st.Configs = append(st.Configs, rc)
 			}
 		}

@@ -18,34 +18,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const (
-	resourceTopic  = 2
-	resourceBroker = 4
-
-	sourceDynamicTopic = 1
-	sourceStaticBroker = 4
-	sourceDefault      = 5
-
-	configTypeBoolean = 1
-	configTypeString  = 2
-	configTypeInt     = 3
-	configTypeLong    = 5
-)
-
 type configEntry struct {
 	Name     string
 	Value    *string
-	Source   int8
-	Type     int8
+	Source   kmsg.ConfigSource
+	Type     kmsg.ConfigType
 	ReadOnly bool
 	Doc      string
 }
 
-var topicConfigTypes = map[string]int8{
-	"min.insync.replicas":            configTypeInt,
-	"max.message.bytes":              configTypeInt,
-	"cleanup.policy":                 configTypeString,
-	"unclean.leader.election.enable": configTypeBoolean,
+// topicConfigTypes are the topic configs that are not longs.
+var topicConfigTypes = map[string]kmsg.ConfigType{
+	"min.insync.replicas":            kmsg.ConfigTypeInt,
+	"max.message.bytes":              kmsg.ConfigTypeInt,
+	"cleanup.policy":                 kmsg.ConfigTypeString,
+	"unclean.leader.election.enable": kmsg.ConfigTypeBoolean,
 }
 
 // topicConfigEntries lists a topic's effective configs, filtered by names
@@ -63,12 +50,12 @@ func topicConfigEntries(eff topicconfig.Config, overrides map[string]string, nam
 	out := make([]configEntry, 0, len(keys))
 	for _, k := range keys {
 		v := eff.Value(k)
-		e := configEntry{Name: k, Value: &v, Source: sourceDefault, Type: configTypeLong, Doc: topicconfig.Doc(k)}
+		e := configEntry{Name: k, Value: &v, Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong, Doc: topicconfig.Doc(k)}
 		if t, ok := topicConfigTypes[k]; ok {
 			e.Type = t
 		}
 		if _, ok := overrides[k]; ok {
-			e.Source = sourceDynamicTopic
+			e.Source = kmsg.ConfigSourceDynamicTopicConfig
 		}
 		out = append(out, e)
 	}
@@ -86,11 +73,11 @@ func (b *Backend) brokerConfigEntries(names []string) []configEntry {
 			continue
 		}
 		v := c.Value
-		src := int8(sourceStaticBroker)
+		src := kmsg.ConfigSourceStaticBrokerConfig
 		if c.IsDefault {
-			src = sourceDefault
+			src = kmsg.ConfigSourceDefaultConfig
 		}
-		out = append(out, configEntry{Name: c.Name, Value: &v, Source: src, Type: configTypeString, ReadOnly: true})
+		out = append(out, configEntry{Name: c.Name, Value: &v, Source: src, Type: kmsg.ConfigTypeString, ReadOnly: true})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -109,7 +96,7 @@ func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []configEntry
 		switch rr.ResourceType {
-		case resourceTopic:
+		case kmsg.ConfigResourceTypeTopic:
 			t, ok := b.Meta.State().Topics[rr.ResourceName]
 			if !ok {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -122,7 +109,7 @@ func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.
 				break
 			}
 			entries = topicConfigEntries(eff, t.Configs, rr.ConfigNames)
-		case resourceBroker:
+		case kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.NodeID)) {
 				sr.ErrorCode = kerr.InvalidRequest.Code
 				m := "unknown broker " + rr.ResourceName
@@ -138,16 +125,16 @@ func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.
 		for _, e := range entries {
 			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
 			rc.Name, rc.Value, rc.ReadOnly = e.Name, e.Value, e.ReadOnly
-			rc.Source = kmsg.ConfigSource(e.Source)
-			rc.IsDefault = e.Source == sourceDefault
-			rc.ConfigType = kmsg.ConfigType(e.Type)
+			rc.Source = e.Source
+			rc.IsDefault = e.Source == kmsg.ConfigSourceDefaultConfig
+			rc.ConfigType = e.Type
 			if req.IncludeDocumentation && e.Doc != "" {
 				d := e.Doc
 				rc.Documentation = &d
 			}
 			if req.IncludeSynonyms {
 				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				syn.Name, syn.Value, syn.Source = e.Name, e.Value, kmsg.ConfigSource(e.Source)
+				syn.Name, syn.Value, syn.Source = e.Name, e.Value, e.Source
 				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
 			}
 			sr.Configs = append(sr.Configs, rc)

@@ -2,7 +2,7 @@ package kafka
 
 // IncrementalAlterConfigs, versions 0-1.
 //
-// Topic configs (see meta.TopicConfigNames) can be SET or DELETEd; APPEND and
+// Topic configs (see topicconfig.Names) can be SET or DELETEd; APPEND and
 // SUBTRACT do not apply to any of them (INVALID_CONFIG). A resource's
 // operations apply all or nothing, and take effect on its partitions at once.
 // Broker configs are static (flags, environment, config file): INVALID_REQUEST.
@@ -15,6 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// alterConfigsTimeoutMs bounds a change: the request carries no timeout.
+const alterConfigsTimeoutMs = 30000
+
 // incrementalAlterConfigsAPI declares IncrementalAlterConfigs (key 44): its served versions and handler.
 func (b *Backend) incrementalAlterConfigsAPI() served {
 	return served{key: 44, API: API{Min: 0, Max: 1, Handle: b.handleIncrementalAlterConfigs}}
@@ -23,7 +26,7 @@ func (b *Backend) incrementalAlterConfigsAPI() served {
 func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	return nil, pending(func(ctx context.Context) *kmsg.IncrementalAlterConfigsResponse {
-		ctx, cancel := withTimeout(ctx, 30000)
+		ctx, cancel := withTimeout(ctx, alterConfigsTimeoutMs)
 		defer cancel()
 		return b.alterConfigs(ctx, req)
 	}), nil
@@ -36,13 +39,13 @@ func (b *Backend) alterConfigs(ctx context.Context, req *kmsg.IncrementalAlterCo
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
 		switch rr.ResourceType {
-		case resourceTopic:
+		case kmsg.ConfigResourceTypeTopic:
 			ops := make([]controller.ConfigOp, 0, len(rr.Configs))
 			for _, c := range rr.Configs {
 				ops = append(ops, controller.ConfigOp{Name: c.Name, Op: int8(c.Op), Value: c.Value})
 			}
 			err = b.Controller.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
-		case resourceBroker:
+		case kmsg.ConfigResourceTypeBroker:
 			err = &controller.Error{Code: kerr.InvalidRequest, Message: "broker configs are static in chronik: set them with flags, CHRONIK_* variables or the config file"}
 		default:
 			err = &controller.Error{Code: kerr.InvalidRequest, Message: "unsupported resource type"}

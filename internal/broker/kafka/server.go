@@ -24,7 +24,7 @@ type ServerConfig struct {
 	// Addr is the listen address; ":0" picks a free port. Default ":9092".
 	Addr string
 	// MaxRequestBytes caps one request frame; larger claims close the
-	// connection. Default 100 MiB, Kafka's socket.request.max.bytes.
+	// connection. Default DefaultMaxRequestBytes.
 	MaxRequestBytes int32
 	// MaxInFlight caps, per connection, the requests read but whose response
 	// is not yet written; the reader blocks when it is reached. Default 100.
@@ -36,10 +36,17 @@ type ServerConfig struct {
 	Observer RequestObserver
 }
 
+// DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default, 100 MiB:
+// the frame limit when ServerConfig.MaxRequestBytes is not set.
+const DefaultMaxRequestBytes = 100 << 20
+
 const (
-	defaultAddr            = ":9092"
-	defaultMaxRequestBytes = 100 << 20
-	defaultMaxInFlight     = 100
+	defaultAddr        = ":9092"
+	defaultMaxInFlight = 100
+
+	// controlledShutdownKey is the one API whose v0 request header has no
+	// client id.
+	controlledShutdownKey int16 = 7
 
 	ioBufferSize = 32 << 10
 	// frameChunk is the most a frame buffer grows ahead of the bytes that
@@ -97,7 +104,7 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		cfg.Addr = defaultAddr
 	}
 	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = defaultMaxRequestBytes
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = defaultMaxInFlight
@@ -613,7 +620,7 @@ func (s *Server) decode(frame []byte) (d decoded, err error) {
 
 	body := rest
 	// ControlledShutdown v0 alone uses request header v0: no client id.
-	if d.key != 7 || d.version != 0 {
+	if d.key != controlledShutdownKey || d.version != 0 {
 		d.clientID, body, err = readClientID(rest)
 		if err != nil {
 			return d, fmt.Errorf("%w: %w", errMalformed, err)

@@ -428,7 +428,7 @@ func TestBadSizePrefixClosesWithoutAllocating(t *testing.T) {
 		{"2GiB", 0x7fffffff, 0x7fffffff},
 		{"negative", 0xffffffff, -1},
 		{"min int32", 0x80000000, -0x80000000},
-		{"limit+1", defaultMaxRequestBytes + 1, defaultMaxRequestBytes + 1},
+		{"limit+1", DefaultMaxRequestBytes + 1, DefaultMaxRequestBytes + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := totalAlloc()
@@ -461,7 +461,7 @@ func TestAcceptedLargeClaimAllocatesOnlyWhatArrives(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, APIs{3: metadataAPI(nil)})
 	before := totalAlloc()
 	c := dialRaw(t, ts.addr)
-	c.write(append(binary.BigEndian.AppendUint32(nil, defaultMaxRequestBytes), make([]byte, 64<<10)...)) // allowed size
+	c.write(append(binary.BigEndian.AppendUint32(nil, DefaultMaxRequestBytes), make([]byte, 64<<10)...)) // allowed size
 	if err := c.nc.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
