@@ -13,7 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // exitCodeError ends a command with a specific exit code (doctor's 3 and
@@ -43,8 +45,8 @@ type ClusterViewOptions struct {
 	Color   bool
 }
 
-func (o *ClusterViewOptions) tableOptions() admin.TableOptions {
-	return admin.TableOptions{TTY: o.IsTTY, Color: o.Color}
+func (o *ClusterViewOptions) tableOptions() TableOptions {
+	return TableOptions{TTY: o.IsTTY, Color: o.Color}
 }
 
 // clusterViewFlags are the flags those commands share.
@@ -54,7 +56,7 @@ type clusterViewFlags struct {
 }
 
 func (cf *clusterViewFlags) register(f *Factory, cmd *cobra.Command, opts *ClusterViewOptions) {
-	cmd.Flags().StringSliceVar(&cf.admins, "admin", []string{admin.DefaultURL},
+	cmd.Flags().StringSliceVar(&cf.admins, "admin", []string{client.DefaultURL},
 		"admin API base URLs, comma-separated; the other nodes are found through them ("+envAdmin+")")
 	addProfileFlag(f, cmd, &cf.profile)
 	addOutputFlag(cmd, &opts.Output)
@@ -69,21 +71,21 @@ func (cf *clusterViewFlags) complete(f *Factory, cmd *cobra.Command, opts *Clust
 	if opts.Timeout <= 0 {
 		return &usageError{fmt.Errorf("--timeout: must be positive, got %v", opts.Timeout)}
 	}
-	conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedAdmin: true, Admin: cf.admins, Profile: cf.profile})
+	conn, err := resolveConn(f, cmd, ConnFlags{NeedAdmin: true, Admin: cf.admins, Profile: cf.profile})
 	if err != nil {
 		return err
 	}
 	opts.Admins = conn.Admin
 	opts.IsTTY = isTerminal(opts.IO.Out)
-	opts.Color = admin.ColorAllowed(opts.IsTTY, os.Getenv)
+	opts.Color = ColorAllowed(opts.IsTTY, os.Getenv)
 	return nil
 }
 
 // gather asks every node; nil error only if at least one node answered.
-func gather(ctx context.Context, o *ClusterViewOptions) (admin.ClusterView, error) {
+func gather(ctx context.Context, o *ClusterViewOptions) (api.ClusterView, error) {
 	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
 	defer httpc.CloseIdleConnections()
-	v := admin.Gather(ctx, httpc, o.Admins, o.Timeout)
+	v := client.Gather(ctx, httpc, o.Admins, o.Timeout)
 	for _, n := range v.Nodes {
 		if n.Reachable() {
 			return v, nil
@@ -96,7 +98,7 @@ func gather(ctx context.Context, o *ClusterViewOptions) (admin.ClusterView, erro
 }
 
 // reportUnreachable names the nodes that did not answer, on stderr.
-func reportUnreachable(w io.Writer, v admin.ClusterView) {
+func reportUnreachable(w io.Writer, v api.ClusterView) {
 	for _, n := range v.Nodes {
 		if n.Reachable() {
 			continue
@@ -133,7 +135,7 @@ func NewCmdISR(f *Factory) *cobra.Command {
 // ISRDescribeOptions are the inputs of `chronik isr describe`.
 type ISRDescribeOptions struct {
 	ClusterViewOptions
-	Filter  admin.ISRFilter
+	Filter  diagnose.ISRFilter
 	Verbose bool
 }
 
@@ -196,9 +198,9 @@ view. Exit codes: 0, 1 when no node answered, 2 bad flags.`,
 
 // completeFromView completes from a quick look at the cluster (one second
 // per node); nothing when no node answers.
-func completeFromView(f *Factory, cf *clusterViewFlags, list func(admin.ClusterView) []cobra.Completion) cobra.CompletionFunc {
+func completeFromView(f *Factory, cf *clusterViewFlags, list func(api.ClusterView) []cobra.Completion) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: admin.OutputTable, Timeout: time.Second}
+		opts := &ClusterViewOptions{IO: IOStreams{Out: io.Discard, ErrOut: io.Discard}, Output: OutputTable, Timeout: time.Second}
 		if cf.complete(f, cmd, opts) != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -212,7 +214,7 @@ func completeFromView(f *Factory, cf *clusterViewFlags, list func(admin.ClusterV
 
 // completeNodeIDs completes node ids from the registered brokers.
 func completeNodeIDs(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
-	return completeFromView(f, cf, func(v admin.ClusterView) []cobra.Completion {
+	return completeFromView(f, cf, func(v api.ClusterView) []cobra.Completion {
 		list := v.BrokerList()
 		if list == nil {
 			return nil
@@ -230,9 +232,9 @@ func isrDescribeRun(ctx context.Context, opts *ISRDescribeOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := admin.BuildISRReport(v, opts.Filter)
+	rep := diagnose.BuildISRReport(v, opts.Filter)
 	if err := writeOutput(opts.IO, opts.Output, rep, func() error {
-		return admin.RenderISRTable(opts.IO.Out, rep, opts.Verbose, opts.tableOptions())
+		return RenderISRTable(opts.IO.Out, rep, opts.Verbose, opts.tableOptions())
 	}); err != nil {
 		return err
 	}
@@ -242,9 +244,9 @@ func isrDescribeRun(ctx context.Context, opts *ISRDescribeOptions) error {
 
 // completeTopicsFromAdmin completes topic names from the nodes' partitions.
 func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionFunc {
-	return completeFromView(f, cf, func(v admin.ClusterView) []cobra.Completion {
+	return completeFromView(f, cf, func(v api.ClusterView) []cobra.Completion {
 		var out []cobra.Completion
-		for _, r := range admin.MergePartitions(v) { // sorted by topic
+		for _, r := range diagnose.MergePartitions(v) { // sorted by topic
 			if len(out) == 0 || out[len(out)-1] != r.Topic {
 				out = append(out, r.Topic)
 			}
@@ -311,12 +313,12 @@ func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 		if gerr != nil && !watch {
 			return gerr
 		}
-		st := admin.BuildClusterStatus(v, admin.Diagnose(v))
-		if watch && opts.IsTTY && !first && opts.Output == admin.OutputTable {
+		st := diagnose.BuildClusterStatus(v, diagnose.Run(v))
+		if watch && opts.IsTTY && !first && opts.Output == OutputTable {
 			fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J") // redraw in place
 		}
 		if err := writeOutput(opts.IO, opts.Output, st, func() error {
-			return admin.RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
+			return RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
 		}); err != nil {
 			return err
 		}
@@ -382,9 +384,9 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := admin.BuildDoctorReport(v)
+	rep := diagnose.BuildDoctorReport(v)
 	if err := writeOutput(opts.IO, opts.Output, rep, func() error {
-		return admin.RenderFindings(opts.IO.Out, rep.Findings, opts.tableOptions())
+		return RenderFindings(opts.IO.Out, rep.Findings, opts.tableOptions())
 	}); err != nil {
 		return err
 	}

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/admin"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // The operator tools against a live three-process cluster: the real
@@ -72,13 +74,13 @@ func (c *procCluster) createTopicRF3(topic string, partitions int32, configs map
 	}
 }
 
-func findingFor(rep admin.DoctorReport, code string, node int32) (admin.Finding, bool) {
+func findingFor(rep diagnose.DoctorReport, code string, node int32) (api.Finding, bool) {
 	for _, f := range rep.Findings {
 		if f.Code == code && (node < 0 || f.Node != nil && *f.Node == node) {
 			return f, true
 		}
 	}
-	return admin.Finding{}, false
+	return api.Finding{}, false
 }
 
 // TestToolsWithOneNodeDown: kill -9 one node; every tool still answers
@@ -91,17 +93,17 @@ func TestToolsWithOneNodeDown(t *testing.T) {
 	c.kill(2)
 	a := c.adminURL(0)
 
-	var rep admin.ISRReport
+	var rep diagnose.ISRReport
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var took time.Duration
-		rep, took = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--admin", a, "-o", "json")
+		rep, took = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--admin", a, "-o", "json")
 		if took > 3*time.Second {
 			t.Errorf("isr describe took %v with a node down", took)
 		}
 		done := len(rep.Partitions) == 3
 		for _, p := range rep.Partitions {
-			done = done && p.Status == admin.StatusUnderReplicated && slices.Equal(sortedIDs(p.ISR), []int32{1, 2})
+			done = done && p.Status == api.StatusUnderReplicated && slices.Equal(sortedIDs(p.ISR), []int32{1, 2})
 		}
 		if done {
 			break
@@ -119,7 +121,7 @@ func TestToolsWithOneNodeDown(t *testing.T) {
 		t.Errorf("isr describe's stderr does not name node 3: %q", errOut)
 	}
 
-	st, took := toolJSON[admin.ClusterStatus](t, []int{0}, "cluster", "status", "--admin", a, "-o", "json")
+	st, took := toolJSON[diagnose.ClusterStatus](t, []int{0}, "cluster", "status", "--admin", a, "-o", "json")
 	if took > 3*time.Second {
 		t.Errorf("cluster status took %v", took)
 	}
@@ -131,11 +133,11 @@ func TestToolsWithOneNodeDown(t *testing.T) {
 		t.Errorf("cluster status brokers %v healthy %v", states, st.Healthy)
 	}
 
-	doc, took := toolJSON[admin.DoctorReport](t, []int{3}, "doctor", "--admin", a, "-o", "json")
+	doc, took := toolJSON[diagnose.DoctorReport](t, []int{3}, "doctor", "--admin", a, "-o", "json")
 	if took > 3*time.Second {
 		t.Errorf("doctor took %v", took)
 	}
-	if _, ok := findingFor(doc, admin.CodeNodeUnreachable, 3); !ok || doc.ExitCode != 3 {
+	if _, ok := findingFor(doc, diagnose.CodeNodeUnreachable, 3); !ok || doc.ExitCode != 3 {
 		t.Errorf("doctor findings %+v, exit %d", doc.Findings, doc.ExitCode)
 	}
 }
@@ -161,10 +163,10 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 	paused := time.Now()
 	defer c.signal(follower, syscall.SIGCONT)
 
-	var rep admin.ISRReport
+	var rep diagnose.ISRReport
 	for {
 		// --timeout 2s: the paused node never answers, so each call waits that long.
-		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "2s", "-o", "json")
+		rep, _ = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "2s", "-o", "json")
 		if len(rep.Partitions) == 1 && slices.Equal(rep.Partitions[0].Stalled, []int32{int32(follower + 1)}) {
 			break
 		}
@@ -175,11 +177,11 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 	}
 	t.Logf("STALLED shown %v after SIGSTOP (lag time 2s)", time.Since(paused).Round(time.Millisecond))
 	p := rep.Partitions[0]
-	if p.Topic != "lagging" || p.Status != admin.StatusStalled {
+	if p.Topic != "lagging" || p.Status != api.StatusStalled {
 		t.Errorf("stalled row %+v", p)
 	}
-	doc, _ := toolJSON[admin.DoctorReport](t, []int{3, 4}, "doctor", "--admin", a, "-o", "json")
-	f, ok := findingFor(doc, admin.CodeFollowerStalled, int32(follower+1))
+	doc, _ := toolJSON[diagnose.DoctorReport](t, []int{3, 4}, "doctor", "--admin", a, "-o", "json")
+	f, ok := findingFor(doc, diagnose.CodeFollowerStalled, int32(follower+1))
 	if !ok || f.Topic != "lagging" || f.Partition == nil || f.Evidence["lag"] == nil {
 		t.Fatalf("doctor has no FOLLOWER_STALLED naming node %d, the partition and its lag: %+v", follower+1, doc.Findings)
 	}
@@ -191,9 +193,9 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 	c.signal(follower, syscall.SIGCONT)
 	resumed := time.Now()
 	for {
-		rep, _ = toolJSON[admin.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "-o", "json")
-		doc, _ = toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "-o", "json")
-		_, still := findingFor(doc, admin.CodeFollowerStalled, -1)
+		rep, _ = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "-o", "json")
+		doc, _ = toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "-o", "json")
+		_, still := findingFor(doc, diagnose.CodeFollowerStalled, -1)
 		if len(rep.Partitions) == 0 && !still {
 			break
 		}
@@ -231,8 +233,8 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 	a := c.adminURL(leader)
 	start := time.Now()
 	for {
-		doc, _ := toolJSON[admin.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
-		if f, ok := findingFor(doc, admin.CodeAcksAllWaiting, -1); ok {
+		doc, _ := toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
+		if f, ok := findingFor(doc, diagnose.CodeAcksAllWaiting, -1); ok {
 			count, _ := f.Evidence["acks_all_waiting"].(float64)
 			oldest, _ := f.Evidence["acks_all_oldest_wait_seconds"].(float64)
 			if f.Topic != "waiting" || count < 1 || oldest <= 1 {

@@ -7,7 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // root builds the tree with the cluster commands' run functions replaced.
@@ -38,17 +39,17 @@ func TestClusterCommandsParseFlags(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	want := admin.ISRFilter{Topics: []string{"orders", "pay"}, Node: 3, UnderReplicated: true, Stalled: true}
+	want := diagnose.ISRFilter{Topics: []string{"orders", "pay"}, Node: 3, UnderReplicated: true, Stalled: true}
 	if isr.Filter.Node != want.Node || !isr.Filter.UnderReplicated || !isr.Filter.Stalled || isr.Filter.AtMinISR ||
 		strings.Join(isr.Filter.Topics, ",") != "orders,pay" || !isr.Verbose || isr.Timeout != 2*time.Second ||
-		isr.Output != admin.OutputJSON || strings.Join(isr.Admins, ",") != "http://h1:9644,http://h2:9644" {
+		isr.Output != OutputJSON || strings.Join(isr.Admins, ",") != "http://h1:9644,http://h2:9644" {
 		t.Fatalf("isr describe options %+v", isr)
 	}
 	root.SetArgs([]string{"cluster", "status", "--exit-when-healthy", "--interval", "1s"})
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if !st.ExitWhenHealthy || st.Interval != time.Second || st.Admins[0] != admin.DefaultURL {
+	if !st.ExitWhenHealthy || st.Interval != time.Second || st.Admins[0] != client.DefaultURL {
 		t.Fatalf("cluster status options %+v", st)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 )
 
 // profilesPath locates the profiles file; "" when the Factory has none
@@ -24,26 +24,26 @@ func profilesPath(f *Factory) (string, error) {
 // resolveConn resolves the connection settings of cmd, whose flags
 // --brokers, --admin and --profile count only where cmd has them and they
 // were set. A bad flag value is a usage error.
-func resolveConn(f *Factory, cmd *cobra.Command, flags admin.ConnFlags) (admin.Conn, error) {
+func resolveConn(f *Factory, cmd *cobra.Command, flags ConnFlags) (Conn, error) {
 	fs := cmd.Flags()
 	flags.BrokersSet = fs.Lookup("brokers") != nil && fs.Changed("brokers")
 	flags.AdminSet = fs.Lookup("admin") != nil && fs.Changed("admin")
 	flags.ProfileSet = fs.Lookup("profile") != nil && fs.Changed("profile")
 	path, err := profilesPath(f)
 	if err != nil {
-		return admin.Conn{}, err
+		return Conn{}, err
 	}
-	conn, err := admin.ResolveConnection(flags, os.Getenv, path)
-	var ce *admin.ConnError
+	conn, err := ResolveConnection(flags, os.Getenv, path)
+	var ce *ConnError
 	if errors.As(err, &ce) && ce.Flag {
-		return admin.Conn{}, &usageError{err}
+		return Conn{}, &usageError{err}
 	}
 	return conn, err
 }
 
 // addProfileFlag registers --profile, completed with the profile names.
 func addProfileFlag(f *Factory, cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVar(p, "profile", "", "connection profile to use instead of the current one ("+admin.EnvProfile+")")
+	cmd.Flags().StringVar(p, "profile", "", "connection profile to use instead of the current one ("+EnvProfile+")")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return profileNames(f), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -55,7 +55,7 @@ func profileNames(f *Factory) []string {
 	if err != nil || path == "" {
 		return nil
 	}
-	ps, err := admin.LoadProfiles(path)
+	ps, err := LoadProfiles(path)
 	if err != nil {
 		return nil
 	}
@@ -83,10 +83,10 @@ connection flags.
 
 Profiles live in $XDG_CONFIG_HOME/chronik/config.yaml (else
 ~/.config/chronik/config.yaml), readable by you only. Commands use the current
-profile (` + "`chronik profile use`" + `), or the one --profile or $` + admin.EnvProfile + ` names.
+profile (` + "`chronik profile use`" + `), or the one --profile or $` + EnvProfile + ` names.
 Each setting is taken from its flag, else its environment variable
-($` + admin.EnvBrokers + `, $` + admin.EnvAdmin + `, $` + admin.EnvAdminToken + `), else the profile, else the
-default (` + admin.DefaultBrokers + `, ` + admin.DefaultURL + `).`,
+($` + EnvBrokers + `, $` + EnvAdmin + `, $` + EnvAdminToken + `), else the profile, else the
+default (` + DefaultBrokers + `, ` + client.DefaultURL + `).`,
 		Args: usageArgs(unknownCommand),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
@@ -133,7 +133,7 @@ without a port means port 9092, an admin address without a scheme means http.`,
 				return &usageError{errors.New("give --brokers, --admin or both")}
 			}
 			// Check the flags here, so a typo is a usage error.
-			var probe admin.Profiles
+			var probe Profiles
 			if err := probe.SetProfile(opts.Name, opts.Brokers, opts.Admin, opts.AdminToken); err != nil {
 				return &usageError{err}
 			}
@@ -169,7 +169,7 @@ func requireProfilesPath(f *Factory) (string, error) {
 }
 
 func profileCreateRun(opts *ProfileCreateOptions) error {
-	ps, err := admin.LoadProfiles(opts.ConfigPath)
+	ps, err := LoadProfiles(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -223,13 +223,13 @@ func NewCmdProfileUse(f *Factory, runF func(*ProfileUseOptions) error) *cobra.Co
 }
 
 func profileUseRun(opts *ProfileUseOptions) error {
-	return editProfiles(opts.ConfigPath, opts.IO, func(ps *admin.Profiles) (string, error) {
+	return editProfiles(opts.ConfigPath, opts.IO, func(ps *Profiles) (string, error) {
 		if err := ps.Use(opts.Name); err != nil {
 			return "", err
 		}
 		p := ps.Profiles[opts.Name]
 		return fmt.Sprintf("Now using profile %q: brokers %s, admin %s.\n", opts.Name,
-			orDefault(p.Brokers, admin.DefaultBrokers), orDefault(p.Admin, admin.DefaultURL)), nil
+			orDefault(p.Brokers, DefaultBrokers), orDefault(p.Admin, client.DefaultURL)), nil
 	})
 }
 
@@ -273,7 +273,7 @@ func NewCmdProfileDelete(f *Factory, runF func(*ProfileDeleteOptions) error) *co
 }
 
 func profileDeleteRun(opts *ProfileDeleteOptions) error {
-	return editProfiles(opts.ConfigPath, opts.IO, func(ps *admin.Profiles) (string, error) {
+	return editProfiles(opts.ConfigPath, opts.IO, func(ps *Profiles) (string, error) {
 		wasCurrent := ps.Current == opts.Name
 		if err := ps.Delete(opts.Name); err != nil {
 			return "", err
@@ -288,8 +288,8 @@ func profileDeleteRun(opts *ProfileDeleteOptions) error {
 
 // editProfiles loads the profiles, applies edit, saves them, and prints
 // what edit says happened.
-func editProfiles(path string, io IOStreams, edit func(*admin.Profiles) (string, error)) error {
-	ps, err := admin.LoadProfiles(path)
+func editProfiles(path string, io IOStreams, edit func(*Profiles) (string, error)) error {
+	ps, err := LoadProfiles(path)
 	if err != nil {
 		return err
 	}
@@ -334,7 +334,7 @@ TOKEN (whether one is set; the token itself is never printed).`,
 			}
 			opts.ConfigPath = path
 			opts.IsTTY = isTerminal(opts.IO.Out)
-			opts.Color = admin.ColorAllowed(opts.IsTTY, os.Getenv)
+			opts.Color = ColorAllowed(opts.IsTTY, os.Getenv)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -346,30 +346,30 @@ TOKEN (whether one is set; the token itself is never printed).`,
 }
 
 func profileListRun(opts *ProfileListOptions) error {
-	ps, err := admin.LoadProfiles(opts.ConfigPath)
+	ps, err := LoadProfiles(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
 	ls := ps.Listing()
-	if opts.Output == admin.OutputTable && len(ls) == 0 {
+	if opts.Output == OutputTable && len(ls) == 0 {
 		_, err := fmt.Fprintf(opts.IO.ErrOut, "No profiles in %s. Create one with `chronik profile create NAME --brokers ... --admin ...`.\n", opts.ConfigPath)
 		return err
 	}
 	return writeOutput(opts.IO, opts.Output, ls, func() error {
-		return admin.RenderProfileTable(opts.IO.Out, ls, admin.TableOptions{TTY: opts.IsTTY, Color: opts.Color})
+		return RenderProfileTable(opts.IO.Out, ls, TableOptions{TTY: opts.IsTTY, Color: opts.Color})
 	})
 }
 
 // addOutputFlag registers -o/--output with the admin output formats.
 func addOutputFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "output", "o", admin.OutputTable, "output format: "+strings.Join(admin.OutputFormats(), ", "))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(admin.OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVarP(p, "output", "o", OutputTable, "output format: "+strings.Join(OutputFormats(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // checkOutput rejects an unknown -o value as a usage error.
 func checkOutput(o string) error {
-	if !slices.Contains(admin.OutputFormats(), o) {
-		return &usageError{fmt.Errorf("--output: want one of %s, got %q", strings.Join(admin.OutputFormats(), ", "), o)}
+	if !slices.Contains(OutputFormats(), o) {
+		return &usageError{fmt.Errorf("--output: want one of %s, got %q", strings.Join(OutputFormats(), ", "), o)}
 	}
 	return nil
 }
@@ -377,10 +377,10 @@ func checkOutput(o string) error {
 // writeOutput prints v as JSON or YAML, or calls table.
 func writeOutput(io IOStreams, output string, v any, table func() error) error {
 	switch output {
-	case admin.OutputJSON:
-		return admin.WriteJSON(io.Out, v)
-	case admin.OutputYAML:
-		return admin.WriteYAML(io.Out, v)
+	case OutputJSON:
+		return WriteJSON(io.Out, v)
+	case OutputYAML:
+		return WriteYAML(io.Out, v)
 	default:
 		return table()
 	}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/chronik-dev/chronik/internal/admin"
 )
 
 func writeProfiles(t *testing.T, path, text string) {
@@ -88,7 +86,7 @@ func TestProfileWorkflow(t *testing.T) {
 	if strings.Contains(out, "s3cret") {
 		t.Errorf("list -o json shows the token:\n%s", out)
 	}
-	var ls []admin.ProfileListing
+	var ls []ProfileListing
 	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 2 || !ls[1].Current || !ls[1].HasAdminToken {
 		t.Errorf("list -o json: %v\n%s", err, out)
 	}
@@ -102,7 +100,7 @@ func TestProfileWorkflow(t *testing.T) {
 	if err := cmd.Execute(); err != nil || !slices.Equal(raft.Admins, []string{"http://k1:9644"}) {
 		t.Errorf("raft status with the current profile: %v, %+v", err, raft)
 	}
-	t.Setenv(admin.EnvAdmin, "http://e:9644")
+	t.Setenv(EnvAdmin, "http://e:9644")
 	cmd = NewCmdRaftStatus(e2.f, func(o *RaftStatusOptions) error { raft = o; return nil })
 	cmd.SetArgs([]string{"--profile", "dev"})
 	if err := cmd.Execute(); err != nil || !slices.Equal(raft.Admins, []string{"http://e:9644"}) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 )
 
 // envAdmin lists admin URLs when --admin is not given.
-const envAdmin = admin.EnvAdmin
+const envAdmin = EnvAdmin
 
 // defaultAdminTimeout bounds each node's answer: long enough for a busy
 // node, short enough that one dead node does not stall the whole report.
@@ -46,7 +46,7 @@ its own view, and the views are shown side by side.`,
 type RaftStatusOptions struct {
 	IO      IOStreams
 	Admins  []string      // admin base URLs, normalized, in the order given
-	Output  string        // admin.OutputTable, OutputJSON or OutputYAML
+	Output  string        // OutputTable, OutputJSON or OutputYAML
 	Timeout time.Duration // for each node's answer
 	IsTTY   bool          // stdout is a terminal: aligned tables with headers
 	// NoColor is set by NO_COLOR. Nothing is coloured yet; whatever adds
@@ -79,7 +79,7 @@ node rows from peer rows.
 describes every field.
 
 --admin defaults to $CHRONIK_ADMIN (comma-separated), then the profile's admin
-URLs (see ` + "`chronik profile`" + `), then ` + admin.DefaultURL + `.
+URLs (see ` + "`chronik profile`" + `), then ` + client.DefaultURL + `.
 
 Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 		Example: `  # a three-node cluster
@@ -89,14 +89,14 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
   CHRONIK_ADMIN=h1:9644,h2:9644,h3:9644 chronik raft status -o json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(admin.OutputFormats(), opts.Output) {
+			if !slices.Contains(OutputFormats(), opts.Output) {
 				return &usageError{fmt.Errorf("--output: want one of %s, got %q",
-					strings.Join(admin.OutputFormats(), ", "), opts.Output)}
+					strings.Join(OutputFormats(), ", "), opts.Output)}
 			}
 			if opts.Timeout <= 0 {
 				return &usageError{fmt.Errorf("--timeout: must be positive, got %v", opts.Timeout)}
 			}
-			conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedAdmin: true, Admin: adminFlag, Profile: profile})
+			conn, err := resolveConn(f, cmd, ConnFlags{NeedAdmin: true, Admin: adminFlag, Profile: profile})
 			if err != nil {
 				return err
 			}
@@ -109,13 +109,13 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 			return raftStatusRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&adminFlag, "admin", []string{admin.DefaultURL},
+	cmd.Flags().StringSliceVar(&adminFlag, "admin", []string{client.DefaultURL},
 		"admin API base URLs of the nodes to ask, comma-separated ("+envAdmin+")")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", admin.OutputTable,
-		"output format: "+strings.Join(admin.OutputFormats(), ", "))
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", OutputTable,
+		"output format: "+strings.Join(OutputFormats(), ", "))
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
 	addProfileFlag(f, cmd, &profile)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(admin.OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 	return cmd
 }
@@ -137,20 +137,20 @@ func raftStatusRun(ctx context.Context, opts *RaftStatusOptions) error {
 	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
 	defer httpc.CloseIdleConnections()
 
-	results := admin.FanOut(ctx, httpc, opts.Admins, opts.Timeout, (*admin.Client).Raft)
+	results := client.FanOut(ctx, httpc, opts.Admins, opts.Timeout, (*client.Client).Raft)
 	var err error
 	switch opts.Output {
-	case admin.OutputJSON:
-		err = admin.WriteJSON(opts.IO.Out, results)
-	case admin.OutputYAML:
-		err = admin.WriteYAML(opts.IO.Out, results)
+	case OutputJSON:
+		err = WriteJSON(opts.IO.Out, results)
+	case OutputYAML:
+		err = WriteYAML(opts.IO.Out, results)
 	default:
-		err = admin.RenderRaftTable(opts.IO.Out, results, opts.IsTTY)
+		err = RenderRaftTable(opts.IO.Out, results, opts.IsTTY)
 	}
 	if err != nil {
 		return err
 	}
-	failed, err := admin.ReportFailures(opts.IO.ErrOut, results)
+	failed, err := client.ReportFailures(opts.IO.ErrOut, results)
 	if err != nil {
 		return err
 	}

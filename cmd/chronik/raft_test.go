@@ -12,36 +12,35 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/server"
 )
 
-// raftSource is an admin.Source that always reports the same raft status.
-type raftSource struct{ status admin.RaftStatus }
+// raftSource is a server.Source that always reports the same raft status.
+type raftSource struct{ status api.RaftStatus }
 
-func (s raftSource) Node() admin.NodeInfo {
-	return admin.NodeInfo{NodeID: int32(s.status.NodeID), RaftRole: s.status.Role, ControllerID: int32(s.status.LeaderID), Ready: true}
+func (s raftSource) Node() api.NodeInfo {
+	return api.NodeInfo{NodeID: int32(s.status.NodeID), RaftRole: s.status.Role, ControllerID: int32(s.status.LeaderID), Ready: true}
 }
-func (s raftSource) Raft() admin.RaftStatus { return s.status }
-func (s raftSource) Ready() bool            { return true }
-
-func lastContact(v float64) *float64 { return &v }
+func (s raftSource) Raft() api.RaftStatus { return s.status }
+func (s raftSource) Ready() bool          { return true }
 
 // raftCluster starts admin servers for node 1 (leader) and node 2
 // (follower) and finds a URL where nothing listens, for node 3.
 func raftCluster(t *testing.T) (leader, follower, down string) {
 	t.Helper()
 	voters := []uint64{1, 2, 3}
-	l := httptest.NewServer(admin.NewHandler(raftSource{admin.RaftStatus{
-		NodeID: 1, Role: admin.RoleLeader, Term: 4, LeaderID: 1, Commit: 42, Applied: 42, SnapshotIndex: 40, Voters: voters,
-		Peers: []admin.RaftPeer{
-			{ID: 1, Match: 42, Next: 43, State: admin.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: lastContact(0)},
-			{ID: 2, Match: 41, Next: 43, State: admin.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: lastContact(0.1)},
-			{ID: 3, Match: 30, Next: 31, State: admin.PeerProbe, LastError: "connection refused"},
+	l := httptest.NewServer(server.NewHandler(raftSource{api.RaftStatus{
+		NodeID: 1, Role: api.RoleLeader, Term: 4, LeaderID: 1, Commit: 42, Applied: 42, SnapshotIndex: 40, Voters: voters,
+		Peers: []api.RaftPeer{
+			{ID: 1, Match: 42, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
+			{ID: 2, Match: 41, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.1)},
+			{ID: 3, Match: 30, Next: 31, State: api.PeerProbe, LastError: "connection refused"},
 		},
 	}}, nil))
 	t.Cleanup(l.Close)
-	f := httptest.NewServer(admin.NewHandler(raftSource{admin.RaftStatus{
-		NodeID: 2, Role: admin.RoleFollower, Term: 4, LeaderID: 1, Commit: 41, Applied: 40, SnapshotIndex: 40, Voters: voters,
+	f := httptest.NewServer(server.NewHandler(raftSource{api.RaftStatus{
+		NodeID: 2, Role: api.RoleFollower, Term: 4, LeaderID: 1, Commit: 41, Applied: 40, SnapshotIndex: 40, Voters: voters,
 	}}, nil))
 	t.Cleanup(f.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,7 +107,7 @@ func TestRaftStatusJSON(t *testing.T) {
 	if code != exitError {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	var got []admin.NodeResult[admin.RaftStatus]
+	var got []api.NodeResult[api.RaftStatus]
 	if err := json.Unmarshal([]byte(e.out.String()), &got); err != nil {
 		t.Fatalf("stdout is not a list of NodeResult: %v\n%s", err, e.out.String())
 	}
@@ -116,7 +115,7 @@ func TestRaftStatusJSON(t *testing.T) {
 		t.Fatalf("%d results, want 3", len(got))
 	}
 	if r := got[0]; r.Admin != leader || r.NodeID == nil || *r.NodeID != 1 || r.Data == nil ||
-		r.Data.Role != admin.RoleLeader || len(r.Data.Peers) != 3 || r.Data.Peers[2].LastError != "connection refused" ||
+		r.Data.Role != api.RoleLeader || len(r.Data.Peers) != 3 || r.Data.Peers[2].LastError != "connection refused" ||
 		r.Data.Peers[2].LastContactSeconds != nil || *r.Data.Peers[1].LastContactSeconds != 0.1 {
 		t.Errorf("leader result %+v", r)
 	}

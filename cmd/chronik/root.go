@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/version"
 )
@@ -59,7 +58,7 @@ func newFactory() *Factory {
 		},
 		Exit: os.Exit,
 		ConfigPath: func() (string, error) {
-			return admin.DefaultConfigPath(os.Getenv)
+			return DefaultConfigPath(os.Getenv)
 		},
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/config"
 	"github.com/chronik-dev/chronik/internal/version"
@@ -48,7 +48,7 @@ Precedence: flag, then environment, then file, then the default.`,
 			if err != nil {
 				return err
 			}
-			cfg.AdminHandler = admin.HandlerFor(cfg.Logger, cfg.AdminToken)
+			cfg.AdminHandler = server.HandlerFor(cfg.Logger, cfg.AdminToken)
 			opts.Config = cfg
 			if runF != nil {
 				return runF(opts)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/topicadmin"
 )
 
 // defaultKafkaTimeout bounds a topic command: long enough for a cluster
@@ -30,8 +30,8 @@ func NewCmdTopic(f *Factory) *cobra.Command {
 		Long: `Create, list, describe, alter and delete topics.
 
 These commands speak only the Kafka protocol, so they work against any Kafka
-cluster. --brokers (else $` + admin.EnvBrokers + `, else the profile's brokers, else
-` + admin.DefaultBrokers + `) is where they connect first.`,
+cluster. --brokers (else $` + EnvBrokers + `, else the profile's brokers, else
+` + DefaultBrokers + `) is where they connect first.`,
 		Args: usageArgs(unknownCommand),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
@@ -52,8 +52,8 @@ cluster. --brokers (else $` + admin.EnvBrokers + `, else the profile's brokers, 
 type TopicOptions struct {
 	IO          IOStreams
 	Brokers     []string // bootstrap addresses, normalized
-	BrokersFrom string   // where Brokers came from (admin.Conn.BrokersFrom)
-	Output      string   // admin.OutputTable, OutputJSON or OutputYAML
+	BrokersFrom string   // where Brokers came from (Conn.BrokersFrom)
+	Output      string   // OutputTable, OutputJSON or OutputYAML
 	Timeout     time.Duration
 	IsTTY       bool // stdout is a terminal: aligned tables with headers
 	Color       bool // colour allowed (a terminal, no NO_COLOR)
@@ -66,8 +66,8 @@ type topicFlags struct {
 }
 
 func (tf *topicFlags) register(f *Factory, cmd *cobra.Command, opts *TopicOptions) {
-	cmd.Flags().StringSliceVar(&tf.brokers, "brokers", []string{admin.DefaultBrokers},
-		"Kafka bootstrap addresses, comma-separated ("+admin.EnvBrokers+")")
+	cmd.Flags().StringSliceVar(&tf.brokers, "brokers", []string{DefaultBrokers},
+		"Kafka bootstrap addresses, comma-separated ("+EnvBrokers+")")
 	addProfileFlag(f, cmd, &tf.profile)
 	addOutputFlag(cmd, &opts.Output)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultKafkaTimeout, "how long the command may take")
@@ -82,24 +82,24 @@ func (tf *topicFlags) complete(f *Factory, cmd *cobra.Command, opts *TopicOption
 	if opts.Timeout <= 0 {
 		return &usageError{fmt.Errorf("--timeout: must be positive, got %v", opts.Timeout)}
 	}
-	conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedBrokers: true, Brokers: tf.brokers, Profile: tf.profile})
+	conn, err := resolveConn(f, cmd, ConnFlags{NeedBrokers: true, Brokers: tf.brokers, Profile: tf.profile})
 	if err != nil {
 		return err
 	}
 	opts.Brokers, opts.BrokersFrom = conn.Brokers, conn.BrokersFrom
 	opts.IsTTY = isTerminal(opts.IO.Out)
-	opts.Color = admin.ColorAllowed(opts.IsTTY, os.Getenv)
+	opts.Color = ColorAllowed(opts.IsTTY, os.Getenv)
 	return nil
 }
 
-func (o *TopicOptions) tableOptions() admin.TableOptions {
-	return admin.TableOptions{TTY: o.IsTTY, Color: o.Color}
+func (o *TopicOptions) tableOptions() TableOptions {
+	return TableOptions{TTY: o.IsTTY, Color: o.Color}
 }
 
 // withTopicClient runs fn with a client for the options' cluster, under
 // the options' timeout.
-func withTopicClient(ctx context.Context, o *TopicOptions, fn func(context.Context, *admin.TopicClient) error) error {
-	c, err := admin.NewTopicClient(o.Brokers, o.BrokersFrom, o.Timeout)
+func withTopicClient(ctx context.Context, o *TopicOptions, fn func(context.Context, *topicadmin.Client) error) error {
+	c, err := topicadmin.New(o.Brokers, brokersSetting(o.BrokersFrom), o.Timeout)
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,19 @@ func withTopicClient(ctx context.Context, o *TopicOptions, fn func(context.Conte
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	return fn(ctx, c)
+}
+
+// brokersSetting names the setting the brokers came from (a Conn's
+// BrokersFrom), for the message when the cluster cannot be reached.
+func brokersSetting(from string) string {
+	switch {
+	case from == EnvBrokers:
+		return "$" + EnvBrokers
+	case strings.HasPrefix(from, "profile "):
+		return "the brokers of " + from
+	default:
+		return "--brokers"
+	}
 }
 
 // completeTopicName completes a command's one NAME argument with the
@@ -117,7 +130,7 @@ func completeTopicName(f *Factory, tf *topicFlags) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedBrokers: true, Brokers: tf.brokers, Profile: tf.profile})
+		conn, err := resolveConn(f, cmd, ConnFlags{NeedBrokers: true, Brokers: tf.brokers, Profile: tf.profile})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -127,7 +140,7 @@ func completeTopicName(f *Factory, tf *topicFlags) cobra.CompletionFunc {
 		}
 		var names []string
 		_ = withTopicClient(ctx, &TopicOptions{Brokers: conn.Brokers, BrokersFrom: conn.BrokersFrom, Timeout: completionTimeout},
-			func(ctx context.Context, c *admin.TopicClient) error {
+			func(ctx context.Context, c *topicadmin.Client) error {
 				names, err = c.TopicNames(ctx)
 				return err
 			})
@@ -217,13 +230,13 @@ func parseConfigs(flag string, kvs []string) (map[string]string, error) {
 }
 
 func topicCreateRun(ctx context.Context, opts *TopicCreateOptions) error {
-	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *admin.TopicClient) error {
+	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
 		d, err := c.CreateTopic(ctx, opts.Name, opts.Partitions, opts.ReplicationFactor, opts.Configs)
 		if err != nil {
 			return err
 		}
 		return writeOutput(opts.IO, opts.Output, d, func() error {
-			return admin.RenderTopicDescription(opts.IO.Out, d, opts.tableOptions())
+			return RenderTopicDescription(opts.IO.Out, d, opts.tableOptions())
 		})
 	})
 }
@@ -260,17 +273,17 @@ REPLICAS (the replication factor) and INTERNAL.`,
 }
 
 func topicListRun(ctx context.Context, opts *TopicListOptions) error {
-	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *admin.TopicClient) error {
+	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
 		ls, err := c.ListTopics(ctx)
 		if err != nil {
 			return err
 		}
-		if opts.Output == admin.OutputTable && len(ls) == 0 && opts.IsTTY {
+		if opts.Output == OutputTable && len(ls) == 0 && opts.IsTTY {
 			_, err := fmt.Fprintln(opts.IO.ErrOut, "No topics.")
 			return err
 		}
 		return writeOutput(opts.IO, opts.Output, ls, func() error {
-			return admin.RenderTopicList(opts.IO.Out, ls, opts.tableOptions())
+			return RenderTopicList(opts.IO.Out, ls, opts.tableOptions())
 		})
 	})
 }
@@ -315,13 +328,13 @@ adds what each replica reports about itself (lag, high watermark).`,
 }
 
 func topicDescribeRun(ctx context.Context, opts *TopicDescribeOptions) error {
-	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *admin.TopicClient) error {
+	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
 		d, err := c.DescribeTopic(ctx, opts.Name)
 		if err != nil {
 			return err
 		}
 		return writeOutput(opts.IO, opts.Output, d, func() error {
-			return admin.RenderTopicDescription(opts.IO.Out, d, opts.tableOptions())
+			return RenderTopicDescription(opts.IO.Out, d, opts.tableOptions())
 		})
 	})
 }
@@ -360,13 +373,13 @@ func NewCmdTopicDelete(f *Factory, runF func(*TopicDeleteOptions) error) *cobra.
 }
 
 func topicDeleteRun(ctx context.Context, opts *TopicDeleteOptions) error {
-	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *admin.TopicClient) error {
+	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
 		d, err := c.DeleteTopic(ctx, opts.Name)
 		if err != nil {
 			return err
 		}
 		return writeOutput(opts.IO, opts.Output, d, func() error {
-			return admin.RenderTopicDeletion(opts.IO.Out, d)
+			return RenderTopicDeletion(opts.IO.Out, d)
 		})
 	})
 }
@@ -432,13 +445,13 @@ topic afterwards.`,
 }
 
 func topicAlterConfigRun(ctx context.Context, opts *TopicAlterConfigOptions) error {
-	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *admin.TopicClient) error {
+	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
 		ch, err := c.AlterTopicConfig(ctx, opts.Name, opts.Set, opts.Delete)
 		if err != nil {
 			return err
 		}
 		return writeOutput(opts.IO, opts.Output, ch, func() error {
-			return admin.RenderTopicConfigChange(opts.IO.Out, ch, opts.tableOptions())
+			return RenderTopicConfigChange(opts.IO.Out, ch, opts.tableOptions())
 		})
 	})
 }

@@ -15,15 +15,15 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/chronik-dev/chronik/internal/admin"
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/topicadmin"
 )
 
 // newConnTestEnv is a testEnv with every connection variable blanked and
 // a profiles file of its own (not created yet); it returns the file's path.
 func newConnTestEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
-	for _, k := range []string{admin.EnvBrokers, admin.EnvAdmin, admin.EnvAdminToken, admin.EnvProfile, "NO_COLOR"} {
+	for _, k := range []string{EnvBrokers, EnvAdmin, EnvAdminToken, EnvProfile, "NO_COLOR"} {
 		t.Setenv(k, "")
 	}
 	e := newTestEnv(t)
@@ -80,19 +80,19 @@ func TestTopicCreateOptions(t *testing.T) {
 	}{
 		{name: "defaults", args: []string{"orders"},
 			want: TopicCreateOptions{Name: "orders", Partitions: -1, ReplicationFactor: -1, Configs: map[string]string{},
-				TopicOptions: TopicOptions{Brokers: []string{"127.0.0.1:9092"}, BrokersFrom: admin.SourceDefault, Output: "table", Timeout: 15 * time.Second}}},
+				TopicOptions: TopicOptions{Brokers: []string{"127.0.0.1:9092"}, BrokersFrom: SourceDefault, Output: "table", Timeout: 15 * time.Second}}},
 		{name: "flags", args: []string{"orders", "-p", "6", "--replication-factor=3", "--config", "retention.ms=1000",
 			"--config", "cleanup.policy=compact,delete", "--brokers", "k1:9092,k2", "-o", "json", "--timeout=2s"},
 			want: TopicCreateOptions{Name: "orders", Partitions: 6, ReplicationFactor: 3,
 				Configs:      map[string]string{"retention.ms": "1000", "cleanup.policy": "compact,delete"},
 				TopicOptions: TopicOptions{Brokers: []string{"k1:9092", "k2:9092"}, BrokersFrom: "--brokers", Output: "json", Timeout: 2 * time.Second}}},
-		{name: "environment", args: []string{"orders"}, env: map[string]string{admin.EnvBrokers: "e1:1,e2:2"},
+		{name: "environment", args: []string{"orders"}, env: map[string]string{EnvBrokers: "e1:1,e2:2"},
 			want: TopicCreateOptions{Name: "orders", Partitions: -1, ReplicationFactor: -1, Configs: map[string]string{},
-				TopicOptions: TopicOptions{Brokers: []string{"e1:1", "e2:2"}, BrokersFrom: admin.EnvBrokers, Output: "table", Timeout: 15 * time.Second}}},
+				TopicOptions: TopicOptions{Brokers: []string{"e1:1", "e2:2"}, BrokersFrom: EnvBrokers, Output: "table", Timeout: 15 * time.Second}}},
 		{name: "current profile", args: []string{"orders"}, profile: "current: prod\nprofiles:\n  prod: {brokers: [p1:9092]}\n",
 			want: TopicCreateOptions{Name: "orders", Partitions: -1, ReplicationFactor: -1, Configs: map[string]string{},
 				TopicOptions: TopicOptions{Brokers: []string{"p1:9092"}, BrokersFrom: `profile "prod" (PATH)`, Output: "table", Timeout: 15 * time.Second}}},
-		{name: "--profile", args: []string{"orders", "--profile", "qa"}, env: map[string]string{admin.EnvProfile: "prod"},
+		{name: "--profile", args: []string{"orders", "--profile", "qa"}, env: map[string]string{EnvProfile: "prod"},
 			profile: "current: prod\nprofiles:\n  prod: {brokers: [p1:9092]}\n  qa: {brokers: [q1:9092]}\n",
 			want: TopicCreateOptions{Name: "orders", Partitions: -1, ReplicationFactor: -1, Configs: map[string]string{},
 				TopicOptions: TopicOptions{Brokers: []string{"q1:9092"}, BrokersFrom: `profile "qa" (PATH)`, Output: "table", Timeout: 15 * time.Second}}},
@@ -173,7 +173,7 @@ func TestTopicBadFlags(t *testing.T) {
 		{"timeout", []string{"topic", "list", "--timeout=0s"}, nil, exitUsage, "Error: --timeout: must be positive, got 0s"},
 		{"brokers scheme", []string{"topic", "list", "--brokers=kafka://h:9092"}, nil, exitUsage, `Error: --brokers: Kafka address "kafka://h:9092": want host:port, without a scheme`},
 		{"brokers empty", []string{"topic", "list", "--brokers="}, nil, exitUsage, "Error: --brokers: no Kafka address given"},
-		{"brokers env", []string{"topic", "list"}, map[string]string{admin.EnvBrokers: "h:x"}, exitError, `Error: environment variable CHRONIK_BROKERS: Kafka address "h:x": bad port "x"`},
+		{"brokers env", []string{"topic", "list"}, map[string]string{EnvBrokers: "h:x"}, exitError, `Error: environment variable CHRONIK_BROKERS: Kafka address "h:x": bad port "x"`},
 		{"unknown profile", []string{"topic", "list", "--profile", "nope"}, nil, exitError, `Error: --profile: no profile "nope" in `},
 		{"partitions", []string{"topic", "create", "t", "--partitions", "0"}, nil, exitUsage, "Error: --partitions: must be at least 1, or -1 for the broker default, got 0"},
 		{"partitions not a number", []string{"topic", "create", "t", "--partitions", "many"}, nil, exitUsage, `invalid argument "many" for "-p, --partitions"`},
@@ -217,7 +217,7 @@ func TestTopicCommands(t *testing.T) {
 	run := func(t *testing.T, wantCode int, args ...string) (stdout, stderr string) {
 		t.Helper()
 		e, _ := newConnTestEnv(t)
-		t.Setenv(admin.EnvBrokers, addr) // the environment, to check it is used
+		t.Setenv(EnvBrokers, addr) // the environment, to check it is used
 		code := e.run(t, args...)
 		if code != wantCode {
 			t.Fatalf("%v: exit code %d, want %d; stderr:\n%s", args, code, wantCode, e.errOut.String())
@@ -244,8 +244,8 @@ func TestTopicCommands(t *testing.T) {
 		t.Errorf("list printed %q", out)
 	}
 	out, _ = run(t, exitOK, "topic", "list", "-o", "json")
-	var ls []admin.TopicListing
-	if err := json.Unmarshal([]byte(out), &ls); err != nil || !slices.ContainsFunc(ls, func(l admin.TopicListing) bool {
+	var ls []topicadmin.Listing
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || !slices.ContainsFunc(ls, func(l topicadmin.Listing) bool {
 		return l.Name == "orders" && l.Partitions == 2 && l.ReplicationFactor == 1 && l.ID != ""
 	}) {
 		t.Errorf("list -o json: %v\n%s", err, out)

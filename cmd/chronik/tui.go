@@ -11,7 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/tui"
 )
 
@@ -53,7 +53,7 @@ Views (number keys 1-5, tab / shift-tab):
 r refreshes now, p pauses, ? shows every key, q quits. Read-only unless
 --allow-actions, which enables one action: e in the partition view elects
 the preferred leader, after a y/n confirmation (with the admin token of
-$` + admin.EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
+$` + EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
 		Example: `  chronik tui
   chronik tui --admin h1:9644 --refresh 5s
   chronik tui --profile prod --allow-actions`,
@@ -65,12 +65,12 @@ $` + admin.EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
 			if opts.Refresh < tui.MinRefresh {
 				return &usageError{fmt.Errorf("--refresh: at least %v, got %v", tui.MinRefresh, opts.Refresh)}
 			}
-			conn, err := resolveConn(f, cmd, admin.ConnFlags{NeedAdmin: true, Admin: admins, Profile: profile})
+			conn, err := resolveConn(f, cmd, ConnFlags{NeedAdmin: true, Admin: admins, Profile: profile})
 			if err != nil {
 				return err
 			}
 			opts.Admins, opts.AdminToken = conn.Admin, conn.AdminToken
-			opts.Color = admin.ColorAllowed(true, os.Getenv)
+			opts.Color = ColorAllowed(true, os.Getenv)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -80,7 +80,7 @@ $` + admin.EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
 			return tuiRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&admins, "admin", []string{admin.DefaultURL},
+	cmd.Flags().StringSliceVar(&admins, "admin", []string{client.DefaultURL},
 		"admin API base URLs, comma-separated; the other nodes are found through them ("+envAdmin+")")
 	addProfileFlag(f, cmd, &profile)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // TestTUIFlags checks what `chronik tui` resolves from its flags, the
@@ -309,9 +311,9 @@ func TestTUIEndToEnd(t *testing.T) {
 	defer cancel()
 	httpc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for {
-		v := admin.Gather(ctx, httpc, []string{c.adminURL(leader)}, time.Second)
-		rows := admin.MergePartitions(v)
-		if len(rows) == 1 && rows[0].Status == admin.StatusOK {
+		v := client.Gather(ctx, httpc, []string{c.adminURL(leader)}, time.Second)
+		rows := diagnose.MergePartitions(v)
+		if len(rows) == 1 && rows[0].Status == api.StatusOK {
 			break
 		}
 		if ctx.Err() != nil {

@@ -1,13 +1,18 @@
 package broker_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // adminCluster is a three-node cluster whose nodes serve the real admin
@@ -16,7 +21,7 @@ func adminCluster(t *testing.T) (*cluster, []string) {
 	t.Helper()
 	c := newCluster(t, 3, func(cfg *broker.Config) {
 		cfg.AdminAddr = "127.0.0.1:0"
-		cfg.AdminHandler = admin.HandlerFor(cfg.Logger, "")
+		cfg.AdminHandler = server.HandlerFor(cfg.Logger, "")
 		broker.WithTestCommands(cfg)
 	})
 	c.startAll()
@@ -27,13 +32,25 @@ func adminCluster(t *testing.T) (*cluster, []string) {
 	return c, urls
 }
 
-func findingOf(rep admin.DoctorReport, code, topic string) (admin.Finding, bool) {
+// findingsText lists findings one a line, for test failures.
+func findingsText(fs []api.Finding) string {
+	if len(fs) == 0 {
+		return "no findings\n"
+	}
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "%s %s %s: %s; evidence %v; next: %s\n", f.Severity, f.Code, f.Where(), f.Message, f.Evidence, f.NextStep)
+	}
+	return b.String()
+}
+
+func findingOf(rep diagnose.DoctorReport, code, topic string) (api.Finding, bool) {
 	for _, f := range rep.Findings {
 		if f.Code == code && f.Topic == topic {
 			return f, true
 		}
 	}
-	return admin.Finding{}, false
+	return api.Finding{}, false
 }
 
 // TestDoctorReportsBrokenISRs: a partition with an empty ISR and one whose
@@ -60,28 +77,28 @@ func TestDoctorReportsBrokenISRs(t *testing.T) {
 	}
 	httpc := &http.Client{Transport: &http.Transport{}}
 	defer httpc.CloseIdleConnections()
-	var rep admin.DoctorReport
+	var rep diagnose.DoctorReport
 	eventually(t, 10*time.Second, "both findings", func() bool {
-		view := admin.Gather(ctx, httpc, urls[:1], 3*time.Second)
+		view := client.Gather(ctx, httpc, urls[:1], 3*time.Second)
 		if len(view.Nodes) != 3 {
 			t.Fatalf("discovered %d nodes from one URL", len(view.Nodes))
 		}
-		rep = admin.BuildDoctorReport(view)
-		_, a := findingOf(rep, admin.CodeISRUninitialized, "empty-isr")
-		_, b := findingOf(rep, admin.CodeLeaderNotInISR, "outside")
+		rep = diagnose.BuildDoctorReport(view)
+		_, a := findingOf(rep, diagnose.CodeISRUninitialized, "empty-isr")
+		_, b := findingOf(rep, diagnose.CodeLeaderNotInISR, "outside")
 		return a && b
-	}, func() string { return admin.RenderFindingsString(rep.Findings) })
-	f, _ := findingOf(rep, admin.CodeISRUninitialized, "empty-isr")
-	if f.Severity != admin.SeverityCritical || f.Partition == nil || *f.Partition != 0 || rep.ExitCode != 4 {
+	}, func() string { return findingsText(rep.Findings) })
+	f, _ := findingOf(rep, diagnose.CodeISRUninitialized, "empty-isr")
+	if f.Severity != api.SeverityCritical || f.Partition == nil || *f.Partition != 0 || rep.ExitCode != 4 {
 		t.Fatalf("finding %+v, exit code %d", f, rep.ExitCode)
 	}
-	g, _ := findingOf(rep, admin.CodeLeaderNotInISR, "outside")
-	if g.Severity != admin.SeverityCritical || !slices.Contains(g.SeenBy, int32(1)) {
+	g, _ := findingOf(rep, diagnose.CodeLeaderNotInISR, "outside")
+	if g.Severity != api.SeverityCritical || !slices.Contains(g.SeenBy, int32(1)) {
 		t.Fatalf("finding %+v", g)
 	}
 	// isr describe shows both as ISR_UNINITIALIZED.
-	for _, r := range admin.BuildISRReport(admin.Gather(ctx, httpc, urls, 3*time.Second), admin.ISRFilter{Topics: []string{"empty-isr", "outside"}}).Partitions {
-		if r.Status != admin.StatusISRUninitialized {
+	for _, r := range diagnose.BuildISRReport(client.Gather(ctx, httpc, urls, 3*time.Second), diagnose.ISRFilter{Topics: []string{"empty-isr", "outside"}}).Partitions {
+		if r.Status != api.StatusISRUninitialized {
 			t.Errorf("%s-%d: status %s", r.Topic, r.Partition, r.Status)
 		}
 	}
@@ -98,9 +115,9 @@ func TestDoctorQuietOnAHealthyClusterUnderLoad(t *testing.T) {
 	defer httpc.CloseIdleConnections()
 	ctx := testCtx(t, 30*time.Second)
 	for range 5 {
-		rep := admin.BuildDoctorReport(admin.Gather(ctx, httpc, urls, 3*time.Second))
+		rep := diagnose.BuildDoctorReport(client.Gather(ctx, httpc, urls, 3*time.Second))
 		if len(rep.Findings) != 0 || rep.ExitCode != 0 {
-			t.Fatalf("findings on a healthy cluster under load:\n%s", admin.RenderFindingsString(rep.Findings))
+			t.Fatalf("findings on a healthy cluster under load:\n%s", findingsText(rep.Findings))
 		}
 		before := s.count()
 		eventually(t, 10*time.Second, "more acks", func() bool { return s.count() > before+200 })

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // What the views show, derived from an applied snapshot in Update so that
@@ -69,30 +69,30 @@ func (t trend) arrow() string {
 	return " "
 }
 
-func tpOf(r admin.PartitionRow) admin.TopicPartition {
-	return admin.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+func tpOf(r api.PartitionRow) api.TopicPartition {
+	return api.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 }
 
-func tpName(tp admin.TopicPartition) string {
+func tpName(tp api.TopicPartition) string {
 	return tp.Topic + "-" + strconv.Itoa(int(tp.Partition))
 }
 
 // statusRank orders statuses most severe first, as the Status* constants are.
 func statusRank(s string) int {
 	switch s {
-	case admin.StatusOffline:
+	case api.StatusOffline:
 		return 0
-	case admin.StatusISRUninitialized:
+	case api.StatusISRUninitialized:
 		return 1
-	case admin.StatusUnderMinISR:
+	case api.StatusUnderMinISR:
 		return 2
-	case admin.StatusStalled:
+	case api.StatusStalled:
 		return 3
-	case admin.StatusAtMinISR:
+	case api.StatusAtMinISR:
 		return 4
-	case admin.StatusUnderReplicated:
+	case api.StatusUnderReplicated:
 		return 5
-	case admin.StatusOK:
+	case api.StatusOK:
 		return 6
 	}
 	return 7
@@ -120,7 +120,7 @@ func (c sortColumn) String() string {
 // compareRows orders two rows by column c in its natural direction
 // (topics A-Z, leaders by id, the rest worst or largest first), ties by
 // topic and partition.
-func compareRows(c sortColumn, a, b admin.PartitionRow) int {
+func compareRows(c sortColumn, a, b api.PartitionRow) int {
 	var r int
 	switch c {
 	case sortLeader:
@@ -182,7 +182,7 @@ func parseFilter(s string) filter {
 	return f
 }
 
-func (f filter) match(r admin.PartitionRow) bool {
+func (f filter) match(r api.PartitionRow) bool {
 	anyOf := func(terms []string, s string) bool {
 		if len(terms) == 0 {
 			return true
@@ -217,15 +217,15 @@ type nodeRow struct {
 	down       bool   // did not answer
 	err        string // why it did not answer
 	controller bool
-	raft       *admin.RaftStatus
-	peer       *admin.RaftPeer // the raft leader's record of it
-	heartbeat  *float64        // seconds since the controller heard from it
+	raft       *api.RaftStatus
+	peer       *api.RaftPeer // the raft leader's record of it
+	heartbeat  *float64      // seconds since the controller heard from it
 }
 
 // nodeRows merges the view's nodes with the controller's broker list
 // (brokers that no node answered for still show up) and the raft leader's
 // peer records.
-func nodeRows(v admin.ClusterView) []nodeRow {
+func nodeRows(v api.ClusterView) []nodeRow {
 	byID := map[int32]*nodeRow{}
 	var out []*nodeRow
 	get := func(id int32) *nodeRow {
@@ -299,17 +299,17 @@ func nodeRows(v admin.ClusterView) []nodeRow {
 		}
 		rows = append(rows, *r)
 	}
-	slices.SortStableFunc(rows, func(a, b nodeRow) int { return admin.CompareNodeIDs(a.id, b.id) })
+	slices.SortStableFunc(rows, func(a, b nodeRow) int { return api.CompareNodeIDs(a.id, b.id) })
 	return rows
 }
 
 // raftLeader is the answering node that says it leads raft, the highest
 // term winning (a deposed leader may not know yet).
-func raftLeader(v admin.ClusterView) (admin.NodeView, bool) {
-	var best admin.NodeView
+func raftLeader(v api.ClusterView) (api.NodeView, bool) {
+	var best api.NodeView
 	found := false
 	for _, n := range v.Nodes {
-		if n.Raft == nil || n.Raft.Role != admin.RoleLeader {
+		if n.Raft == nil || n.Raft.Role != api.RoleLeader {
 			continue
 		}
 		if !found || n.Raft.Term > best.Raft.Term {
@@ -321,7 +321,7 @@ func raftLeader(v admin.ClusterView) (admin.NodeView, bool) {
 
 // fetcherOf is the fetch loop a follower reports for tp, from its own
 // answer.
-func fetcherOf(v admin.ClusterView, tp admin.TopicPartition, node int32) (*admin.FetcherState, bool) {
+func fetcherOf(v api.ClusterView, tp api.TopicPartition, node int32) (*api.FetcherState, bool) {
 	for _, n := range v.Nodes {
 		if n.NodeID != node || n.Partitions == nil {
 			continue
@@ -337,8 +337,8 @@ func fetcherOf(v admin.ClusterView, tp admin.TopicPartition, node int32) (*admin
 
 // electTargets are the admin URLs to send a mutation to: the nodes that
 // answered, the controller first; every node when none answered.
-func electTargets(v admin.ClusterView) []string {
-	var ctl int32 = admin.NoController
+func electTargets(v api.ClusterView) []string {
+	var ctl int32 = api.NoController
 	for _, n := range v.Nodes {
 		if n.Node != nil && n.Node.ControllerID >= 0 {
 			ctl = n.Node.ControllerID
@@ -364,7 +364,7 @@ func electTargets(v admin.ClusterView) []string {
 
 // findingKey identifies a finding across refreshes, so the selection stays
 // on it when the list changes.
-func findingKey(f admin.Finding) string {
+func findingKey(f api.Finding) string {
 	var b strings.Builder
 	b.WriteString(f.Code)
 	b.WriteByte('|')

@@ -1,6 +1,6 @@
 // Package tui is `chronik tui`: a live monitor of a whole cluster in the
 // terminal, built on bubbletea. It reads the cluster only through a
-// [Source] (admin.Gather over the admin API in production, recorded
+// [Source] (client.Gather over the admin API in production, recorded
 // snapshots in tests) and shows it in five views: overview, partitions,
 // partition detail, raft and findings. It is read-only unless an
 // [ElectFunc] is given, which enables the one action, a preferred-leader
@@ -20,7 +20,8 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // Refresh bounds and defaults.
@@ -87,12 +88,12 @@ type (
 	tickMsg     struct{}
 	snapshotMsg struct {
 		seq  uint64 // which request this answers; older than the applied one is dropped
-		view admin.ClusterView
+		view api.ClusterView
 		took time.Duration
 	}
 	electMsg struct {
-		tp  admin.TopicPartition
-		res admin.ElectLeadersResult
+		tp  api.TopicPartition
+		res api.ElectLeadersResult
 		err error
 	}
 )
@@ -135,31 +136,31 @@ type Model struct {
 	paused                          bool
 	dropped                         int
 	have                            bool // a snapshot has been applied
-	cluster                         admin.ClusterView
+	cluster                         api.ClusterView
 	at                              time.Time
 	took                            time.Duration
 
 	// Derived from the applied snapshot.
-	rows     []admin.PartitionRow
-	findings []admin.Finding
+	rows     []api.PartitionRow
+	findings []api.Finding
 	nodes    []nodeRow
-	status   admin.ClusterStatus
-	lastLag  map[admin.TopicPartition]int64
-	trends   map[admin.TopicPartition]trend
-	hist     map[admin.TopicPartition]history
+	status   diagnose.ClusterStatus
+	lastLag  map[api.TopicPartition]int64
+	trends   map[api.TopicPartition]trend
+	hist     map[api.TopicPartition]history
 
 	// Partitions view.
-	visible    []admin.PartitionRow
+	visible    []api.PartitionRow
 	sortBy     sortColumn
 	sortRev    bool
 	filterText string
 	filt       filter
 	editing    bool
-	partSel    admin.TopicPartition
+	partSel    api.TopicPartition
 	partOff    int
 
 	// Detail view.
-	detail     admin.TopicPartition
+	detail     api.TopicPartition
 	haveDetail bool
 
 	// Overview and raft views: the selected node by id.
@@ -170,7 +171,7 @@ type Model struct {
 	findSel string
 	findOff int
 
-	confirm  *admin.TopicPartition // an election waiting for y/n
+	confirm  *api.TopicPartition // an election waiting for y/n
 	electing bool
 	msg      string
 	msgKind  msgKind
@@ -191,9 +192,9 @@ func New(ctx context.Context, opts Options) *Model {
 		view:       viewOverview,
 		detailFrom: viewPartitions,
 		nodeSel:    -1,
-		lastLag:    map[admin.TopicPartition]int64{},
-		trends:     map[admin.TopicPartition]trend{},
-		hist:       map[admin.TopicPartition]history{},
+		lastLag:    map[api.TopicPartition]int64{},
+		trends:     map[api.TopicPartition]trend{},
+		hist:       map[api.TopicPartition]history{},
 	}
 	if m.refresh == 0 {
 		m.refresh = DefaultRefresh
@@ -301,7 +302,7 @@ func (m *Model) fetch() tea.Cmd {
 }
 
 // electCmd runs the election through the ElectFunc.
-func (m *Model) electCmd(tp admin.TopicPartition) tea.Cmd {
+func (m *Model) electCmd(tp api.TopicPartition) tea.Cmd {
 	ctx, elect, timeout, targets := m.ctx, m.elect, m.timeout, electTargets(m.cluster)
 	return m.track(func() tea.Msg {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -350,14 +351,14 @@ func (m *Model) apply(msg snapshotMsg) {
 	m.cluster = msg.view
 	m.at = m.now()
 	m.took = msg.took
-	m.rows = admin.MergePartitions(msg.view)
-	m.findings = admin.Diagnose(msg.view)
-	m.status = admin.BuildClusterStatus(msg.view, m.findings)
+	m.rows = diagnose.MergePartitions(msg.view)
+	m.findings = diagnose.Run(msg.view)
+	m.status = diagnose.BuildClusterStatus(msg.view, m.findings)
 	m.nodes = nodeRows(msg.view)
 
-	lastLag := make(map[admin.TopicPartition]int64, len(m.rows))
-	trends := make(map[admin.TopicPartition]trend, len(m.rows))
-	hist := make(map[admin.TopicPartition]history, len(m.rows))
+	lastLag := make(map[api.TopicPartition]int64, len(m.rows))
+	trends := make(map[api.TopicPartition]trend, len(m.rows))
+	hist := make(map[api.TopicPartition]history, len(m.rows))
 	for _, r := range m.rows {
 		tp := tpOf(r)
 		if r.HighWatermark < 0 {
@@ -399,7 +400,7 @@ func (m *Model) refilter() {
 			m.visible = append(m.visible, r)
 		}
 	}
-	slices.SortStableFunc(m.visible, func(a, b admin.PartitionRow) int {
+	slices.SortStableFunc(m.visible, func(a, b api.PartitionRow) int {
 		c := compareRows(m.sortBy, a, b)
 		if m.sortRev {
 			return -c
@@ -414,7 +415,7 @@ func (m *Model) refilter() {
 
 // partIndex is the selected partition's row in the table, -1 when hidden.
 func (m *Model) partIndex() int {
-	return slices.IndexFunc(m.visible, func(r admin.PartitionRow) bool { return tpOf(r) == m.partSel })
+	return slices.IndexFunc(m.visible, func(r api.PartitionRow) bool { return tpOf(r) == m.partSel })
 }
 
 func (m *Model) nodeIndex() int {
@@ -422,7 +423,7 @@ func (m *Model) nodeIndex() int {
 }
 
 func (m *Model) findIndex() int {
-	return slices.IndexFunc(m.findings, func(f admin.Finding) bool { return findingKey(f) == m.findSel })
+	return slices.IndexFunc(m.findings, func(f api.Finding) bool { return findingKey(f) == m.findSel })
 }
 
 // key handles a key press in the current mode: confirming an election,
@@ -610,7 +611,7 @@ func (m *Model) enter() {
 		f := m.findings[i]
 		switch {
 		case f.Topic != "" && f.Partition != nil:
-			m.detail, m.haveDetail, m.detailFrom = admin.TopicPartition{Topic: f.Topic, Partition: *f.Partition}, true, viewFindings
+			m.detail, m.haveDetail, m.detailFrom = api.TopicPartition{Topic: f.Topic, Partition: *f.Partition}, true, viewFindings
 			m.partSel = m.detail
 			m.setView(viewDetail)
 		case f.Node != nil:

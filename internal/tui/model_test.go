@@ -17,18 +17,18 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
-// loadView reads one of the recorded cluster views the admin package's
-// diagnosis tests use: healthy, follower-stalled, node-down.
-func loadView(t *testing.T, name string) admin.ClusterView {
+// loadView reads one of the recorded cluster views the diagnosis tests
+// use too (internal/admin/api/testdata): healthy, follower-stalled, node-down.
+func loadView(t *testing.T, name string) api.ClusterView {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "admin", "testdata", name+".json"))
+	b, err := os.ReadFile(filepath.Join("..", "admin", "api", "testdata", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v admin.ClusterView
+	var v api.ClusterView
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
@@ -43,19 +43,19 @@ func loadView(t *testing.T, name string) admin.ClusterView {
 // make replies arrive out of order.
 type fakeSource struct {
 	mu    sync.Mutex
-	view  admin.ClusterView
+	view  api.ClusterView
 	calls int
 	gated bool
 	queue chan *pendingCall
 }
 
-type pendingCall struct{ reply chan admin.ClusterView }
+type pendingCall struct{ reply chan api.ClusterView }
 
-func newFakeSource(v admin.ClusterView) *fakeSource {
+func newFakeSource(v api.ClusterView) *fakeSource {
 	return &fakeSource{view: v, queue: make(chan *pendingCall, 16)}
 }
 
-func (f *fakeSource) Snapshot(ctx context.Context) admin.ClusterView {
+func (f *fakeSource) Snapshot(ctx context.Context) api.ClusterView {
 	f.mu.Lock()
 	f.calls++
 	v, gated := f.view, f.gated
@@ -63,17 +63,17 @@ func (f *fakeSource) Snapshot(ctx context.Context) admin.ClusterView {
 	if !gated {
 		return v
 	}
-	c := &pendingCall{reply: make(chan admin.ClusterView, 1)}
+	c := &pendingCall{reply: make(chan api.ClusterView, 1)}
 	f.queue <- c
 	select {
 	case v := <-c.reply:
 		return v
 	case <-ctx.Done():
-		return admin.ClusterView{}
+		return api.ClusterView{}
 	}
 }
 
-func (f *fakeSource) set(v admin.ClusterView) {
+func (f *fakeSource) set(v api.ClusterView) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.view = v
@@ -117,7 +117,7 @@ type harness struct {
 	now  time.Time
 }
 
-func newHarness(t *testing.T, v admin.ClusterView, opts Options) *harness {
+func newHarness(t *testing.T, v api.ClusterView, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, src: newFakeSource(v), msgs: make(chan tea.Msg, 64),
 		now: time.Date(2025, 11, 28, 12, 0, 0, 0, time.UTC)}
@@ -187,7 +187,7 @@ func (h *harness) snapshot() {
 }
 
 // refresh shows v: the next snapshot answers with it.
-func (h *harness) refresh(v admin.ClusterView) {
+func (h *harness) refresh(v api.ClusterView) {
 	h.t.Helper()
 	h.src.set(v)
 	h.now = h.now.Add(2 * time.Second)
@@ -463,9 +463,9 @@ func TestTUIFiltering(t *testing.T) {
 	v := loadView(t, "follower-stalled")
 	// A second topic, healthy, so a topic filter has something to hide.
 	other := v.Nodes[0].Partitions.Partitions[2]
-	other.Topic, other.Partition, other.Role, other.Leader = "payments", 0, admin.ReplicaLeader, 1
+	other.Topic, other.Partition, other.Role, other.Leader = "payments", 0, api.ReplicaLeader, 1
 	other.Replicas, other.ISR, other.Fetcher = []int32{1, 2, 3}, []int32{1, 2, 3}, nil
-	other.Followers = []admin.ReplicaState{{ID: 2, LogEndOffset: 10, InISR: true, LastCaughtUpSeconds: ptr(0.1)},
+	other.Followers = []api.ReplicaState{{ID: 2, LogEndOffset: 10, InISR: true, LastCaughtUpSeconds: ptr(0.1)},
 		{ID: 3, LogEndOffset: 10, InISR: true, LastCaughtUpSeconds: ptr(0.1)}}
 	v.Nodes[0].Partitions.Partitions = append(v.Nodes[0].Partitions.Partitions, other)
 
@@ -564,7 +564,7 @@ func TestTUIPartitionDetail(t *testing.T) {
 	for range historyMax + 10 {
 		h.refresh(loadView(t, "healthy"))
 	}
-	if n := len(h.m.hist[admin.TopicPartition{Topic: "orders", Partition: 0}]); n > historyMax || n > int(historyWindow/(2*time.Second))+1 {
+	if n := len(h.m.hist[api.TopicPartition{Topic: "orders", Partition: 0}]); n > historyMax || n > int(historyWindow/(2*time.Second))+1 {
 		t.Errorf("%d samples kept", n)
 	}
 }
@@ -714,8 +714,8 @@ func TestTUIFitsTheWindow(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}, {40, 10}, {100, 30}} {
 		for _, name := range []string{"healthy", "follower-stalled", "node-down"} {
 			for _, color := range []bool{false, true} {
-				h := newLoaded(t, name, Options{Color: color, Elect: func(context.Context, []string, admin.TopicPartition) (admin.ElectLeadersResult, error) {
-					return admin.ElectLeadersResult{}, nil
+				h := newLoaded(t, name, Options{Color: color, Elect: func(context.Context, []string, api.TopicPartition) (api.ElectLeadersResult, error) {
+					return api.ElectLeadersResult{}, nil
 				}})
 				h.update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 				for _, k := range []string{"1", "2", "3", "4", "5", "?"} {
@@ -762,13 +762,13 @@ func TestTUIColourAlwaysWithSymbol(t *testing.T) {
 func TestTUIElection(t *testing.T) {
 	type call struct {
 		admins []string
-		tp     admin.TopicPartition
+		tp     api.TopicPartition
 	}
 	var mu sync.Mutex
 	var calls []call
-	answer := admin.ElectLeadersResult{Results: []admin.ElectionResult{{Topic: "orders", Partition: 1}}}
+	answer := api.ElectLeadersResult{Results: []api.ElectionResult{{Topic: "orders", Partition: 1}}}
 	var answerErr error
-	elect := func(_ context.Context, admins []string, tp admin.TopicPartition) (admin.ElectLeadersResult, error) {
+	elect := func(_ context.Context, admins []string, tp api.TopicPartition) (api.ElectLeadersResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, call{admins, tp})
@@ -791,11 +791,11 @@ func TestTUIElection(t *testing.T) {
 	h.contains("✓ orders-1: preferred leader elected")
 	h.snapshot() // the election refreshes
 	mu.Lock()
-	if len(calls) != 1 || calls[0].tp != (admin.TopicPartition{Topic: "orders", Partition: 1}) ||
+	if len(calls) != 1 || calls[0].tp != (api.TopicPartition{Topic: "orders", Partition: 1}) ||
 		!slices.Equal(calls[0].admins, []string{"http://10.0.0.1:9644", "http://10.0.0.2:9644"}) {
 		t.Fatalf("elect calls %+v; want one for orders-1 to the answering nodes, the controller first", calls)
 	}
-	answer = admin.ElectLeadersResult{Results: []admin.ElectionResult{{Topic: "orders", Partition: 1,
+	answer = api.ElectLeadersResult{Results: []api.ElectionResult{{Topic: "orders", Partition: 1,
 		Error: "ELECTION_NOT_NEEDED", Message: "replica 2 already leads"}}}
 	mu.Unlock()
 	h.keys("e", "y")
@@ -826,11 +826,11 @@ func TestTUIReadOnlyByDefault(t *testing.T) {
 }
 
 func TestTUIRefreshFloor(t *testing.T) {
-	m := New(context.Background(), Options{Source: newFakeSource(admin.ClusterView{}), Refresh: time.Millisecond})
+	m := New(context.Background(), Options{Source: newFakeSource(api.ClusterView{}), Refresh: time.Millisecond})
 	if m.refresh != MinRefresh {
 		t.Fatalf("refresh %v, want the floor %v", m.refresh, MinRefresh)
 	}
-	m = New(context.Background(), Options{Source: newFakeSource(admin.ClusterView{})})
+	m = New(context.Background(), Options{Source: newFakeSource(api.ClusterView{})})
 	if m.refresh != DefaultRefresh || m.timeout != DefaultTimeout {
 		t.Fatalf("defaults: refresh %v timeout %v", m.refresh, m.timeout)
 	}
@@ -849,13 +849,13 @@ func TestTUIWaitingForFirstSnapshot(t *testing.T) {
 
 func TestTUIScrolling(t *testing.T) {
 	v := loadView(t, "healthy")
-	var leaderInfo admin.PartitionInfo
+	var leaderInfo api.PartitionInfo
 	for _, p := range v.Nodes[0].Partitions.Partitions {
-		if p.Role == admin.ReplicaLeader {
+		if p.Role == api.ReplicaLeader {
 			leaderInfo = p
 		}
 	}
-	var many []admin.PartitionInfo
+	var many []api.PartitionInfo
 	for i := range 50 {
 		p := leaderInfo
 		p.Topic = fmt.Sprintf("t%02d", i)

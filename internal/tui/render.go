@@ -9,7 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // Rendering helpers: styles, fitting text to a width, tables, sparklines.
@@ -74,13 +74,13 @@ func (s styles) helpStyles() help.Styles {
 }
 
 // colorKind maps the CLI's status colours onto styles.
-func colorKind(c admin.Color) styleKind {
+func colorKind(c diagnose.Color) styleKind {
 	switch c {
-	case admin.ColorGreen:
+	case diagnose.ColorGreen:
 		return stGreen
-	case admin.ColorYellow:
+	case diagnose.ColorYellow:
 		return stYellow
-	case admin.ColorRed:
+	case diagnose.ColorRed:
 		return stRed
 	}
 	return stNone
@@ -151,12 +151,12 @@ func plain(s string) cell { return cell{text: oneLine(s)} }
 // statusCell is a partition status with its symbol: colour is never the
 // only mark.
 func statusCell(status string) cell {
-	c := admin.StatusCell(status)
-	text := c.Text
-	if c.Symbol != "" {
-		text = c.Symbol + " " + text
+	symbol, color := diagnose.StatusMark(status)
+	text := status
+	if symbol != "" {
+		text = symbol + " " + text
 	}
-	return cell{text: text, style: colorKind(c.Color)}
+	return cell{text: text, style: colorKind(color)}
 }
 
 // table is the data of one table; render fits it to a width.

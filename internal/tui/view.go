@@ -9,7 +9,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 
-	"github.com/chronik-dev/chronik/internal/admin"
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // The screen: a breadcrumb and status line, the view tabs, the body of the
@@ -202,7 +202,7 @@ func (m *Model) messageLine(w int) string {
 	switch {
 	case m.confirm != nil:
 		q := "Elect the preferred leader of " + tpName(*m.confirm)
-		if i := slices.IndexFunc(m.rows, func(r admin.PartitionRow) bool { return tpOf(r) == *m.confirm }); i >= 0 && len(m.rows[i].Replicas) > 0 {
+		if i := slices.IndexFunc(m.rows, func(r api.PartitionRow) bool { return tpOf(r) == *m.confirm }); i >= 0 && len(m.rows[i].Replicas) > 0 {
 			r := m.rows[i]
 			q += fmt.Sprintf(" (replica %d; the leader now is %s)", r.Replicas[0], leaderText(r.Leader))
 		}
@@ -348,8 +348,8 @@ func (m *Model) overviewBody(w, h int) []string {
 	out = append(out, "controller  "+ctl)
 	var parts []string
 	total := 0
-	for _, s := range []string{admin.StatusOffline, admin.StatusISRUninitialized, admin.StatusUnderMinISR,
-		admin.StatusStalled, admin.StatusAtMinISR, admin.StatusUnderReplicated, admin.StatusOK} {
+	for _, s := range []string{api.StatusOffline, api.StatusISRUninitialized, api.StatusUnderMinISR,
+		api.StatusStalled, api.StatusAtMinISR, api.StatusUnderReplicated, api.StatusOK} {
 		n := m.status.Partitions[s]
 		total += n
 		if n > 0 {
@@ -360,9 +360,9 @@ func (m *Model) overviewBody(w, h int) []string {
 	}
 	out = append(out, fmt.Sprintf("partitions  %d", total)+listSuffix(parts))
 	fparts := []string{
-		m.st.paint(stRed, fmt.Sprintf("✗ %d critical", m.status.Findings[admin.SeverityCritical])),
-		m.st.paint(stYellow, fmt.Sprintf("▲ %d warning", m.status.Findings[admin.SeverityWarning])),
-		fmt.Sprintf("· %d info", m.status.Findings[admin.SeverityInfo]),
+		m.st.paint(stRed, fmt.Sprintf("✗ %d critical", m.status.Findings[api.SeverityCritical])),
+		m.st.paint(stYellow, fmt.Sprintf("▲ %d warning", m.status.Findings[api.SeverityWarning])),
+		fmt.Sprintf("· %d info", m.status.Findings[api.SeverityInfo]),
 	}
 	out = append(out, "findings    "+strings.Join(fparts, "  ")+m.st.paint(stFaint, "   (5 lists them)"))
 	if m.status.Healthy {
@@ -433,10 +433,10 @@ func (m *Model) partitionsBody(w, h int) []string {
 }
 
 // detailRow is the partition the detail view shows.
-func (m *Model) detailRow() (admin.PartitionRow, bool) {
-	i := slices.IndexFunc(m.rows, func(r admin.PartitionRow) bool { return tpOf(r) == m.detail })
+func (m *Model) detailRow() (api.PartitionRow, bool) {
+	i := slices.IndexFunc(m.rows, func(r api.PartitionRow) bool { return tpOf(r) == m.detail })
 	if i < 0 {
-		return admin.PartitionRow{}, false
+		return api.PartitionRow{}, false
 	}
 	return m.rows[i], true
 }
@@ -509,7 +509,7 @@ func (m *Model) detailBody(w, h int) []string {
 				plain("0"), plain("-"), plain("-"), isr, fetcher})
 			continue
 		}
-		i := slices.IndexFunc(r.ReplicaStates, func(rs admin.ReplicaState) bool { return rs.ID == id })
+		i := slices.IndexFunc(r.ReplicaStates, func(rs api.ReplicaState) bool { return rs.ID == id })
 		if i < 0 {
 			t.rows = append(t.rows, []cell{plain(strconv.Itoa(int(id))), plain("follower"), plain("-"), plain("-"),
 				plain("-"), plain("-"), isr, fetcher})
@@ -538,7 +538,7 @@ func (m *Model) detailBody(w, h int) []string {
 
 // sparklines plot the partition's HW and each replica's LEO over the kept
 // history, all on one scale so a replica falling behind stands out.
-func (m *Model) sparklines(tp admin.TopicPartition, r admin.PartitionRow, w, h int) []string {
+func (m *Model) sparklines(tp api.TopicPartition, r api.PartitionRow, w, h int) []string {
 	hs := m.hist[tp]
 	if h < 2 {
 		return nil
@@ -604,12 +604,12 @@ func (m *Model) raftBody(w, h int) []string {
 		rs := n.raft
 		role := plain(rs.Role)
 		switch rs.Role {
-		case admin.RoleLeader:
+		case api.RoleLeader:
 			role.style = stBold
-		case admin.RoleStopped:
+		case api.RoleStopped:
 			role.style = stRed
 			stopped = append(stopped, fmt.Sprintf("node %d stopped as a voter: %s", n.id, rs.Error))
-		case admin.RoleCandidate, admin.RolePreCandidate:
+		case api.RoleCandidate, api.RolePreCandidate:
 			role.style = stYellow
 		}
 		voters := make([]string, len(rs.Voters))
@@ -644,7 +644,7 @@ func (m *Model) raftBody(w, h int) []string {
 			pt.sel = i
 		}
 		st := plain(p.State)
-		if p.State != admin.PeerReplicate {
+		if p.State != api.PeerReplicate {
 			st.style = stYellow
 		}
 		yes := func(b bool) cell {
@@ -671,9 +671,9 @@ func (m *Model) raftBody(w, h int) []string {
 
 func severityCell(s string) cell {
 	switch s {
-	case admin.SeverityCritical:
+	case api.SeverityCritical:
 		return cell{text: "✗ CRITICAL", style: stRed}
-	case admin.SeverityWarning:
+	case api.SeverityWarning:
 		return cell{text: "▲ WARNING", style: stYellow}
 	}
 	return cell{text: "· " + strings.ToUpper(s)}

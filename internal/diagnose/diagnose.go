@@ -1,4 +1,9 @@
-package admin
+// Package diagnose is the pure diagnosis of a cluster from what its nodes'
+// admin APIs answered: the merged partition table ([MergePartitions]), the
+// rules that turn a view into findings ([Run]), and the reports built from
+// them for `chronik isr describe`, `cluster status` and `doctor`. It reads
+// only the api types; printing them is the caller's job.
+package diagnose
 
 import (
 	"cmp"
@@ -6,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // The diagnosis: the merged partition table every view of the cluster
@@ -50,12 +57,12 @@ const (
 // hosted is one node's PartitionInfo for a partition.
 type hosted struct {
 	node int32
-	info PartitionInfo
+	info api.PartitionInfo
 }
 
 // viewNodeID is the id of the node a view is about: its own /v1/node
 // answer when there is one, else what the collector filled in.
-func viewNodeID(v NodeView) int32 {
+func viewNodeID(v api.NodeView) int32 {
 	if v.Node != nil {
 		return v.Node.NodeID
 	}
@@ -64,15 +71,15 @@ func viewNodeID(v NodeView) int32 {
 
 // hostsByPartition gathers every answering node's PartitionInfo per
 // partition, each list ordered by node id.
-func hostsByPartition(v ClusterView) map[TopicPartition][]hosted {
-	out := make(map[TopicPartition][]hosted)
+func hostsByPartition(v api.ClusterView) map[api.TopicPartition][]hosted {
+	out := make(map[api.TopicPartition][]hosted)
 	for _, n := range v.Nodes {
 		if !n.Reachable() || n.Partitions == nil {
 			continue
 		}
 		id := viewNodeID(n)
 		for _, p := range n.Partitions.Partitions {
-			tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
+			tp := api.TopicPartition{Topic: p.Topic, Partition: p.Partition}
 			out[tp] = append(out[tp], hosted{node: id, info: p})
 		}
 	}
@@ -83,7 +90,7 @@ func hostsByPartition(v ClusterView) map[TopicPartition][]hosted {
 }
 
 // unreachableNodes is the set of node ids (where known) that did not answer.
-func unreachableNodes(v ClusterView) map[int32]bool {
+func unreachableNodes(v api.ClusterView) map[int32]bool {
 	out := make(map[int32]bool)
 	for _, n := range v.Nodes {
 		if !n.Reachable() && n.NodeID >= 0 {
@@ -105,7 +112,7 @@ func chooseView(hs []hosted) (hosted, bool) {
 		maxLeaderEpoch = max(maxLeaderEpoch, h.info.LeaderEpoch)
 	}
 	for _, h := range hs {
-		if h.info.Role == ReplicaLeader && h.info.Leader == h.node && h.info.LeaderEpoch == maxLeaderEpoch {
+		if h.info.Role == api.ReplicaLeader && h.info.Leader == h.node && h.info.LeaderEpoch == maxLeaderEpoch {
 			return h, true
 		}
 	}
@@ -128,13 +135,13 @@ func lagTimeMax(seconds float64) float64 {
 
 // replicaStalled reports whether the leader says the replica has not been
 // caught up for longer than the lag time; nil (never caught up) is stalled.
-func replicaStalled(rs ReplicaState, lagMaxSeconds float64) bool {
+func replicaStalled(rs api.ReplicaState, lagMaxSeconds float64) bool {
 	return rs.LastCaughtUpSeconds == nil || *rs.LastCaughtUpSeconds > lagTimeMax(lagMaxSeconds)
 }
 
 // fencedBrokers are the brokers fenced in the controller's broker list
 // (or, when the controller did not answer, in any answering node's).
-func fencedBrokers(v ClusterView) map[int32]bool {
+func fencedBrokers(v api.ClusterView) map[int32]bool {
 	out := map[int32]bool{}
 	if list := v.BrokerList(); list != nil {
 		for _, b := range list.Brokers {
@@ -156,15 +163,15 @@ func fencedBrokers(v ClusterView) map[int32]bool {
 // Stalled lists the replicas the leader reports not caught up for longer
 // than the lag time (never caught up counts as stalled), except those on
 // fenced brokers; Unreachable the replicas whose node did not answer.
-func MergePartitions(v ClusterView) []PartitionRow {
+func MergePartitions(v api.ClusterView) []api.PartitionRow {
 	hosts := hostsByPartition(v)
 	down := unreachableNodes(v)
 	fenced := fencedBrokers(v)
-	rows := make([]PartitionRow, 0, len(hosts))
+	rows := make([]api.PartitionRow, 0, len(hosts))
 	for _, hs := range hosts {
 		src, fromLeader := chooseView(hs)
 		p := src.info
-		row := PartitionRow{
+		row := api.PartitionRow{
 			Topic:             p.Topic,
 			Partition:         p.Partition,
 			Leader:            p.Leader,
@@ -204,7 +211,7 @@ func MergePartitions(v ClusterView) []PartitionRow {
 		row.Status = PartitionStatus(row)
 		rows = append(rows, row)
 	}
-	slices.SortFunc(rows, func(a, b PartitionRow) int {
+	slices.SortFunc(rows, func(a, b api.PartitionRow) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return rows
@@ -212,39 +219,39 @@ func MergePartitions(v ClusterView) []PartitionRow {
 
 // PartitionStatus is the most severe status that applies to the row, in
 // the order of the Status* constants.
-func PartitionStatus(r PartitionRow) string {
+func PartitionStatus(r api.PartitionRow) string {
 	switch {
 	case r.Leader == -1:
-		return StatusOffline
+		return api.StatusOffline
 	case len(r.ISR) == 0 || !slices.Contains(r.ISR, r.Leader):
-		return StatusISRUninitialized
+		return api.StatusISRUninitialized
 	case len(r.ISR) < r.MinISR:
-		return StatusUnderMinISR
+		return api.StatusUnderMinISR
 	case len(r.Stalled) > 0:
-		return StatusStalled
+		return api.StatusStalled
 	case len(r.ISR) == r.MinISR && r.MinISR < len(r.Replicas):
-		return StatusAtMinISR
+		return api.StatusAtMinISR
 	case len(r.ISR) < len(r.Replicas):
-		return StatusUnderReplicated
+		return api.StatusUnderReplicated
 	default:
-		return StatusOK
+		return api.StatusOK
 	}
 }
 
 // diagInput is what every rule reads: the raw view plus what is derived
 // from it once.
 type diagInput struct {
-	view  ClusterView
-	rows  []PartitionRow
-	hosts map[TopicPartition][]hosted
+	view  api.ClusterView
+	rows  []api.PartitionRow
+	hosts map[api.TopicPartition][]hosted
 }
 
-func newDiagInput(v ClusterView) diagInput {
+func newDiagInput(v api.ClusterView) diagInput {
 	return diagInput{view: v, rows: MergePartitions(v), hosts: hostsByPartition(v)}
 }
 
 // rule turns the input into the findings of one code.
-type rule func(diagInput) []Finding
+type rule func(diagInput) []api.Finding
 
 // allRules lists every rule; a function rather than a variable so there
 // is no package-level mutable state.
@@ -267,12 +274,12 @@ func allRules() []rule {
 	}
 }
 
-// Diagnose evaluates every rule on the view. Findings are sorted by
+// Run evaluates every rule on the view. Findings are sorted by
 // severity (critical first), then code, topic, partition and node; the
 // slice is empty, not nil, when all is well so it encodes as [].
-func Diagnose(v ClusterView) []Finding {
+func Run(v api.ClusterView) []api.Finding {
 	in := newDiagInput(v)
-	out := []Finding{}
+	out := []api.Finding{}
 	for _, r := range allRules() {
 		out = append(out, r(in)...)
 	}
@@ -283,11 +290,11 @@ func Diagnose(v ClusterView) []Finding {
 // severityRank orders severities most severe first.
 func severityRank(s string) int {
 	switch s {
-	case SeverityCritical:
+	case api.SeverityCritical:
 		return 0
-	case SeverityWarning:
+	case api.SeverityWarning:
 		return 1
-	case SeverityInfo:
+	case api.SeverityInfo:
 		return 2
 	default:
 		return 3
@@ -308,8 +315,8 @@ func compareOptID(a, b *int32) int {
 	}
 }
 
-func sortFindings(fs []Finding) {
-	slices.SortStableFunc(fs, func(a, b Finding) int {
+func sortFindings(fs []api.Finding) {
+	slices.SortStableFunc(fs, func(a, b api.Finding) int {
 		return cmp.Or(
 			cmp.Compare(severityRank(a.Severity), severityRank(b.Severity)),
 			cmp.Compare(a.Code, b.Code),
@@ -322,7 +329,7 @@ func sortFindings(fs []Finding) {
 }
 
 // WorstSeverity is the most severe severity among fs, "" when fs is empty.
-func WorstSeverity(fs []Finding) string {
+func WorstSeverity(fs []api.Finding) string {
 	worst := ""
 	for _, f := range fs {
 		if worst == "" || severityRank(f.Severity) < severityRank(worst) {
@@ -334,11 +341,11 @@ func WorstSeverity(fs []Finding) string {
 
 // ExitCode is the CLI's exit status for fs: 0 when healthy (no findings or
 // only info), 3 with a warning, 4 with a critical finding.
-func ExitCode(fs []Finding) int {
+func ExitCode(fs []api.Finding) int {
 	switch WorstSeverity(fs) {
-	case SeverityCritical:
+	case api.SeverityCritical:
 		return 4
-	case SeverityWarning:
+	case api.SeverityWarning:
 		return 3
 	default:
 		return 0
@@ -387,20 +394,20 @@ func missingFrom(all, sub []int32) []int32 {
 
 // metaRow is a node's own PartitionInfo reduced to the metadata a status
 // predicate looks at, so SeenBy can ask each node's view the same question.
-func metaRow(p PartitionInfo) PartitionRow {
-	return PartitionRow{Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, MinISR: p.MinISR}
+func metaRow(p api.PartitionInfo) api.PartitionRow {
+	return api.PartitionRow{Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, MinISR: p.MinISR}
 }
 
 // partitionFinding starts a finding about row r, seen by every answering
 // node whose own metadata satisfies pred (always including the row's source).
-func partitionFinding(in diagInput, code, severity string, r PartitionRow, pred func(PartitionRow) bool) Finding {
+func partitionFinding(in diagInput, code, severity string, r api.PartitionRow, pred func(api.PartitionRow) bool) api.Finding {
 	seen := []int32{r.Source}
-	for _, h := range in.hosts[TopicPartition{Topic: r.Topic, Partition: r.Partition}] {
+	for _, h := range in.hosts[api.TopicPartition{Topic: r.Topic, Partition: r.Partition}] {
 		if pred(metaRow(h.info)) {
 			seen = append(seen, h.node)
 		}
 	}
-	return Finding{
+	return api.Finding{
 		Code:      code,
 		Severity:  severity,
 		Topic:     r.Topic,
@@ -410,7 +417,7 @@ func partitionFinding(in diagInput, code, severity string, r PartitionRow, pred 
 }
 
 // isrEvidence is the evidence every ISR-size finding carries.
-func isrEvidence(r PartitionRow) map[string]any {
+func isrEvidence(r api.PartitionRow) map[string]any {
 	return map[string]any{
 		"leader":          r.Leader,
 		"leader_epoch":    r.LeaderEpoch,
@@ -432,15 +439,15 @@ func describeHint(topic string) string {
 // --- node and quorum rules ---
 
 // ruleNodeUnreachable: a node whose admin API did not answer.
-func ruleNodeUnreachable(in diagInput) []Finding {
-	var out []Finding
+func ruleNodeUnreachable(in diagInput) []api.Finding {
+	var out []api.Finding
 	for _, n := range in.view.Nodes {
 		if n.Reachable() {
 			continue
 		}
-		f := Finding{
+		f := api.Finding{
 			Code:     CodeNodeUnreachable,
-			Severity: SeverityWarning,
+			Severity: api.SeverityWarning,
 			Evidence: map[string]any{"admin": n.Admin, "error": n.Error},
 		}
 		reason := oneLine(n.Error)
@@ -458,7 +465,7 @@ func ruleNodeUnreachable(in diagInput) []Finding {
 
 // ruleRaftNoLeader: every answering node says it knows no raft leader, so
 // no metadata change (ISR, leader, topic) can commit.
-func ruleRaftNoLeader(in diagInput) []Finding {
+func ruleRaftNoLeader(in diagInput) []api.Finding {
 	var seen []int32
 	terms := map[string]any{}
 	roles := map[string]any{}
@@ -479,9 +486,9 @@ func ruleRaftNoLeader(in diagInput) []Finding {
 		return nil // nobody answered about raft: NODE_UNREACHABLE says why
 	}
 	seen = sortedIDs(seen)
-	return []Finding{{
+	return []api.Finding{{
 		Code:     CodeRaftNoLeader,
-		Severity: SeverityCritical,
+		Severity: api.SeverityCritical,
 		Message:  fmt.Sprintf("no raft leader: none of the %d answering nodes %v knows one; metadata changes cannot commit", len(seen), seen),
 		Evidence: map[string]any{"nodes_answering": len(seen), "terms": terms, "roles": roles},
 		NextStep: "start the missing voters so a majority is up; `chronik raft status` shows each node's term and role",
@@ -491,11 +498,11 @@ func ruleRaftNoLeader(in diagInput) []Finding {
 
 // raftLeaderView is the answering node that says it leads raft, the one
 // with the highest term if several do (a deposed leader may not know yet).
-func raftLeaderView(v ClusterView) (NodeView, bool) {
-	var best NodeView
+func raftLeaderView(v api.ClusterView) (api.NodeView, bool) {
+	var best api.NodeView
 	found := false
 	for _, n := range v.Nodes {
-		if !n.Reachable() || n.Raft == nil || n.Raft.Role != RoleLeader {
+		if !n.Reachable() || n.Raft == nil || n.Raft.Role != api.RoleLeader {
 			continue
 		}
 		if !found || n.Raft.Term > best.Raft.Term {
@@ -507,13 +514,13 @@ func raftLeaderView(v ClusterView) (NodeView, bool) {
 
 // ruleRaftFollowerBehind: the raft leader has not heard from a voter
 // recently; one more loss may cost the quorum.
-func ruleRaftFollowerBehind(in diagInput) []Finding {
+func ruleRaftFollowerBehind(in diagInput) []api.Finding {
 	lv, ok := raftLeaderView(in.view)
 	if !ok {
 		return nil
 	}
 	leader := lv.Raft
-	var out []Finding
+	var out []api.Finding
 	for _, p := range leader.Peers {
 		if p.ID == leader.NodeID {
 			continue
@@ -542,9 +549,9 @@ func ruleRaftFollowerBehind(in diagInput) []Finding {
 		if p.LastContactSeconds != nil {
 			heard = fmt.Sprintf("last heard from it %.1fs ago", *p.LastContactSeconds)
 		}
-		out = append(out, Finding{
+		out = append(out, api.Finding{
 			Code:     CodeRaftFollowerBehind,
-			Severity: SeverityWarning,
+			Severity: api.SeverityWarning,
 			Node:     ptr32(int32(p.ID)),
 			Message: fmt.Sprintf("raft voter %d: leader %d %s, %d entries behind (match %d, commit %d)",
 				p.ID, leader.NodeID, heard, behind, p.Match, leader.Commit),
@@ -560,11 +567,11 @@ func ruleRaftFollowerBehind(in diagInput) []Finding {
 // ISR and leads nothing. A broker that fenced itself by a clean shutdown
 // is only info. The controller's answer is authoritative; without it,
 // every answering node's replicated broker list is asked.
-func ruleBrokerFenced(in diagInput) []Finding {
-	var views []NodeView
+func ruleBrokerFenced(in diagInput) []api.Finding {
+	var views []api.NodeView
 	for _, n := range in.view.Nodes {
 		if n.Reachable() && n.Brokers != nil && n.Brokers.Controller {
-			views = []NodeView{n}
+			views = []api.NodeView{n}
 			break
 		}
 		if n.Reachable() && n.Brokers != nil {
@@ -572,7 +579,7 @@ func ruleBrokerFenced(in diagInput) []Finding {
 		}
 	}
 	type fenced struct {
-		info BrokerInfo
+		info api.BrokerInfo
 		ctl  int32
 		seen []int32
 	}
@@ -590,7 +597,7 @@ func ruleBrokerFenced(in diagInput) []Finding {
 			f.seen = append(f.seen, viewNodeID(n))
 		}
 	}
-	var out []Finding
+	var out []api.Finding
 	for id, f := range byID {
 		b := f.info
 		ev := map[string]any{
@@ -599,15 +606,15 @@ func ruleBrokerFenced(in diagInput) []Finding {
 			"controller_id":          f.ctl,
 			"last_heartbeat_seconds": optValue(b.LastHeartbeatSeconds),
 		}
-		fd := Finding{
+		fd := api.Finding{
 			Code:     CodeBrokerFenced,
-			Severity: SeverityWarning,
+			Severity: api.SeverityWarning,
 			Node:     ptr32(id),
 			Evidence: ev,
 			SeenBy:   sortedIDs(f.seen),
 		}
 		if b.ShutDown {
-			fd.Severity = SeverityInfo
+			fd.Severity = api.SeverityInfo
 			fd.Message = fmt.Sprintf("broker %d is fenced after a controlled shutdown; its replicas are out of every ISR", id)
 			fd.NextStep = fmt.Sprintf("start node %d again when it should serve; it rejoins the ISRs once caught up", id)
 		} else {
@@ -626,14 +633,14 @@ func ruleBrokerFenced(in diagInput) []Finding {
 // --- partition metadata rules ---
 
 // ruleNoLeader: a partition without a leader serves neither produce nor fetch.
-func ruleNoLeader(in diagInput) []Finding {
-	pred := func(r PartitionRow) bool { return r.Leader == -1 }
-	var out []Finding
+func ruleNoLeader(in diagInput) []api.Finding {
+	pred := func(r api.PartitionRow) bool { return r.Leader == -1 }
+	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeNoLeader, SeverityCritical, r, pred)
+		f := partitionFinding(in, CodeNoLeader, api.SeverityCritical, r, pred)
 		f.Message = fmt.Sprintf("%s has no leader (replicas %v, isr %v, leader epoch %d)", tpName(r.Topic, r.Partition), r.Replicas, r.ISR, r.LeaderEpoch)
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("start one of its ISR replicas %v; only they can lead without losing acknowledged data", r.ISR)
@@ -644,14 +651,14 @@ func ruleNoLeader(in diagInput) []Finding {
 
 // ruleISRUninitialized: an empty ISR, which creation never produces by
 // design; acks=all cannot complete.
-func ruleISRUninitialized(in diagInput) []Finding {
-	pred := func(r PartitionRow) bool { return len(r.ISR) == 0 }
-	var out []Finding
+func ruleISRUninitialized(in diagInput) []api.Finding {
+	pred := func(r api.PartitionRow) bool { return len(r.ISR) == 0 }
+	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeISRUninitialized, SeverityCritical, r, pred)
+		f := partitionFinding(in, CodeISRUninitialized, api.SeverityCritical, r, pred)
 		f.Message = fmt.Sprintf("%s has an empty ISR (replicas %v, leader %d, partition epoch %d)", tpName(r.Topic, r.Partition), r.Replicas, r.Leader, r.PartitionEpoch)
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("report this with `chronik raft status` and %s output: an ISR must never be empty", describeHint(r.Topic))
@@ -661,16 +668,16 @@ func ruleISRUninitialized(in diagInput) []Finding {
 }
 
 // ruleLeaderNotInISR: the leader is not a member of its own ISR.
-func ruleLeaderNotInISR(in diagInput) []Finding {
-	pred := func(r PartitionRow) bool {
+func ruleLeaderNotInISR(in diagInput) []api.Finding {
+	pred := func(r api.PartitionRow) bool {
 		return r.Leader != -1 && len(r.ISR) > 0 && !slices.Contains(r.ISR, r.Leader)
 	}
-	var out []Finding
+	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeLeaderNotInISR, SeverityCritical, r, pred)
+		f := partitionFinding(in, CodeLeaderNotInISR, api.SeverityCritical, r, pred)
 		f.Message = fmt.Sprintf("%s: leader %d is not in its ISR %v (partition epoch %d)", tpName(r.Topic, r.Partition), r.Leader, r.ISR, r.PartitionEpoch)
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("elect a leader from the ISR (POST /v1/elect-leaders for %s) and report this with %s output", tpName(r.Topic, r.Partition), describeHint(r.Topic))
@@ -679,21 +686,21 @@ func ruleLeaderNotInISR(in diagInput) []Finding {
 	return out
 }
 
-func underMinISR(r PartitionRow) bool { return len(r.ISR) < r.MinISR }
+func underMinISR(r api.PartitionRow) bool { return len(r.ISR) < r.MinISR }
 
-func atMinISR(r PartitionRow) bool {
+func atMinISR(r api.PartitionRow) bool {
 	return len(r.ISR) == r.MinISR && r.MinISR < len(r.Replicas)
 }
 
 // ruleUnderMinISR: fewer in-sync replicas than min.insync.replicas, so
 // every acks=all produce is refused with NOT_ENOUGH_REPLICAS.
-func ruleUnderMinISR(in diagInput) []Finding {
-	var out []Finding
+func ruleUnderMinISR(in diagInput) []api.Finding {
+	var out []api.Finding
 	for _, r := range in.rows {
 		if !underMinISR(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeUnderMinISR, SeverityCritical, r, underMinISR)
+		f := partitionFinding(in, CodeUnderMinISR, api.SeverityCritical, r, underMinISR)
 		out1 := missingFrom(r.Replicas, r.ISR)
 		f.Message = fmt.Sprintf("%s: ISR %v has %d of min.insync.replicas %d; acks=all produces are refused", tpName(r.Topic, r.Partition), r.ISR, len(r.ISR), r.MinISR)
 		f.Evidence = isrEvidence(r)
@@ -705,13 +712,13 @@ func ruleUnderMinISR(in diagInput) []Finding {
 
 // ruleAtMinISR: exactly min.insync.replicas in sync, so one more loss
 // refuses acks=all.
-func ruleAtMinISR(in diagInput) []Finding {
-	var out []Finding
+func ruleAtMinISR(in diagInput) []api.Finding {
+	var out []api.Finding
 	for _, r := range in.rows {
 		if underMinISR(r) || !atMinISR(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeAtMinISR, SeverityWarning, r, atMinISR)
+		f := partitionFinding(in, CodeAtMinISR, api.SeverityWarning, r, atMinISR)
 		f.Message = fmt.Sprintf("%s: ISR %v is at min.insync.replicas %d of %d replicas; one more loss refuses acks=all", tpName(r.Topic, r.Partition), r.ISR, r.MinISR, len(r.Replicas))
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("bring replicas %v back in sync; %s shows their lag", missingFrom(r.Replicas, r.ISR), describeHint(r.Topic))
@@ -722,14 +729,14 @@ func ruleAtMinISR(in diagInput) []Finding {
 
 // ruleUnderReplicated: replicas out of the ISR while acks=all is not yet
 // at risk; UNDER_MIN_ISR and AT_MIN_ISR already say it when they apply.
-func ruleUnderReplicated(in diagInput) []Finding {
-	pred := func(r PartitionRow) bool { return len(r.ISR) < len(r.Replicas) }
-	var out []Finding
+func ruleUnderReplicated(in diagInput) []api.Finding {
+	pred := func(r api.PartitionRow) bool { return len(r.ISR) < len(r.Replicas) }
+	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) || underMinISR(r) || atMinISR(r) {
 			continue
 		}
-		f := partitionFinding(in, CodeUnderReplicated, SeverityWarning, r, pred)
+		f := partitionFinding(in, CodeUnderReplicated, api.SeverityWarning, r, pred)
 		f.Message = fmt.Sprintf("%s: ISR %v has %d of %d replicas (min.insync.replicas %d)", tpName(r.Topic, r.Partition), r.ISR, len(r.ISR), len(r.Replicas), r.MinISR)
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("bring replicas %v back in sync; %s shows their lag", missingFrom(r.Replicas, r.ISR), describeHint(r.Topic))
@@ -742,11 +749,11 @@ func ruleUnderReplicated(in diagInput) []Finding {
 
 // ruleFollowerStalled: the leader reports a replica not caught up for
 // longer than the lag time; one finding per stalled replica.
-func ruleFollowerStalled(in diagInput) []Finding {
-	var out []Finding
+func ruleFollowerStalled(in diagInput) []api.Finding {
+	var out []api.Finding
 	for _, r := range in.rows {
 		for _, id := range r.Stalled {
-			i := slices.IndexFunc(r.ReplicaStates, func(rs ReplicaState) bool { return rs.ID == id })
+			i := slices.IndexFunc(r.ReplicaStates, func(rs api.ReplicaState) bool { return rs.ID == id })
 			if i < 0 {
 				continue // Stalled comes from ReplicaStates, so this does not happen
 			}
@@ -760,9 +767,9 @@ func ruleFollowerStalled(in diagInput) []Finding {
 			if slices.Contains(r.Unreachable, id) {
 				step = fmt.Sprintf("node %d did not answer: check that it runs; %s shows its lag", id, describeHint(r.Topic))
 			}
-			out = append(out, Finding{
+			out = append(out, api.Finding{
 				Code:      CodeFollowerStalled,
-				Severity:  SeverityWarning,
+				Severity:  api.SeverityWarning,
 				Topic:     r.Topic,
 				Partition: ptr32(r.Partition),
 				Node:      ptr32(id),
@@ -790,14 +797,14 @@ func ruleFollowerStalled(in diagInput) []Finding {
 // not run there. Reconcile's Missing list counts only once the reconciler
 // has caught up; a PartitionInfo with running=false counts unless the
 // node's reconciler says it is still catching up (then it is expected).
-func ruleReplicaNotRunning(in diagInput) []Finding {
+func ruleReplicaNotRunning(in diagInput) []api.Finding {
 	type key struct {
 		node int32
-		tp   TopicPartition
+		tp   api.TopicPartition
 	}
 	done := map[key]bool{}
-	var out []Finding
-	add := func(n NodeView, tp TopicPartition, source string) {
+	var out []api.Finding
+	add := func(n api.NodeView, tp api.TopicPartition, source string) {
 		id := viewNodeID(n)
 		k := key{id, tp}
 		if done[k] {
@@ -811,9 +818,9 @@ func ruleReplicaNotRunning(in diagInput) []Finding {
 			ev["missing"] = len(n.Reconcile.Missing)
 			ev["reconcile_caught_up"] = n.Reconcile.CaughtUp
 		}
-		out = append(out, Finding{
+		out = append(out, api.Finding{
 			Code:      CodeReplicaNotRunning,
-			Severity:  SeverityWarning,
+			Severity:  api.SeverityWarning,
 			Topic:     tp.Topic,
 			Partition: ptr32(tp.Partition),
 			Node:      ptr32(id),
@@ -837,7 +844,7 @@ func ruleReplicaNotRunning(in diagInput) []Finding {
 		}
 		for _, p := range n.Partitions.Partitions {
 			if !p.Running {
-				add(n, TopicPartition{Topic: p.Topic, Partition: p.Partition}, "partitions")
+				add(n, api.TopicPartition{Topic: p.Topic, Partition: p.Partition}, "partitions")
 			}
 		}
 	}
@@ -848,15 +855,15 @@ func ruleReplicaNotRunning(in diagInput) []Finding {
 // replication should take, i.e. the high watermark is stuck behind a slow
 // ISR member. Every leader's answer is checked, not only the row's source,
 // since a deposed leader's waiters are stuck too.
-func ruleAcksAllWaiting(in diagInput) []Finding {
-	var out []Finding
+func ruleAcksAllWaiting(in diagInput) []api.Finding {
+	var out []api.Finding
 	for _, n := range in.view.Nodes {
 		if !n.Reachable() || n.Partitions == nil {
 			continue
 		}
 		id := viewNodeID(n)
 		for _, p := range n.Partitions.Partitions {
-			if p.Role != ReplicaLeader || p.AcksAllWaiting <= 0 || p.AcksAllOldestWaitSeconds <= acksAllWaitMaxSeconds {
+			if p.Role != api.ReplicaLeader || p.AcksAllWaiting <= 0 || p.AcksAllOldestWaitSeconds <= acksAllWaitMaxSeconds {
 				continue
 			}
 			ev := map[string]any{
@@ -880,9 +887,9 @@ func ruleAcksAllWaiting(in diagInput) []Finding {
 				ev["slowest_isr_lag"] = slowLag
 				step = fmt.Sprintf("check ISR replica %d (lag %d): the high watermark waits for it; %s shows its state", slowest, slowLag, describeHint(p.Topic))
 			}
-			out = append(out, Finding{
+			out = append(out, api.Finding{
 				Code:      CodeAcksAllWaiting,
-				Severity:  SeverityWarning,
+				Severity:  api.SeverityWarning,
 				Topic:     p.Topic,
 				Partition: ptr32(p.Partition),
 				Node:      ptr32(id),
@@ -900,14 +907,14 @@ func ruleAcksAllWaiting(in diagInput) []Finding {
 // ruleMetadataDiverged: two nodes that applied the same raft index must
 // hold the same metadata; a different partition epoch or leader for the
 // same partition means the state machines diverged.
-func ruleMetadataDiverged(in diagInput) []Finding {
+func ruleMetadataDiverged(in diagInput) []api.Finding {
 	applied := map[int32]uint64{}
 	for _, n := range in.view.Nodes {
 		if n.Reachable() && n.Raft != nil {
 			applied[viewNodeID(n)] = n.Raft.Applied
 		}
 	}
-	var out []Finding
+	var out []api.Finding
 	for tp, hs := range in.hosts {
 		groups := map[uint64][]hosted{}
 		for _, h := range hs {
@@ -942,9 +949,9 @@ func ruleMetadataDiverged(in diagInput) []Finding {
 				}
 				desc += fmt.Sprintf("node %d: epoch %d leader %d", h.node, h.info.PartitionEpoch, h.info.Leader)
 			}
-			out = append(out, Finding{
+			out = append(out, api.Finding{
 				Code:      CodeMetadataDiverged,
-				Severity:  SeverityWarning,
+				Severity:  api.SeverityWarning,
 				Topic:     tp.Topic,
 				Partition: ptr32(tp.Partition),
 				Message:   fmt.Sprintf("%s: nodes at raft applied index %d disagree (%s)", tpName(tp.Topic, tp.Partition), idx, desc),

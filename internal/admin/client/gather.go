@@ -1,4 +1,4 @@
-package admin
+package client
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // Gather asks every node in urls for everything the cluster commands show
@@ -17,9 +19,9 @@ import (
 // address), so one reachable URL is enough to see the whole cluster. A node
 // that does not answer is in the result with Error set, and its id when
 // another node's broker list names its address.
-func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration) ClusterView {
+func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration) api.ClusterView {
 	var mu sync.Mutex
-	views := map[string]*NodeView{}
+	views := map[string]*api.NodeView{}
 	var order []string
 	var wg sync.WaitGroup
 	var ask func(u string)
@@ -30,12 +32,12 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 			mu.Unlock()
 			return
 		}
-		v := &NodeView{Admin: u, NodeID: -1}
+		v := &api.NodeView{Admin: u, NodeID: -1}
 		views[u] = v
 		order = append(order, u)
 		mu.Unlock()
 		wg.Go(func() {
-			gatherNode(ctx, NewClient(u, httpc), v, timeout)
+			gatherNode(ctx, New(u, httpc), v, timeout)
 			if v.Brokers == nil {
 				return
 			}
@@ -51,7 +53,7 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 	}
 	wg.Wait()
 
-	out := ClusterView{}
+	out := api.ClusterView{}
 	seen := map[int32]bool{}
 	for _, u := range order {
 		v := *views[u]
@@ -64,14 +66,14 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 		out.Nodes = append(out.Nodes, v)
 	}
 	nameUnreachable(&out)
-	slices.SortStableFunc(out.Nodes, func(a, b NodeView) int { return CompareNodeIDs(a.NodeID, b.NodeID) })
+	slices.SortStableFunc(out.Nodes, func(a, b api.NodeView) int { return api.CompareNodeIDs(a.NodeID, b.NodeID) })
 	return out
 }
 
 // gatherNode fills v from one node: /v1/node first (no answer there means
 // the node is unreachable), then the rest in parallel, so one slow endpoint
 // does not add up. The first failure is the node's Error.
-func gatherNode(ctx context.Context, c *Client, v *NodeView, timeout time.Duration) {
+func gatherNode(ctx context.Context, c *Client, v *api.NodeView, timeout time.Duration) {
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -89,14 +91,14 @@ func gatherNode(ctx context.Context, c *Client, v *NodeView, timeout time.Durati
 	wg.Go(func() { v.Raft = fetchData(ctx, timeout, c.Raft, fail) })
 	wg.Go(func() { v.Brokers = fetchData(ctx, timeout, c.Brokers, fail) })
 	wg.Go(func() {
-		v.Partitions = fetchData(ctx, timeout, func(ctx context.Context) (Envelope[Partitions], error) { return c.Partitions(ctx) }, fail)
+		v.Partitions = fetchData(ctx, timeout, func(ctx context.Context) (api.Envelope[api.Partitions], error) { return c.Partitions(ctx) }, fail)
 	})
 	wg.Go(func() { v.Reconcile = fetchData(ctx, timeout, c.Reconcile, fail) })
 	wg.Wait()
 }
 
 // fetchOne makes one bounded call, reporting a failure to fail.
-func fetchOne[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (Envelope[T], error), fail func(error)) (Envelope[T], bool) {
+func fetchOne[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (api.Envelope[T], error), fail func(error)) (api.Envelope[T], bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	env, err := get(ctx)
@@ -108,7 +110,7 @@ func fetchOne[T any](ctx context.Context, timeout time.Duration, get func(contex
 }
 
 // fetchData is fetchOne's data, nil on failure.
-func fetchData[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (Envelope[T], error), fail func(error)) *T {
+func fetchData[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (api.Envelope[T], error), fail func(error)) *T {
 	env, ok := fetchOne(ctx, timeout, get, fail)
 	if !ok {
 		return nil
@@ -118,7 +120,7 @@ func fetchData[T any](ctx context.Context, timeout time.Duration, get func(conte
 
 // nameUnreachable gives nodes that did not answer the id another node's
 // broker list registers for their admin address.
-func nameUnreachable(cv *ClusterView) {
+func nameUnreachable(cv *api.ClusterView) {
 	byAddr := map[string]int32{}
 	for _, v := range cv.Nodes {
 		if v.Brokers == nil {

@@ -1,4 +1,4 @@
-package admin
+package topicadmin
 
 import (
 	"context"
@@ -55,9 +55,9 @@ func startBroker(t *testing.T, adjust func(*broker.Config)) *broker.Node {
 	return n
 }
 
-func newTopicClient(t *testing.T, brokers []string, from string) *TopicClient {
+func newTopicClient(t *testing.T, brokers []string, setting string) *Client {
 	t.Helper()
-	c, err := NewTopicClient(brokers, from, 10*time.Second)
+	c, err := New(brokers, setting, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func wantKafkaError(t *testing.T, err error, code string, parts ...string) {
 func TestTopics(t *testing.T) {
 	n := startBroker(t, nil)
 	addr := n.Addrs().Kafka
-	c := newTopicClient(t, []string{addr}, SourceFlagBrokers)
+	c := newTopicClient(t, []string{addr}, "--brokers")
 	ctx := testContext(t)
 
 	t.Run("lifecycle", func(t *testing.T) {
@@ -227,20 +227,20 @@ func TestTopicsUnreachable(t *testing.T) {
 	dead := deadAddr(t)
 	ctx := testContext(t)
 	tests := []struct {
-		from string
-		want string
+		setting string
+		want    string
 	}{
-		{SourceFlagBrokers, "list topics: cannot reach Kafka at " + dead + " (connection refused) — is chronik running, is --brokers right?"},
-		{SourceDefault, "is --brokers right?"},
-		{EnvBrokers, "is $CHRONIK_BROKERS right?"},
-		{`profile "prod" (/x/config.yaml)`, `is the brokers of profile "prod" (/x/config.yaml) right?`},
+		{"--brokers", "list topics: cannot reach Kafka at " + dead + " (connection refused) — is chronik running, is --brokers right?"},
+		{"", "is --brokers right?"},
+		{"$CHRONIK_BROKERS", "is $CHRONIK_BROKERS right?"},
+		{`the brokers of profile "prod" (/x/config.yaml)`, `is the brokers of profile "prod" (/x/config.yaml) right?`},
 	}
 	for _, tt := range tests {
-		c := newTopicClient(t, []string{dead}, tt.from)
+		c := newTopicClient(t, []string{dead}, tt.setting)
 		_, err := c.ListTopics(ctx)
 		wantKafkaError(t, err, "", tt.want)
 	}
-	c := newTopicClient(t, []string{"host.invalid:9092"}, SourceFlagBrokers)
+	c := newTopicClient(t, []string{"host.invalid:9092"}, "--brokers")
 	_, err := c.DescribeTopic(ctx, "t")
 	wantKafkaError(t, err, "", `describe topic "t": cannot reach Kafka at host.invalid:9092 (host.invalid: `)
 }
@@ -250,83 +250,9 @@ func TestTopicsUnreachable(t *testing.T) {
 func TestTopicsAdvertisedUnreachable(t *testing.T) {
 	dead := deadAddr(t)
 	n := startBroker(t, func(c *broker.Config) { c.AdvertiseKafkaAddr = dead })
-	c := newTopicClient(t, []string{n.Addrs().Kafka}, SourceFlagBrokers)
+	c := newTopicClient(t, []string{n.Addrs().Kafka}, "--brokers")
 	ctx, cancel := context.WithTimeout(testContext(t), 3*time.Second)
 	defer cancel()
 	_, err := c.CreateTopic(ctx, "t", 1, 1, nil)
 	wantKafkaError(t, err, "", "Kafka at "+n.Addrs().Kafka+" answered, but broker 1 at "+dead+", the address the cluster advertises, cannot be reached")
-}
-
-func TestRenderTopics(t *testing.T) {
-	v := "2048"
-	d := TopicDescription{
-		Name: "orders", ID: "AAAAAAAAAAAAAAAAAAAAAQ", ReplicationFactor: 3,
-		Configs: []TopicConfigEntry{{Name: "max.message.bytes", Value: &v, Source: "DYNAMIC_TOPIC_CONFIG"}},
-		Partitions: []TopicPartitionState{
-			{Partition: 0, Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, OfflineReplicas: []int32{3}},
-			{Partition: 1, Leader: -1, LeaderEpoch: -1, Replicas: []int32{2, 3, 1}, ISR: []int32{}, Error: "LEADER_NOT_AVAILABLE"},
-		},
-	}
-	var b strings.Builder
-	if err := RenderTopicDescription(&b, d, TableOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	want := "0\t1\t4\t1,2,3\t1,2\t3\t-\n" +
-		"1\t-\t-\t2,3,1\t-\t-\tLEADER_NOT_AVAILABLE\n" +
-		"\n" +
-		"max.message.bytes\t2048\n"
-	if b.String() != want {
-		t.Errorf("piped\n got %q\nwant %q", b.String(), want)
-	}
-
-	b.Reset()
-	if err := RenderTopicDescription(&b, d, TableOptions{TTY: true}); err != nil {
-		t.Fatal(err)
-	}
-	want = "Topic orders  id AAAAAAAAAAAAAAAAAAAAAQ  2 partitions  replication factor 3\n\n" +
-		"PARTITION  LEADER  EPOCH  REPLICAS  ISR  OFFLINE  ERROR\n" +
-		"0          1       4      1,2,3     1,2  3        -\n" +
-		"1          -       -      2,3,1     -    -        LEADER_NOT_AVAILABLE\n" +
-		"\n" +
-		"CONFIG             VALUE\n" +
-		"max.message.bytes  2048\n"
-	if b.String() != want {
-		t.Errorf("tty\n got %q\nwant %q", b.String(), want)
-	}
-
-	b.Reset()
-	d.Configs = nil
-	if err := RenderTopicDescription(&b, d, TableOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(b.String(), "\n\n") {
-		t.Errorf("piped without configs has a blank line: %q", b.String())
-	}
-
-	b.Reset()
-	ls := []TopicListing{{Name: "__consumer_offsets", Partitions: 50, ReplicationFactor: 1, Internal: true}, {Name: "orders", Partitions: 3, ReplicationFactor: 3}}
-	if err := RenderTopicList(&b, ls, TableOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "__consumer_offsets\t50\t1\tyes\norders\t3\t3\tno\n"; b.String() != want {
-		t.Errorf("list\n got %q\nwant %q", b.String(), want)
-	}
-
-	b.Reset()
-	if err := RenderTopicDeletion(&b, TopicDeletion{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "Deleted topic orders (1 partition).\n"; b.String() != want {
-		t.Errorf("deletion %q, want %q", b.String(), want)
-	}
-
-	b.Reset()
-	ch := TopicConfigChange{Name: "orders", Set: map[string]string{"b": "2", "a": "1"}, Deleted: []string{"c"},
-		Configs: []TopicConfigEntry{{Name: "a", Value: &v}, {Name: "secret", Sensitive: true}}}
-	if err := RenderTopicConfigChange(&b, ch, TableOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "Updated topic orders: set a=1, b=2; deleted c.\na\t2048\nsecret\t(sensitive)\n"; b.String() != want {
-		t.Errorf("config change %q, want %q", b.String(), want)
-	}
 }

@@ -1,4 +1,4 @@
-package admin
+package client
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // WithToken returns a copy of c that sends the admin token with mutations.
@@ -18,33 +20,33 @@ func (c *Client) WithToken(token string) *Client {
 }
 
 // Brokers fetches GET /v1/brokers.
-func (c *Client) Brokers(ctx context.Context) (Envelope[Brokers], error) {
-	return getEnvelope[Brokers](ctx, c, "/v1/brokers")
+func (c *Client) Brokers(ctx context.Context) (api.Envelope[api.Brokers], error) {
+	return getEnvelope[api.Brokers](ctx, c, "/v1/brokers")
 }
 
 // Partitions fetches GET /v1/partitions, for the given topics (all when none).
-func (c *Client) Partitions(ctx context.Context, topics ...string) (Envelope[Partitions], error) {
+func (c *Client) Partitions(ctx context.Context, topics ...string) (api.Envelope[api.Partitions], error) {
 	path := "/v1/partitions"
 	if len(topics) > 0 {
 		q := url.Values{"topic": topics}
 		path += "?" + q.Encode()
 	}
-	return getEnvelope[Partitions](ctx, c, path)
+	return getEnvelope[api.Partitions](ctx, c, path)
 }
 
 // Reconcile fetches GET /v1/reconcile.
-func (c *Client) Reconcile(ctx context.Context) (Envelope[Reconcile], error) {
-	return getEnvelope[Reconcile](ctx, c, "/v1/reconcile")
+func (c *Client) Reconcile(ctx context.Context) (api.Envelope[api.Reconcile], error) {
+	return getEnvelope[api.Reconcile](ctx, c, "/v1/reconcile")
 }
 
 // Findings fetches GET /v1/findings.
-func (c *Client) Findings(ctx context.Context) (Envelope[Findings], error) {
-	return getEnvelope[Findings](ctx, c, "/v1/findings")
+func (c *Client) Findings(ctx context.Context) (api.Envelope[api.Findings], error) {
+	return getEnvelope[api.Findings](ctx, c, "/v1/findings")
 }
 
 // CreateTopic calls POST /v1/topics.
-func (c *Client) CreateTopic(ctx context.Context, req CreateTopicRequest) (Envelope[TopicCreated], error) {
-	return send[TopicCreated](ctx, c, http.MethodPost, "/v1/topics", req)
+func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (api.Envelope[api.TopicCreated], error) {
+	return send[api.TopicCreated](ctx, c, http.MethodPost, "/v1/topics", req)
 }
 
 // DeleteTopic calls DELETE /v1/topics/{name}.
@@ -54,13 +56,13 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // ElectLeaders calls POST /v1/elect-leaders.
-func (c *Client) ElectLeaders(ctx context.Context, req ElectLeadersRequest) (Envelope[ElectLeadersResult], error) {
-	return send[ElectLeadersResult](ctx, c, http.MethodPost, "/v1/elect-leaders", req)
+func (c *Client) ElectLeaders(ctx context.Context, req api.ElectLeadersRequest) (api.Envelope[api.ElectLeadersResult], error) {
+	return send[api.ElectLeadersResult](ctx, c, http.MethodPost, "/v1/elect-leaders", req)
 }
 
 // send makes a mutating call with a JSON body (nil: none) and the token.
-func send[T any](ctx context.Context, c *Client, method, path string, body any) (Envelope[T], error) {
-	var env Envelope[T]
+func send[T any](ctx context.Context, c *Client, method, path string, body any) (api.Envelope[T], error) {
+	var env api.Envelope[T]
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)

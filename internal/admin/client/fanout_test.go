@@ -1,4 +1,4 @@
-package admin
+package client
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 func TestFanOut(t *testing.T) {
@@ -39,7 +41,7 @@ func TestFanOut(t *testing.T) {
 			t.Errorf("result %d is for %q, want %q (input order)", i, r.Admin, wantAdmin[i])
 		}
 	}
-	if r := results[0]; !r.OK() || *r.NodeID != 2 || r.Data.Role != RoleFollower {
+	if r := results[0]; !r.OK() || *r.NodeID != 2 || r.Data.Role != api.RoleFollower {
 		t.Errorf("follower result %+v", r)
 	}
 	if r := results[3]; !r.OK() || *r.NodeID != 1 || len(r.Data.Peers) != 3 {

@@ -1,4 +1,4 @@
-package admin
+package main
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ func envMap(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func writeConfig(t *testing.T, text string) string {
+func writeProfileConfig(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "chronik", "config.yaml")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -39,7 +39,7 @@ profiles:
 `
 
 func TestResolveConnection(t *testing.T) {
-	path := writeConfig(t, twoProfiles)
+	path := writeProfileConfig(t, twoProfiles)
 	need := ConnFlags{NeedBrokers: true, NeedAdmin: true}
 	withFlags := func(f func(*ConnFlags)) ConnFlags {
 		c := need
@@ -114,7 +114,7 @@ func TestResolveConnection(t *testing.T) {
 }
 
 func TestResolveConnectionErrors(t *testing.T) {
-	path := writeConfig(t, twoProfiles)
+	path := writeProfileConfig(t, twoProfiles)
 	need := ConnFlags{NeedBrokers: true, NeedAdmin: true}
 	tests := []struct {
 		name  string
@@ -132,7 +132,7 @@ func TestResolveConnectionErrors(t *testing.T) {
 			want: `environment variable CHRONIK_PROFILE: profile "qa": no profiles file`},
 		{name: "profile, file missing", flags: need, path: filepath.Join(t.TempDir(), "c.yaml"), env: map[string]string{EnvProfile: "qa"},
 			want: `(profiles: none yet; create one with ` + "`chronik profile create`)"},
-		{name: "undefined current profile", flags: need, path: writeConfig(t, "current: qa\nprofiles:\n  dev: {brokers: [h:1]}\n"),
+		{name: "undefined current profile", flags: need, path: writeProfileConfig(t, "current: qa\nprofiles:\n  dev: {brokers: [h:1]}\n"),
 			want: `current profile: no profile "qa" in `},
 		{name: "bad --brokers", flags: ConnFlags{NeedBrokers: true, Brokers: []string{"http://h:9092"}, BrokersSet: true},
 			want: `--brokers: Kafka address "http://h:9092": want host:port, without a scheme`, flag: true},
@@ -175,7 +175,7 @@ func TestLoadProfilesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.text)
+			path := writeProfileConfig(t, tt.text)
 			_, err := LoadProfiles(path)
 			if err == nil || !strings.Contains(err.Error(), "profiles file "+path+": ") || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to name %s and contain %q", err, path, tt.want)
@@ -183,7 +183,7 @@ func TestLoadProfilesErrors(t *testing.T) {
 		})
 	}
 	// A resolution reports the same error.
-	path := writeConfig(t, "profiles: [\n")
+	path := writeProfileConfig(t, "profiles: [\n")
 	if _, err := ResolveConnection(ConnFlags{NeedBrokers: true}, envMap(nil), path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("malformed file: error %v, want it to name %s", err, path)
 	}

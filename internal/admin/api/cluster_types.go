@@ -1,4 +1,9 @@
-package admin
+package api
+
+import (
+	"strconv"
+	"strings"
+)
 
 // The types of the cluster endpoints: /v1/brokers, /v1/partitions,
 // /v1/reconcile and /v1/findings, and the requests of the mutation
@@ -272,4 +277,24 @@ type PartitionRow struct {
 	AcksAllWaiting           int     `json:"acks_all_waiting"`
 	AcksAllOldestWaitSeconds float64 `json:"acks_all_oldest_wait_seconds"`
 	LagTimeMaxSeconds        float64 `json:"lag_time_max_seconds"`
+}
+
+// Where names what a finding is about: "topic-partition", "node N",
+// both, or "cluster".
+func (f Finding) Where() string {
+	var parts []string
+	if f.Topic != "" {
+		p := f.Topic
+		if f.Partition != nil {
+			p += "-" + strconv.Itoa(int(*f.Partition))
+		}
+		parts = append(parts, p)
+	}
+	if f.Node != nil {
+		parts = append(parts, "node "+strconv.Itoa(int(*f.Node)))
+	}
+	if len(parts) == 0 {
+		return "cluster"
+	}
+	return strings.Join(parts, " ")
 }

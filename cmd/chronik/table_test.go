@@ -1,14 +1,17 @@
-package admin
+package main
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 func statusTable(opts TableOptions) *Table {
 	t := NewTable(opts, "TOPIC", "PARTITION", "STATUS")
-	t.RowCells(Cell{Text: "orders"}, Cell{Text: "0"}, StatusCell(StatusOK))
-	t.RowCells(Cell{Text: "orders"}, Cell{Text: "10"}, StatusCell(StatusUnderMinISR))
+	t.RowCells(Cell{Text: "orders"}, Cell{Text: "0"}, StatusCell(api.StatusOK))
+	t.RowCells(Cell{Text: "orders"}, Cell{Text: "10"}, StatusCell(api.StatusUnderMinISR))
 	t.Row("a\tb\nc\x1b[31m", "2", "whatever")
 	return t
 }
@@ -66,8 +69,8 @@ func TestTable(t *testing.T) {
 // TestTableAlignsColouredCells: colour codes must not count as width.
 func TestTableAlignsColouredCells(t *testing.T) {
 	tb := NewTable(TableOptions{TTY: true, Color: true}, "STATUS", "N")
-	tb.RowCells(StatusCell(StatusStalled), Cell{Text: "1"})
-	tb.RowCells(StatusCell(StatusAtMinISR), Cell{Text: "2"})
+	tb.RowCells(StatusCell(api.StatusStalled), Cell{Text: "1"})
+	tb.RowCells(StatusCell(api.StatusAtMinISR), Cell{Text: "2"})
 	var b strings.Builder
 	if err := tb.Render(&b); err != nil {
 		t.Fatal(err)
@@ -84,16 +87,16 @@ func TestStatusCell(t *testing.T) {
 	tests := []struct {
 		status string
 		symbol string
-		color  Color
+		color  diagnose.Color
 	}{
-		{StatusOK, "✓", ColorGreen},
-		{StatusUnderReplicated, "▲", ColorYellow},
-		{StatusAtMinISR, "▲", ColorYellow},
-		{StatusUnderMinISR, "✗", ColorRed},
-		{StatusOffline, "✗", ColorRed},
-		{StatusISRUninitialized, "✗", ColorRed},
-		{StatusStalled, "⏸", ColorYellow},
-		{"SOMETHING_ELSE", "", ColorNone},
+		{api.StatusOK, "✓", diagnose.ColorGreen},
+		{api.StatusUnderReplicated, "▲", diagnose.ColorYellow},
+		{api.StatusAtMinISR, "▲", diagnose.ColorYellow},
+		{api.StatusUnderMinISR, "✗", diagnose.ColorRed},
+		{api.StatusOffline, "✗", diagnose.ColorRed},
+		{api.StatusISRUninitialized, "✗", diagnose.ColorRed},
+		{api.StatusStalled, "⏸", diagnose.ColorYellow},
+		{"SOMETHING_ELSE", "", diagnose.ColorNone},
 	}
 	for _, tt := range tests {
 		c := StatusCell(tt.status)

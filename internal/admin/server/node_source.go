@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"log/slog"
@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/version"
 )
@@ -24,9 +25,9 @@ func HandlerFor(logger *slog.Logger, token string) func(*broker.Node) http.Handl
 
 func (s nodeSource) Ready() bool { return s.n.Ready() }
 
-func (s nodeSource) Node() NodeInfo {
+func (s nodeSource) Node() api.NodeInfo {
 	a := s.n.Addrs()
-	return NodeInfo{
+	return api.NodeInfo{
 		NodeID:        s.n.NodeID(),
 		Version:       version.Get().Version,
 		KafkaAddr:     a.AdvertiseKafka,
@@ -40,16 +41,16 @@ func (s nodeSource) Node() NodeInfo {
 	}
 }
 
-func (s nodeSource) Raft() RaftStatus {
+func (s nodeSource) Raft() api.RaftStatus {
 	st := s.n.RaftStatus()
-	out := RaftStatus{
+	out := api.RaftStatus{
 		NodeID: st.NodeID, Role: st.Role, Term: st.Term, LeaderID: st.Lead,
 		Commit: st.Commit, Applied: st.Applied, SnapshotIndex: st.SnapshotIndex,
 		Voters: append([]uint64{}, st.Voters...), Error: st.Err,
 	}
 	now := time.Now()
 	for id, p := range st.Progress {
-		peer := RaftPeer{
+		peer := api.RaftPeer{
 			ID: id, Match: p.Match, Next: p.Next, State: p.State,
 			RecentActive: p.RecentActive, Connected: p.Connected, LastError: p.LastError,
 		}

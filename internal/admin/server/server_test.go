@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 func serve(t *testing.T, src Source) *httptest.Server {
@@ -74,7 +76,7 @@ func TestNodeEndpoint(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, body)
 	}
-	var got Envelope[NodeInfo]
+	var got api.Envelope[api.NodeInfo]
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestRaftEndpointShape(t *testing.T) {
 	}
 
 	// A stopped node with no voters known: voters is [], peers absent, error set.
-	src.setRaft(RaftStatus{NodeID: 1, Role: RoleStopped, Term: 7, Error: "raft log write: no space left on device"})
+	src.setRaft(api.RaftStatus{NodeID: 1, Role: api.RoleStopped, Term: 7, Error: "raft log write: no space left on device"})
 	_, _, body = do(t, httpc, http.MethodGet, srv.URL+"/v1/raft")
 	want = `{"node_id":1,"data":{"node_id":1,"role":"stopped","term":7,"leader_id":0,"commit":0,"applied":0,` +
 		`"snapshot_index":0,"voters":[],"error":"raft log write: no space left on device"}}` + "\n"
@@ -124,7 +126,7 @@ func TestRaftEndpointRoundTrip(t *testing.T) {
 	src := newFakeSource(1, leaderStatus())
 	srv := serve(t, src)
 	_, _, body := do(t, newHTTPClient(t), http.MethodGet, srv.URL+"/v1/raft")
-	var got Envelope[RaftStatus]
+	var got api.Envelope[api.RaftStatus]
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +145,11 @@ func TestUnknownPathAndMethod(t *testing.T) {
 		code         string
 		allow        string
 	}{
-		{http.MethodGet, "/v1/nope", 404, CodeNotFound, ""},
-		{http.MethodGet, "/", 404, CodeNotFound, ""},
-		{http.MethodGet, "/v1/raft/", 404, CodeNotFound, ""},
-		{http.MethodPost, "/v1/raft", 405, CodeMethodNotAllowed, "GET, HEAD"},
-		{http.MethodDelete, "/healthz", 405, CodeMethodNotAllowed, "GET, HEAD"},
+		{http.MethodGet, "/v1/nope", 404, api.CodeNotFound, ""},
+		{http.MethodGet, "/", 404, api.CodeNotFound, ""},
+		{http.MethodGet, "/v1/raft/", 404, api.CodeNotFound, ""},
+		{http.MethodPost, "/v1/raft", 405, api.CodeMethodNotAllowed, "GET, HEAD"},
+		{http.MethodDelete, "/healthz", 405, api.CodeMethodNotAllowed, "GET, HEAD"},
 	}
 	for _, tt := range tests {
 		status, h, body := do(t, httpc, tt.method, srv.URL+tt.path)
@@ -160,7 +162,7 @@ func TestUnknownPathAndMethod(t *testing.T) {
 		if got := h.Get("Allow"); got != tt.allow {
 			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
 		}
-		var e Error
+		var e api.Error
 		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Code != tt.code || e.Message == "" {
 			t.Errorf("%s %s: body %q, want an Error with code %s", tt.method, tt.path, body, tt.code)
 		}

@@ -1,4 +1,4 @@
-package admin
+package client
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/server"
 )
 
 // closedURL is an admin URL on 127.0.0.1 where nothing listens.
@@ -28,7 +31,7 @@ func closedURL(t *testing.T) string {
 func TestClientReadsEndpoints(t *testing.T) {
 	src := newFakeSource(1, leaderStatus())
 	srv := serve(t, src)
-	c := NewClient(srv.URL+"/", newHTTPClient(t))
+	c := New(srv.URL+"/", newHTTPClient(t))
 	if c.URL() != srv.URL {
 		t.Errorf("URL() = %q, want the trailing slash gone: %q", c.URL(), srv.URL)
 	}
@@ -43,14 +46,14 @@ func TestClientReadsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := normalizeRaft(leaderStatus()); raft.NodeID != 1 || !reflect.DeepEqual(raft.Data, want) {
+	if want := sortedRaft(leaderStatus()); raft.NodeID != 1 || !reflect.DeepEqual(raft.Data, want) {
 		t.Errorf("Raft() = %+v, want %+v", raft.Data, want)
 	}
 }
 
 func TestClientWithoutScheme(t *testing.T) {
 	srv := serve(t, newFakeSource(4, followerStatus()))
-	c := NewClient(strings.TrimPrefix(srv.URL, "http://"), newHTTPClient(t))
+	c := New(strings.TrimPrefix(srv.URL, "http://"), newHTTPClient(t))
 	env, err := c.Node(t.Context())
 	if err != nil || env.NodeID != 4 {
 		t.Fatalf("Node() = %+v, %v", env, err)
@@ -59,7 +62,7 @@ func TestClientWithoutScheme(t *testing.T) {
 
 func TestClientConnectionRefused(t *testing.T) {
 	u := closedURL(t)
-	_, err := NewClient(u, newHTTPClient(t)).Raft(t.Context())
+	_, err := New(u, newHTTPClient(t)).Raft(t.Context())
 	want := "cannot reach chronik admin API at " + u + ": connection refused — is the node running and is --admin-addr right?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)
@@ -82,7 +85,7 @@ func TestClientTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // runs first: lets the handler return so Close does not wait
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := NewClient(srv.URL, newHTTPClient(t)).Raft(ctx)
+	_, err := New(srv.URL, newHTTPClient(t)).Raft(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no answer from chronik admin API at "+srv.URL+" in time") ||
 		!strings.Contains(err.Error(), "--timeout") {
 		t.Fatalf("error %v", err)
@@ -112,7 +115,7 @@ func TestClientWrongPort(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	_, err = NewClient(ln.Addr().String(), newHTTPClient(t)).Raft(t.Context())
+	_, err = New(ln.Addr().String(), newHTTPClient(t)).Raft(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "closed the connection without answering") ||
 		!strings.Contains(err.Error(), "not its Kafka or cluster port") {
 		t.Fatalf("error %v", err)
@@ -129,9 +132,9 @@ func TestClientErrorAnswers(t *testing.T) {
 	}{
 		{
 			name:    "older node without the endpoint",
-			handler: NewHandler(newFakeSource(1, leaderStatus()), nil).ServeHTTP, // asked below for a path it lacks
+			handler: server.NewHandler(newFakeSource(1, leaderStatus()), nil).ServeHTTP, // asked below for a path it lacks
 			want:    []string{"answered GET /v1/nope with 404 Not Found (not_found: ", "older chronik"},
-			status:  404, code: CodeNotFound,
+			status:  404, code: api.CodeNotFound,
 		},
 		{
 			name: "server error with chronik body",
@@ -141,7 +144,7 @@ func TestClientErrorAnswers(t *testing.T) {
 				w.Write([]byte(`{"code":"internal","message":"boom"}`))
 			},
 			want:   []string{"answered GET /v1/nope with 500 Internal Server Error (internal: boom) — check the node's log"},
-			status: 500, code: CodeInternal,
+			status: 500, code: api.CodeInternal,
 		},
 		{
 			name: "some other web server",
@@ -176,8 +179,8 @@ func TestClientErrorAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			t.Cleanup(srv.Close)
-			c := NewClient(srv.URL, newHTTPClient(t))
-			_, err := getEnvelope[RaftStatus](t.Context(), c, "/v1/nope")
+			c := New(srv.URL, newHTTPClient(t))
+			_, err := getEnvelope[api.RaftStatus](t.Context(), c, "/v1/nope")
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -230,7 +233,7 @@ func TestParseURL(t *testing.T) {
 func TestClientPlainNotFound(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
-	_, err := NewClient(srv.URL, newHTTPClient(t)).Raft(t.Context())
+	_, err := New(srv.URL, newHTTPClient(t)).Raft(t.Context())
 	want := srv.URL + " answered GET /v1/raft with 404 Not Found and no chronik error body — is it the node's admin address (--admin-addr), and does the node run a chronik that has this endpoint?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)

@@ -1,4 +1,4 @@
-package admin
+package main
 
 import (
 	"bytes"
@@ -8,20 +8,43 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
+func secs(v float64) *float64 { return &v }
+
+// leaderStatus is node 1 leading a three-voter quorum, as the admin API
+// answers it (voters and peers sorted).
+func leaderStatus() api.RaftStatus {
+	return api.RaftStatus{
+		NodeID: 1, Role: api.RoleLeader, Term: 7, LeaderID: 1, Commit: 120, Applied: 119, SnapshotIndex: 100,
+		Voters: []uint64{1, 2, 3},
+		Peers: []api.RaftPeer{
+			{ID: 1, Match: 120, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
+			{ID: 2, Match: 118, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.25)},
+			{ID: 3, Match: 0, Next: 1, State: api.PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
+		},
+	}
+}
+
+func followerStatus() api.RaftStatus {
+	return api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Commit: 118, Applied: 118, SnapshotIndex: 100,
+		Voters: []uint64{1, 2, 3}}
+}
+
 // threeNodes is a leader, a follower and a node that did not answer.
-func threeNodes() []NodeResult[RaftStatus] {
+func threeNodes() []api.NodeResult[api.RaftStatus] {
 	one, two := int32(1), int32(2)
-	l, f := normalizeRaft(leaderStatus()), followerStatus()
-	return []NodeResult[RaftStatus]{
+	l, f := leaderStatus(), followerStatus()
+	return []api.NodeResult[api.RaftStatus]{
 		{Admin: "http://127.0.0.1:1", NodeID: &one, Data: &l},
 		{Admin: "http://127.0.0.1:2", NodeID: &two, Data: &f},
 		{Admin: "http://127.0.0.1:3", Error: "cannot reach chronik admin API at http://127.0.0.1:3: connection refused"},
 	}
 }
 
-func render(t *testing.T, results []NodeResult[RaftStatus], tty bool) string {
+func render(t *testing.T, results []api.NodeResult[api.RaftStatus], tty bool) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := RenderRaftTable(&buf, results, tty); err != nil {
@@ -66,7 +89,7 @@ func TestRenderRaftTablePlain(t *testing.T) {
 
 func TestRenderRaftTableNoLeader(t *testing.T) {
 	results := threeNodes()[1:] // the follower and the unreachable node
-	stopped := RaftStatus{NodeID: 2, Role: RoleStopped, Term: 7, Voters: []uint64{}, Error: "raft log write: no space left on device"}
+	stopped := api.RaftStatus{NodeID: 2, Role: api.RoleStopped, Term: 7, Voters: []uint64{}, Error: "raft log write: no space left on device"}
 	results[0].Data = &stopped
 	got := render(t, results, true)
 	for _, want := range []string{
@@ -86,11 +109,11 @@ func TestRenderRaftTableNoLeader(t *testing.T) {
 // TestRenderLeaderViewHighestTerm: a deposed leader cut off from the
 // quorum still says "leader"; the peers shown are the current leader's.
 func TestRenderLeaderViewHighestTerm(t *testing.T) {
-	old := RaftStatus{NodeID: 3, Role: RoleLeader, Term: 6, LeaderID: 3, Voters: []uint64{1, 2, 3},
-		Peers: []RaftPeer{{ID: 9, State: PeerProbe}}}
+	old := api.RaftStatus{NodeID: 3, Role: api.RoleLeader, Term: 6, LeaderID: 3, Voters: []uint64{1, 2, 3},
+		Peers: []api.RaftPeer{{ID: 9, State: api.PeerProbe}}}
 	results := threeNodes()
 	three := int32(3)
-	results[2] = NodeResult[RaftStatus]{Admin: "http://127.0.0.1:3", NodeID: &three, Data: &old}
+	results[2] = api.NodeResult[api.RaftStatus]{Admin: "http://127.0.0.1:3", NodeID: &three, Data: &old}
 	got := render(t, results, true)
 	if !strings.Contains(got, "PEERS as seen by leader 1 (term 7)") || strings.Contains(got, "\n9 ") {
 		t.Errorf("peers are not the term-7 leader's:\n%s", got)
@@ -128,7 +151,7 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 	if err := WriteJSON(&buf, threeNodes()); err != nil {
 		t.Fatal(err)
 	}
-	var got []NodeResult[RaftStatus]
+	var got []api.NodeResult[api.RaftStatus]
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +165,8 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 
 func TestWriteYAML(t *testing.T) {
 	two := int32(2)
-	f := RaftStatus{NodeID: 2, Role: RoleFollower, Term: 7, LeaderID: 1, Voters: []uint64{}, Error: "123"}
-	results := []NodeResult[RaftStatus]{
+	f := api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Voters: []uint64{}, Error: "123"}
+	results := []api.NodeResult[api.RaftStatus]{
 		{Admin: "http://127.0.0.1:2", NodeID: &two, Data: &f},
 		{Admin: "http://127.0.0.1:3", Error: "cannot reach: connection refused — is it running?"},
 	}

@@ -1,12 +1,11 @@
-// Package admin is chronik's admin HTTP API: the JSON types (the one schema
-// the server, the CLI, the TUI and tests share), the HTTP handler a node
-// serves them with, a Go client, and the fan-out and rendering the CLI uses
-// to ask every node of a cluster at once.
+// Package api holds the JSON types of chronik's admin HTTP API: the one
+// schema the server, the client, the CLI, the TUI and tests share. It
+// imports nothing but the standard library.
 //
 // Read endpoints answer from the local node only and wrap their data in an
 // [Envelope] that names the node; merging the views of several nodes is the
-// caller's job (see [FanOut]).
-package admin
+// caller's job (see the client package's FanOut and Gather).
+package api
 
 // Raft roles as they appear in [RaftStatus.Role] and [NodeInfo.RaftRole].
 const (
@@ -109,3 +108,15 @@ type NodeResult[T any] struct {
 
 // OK reports whether the node answered.
 func (r NodeResult[T]) OK() bool { return r.Error == "" && r.Data != nil }
+
+// Error codes in [Error.Code].
+const (
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal"
+	CodeBadRequest       = "bad_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeConflict         = "conflict"
+	CodeUnavailable      = "unavailable"
+	CodeNotImplemented   = "not_implemented"
+)

@@ -1,23 +1,47 @@
-package admin
+package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
+
+// loadView reads one of the recorded cluster views the diagnosis and TUI
+// tests share.
+func loadView(t *testing.T, name string) api.ClusterView {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "admin", "api", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v api.ClusterView
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode %s: %v", name, err)
+	}
+	return v
+}
 
 func TestISRReportAndTable(t *testing.T) {
 	v := loadView(t, "node-down.json")
-	rep := BuildISRReport(v, ISRFilter{})
+	rep := diagnose.BuildISRReport(v, diagnose.ISRFilter{})
 	if len(rep.Partitions) != 3 || len(rep.Unreachable) != 1 || rep.Unreachable[0].NodeID != 3 {
 		t.Fatalf("report %+v", rep)
 	}
-	if got := BuildISRReport(v, ISRFilter{UnderMinISR: true}); len(got.Partitions) != 0 {
+	if got := diagnose.BuildISRReport(v, diagnose.ISRFilter{UnderMinISR: true}); len(got.Partitions) != 0 {
 		t.Errorf("--under-min-isr matched %d", len(got.Partitions))
 	}
-	if got := BuildISRReport(v, ISRFilter{AtMinISR: true, Topics: []string{"orders"}}); len(got.Partitions) != 3 {
+	if got := diagnose.BuildISRReport(v, diagnose.ISRFilter{AtMinISR: true, Topics: []string{"orders"}}); len(got.Partitions) != 3 {
 		t.Errorf("--at-min-isr orders matched %d", len(got.Partitions))
 	}
-	if got := BuildISRReport(v, ISRFilter{Topics: []string{"nope"}}); len(got.Partitions) != 0 {
+	if got := diagnose.BuildISRReport(v, diagnose.ISRFilter{Topics: []string{"nope"}}); len(got.Partitions) != 0 {
 		t.Errorf("unknown topic matched %d", len(got.Partitions))
 	}
 
@@ -39,7 +63,7 @@ func TestISRReportAndTable(t *testing.T) {
 		t.Fatalf("tty table:\n%s", out)
 	}
 	var none strings.Builder
-	_ = RenderISRTable(&none, ISRReport{}, false, TableOptions{TTY: true})
+	_ = RenderISRTable(&none, diagnose.ISRReport{}, false, TableOptions{TTY: true})
 	if none.String() != "no partitions match\n" {
 		t.Errorf("empty tty table %q", none.String())
 	}
@@ -47,9 +71,9 @@ func TestISRReportAndTable(t *testing.T) {
 
 func TestClusterStatusAndDoctorRendering(t *testing.T) {
 	v := loadView(t, "node-down.json")
-	fs := Diagnose(v)
-	st := BuildClusterStatus(v, fs)
-	if st.Healthy || st.ControllerID < 0 || len(st.Brokers) != 3 || st.Partitions[StatusAtMinISR] != 3 || st.Findings[SeverityWarning] == 0 {
+	fs := diagnose.Run(v)
+	st := diagnose.BuildClusterStatus(v, fs)
+	if st.Healthy || st.ControllerID < 0 || len(st.Brokers) != 3 || st.Partitions[api.StatusAtMinISR] != 3 || st.Findings[api.SeverityWarning] == 0 {
 		t.Fatalf("status %+v", st)
 	}
 	var b strings.Builder
@@ -60,7 +84,7 @@ func TestClusterStatusAndDoctorRendering(t *testing.T) {
 		t.Fatalf("cluster status:\n%s", b.String())
 	}
 
-	rep := BuildDoctorReport(v)
+	rep := diagnose.BuildDoctorReport(v)
 	if rep.ExitCode != 3 || len(rep.Findings) == 0 {
 		t.Fatalf("doctor %+v", rep)
 	}
@@ -73,7 +97,7 @@ func TestClusterStatusAndDoctorRendering(t *testing.T) {
 	if strings.Count(piped.String(), "\n") != len(rep.Findings) {
 		t.Fatalf("piped findings:\n%s", piped.String())
 	}
-	healthy := BuildDoctorReport(loadView(t, "healthy.json"))
+	healthy := diagnose.BuildDoctorReport(loadView(t, "healthy.json"))
 	if healthy.ExitCode != 0 || RenderFindingsString(healthy.Findings) != "✓ no findings: the cluster looks healthy\n" {
 		t.Fatalf("healthy doctor %+v", healthy)
 	}

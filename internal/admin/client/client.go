@@ -1,4 +1,7 @@
-package admin
+// Package client calls chronik's admin HTTP API: a [Client] for one node,
+// [FanOut] to ask many at once, and [Gather] for everything the cluster
+// commands and the TUI show. It does not import the broker.
+package client
 
 import (
 	"context"
@@ -12,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // DefaultURL is where a node's admin API listens unless --admin-addr moves it.
@@ -28,10 +33,10 @@ type Client struct {
 	token string // sent with mutations; see WithToken
 }
 
-// NewClient returns a client for the node whose admin API is at baseURL
+// New returns a client for the node whose admin API is at baseURL
 // ("http://h:9644"; a bare "h:9644" means http). A nil httpc means
 // http.DefaultClient. The caller owns httpc and its idle connections.
-func NewClient(baseURL string, httpc *http.Client) *Client {
+func New(baseURL string, httpc *http.Client) *Client {
 	if httpc == nil {
 		httpc = http.DefaultClient
 	}
@@ -42,13 +47,13 @@ func NewClient(baseURL string, httpc *http.Client) *Client {
 func (c *Client) URL() string { return c.base }
 
 // Node fetches GET /v1/node.
-func (c *Client) Node(ctx context.Context) (Envelope[NodeInfo], error) {
-	return getEnvelope[NodeInfo](ctx, c, "/v1/node")
+func (c *Client) Node(ctx context.Context) (api.Envelope[api.NodeInfo], error) {
+	return getEnvelope[api.NodeInfo](ctx, c, "/v1/node")
 }
 
 // Raft fetches GET /v1/raft.
-func (c *Client) Raft(ctx context.Context) (Envelope[RaftStatus], error) {
-	return getEnvelope[RaftStatus](ctx, c, "/v1/raft")
+func (c *Client) Raft(ctx context.Context) (api.Envelope[api.RaftStatus], error) {
+	return getEnvelope[api.RaftStatus](ctx, c, "/v1/raft")
 }
 
 // ParseURL checks an admin base URL as a user typed it and returns it
@@ -104,8 +109,8 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // Unreachable reports whether the node gave no HTTP answer at all.
 func (e *RequestError) Unreachable() bool { return e.Status == 0 }
 
-func getEnvelope[T any](ctx context.Context, c *Client, path string) (Envelope[T], error) {
-	var env Envelope[T]
+func getEnvelope[T any](ctx context.Context, c *Client, path string) (api.Envelope[T], error) {
+	var env api.Envelope[T]
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return env, &RequestError{URL: c.base, Path: path, Err: err,
@@ -175,7 +180,7 @@ func transportError(base, path string, err error) *RequestError {
 // statusError explains a non-2xx answer, using its Error body when it has one.
 func statusError(base, path string, resp *http.Response, body []byte) *RequestError {
 	e := &RequestError{URL: base, Path: path, Status: resp.StatusCode}
-	var apiErr Error
+	var apiErr api.Error
 	if decodeJSON(resp, body, &apiErr) != nil || apiErr.Code == "" {
 		e.Err = fmt.Errorf("status %s", resp.Status)
 		hint := "is it the node's admin address (--admin-addr)?"

@@ -1,11 +1,12 @@
-package admin
+// Package topicadmin manages topics over the Kafka protocol (kadm), for
+// `chronik topic`; it works against any Kafka cluster, not just chronik.
+package topicadmin
 
 import (
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net"
@@ -22,11 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The topic commands speak only the Kafka protocol, so they work against
-// any Kafka cluster, not just chronik.
-
-// TopicListing is one topic in `chronik topic list`.
-type TopicListing struct {
+// Listing is one topic in `chronik topic list`.
+type Listing struct {
 	Name              string `json:"name"`
 	ID                string `json:"id,omitempty"` // as Kafka prints it (base64url); empty when the cluster has no topic ids
 	Partitions        int    `json:"partitions"`
@@ -34,21 +32,21 @@ type TopicListing struct {
 	Internal          bool   `json:"internal"`
 }
 
-// TopicDescription is one topic in detail: `chronik topic describe`, and
+// Description is one topic in detail: `chronik topic describe`, and
 // what `topic create` prints.
-type TopicDescription struct {
+type Description struct {
 	Name              string `json:"name"`
 	ID                string `json:"id,omitempty"`
 	Internal          bool   `json:"internal"`
 	ReplicationFactor int    `json:"replication_factor"`
 	// Configs are the configs set on the topic itself (Kafka's
 	// DYNAMIC_TOPIC_CONFIG), sorted by name; the rest are defaults.
-	Configs    []TopicConfigEntry    `json:"configs"`
-	Partitions []TopicPartitionState `json:"partitions"`
+	Configs    []ConfigEntry    `json:"configs"`
+	Partitions []PartitionState `json:"partitions"`
 }
 
-// TopicPartitionState is one partition as the cluster's metadata shows it.
-type TopicPartitionState struct {
+// PartitionState is one partition as the cluster's metadata shows it.
+type PartitionState struct {
 	Partition       int32   `json:"partition"`
 	Leader          int32   `json:"leader"`       // -1: no leader
 	LeaderEpoch     int32   `json:"leader_epoch"` // -1: not reported
@@ -59,28 +57,28 @@ type TopicPartitionState struct {
 	Error string `json:"error,omitempty"`
 }
 
-// TopicConfigEntry is one config of a topic.
-type TopicConfigEntry struct {
+// ConfigEntry is one config of a topic.
+type ConfigEntry struct {
 	Name      string  `json:"name"`
 	Value     *string `json:"value"`  // nil for a sensitive value
 	Source    string  `json:"source"` // Kafka's config source, e.g. DYNAMIC_TOPIC_CONFIG
 	Sensitive bool    `json:"sensitive"`
 }
 
-// TopicDeletion is what `chronik topic delete` deleted.
-type TopicDeletion struct {
+// Deletion is what `chronik topic delete` deleted.
+type Deletion struct {
 	Name       string `json:"name"`
 	ID         string `json:"id,omitempty"`
 	Partitions int    `json:"partitions"`
 }
 
-// TopicConfigChange is what `chronik topic alter-config` changed, and the
+// ConfigChange is what `chronik topic alter-config` changed, and the
 // topic's configs afterwards.
-type TopicConfigChange struct {
-	Name    string             `json:"name"`
-	Set     map[string]string  `json:"set,omitempty"`
-	Deleted []string           `json:"deleted,omitempty"`
-	Configs []TopicConfigEntry `json:"configs"` // set on the topic, after the change
+type ConfigChange struct {
+	Name    string            `json:"name"`
+	Set     map[string]string `json:"set,omitempty"`
+	Deleted []string          `json:"deleted,omitempty"`
+	Configs []ConfigEntry     `json:"configs"` // set on the topic, after the change
 }
 
 // KafkaError is a topic command the cluster refused or could not be asked.
@@ -100,20 +98,21 @@ func (e *KafkaError) Error() string { return e.msg }
 // Unwrap returns the cause.
 func (e *KafkaError) Unwrap() error { return e.Err }
 
-// TopicClient manages topics through the Kafka protocol. Close releases it.
-type TopicClient struct {
-	brokers     []string
-	brokersFrom string
-	cl          *kgo.Client
-	adm         *kadm.Client
-	dials       *dialFailures
+// Client manages topics through the Kafka protocol. Close releases it.
+type Client struct {
+	brokers []string
+	setting string // where brokers was configured, for error messages
+	cl      *kgo.Client
+	adm     *kadm.Client
+	dials   *dialFailures
 }
 
-// NewTopicClient returns a client for the cluster reachable at brokers
-// (host:port). brokersFrom says where they came from (see [Conn]), so an
-// unreachable cluster's message can point at the right setting. timeout is
-// what the cluster may take to carry out a request (create, delete, alter).
-func NewTopicClient(brokers []string, brokersFrom string, timeout time.Duration) (*TopicClient, error) {
+// New returns a client for the cluster reachable at brokers (host:port).
+// setting names where they were configured ("--brokers", "$CHRONIK_BROKERS",
+// "the brokers of profile ..."; empty means --brokers), so an unreachable
+// cluster's message can point at it. timeout is what the cluster may take
+// to carry out a request (create, delete, alter).
+func New(brokers []string, setting string, timeout time.Duration) (*Client, error) {
 	d := &dialFailures{}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
@@ -127,17 +126,17 @@ func NewTopicClient(brokers []string, brokersFrom string, timeout time.Duration)
 	if ms := timeout.Milliseconds(); ms > 0 && ms <= math.MaxInt32 {
 		adm.SetTimeoutMillis(int32(ms))
 	}
-	return &TopicClient{brokers: brokers, brokersFrom: brokersFrom, cl: cl, adm: adm, dials: d}, nil
+	return &Client{brokers: brokers, setting: setting, cl: cl, adm: adm, dials: d}, nil
 }
 
 // Close closes the client's connections and stops its goroutines.
-func (c *TopicClient) Close() { c.cl.Close() }
+func (c *Client) Close() { c.cl.Close() }
 
 // CreateTopic creates a topic (-1 partitions or replicationFactor: the
 // broker's default) and returns it once every partition has a leader, or as
 // it stands when ctx or a few seconds run out first.
-func (c *TopicClient) CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int16,
-	configs map[string]string) (TopicDescription, error) {
+func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int16,
+	configs map[string]string) (Description, error) {
 	op := fmt.Sprintf("create topic %q", name)
 	cfg := make(map[string]*string, len(configs))
 	for k, v := range configs {
@@ -145,26 +144,26 @@ func (c *TopicClient) CreateTopic(ctx context.Context, name string, partitions i
 	}
 	resp, err := c.adm.CreateTopics(ctx, partitions, replicationFactor, cfg, name)
 	if err != nil {
-		return TopicDescription{}, c.explain(ctx, op, name, err, "")
+		return Description{}, c.explain(ctx, op, name, err, "")
 	}
 	r, ok := resp[name]
 	if !ok {
-		return TopicDescription{}, c.newError(op, "", errors.New("the answer does not mention the topic"))
+		return Description{}, c.newError(op, "", errors.New("the answer does not mention the topic"))
 	}
 	if r.Err != nil {
-		return TopicDescription{}, c.explain(ctx, op, name, r.Err, r.ErrMessage)
+		return Description{}, c.explain(ctx, op, name, r.Err, r.ErrMessage)
 	}
 	return c.describeCreated(ctx, name)
 }
 
 // describeCreated polls the new topic's metadata until every partition
 // has a leader: a broker may answer CreateTopics before all of them know.
-func (c *TopicClient) describeCreated(ctx context.Context, name string) (TopicDescription, error) {
+func (c *Client) describeCreated(ctx context.Context, name string) (Description, error) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	var last TopicDescription
+	var last Description
 	var lastErr error
 	for {
 		d, err := c.DescribeTopic(wctx, name)
@@ -179,7 +178,7 @@ func (c *TopicClient) describeCreated(ctx context.Context, name string) (TopicDe
 		select {
 		case <-wctx.Done():
 			if lastErr != nil {
-				return TopicDescription{}, fmt.Errorf("topic %q was created, but describing it failed: %w", name, lastErr)
+				return Description{}, fmt.Errorf("topic %q was created, but describing it failed: %w", name, lastErr)
 			}
 			return last, nil
 		case <-tick.C:
@@ -188,7 +187,7 @@ func (c *TopicClient) describeCreated(ctx context.Context, name string) (TopicDe
 }
 
 // led reports whether every partition has a leader.
-func (d TopicDescription) led() bool {
+func (d Description) led() bool {
 	if len(d.Partitions) == 0 {
 		return false
 	}
@@ -201,17 +200,17 @@ func (d TopicDescription) led() bool {
 }
 
 // ListTopics lists every topic, internal ones included, sorted by name.
-func (c *TopicClient) ListTopics(ctx context.Context) ([]TopicListing, error) {
+func (c *Client) ListTopics(ctx context.Context) ([]Listing, error) {
 	resp, err := c.metadata(ctx, nil)
 	if err != nil {
 		return nil, c.explain(ctx, "list topics", "", err, "")
 	}
-	out := make([]TopicListing, 0, len(resp.Topics))
+	out := make([]Listing, 0, len(resp.Topics))
 	for _, t := range resp.Topics {
 		if t.Topic == nil || kerr.ErrorForCode(t.ErrorCode) != nil {
 			continue // a topic being deleted, or one we may not see
 		}
-		l := TopicListing{Name: *t.Topic, ID: topicID(t.TopicID), Partitions: len(t.Partitions), Internal: t.IsInternal}
+		l := Listing{Name: *t.Topic, ID: topicID(t.TopicID), Partitions: len(t.Partitions), Internal: t.IsInternal}
 		if len(t.Partitions) > 0 {
 			l.ReplicationFactor = len(t.Partitions[0].Replicas)
 		}
@@ -222,7 +221,7 @@ func (c *TopicClient) ListTopics(ctx context.Context) ([]TopicListing, error) {
 }
 
 // TopicNames lists the topic names, sorted (for shell completion).
-func (c *TopicClient) TopicNames(ctx context.Context) ([]string, error) {
+func (c *Client) TopicNames(ctx context.Context) ([]string, error) {
 	ls, err := c.ListTopics(ctx)
 	if err != nil {
 		return nil, err
@@ -235,35 +234,35 @@ func (c *TopicClient) TopicNames(ctx context.Context) ([]string, error) {
 }
 
 // DescribeTopic returns a topic's partitions and the configs set on it.
-func (c *TopicClient) DescribeTopic(ctx context.Context, name string) (TopicDescription, error) {
+func (c *Client) DescribeTopic(ctx context.Context, name string) (Description, error) {
 	op := fmt.Sprintf("describe topic %q", name)
 	d, err := c.topicMetadata(ctx, op, name)
 	if err != nil {
-		return TopicDescription{}, err
+		return Description{}, err
 	}
 	if d.Configs, err = c.topicConfigs(ctx, op, name); err != nil {
-		return TopicDescription{}, err
+		return Description{}, err
 	}
 	return d, nil
 }
 
 // topicMetadata asks for one topic's metadata, straight from a broker
 // (never a cache, which would hide a topic just created or deleted).
-func (c *TopicClient) topicMetadata(ctx context.Context, op, name string) (TopicDescription, error) {
+func (c *Client) topicMetadata(ctx context.Context, op, name string) (Description, error) {
 	resp, err := c.metadata(ctx, []string{name})
 	if err != nil {
-		return TopicDescription{}, c.explain(ctx, op, name, err, "")
+		return Description{}, c.explain(ctx, op, name, err, "")
 	}
 	for _, t := range resp.Topics {
 		if t.Topic == nil || *t.Topic != name {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return TopicDescription{}, c.explain(ctx, op, name, err, "")
+			return Description{}, c.explain(ctx, op, name, err, "")
 		}
-		d := TopicDescription{Name: name, ID: topicID(t.TopicID), Internal: t.IsInternal, Configs: []TopicConfigEntry{}}
+		d := Description{Name: name, ID: topicID(t.TopicID), Internal: t.IsInternal, Configs: []ConfigEntry{}}
 		for _, p := range t.Partitions {
-			ps := TopicPartitionState{
+			ps := PartitionState{
 				Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: nonNil32(p.Replicas), ISR: nonNil32(p.ISR), OfflineReplicas: nonNil32(p.OfflineReplicas),
 			}
@@ -278,12 +277,12 @@ func (c *TopicClient) topicMetadata(ctx context.Context, op, name string) (Topic
 		}
 		return d, nil
 	}
-	return TopicDescription{}, c.explain(ctx, op, name, kerr.UnknownTopicOrPartition, "")
+	return Description{}, c.explain(ctx, op, name, kerr.UnknownTopicOrPartition, "")
 }
 
 // metadata sends one Metadata request; nil topics means every topic. It
 // never creates a topic, whatever the cluster's auto-create setting.
-func (c *TopicClient) metadata(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error) {
+func (c *Client) metadata(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
 	for _, t := range topics {
@@ -295,7 +294,7 @@ func (c *TopicClient) metadata(ctx context.Context, topics []string) (*kmsg.Meta
 }
 
 // topicConfigs returns the configs set on the topic, sorted by name.
-func (c *TopicClient) topicConfigs(ctx context.Context, op, name string) ([]TopicConfigEntry, error) {
+func (c *Client) topicConfigs(ctx context.Context, op, name string) ([]ConfigEntry, error) {
 	rcs, err := c.adm.DescribeTopicConfigs(ctx, name)
 	if err != nil {
 		return nil, c.explain(ctx, op, name, err, "")
@@ -307,42 +306,42 @@ func (c *TopicClient) topicConfigs(ctx context.Context, op, name string) ([]Topi
 	if rc.Err != nil {
 		return nil, c.explain(ctx, op, name, rc.Err, rc.ErrMessage)
 	}
-	out := []TopicConfigEntry{}
+	out := []ConfigEntry{}
 	for _, cfg := range rc.Configs {
 		if cfg.Source != kmsg.ConfigSourceDynamicTopicConfig {
 			continue
 		}
-		out = append(out, TopicConfigEntry{Name: cfg.Key, Value: cfg.Value, Source: cfg.Source.String(), Sensitive: cfg.Sensitive})
+		out = append(out, ConfigEntry{Name: cfg.Key, Value: cfg.Value, Source: cfg.Source.String(), Sensitive: cfg.Sensitive})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
 // DeleteTopic deletes a topic and returns what it was.
-func (c *TopicClient) DeleteTopic(ctx context.Context, name string) (TopicDeletion, error) {
+func (c *Client) DeleteTopic(ctx context.Context, name string) (Deletion, error) {
 	op := fmt.Sprintf("delete topic %q", name)
 	d, err := c.topicMetadata(ctx, op, name)
 	if err != nil {
-		return TopicDeletion{}, err
+		return Deletion{}, err
 	}
 	resp, err := c.adm.DeleteTopics(ctx, name)
 	if err != nil {
-		return TopicDeletion{}, c.explain(ctx, op, name, err, "")
+		return Deletion{}, c.explain(ctx, op, name, err, "")
 	}
 	r, err := resp.On(name, nil)
 	if err == nil {
 		err = r.Err
 	}
 	if err != nil {
-		return TopicDeletion{}, c.explain(ctx, op, name, err, r.ErrMessage)
+		return Deletion{}, c.explain(ctx, op, name, err, r.ErrMessage)
 	}
-	return TopicDeletion{Name: name, ID: d.ID, Partitions: len(d.Partitions)}, nil
+	return Deletion{Name: name, ID: d.ID, Partitions: len(d.Partitions)}, nil
 }
 
 // AlterTopicConfig sets and deletes configs of a topic in one
 // IncrementalAlterConfigs request (all or nothing) and returns the configs
 // set on it afterwards.
-func (c *TopicClient) AlterTopicConfig(ctx context.Context, name string, set map[string]string, del []string) (TopicConfigChange, error) {
+func (c *Client) AlterTopicConfig(ctx context.Context, name string, set map[string]string, del []string) (ConfigChange, error) {
 	op := fmt.Sprintf("alter configs of topic %q", name)
 	var ops []kadm.AlterConfig
 	for _, k := range slices.Sorted(maps.Keys(set)) {
@@ -354,21 +353,21 @@ func (c *TopicClient) AlterTopicConfig(ctx context.Context, name string, set map
 	}
 	resp, err := c.adm.AlterTopicConfigs(ctx, ops, name)
 	if err != nil {
-		return TopicConfigChange{}, c.explain(ctx, op, name, err, "")
+		return ConfigChange{}, c.explain(ctx, op, name, err, "")
 	}
 	r, err := resp.On(name, nil)
 	if err == nil {
 		err = r.Err
 	}
 	if err != nil {
-		return TopicConfigChange{}, c.explain(ctx, op, name, err, r.ErrMessage)
+		return ConfigChange{}, c.explain(ctx, op, name, err, r.ErrMessage)
 	}
-	ch := TopicConfigChange{Name: name, Deleted: del}
+	ch := ConfigChange{Name: name, Deleted: del}
 	if len(set) > 0 {
 		ch.Set = set
 	}
 	if ch.Configs, err = c.topicConfigs(ctx, op, name); err != nil {
-		return TopicConfigChange{}, err
+		return ConfigChange{}, err
 	}
 	return ch, nil
 }
@@ -409,20 +408,16 @@ func (d *dialFailures) latest() *failedDial {
 func isSeed(m kgo.BrokerMetadata) bool { return m.NodeID < 0 }
 
 // settingHint names the setting to check when the cluster is unreachable.
-func (c *TopicClient) settingHint() string {
-	switch {
-	case c.brokersFrom == EnvBrokers:
-		return "$" + EnvBrokers
-	case strings.HasPrefix(c.brokersFrom, "profile "):
-		return "the brokers of " + c.brokersFrom
-	default:
+func (c *Client) settingHint() string {
+	if c.setting == "" {
 		return "--brokers"
 	}
+	return c.setting
 }
 
 // newError is a KafkaError whose message, until the caller explains
 // better, is the plain cause.
-func (c *TopicClient) newError(op, code string, err error) *KafkaError {
+func (c *Client) newError(op, code string, err error) *KafkaError {
 	return &KafkaError{Op: op, Brokers: c.brokers, Code: code, Err: err,
 		msg: fmt.Sprintf("%s: Kafka at %s: %v", op, strings.Join(c.brokers, ","), err)}
 }
@@ -430,7 +425,7 @@ func (c *TopicClient) newError(op, code string, err error) *KafkaError {
 // explain turns a failed request into a KafkaError: a Kafka error code in
 // the answer (with the broker's own message, when it gave one), or no
 // answer at all.
-func (c *TopicClient) explain(ctx context.Context, op, topic string, err error, brokerMsg string) error {
+func (c *Client) explain(ctx context.Context, op, topic string, err error, brokerMsg string) error {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return c.codeError(ctx, op, topic, ke, brokerMsg)
@@ -477,7 +472,7 @@ func dialCause(err error) string {
 }
 
 // codeError explains a Kafka error code, with a hint for the common cases.
-func (c *TopicClient) codeError(ctx context.Context, op, topic string, ke *kerr.Error, brokerMsg string) error {
+func (c *Client) codeError(ctx context.Context, op, topic string, ke *kerr.Error, brokerMsg string) error {
 	e := c.newError(op, ke.Message, ke)
 	detail := brokerMsg
 	switch {
@@ -517,7 +512,7 @@ func (c *TopicClient) codeError(ctx context.Context, op, topic string, ke *kerr.
 }
 
 // liveBrokers counts the brokers the cluster's metadata lists.
-func (c *TopicClient) liveBrokers(ctx context.Context) (int, error) {
+func (c *Client) liveBrokers(ctx context.Context) (int, error) {
 	resp, err := c.metadata(ctx, []string{})
 	if err != nil {
 		return 0, err
@@ -555,134 +550,4 @@ func nonNil32(v []int32) []int32 {
 		return []int32{}
 	}
 	return v
-}
-
-// RenderTopicList writes topics as a table: NAME, PARTITIONS, REPLICAS,
-// INTERNAL.
-func RenderTopicList(w io.Writer, ls []TopicListing, opts TableOptions) error {
-	t := NewTable(opts, "NAME", "PARTITIONS", "REPLICAS", "INTERNAL")
-	for _, l := range ls {
-		t.Row(l.Name, strconv.Itoa(l.Partitions), strconv.Itoa(l.ReplicationFactor), yesNo(l.Internal))
-	}
-	return t.Render(w)
-}
-
-// RenderTopicDescription writes a topic: one row per partition (PARTITION,
-// LEADER, EPOCH, REPLICAS, ISR, OFFLINE), then the configs set on the topic
-// (NAME, VALUE). On a terminal a summary line comes first and the tables
-// have headers; otherwise a blank line separates the two row kinds, and
-// is left out with the configs when there are none.
-func RenderTopicDescription(w io.Writer, d TopicDescription, opts TableOptions) error {
-	var b strings.Builder
-	if opts.TTY {
-		fmt.Fprintf(&b, "Topic %s", d.Name)
-		if d.ID != "" {
-			fmt.Fprintf(&b, "  id %s", d.ID)
-		}
-		fmt.Fprintf(&b, "  %d %s  replication factor %d", len(d.Partitions), plural(len(d.Partitions), "partition", "partitions"), d.ReplicationFactor)
-		if d.Internal {
-			b.WriteString("  internal")
-		}
-		b.WriteString("\n\n")
-	}
-	pt := NewTable(opts, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "ERROR")
-	for _, p := range d.Partitions {
-		pt.Row(strconv.Itoa(int(p.Partition)), optInt32(p.Leader), optInt32(p.LeaderEpoch),
-			ids32(p.Replicas), ids32(p.ISR), ids32(p.OfflineReplicas), dash(p.Error))
-	}
-	if err := pt.Render(&b); err != nil {
-		return err
-	}
-	switch {
-	case len(d.Configs) > 0:
-		b.WriteString("\n")
-		if err := renderConfigs(&b, d.Configs, opts); err != nil {
-			return err
-		}
-	case opts.TTY:
-		b.WriteString("\nNo configs set on the topic: every config has its default.\n")
-	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("write topic: %w", err)
-	}
-	return nil
-}
-
-// RenderTopicDeletion says what was deleted.
-func RenderTopicDeletion(w io.Writer, d TopicDeletion) error {
-	_, err := fmt.Fprintf(w, "Deleted topic %s (%d %s).\n", d.Name, d.Partitions, plural(d.Partitions, "partition", "partitions"))
-	if err != nil {
-		return fmt.Errorf("write deletion: %w", err)
-	}
-	return nil
-}
-
-// RenderTopicConfigChange says what changed, then lists the configs set on
-// the topic (NAME, VALUE).
-func RenderTopicConfigChange(w io.Writer, ch TopicConfigChange, opts TableOptions) error {
-	var b strings.Builder
-	var parts []string
-	if len(ch.Set) > 0 {
-		var kv []string
-		for _, k := range slices.Sorted(maps.Keys(ch.Set)) {
-			kv = append(kv, k+"="+ch.Set[k])
-		}
-		parts = append(parts, "set "+strings.Join(kv, ", "))
-	}
-	if len(ch.Deleted) > 0 {
-		parts = append(parts, "deleted "+strings.Join(ch.Deleted, ", "))
-	}
-	fmt.Fprintf(&b, "Updated topic %s: %s.\n", ch.Name, strings.Join(parts, "; "))
-	if len(ch.Configs) > 0 {
-		if opts.TTY {
-			b.WriteString("\n")
-		}
-		if err := renderConfigs(&b, ch.Configs, opts); err != nil {
-			return err
-		}
-	} else if opts.TTY {
-		b.WriteString("No configs set on the topic: every config has its default.\n")
-	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("write config change: %w", err)
-	}
-	return nil
-}
-
-func renderConfigs(w io.Writer, cs []TopicConfigEntry, opts TableOptions) error {
-	t := NewTable(opts, "CONFIG", "VALUE")
-	for _, c := range cs {
-		v := "(sensitive)"
-		if c.Value != nil {
-			v = *c.Value
-		}
-		t.Row(c.Name, v)
-	}
-	return t.Render(w)
-}
-
-// optInt32 shows Kafka's "none" (-1) as "-".
-func optInt32(v int32) string {
-	if v < 0 {
-		return "-"
-	}
-	return strconv.Itoa(int(v))
-}
-
-func ids32(v []int32) string {
-	if len(v) == 0 {
-		return "-"
-	}
-	s := make([]string, len(v))
-	for i, id := range v {
-		s[i] = strconv.Itoa(int(id))
-	}
-	return strings.Join(s, ",")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

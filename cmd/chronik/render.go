@@ -1,4 +1,4 @@
-package admin
+package main
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // Output formats of the CLI's -o flag.
@@ -76,7 +78,7 @@ func blockStyle(n *yaml.Node) {
 // followed by notes (why a node stopped, peers' last errors). Otherwise
 // they are tab-separated rows without headers, and a blank line separates
 // the node rows from the peer rows, so scripts can cut them apart.
-func RenderRaftTable(w io.Writer, results []NodeResult[RaftStatus], tty bool) error {
+func RenderRaftTable(w io.Writer, results []api.NodeResult[api.RaftStatus], tty bool) error {
 	var buf bytes.Buffer // one write at the end: a broken pipe is reported once
 	t := newTable(&buf, tty)
 	t.header("NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "SNAPSHOT", "VOTERS")
@@ -130,10 +132,10 @@ func RenderRaftTable(w io.Writer, results []NodeResult[RaftStatus], tty bool) er
 // leaderView picks the node whose peers table to show: the leader with the
 // highest term, since an old leader cut off from the others may still
 // believe it leads in an earlier term.
-func leaderView(results []NodeResult[RaftStatus]) *RaftStatus {
-	var best *RaftStatus
+func leaderView(results []api.NodeResult[api.RaftStatus]) *api.RaftStatus {
+	var best *api.RaftStatus
 	for _, r := range results {
-		if r.OK() && r.Data.Role == RoleLeader && (best == nil || r.Data.Term > best.Term) {
+		if r.OK() && r.Data.Role == api.RoleLeader && (best == nil || r.Data.Term > best.Term) {
 			best = r.Data
 		}
 	}

@@ -1,4 +1,4 @@
-package admin
+package client
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // FanOut asks every node in urls at once with call, each request under its
@@ -15,11 +17,11 @@ import (
 //
 // call is typically a method expression: (*Client).Raft.
 func FanOut[T any](ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration,
-	call func(*Client, context.Context) (Envelope[T], error)) []NodeResult[T] {
-	results := make([]NodeResult[T], len(urls))
+	call func(*Client, context.Context) (api.Envelope[T], error)) []api.NodeResult[T] {
+	results := make([]api.NodeResult[T], len(urls))
 	var wg sync.WaitGroup
 	for i, u := range urls {
-		c := NewClient(u, httpc)
+		c := New(u, httpc)
 		results[i].Admin = c.URL()
 		wg.Go(func() {
 			rctx, cancel := ctx, context.CancelFunc(func() {})
@@ -42,7 +44,7 @@ func FanOut[T any](ctx context.Context, httpc *http.Client, urls []string, timeo
 
 // ReportFailures writes one line for every node that gave no answer, saying
 // why, and returns how many there were.
-func ReportFailures[T any](w io.Writer, results []NodeResult[T]) (int, error) {
+func ReportFailures[T any](w io.Writer, results []api.NodeResult[T]) (int, error) {
 	n := 0
 	for _, r := range results {
 		if r.OK() {

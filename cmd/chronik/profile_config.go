@@ -1,4 +1,4 @@
-package admin
+package main
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chronik-dev/chronik/internal/admin/client"
 )
 
 // Connection defaults: a single node on this machine.
@@ -399,7 +401,7 @@ func ResolveConnection(flags ConnFlags, env func(string) string, configPath stri
 	}
 	if flags.NeedAdmin {
 		raw, src := pick(flags.AdminSet, flags.Admin, SourceFlagAdmin, env(EnvAdmin), EnvAdmin,
-			prof.Admin, profSource, DefaultURL)
+			prof.Admin, profSource, client.DefaultURL)
 		a, err := ParseAdminURLs(raw)
 		if err != nil {
 			return Conn{}, &ConnError{Source: describeSource(src), Flag: src == SourceFlagAdmin, Err: err}
@@ -501,7 +503,7 @@ func ParseAdminURLs(raw []string) ([]string, error) {
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		u, err := ParseURL(s)
+		u, err := client.ParseURL(s)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,7 @@
-package admin
+// Package server is the admin HTTP API a node serves: the handlers over a
+// [Source], and the adapter that answers them from a running broker node
+// ([HandlerFor]). It is the only admin code that imports the broker.
+package server
 
 import (
 	"cmp"
@@ -7,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // Source is what the admin API reads from a node. The broker implements it;
@@ -14,19 +19,12 @@ import (
 // since each request calls it.
 type Source interface {
 	// Node describes the local node.
-	Node() NodeInfo
+	Node() api.NodeInfo
 	// Raft is the local node's view of the raft metadata quorum.
-	Raft() RaftStatus
+	Raft() api.RaftStatus
 	// Ready reports whether the node serves clients (GET /readyz).
 	Ready() bool
 }
-
-// Error codes in [Error.Code].
-const (
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeInternal         = "internal"
-)
 
 // NewHandler returns the admin API handler for src:
 //
@@ -65,7 +63,7 @@ func NewHandlerWithOptions(src Source, logger *slog.Logger, opts HandlerOptions)
 	mux.HandleFunc("/v1/topics/{name}", h.methods(map[string]http.HandlerFunc{http.MethodDelete: h.deleteTopic}))
 	mux.HandleFunc("/v1/elect-leaders", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.electLeaders}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.write(w, r, http.StatusNotFound, Error{Code: CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
+		h.write(w, r, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
 			"; the endpoints are " + endpointList + " (docs/admin-api.md)"})
 	})
 	return mux
@@ -88,7 +86,7 @@ func (h *handler) methods(by map[string]http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		h.write(w, r, http.StatusMethodNotAllowed, Error{Code: CodeMethodNotAllowed,
+		h.write(w, r, http.StatusMethodNotAllowed, api.Error{Code: api.CodeMethodNotAllowed,
 			Message: r.Method + " " + r.URL.Path + " is not allowed; use " + strings.Join(allowed, " or ")})
 	}
 }
@@ -105,7 +103,7 @@ func (h *handler) get(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			h.write(w, r, http.StatusMethodNotAllowed, Error{Code: CodeMethodNotAllowed,
+			h.write(w, r, http.StatusMethodNotAllowed, api.Error{Code: api.CodeMethodNotAllowed,
 				Message: r.Method + " " + r.URL.Path + " is not allowed; use GET"})
 			return
 		}
@@ -114,38 +112,38 @@ func (h *handler) get(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	h.write(w, r, http.StatusOK, Health{Status: "ok", NodeID: h.src.Node().NodeID})
+	h.write(w, r, http.StatusOK, api.Health{Status: "ok", NodeID: h.src.Node().NodeID})
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	id := h.src.Node().NodeID
 	if !h.src.Ready() {
-		h.write(w, r, http.StatusServiceUnavailable, Health{Status: "not ready", NodeID: id})
+		h.write(w, r, http.StatusServiceUnavailable, api.Health{Status: "not ready", NodeID: id})
 		return
 	}
-	h.write(w, r, http.StatusOK, Health{Status: "ready", NodeID: id})
+	h.write(w, r, http.StatusOK, api.Health{Status: "ready", NodeID: id})
 }
 
 func (h *handler) node(w http.ResponseWriter, r *http.Request) {
 	n := h.src.Node()
-	h.write(w, r, http.StatusOK, Envelope[NodeInfo]{NodeID: n.NodeID, Data: n})
+	h.write(w, r, http.StatusOK, api.Envelope[api.NodeInfo]{NodeID: n.NodeID, Data: n})
 }
 
 func (h *handler) raft(w http.ResponseWriter, r *http.Request) {
-	h.write(w, r, http.StatusOK, Envelope[RaftStatus]{NodeID: h.src.Node().NodeID, Data: normalizeRaft(h.src.Raft())})
+	h.write(w, r, http.StatusOK, api.Envelope[api.RaftStatus]{NodeID: h.src.Node().NodeID, Data: normalizeRaft(h.src.Raft())})
 }
 
 // normalizeRaft makes the answer keep its documented shape whatever the
 // source returns: voters a list (never null), voters and peers sorted.
 // It copies the slices, which the source may still own.
-func normalizeRaft(s RaftStatus) RaftStatus {
+func normalizeRaft(s api.RaftStatus) api.RaftStatus {
 	s.Voters = slices.Sorted(slices.Values(s.Voters))
 	if s.Voters == nil {
 		s.Voters = []uint64{}
 	}
 	if len(s.Peers) > 0 {
 		s.Peers = slices.Clone(s.Peers)
-		slices.SortFunc(s.Peers, func(a, b RaftPeer) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(s.Peers, func(a, b api.RaftPeer) int { return cmp.Compare(a.ID, b.ID) })
 	} else {
 		s.Peers = nil
 	}
@@ -158,7 +156,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, body
 		// Only a bug in these types can get here; say so rather than send half a body.
 		h.log.Error("encode admin answer", "path", r.URL.Path, "err", err)
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(Error{Code: CodeInternal, Message: "encode answer: " + err.Error()})
+		b, _ = json.Marshal(api.Error{Code: api.CodeInternal, Message: "encode answer: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store") // every answer is a live reading

@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // ClusterSource is what a node serves beyond itself: brokers, partitions,
@@ -17,22 +20,13 @@ import (
 // replicated metadata). A Source that does not implement it answers those
 // endpoints 501.
 type ClusterSource interface {
-	Brokers() Brokers
-	Partitions() []PartitionInfo
-	Reconcile() Reconcile
-	CreateTopic(ctx context.Context, req CreateTopicRequest) (TopicCreated, error)
+	Brokers() api.Brokers
+	Partitions() []api.PartitionInfo
+	Reconcile() api.Reconcile
+	CreateTopic(ctx context.Context, req api.CreateTopicRequest) (api.TopicCreated, error)
 	DeleteTopic(ctx context.Context, name string) error
-	ElectLeaders(ctx context.Context, req ElectLeadersRequest) (ElectLeadersResult, error)
+	ElectLeaders(ctx context.Context, req api.ElectLeadersRequest) (api.ElectLeadersResult, error)
 }
-
-// More error codes of the admin API.
-const (
-	CodeBadRequest     = "bad_request"
-	CodeUnauthorized   = "unauthorized"
-	CodeConflict       = "conflict"
-	CodeUnavailable    = "unavailable"
-	CodeNotImplemented = "not_implemented"
-)
 
 // MutationError is a refused or failed mutation: the HTTP status and error
 // code to answer with.
@@ -61,7 +55,7 @@ const maxRequestBytes = 1 << 20
 func (h *handler) cluster(w http.ResponseWriter, r *http.Request) (ClusterSource, bool) {
 	cs, ok := h.src.(ClusterSource)
 	if !ok {
-		h.write(w, r, http.StatusNotImplemented, Error{Code: CodeNotImplemented, Message: r.URL.Path + " is not served by this node"})
+		h.write(w, r, http.StatusNotImplemented, api.Error{Code: api.CodeNotImplemented, Message: r.URL.Path + " is not served by this node"})
 	}
 	return cs, ok
 }
@@ -71,7 +65,7 @@ func (h *handler) brokers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.write(w, r, http.StatusOK, Envelope[Brokers]{NodeID: h.src.Node().NodeID, Data: cs.Brokers()})
+	h.write(w, r, http.StatusOK, api.Envelope[api.Brokers]{NodeID: h.src.Node().NodeID, Data: cs.Brokers()})
 }
 
 func (h *handler) reconcile(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +73,7 @@ func (h *handler) reconcile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.write(w, r, http.StatusOK, Envelope[Reconcile]{NodeID: h.src.Node().NodeID, Data: cs.Reconcile()})
+	h.write(w, r, http.StatusOK, api.Envelope[api.Reconcile]{NodeID: h.src.Node().NodeID, Data: cs.Reconcile()})
 }
 
 func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
@@ -90,35 +84,35 @@ func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
 	topics := r.URL.Query()["topic"]
 	status := strings.ToUpper(r.URL.Query().Get("status"))
 	parts := cs.Partitions()
-	var statusOf map[TopicPartition]string
+	var statusOf map[api.TopicPartition]string
 	if status != "" {
 		// The status as this node alone can tell it (merging every node's
 		// view is the CLI's job).
-		statusOf = map[TopicPartition]string{}
-		for _, row := range MergePartitions(ClusterView{Nodes: []NodeView{h.selfView(cs, parts)}}) {
-			statusOf[TopicPartition{row.Topic, row.Partition}] = row.Status
+		statusOf = map[api.TopicPartition]string{}
+		for _, row := range diagnose.MergePartitions(api.ClusterView{Nodes: []api.NodeView{h.selfView(cs, parts)}}) {
+			statusOf[api.TopicPartition{Topic: row.Topic, Partition: row.Partition}] = row.Status
 		}
 	}
-	out := []PartitionInfo{}
+	out := []api.PartitionInfo{}
 	for _, p := range parts {
 		if len(topics) > 0 && !slices.Contains(topics, p.Topic) {
 			continue
 		}
-		if status != "" && statusOf[TopicPartition{p.Topic, p.Partition}] != status {
+		if status != "" && statusOf[api.TopicPartition{Topic: p.Topic, Partition: p.Partition}] != status {
 			continue
 		}
 		out = append(out, p)
 	}
-	h.write(w, r, http.StatusOK, Envelope[Partitions]{NodeID: h.src.Node().NodeID, Data: Partitions{Partitions: out}})
+	h.write(w, r, http.StatusOK, api.Envelope[api.Partitions]{NodeID: h.src.Node().NodeID, Data: api.Partitions{Partitions: out}})
 }
 
 // selfView is this node's answers as a NodeView, for rules that run on one
 // node's view.
-func (h *handler) selfView(cs ClusterSource, parts []PartitionInfo) NodeView {
+func (h *handler) selfView(cs ClusterSource, parts []api.PartitionInfo) api.NodeView {
 	node, raft := h.src.Node(), normalizeRaft(h.src.Raft())
 	brokers, rec := cs.Brokers(), cs.Reconcile()
-	return NodeView{Admin: "self", NodeID: node.NodeID, Node: &node, Raft: &raft, Brokers: &brokers,
-		Partitions: &Partitions{Partitions: parts}, Reconcile: &rec}
+	return api.NodeView{Admin: "self", NodeID: node.NodeID, Node: &node, Raft: &raft, Brokers: &brokers,
+		Partitions: &api.Partitions{Partitions: parts}, Reconcile: &rec}
 }
 
 func (h *handler) findings(w http.ResponseWriter, r *http.Request) {
@@ -126,11 +120,11 @@ func (h *handler) findings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fs := Diagnose(ClusterView{Nodes: []NodeView{h.selfView(cs, cs.Partitions())}})
+	fs := diagnose.Run(api.ClusterView{Nodes: []api.NodeView{h.selfView(cs, cs.Partitions())}})
 	if fs == nil {
-		fs = []Finding{}
+		fs = []api.Finding{}
 	}
-	h.write(w, r, http.StatusOK, Envelope[Findings]{NodeID: h.src.Node().NodeID, Data: Findings{Findings: fs}})
+	h.write(w, r, http.StatusOK, api.Envelope[api.Findings]{NodeID: h.src.Node().NodeID, Data: api.Findings{Findings: fs}})
 }
 
 // authorized checks the bearer token of a mutation, answering 401 itself.
@@ -143,7 +137,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="chronik admin"`)
-	h.write(w, r, http.StatusUnauthorized, Error{Code: CodeUnauthorized,
+	h.write(w, r, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized,
 		Message: r.Method + " " + r.URL.Path + " needs the admin token: send Authorization: Bearer <token> (chronik commands read it from --admin-token or CHRONIK_ADMIN_TOKEN)"})
 	return false
 }
@@ -165,14 +159,14 @@ func (h *handler) mutation(w http.ResponseWriter, r *http.Request, fn func(ctx c
 	if err != nil {
 		var me *MutationError
 		if !errors.As(err, &me) {
-			me = &MutationError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+			me = &MutationError{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
 		}
 		h.log.Info("admin mutation refused", "method", r.Method, "path", r.URL.Path, "code", me.Code, "err", me.Message)
-		h.write(w, r, me.Status, Error{Code: me.Code, Message: me.Message})
+		h.write(w, r, me.Status, api.Error{Code: me.Code, Message: me.Message})
 		return
 	}
 	h.log.Info("admin mutation", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-	h.write(w, r, status, Envelope[any]{NodeID: h.src.Node().NodeID, Data: body})
+	h.write(w, r, status, api.Envelope[any]{NodeID: h.src.Node().NodeID, Data: body})
 }
 
 // decodeBody reads a JSON request body strictly.
@@ -180,14 +174,14 @@ func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &MutationError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "request body: " + err.Error()}
+		return &MutationError{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "request body: " + err.Error()}
 	}
 	return nil
 }
 
 func (h *handler) createTopic(w http.ResponseWriter, r *http.Request) {
 	h.mutation(w, r, func(ctx context.Context, cs ClusterSource) (int, any, error) {
-		var req CreateTopicRequest
+		var req api.CreateTopicRequest
 		if err := decodeBody(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -214,7 +208,7 @@ func (h *handler) deleteTopic(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) electLeaders(w http.ResponseWriter, r *http.Request) {
 	h.mutation(w, r, func(ctx context.Context, cs ClusterSource) (int, any, error) {
-		var req ElectLeadersRequest
+		var req api.ElectLeadersRequest
 		if r.ContentLength != 0 {
 			if err := decodeBody(r, &req); err != nil {
 				return 0, nil, err
@@ -224,7 +218,7 @@ func (h *handler) electLeaders(w http.ResponseWriter, r *http.Request) {
 			req.Type = "preferred"
 		}
 		if req.Type != "preferred" && req.Type != "unclean" {
-			return 0, nil, &MutationError{Status: http.StatusBadRequest, Code: CodeBadRequest,
+			return 0, nil, &MutationError{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
 				Message: `type must be "preferred" or "unclean", got "` + req.Type + `"`}
 		}
 		res, err := cs.ElectLeaders(ctx, req)

@@ -1,4 +1,4 @@
-package admin
+package diagnose
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 // Fixtures: a three-node cluster (ids 1-3, node 1 the raft leader and
@@ -18,6 +20,8 @@ import (
 // Every builder returns fresh values, so tests mutate them freely.
 
 const fxTopic = "orders"
+
+func secs(v float64) *float64 { return &v }
 
 func fxAdmin(id int32) string { return fmt.Sprintf("http://10.0.0.%d:9644", id) }
 
@@ -29,15 +33,15 @@ func fxReplicas(p int32) []int32 {
 
 // fxHealthy is a healthy cluster under load: followers a few offsets
 // behind, caught up 0.1 s ago, three acks=all produces waiting 20 ms.
-func fxHealthy() ClusterView {
-	var v ClusterView
+func fxHealthy() api.ClusterView {
+	var v api.ClusterView
 	for id := int32(1); id <= 3; id++ {
-		role := RoleFollower
+		role := api.RoleFollower
 		if id == 1 {
-			role = RoleLeader
+			role = api.RoleLeader
 		}
-		n := NodeView{Admin: fxAdmin(id), NodeID: id}
-		n.Node = &NodeInfo{
+		n := api.NodeView{Admin: fxAdmin(id), NodeID: id}
+		n.Node = &api.NodeInfo{
 			NodeID: id, Version: "0.1.0",
 			KafkaAddr: fmt.Sprintf("10.0.0.%d:9092", id), ClusterAddr: fmt.Sprintf("10.0.0.%d:9093", id),
 			AdminAddr: fmt.Sprintf("10.0.0.%d:9644", id), UptimeSeconds: 86400 + float64(id)*3.5,
@@ -47,29 +51,29 @@ func fxHealthy() ClusterView {
 		if id == 3 {
 			applied = 1531 // a follower a moment behind is normal
 		}
-		n.Raft = &RaftStatus{NodeID: uint64(id), Role: role, Term: 4, LeaderID: 1, Commit: 1532, Applied: applied,
+		n.Raft = &api.RaftStatus{NodeID: uint64(id), Role: role, Term: 4, LeaderID: 1, Commit: 1532, Applied: applied,
 			SnapshotIndex: 1024, Voters: []uint64{1, 2, 3}}
 		if id == 1 {
-			n.Raft.Peers = []RaftPeer{
-				{ID: 1, Match: 1532, Next: 1533, State: PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
-				{ID: 2, Match: 1532, Next: 1533, State: PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.05)},
-				{ID: 3, Match: 1531, Next: 1533, State: PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.08)},
+			n.Raft.Peers = []api.RaftPeer{
+				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
+				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.05)},
+				{ID: 3, Match: 1531, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.08)},
 			}
 		}
-		n.Brokers = &Brokers{ControllerID: 1, Controller: id == 1}
+		n.Brokers = &api.Brokers{ControllerID: 1, Controller: id == 1}
 		for b := int32(1); b <= 3; b++ {
-			bi := BrokerInfo{ID: b, KafkaAddr: fmt.Sprintf("10.0.0.%d:9092", b), ClusterAddr: fmt.Sprintf("10.0.0.%d:9093", b),
+			bi := api.BrokerInfo{ID: b, KafkaAddr: fmt.Sprintf("10.0.0.%d:9092", b), ClusterAddr: fmt.Sprintf("10.0.0.%d:9093", b),
 				Controller: b == 1}
 			if id == 1 {
 				bi.LastHeartbeatSeconds = secs([]float64{0, 0.4, 0.7}[b-1])
 			}
 			n.Brokers.Brokers = append(n.Brokers.Brokers, bi)
 		}
-		n.Partitions = &Partitions{}
-		n.Reconcile = &Reconcile{Missing: []TopicPartition{}, Extra: []TopicPartition{}, CaughtUp: true}
+		n.Partitions = &api.Partitions{}
+		n.Reconcile = &api.Reconcile{Missing: []api.TopicPartition{}, Extra: []api.TopicPartition{}, CaughtUp: true}
 		for p := int32(0); p < 3; p++ {
 			n.Partitions.Partitions = append(n.Partitions.Partitions, fxHealthyPartition(id, p))
-			tp := TopicPartition{Topic: fxTopic, Partition: p}
+			tp := api.TopicPartition{Topic: fxTopic, Partition: p}
 			n.Reconcile.Expected = append(n.Reconcile.Expected, tp)
 			n.Reconcile.Running = append(n.Reconcile.Running, tp)
 		}
@@ -79,31 +83,31 @@ func fxHealthy() ClusterView {
 }
 
 // fxHealthyPartition is node id's answer for partition p of the healthy cluster.
-func fxHealthyPartition(id, p int32) PartitionInfo {
+func fxHealthyPartition(id, p int32) api.PartitionInfo {
 	replicas := fxReplicas(p)
 	leader := replicas[0]
 	leo := int64(120000 + 1000*p)
 	lags := map[int32]int64{replicas[1]: 12, replicas[2]: 0}
-	info := PartitionInfo{
-		Topic: fxTopic, Partition: p, Role: ReplicaFollower, Leader: leader, LeaderEpoch: 3, PartitionEpoch: 5,
+	info := api.PartitionInfo{
+		Topic: fxTopic, Partition: p, Role: api.ReplicaFollower, Leader: leader, LeaderEpoch: 3, PartitionEpoch: 5,
 		Replicas: replicas, ISR: slices.Clone(replicas), MinISR: 2, LagTimeMaxSeconds: 30, Running: true,
 		LogStartOffset: 0, LogEndOffset: leo - lags[id], HighWatermark: leo - 12,
 	}
 	if id == leader {
-		info.Role = ReplicaLeader
+		info.Role = api.ReplicaLeader
 		info.AcksAllWaiting, info.AcksAllOldestWaitSeconds = 3, 0.02
 		for _, r := range replicas[1:] {
-			info.Followers = append(info.Followers, ReplicaState{ID: r, LogEndOffset: leo - lags[r], Lag: lags[r],
+			info.Followers = append(info.Followers, api.ReplicaState{ID: r, LogEndOffset: leo - lags[r], Lag: lags[r],
 				InISR: true, LastCaughtUpSeconds: secs(0.1), LastFetchSeconds: secs(0.01)})
 		}
 		return info
 	}
-	info.Fetcher = &FetcherState{Leader: leader, Running: true, LastFetchSeconds: secs(0.01)}
+	info.Fetcher = &api.FetcherState{Leader: leader, Running: true, LastFetchSeconds: secs(0.01)}
 	return info
 }
 
 // fxNode is node id's view in v.
-func fxNode(t *testing.T, v *ClusterView, id int32) *NodeView {
+func fxNode(t *testing.T, v *api.ClusterView, id int32) *api.NodeView {
 	t.Helper()
 	for i := range v.Nodes {
 		if v.Nodes[i].NodeID == id {
@@ -115,7 +119,7 @@ func fxNode(t *testing.T, v *ClusterView, id int32) *NodeView {
 }
 
 // fxPart is node id's answer for partition p in v.
-func fxPart(t *testing.T, v *ClusterView, id, p int32) *PartitionInfo {
+func fxPart(t *testing.T, v *api.ClusterView, id, p int32) *api.PartitionInfo {
 	t.Helper()
 	n := fxNode(t, v, id)
 	for i := range n.Partitions.Partitions {
@@ -128,7 +132,7 @@ func fxPart(t *testing.T, v *ClusterView, id, p int32) *PartitionInfo {
 }
 
 // fxFollower is the leader's state of replica r in partition info.
-func fxFollower(t *testing.T, info *PartitionInfo, r int32) *ReplicaState {
+func fxFollower(t *testing.T, info *api.PartitionInfo, r int32) *api.ReplicaState {
 	t.Helper()
 	for i := range info.Followers {
 		if info.Followers[i].ID == r {
@@ -140,7 +144,7 @@ func fxFollower(t *testing.T, info *PartitionInfo, r int32) *ReplicaState {
 }
 
 // fxAllParts applies fn to every node's answer for partition p.
-func fxAllParts(v *ClusterView, p int32, fn func(*PartitionInfo)) {
+func fxAllParts(v *api.ClusterView, p int32, fn func(*api.PartitionInfo)) {
 	for i := range v.Nodes {
 		if v.Nodes[i].Partitions == nil {
 			continue
@@ -154,17 +158,17 @@ func fxAllParts(v *ClusterView, p int32, fn func(*PartitionInfo)) {
 }
 
 // fxDown replaces node id's answers with a connection failure.
-func fxDown(t *testing.T, v *ClusterView, id int32) {
+func fxDown(t *testing.T, v *api.ClusterView, id int32) {
 	t.Helper()
 	n := fxNode(t, v, id)
-	*n = NodeView{Admin: n.Admin, NodeID: id,
+	*n = api.NodeView{Admin: n.Admin, NodeID: id,
 		Error: fmt.Sprintf("get %s/v1/node: dial tcp 10.0.0.%d:9644: connect: connection refused", n.Admin, id)}
 }
 
 // fxStalled: node 3's disk is slow. It fell out of orders-0's ISR 42 s
 // ago and still fetches; in orders-1 it is still in the ISR but has not
 // caught up for 31 s (the leader asked to shrink), so acks=all waits.
-func fxStalled(t *testing.T) ClusterView {
+func fxStalled(t *testing.T) api.ClusterView {
 	v := fxHealthy()
 	for _, n := range v.Nodes {
 		n.Raft.Commit, n.Raft.Applied = 1533, 1533
@@ -173,7 +177,7 @@ func fxStalled(t *testing.T) ClusterView {
 		fxNode(t, &v, 1).Raft.Peers[i].Match = 1533
 		fxNode(t, &v, 1).Raft.Peers[i].Next = 1534
 	}
-	fxAllParts(&v, 0, func(p *PartitionInfo) { p.ISR, p.PartitionEpoch = []int32{1, 2}, 6 })
+	fxAllParts(&v, 0, func(p *api.PartitionInfo) { p.ISR, p.PartitionEpoch = []int32{1, 2}, 6 })
 	p0 := fxPart(t, &v, 1, 0)
 	f := fxFollower(t, p0, 3)
 	f.Lag, f.LogEndOffset, f.InISR = 48210, p0.LogEndOffset-48210, false
@@ -195,7 +199,7 @@ func fxStalled(t *testing.T) ClusterView {
 // fxNodeDown: node 3 stopped answering 14 s ago. The controller fenced
 // it, took it out of every ISR and moved orders-2's leadership to node 1,
 // which has never seen node 3 catch up as its leader.
-func fxNodeDown(t *testing.T) ClusterView {
+func fxNodeDown(t *testing.T) api.ClusterView {
 	v := fxHealthy()
 	fxDown(t, &v, 3)
 	for _, id := range []int32{1, 2} {
@@ -207,11 +211,11 @@ func fxNodeDown(t *testing.T) ClusterView {
 	for i := range leader.Raft.Peers[:2] {
 		leader.Raft.Peers[i].Match, leader.Raft.Peers[i].Next = 1547, 1548
 	}
-	leader.Raft.Peers[2] = RaftPeer{ID: 3, Match: 1540, Next: 1541, State: PeerProbe, RecentActive: false, Connected: false,
+	leader.Raft.Peers[2] = api.RaftPeer{ID: 3, Match: 1540, Next: 1541, State: api.PeerProbe, RecentActive: false, Connected: false,
 		LastContactSeconds: secs(14.1), LastError: "dial tcp 10.0.0.3:9093: connect: connection refused"}
 	leader.Brokers.Brokers[2].LastHeartbeatSeconds = secs(14.2)
 	for p := int32(0); p < 2; p++ {
-		fxAllParts(&v, p, func(pi *PartitionInfo) {
+		fxAllParts(&v, p, func(pi *api.PartitionInfo) {
 			pi.ISR = slices.DeleteFunc(pi.ISR, func(id int32) bool { return id == 3 })
 			pi.PartitionEpoch = 6
 		})
@@ -246,21 +250,21 @@ func fxNodeDown(t *testing.T) ClusterView {
 	}
 	// Node 1 leads orders-2 now: replica 3 never fetched from it.
 	p2 := fxPart(t, &v, 1, 2)
-	p2.Role, p2.Fetcher = ReplicaLeader, nil
+	p2.Role, p2.Fetcher = api.ReplicaLeader, nil
 	p2.LogEndOffset += 3800
 	p2.HighWatermark = p2.LogEndOffset
 	p2.AcksAllWaiting, p2.AcksAllOldestWaitSeconds = 2, 0.01
-	p2.Followers = []ReplicaState{
+	p2.Followers = []api.ReplicaState{
 		{ID: 2, LogEndOffset: p2.LogEndOffset, InISR: true, LastCaughtUpSeconds: secs(0.05), LastFetchSeconds: secs(0.05)},
 		{ID: 3, LogEndOffset: 0, Lag: p2.LogEndOffset, InISR: false},
 	}
-	fxPart(t, &v, 2, 2).Fetcher = &FetcherState{Leader: 1, Running: true, LastFetchSeconds: secs(0.05)}
+	fxPart(t, &v, 2, 2).Fetcher = &api.FetcherState{Leader: 1, Running: true, LastFetchSeconds: secs(0.05)}
 	fxPart(t, &v, 2, 2).LogEndOffset, fxPart(t, &v, 2, 2).HighWatermark = p2.LogEndOffset, p2.LogEndOffset
 	return v
 }
 
 // fxKey names a finding for comparisons: code, severity, where.
-func fxKey(f Finding) string {
+func fxKey(f api.Finding) string {
 	where := "-"
 	if f.Partition != nil {
 		where = tpName(f.Topic, *f.Partition)
@@ -272,7 +276,7 @@ func fxKey(f Finding) string {
 	return fmt.Sprintf("%s %s %s node=%s", f.Code, f.Severity, where, node)
 }
 
-func fxKeys(fs []Finding) []string {
+func fxKeys(fs []api.Finding) []string {
 	out := []string{}
 	for _, f := range fs {
 		out = append(out, fxKey(f))
@@ -281,7 +285,7 @@ func fxKeys(fs []Finding) []string {
 }
 
 // checkWellFormed asserts what every finding must carry.
-func checkWellFormed(t *testing.T, fs []Finding) {
+func checkWellFormed(t *testing.T, fs []api.Finding) {
 	t.Helper()
 	for _, f := range fs {
 		k := fxKey(f)
@@ -318,9 +322,9 @@ func checkWellFormed(t *testing.T, fs []Finding) {
 // mutate, and the findings expected (as fxKey strings).
 type ruleCase struct {
 	name   string
-	mutate func(t *testing.T, v *ClusterView)
+	mutate func(t *testing.T, v *api.ClusterView)
 	want   []string
-	check  func(t *testing.T, fs []Finding)
+	check  func(t *testing.T, fs []api.Finding)
 }
 
 func runRuleCases(t *testing.T, r rule, cases []ruleCase) {
@@ -351,43 +355,43 @@ func runRuleCases(t *testing.T, r rule, cases []ruleCase) {
 func TestRuleNodeUnreachable(t *testing.T) {
 	runRuleCases(t, ruleNodeUnreachable, []ruleCase{
 		{name: "healthy"},
-		{name: "known id", mutate: func(t *testing.T, v *ClusterView) { fxDown(t, v, 3) },
+		{name: "known id", mutate: func(t *testing.T, v *api.ClusterView) { fxDown(t, v, 3) },
 			want: []string{"NODE_UNREACHABLE warning - node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if fs[0].Evidence["admin"] != fxAdmin(3) || !strings.Contains(fs[0].Evidence["error"].(string), "refused") {
 					t.Errorf("evidence %v", fs[0].Evidence)
 				}
 			}},
-		{name: "unknown id", mutate: func(t *testing.T, v *ClusterView) {
-			v.Nodes = append(v.Nodes, NodeView{Admin: "http://10.0.0.9:9644", NodeID: -1, Error: "context deadline exceeded\n(after 2s)"})
+		{name: "unknown id", mutate: func(t *testing.T, v *api.ClusterView) {
+			v.Nodes = append(v.Nodes, api.NodeView{Admin: "http://10.0.0.9:9644", NodeID: -1, Error: "context deadline exceeded\n(after 2s)"})
 		}, want: []string{"NODE_UNREACHABLE warning - node=-"}},
 	})
 }
 
 func TestRuleRaftNoLeader(t *testing.T) {
-	noLeader := func(t *testing.T, v *ClusterView) {
+	noLeader := func(t *testing.T, v *api.ClusterView) {
 		for i := range v.Nodes {
-			v.Nodes[i].Raft.LeaderID, v.Nodes[i].Raft.Role, v.Nodes[i].Raft.Peers = 0, RoleCandidate, nil
+			v.Nodes[i].Raft.LeaderID, v.Nodes[i].Raft.Role, v.Nodes[i].Raft.Peers = 0, api.RoleCandidate, nil
 		}
 	}
 	runRuleCases(t, ruleRaftNoLeader, []ruleCase{
 		{name: "healthy"},
 		{name: "nobody knows a leader", mutate: noLeader, want: []string{"RAFT_NO_LEADER critical - node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1, 2, 3}) || fs[0].Evidence["nodes_answering"] != 3 {
 					t.Errorf("seen by %v, evidence %v", fs[0].SeenBy, fs[0].Evidence)
 				}
 			}},
-		{name: "one node still knows one", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "one node still knows one", mutate: func(t *testing.T, v *api.ClusterView) {
 			noLeader(t, v)
 			fxNode(t, v, 2).Raft.LeaderID = 1
 		}},
-		{name: "the only answering node knows none", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "the only answering node knows none", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxDown(t, v, 1)
 			fxDown(t, v, 2)
 			fxNode(t, v, 3).Raft.LeaderID = 0
 		}, want: []string{"RAFT_NO_LEADER critical - node=-"}},
-		{name: "nobody answered", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "nobody answered", mutate: func(t *testing.T, v *api.ClusterView) {
 			for _, id := range []int32{1, 2, 3} {
 				fxDown(t, v, id)
 			}
@@ -396,76 +400,76 @@ func TestRuleRaftNoLeader(t *testing.T) {
 }
 
 func TestRuleRaftFollowerBehind(t *testing.T) {
-	peer := func(t *testing.T, v *ClusterView, id int) *RaftPeer { return &fxNode(t, v, 1).Raft.Peers[id-1] }
+	peer := func(t *testing.T, v *api.ClusterView, id int) *api.RaftPeer { return &fxNode(t, v, 1).Raft.Peers[id-1] }
 	runRuleCases(t, ruleRaftFollowerBehind, []ruleCase{
 		{name: "healthy"},
-		{name: "not recently active", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "not recently active", mutate: func(t *testing.T, v *api.ClusterView) {
 			p := peer(t, v, 3)
 			p.RecentActive, p.Connected, p.Match, p.LastError = false, false, 1400, "connection refused"
 			p.LastContactSeconds = secs(2)
 		}, want: []string{"RAFT_FOLLOWER_BEHIND warning - node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if ev["entries_behind"] != uint64(132) || ev["last_error"] != "connection refused" || !reflect.DeepEqual(fs[0].SeenBy, []int32{1}) {
 					t.Errorf("evidence %v seen by %v", ev, fs[0].SeenBy)
 				}
 			}},
-		{name: "silent over 5s", mutate: func(t *testing.T, v *ClusterView) { peer(t, v, 2).LastContactSeconds = secs(6) },
+		{name: "silent over 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = secs(6) },
 			want: []string{"RAFT_FOLLOWER_BEHIND warning - node=2"}},
-		{name: "just under 5s", mutate: func(t *testing.T, v *ClusterView) { peer(t, v, 2).LastContactSeconds = secs(4.9) }},
-		{name: "never heard from", mutate: func(t *testing.T, v *ClusterView) { peer(t, v, 3).LastContactSeconds = nil },
+		{name: "just under 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = secs(4.9) }},
+		{name: "never heard from", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 3).LastContactSeconds = nil },
 			want: []string{"RAFT_FOLLOWER_BEHIND warning - node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if fs[0].Evidence["last_contact_seconds"] != nil || !strings.Contains(fs[0].Message, "never") {
 					t.Errorf("evidence %v message %q", fs[0].Evidence, fs[0].Message)
 				}
 			}},
-		{name: "the leader itself is ignored", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "the leader itself is ignored", mutate: func(t *testing.T, v *api.ClusterView) {
 			p := peer(t, v, 1)
 			p.RecentActive, p.LastContactSeconds = false, nil
 		}},
-		{name: "leader did not answer", mutate: func(t *testing.T, v *ClusterView) { fxDown(t, v, 1) }},
-		{name: "the newest term's leader is asked", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "leader did not answer", mutate: func(t *testing.T, v *api.ClusterView) { fxDown(t, v, 1) }},
+		{name: "the newest term's leader is asked", mutate: func(t *testing.T, v *api.ClusterView) {
 			// Node 1 was deposed but has not noticed; node 2 leads term 5.
 			peer(t, v, 3).LastContactSeconds = nil
 			r := fxNode(t, v, 2).Raft
-			r.Role, r.Term, r.LeaderID = RoleLeader, 5, 2
-			r.Peers = []RaftPeer{
-				{ID: 1, Match: 1532, Next: 1533, State: PeerReplicate, RecentActive: false, LastContactSeconds: secs(9)},
-				{ID: 2, Match: 1532, Next: 1533, State: PeerReplicate, RecentActive: true, LastContactSeconds: secs(0)},
-				{ID: 3, Match: 1532, Next: 1533, State: PeerReplicate, RecentActive: true, LastContactSeconds: secs(0.1)},
+			r.Role, r.Term, r.LeaderID = api.RoleLeader, 5, 2
+			r.Peers = []api.RaftPeer{
+				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: false, LastContactSeconds: secs(9)},
+				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: secs(0)},
+				{ID: 3, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: secs(0.1)},
 			}
 		}, want: []string{"RAFT_FOLLOWER_BEHIND warning - node=1"}},
 	})
 }
 
 func TestRuleBrokerFenced(t *testing.T) {
-	fence := func(t *testing.T, v *ClusterView, on int32, shutDown bool) {
+	fence := func(t *testing.T, v *api.ClusterView, on int32, shutDown bool) {
 		b := &fxNode(t, v, on).Brokers.Brokers[2]
 		b.Fenced, b.ShutDown = true, shutDown
 	}
 	runRuleCases(t, ruleBrokerFenced, []ruleCase{
 		{name: "healthy"},
-		{name: "fenced by the controller", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "fenced by the controller", mutate: func(t *testing.T, v *api.ClusterView) {
 			for _, id := range []int32{1, 2, 3} {
 				fence(t, v, id, false)
 			}
 			fxNode(t, v, 1).Brokers.Brokers[2].LastHeartbeatSeconds = secs(12.5)
 		}, want: []string{"BROKER_FENCED warning - node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1}) || fs[0].Evidence["last_heartbeat_seconds"] != 12.5 {
 					t.Errorf("seen by %v evidence %v", fs[0].SeenBy, fs[0].Evidence)
 				}
 			}},
-		{name: "shut down cleanly", mutate: func(t *testing.T, v *ClusterView) { fence(t, v, 1, true) },
+		{name: "shut down cleanly", mutate: func(t *testing.T, v *api.ClusterView) { fence(t, v, 1, true) },
 			want: []string{"BROKER_FENCED info - node=3"}},
-		{name: "the controller's word wins over a stale node", mutate: func(t *testing.T, v *ClusterView) { fence(t, v, 2, false) }},
-		{name: "controller did not answer", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "the controller's word wins over a stale node", mutate: func(t *testing.T, v *api.ClusterView) { fence(t, v, 2, false) }},
+		{name: "controller did not answer", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxDown(t, v, 1)
 			fence(t, v, 2, false)
 			fence(t, v, 3, false)
 		}, want: []string{"BROKER_FENCED warning - node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{2, 3}) {
 					t.Errorf("seen by %v", fs[0].SeenBy)
 				}
@@ -476,12 +480,12 @@ func TestRuleBrokerFenced(t *testing.T) {
 func TestRuleNoLeader(t *testing.T) {
 	runRuleCases(t, ruleNoLeader, []ruleCase{
 		{name: "healthy"},
-		{name: "leader -1", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 1, func(p *PartitionInfo) {
-				p.Leader, p.LeaderEpoch, p.Role, p.ISR, p.Followers, p.Fetcher = -1, 4, ReplicaOffline, []int32{2}, nil, nil
+		{name: "leader -1", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 1, func(p *api.PartitionInfo) {
+				p.Leader, p.LeaderEpoch, p.Role, p.ISR, p.Followers, p.Fetcher = -1, 4, api.ReplicaOffline, []int32{2}, nil, nil
 			})
 		}, want: []string{"NO_LEADER critical orders-1 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1, 2, 3}) || fs[0].Evidence["leader_epoch"] != int32(4) {
 					t.Errorf("seen by %v evidence %v", fs[0].SeenBy, fs[0].Evidence)
 				}
@@ -492,11 +496,11 @@ func TestRuleNoLeader(t *testing.T) {
 func TestRuleISRUninitialized(t *testing.T) {
 	runRuleCases(t, ruleISRUninitialized, []ruleCase{
 		{name: "healthy"},
-		{name: "empty isr", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 2, func(p *PartitionInfo) { p.ISR = []int32{} })
+		{name: "empty isr", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.ISR = []int32{} })
 		}, want: []string{"ISR_UNINITIALIZED critical orders-2 node=-"}},
-		{name: "leader outside a non-empty isr is another code", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 2, func(p *PartitionInfo) { p.ISR = []int32{1, 2} })
+		{name: "leader outside a non-empty isr is another code", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.ISR = []int32{1, 2} })
 		}},
 	})
 }
@@ -504,27 +508,27 @@ func TestRuleISRUninitialized(t *testing.T) {
 func TestRuleLeaderNotInISR(t *testing.T) {
 	runRuleCases(t, ruleLeaderNotInISR, []ruleCase{
 		{name: "healthy"},
-		{name: "leader outside", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 2, func(p *PartitionInfo) { p.ISR = []int32{1, 2} })
+		{name: "leader outside", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.ISR = []int32{1, 2} })
 		}, want: []string{"LEADER_NOT_IN_ISR critical orders-2 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !strings.Contains(fs[0].Message, "leader 3") {
 					t.Errorf("message %q", fs[0].Message)
 				}
 			}},
-		{name: "empty isr is another code", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 2, func(p *PartitionInfo) { p.ISR = []int32{} })
+		{name: "empty isr is another code", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.ISR = []int32{} })
 		}},
-		{name: "no leader is another code", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 2, func(p *PartitionInfo) { p.Leader, p.Role, p.ISR = -1, ReplicaOffline, []int32{1} })
+		{name: "no leader is another code", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.Leader, p.Role, p.ISR = -1, api.ReplicaOffline, []int32{1} })
 		}},
 	})
 }
 
 // isrCase sets partition 0's ISR and min ISR on every node.
-func isrCase(isr []int32, minISR int) func(t *testing.T, v *ClusterView) {
-	return func(t *testing.T, v *ClusterView) {
-		fxAllParts(v, 0, func(p *PartitionInfo) { p.ISR, p.MinISR = slices.Clone(isr), minISR })
+func isrCase(isr []int32, minISR int) func(t *testing.T, v *api.ClusterView) {
+	return func(t *testing.T, v *api.ClusterView) {
+		fxAllParts(v, 0, func(p *api.PartitionInfo) { p.ISR, p.MinISR = slices.Clone(isr), minISR })
 	}
 }
 
@@ -532,7 +536,7 @@ func TestRuleUnderMinISR(t *testing.T) {
 	runRuleCases(t, ruleUnderMinISR, []ruleCase{
 		{name: "healthy"},
 		{name: "one of two", mutate: isrCase([]int32{1}, 2), want: []string{"UNDER_MIN_ISR critical orders-0 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if ev["isr_size"] != 1 || ev["min_isr"] != 2 || !reflect.DeepEqual(ev["out_of_isr"], []int32{2, 3}) {
 					t.Errorf("evidence %v", ev)
@@ -540,12 +544,12 @@ func TestRuleUnderMinISR(t *testing.T) {
 			}},
 		{name: "at min is not under", mutate: isrCase([]int32{1, 2}, 2)},
 		{name: "min isr 1", mutate: isrCase([]int32{1}, 1)},
-		{name: "only the nodes that see it", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "only the nodes that see it", mutate: func(t *testing.T, v *api.ClusterView) {
 			// Node 3 has not applied the shrink yet.
 			isrCase([]int32{1}, 2)(t, v)
 			fxPart(t, v, 3, 0).ISR = []int32{1, 2, 3}
 		}, want: []string{"UNDER_MIN_ISR critical orders-0 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1, 2}) {
 					t.Errorf("seen by %v", fs[0].SeenBy)
 				}
@@ -558,8 +562,8 @@ func TestRuleAtMinISR(t *testing.T) {
 		{name: "healthy"},
 		{name: "two of three, min 2", mutate: isrCase([]int32{1, 2}, 2), want: []string{"AT_MIN_ISR warning orders-0 node=-"}},
 		{name: "under min is another code", mutate: isrCase([]int32{1}, 2)},
-		{name: "replication factor equals min", mutate: func(t *testing.T, v *ClusterView) {
-			fxAllParts(v, 0, func(p *PartitionInfo) { p.Replicas, p.ISR, p.MinISR = []int32{1}, []int32{1}, 1 })
+		{name: "replication factor equals min", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxAllParts(v, 0, func(p *api.PartitionInfo) { p.Replicas, p.ISR, p.MinISR = []int32{1}, []int32{1}, 1 })
 		}},
 	})
 }
@@ -568,7 +572,7 @@ func TestRuleUnderReplicated(t *testing.T) {
 	runRuleCases(t, ruleUnderReplicated, []ruleCase{
 		{name: "healthy"},
 		{name: "two of three, min 1", mutate: isrCase([]int32{1, 2}, 1), want: []string{"UNDER_REPLICATED warning orders-0 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].Evidence["out_of_isr"], []int32{3}) {
 					t.Errorf("evidence %v", fs[0].Evidence)
 				}
@@ -579,14 +583,14 @@ func TestRuleUnderReplicated(t *testing.T) {
 }
 
 func TestRuleFollowerStalled(t *testing.T) {
-	state := func(t *testing.T, v *ClusterView) *ReplicaState { return fxFollower(t, fxPart(t, v, 1, 0), 3) }
+	state := func(t *testing.T, v *api.ClusterView) *api.ReplicaState { return fxFollower(t, fxPart(t, v, 1, 0), 3) }
 	runRuleCases(t, ruleFollowerStalled, []ruleCase{
 		{name: "healthy"},
-		{name: "not caught up for 42s", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "not caught up for 42s", mutate: func(t *testing.T, v *api.ClusterView) {
 			s := state(t, v)
 			s.Lag, s.LastCaughtUpSeconds, s.InISR = 48210, secs(42.5), false
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if ev["lag"] != int64(48210) || ev["last_caught_up_seconds"] != 42.5 || ev["lag_time_max_seconds"] != 30.0 || ev["in_isr"] != false {
 					t.Errorf("evidence %v", ev)
@@ -595,19 +599,19 @@ func TestRuleFollowerStalled(t *testing.T) {
 					t.Errorf("seen by %v, next step %q", fs[0].SeenBy, fs[0].NextStep)
 				}
 			}},
-		{name: "never caught up", mutate: func(t *testing.T, v *ClusterView) { state(t, v).LastCaughtUpSeconds = nil },
+		{name: "never caught up", mutate: func(t *testing.T, v *api.ClusterView) { state(t, v).LastCaughtUpSeconds = nil },
 			want: []string{"FOLLOWER_STALLED warning orders-0 node=3"}},
-		{name: "within the lag time", mutate: func(t *testing.T, v *ClusterView) { state(t, v).LastCaughtUpSeconds = secs(29.9) }},
-		{name: "unreachable replica", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "within the lag time", mutate: func(t *testing.T, v *api.ClusterView) { state(t, v).LastCaughtUpSeconds = secs(29.9) }},
+		{name: "unreachable replica", mutate: func(t *testing.T, v *api.ClusterView) {
 			state(t, v).LastCaughtUpSeconds = secs(40)
 			fxDown(t, v, 3)
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				if !strings.Contains(fs[0].NextStep, "did not answer") {
 					t.Errorf("next step %q", fs[0].NextStep)
 				}
 			}},
-		{name: "two partitions", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "two partitions", mutate: func(t *testing.T, v *api.ClusterView) {
 			state(t, v).LastCaughtUpSeconds = secs(40)
 			fxFollower(t, fxPart(t, v, 3, 2), 1).LastCaughtUpSeconds = secs(35)
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3", "FOLLOWER_STALLED warning orders-2 node=1"}},
@@ -615,29 +619,29 @@ func TestRuleFollowerStalled(t *testing.T) {
 }
 
 func TestRuleReplicaNotRunning(t *testing.T) {
-	missing := func(t *testing.T, v *ClusterView, caughtUp bool) {
+	missing := func(t *testing.T, v *api.ClusterView, caughtUp bool) {
 		r := fxNode(t, v, 2).Reconcile
 		r.Running = r.Running[1:]
-		r.Missing = []TopicPartition{{Topic: fxTopic, Partition: 0}}
+		r.Missing = []api.TopicPartition{{Topic: fxTopic, Partition: 0}}
 		r.CaughtUp = caughtUp
 	}
 	runRuleCases(t, ruleReplicaNotRunning, []ruleCase{
 		{name: "healthy"},
-		{name: "reconcile says missing", mutate: func(t *testing.T, v *ClusterView) { missing(t, v, true) },
+		{name: "reconcile says missing", mutate: func(t *testing.T, v *api.ClusterView) { missing(t, v, true) },
 			want: []string{"REPLICA_NOT_RUNNING warning orders-0 node=2"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if ev["expected"] != 3 || ev["running"] != 2 || ev["missing"] != 1 || ev["source"] != "reconcile" {
 					t.Errorf("evidence %v", ev)
 				}
 			}},
-		{name: "reconciler still catching up", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "reconciler still catching up", mutate: func(t *testing.T, v *api.ClusterView) {
 			missing(t, v, false)
 			fxPart(t, v, 2, 0).Running = false
 		}},
-		{name: "partition says not running", mutate: func(t *testing.T, v *ClusterView) { fxPart(t, v, 3, 1).Running = false },
+		{name: "partition says not running", mutate: func(t *testing.T, v *api.ClusterView) { fxPart(t, v, 3, 1).Running = false },
 			want: []string{"REPLICA_NOT_RUNNING warning orders-1 node=3"}},
-		{name: "both say it once", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "both say it once", mutate: func(t *testing.T, v *api.ClusterView) {
 			missing(t, v, true)
 			fxPart(t, v, 2, 0).Running = false
 		}, want: []string{"REPLICA_NOT_RUNNING warning orders-0 node=2"}},
@@ -647,12 +651,12 @@ func TestRuleReplicaNotRunning(t *testing.T) {
 func TestRuleAcksAllWaiting(t *testing.T) {
 	runRuleCases(t, ruleAcksAllWaiting, []ruleCase{
 		{name: "healthy under load"},
-		{name: "stuck behind a slow isr member", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "stuck behind a slow isr member", mutate: func(t *testing.T, v *api.ClusterView) {
 			p := fxPart(t, v, 2, 1)
 			p.AcksAllWaiting, p.AcksAllOldestWaitSeconds = 57, 4.8
 			fxFollower(t, p, 3).Lag = 9000
 		}, want: []string{"ACKS_ALL_WAITING warning orders-1 node=2"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if ev["acks_all_waiting"] != 57 || ev["acks_all_oldest_wait_seconds"] != 4.8 || ev["slowest_isr_replica"] != int32(3) {
 					t.Errorf("evidence %v", ev)
@@ -661,13 +665,13 @@ func TestRuleAcksAllWaiting(t *testing.T) {
 					t.Errorf("next step %q", fs[0].NextStep)
 				}
 			}},
-		{name: "old but nobody waiting", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "old but nobody waiting", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 2, 1).AcksAllWaiting, fxPart(t, v, 2, 1).AcksAllOldestWaitSeconds = 0, 5
 		}},
-		{name: "exactly one second", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "exactly one second", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 2, 1).AcksAllOldestWaitSeconds = 1
 		}},
-		{name: "followers are not asked", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "followers are not asked", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 3, 1).AcksAllWaiting, fxPart(t, v, 3, 1).AcksAllOldestWaitSeconds = 5, 5
 		}},
 	})
@@ -676,10 +680,10 @@ func TestRuleAcksAllWaiting(t *testing.T) {
 func TestRuleMetadataDiverged(t *testing.T) {
 	runRuleCases(t, ruleMetadataDiverged, []ruleCase{
 		{name: "healthy"},
-		{name: "epoch differs at the same index", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "epoch differs at the same index", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 2, 1).PartitionEpoch = 4
 		}, want: []string{"METADATA_DIVERGED warning orders-1 node=-"},
-			check: func(t *testing.T, fs []Finding) {
+			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1, 2}) || ev["raft_applied_index"] != uint64(1532) {
 					t.Errorf("seen by %v evidence %v", fs[0].SeenBy, ev)
@@ -688,13 +692,13 @@ func TestRuleMetadataDiverged(t *testing.T) {
 					t.Errorf("epochs %v", ev["partition_epochs"])
 				}
 			}},
-		{name: "leader differs at the same index", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "leader differs at the same index", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 1, 0).Leader = 2
 		}, want: []string{"METADATA_DIVERGED warning orders-0 node=-"}},
-		{name: "a node behind may differ", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "a node behind may differ", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxPart(t, v, 3, 1).PartitionEpoch = 4 // node 3 applied 1531
 		}},
-		{name: "no raft answer, no comparison", mutate: func(t *testing.T, v *ClusterView) {
+		{name: "no raft answer, no comparison", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxNode(t, v, 2).Raft = nil
 			fxPart(t, v, 2, 1).PartitionEpoch = 4
 		}},
@@ -703,7 +707,7 @@ func TestRuleMetadataDiverged(t *testing.T) {
 
 func TestDiagnoseHealthyClusterUnderLoad(t *testing.T) {
 	v := fxHealthy()
-	fs := Diagnose(v)
+	fs := Run(v)
 	if len(fs) != 0 {
 		t.Fatalf("healthy cluster has findings: %q", fxKeys(fs))
 	}
@@ -714,7 +718,7 @@ func TestDiagnoseHealthyClusterUnderLoad(t *testing.T) {
 		t.Errorf("worst %q exit %d", WorstSeverity(fs), ExitCode(fs))
 	}
 	for _, r := range MergePartitions(v) {
-		if r.Status != StatusOK {
+		if r.Status != api.StatusOK {
 			t.Errorf("%s: status %s", tpName(r.Topic, r.Partition), r.Status)
 		}
 	}
@@ -741,7 +745,7 @@ func TestMergePartitionsUsesTheLeadersView(t *testing.T) {
 		if r.MaxLag != 12 || len(r.ReplicaStates) != 2 || r.AcksAllWaiting != 3 || r.LagTimeMaxSeconds != 30 || r.MinISR != 2 {
 			t.Errorf("row %d: %+v", i, r)
 		}
-		if r.Stalled != nil || r.Unreachable != nil || r.Status != StatusOK {
+		if r.Stalled != nil || r.Unreachable != nil || r.Status != api.StatusOK {
 			t.Errorf("row %d: stalled %v unreachable %v status %s", i, r.Stalled, r.Unreachable, r.Status)
 		}
 	}
@@ -767,7 +771,7 @@ func TestMergePartitionsLeaderUnreachable(t *testing.T) {
 		if r.HighWatermark != -1 || r.LogEndOffset != -1 || r.ReplicaStates != nil || r.MaxLag != 0 || r.Stalled != nil {
 			t.Errorf("leader-only numbers without the leader: %+v", r)
 		}
-		if !reflect.DeepEqual(r.Unreachable, []int32{2}) || r.Status != StatusAtMinISR {
+		if !reflect.DeepEqual(r.Unreachable, []int32{2}) || r.Status != api.StatusAtMinISR {
 			t.Errorf("unreachable %v status %s", r.Unreachable, r.Status)
 		}
 		// Node 2 is a follower of the other partitions.
@@ -791,8 +795,8 @@ func TestMergePartitionsLeaderUnreachable(t *testing.T) {
 			p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.ISR = 2, 4, 6, []int32{2, 3}
 		}
 		p2 := fxPart(t, &v, 2, 0)
-		p2.Role, p2.Fetcher, p2.HighWatermark = ReplicaLeader, nil, 777
-		p2.Followers = []ReplicaState{{ID: 1, Lag: 5, LastCaughtUpSeconds: secs(0.2)}, {ID: 3, InISR: true, LastCaughtUpSeconds: secs(0.1)}}
+		p2.Role, p2.Fetcher, p2.HighWatermark = api.ReplicaLeader, nil, 777
+		p2.Followers = []api.ReplicaState{{ID: 1, Lag: 5, LastCaughtUpSeconds: secs(0.2)}, {ID: 3, InISR: true, LastCaughtUpSeconds: secs(0.1)}}
 		if r := MergePartitions(v)[0]; r.Source != 2 || r.HighWatermark != 777 || r.MaxLag != 5 {
 			t.Errorf("leader's view: source %d hw %d max lag %d", r.Source, r.HighWatermark, r.MaxLag)
 		}
@@ -820,13 +824,13 @@ func TestMergePartitionsStalled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := fxHealthy()
-			fxAllParts(&v, 0, func(p *PartitionInfo) { p.LagTimeMaxSeconds = tc.lagTime })
+			fxAllParts(&v, 0, func(p *api.PartitionInfo) { p.LagTimeMaxSeconds = tc.lagTime })
 			fxFollower(t, fxPart(t, &v, 1, 0), 2).LastCaughtUpSeconds = tc.caught
 			r := MergePartitions(v)[0]
 			if got := slices.Contains(r.Stalled, 2); got != tc.stalled {
 				t.Errorf("stalled %v, want %v", r.Stalled, tc.stalled)
 			}
-			if tc.stalled != (r.Status == StatusStalled) {
+			if tc.stalled != (r.Status == api.StatusStalled) {
 				t.Errorf("status %s", r.Status)
 			}
 		})
@@ -838,7 +842,7 @@ func TestMergePartitionsSorted(t *testing.T) {
 	// Another topic, hosted by node 2 only and listed out of order.
 	n := fxNode(t, &v, 2)
 	for _, p := range []int32{0, 1} {
-		n.Partitions.Partitions = append([]PartitionInfo{{Topic: "audit", Partition: p, Role: ReplicaLeader, Leader: 2,
+		n.Partitions.Partitions = append([]api.PartitionInfo{{Topic: "audit", Partition: p, Role: api.ReplicaLeader, Leader: 2,
 			Replicas: []int32{2}, ISR: []int32{2}, MinISR: 1, Running: true}}, n.Partitions.Partitions...)
 	}
 	slices.Reverse(fxNode(t, &v, 1).Partitions.Partitions)
@@ -850,32 +854,32 @@ func TestMergePartitionsSorted(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
 	}
-	if rows := MergePartitions(ClusterView{}); rows == nil || len(rows) != 0 {
+	if rows := MergePartitions(api.ClusterView{}); rows == nil || len(rows) != 0 {
 		t.Errorf("empty view: %v", rows)
 	}
 }
 
 func TestPartitionStatus(t *testing.T) {
-	base := func() PartitionRow {
-		return PartitionRow{Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, MinISR: 2}
+	base := func() api.PartitionRow {
+		return api.PartitionRow{Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, MinISR: 2}
 	}
 	for _, tc := range []struct {
 		name   string
-		change func(*PartitionRow)
+		change func(*api.PartitionRow)
 		want   string
 	}{
-		{"ok", func(*PartitionRow) {}, StatusOK},
-		{"no leader beats everything", func(r *PartitionRow) { r.Leader, r.ISR, r.Stalled = -1, nil, []int32{2} }, StatusOffline},
-		{"empty isr", func(r *PartitionRow) { r.ISR = nil }, StatusISRUninitialized},
-		{"leader outside the isr", func(r *PartitionRow) { r.ISR = []int32{2, 3} }, StatusISRUninitialized},
-		{"under min", func(r *PartitionRow) { r.ISR = []int32{1} }, StatusUnderMinISR},
-		{"under min beats stalled", func(r *PartitionRow) { r.ISR, r.Stalled = []int32{1}, []int32{2} }, StatusUnderMinISR},
-		{"stalled beats at min", func(r *PartitionRow) { r.ISR, r.Stalled = []int32{1, 2}, []int32{3} }, StatusStalled},
-		{"stalled in a full isr", func(r *PartitionRow) { r.Stalled = []int32{3} }, StatusStalled},
-		{"at min", func(r *PartitionRow) { r.ISR = []int32{1, 2} }, StatusAtMinISR},
-		{"under replicated", func(r *PartitionRow) { r.ISR, r.MinISR = []int32{1, 2}, 1 }, StatusUnderReplicated},
-		{"min equals replicas is not at min", func(r *PartitionRow) { r.MinISR = 3 }, StatusOK},
-		{"single replica", func(r *PartitionRow) { r.Replicas, r.ISR, r.MinISR = []int32{1}, []int32{1}, 1 }, StatusOK},
+		{"ok", func(*api.PartitionRow) {}, api.StatusOK},
+		{"no leader beats everything", func(r *api.PartitionRow) { r.Leader, r.ISR, r.Stalled = -1, nil, []int32{2} }, api.StatusOffline},
+		{"empty isr", func(r *api.PartitionRow) { r.ISR = nil }, api.StatusISRUninitialized},
+		{"leader outside the isr", func(r *api.PartitionRow) { r.ISR = []int32{2, 3} }, api.StatusISRUninitialized},
+		{"under min", func(r *api.PartitionRow) { r.ISR = []int32{1} }, api.StatusUnderMinISR},
+		{"under min beats stalled", func(r *api.PartitionRow) { r.ISR, r.Stalled = []int32{1}, []int32{2} }, api.StatusUnderMinISR},
+		{"stalled beats at min", func(r *api.PartitionRow) { r.ISR, r.Stalled = []int32{1, 2}, []int32{3} }, api.StatusStalled},
+		{"stalled in a full isr", func(r *api.PartitionRow) { r.Stalled = []int32{3} }, api.StatusStalled},
+		{"at min", func(r *api.PartitionRow) { r.ISR = []int32{1, 2} }, api.StatusAtMinISR},
+		{"under replicated", func(r *api.PartitionRow) { r.ISR, r.MinISR = []int32{1, 2}, 1 }, api.StatusUnderReplicated},
+		{"min equals replicas is not at min", func(r *api.PartitionRow) { r.MinISR = 3 }, api.StatusOK},
+		{"single replica", func(r *api.PartitionRow) { r.Replicas, r.ISR, r.MinISR = []int32{1}, []int32{1}, 1 }, api.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := base()
@@ -889,15 +893,15 @@ func TestPartitionStatus(t *testing.T) {
 
 func TestDiagnoseSortsFindings(t *testing.T) {
 	p := func(v int32) *int32 { return &v }
-	fs := []Finding{
-		{Code: "B", Severity: SeverityInfo},
-		{Code: "A", Severity: SeverityWarning, Topic: "t", Partition: p(2)},
-		{Code: "A", Severity: SeverityWarning, Topic: "t", Partition: p(1), Node: p(3)},
-		{Code: "A", Severity: SeverityWarning, Topic: "t", Partition: p(1), Node: p(2)},
-		{Code: "A", Severity: SeverityWarning},
-		{Code: "A", Severity: SeverityWarning, Topic: "s", Partition: p(9)},
-		{Code: "Z", Severity: SeverityCritical},
-		{Code: "B", Severity: SeverityWarning},
+	fs := []api.Finding{
+		{Code: "B", Severity: api.SeverityInfo},
+		{Code: "A", Severity: api.SeverityWarning, Topic: "t", Partition: p(2)},
+		{Code: "A", Severity: api.SeverityWarning, Topic: "t", Partition: p(1), Node: p(3)},
+		{Code: "A", Severity: api.SeverityWarning, Topic: "t", Partition: p(1), Node: p(2)},
+		{Code: "A", Severity: api.SeverityWarning},
+		{Code: "A", Severity: api.SeverityWarning, Topic: "s", Partition: p(9)},
+		{Code: "Z", Severity: api.SeverityCritical},
+		{Code: "B", Severity: api.SeverityWarning},
 	}
 	sortFindings(fs)
 	var got []string
@@ -918,12 +922,12 @@ func TestDiagnoseSortsFindings(t *testing.T) {
 		t.Errorf("order:\n got %q\nwant %q", got, want)
 	}
 
-	// Diagnose puts a critical finding first whatever its code.
+	// Run puts a critical finding first whatever its code.
 	v := fxHealthy()
 	fxDown(t, &v, 3)
-	fxAllParts(&v, 0, func(p *PartitionInfo) { p.ISR = []int32{1} })
-	all := Diagnose(v)
-	if len(all) < 2 || all[0].Code != CodeUnderMinISR || all[len(all)-1].Severity != SeverityWarning {
+	fxAllParts(&v, 0, func(p *api.PartitionInfo) { p.ISR = []int32{1} })
+	all := Run(v)
+	if len(all) < 2 || all[0].Code != CodeUnderMinISR || all[len(all)-1].Severity != api.SeverityWarning {
 		t.Errorf("findings %q", fxKeys(all))
 	}
 }
@@ -935,14 +939,14 @@ func TestWorstSeverityAndExitCode(t *testing.T) {
 		code  int
 	}{
 		{nil, "", 0},
-		{[]string{SeverityInfo}, SeverityInfo, 0},
-		{[]string{SeverityInfo, SeverityWarning, SeverityInfo}, SeverityWarning, 3},
-		{[]string{SeverityWarning, SeverityCritical, SeverityInfo}, SeverityCritical, 4},
-		{[]string{SeverityCritical}, SeverityCritical, 4},
+		{[]string{api.SeverityInfo}, api.SeverityInfo, 0},
+		{[]string{api.SeverityInfo, api.SeverityWarning, api.SeverityInfo}, api.SeverityWarning, 3},
+		{[]string{api.SeverityWarning, api.SeverityCritical, api.SeverityInfo}, api.SeverityCritical, 4},
+		{[]string{api.SeverityCritical}, api.SeverityCritical, 4},
 	} {
-		var fs []Finding
+		var fs []api.Finding
 		for _, s := range tc.sev {
-			fs = append(fs, Finding{Code: "X", Severity: s})
+			fs = append(fs, api.Finding{Code: "X", Severity: s})
 		}
 		if got := WorstSeverity(fs); got != tc.worst {
 			t.Errorf("%v: worst %q, want %q", tc.sev, got, tc.worst)
@@ -953,7 +957,11 @@ func TestWorstSeverityAndExitCode(t *testing.T) {
 	}
 }
 
-// The recorded snapshots under testdata/: what Diagnose finds in each,
+// testdata holds the recorded cluster views, shared with the TUI's and the
+// CLI's tests.
+const testdata = "../admin/api/testdata"
+
+// The recorded snapshots under testdata: what Run finds in each,
 // and what the merged table shows.
 func TestDiagnoseTestdata(t *testing.T) {
 	for _, tc := range []struct {
@@ -962,13 +970,13 @@ func TestDiagnoseTestdata(t *testing.T) {
 		statuses []string
 		exit     int
 	}{
-		{"healthy.json", []string{}, []string{StatusOK, StatusOK, StatusOK}, 0},
+		{"healthy.json", []string{}, []string{api.StatusOK, api.StatusOK, api.StatusOK}, 0},
 		{"follower-stalled.json", []string{
 			"ACKS_ALL_WAITING warning orders-1 node=2",
 			"AT_MIN_ISR warning orders-0 node=-",
 			"FOLLOWER_STALLED warning orders-0 node=3",
 			"FOLLOWER_STALLED warning orders-1 node=3",
-		}, []string{StatusStalled, StatusStalled, StatusOK}, 3},
+		}, []string{api.StatusStalled, api.StatusStalled, api.StatusOK}, 3},
 		{"node-down.json", []string{
 			"AT_MIN_ISR warning orders-0 node=-",
 			"AT_MIN_ISR warning orders-1 node=-",
@@ -977,11 +985,11 @@ func TestDiagnoseTestdata(t *testing.T) {
 			// A fenced broker's replica is down, not stalled.
 			"NODE_UNREACHABLE warning - node=3",
 			"RAFT_FOLLOWER_BEHIND warning - node=3",
-		}, []string{StatusAtMinISR, StatusAtMinISR, StatusAtMinISR}, 3},
+		}, []string{api.StatusAtMinISR, api.StatusAtMinISR, api.StatusAtMinISR}, 3},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			v := loadView(t, tc.file)
-			fs := Diagnose(v)
+			fs := Run(v)
 			if got := fxKeys(fs); !reflect.DeepEqual(got, tc.findings) {
 				t.Errorf("findings:\n got %q\nwant %q", got, tc.findings)
 			}
@@ -1002,13 +1010,13 @@ func TestDiagnoseTestdata(t *testing.T) {
 
 // loadView reads a ClusterView from testdata, refusing fields the types do
 // not have, and checks it survives a JSON round trip unchanged.
-func loadView(t *testing.T, name string) ClusterView {
+func loadView(t *testing.T, name string) api.ClusterView {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join(testdata, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v ClusterView
+	var v api.ClusterView
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
@@ -1018,7 +1026,7 @@ func loadView(t *testing.T, name string) ClusterView {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back ClusterView
+	var back api.ClusterView
 	if err := json.Unmarshal(out, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -1032,18 +1040,18 @@ func loadView(t *testing.T, name string) ClusterView {
 // CHRONIK_UPDATE_TESTDATA=1 after changing them (or the types).
 func TestWriteTestdata(t *testing.T) {
 	if os.Getenv("CHRONIK_UPDATE_TESTDATA") == "" {
-		t.Skip("set CHRONIK_UPDATE_TESTDATA=1 to rewrite testdata/*.json")
+		t.Skip("set CHRONIK_UPDATE_TESTDATA=1 to rewrite " + testdata + "/*.json")
 	}
-	for name, v := range map[string]ClusterView{
+	for name, v := range map[string]api.ClusterView{
 		"healthy.json":          fxHealthy(),
 		"follower-stalled.json": fxStalled(t),
 		"node-down.json":        fxNodeDown(t),
 	} {
-		var buf bytes.Buffer
-		if err := WriteJSON(&buf, v); err != nil {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join("testdata", name), buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(testdata, name), append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1052,7 +1060,7 @@ func TestWriteTestdata(t *testing.T) {
 // The fixtures and the recorded files agree, so the builders stay the
 // one place to change them.
 func TestTestdataMatchesFixtures(t *testing.T) {
-	for name, v := range map[string]ClusterView{
+	for name, v := range map[string]api.ClusterView{
 		"healthy.json":          fxHealthy(),
 		"follower-stalled.json": fxStalled(t),
 		"node-down.json":        fxNodeDown(t),
@@ -1061,12 +1069,12 @@ func TestTestdataMatchesFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back ClusterView
+		var back api.ClusterView
 		if err := json.Unmarshal(want, &back); err != nil {
 			t.Fatal(err)
 		}
 		if got := loadView(t, name); !reflect.DeepEqual(got, back) {
-			t.Errorf("testdata/%s differs from its fixture; rerun with CHRONIK_UPDATE_TESTDATA=1", name)
+			t.Errorf("%s/%s differs from its fixture; rerun with CHRONIK_UPDATE_TESTDATA=1", testdata, name)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package admin
+package main
 
 import (
 	"fmt"
@@ -6,27 +6,18 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
-// Color is a terminal colour for a table cell.
-type Color int
-
-// Cell colours. ColorNone prints the text as it is.
-const (
-	ColorNone Color = iota
-	ColorGreen
-	ColorYellow
-	ColorRed
-)
-
-// ansi is the SGR code that starts c.
-func (c Color) ansi() string {
+// ansiCode is the SGR code that starts c.
+func ansiCode(c diagnose.Color) string {
 	switch c {
-	case ColorGreen:
+	case diagnose.ColorGreen:
 		return "\x1b[32m"
-	case ColorYellow:
+	case diagnose.ColorYellow:
 		return "\x1b[33m"
-	case ColorRed:
+	case diagnose.ColorRed:
 		return "\x1b[31m"
 	}
 	return ""
@@ -40,23 +31,14 @@ const ansiReset = "\x1b[0m"
 type Cell struct {
 	Text   string
 	Symbol string // printed before Text, only with colour
-	Color  Color
+	Color  diagnose.Color
 }
 
 // StatusCell is the cell of a partition status (one of the Status*
 // constants): a symbol and a colour by severity. Other text gets neither.
 func StatusCell(status string) Cell {
 	c := Cell{Text: status}
-	switch status {
-	case StatusOK:
-		c.Symbol, c.Color = "✓", ColorGreen
-	case StatusUnderReplicated, StatusAtMinISR:
-		c.Symbol, c.Color = "▲", ColorYellow
-	case StatusStalled:
-		c.Symbol, c.Color = "⏸", ColorYellow
-	case StatusUnderMinISR, StatusOffline, StatusISRUninitialized:
-		c.Symbol, c.Color = "✗", ColorRed
-	}
+	c.Symbol, c.Color = diagnose.StatusMark(status)
 	return c
 }
 
@@ -137,7 +119,7 @@ func (t *Table) Render(w io.Writer) error {
 func (t *Table) aligned(b *strings.Builder) {
 	type shown struct {
 		text  string // visible text
-		color Color
+		color diagnose.Color
 	}
 	lines := make([][]shown, 0, len(t.rows)+1)
 	if len(t.header) > 0 {
@@ -151,7 +133,7 @@ func (t *Table) aligned(b *strings.Builder) {
 		l := make([]shown, len(row))
 		for i, c := range row {
 			l[i] = shown{text: clean(c.Text)}
-			if t.opts.Color && c.Color != ColorNone {
+			if t.opts.Color && c.Color != diagnose.ColorNone {
 				if c.Symbol != "" {
 					l[i].text = c.Symbol + " " + l[i].text
 				}
@@ -174,8 +156,8 @@ func (t *Table) aligned(b *strings.Builder) {
 			if i > 0 {
 				b.WriteString("  ")
 			}
-			if c.color != ColorNone {
-				b.WriteString(c.color.ansi() + c.text + ansiReset)
+			if c.color != diagnose.ColorNone {
+				b.WriteString(ansiCode(c.color) + c.text + ansiReset)
 			} else {
 				b.WriteString(c.text)
 			}

@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/broker"
 )
 
@@ -49,19 +51,19 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 	_, srv := startNode(t, "s3cret")
 	httpc := newHTTPClient(t)
 	ctx := t.Context()
-	anon := NewClient(srv.URL, httpc)
+	anon := client.New(srv.URL, httpc)
 	c := anon.WithToken("s3cret")
 
 	// Mutations need the token; reads do not.
-	_, err := anon.CreateTopic(ctx, CreateTopicRequest{Name: "orders", Partitions: 2, ReplicationFactor: 1})
-	var re *RequestError
+	_, err := anon.CreateTopic(ctx, api.CreateTopicRequest{Name: "orders", Partitions: 2, ReplicationFactor: 1})
+	var re *client.RequestError
 	if !errors.As(err, &re) || re.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "CHRONIK_ADMIN_TOKEN") {
 		t.Fatalf("create without token: %v", err)
 	}
-	if _, err := anon.WithToken("wrong").CreateTopic(ctx, CreateTopicRequest{Name: "orders"}); !errors.As(err, &re) || re.Status != 401 {
+	if _, err := anon.WithToken("wrong").CreateTopic(ctx, api.CreateTopicRequest{Name: "orders"}); !errors.As(err, &re) || re.Status != 401 {
 		t.Fatalf("create with a wrong token: %v", err)
 	}
-	created, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "orders", Partitions: 2, ReplicationFactor: 1,
+	created, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "orders", Partitions: 2, ReplicationFactor: 1,
 		Configs: map[string]string{"min.insync.replicas": "1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -69,13 +71,13 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 	if len(created.Data.Partitions) != 2 || created.Data.Partitions[0].Leader != 1 || len(created.Data.Partitions[0].ISR) != 1 {
 		t.Fatalf("created %+v", created.Data)
 	}
-	if _, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "orders"}); !errors.As(err, &re) || re.Status != http.StatusConflict || re.Code != CodeConflict {
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "orders"}); !errors.As(err, &re) || re.Status != http.StatusConflict || re.Code != api.CodeConflict {
 		t.Fatalf("create twice: %v", err)
 	}
-	if _, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "bad/name"}); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "bad/name"}); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
 		t.Fatalf("bad name: %v", err)
 	}
-	if _, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "big", ReplicationFactor: 3}); !errors.As(err, &re) || re.Status != http.StatusBadRequest ||
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "big", ReplicationFactor: 3}); !errors.As(err, &re) || re.Status != http.StatusBadRequest ||
 		!strings.Contains(err.Error(), "replication factor 3") {
 		t.Fatalf("RF above the brokers: %v", err)
 	}
@@ -88,7 +90,7 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 		t.Fatalf("partitions %+v", parts.Data)
 	}
 	p := parts.Data.Partitions[0]
-	if p.Role != ReplicaLeader || !p.Running || p.MinISR != 1 || p.LagTimeMaxSeconds != 10 || p.HighWatermark != 0 || p.Followers != nil {
+	if p.Role != api.ReplicaLeader || !p.Running || p.MinISR != 1 || p.LagTimeMaxSeconds != 10 || p.HighWatermark != 0 || p.Followers != nil {
 		t.Fatalf("partition 0: %+v", p)
 	}
 	all, err := anon.Partitions(ctx)
@@ -110,14 +112,14 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 		t.Fatalf("reconcile %+v %v", rec.Data, err)
 	}
 
-	el, err := c.ElectLeaders(ctx, ElectLeadersRequest{Partitions: []TopicPartition{{"orders", 0}, {"nope", 0}}})
+	el, err := c.ElectLeaders(ctx, api.ElectLeadersRequest{Partitions: []api.TopicPartition{{Topic: "orders", Partition: 0}, {Topic: "nope", Partition: 0}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := el.Data.Results; len(r) != 2 || r[0].Error != "ELECTION_NOT_NEEDED" || r[1].Error != "UNKNOWN_TOPIC_OR_PARTITION" {
 		t.Fatalf("elections %+v", el.Data)
 	}
-	if _, err := c.ElectLeaders(ctx, ElectLeadersRequest{Type: "sideways"}); !errors.As(err, &re) || re.Status != 400 {
+	if _, err := c.ElectLeaders(ctx, api.ElectLeadersRequest{Type: "sideways"}); !errors.As(err, &re) || re.Status != 400 {
 		t.Fatalf("bad election type: %v", err)
 	}
 

@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
@@ -24,12 +25,12 @@ func ago(t time.Time, now time.Time) *float64 {
 	return &s
 }
 
-func (s nodeSource) Brokers() Brokers {
+func (s nodeSource) Brokers() api.Brokers {
 	controllerID, leading, bs := s.n.Brokers()
 	now := time.Now()
-	out := Brokers{ControllerID: controllerID, Controller: leading, Brokers: []BrokerInfo{}}
+	out := api.Brokers{ControllerID: controllerID, Controller: leading, Brokers: []api.BrokerInfo{}}
 	for _, b := range bs {
-		out.Brokers = append(out.Brokers, BrokerInfo{
+		out.Brokers = append(out.Brokers, api.BrokerInfo{
 			ID: b.ID, KafkaAddr: b.KafkaAddr, ClusterAddr: b.ClusterAddr, AdminAddr: b.AdminAddr,
 			Fenced: b.Fenced, ShutDown: b.ShutDown, Controller: b.ID == controllerID,
 			LastHeartbeatSeconds: ago(b.LastContact, now),
@@ -38,18 +39,18 @@ func (s nodeSource) Brokers() Brokers {
 	return out
 }
 
-func (s nodeSource) Partitions() []PartitionInfo {
+func (s nodeSource) Partitions() []api.PartitionInfo {
 	now := time.Now()
 	views := s.n.Partitions()
-	out := make([]PartitionInfo, 0, len(views))
+	out := make([]api.PartitionInfo, 0, len(views))
 	for _, v := range views {
 		out = append(out, partitionInfo(v, now))
 	}
 	return out
 }
 
-func partitionInfo(v broker.PartitionView, now time.Time) PartitionInfo {
-	p := PartitionInfo{
+func partitionInfo(v broker.PartitionView, now time.Time) api.PartitionInfo {
+	p := api.PartitionInfo{
 		Topic: v.Topic, Partition: v.Partition, Leader: v.Leader, LeaderEpoch: v.LeaderEpoch,
 		PartitionEpoch: v.PartitionEpoch, Replicas: nonNilIDs(v.Replicas), ISR: nonNilIDs(v.ISR),
 		MinISR: v.MinISR, LagTimeMaxSeconds: v.LagTimeMax.Seconds(), Running: v.Running,
@@ -58,21 +59,21 @@ func partitionInfo(v broker.PartitionView, now time.Time) PartitionInfo {
 	}
 	switch {
 	case v.Leader < 0:
-		p.Role = ReplicaOffline
+		p.Role = api.ReplicaOffline
 	case v.IsLeader:
-		p.Role = ReplicaLeader
+		p.Role = api.ReplicaLeader
 	default:
-		p.Role = ReplicaFollower
+		p.Role = api.ReplicaFollower
 	}
 	for _, f := range v.Followers {
-		p.Followers = append(p.Followers, ReplicaState{
+		p.Followers = append(p.Followers, api.ReplicaState{
 			ID: f.ID, LogEndOffset: f.LogEndOffset, Lag: max(v.LogEndOffset-f.LogEndOffset, 0),
 			InISR: f.InISR, Lagging: f.Lagging,
 			LastCaughtUpSeconds: ago(f.LastCaughtUp, now), LastFetchSeconds: ago(f.LastFetch, now),
 		})
 	}
 	if v.Fetcher != nil {
-		p.Fetcher = &FetcherState{Leader: v.Fetcher.Leader, Running: v.Fetcher.Running,
+		p.Fetcher = &api.FetcherState{Leader: v.Fetcher.Leader, Running: v.Fetcher.Running,
 			LastFetchSeconds: ago(v.Fetcher.LastFetch, now), LastError: v.Fetcher.LastError}
 	}
 	return p
@@ -85,22 +86,22 @@ func nonNilIDs(ids []int32) []int32 {
 	return ids
 }
 
-func (s nodeSource) Reconcile() Reconcile {
+func (s nodeSource) Reconcile() api.Reconcile {
 	v := s.n.Reconcile()
-	conv := func(refs []broker.TopicPartitionRef) []TopicPartition {
-		out := []TopicPartition{}
+	conv := func(refs []broker.TopicPartitionRef) []api.TopicPartition {
+		out := []api.TopicPartition{}
 		for _, r := range refs {
-			out = append(out, TopicPartition{Topic: r.Topic, Partition: r.Partition})
+			out = append(out, api.TopicPartition{Topic: r.Topic, Partition: r.Partition})
 		}
 		return out
 	}
-	out := Reconcile{Expected: conv(v.Expected), Running: conv(v.Running), CaughtUp: v.CaughtUp,
-		Missing: []TopicPartition{}, Extra: []TopicPartition{}}
-	running := map[TopicPartition]bool{}
+	out := api.Reconcile{Expected: conv(v.Expected), Running: conv(v.Running), CaughtUp: v.CaughtUp,
+		Missing: []api.TopicPartition{}, Extra: []api.TopicPartition{}}
+	running := map[api.TopicPartition]bool{}
 	for _, r := range out.Running {
 		running[r] = true
 	}
-	expected := map[TopicPartition]bool{}
+	expected := map[api.TopicPartition]bool{}
 	for _, e := range out.Expected {
 		expected[e] = true
 		if !running[e] {
@@ -115,16 +116,16 @@ func (s nodeSource) Reconcile() Reconcile {
 	return out
 }
 
-func (s nodeSource) CreateTopic(ctx context.Context, req CreateTopicRequest) (TopicCreated, error) {
+func (s nodeSource) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (api.TopicCreated, error) {
 	t, err := s.n.CreateTopic(ctx, controller.CreateTopic{
 		Name: req.Name, Partitions: req.Partitions, ReplicationFactor: req.ReplicationFactor, Configs: req.Configs,
 	})
 	if err != nil {
-		return TopicCreated{}, mutationError(err)
+		return api.TopicCreated{}, mutationError(err)
 	}
-	out := TopicCreated{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: []PartitionInfo{}}
+	out := api.TopicCreated{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: []api.PartitionInfo{}}
 	for i, p := range t.Partitions {
-		out.Partitions = append(out.Partitions, PartitionInfo{Topic: t.Name, Partition: int32(i), Leader: p.Leader,
+		out.Partitions = append(out.Partitions, api.PartitionInfo{Topic: t.Name, Partition: int32(i), Leader: p.Leader,
 			LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Replicas: nonNilIDs(p.Replicas), ISR: nonNilIDs(p.ISR)})
 	}
 	return out, nil
@@ -137,18 +138,18 @@ func (s nodeSource) DeleteTopic(ctx context.Context, name string) error {
 	return nil
 }
 
-func (s nodeSource) ElectLeaders(ctx context.Context, req ElectLeadersRequest) (ElectLeadersResult, error) {
+func (s nodeSource) ElectLeaders(ctx context.Context, req api.ElectLeadersRequest) (api.ElectLeadersResult, error) {
 	var refs []state.PartitionRef
 	for _, p := range req.Partitions {
 		refs = append(refs, state.PartitionRef{Topic: p.Topic, Partition: p.Partition})
 	}
 	results, err := s.n.ElectLeaders(ctx, req.Type == "unclean", refs)
 	if err != nil {
-		return ElectLeadersResult{}, mutationError(err)
+		return api.ElectLeadersResult{}, mutationError(err)
 	}
-	out := ElectLeadersResult{Results: []ElectionResult{}}
+	out := api.ElectLeadersResult{Results: []api.ElectionResult{}}
 	for _, r := range results {
-		er := ElectionResult{Topic: r.Ref.Topic, Partition: r.Ref.Partition}
+		er := api.ElectionResult{Topic: r.Ref.Topic, Partition: r.Ref.Partition}
 		if r.Err != nil {
 			er.Error, er.Message = r.Err.Code.Message, r.Err.Message
 		}
@@ -161,14 +162,14 @@ func (s nodeSource) ElectLeaders(ctx context.Context, req ElectLeadersRequest) (
 func mutationError(err error) error {
 	code := controller.Code(err)
 	msg := err.Error()
-	status, c := http.StatusBadRequest, CodeBadRequest
+	status, c := http.StatusBadRequest, api.CodeBadRequest
 	switch {
 	case errors.Is(code, kerr.TopicAlreadyExists):
-		status, c = http.StatusConflict, CodeConflict
+		status, c = http.StatusConflict, api.CodeConflict
 	case errors.Is(code, kerr.UnknownTopicOrPartition):
-		status, c = http.StatusNotFound, CodeNotFound
+		status, c = http.StatusNotFound, api.CodeNotFound
 	case errors.Is(code, kerr.RequestTimedOut), errors.Is(code, kerr.NotController), errors.Is(code, kerr.UnknownServerError):
-		status, c = http.StatusServiceUnavailable, CodeUnavailable
+		status, c = http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return &MutationError{Status: status, Code: c, Message: msg}
 }

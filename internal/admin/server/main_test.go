@@ -1,4 +1,4 @@
-package admin
+package server
 
 import (
 	"net/http"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 func TestMain(m *testing.M) {
@@ -15,18 +17,18 @@ func TestMain(m *testing.M) {
 // fakeSource is a Source whose answers a test sets.
 type fakeSource struct {
 	mu    sync.Mutex
-	node  NodeInfo
-	raft  RaftStatus
+	node  api.NodeInfo
+	raft  api.RaftStatus
 	ready bool
 }
 
-func (f *fakeSource) Node() NodeInfo {
+func (f *fakeSource) Node() api.NodeInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.node
 }
 
-func (f *fakeSource) Raft() RaftStatus {
+func (f *fakeSource) Raft() api.RaftStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.raft
@@ -44,7 +46,7 @@ func (f *fakeSource) setReady(r bool) {
 	f.ready = r
 }
 
-func (f *fakeSource) setRaft(r RaftStatus) {
+func (f *fakeSource) setRaft(r api.RaftStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.raft = r
@@ -54,26 +56,26 @@ func secs(v float64) *float64 { return &v }
 
 // leaderStatus is node 1 leading a three-voter quorum, with its peers
 // deliberately out of order.
-func leaderStatus() RaftStatus {
-	return RaftStatus{
-		NodeID: 1, Role: RoleLeader, Term: 7, LeaderID: 1, Commit: 120, Applied: 119, SnapshotIndex: 100,
+func leaderStatus() api.RaftStatus {
+	return api.RaftStatus{
+		NodeID: 1, Role: api.RoleLeader, Term: 7, LeaderID: 1, Commit: 120, Applied: 119, SnapshotIndex: 100,
 		Voters: []uint64{3, 1, 2},
-		Peers: []RaftPeer{
-			{ID: 3, Match: 0, Next: 1, State: PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
-			{ID: 1, Match: 120, Next: 121, State: PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
-			{ID: 2, Match: 118, Next: 121, State: PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.25)},
+		Peers: []api.RaftPeer{
+			{ID: 3, Match: 0, Next: 1, State: api.PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
+			{ID: 1, Match: 120, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
+			{ID: 2, Match: 118, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.25)},
 		},
 	}
 }
 
-func followerStatus() RaftStatus {
-	return RaftStatus{NodeID: 2, Role: RoleFollower, Term: 7, LeaderID: 1, Commit: 118, Applied: 118, SnapshotIndex: 100,
+func followerStatus() api.RaftStatus {
+	return api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Commit: 118, Applied: 118, SnapshotIndex: 100,
 		Voters: []uint64{1, 2, 3}}
 }
 
-func newFakeSource(id int32, raft RaftStatus) *fakeSource {
+func newFakeSource(id int32, raft api.RaftStatus) *fakeSource {
 	return &fakeSource{
-		node: NodeInfo{NodeID: id, Version: "1.2.3", KafkaAddr: "localhost:9092", ClusterAddr: "127.0.0.1:9093",
+		node: api.NodeInfo{NodeID: id, Version: "1.2.3", KafkaAddr: "localhost:9092", ClusterAddr: "127.0.0.1:9093",
 			AdminAddr: "127.0.0.1:9644", UptimeSeconds: 12.5, RaftRole: raft.Role, ControllerID: 1, Ready: true},
 		raft:  raft,
 		ready: true,

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
+)
+
+// The tables of `chronik isr describe`, `chronik cluster status` and
+// `chronik doctor`, printed from the reports package diagnose builds (-o
+// json and yaml print those reports as they are).
+
+func idList(xs []int32) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(int(x))
+	}
+	return strings.Join(s, ",")
+}
+
+func secondsCell(p *float64) string {
+	if p == nil {
+		return "never"
+	}
+	return strconv.FormatFloat(*p, 'f', 1, 64) + "s ago"
+}
+
+func offsetCell(o int64) string {
+	if o < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(o, 10)
+}
+
+// RenderISRTable prints one row per partition; verbose adds one row per
+// replica (LEO, lag, last caught up, last fetch, in ISR) under it.
+// Unreachable nodes are named on stderr by the caller.
+func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts TableOptions) error {
+	header := []string{"TOPIC", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "HW", "MAX LAG", "STATUS"}
+	if verbose {
+		header = append(header, "REPLICA", "LEO", "LAG", "CAUGHT UP", "LAST FETCH", "IN ISR")
+	}
+	t := NewTable(opts, header...)
+	for _, r := range rep.Partitions {
+		leader := strconv.Itoa(int(r.Leader))
+		if r.Leader < 0 {
+			leader = "none"
+		} else if slices.Contains(r.Unreachable, r.Leader) {
+			leader += " (unreachable)"
+		}
+		cells := []Cell{{Text: r.Topic}, {Text: strconv.Itoa(int(r.Partition))}, {Text: leader},
+			{Text: strconv.Itoa(int(r.LeaderEpoch))}, {Text: idList(r.Replicas)}, {Text: idList(r.ISR)},
+			{Text: offsetCell(r.HighWatermark)}, {Text: strconv.FormatInt(r.MaxLag, 10)}, StatusCell(r.Status)}
+		if !verbose {
+			t.RowCells(cells...)
+			continue
+		}
+		if len(r.ReplicaStates) == 0 {
+			t.RowCells(append(cells, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"})...)
+			continue
+		}
+		for i, rs := range r.ReplicaStates {
+			row := cells
+			if i > 0 {
+				row = make([]Cell, len(cells))
+				row[0], row[1] = cells[0], cells[1] // keep topic and partition so piped rows stand alone
+			}
+			inISR := "yes"
+			if !rs.InISR {
+				inISR = "no"
+			}
+			if rs.Lagging {
+				inISR += " (lagging)"
+			}
+			caught := Cell{Text: secondsCell(rs.LastCaughtUpSeconds)}
+			if slices.Contains(r.Stalled, rs.ID) {
+				caught.Symbol, caught.Color = "⏸", diagnose.ColorYellow
+				caught.Text += " STALLED"
+			}
+			t.RowCells(append(slices.Clone(row), Cell{Text: strconv.Itoa(int(rs.ID))},
+				Cell{Text: strconv.FormatInt(rs.LogEndOffset, 10)}, Cell{Text: strconv.FormatInt(rs.Lag, 10)},
+				caught, Cell{Text: secondsCell(rs.LastFetchSeconds)}, Cell{Text: inISR})...)
+		}
+	}
+	if t.Len() == 0 && opts.TTY {
+		_, err := io.WriteString(w, "no partitions match\n")
+		return err
+	}
+	return t.Render(w)
+}
+
+// RenderClusterStatus prints the brokers table and the summary lines.
+func RenderClusterStatus(w io.Writer, cs diagnose.ClusterStatus, opts TableOptions) error {
+	t := NewTable(opts, "BROKER", "STATE", "CONTROLLER", "RAFT", "KAFKA", "ADMIN", "LAST HEARTBEAT")
+	for _, b := range cs.Brokers {
+		state := Cell{Text: b.State}
+		switch b.State {
+		case "up":
+			state.Symbol, state.Color = "✓", diagnose.ColorGreen
+		case "unreachable", "fenced":
+			state.Symbol, state.Color = "✗", diagnose.ColorRed
+		case "shut_down":
+			state.Symbol, state.Color = "▲", diagnose.ColorYellow
+		}
+		ctl := ""
+		if b.Controller {
+			ctl = "yes"
+		}
+		hb := "-"
+		if b.LastHeartbeatSeconds != nil {
+			hb = secondsCell(b.LastHeartbeatSeconds)
+		}
+		t.RowCells(Cell{Text: strconv.Itoa(int(b.ID))}, state, Cell{Text: ctl}, Cell{Text: orDash(b.RaftRole)},
+			Cell{Text: b.KafkaAddr}, Cell{Text: orDash(b.AdminAddr)}, Cell{Text: hb})
+	}
+	if err := t.Render(w); err != nil {
+		return err
+	}
+	if !opts.TTY {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ncontroller: %s\n", controllerText(cs.ControllerID))
+	fmt.Fprintf(&b, "partitions: %s\n", countsText(cs.Partitions, []string{api.StatusOK, api.StatusUnderReplicated, api.StatusAtMinISR,
+		api.StatusStalled, api.StatusUnderMinISR, api.StatusISRUninitialized, api.StatusOffline}))
+	fmt.Fprintf(&b, "findings:   %s\n", countsText(cs.Findings, []string{api.SeverityCritical, api.SeverityWarning, api.SeverityInfo}))
+	health := "HEALTHY"
+	if !cs.Healthy {
+		health = "NOT HEALTHY — run `chronik doctor` for what and why"
+	}
+	fmt.Fprintf(&b, "health:     %s\n", health)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func controllerText(id int32) string {
+	if id < 0 {
+		return "none known"
+	}
+	return "node " + strconv.Itoa(int(id))
+}
+
+func countsText(m map[string]int, order []string) string {
+	var parts []string
+	for _, k := range order {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// RenderFindings prints each finding: severity, code, where, what; on a
+// terminal followed by its evidence and next step.
+func RenderFindings(w io.Writer, fs []api.Finding, opts TableOptions) error {
+	if len(fs) == 0 {
+		if opts.TTY {
+			_, err := io.WriteString(w, "✓ no findings: the cluster looks healthy\n")
+			return err
+		}
+		return nil
+	}
+	if !opts.TTY {
+		t := NewTable(opts)
+		for _, f := range fs {
+			t.Row(f.Severity, f.Code, f.Where(), f.Message, f.NextStep)
+		}
+		return t.Render(w)
+	}
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		sev := Cell{Text: strings.ToUpper(f.Severity)}
+		switch f.Severity {
+		case api.SeverityCritical:
+			sev.Symbol, sev.Color = "✗", diagnose.ColorRed
+		case api.SeverityWarning:
+			sev.Symbol, sev.Color = "▲", diagnose.ColorYellow
+		}
+		t := NewTable(opts)
+		t.RowCells(sev, Cell{Text: f.Code}, Cell{Text: f.Where()})
+		if err := t.Render(&b); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "  %s\n", clean(f.Message))
+		if len(f.Evidence) > 0 {
+			keys := make([]string, 0, len(f.Evidence))
+			for k := range f.Evidence {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			var ev []string
+			for _, k := range keys {
+				ev = append(ev, fmt.Sprintf("%s=%v", k, f.Evidence[k]))
+			}
+			fmt.Fprintf(&b, "  evidence: %s\n", clean(strings.Join(ev, " ")))
+		}
+		fmt.Fprintf(&b, "  next: %s\n", clean(f.NextStep))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// RenderFindingsString is RenderFindings as plain text, for logs and test
+// failures.
+func RenderFindingsString(fs []api.Finding) string {
+	var b strings.Builder
+	_ = RenderFindings(&b, fs, TableOptions{TTY: true})
+	return b.String()
+}
