@@ -108,7 +108,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		"version", version.Get().Version,
 		"node_id", cfg.NodeID,
 		"data_dir", cfg.DataDir,
-		"log_flush", string(cfg.LogFlush))
+		"log_flush", cfg.LogFlush.String())
 	err := opts.Serve(ctx, cfg, func(a broker.Addrs) {
 		admin := a.Admin
 		if admin == "" {

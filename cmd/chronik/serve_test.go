@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 // loadServe runs `serve args...` with runF capturing the loaded options.
@@ -75,7 +76,7 @@ func TestServePrecedence(t *testing.T) {
 	if cfg.KafkaAddr != "env:9092" {
 		t.Errorf("kafka-addr = %q, want env:9092 (env beats file)", cfg.KafkaAddr)
 	}
-	if cfg.AdminAddr != "file:9644" || cfg.LogFlush != broker.FlushNever {
+	if cfg.AdminAddr != "file:9644" || cfg.LogFlush != partlog.FlushNever {
 		t.Errorf("admin-addr = %q, log-flush = %q, want file values", cfg.AdminAddr, cfg.LogFlush)
 	}
 	if cfg.DataDir != broker.DefaultConfig().DataDir {

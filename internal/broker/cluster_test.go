@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,18 +48,18 @@ func freeAddr(t *testing.T) string {
 func newCluster(t *testing.T, size int, mutate func(*broker.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, nodes: make([]*broker.Node, size)}
-	var peers []string
+	peers := broker.Peers{}
 	clusterAddrs := make([]string, size)
 	for i := range size {
 		clusterAddrs[i] = freeAddr(t)
-		peers = append(peers, fmt.Sprintf("%d=%s", i+1, clusterAddrs[i]))
+		peers[int32(i+1)] = clusterAddrs[i]
 	}
 	for i := range size {
 		cfg := testConfig(t)
 		cfg.NodeID = int32(i + 1)
 		cfg.KafkaAddr = freeAddr(t)
 		cfg.ClusterAddr = clusterAddrs[i]
-		cfg.Peers = strings.Join(peers, ",")
+		cfg.Peers = maps.Clone(peers)
 		cfg.RaftTickInterval = 50 * time.Millisecond
 		cfg.RaftElectionTimeout = 500 * time.Millisecond
 		cfg.BrokerSessionTimeout = time.Second

@@ -3,27 +3,18 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
-)
-
-// FlushPolicy says when a partition log fsyncs appended batches.
-type FlushPolicy string
-
-const (
-	// FlushAlways fsyncs (group commit) before a batch counts as appended.
-	FlushAlways FlushPolicy = "always"
-	// FlushInterval fsyncs every FlushInterval; a crash may lose the last interval.
-	FlushInterval FlushPolicy = "interval"
-	// FlushNever leaves flushing to the operating system (Kafka's default trade-off).
-	FlushNever FlushPolicy = "never"
 )
 
 // Config is everything a node needs to run. cmd/chronik fills it from flags,
@@ -44,9 +35,10 @@ type Config struct {
 	// (empty: localhost:<bound port>).
 	ClusterAddr          string
 	AdvertiseClusterAddr string
-	// Peers are the initial voters' cluster addresses, "1=host:port,2=host:port";
-	// empty means a one-node cluster of this node. Ignored once raft state exists.
-	Peers               string
+	// Peers are the initial voters' cluster addresses (--peers, parsed by
+	// internal/config); empty means a one-node cluster of this node. Ignored
+	// once raft state exists.
+	Peers               Peers
 	RaftSnapshotEntries int64
 	RaftTickInterval    time.Duration
 	RaftElectionTimeout time.Duration
@@ -54,7 +46,10 @@ type Config struct {
 	// this long is fenced.
 	BrokerSessionTimeout time.Duration
 
-	LogFlush         FlushPolicy
+	// LogFlush says when partition logs fsync appended batches: always
+	// (group commit before acknowledging), every LogFlushInterval, or never
+	// (left to the operating system, Kafka's default trade-off).
+	LogFlush         partlog.FlushPolicy
 	LogFlushInterval time.Duration
 
 	MaxRequestBytes int32 // largest request frame accepted
@@ -107,7 +102,7 @@ func DefaultConfig() Config {
 		RaftTickInterval:           100 * time.Millisecond,
 		RaftElectionTimeout:        time.Second,
 		BrokerSessionTimeout:       1500 * time.Millisecond,
-		LogFlush:                   FlushAlways,
+		LogFlush:                   partlog.FlushAlways,
 		LogFlushInterval:           time.Second,
 		MaxRequestBytes:            100 << 20,
 		AutoCreateTopics:           true,
@@ -169,12 +164,12 @@ func (c *Config) Validate() error {
 	case c.RetentionCheckInterval <= 0:
 		return fmt.Errorf("retention-check-interval: must be > 0")
 	}
-	if _, err := c.PeerMap(); err != nil {
-		return err
+	if _, ok := c.Peers[c.NodeID]; len(c.Peers) > 0 && !ok {
+		return fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
 	}
 	switch c.LogFlush {
-	case FlushAlways, FlushNever:
-	case FlushInterval:
+	case partlog.FlushAlways, partlog.FlushNever:
+	case partlog.FlushInterval:
 		if c.LogFlushInterval <= 0 {
 			return fmt.Errorf("log-flush-interval: must be > 0 with --log-flush=interval")
 		}
@@ -232,31 +227,16 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 	}
 }
 
-// PeerMap parses Peers ("1=host:port,2=host:port") into node id -> cluster
-// address. This node must be among them when any are given.
-func (c *Config) PeerMap() (map[int32]string, error) {
-	out := map[int32]string{}
-	if strings.TrimSpace(c.Peers) == "" {
-		return out, nil
+// Peers maps node id to cluster address (host:port).
+type Peers map[int32]string
+
+// String renders the peers the way --peers takes them, "1=host:port,2=host:port".
+func (p Peers) String() string {
+	parts := make([]string, 0, len(p))
+	for _, id := range slices.Sorted(maps.Keys(p)) {
+		parts = append(parts, strconv.Itoa(int(id))+"="+p[id])
 	}
-	for _, part := range strings.Split(c.Peers, ",") {
-		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
-		n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
-		if !ok || err != nil || n < 1 {
-			return nil, fmt.Errorf("peers: %q is not <node id>=<host:port>", part)
-		}
-		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); err != nil {
-			return nil, fmt.Errorf("peers: node %d: address %q: %v", n, addr, err)
-		}
-		if _, dup := out[int32(n)]; dup {
-			return nil, fmt.Errorf("peers: node %d listed twice", n)
-		}
-		out[int32(n)] = strings.TrimSpace(addr)
-	}
-	if _, ok := out[c.NodeID]; !ok {
-		return nil, fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
-	}
-	return out, nil
+	return strings.Join(parts, ",")
 }
 
 // loopbackAddr reports whether a listen address binds only loopback.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 func TestValidateNamesTheBadSetting(t *testing.T) {
@@ -12,14 +14,11 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 		want   string
 	}{
 		{func(c *Config) { c.NodeID = 0 }, "node-id"},
-		{func(c *Config) { c.Peers = "garbage" }, "peers"},
-		{func(c *Config) { c.Peers = "1=h:1,1=h:2" }, "listed twice"},
-		{func(c *Config) { c.Peers = "2=h:1,3=h:2" }, "this node (node-id 1) is not among them"},
-		{func(c *Config) { c.Peers = "1=nohostport" }, "peers"},
+		{func(c *Config) { c.Peers = Peers{2: "h:1", 3: "h:2"} }, "this node (node-id 1) is not among them"},
 		{func(c *Config) { c.RaftElectionTimeout = 100 * time.Millisecond }, "raft-election-timeout"},
 		{func(c *Config) { c.BrokerSessionTimeout = 500 * time.Millisecond }, "broker-session-timeout"},
 		{func(c *Config) { c.ClusterAddr = "" }, "cluster-addr"},
-		{func(c *Config) { c.LogFlush = "sometimes" }, "log-flush"},
+		{func(c *Config) { c.LogFlush = partlog.FlushPolicy(99) }, "log-flush"},
 		{func(c *Config) { c.AdminAddr = "0.0.0.0:9644" }, "admin-token"},
 		{func(c *Config) { c.AdminAddr = "10.1.2.3:9644" }, "--admin-insecure"},
 		{func(c *Config) { c.ReplicaLagTimeMax = time.Millisecond }, "replica-lag-time-max"},
@@ -47,10 +46,8 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 			t.Errorf("admin %q token %q insecure %v: %v", cfg.AdminAddr, cfg.AdminToken, cfg.AdminInsecure, err)
 		}
 	}
-	cfg := DefaultConfig()
-	cfg.Peers = " 1=127.0.0.1:9093, 2=h2:9093 "
-	peers, err := cfg.PeerMap()
-	if err != nil || len(peers) != 2 || peers[2] != "h2:9093" {
-		t.Fatalf("peers %v, %v", peers, err)
+	// DescribeConfigs shows the peers as --peers takes them.
+	if got := (Peers{2: "h2:9093", 1: "127.0.0.1:9093"}).String(); got != "1=127.0.0.1:9093,2=h2:9093" {
+		t.Fatalf("peers render as %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 // ConfigFlag is the flag (and, as CHRONIK_CONFIG, the environment variable)
@@ -46,7 +48,7 @@ const (
 func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
 func logFormats() []string { return []string{"text", "json"} }
 func logFlushes() []string {
-	return []string{string(broker.FlushAlways), string(broker.FlushInterval), string(broker.FlushNever)}
+	return []string{partlog.FlushAlways.String(), partlog.FlushInterval.String(), partlog.FlushNever.String()}
 }
 
 // settings is what the options fill: the broker config plus the log knobs.
@@ -188,8 +190,10 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.Bool(o.name, *p, usage)
 		case *time.Duration:
 			fs.Duration(o.name, *p, usage)
-		case *broker.FlushPolicy:
-			fs.Var(&choiceValue{value: string(*p), choices: o.choices}, o.name, usage)
+		case *partlog.FlushPolicy:
+			fs.Var(&choiceValue{value: p.String(), choices: o.choices}, o.name, usage)
+		case *broker.Peers:
+			fs.String(o.name, p.String(), usage)
 		case *string:
 			if len(o.choices) > 0 {
 				fs.Var(&choiceValue{value: *p, choices: o.choices}, o.name, usage)
@@ -413,12 +417,20 @@ func parseInto(p any, raw string, choices []string) error {
 			return errors.New("want a duration such as 500ms, 1s or 5m")
 		}
 		*p = d
-	case *broker.FlushPolicy:
+	case *partlog.FlushPolicy:
 		c, err := choose(raw, choices)
 		if err != nil {
 			return err
 		}
-		*p = broker.FlushPolicy(c)
+		if *p, err = partlog.ParseFlushPolicy(c); err != nil {
+			return err
+		}
+	case *broker.Peers:
+		peers, err := parsePeers(raw)
+		if err != nil {
+			return err
+		}
+		*p = peers
 	case *string:
 		if len(choices) == 0 {
 			*p = raw
@@ -433,6 +445,32 @@ func parseInto(p any, raw string, choices []string) error {
 		return fmt.Errorf("unsupported setting type %T", p)
 	}
 	return nil
+}
+
+// parsePeers parses --peers, "1=host:port,2=host:port", into node id ->
+// cluster address; empty is no peers. Whether this node is among them is
+// broker.Config.Validate's question, as it depends on --node-id.
+func parsePeers(raw string) (broker.Peers, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	out := broker.Peers{}
+	for _, part := range strings.Split(raw, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
+		if !ok || err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not <node id>=<host:port>", part)
+		}
+		addr = strings.TrimSpace(addr)
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("node %d: address %q: %w", n, addr, err)
+		}
+		if _, dup := out[int32(n)]; dup {
+			return nil, fmt.Errorf("node %d listed twice", n)
+		}
+		out[int32(n)] = addr
+	}
+	return out, nil
 }
 
 // choose matches raw against choices, ignoring case.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 func TestMain(m *testing.M) {
@@ -143,12 +144,12 @@ func everyKey() (values map[string]string, want broker.Config) {
 		AdminInsecure:              true,
 		ClusterAddr:                "127.0.0.1:19093",
 		AdvertiseClusterAddr:       "node7.example:19093",
-		Peers:                      "7=node7.example:19093,8=node8.example:19093",
+		Peers:                      broker.Peers{7: "node7.example:19093", 8: "node8.example:19093"},
 		RaftSnapshotEntries:        500,
 		RaftTickInterval:           50 * time.Millisecond,
 		RaftElectionTimeout:        2 * time.Second,
 		BrokerSessionTimeout:       5 * time.Second,
-		LogFlush:                   broker.FlushInterval,
+		LogFlush:                   partlog.FlushInterval,
 		LogFlushInterval:           250 * time.Millisecond,
 		MaxRequestBytes:            2048,
 		AutoCreateTopics:           false,
@@ -436,7 +437,7 @@ func TestChoicesIgnoreCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.LogFlush != broker.FlushNever {
+	if cfg.LogFlush != partlog.FlushNever {
 		t.Fatalf("log-flush = %q", cfg.LogFlush)
 	}
 }
@@ -449,6 +450,34 @@ func TestValidateRuns(t *testing.T) {
 	}
 	_, err = load(t, "--data-dir=")
 	if err == nil || !strings.Contains(err.Error(), "data-dir") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestPeers: --peers is parsed here, once; the node takes the map.
+func TestPeers(t *testing.T) {
+	isolate(t)
+	cfg, err := load(t, "--peers", " 1=127.0.0.1:9093, 2=h2:9093 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (broker.Peers{1: "127.0.0.1:9093", 2: "h2:9093"}); !reflect.DeepEqual(cfg.Peers, want) {
+		t.Fatalf("peers %v, want %v", cfg.Peers, want)
+	}
+	for _, tt := range []struct{ value, want string }{
+		{"garbage", `"garbage" is not <node id>=<host:port>`},
+		{"0=h:1", "is not <node id>=<host:port>"},
+		{"1=h:1,1=h:2", "node 1 listed twice"},
+		{"1=nohostport", `node 1: address "nohostport"`},
+		{"2=h:1,3=h:2", "invalid configuration: peers: this node (node-id 1) is not among them"},
+	} {
+		_, err := load(t, "--peers", tt.value)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--peers %q: got %v, want an error with %q", tt.value, err, tt.want)
+		}
+	}
+	t.Setenv(EnvVar("peers"), "garbage")
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), `--peers / CHRONIK_PEERS / peers: invalid value "garbage" (from environment variable CHRONIK_PEERS)`) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -7,7 +7,7 @@ package inproc
 import (
 	"context"
 	"fmt"
-	"strings"
+	"maps"
 	"testing"
 	"time"
 
@@ -105,17 +105,17 @@ func NewCluster(t testing.TB, size int, mutate func(*broker.Config)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Nodes: make([]*broker.Node, size)}
 	clusterAddrs := make([]string, size)
-	var peers []string
+	peers := broker.Peers{}
 	for i := range size {
 		clusterAddrs[i] = testharness.FreeAddr(t)
-		peers = append(peers, fmt.Sprintf("%d=%s", i+1, clusterAddrs[i]))
+		peers[int32(i+1)] = clusterAddrs[i]
 	}
 	for i := range size {
 		cfg := Config(t)
 		cfg.NodeID = int32(i + 1)
 		cfg.KafkaAddr = testharness.FreeAddr(t)
 		cfg.ClusterAddr = clusterAddrs[i]
-		cfg.Peers = strings.Join(peers, ",")
+		cfg.Peers = maps.Clone(peers)
 		cfg.RaftTickInterval = 50 * time.Millisecond
 		cfg.RaftElectionTimeout = 500 * time.Millisecond
 		cfg.BrokerSessionTimeout = time.Second
