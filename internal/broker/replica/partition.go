@@ -24,6 +24,12 @@ import (
 )
 
 // Partition is one partition replica hosted by this node.
+//
+// Three locks, each for one concern, taken in this order when nested:
+// appendMu (appends, producer state, the change of leader epoch),
+// followersMu (the leader's view of its followers), and the high
+// watermark's own (hw). Role, config and epochs are atomics read without
+// a lock.
 type Partition struct {
 	Topic string
 	Index int32
