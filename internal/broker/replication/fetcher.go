@@ -165,7 +165,7 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 			}
 			continue
 		}
-		// A change of the followed set (set) cancels the request.
+		// A change of the followed set (Set) cancels the request.
 		rctx, cancel := context.WithCancel(ctx)
 		ft.mu.Lock()
 		if fired(changed) { // changed since the request was built
