@@ -56,6 +56,7 @@ type Node struct {
 	kafka      *kafka.Server
 	backend    *kafka.Backend
 	admin      *http.Server
+	kafkaLn    net.Listener // bound by bindListeners, served by kafka
 	adminLn    net.Listener
 	addrs      Addrs
 	metrics    *nodeMetrics // this node's own registry
@@ -92,9 +93,12 @@ func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	return n.Close(stopCtx)
 }
 
-// Start opens the data directory, starts the raft metadata node, binds the
-// listeners and starts serving. Partition logs are opened (and recovered) by
-// the reconciler as the metadata says this node hosts them. Close stops it.
+// Start brings a node up in steps, each acquiring what the next needs:
+// open the data dir, open the replica manager, bind the listeners, start the
+// raft metadata node, build the services over it, start the loops. If a step
+// fails, abort releases what the earlier ones acquired. Partition logs are
+// opened (and recovered) by the reconciler as the metadata says this node
+// hosts them. Close stops the node.
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -109,67 +113,93 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.abort()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
+	if err := n.openDataDir(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "meta", "metadata.json")); err == nil {
-		logger.Warn("ignoring meta/metadata.json from an older single-node chronik: metadata now lives in raft; its topics are not imported",
-			"file", filepath.Join(cfg.DataDir, "meta", "metadata.json"))
+	if err := n.openReplicas(); err != nil {
+		return nil, err
 	}
+	if err := n.bindListeners(); err != nil {
+		return nil, err
+	}
+	if err := n.startMetadata(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startServices(); err != nil {
+		return nil, err
+	}
+	n.startLoops()
+	logger.Debug("node started", "node_id", cfg.NodeID, "kafka", n.addrs.Kafka,
+		"advertised", n.addrs.AdvertiseKafka, "cluster", n.addrs.Cluster, "admin", n.addrs.Admin,
+		"data_dir", cfg.DataDir, "log_flush", cfg.LogFlush)
+	return n, nil
+}
 
-	// The Kafka listener is bound first: its address is part of this
-	// broker's registration.
+// openDataDir creates the data directory and locks it.
+func (n *Node) openDataDir() (err error) {
+	dir := n.cfg.DataDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if n.lock, err = lockDataDir(dir); err != nil {
+		return err
+	}
+	legacy := filepath.Join(dir, "meta", "metadata.json")
+	if _, err := os.Stat(legacy); err == nil {
+		n.logger.Warn("ignoring meta/metadata.json from an older single-node chronik: metadata now lives in raft; its topics are not imported",
+			"file", legacy)
+	}
+	return nil
+}
+
+// openReplicas creates the replica manager over <data dir>/logs; it opens
+// no partition yet.
+func (n *Node) openReplicas() (err error) {
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
-		Dir: filepath.Join(cfg.DataDir, "logs"), Flush: cfg.LogFlush, FlushInterval: cfg.LogFlushInterval, Logger: logger,
+		Dir: filepath.Join(n.cfg.DataDir, "logs"), Flush: n.cfg.LogFlush, FlushInterval: n.cfg.LogFlushInterval, Logger: n.logger,
 	}); err != nil {
-		return nil, err
+		return fmt.Errorf("open replicas: %w", err)
 	}
-	n.backend = &kafka.Backend{
-		NodeID:           cfg.NodeID,
-		AutoCreateTopics: cfg.AutoCreateTopics,
-		BrokerConfigs:    cfg.brokerConfigEntries(),
-		Replicas:         n.replicas,
-		Logger:           logger,
-	}
-	if n.metrics, err = newNodeMetrics(); err != nil {
-		return nil, err
-	}
-	n.kafka = kafka.NewServer(kafka.ServerConfig{
-		Addr: cfg.KafkaAddr, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
-		Observer: n.metrics.observeRequest,
-	}, n.backend.APIs())
-	n.metrics.preloadAPIs(n.kafka)
-	if err := n.kafka.Listen(); err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
-	}
-	n.addrs.Kafka = n.kafka.Addr().String()
-	if n.addrs.AdvertiseKafka, err = advertised("advertise-kafka-addr", cfg.AdvertiseKafkaAddr, n.kafka.Addr()); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
-	clusterLn, err := net.Listen("tcp", cfg.ClusterAddr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster listener: %w", err)
+// bindListeners binds the Kafka and admin listeners and resolves the
+// addresses this node advertises, before raft writes any state, so a port
+// in use fails the start cleanly. The servers are built on them later.
+func (n *Node) bindListeners() (err error) {
+	cfg := n.cfg
+	if n.kafkaLn, n.addrs.AdvertiseKafka, err = listenAdvertised("kafka listener", cfg.KafkaAddr, "advertise-kafka-addr", cfg.AdvertiseKafkaAddr); err != nil {
+		return err
 	}
-	n.addrs.Cluster = clusterLn.Addr().String()
-	n.addrs.AdvertiseCluster, err = advertised("advertise-cluster-addr", cfg.AdvertiseClusterAddr, clusterLn.Addr())
-	// The raft transport binds the address itself; this probe only resolved
-	// ":0" and the advertised form.
+	n.addrs.Kafka = n.kafkaLn.Addr().String()
+	if cfg.AdminAddr != "" {
+		if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		n.addrs.Admin = n.adminLn.Addr().String()
+	}
+	// The raft transport binds the cluster address itself; this probe only
+	// resolves ":0" and the advertised form.
+	clusterLn, advertise, err := listenAdvertised("cluster listener", cfg.ClusterAddr, "advertise-cluster-addr", cfg.AdvertiseClusterAddr)
+	if err != nil {
+		return err
+	}
+	n.addrs.Cluster, n.addrs.AdvertiseCluster = clusterLn.Addr().String(), advertise
 	clusterLn.Close()
-	if err != nil {
-		return nil, err
-	}
-	raftPeers := map[uint64]string{}
+	return nil
+}
+
+// startMetadata starts the raft metadata node. Without peers this node
+// founds a one-node cluster of itself.
+func (n *Node) startMetadata(ctx context.Context) (err error) {
+	cfg, logger := n.cfg, n.logger
+	raftPeers := make(map[uint64]string, len(cfg.Peers))
 	for id, addr := range cfg.Peers {
 		raftPeers[uint64(id)] = addr
 	}
 	if len(raftPeers) == 0 {
 		raftPeers[uint64(cfg.NodeID)] = n.addrs.AdvertiseCluster
 	}
-	electionTicks := int(cfg.RaftElectionTimeout / cfg.RaftTickInterval)
 	if n.raft, err = raftnode.Start(ctx, raftnode.Config{
 		NodeID:          uint64(cfg.NodeID),
 		Dir:             filepath.Join(cfg.DataDir, "raft"),
@@ -177,14 +207,23 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Peers:           raftPeers,
 		ClusterID:       newClusterID(),
 		TickInterval:    cfg.RaftTickInterval,
-		ElectionTicks:   electionTicks,
+		ElectionTicks:   int(cfg.RaftElectionTimeout / cfg.RaftTickInterval),
 		HeartbeatTicks:  1,
 		SnapshotEntries: uint64(cfg.RaftSnapshotEntries),
 		Commands:        cfg.testCommands,
 		Logger:          logger,
 	}); err != nil {
-		return nil, fmt.Errorf("raft metadata: %w", err)
+		return fmt.Errorf("raft metadata: %w", err)
 	}
+	return nil
+}
+
+// startServices builds what answers requests, over the metadata and the
+// replicas: the controller, the group coordinator, the Kafka backend and
+// server (on the bound listener), the metrics and the admin HTTP server.
+// Nothing is served until startLoops.
+func (n *Node) startServices() (err error) {
+	cfg, logger := n.cfg, n.logger
 	n.controller = controller.New(controller.Options{
 		NodeID:                 cfg.NodeID,
 		Defaults:               cfg.topicDefaults(),
@@ -202,25 +241,41 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Logger:                logger,
 		Owns:                  n.coordinates,
 	}, &offsetsLog{replicas: n.replicas, controller: n.controller})
-	n.backend.Meta = n.raft
-	n.backend.Controller = n.controller
-	n.backend.Groups = n.groups
-	if err := n.metrics.registerNode(n); err != nil {
-		return nil, err
+	n.backend = kafka.NewBackend(kafka.BackendConfig{
+		NodeID:           cfg.NodeID,
+		AutoCreateTopics: cfg.AutoCreateTopics,
+		BrokerConfigs:    cfg.brokerConfigEntries(),
+		Meta:             n.raft,
+		Replicas:         n.replicas,
+		Controller:       n.controller,
+		Groups:           n.groups,
+		Logger:           logger,
+	})
+	if n.metrics, err = newNodeMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
-
-	if cfg.AdminAddr != "" {
-		if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
-			return nil, fmt.Errorf("admin listener: %w", err)
-		}
-		n.addrs.Admin = n.adminLn.Addr().String()
+	n.kafka = kafka.NewServer(kafka.ServerConfig{
+		Listener: n.kafkaLn, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
+		Observer: n.metrics.observeRequest,
+	}, n.backend.APIs())
+	n.metrics.preloadAPIs(n.kafka)
+	if err := n.metrics.registerNode(n); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if n.adminLn != nil {
 		handler := n.healthHandler()
 		if cfg.AdminHandler != nil {
 			handler = cfg.AdminHandler(n)
 		}
 		n.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	}
+	return nil
+}
 
+// startLoops starts the goroutines the node owns, under one context that
+// Close cancels: the Kafka and admin servers and the background loops.
+func (n *Node) startLoops() {
+	cfg, logger := n.cfg, n.logger
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.runCtx = cancel, runCtx
 	n.fetchers = n.newFetchers()
@@ -246,10 +301,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			}
 		})
 	}
-	logger.Debug("node started", "node_id", cfg.NodeID, "kafka", n.addrs.Kafka,
-		"advertised", n.addrs.AdvertiseKafka, "cluster", n.addrs.Cluster, "admin", n.addrs.Admin,
-		"data_dir", cfg.DataDir, "log_flush", cfg.LogFlush)
-	return n, nil
 }
 
 // spawn runs fn on a goroutine the node owns; Close waits for it.
@@ -390,7 +441,9 @@ func (n *Node) abort() {
 	if n.kafka != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = n.kafka.Shutdown(ctx)
+		_ = n.kafka.Shutdown(ctx) // closes kafkaLn
+	} else if n.kafkaLn != nil {
+		n.kafkaLn.Close()
 	}
 	if n.groups != nil {
 		n.groups.Close()
@@ -435,6 +488,21 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("data dir %s is in use by another chronik process: %w", dir, err)
 	}
 	return f, nil
+}
+
+// listenAdvertised binds addr and resolves what others are told to dial
+// (advertise, flag advertiseFlag); name says which listener failed.
+func listenAdvertised(name, addr, advertiseFlag, advertise string) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	adv, err := advertised(advertiseFlag, advertise, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	return ln, adv, nil
 }
 
 // advertised resolves what others are told to connect to: the configured

@@ -47,7 +47,7 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 		return done(resp)
 	}
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	stopping := b.stoppingCh()
+	stopping := b.stopping
 	return nil, func(ctx context.Context) kmsg.Response {
 		timer := time.NewTimer(time.Until(deadline))
 		defer timer.Stop()

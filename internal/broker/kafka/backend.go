@@ -30,9 +30,9 @@ type Metadata interface {
 	LeaderID() uint64
 }
 
-// Backend is the node state the API handlers serve from. The node fills it
-// in; the handlers never own any of it.
-type Backend struct {
+// BackendConfig is the node state the API handlers serve from; the
+// handlers never own any of it.
+type BackendConfig struct {
 	NodeID           int32
 	AutoCreateTopics bool
 	BrokerConfigs    []ConfigEntry
@@ -42,21 +42,25 @@ type Backend struct {
 	Controller *controller.Controller
 	Groups     *group.Coordinator
 	Logger     *slog.Logger
+}
 
-	initOnce sync.Once
+// Backend serves the Kafka APIs from a BackendConfig.
+type Backend struct {
+	BackendConfig
+
 	stopping chan struct{} // closed by Stop
 	stopOnce sync.Once
+}
+
+// NewBackend returns a backend over cfg, built once everything cfg names exists.
+func NewBackend(cfg BackendConfig) *Backend {
+	return &Backend{BackendConfig: cfg, stopping: make(chan struct{})}
 }
 
 // Stop makes waiting requests (fetch long polls) answer now with what they
 // have, so a graceful shutdown does not wait out their timeouts.
 func (b *Backend) Stop() {
-	b.stopOnce.Do(func() { close(b.stoppingCh()) })
-}
-
-func (b *Backend) stoppingCh() chan struct{} {
-	b.initOnce.Do(func() { b.stopping = make(chan struct{}) })
-	return b.stopping
+	b.stopOnce.Do(func() { close(b.stopping) })
 }
 
 // APIs is the table of served API keys, their version ranges and handlers,

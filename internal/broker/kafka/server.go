@@ -23,6 +23,9 @@ import (
 type ServerConfig struct {
 	// Addr is the listen address; ":0" picks a free port. Default ":9092".
 	Addr string
+	// Listener, if set, is an already bound listener to serve instead of
+	// binding Addr (a node binds its listeners before building the server).
+	Listener net.Listener
 	// MaxRequestBytes caps one request frame; larger claims close the
 	// connection. Default DefaultMaxRequestBytes.
 	MaxRequestBytes int32
@@ -123,6 +126,7 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		hardCancel: cancel,
 		stopping:   make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
+		ln:         cfg.Listener,
 	}
 	close(s.ready)
 	for key, api := range apis {
