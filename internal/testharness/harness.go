@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,17 +60,33 @@ const (
 	portRange = 12000
 )
 
+// handedOut remembers every port FreePort returned in this test binary, so
+// two nodes of one test (or of parallel tests) never get the same port
+// although nothing holds it between the check and the bind. It is the
+// harness's one piece of process-wide state, and only tests link it.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // FreePort finds a loopback port that is free now, for a listener that binds
-// it later (and again after a restart). It reserves nothing.
+// it later (and again after a restart). It reserves nothing, but never
+// returns the same port twice in one test binary.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", portLow+rand.IntN(portRange)))
+		port := portLow + rand.IntN(portRange)
+		if handedOut.ports[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
+		handedOut.ports[port] = true
 		return port
 	}
 	t.Fatal("no free port below the ephemeral range")

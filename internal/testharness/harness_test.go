@@ -57,3 +57,14 @@ func TestFreeAddrIsBindableAndBelowTheEphemeralRange(t *testing.T) {
 		t.Fatalf("port %d outside [%d, %d)", p, portLow, portLow+portRange)
 	}
 }
+
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 200 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
