@@ -225,13 +225,13 @@ func PartitionStatus(r api.PartitionRow) string {
 		return api.StatusOffline
 	case len(r.ISR) == 0 || !slices.Contains(r.ISR, r.Leader):
 		return api.StatusISRUninitialized
-	case len(r.ISR) < r.MinISR:
+	case r.UnderMinISR():
 		return api.StatusUnderMinISR
 	case len(r.Stalled) > 0:
 		return api.StatusStalled
-	case len(r.ISR) == r.MinISR && r.MinISR < len(r.Replicas):
+	case atMinISR(r):
 		return api.StatusAtMinISR
-	case len(r.ISR) < len(r.Replicas):
+	case r.UnderReplicated():
 		return api.StatusUnderReplicated
 	default:
 		return api.StatusOK
@@ -686,11 +686,11 @@ func ruleLeaderNotInISR(in diagInput) []api.Finding {
 	return out
 }
 
-func underMinISR(r api.PartitionRow) bool { return len(r.ISR) < r.MinISR }
+func underMinISR(r api.PartitionRow) bool { return r.UnderMinISR() }
 
-func atMinISR(r api.PartitionRow) bool {
-	return len(r.ISR) == r.MinISR && r.MinISR < len(r.Replicas)
-}
+// atMinISR is a warning only once a replica was lost: a partition whose
+// replication factor equals min.insync.replicas is at min while healthy.
+func atMinISR(r api.PartitionRow) bool { return r.AtMinISR() && r.UnderReplicated() }
 
 // ruleUnderMinISR: fewer in-sync replicas than min.insync.replicas, so
 // every acks=all produce is refused with NOT_ENOUGH_REPLICAS.
@@ -730,7 +730,7 @@ func ruleAtMinISR(in diagInput) []api.Finding {
 // ruleUnderReplicated: replicas out of the ISR while acks=all is not yet
 // at risk; UNDER_MIN_ISR and AT_MIN_ISR already say it when they apply.
 func ruleUnderReplicated(in diagInput) []api.Finding {
-	pred := func(r api.PartitionRow) bool { return len(r.ISR) < len(r.Replicas) }
+	pred := api.PartitionRow.UnderReplicated
 	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) || underMinISR(r) || atMinISR(r) {

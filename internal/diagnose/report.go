@@ -55,9 +55,9 @@ func (f ISRFilter) Match(r api.PartitionRow) bool {
 		return true
 	}
 	leaderDown := r.Leader < 0 || slices.Contains(r.Unreachable, r.Leader)
-	return f.UnderReplicated && len(r.ISR) < len(r.Replicas) ||
-		f.UnderMinISR && len(r.ISR) < r.MinISR ||
-		f.AtMinISR && len(r.ISR) == r.MinISR ||
+	return f.UnderReplicated && r.UnderReplicated() ||
+		f.UnderMinISR && r.UnderMinISR() ||
+		f.AtMinISR && r.AtMinISR() ||
 		f.Unavailable && leaderDown ||
 		f.Stalled && len(r.Stalled) > 0
 }

@@ -419,7 +419,7 @@ func (m *Model) partitionsBody(w, h int) []string {
 			lag = strconv.FormatInt(r.MaxLag, 10) + " " + m.trends[tpOf(r)].arrow()
 		}
 		isr := cell{text: idList(r.ISR)}
-		if len(r.ISR) < len(r.Replicas) {
+		if r.UnderReplicated() {
 			isr.style = stYellow
 		}
 		t.rows = append(t.rows, []cell{plain(r.Topic), plain(strconv.Itoa(int(r.Partition))), plain(leader),

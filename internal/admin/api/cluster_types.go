@@ -279,6 +279,19 @@ type PartitionRow struct {
 	LagTimeMaxSeconds        float64 `json:"lag_time_max_seconds"`
 }
 
+// The ISR rules the CLI, the TUI and the findings share, written once.
+// AtMinISR is Kafka's (kafka-topics --at-min-isr-partitions): it also holds
+// for a healthy partition whose replication factor equals min.insync.replicas.
+
+// UnderReplicated: some assigned replica is not in sync.
+func (r PartitionRow) UnderReplicated() bool { return len(r.ISR) < len(r.Replicas) }
+
+// UnderMinISR: too few in sync; acks=all produces are refused.
+func (r PartitionRow) UnderMinISR() bool { return len(r.ISR) < r.MinISR }
+
+// AtMinISR: exactly min.insync.replicas in sync; one more loss refuses acks=all.
+func (r PartitionRow) AtMinISR() bool { return len(r.ISR) == r.MinISR }
+
 // Where names what a finding is about: "topic-partition", "node N",
 // both, or "cluster".
 func (f Finding) Where() string {
