@@ -30,6 +30,15 @@ const pollEvery = 10 * time.Millisecond
 // appended to the message (the state that explains why it never held).
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool, detail ...func() string) {
 	t.Helper()
+	EventuallyEvery(t, within, pollEvery, what, cond, detail...)
+}
+
+// EventuallyEvery is Eventually pausing every between looks, for a condition
+// that is expensive to check (each look runs a process, such as the chronik
+// CLI or tmux): looking every few milliseconds would load the machine whose
+// timing the test measures.
+func EventuallyEvery(t testing.TB, within, every time.Duration, what string, cond func() bool, detail ...func() string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -40,7 +49,7 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 			}
 			t.Fatalf("timed out after %v waiting for %s%s", within, what, b.String())
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(every)
 	}
 }
 

@@ -31,6 +31,16 @@ func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
 	}
 }
 
+func TestEventuallyEveryPausesBetweenLooks(t *testing.T) {
+	n := 0
+	f := &fatalTB{TB: t}
+	start := time.Now()
+	EventuallyEvery(f, 5*time.Second, 50*time.Millisecond, "third look", func() bool { n++; return n == 3 })
+	if took := time.Since(start); f.msg != "" || n != 3 || took < 100*time.Millisecond {
+		t.Fatalf("looked %d times in %v, failure %q", n, took, f.msg)
+	}
+}
+
 func TestEventuallyFailsWithWhatAndDetail(t *testing.T) {
 	f := &fatalTB{TB: t}
 	done := make(chan struct{})
