@@ -54,24 +54,23 @@ func (n *Node) Partitions() []PartitionView {
 	self := n.cfg.NodeID
 	var out []PartitionView
 	seen := map[replication.TopicPartition]bool{}
-	for name, t := range s.Topics {
+	for name, hosted := range s.HostedBy(self) {
+		t := s.Topics[name]
 		cfg, err := n.controller.EffectiveConfig(t)
 		if err != nil {
 			cfg = n.controller.Defaults()
 		}
-		for i, p := range t.Partitions {
-			if !slices.Contains(p.Replicas, self) {
-				continue
-			}
+		for _, i := range hosted {
+			p := t.Partitions[i]
 			v := PartitionView{
-				Topic: name, Partition: int32(i), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				Topic: name, Partition: i, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				PartitionEpoch: p.PartitionEpoch, Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
 				MinISR:     cfg.EffectiveMinISR(len(p.Replicas)),
 				LagTimeMax: time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 			}
 			n.fillReplica(&v)
 			out = append(out, v)
-			seen[replication.TopicPartition{Topic: name, Partition: int32(i)}] = true
+			seen[replication.TopicPartition{Topic: name, Partition: i}] = true
 		}
 	}
 	for _, p := range n.replicas.All() {

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/controller"
@@ -92,13 +91,12 @@ func (n *Node) reconcile(caughtUp bool) error {
 	var firstErr error
 	follow := map[int32]map[replication.TopicPartition]bool{}
 	addrs := map[int32]string{}
+	hosted := s.HostedBy(self)
 	for name, t := range s.Topics {
 		roles := map[int32]replica.Role{}
-		for i, p := range t.Partitions {
-			if !slices.Contains(p.Replicas, self) {
-				continue
-			}
-			roles[int32(i)] = replica.Role{
+		for _, i := range hosted[name] {
+			p := t.Partitions[i]
+			roles[i] = replica.Role{
 				Leader: p.Leader == self, LeaderID: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				PartitionEpoch: p.PartitionEpoch, Replicas: p.Replicas, ISR: p.ISR, Self: self,
 			}
@@ -106,7 +104,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 				if follow[p.Leader] == nil {
 					follow[p.Leader] = map[replication.TopicPartition]bool{}
 				}
-				follow[p.Leader][replication.TopicPartition{Topic: name, Partition: int32(i)}] = true
+				follow[p.Leader][replication.TopicPartition{Topic: name, Partition: i}] = true
 				addrs[p.Leader] = b.KafkaAddr
 			}
 		}
