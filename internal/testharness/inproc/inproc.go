@@ -91,6 +91,18 @@ func Admin(t testing.TB, addrs []string) *kadm.Client {
 	return kadm.NewClient(Client(t, addrs))
 }
 
+// NodeClient is Client seeded with node n's Kafka address only.
+func NodeClient(t testing.TB, n *broker.Node, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return Client(t, []string{n.Addrs().Kafka}, opts...)
+}
+
+// NodeAdmin is Admin seeded with node n's Kafka address only.
+func NodeAdmin(t testing.TB, n *broker.Node) *kadm.Client {
+	t.Helper()
+	return Admin(t, []string{n.Addrs().Kafka})
+}
+
 // Cluster is size in-process nodes that know each other as initial voters.
 type Cluster struct {
 	t     testing.TB
