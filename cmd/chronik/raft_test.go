@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/server"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // raftSource is a server.Source that always reports the same raft status.
@@ -43,12 +43,7 @@ func raftCluster(t *testing.T) (leader, follower, down string) {
 		NodeID: 2, Role: api.RoleFollower, Term: 4, LeaderID: 1, Commit: 41, Applied: 40, SnapshotIndex: 40, Voters: voters,
 	}}, nil))
 	t.Cleanup(f.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down = "http://" + ln.Addr().String()
-	ln.Close()
+	down = "http://" + testharness.FreeAddr(t) // nothing listens there
 	return l.URL, f.URL, down
 }
 

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"maps"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 	"github.com/chronik-dev/chronik/internal/topicadmin"
 )
 
@@ -36,38 +33,9 @@ func newConnTestEnv(t *testing.T) (*testEnv, string) {
 // random ports in a temp dir, and returns its Kafka address.
 func startTopicTestBroker(t *testing.T) string {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.KafkaAddr = "127.0.0.1:0"
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.ClusterAddr = "127.0.0.1:0"
+	cfg := inproc.Config(t)
 	cfg.OffsetsTopicPartitions = 1
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Close(ctx); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
-	})
-	waitFor(t, "broker ready", n.Ready)
-	return n.Addrs().Kafka
-}
-
-// closedAddr is a 127.0.0.1 address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return inproc.StartNode(t, cfg).Addrs().Kafka
 }
 
 func TestTopicCreateOptions(t *testing.T) {
@@ -281,7 +249,7 @@ func TestTopicCommands(t *testing.T) {
 }
 
 func TestTopicUnreachable(t *testing.T) {
-	dead := closedAddr(t)
+	dead := testharness.FreeAddr(t) // nothing listens there
 	e, _ := newConnTestEnv(t)
 	if code := e.run(t, "topic", "list", "--brokers", dead); code != exitError {
 		t.Errorf("exit code %d, want 1", code)
@@ -314,7 +282,7 @@ func TestTopicNameCompletion(t *testing.T) {
 	}
 	e, _ = newConnTestEnv(t)
 	start := time.Now()
-	if code := e.run(t, "__complete", "topic", "describe", "--brokers", closedAddr(t), ""); code != exitOK {
+	if code := e.run(t, "__complete", "topic", "describe", "--brokers", testharness.FreeAddr(t), ""); code != exitOK {
 		t.Fatalf("exit code %d: %s", code, e.errOut.String())
 	}
 	if !strings.HasPrefix(e.out.String(), ":4\n") {
