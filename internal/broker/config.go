@@ -104,7 +104,7 @@ func DefaultConfig() Config {
 		BrokerSessionTimeout:       1500 * time.Millisecond,
 		LogFlush:                   partlog.FlushAlways,
 		LogFlushInterval:           time.Second,
-		MaxRequestBytes:            100 << 20,
+		MaxRequestBytes:            kafka.DefaultMaxRequestBytes,
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
 		DefaultReplicationFactor:   1,
