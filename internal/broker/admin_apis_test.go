@@ -12,13 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
-	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // apiDirect sends req to the node itself (the client's seed broker), bypassing
@@ -30,7 +33,7 @@ func apiDirect[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) 
 	if len(seeds) == 0 {
 		t.Fatal("client has no seed broker")
 	}
-	resp, err := seeds[0].Request(testCtx(t, 20*time.Second), req)
+	resp, err := seeds[0].Request(testharness.Context(t, 20*time.Second), req)
 	if err != nil {
 		t.Fatalf("%T: %v", req, err)
 	}
@@ -311,13 +314,13 @@ func apiListOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, 
 // TestCreateTopics covers CreateTopics' defaults, refusals and validate-only
 // mode over the wire.
 func TestCreateTopics(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
 	cfg.DefaultPartitions = 3
 	cfg.RetentionMs = 3600000
 	cfg.SegmentBytes = 1 << 20
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
 	defaults := apiTopicDefaults(cfg)
 
 	t.Run("broker defaults for -1", func(t *testing.T) {
@@ -462,11 +465,11 @@ func TestCreateTopics(t *testing.T) {
 // TestDeleteTopics deletes by name and by id, refuses unknown and internal
 // topics, removes the data from disk, and lets the name be reused from scratch.
 func TestDeleteTopics(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	adm := inproc.NodeAdmin(t, n)
 
 	deleteTopics := func(topics ...kmsg.DeleteTopicsRequestTopic) *kmsg.DeleteTopicsResponse {
 		t.Helper()
@@ -585,11 +588,11 @@ func TestDeleteTopics(t *testing.T) {
 }
 
 func TestCreatePartitions(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "grow", 1, nil)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "grow", 1, nil)
 	if r := rawProduce(t, cl, "grow", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
 		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
@@ -652,13 +655,13 @@ func TestCreatePartitions(t *testing.T) {
 }
 
 func TestDescribeConfigs(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.RetentionMs = 7200000
 	cfg.MaxMessageBytes = 500000
 	cfg.DefaultPartitions = 2
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "described", 1, map[string]*string{"retention.ms": apiStr("1234")})
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "described", 1, map[string]*string{"retention.ms": apiStr("1234")})
 	defaults := apiTopicDefaults(cfg)
 
 	t.Run("topic", func(t *testing.T) {
@@ -693,7 +696,7 @@ func TestDescribeConfigs(t *testing.T) {
 
 	t.Run("v0 IsDefault", func(t *testing.T) {
 		// Before Source (v1) the only provenance is IsDefault.
-		res, got := apiDescribeConfigs(t, newClient(t, n, kgo.MaxVersions(kversion.V0_11_0())), kmsg.ConfigResourceTypeTopic, "described")
+		res, got := apiDescribeConfigs(t, inproc.NodeClient(t, n, kgo.MaxVersions(kversion.V0_11_0())), kmsg.ConfigResourceTypeTopic, "described")
 		apiWantCode(t, "describe at v0", res.ErrorCode, nil)
 		if len(got) != len(defaults) {
 			t.Fatalf("%d configs described at v0, want %d", len(got), len(defaults))
@@ -759,20 +762,11 @@ func TestDescribeConfigs(t *testing.T) {
 // TestIncrementalAlterConfigs: SET and DELETE apply at once, all or nothing,
 // and survive a restart; what cannot be altered is refused.
 func TestIncrementalAlterConfigs(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	defaults := apiTopicDefaults(cfg)
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			closeNode(t, n)
-		}
-	})
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "alter", 1, nil)
+	n := inproc.Launch(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "alter", 1, nil)
 	const topicRes = kmsg.ConfigResourceTypeTopic
 
 	check := func(cl *kgo.Client, want map[string]string) {
@@ -831,18 +825,17 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 
 	// Overrides are persisted: a restarted node still has them.
 	cl.Close()
-	stopped = true
-	closeNode(t, n)
-	n2 := startNode(t, cfg)
-	check(newClient(t, n2), state)
+	inproc.CloseNode(t, n)
+	n2 := inproc.StartNode(t, cfg)
+	check(inproc.NodeClient(t, n2), state)
 }
 
 // TestAlterMaxMessageBytesAppliesAtOnce: a changed max.message.bytes decides
 // the very next produce.
 func TestAlterMaxMessageBytesAppliesAtOnce(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "mmb", 1, nil)
+	n := inproc.StartNode(t, inproc.Config(t))
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "mmb", 1, nil)
 	big := buildBatch(1, 4000)
 	small := buildBatch(1, 100)
 	if r := rawProduce(t, cl, "mmb", 0, big); r.ErrorCode != 0 {
@@ -862,10 +855,10 @@ func TestAlterMaxMessageBytesAppliesAtOnce(t *testing.T) {
 }
 
 func TestDescribeCluster(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.NodeID = 7
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
 	req := kmsg.NewPtrDescribeClusterRequest()
 	req.EndpointType = 1
 	resp := apiDirect[*kmsg.DescribeClusterResponse](t, cl, req)
@@ -887,16 +880,16 @@ func TestDescribeCluster(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.NodeID = 7
 	cfg.DefaultPartitions = 2
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "plain", 3, nil)
 
 	// Using a group creates the internal offsets topic.
-	ctx := testCtx(t, 10*time.Second)
+	ctx := testharness.Context(t, 10*time.Second)
 	commits, err := adm.CommitOffsets(ctx, "grp", kadm.OffsetsList{{Topic: "plain", Partition: 0, At: 0, LeaderEpoch: -1}}.Offsets())
 	if err == nil {
 		err = commits.Error()
@@ -990,10 +983,10 @@ func TestMetadata(t *testing.T) {
 	})
 
 	t.Run("auto-creation disabled on the broker", func(t *testing.T) {
-		off := testConfig(t)
+		off := inproc.Config(t)
 		off.AutoCreateTopics = false
-		n2 := startNode(t, off)
-		cl2 := newClient(t, n2)
+		n2 := inproc.StartNode(t, off)
+		cl2 := inproc.NodeClient(t, n2)
 		tp, _ := apiMetadataTopic(apiMetadata(t, cl2, true, "auto-off"), "auto-off")
 		apiWantCode(t, "metadata with auto-create on a broker without it", tp.ErrorCode, kerr.UnknownTopicOrPartition)
 		if len(apiMetadata(t, cl2, false).Topics) != 0 {
@@ -1003,9 +996,9 @@ func TestMetadata(t *testing.T) {
 }
 
 func TestOffsetForLeaderEpoch(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "ofle", 2, nil)
+	n := inproc.StartNode(t, inproc.Config(t))
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "ofle", 2, nil)
 	if r := rawProduce(t, cl, "ofle", 0, buildBatch(5, 10)); r.ErrorCode != 0 {
 		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
@@ -1039,11 +1032,11 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 }
 
 func TestListOffsetsUnknownPartition(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "lo", 1, nil)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "lo", 1, nil)
 	for _, ts := range []int64{-1, -2} {
 		if o := apiListOffset(t, cl, "lo", 0, ts); o.ErrorCode != 0 || o.Offset != 0 {
 			t.Errorf("lo[0] at %d: offset %d (%s), want 0", ts, o.Offset, apiErrName(o.ErrorCode))
@@ -1067,11 +1060,11 @@ func TestListOffsetsUnknownPartition(t *testing.T) {
 // TestFetchErrors: fenced epochs and bad offsets are answered at once, even
 // from a long poll.
 func TestFetchErrors(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
-	n := startNode(t, cfg)
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "fe", 1, nil)
+	n := inproc.StartNode(t, cfg)
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "fe", 1, nil)
 	if r := rawProduce(t, cl, "fe", 0, buildBatch(3, 10)); r.ErrorCode != 0 {
 		t.Fatalf("produce: %s", apiErrName(r.ErrorCode))
 	}
@@ -1116,10 +1109,10 @@ func TestFetchErrors(t *testing.T) {
 // TestFetchLongPollWakesOnProduce: a fetch waiting for data on an empty
 // partition is answered when a produce commits, not when MaxWait runs out.
 func TestFetchLongPollWakesOnProduce(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	createTopic(t, newAdmin(t, n), "lp", 1, nil)
-	consumer := newClient(t, n)
-	producer := newClient(t, n)
+	n := inproc.StartNode(t, inproc.Config(t))
+	createTopic(t, inproc.NodeAdmin(t, n), "lp", 1, nil)
+	consumer := inproc.NodeClient(t, n)
+	producer := inproc.NodeClient(t, n)
 	const maxWait = 5 * time.Second
 
 	type result struct {
@@ -1128,7 +1121,7 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 		took time.Duration
 	}
 	done := make(chan result, 1)
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testharness.Context(t, 30*time.Second)
 	go func() {
 		req := kmsg.NewPtrFetchRequest()
 		req.MaxWaitMillis, req.MinBytes = int32(maxWait.Milliseconds()), 1
@@ -1174,9 +1167,9 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 // returned whole when it is the first data of the response (KIP-74), and the
 // limits hold for everything after it.
 func TestFetchOversizedFirstBatch(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	cl := newClient(t, n)
-	createTopic(t, newAdmin(t, n), "big", 2, nil)
+	n := inproc.StartNode(t, inproc.Config(t))
+	cl := inproc.NodeClient(t, n)
+	createTopic(t, inproc.NodeAdmin(t, n), "big", 2, nil)
 	big := buildBatch(1, 20000)
 	small := buildBatch(2, 10)
 	for p := int32(0); p < 2; p++ {
@@ -1218,8 +1211,8 @@ func TestFetchOversizedFirstBatch(t *testing.T) {
 }
 
 func TestInitProducerIDTransactionalRefused(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	cl := newClient(t, n)
+	n := inproc.StartNode(t, inproc.Config(t))
+	cl := inproc.NodeClient(t, n)
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID = apiStr("tx-1")
 	req.TransactionTimeoutMillis = 60000
@@ -1241,15 +1234,15 @@ func TestInitProducerIDTransactionalRefused(t *testing.T) {
 }
 
 func TestFindCoordinatorTransactionRefused(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.NodeID = 3
-	n := startNode(t, cfg)
+	n := inproc.StartNode(t, cfg)
 	for _, tc := range []struct {
 		name string
 		opts []kgo.Opt
 	}{{"latest", nil}, {"v3", []kgo.Opt{kgo.MaxVersions(kversion.V2_8_0())}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			cl := newClient(t, n, tc.opts...)
+			cl := inproc.NodeClient(t, n, tc.opts...)
 			find := func(keyType int8, key string) (int16, int32) {
 				t.Helper()
 				req := kmsg.NewPtrFindCoordinatorRequest()
@@ -1281,10 +1274,10 @@ func TestFindCoordinatorTransactionRefused(t *testing.T) {
 // TestCorruptRaftStorageRefusesStart: a node does not start on raft storage
 // it cannot read (it never silently starts empty), and says which file.
 func TestCorruptRaftStorageRefusesStart(t *testing.T) {
-	cfg := testConfig(t)
-	n := startNode(t, cfg)
-	createTopic(t, newAdmin(t, n), "kept", 1, nil)
-	closeNode(t, n)
+	cfg := inproc.Config(t)
+	n := inproc.StartNode(t, cfg)
+	createTopic(t, inproc.NodeAdmin(t, n), "kept", 1, nil)
+	inproc.CloseNode(t, n)
 	path := filepath.Join(cfg.DataDir, "raft", "raft.db")
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -1298,7 +1291,7 @@ func TestCorruptRaftStorageRefusesStart(t *testing.T) {
 	for attempt := range 2 {
 		n, err := broker.Start(context.Background(), cfg)
 		if err == nil {
-			closeNode(t, n)
+			inproc.CloseNode(t, n)
 			t.Fatal("node started on corrupt raft storage")
 		}
 		if !strings.Contains(err.Error(), path) {
@@ -1314,23 +1307,23 @@ func TestCorruptRaftStorageRefusesStart(t *testing.T) {
 // TestDataDirLocked: a second node on the same data directory is refused
 // while the first runs, and can start once it stopped.
 func TestDataDirLocked(t *testing.T) {
-	cfg := testConfig(t)
-	first := startNode(t, cfg)
+	cfg := inproc.Config(t)
+	first := inproc.StartNode(t, cfg)
 	second, err := broker.Start(context.Background(), cfg)
 	if err == nil {
-		closeNode(t, second)
-		closeNode(t, first)
+		inproc.CloseNode(t, second)
+		inproc.CloseNode(t, first)
 		t.Fatal("a second node started on a data dir in use")
 	}
 	if !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), cfg.DataDir) {
 		t.Errorf("error %q should say the data dir %s is in use", err, cfg.DataDir)
 	}
 	// The refused start must not have disturbed the running node.
-	cl := newClient(t, first)
+	cl := inproc.NodeClient(t, first)
 	if md := apiMetadata(t, cl, false); md.ControllerID != cfg.NodeID {
 		t.Errorf("running node answers controller %d", md.ControllerID)
 	}
 	cl.Close()
-	closeNode(t, first)
-	startNode(t, cfg)
+	inproc.CloseNode(t, first)
+	inproc.StartNode(t, cfg)
 }

@@ -1,136 +1,21 @@
 package broker_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
-
-// cluster is three in-process nodes on fixed random ports, so a node can be
-// stopped and started again at the same addresses.
-type cluster struct {
-	t     *testing.T
-	cfgs  []broker.Config
-	nodes []*broker.Node
-}
-
-// freeAddr reserves nothing: it finds a port that is free now, for a node
-// that binds it later (and again after a restart). It picks below the
-// kernel's ephemeral range (32768-60999), so the outgoing connections of
-// tests running meanwhile cannot take it in between.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for range 1000 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
-		if err != nil {
-			continue // taken
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return ""
-}
-
-func newCluster(t *testing.T, size int, mutate func(*broker.Config)) *cluster {
-	t.Helper()
-	c := &cluster{t: t, nodes: make([]*broker.Node, size)}
-	peers := broker.Peers{}
-	clusterAddrs := make([]string, size)
-	for i := range size {
-		clusterAddrs[i] = freeAddr(t)
-		peers[int32(i+1)] = clusterAddrs[i]
-	}
-	for i := range size {
-		cfg := testConfig(t)
-		cfg.NodeID = int32(i + 1)
-		cfg.KafkaAddr = freeAddr(t)
-		cfg.ClusterAddr = clusterAddrs[i]
-		cfg.Peers = maps.Clone(peers)
-		cfg.RaftTickInterval = 50 * time.Millisecond
-		cfg.RaftElectionTimeout = 500 * time.Millisecond
-		cfg.BrokerSessionTimeout = time.Second
-		if mutate != nil {
-			mutate(&cfg)
-		}
-		c.cfgs = append(c.cfgs, cfg)
-	}
-	t.Cleanup(func() {
-		for i := range c.nodes {
-			c.stop(i)
-		}
-	})
-	return c
-}
-
-// start starts node i (0-based) without waiting for it to be ready.
-func (c *cluster) start(i int) *broker.Node {
-	c.t.Helper()
-	n, err := broker.Start(context.Background(), c.cfgs[i])
-	if err != nil {
-		c.t.Fatalf("start node %d: %v", i+1, err)
-	}
-	c.nodes[i] = n
-	return n
-}
-
-func (c *cluster) startAll() {
-	c.t.Helper()
-	for i := range c.nodes {
-		c.start(i)
-	}
-	for i, n := range c.nodes {
-		eventually(c.t, 20*time.Second, fmt.Sprintf("node %d ready", i+1), n.Ready)
-	}
-}
-
-func (c *cluster) stop(i int) {
-	if c.nodes[i] != nil {
-		closeNode(c.t, c.nodes[i])
-		c.nodes[i] = nil
-	}
-}
-
-func (c *cluster) client(i int, opts ...kgo.Opt) *kgo.Client {
-	c.t.Helper()
-	return newClient(c.t, c.nodes[i], opts...)
-}
-
-// metadataOf asks node i (0-based) itself: each node must answer from its
-// own view, so the request must not be routed to another broker.
-func (c *cluster) metadataOf(i int, topics ...string) *kmsg.MetadataResponse {
-	c.t.Helper()
-	req := kmsg.NewPtrMetadataRequest()
-	for _, name := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(name)
-		req.Topics = append(req.Topics, rt)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.nodes[i].Addrs().Kafka))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer cl.Close()
-	// A seed broker's id is negative until the client learned the real one.
-	kresp, err := cl.Broker(-2147483648).Request(testCtx(c.t, 5*time.Second), req)
-	if err != nil {
-		c.t.Fatalf("metadata from node %d: %v", i+1, err)
-	}
-	return kresp.(*kmsg.MetadataResponse)
-}
 
 func sorted(ids []int32) []int32 {
 	out := slices.Clone(ids)
@@ -142,15 +27,15 @@ func sorted(ids []int32) []int32 {
 // leader; a topic of 6 partitions and RF 3 created through node 2 carries,
 // on every node, its assignment, a leader and ISR = all three replicas.
 func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
 	// Straight to node 2, whoever leads raft (kadm would route to the controller).
 	create := kmsg.NewPtrCreateTopicsRequest()
 	ct := kmsg.NewCreateTopicsRequestTopic()
 	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "replicated", 6, 3
 	create.Topics = append(create.Topics, ct)
 	create.TimeoutMillis = 5000
-	kcreate, err := c.client(1).Broker(2).Request(testCtx(t, 10*time.Second), create)
+	kcreate, err := c.Client(1).Broker(2).Request(testharness.Context(t, 10*time.Second), create)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +43,7 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 		t.Fatalf("create through node 2: error %d", code)
 	}
 	check := func(i int) error {
-		md := c.metadataOf(i, "replicated")
+		md := c.MetadataOf(i, "replicated")
 		if len(md.Brokers) != 3 {
 			return fmt.Errorf("node %d lists %d brokers", i+1, len(md.Brokers))
 		}
@@ -190,7 +75,7 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 	}
 	for _, i := range []int{0, 2} {
 		var last error
-		eventually(t, 2*time.Second, fmt.Sprintf("node %d to apply the topic", i+1), func() bool {
+		testharness.Eventually(t, 2*time.Second, fmt.Sprintf("node %d to apply the topic", i+1), func() bool {
 			last = check(i)
 			return last == nil
 		})
@@ -199,18 +84,18 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 	// Every node runs its replicas, and deleting the topic removes their
 	// directories everywhere.
 	dirs := func(i int) []string {
-		m, _ := filepath.Glob(filepath.Join(c.cfgs[i].DataDir, "logs", "replicated-*"))
+		m, _ := filepath.Glob(filepath.Join(c.Cfgs[i].DataDir, "logs", "replicated-*"))
 		return m
 	}
 	for i := range 3 {
-		eventually(t, 2*time.Second, fmt.Sprintf("node %d to host 6 replicas", i+1), func() bool { return len(dirs(i)) == 6 })
+		testharness.Eventually(t, 2*time.Second, fmt.Sprintf("node %d to host 6 replicas", i+1), func() bool { return len(dirs(i)) == 6 })
 	}
 	// Straight to node 2 (kadm would route to the controller).
 	del := kmsg.NewPtrDeleteTopicsRequest()
 	del.TopicNames = []string{"replicated"}                                             // v0-5
 	del.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("replicated")}} // v6
 	del.TimeoutMillis = 5000
-	kresp, err := c.client(1).Broker(2).Request(testCtx(t, 10*time.Second), del)
+	kresp, err := c.Client(1).Broker(2).Request(testharness.Context(t, 10*time.Second), del)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +106,7 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 		t.Fatalf("node 2 still has %v right after the delete it answered", got)
 	}
 	for i := range 3 {
-		eventually(t, 2*time.Second, fmt.Sprintf("node %d to delete its replicas", i+1), func() bool { return len(dirs(i)) == 0 })
+		testharness.Eventually(t, 2*time.Second, fmt.Sprintf("node %d to delete its replicas", i+1), func() bool { return len(dirs(i)) == 0 })
 	}
 }
 
@@ -229,19 +114,19 @@ func TestClusterCreatesTopicWithFullISROnEveryNode(t *testing.T) {
 // within 3 s and metadata changes continue; the old leader, restarted,
 // catches up.
 func TestClusterLeaderFailover(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	leader := int(c.nodes[0].ControllerID()) - 1
-	c.stop(leader)
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	leader := int(c.Nodes[0].ControllerID()) - 1
+	c.Stop(leader)
 	other := (leader + 1) % 3
 	start := time.Now()
-	eventually(t, 3*time.Second, "a new raft leader", func() bool {
-		id := c.nodes[other].ControllerID()
+	testharness.Eventually(t, 3*time.Second, "a new raft leader", func() bool {
+		id := c.Nodes[other].ControllerID()
 		return id > 0 && int(id)-1 != leader
 	})
 	t.Logf("new leader after %v", time.Since(start))
-	adm := newAdmin(t, c.nodes[other])
-	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 2, 2, nil, "after-failover")
+	adm := inproc.NodeAdmin(t, c.Nodes[other])
+	resp, err := adm.CreateTopic(testharness.Context(t, 10*time.Second), 2, 2, nil, "after-failover")
 	if err == nil {
 		err = resp.Err
 	}
@@ -249,12 +134,12 @@ func TestClusterLeaderFailover(t *testing.T) {
 		t.Fatalf("create after failover: %v", err)
 	}
 	// The stopped node is fenced: gone from the brokers clients see.
-	eventually(t, 5*time.Second, "the stopped broker to be fenced", func() bool {
-		return len(c.metadataOf(other).Brokers) == 2
+	testharness.Eventually(t, 5*time.Second, "the stopped broker to be fenced", func() bool {
+		return len(c.MetadataOf(other).Brokers) == 2
 	})
-	c.start(leader)
-	eventually(t, 10*time.Second, "the old leader to catch up and be unfenced", func() bool {
-		md := c.metadataOf(leader, "after-failover")
+	c.Start(leader)
+	testharness.Eventually(t, 10*time.Second, "the old leader to catch up and be unfenced", func() bool {
+		md := c.MetadataOf(leader, "after-failover")
 		return len(md.Brokers) == 3 && md.Topics[0].ErrorCode == 0
 	})
 }
@@ -263,11 +148,11 @@ func TestClusterLeaderFailover(t *testing.T) {
 // survivor answers REQUEST_TIMED_OUT or NOT_CONTROLLER within its timeout
 // instead of hanging; once a node returns, changes commit again.
 func TestClusterMajorityDown(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	c.stop(1)
-	c.stop(2)
-	cl := c.client(0)
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	c.Stop(1)
+	c.Stop(2)
+	cl := c.Client(0)
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "no-quorum", 1, 1
@@ -275,7 +160,7 @@ func TestClusterMajorityDown(t *testing.T) {
 	req.TimeoutMillis = 2000
 	start := time.Now()
 	// Straight to node 1: the client would otherwise look for a controller.
-	kresp, err := cl.Broker(1).Request(testCtx(t, 10*time.Second), req)
+	kresp, err := cl.Broker(1).Request(testharness.Context(t, 10*time.Second), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,11 +172,11 @@ func TestClusterMajorityDown(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("answered after %v; the request timeout was 2 s", took)
 	}
-	c.start(1)
-	eventually(t, 10*time.Second, "quorum back", func() bool { return c.nodes[0].ControllerID() > 0 })
-	adm := newAdmin(t, c.nodes[0])
-	eventually(t, 10*time.Second, "create to succeed with quorum back", func() bool {
-		resp, err := adm.CreateTopic(testCtx(t, 5*time.Second), 1, 1, nil, "quorum-back")
+	c.Start(1)
+	testharness.Eventually(t, 10*time.Second, "quorum back", func() bool { return c.Nodes[0].ControllerID() > 0 })
+	adm := inproc.NodeAdmin(t, c.Nodes[0])
+	testharness.Eventually(t, 10*time.Second, "create to succeed with quorum back", func() bool {
+		resp, err := adm.CreateTopic(testharness.Context(t, 5*time.Second), 1, 1, nil, "quorum-back")
 		return err == nil && (resp.Err == nil || errors.Is(resp.Err, kerr.TopicAlreadyExists))
 	})
 }
@@ -299,8 +184,8 @@ func TestClusterMajorityDown(t *testing.T) {
 // TestClusterPeerUnreachableAtStart: a node whose peers are not up waits and
 // retries, and is not ready until a quorum forms.
 func TestClusterPeerUnreachableAtStart(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	first := c.start(0)
+	c := inproc.NewCluster(t, 3, nil)
+	first := c.Start(0)
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		if first.Ready() {
@@ -308,8 +193,8 @@ func TestClusterPeerUnreachableAtStart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // observing that nothing happens
 	}
-	c.start(1)
-	eventually(t, 10*time.Second, "ready once two of three are up", first.Ready)
+	c.Start(1)
+	testharness.Eventually(t, 10*time.Second, "ready once two of three are up", first.Ready)
 }
 
 // TestClusterRestartAllKeepsMetadata: every node stops (each raft write was
@@ -317,25 +202,25 @@ func TestClusterPeerUnreachableAtStart(t *testing.T) {
 // topics and assignments are all there, and every replica rejoins its ISR
 // without operator action (restarts move leaderships, so leaders may differ).
 func TestClusterRestartAllKeepsMetadata(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	adm := newAdmin(t, c.nodes[0])
-	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 6, 3, nil, "kept")
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	adm := inproc.NodeAdmin(t, c.Nodes[0])
+	resp, err := adm.CreateTopic(testharness.Context(t, 10*time.Second), 6, 3, nil, "kept")
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := c.metadataOf(0, "kept").Topics[0]
+	before := c.MetadataOf(0, "kept").Topics[0]
 	for i := range 3 {
-		c.stop(i)
+		c.Stop(i)
 	}
-	c.startAll()
+	c.StartAll()
 	for i := range 3 {
 		var last string
-		eventually(t, 15*time.Second, "full ISRs after restart", func() bool {
-			after := c.metadataOf(i, "kept").Topics[0]
+		testharness.Eventually(t, 15*time.Second, "full ISRs after restart", func() bool {
+			after := c.MetadataOf(i, "kept").Topics[0]
 			if after.ErrorCode != 0 || len(after.Partitions) != 6 {
 				last = fmt.Sprintf("node %d: error %d, %d partitions", i+1, after.ErrorCode, len(after.Partitions))
 				return false
@@ -358,12 +243,12 @@ func TestClusterRestartAllKeepsMetadata(t *testing.T) {
 // TestClusterSnapshotCatchUp: a node that was down while more metadata
 // changes than the snapshot interval were made catches up from a snapshot.
 func TestClusterSnapshotCatchUp(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *broker.Config) { cfg.RaftSnapshotEntries = 5 })
-	c.startAll()
-	c.stop(2)
-	adm := newAdmin(t, c.nodes[0])
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) { cfg.RaftSnapshotEntries = 5 })
+	c.StartAll()
+	c.Stop(2)
+	adm := inproc.NodeAdmin(t, c.Nodes[0])
 	for i := range 20 {
-		resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 1, 1, nil, fmt.Sprintf("snap-%d", i))
+		resp, err := adm.CreateTopic(testharness.Context(t, 10*time.Second), 1, 1, nil, fmt.Sprintf("snap-%d", i))
 		if err == nil {
 			err = resp.Err
 		}
@@ -371,12 +256,12 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.start(2)
-	eventually(t, 15*time.Second, "node 3 to converge", func() bool {
-		md := c.metadataOf(2)
+	c.Start(2)
+	testharness.Eventually(t, 15*time.Second, "node 3 to converge", func() bool {
+		md := c.MetadataOf(2)
 		return len(md.Topics) >= 20
 	})
-	if st := c.nodes[2].RaftStatus(); st.SnapshotIndex == 0 {
+	if st := c.Nodes[2].RaftStatus(); st.SnapshotIndex == 0 {
 		t.Errorf("node 3 caught up without installing a snapshot (status %+v)", st)
 	}
 }
@@ -385,19 +270,19 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 // to an RF 3 topic is acknowledged once all three have the batch; the
 // followers hold exactly the leader's records, and consumers read them.
 func TestClusterReplicatesAcksAll(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	adm := newAdmin(t, c.nodes[0])
-	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), 3, 3, nil, "copied")
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	adm := inproc.NodeAdmin(t, c.Nodes[0])
+	resp, err := adm.CreateTopic(testharness.Context(t, 10*time.Second), 3, 3, nil, "copied")
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newClient(t, c.nodes[0], kgo.DefaultProduceTopic("copied"), kgo.RequiredAcks(kgo.AllISRAcks()),
+	p := inproc.NodeClient(t, c.Nodes[0], kgo.DefaultProduceTopic("copied"), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testharness.Context(t, 30*time.Second)
 	const n = 3000
 	for i := 0; i < n; i++ {
 		p.Produce(ctx, &kgo.Record{Value: recordValue(i)}, func(_ *kgo.Record, err error) {
@@ -417,8 +302,8 @@ func TestClusterReplicatesAcksAll(t *testing.T) {
 	for part := int32(0); part < 3; part++ {
 		o, _ := ends.Lookup("copied", part)
 		total += o.Offset
-		for i, node := range c.nodes {
-			eventually(t, 5*time.Second, fmt.Sprintf("node %d to hold partition %d up to %d", i+1, part, o.Offset), func() bool {
+		for i, node := range c.Nodes {
+			testharness.Eventually(t, 5*time.Second, fmt.Sprintf("node %d to hold partition %d up to %d", i+1, part, o.Offset), func() bool {
 				leo, ok := node.LogEndOffset("copied", part)
 				return ok && leo == o.Offset
 			})
@@ -427,5 +312,5 @@ func TestClusterReplicatesAcksAll(t *testing.T) {
 	if total != n {
 		t.Fatalf("high watermarks sum to %d, want %d", total, n)
 	}
-	consumeN(t, c.nodes[1], "copied", n)
+	consumeN(t, c.Nodes[1], "copied", n)
 }

@@ -13,20 +13,22 @@ import (
 	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/diagnose"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // adminCluster is a three-node cluster whose nodes serve the real admin
 // API, with test-only metadata commands enabled.
-func adminCluster(t *testing.T) (*cluster, []string) {
+func adminCluster(t *testing.T) (*inproc.Cluster, []string) {
 	t.Helper()
-	c := newCluster(t, 3, func(cfg *broker.Config) {
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) {
 		cfg.AdminAddr = "127.0.0.1:0"
 		cfg.AdminHandler = server.HandlerFor(cfg.Logger, "")
 		broker.WithTestCommands(cfg)
 	})
-	c.startAll()
+	c.StartAll()
 	var urls []string
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		urls = append(urls, "http://"+n.Addrs().Admin)
 	}
 	return c, urls
@@ -60,10 +62,10 @@ func findingOf(rep diagnose.DoctorReport, code, topic string) (api.Finding, bool
 // by asking only one node's admin API (the others are discovered).
 func TestDoctorReportsBrokenISRs(t *testing.T) {
 	c, urls := adminCluster(t)
-	emptyLeader := c.createRF3("empty-isr", nil)
-	outLeader := c.createRF3("outside", nil)
-	ctx := testCtx(t, 30*time.Second)
-	if err := c.nodes[0].SetPartitionForTest(ctx, "empty-isr", 0, emptyLeader, []int32{}); err != nil {
+	emptyLeader := createRF3(t, c, "empty-isr", nil)
+	outLeader := createRF3(t, c, "outside", nil)
+	ctx := testharness.Context(t, 30*time.Second)
+	if err := c.Nodes[0].SetPartitionForTest(ctx, "empty-isr", 0, emptyLeader, []int32{}); err != nil {
 		t.Fatal(err)
 	}
 	var others []int32
@@ -72,13 +74,13 @@ func TestDoctorReportsBrokenISRs(t *testing.T) {
 			others = append(others, id)
 		}
 	}
-	if err := c.nodes[0].SetPartitionForTest(ctx, "outside", 0, outLeader, others); err != nil {
+	if err := c.Nodes[0].SetPartitionForTest(ctx, "outside", 0, outLeader, others); err != nil {
 		t.Fatal(err)
 	}
 	httpc := &http.Client{Transport: &http.Transport{}}
 	defer httpc.CloseIdleConnections()
 	var rep diagnose.DoctorReport
-	eventually(t, 10*time.Second, "both findings", func() bool {
+	testharness.Eventually(t, 10*time.Second, "both findings", func() bool {
 		view := client.Gather(ctx, httpc, urls[:1], 3*time.Second)
 		if len(view.Nodes) != 3 {
 			t.Fatalf("discovered %d nodes from one URL", len(view.Nodes))
@@ -108,18 +110,18 @@ func TestDoctorReportsBrokenISRs(t *testing.T) {
 // warning, while an acks=all stream runs on a healthy cluster.
 func TestDoctorQuietOnAHealthyClusterUnderLoad(t *testing.T) {
 	c, urls := adminCluster(t)
-	c.createRF3("busy", nil)
-	s := startStream(t, c.seeds(), "busy")
-	eventually(t, 20*time.Second, "acks flowing", func() bool { return s.count() >= 2000 })
+	createRF3(t, c, "busy", nil)
+	s := startStream(t, c.KafkaAddrs(), "busy")
+	testharness.Eventually(t, 20*time.Second, "acks flowing", func() bool { return s.count() >= 2000 })
 	httpc := &http.Client{Transport: &http.Transport{}}
 	defer httpc.CloseIdleConnections()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testharness.Context(t, 30*time.Second)
 	for range 5 {
 		rep := diagnose.BuildDoctorReport(client.Gather(ctx, httpc, urls, 3*time.Second))
 		if len(rep.Findings) != 0 || rep.ExitCode != 0 {
 			t.Fatalf("findings on a healthy cluster under load:\n%s", findingsText(rep.Findings))
 		}
 		before := s.count()
-		eventually(t, 10*time.Second, "more acks", func() bool { return s.count() > before+200 })
+		testharness.Eventually(t, 10*time.Second, "more acks", func() bool { return s.count() > before+200 })
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 type groupMember struct {
@@ -112,17 +114,13 @@ func TestConsumerGroupRebalanceAndOffsetsSurviveRestart(t *testing.T) {
 }
 
 func testGroup(t *testing.T, balancer kgo.GroupBalancer) {
-	cfg := testConfig(t)
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(t, n) }) // on failure; Close is idempotent
-	adm := newAdmin(t, n)
+	cfg := inproc.Config(t)
+	n := inproc.Launch(t, cfg)
+	adm := inproc.NodeAdmin(t, n)
 	const topic, group, perPartition = "orders", "billing", 50
 	createTopic(t, adm, topic, 6, nil)
-	prod := newClient(t, n, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	ctx := testCtx(t, 90*time.Second)
+	prod := inproc.NodeClient(t, n, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := testharness.Context(t, 90*time.Second)
 	for p := int32(0); p < 6; p++ {
 		for i := 0; i < perPartition; i++ {
 			if err := prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
@@ -154,7 +152,7 @@ func testGroup(t *testing.T, balancer kgo.GroupBalancer) {
 		}
 		return len(all) == 6
 	}
-	eventually(t, 30*time.Second, "three members owning two partitions each", func() bool { return ownedBy(members, 2) })
+	testharness.Eventually(t, 30*time.Second, "three members owning two partitions each", func() bool { return ownedBy(members, 2) })
 
 	// One member leaves; the other two take over its partitions.
 	stopPolling()
@@ -162,10 +160,10 @@ func testGroup(t *testing.T, balancer kgo.GroupBalancer) {
 	members[2].cl.Close()
 	pctx, stopPolling = context.WithCancel(ctx)
 	polling = pollMembers(pctx, members[:2], records)
-	eventually(t, 30*time.Second, "two members owning three partitions each", func() bool { return ownedBy(members[:2], 3) })
+	testharness.Eventually(t, 30*time.Second, "two members owning three partitions each", func() bool { return ownedBy(members[:2], 3) })
 
 	// Everything gets consumed and committed.
-	eventually(t, 30*time.Second, "all committed", func() bool {
+	testharness.Eventually(t, 30*time.Second, "all committed", func() bool {
 		offs, err := adm.FetchOffsets(ctx, group)
 		if err != nil {
 			t.Logf("fetch offsets: %v", err)
@@ -184,12 +182,12 @@ func testGroup(t *testing.T, balancer kgo.GroupBalancer) {
 	for _, m := range members[:2] {
 		m.cl.Close()
 	}
-	closeNode(t, n)
+	inproc.CloseNode(t, n)
 
 	// After a restart the committed offsets are still there, and a new member
 	// resumes from them.
-	n2 := startNode(t, cfg)
-	adm2 := newAdmin(t, n2)
+	n2 := inproc.StartNode(t, cfg)
+	adm2 := inproc.NodeAdmin(t, n2)
 	offs, err := adm2.FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +197,7 @@ func testGroup(t *testing.T, balancer kgo.GroupBalancer) {
 			t.Fatalf("after restart partition %d committed offset %+v, want %d", p, o, perPartition)
 		}
 	}
-	prod2 := newClient(t, n2, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod2 := inproc.NodeClient(t, n2, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := prod2.ProduceSync(ctx, &kgo.Record{Partition: 4, Value: []byte("after-restart")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

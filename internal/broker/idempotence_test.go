@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -12,11 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // withProducer stamps an idempotent producer's id, epoch and sequence on a
@@ -33,12 +34,12 @@ func withProducer(b []byte, id int64, epoch int16, seq int32) []byte {
 // TestIdempotentDuplicatesAndGaps: a resent batch gets its original offset and
 // is not appended again; a sequence gap is refused; an old epoch is fenced.
 func TestIdempotentDuplicatesAndGaps(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, inproc.Config(t))
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "idem", 1, nil)
-	cl := newClient(t, n)
+	cl := inproc.NodeClient(t, n)
 
-	ipr, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(testCtx(t, 5*time.Second), cl)
+	ipr, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(testharness.Context(t, 5*time.Second), cl)
 	if err != nil || ipr.ErrorCode != 0 {
 		t.Fatalf("init producer id: %v / %d", err, ipr.ErrorCode)
 	}
@@ -66,7 +67,7 @@ func TestIdempotentDuplicatesAndGaps(t *testing.T) {
 	if r := rawProduce(t, cl, "idem", 0, stale); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("old epoch: error %d, want INVALID_PRODUCER_EPOCH", r.ErrorCode)
 	}
-	ends, err := adm.ListEndOffsets(testCtx(t, 5*time.Second), "idem")
+	ends, err := adm.ListEndOffsets(testharness.Context(t, 5*time.Second), "idem")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,23 +79,20 @@ func TestIdempotentDuplicatesAndGaps(t *testing.T) {
 // TestIdempotentStateSurvivesRestart: producer state is rebuilt from the log,
 // so a batch resent after a restart is still recognised.
 func TestIdempotentStateSurvivesRestart(t *testing.T) {
-	cfg := testConfig(t)
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := newAdmin(t, n)
+	cfg := inproc.Config(t)
+	n := inproc.Launch(t, cfg)
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "idem", 1, nil)
-	cl := newClient(t, n)
+	cl := inproc.NodeClient(t, n)
 	b0 := withProducer(buildBatch(3, 8), 77, 0, 0)
 	if r := rawProduce(t, cl, "idem", 0, b0); r.ErrorCode != 0 {
 		t.Fatalf("produce: %d", r.ErrorCode)
 	}
 	cl.Close()
-	closeNode(t, n)
+	inproc.CloseNode(t, n)
 
-	n2 := startNode(t, cfg)
-	cl2 := newClient(t, n2)
+	n2 := inproc.StartNode(t, cfg)
+	cl2 := inproc.NodeClient(t, n2)
 	if r := rawProduce(t, cl2, "idem", 0, b0); r.ErrorCode != 0 || r.BaseOffset != 0 {
 		t.Fatalf("resent after restart: error %d base %d, want original offset 0", r.ErrorCode, r.BaseOffset)
 	}
@@ -174,11 +172,11 @@ func (p *cuttingProxy) close() {
 // again and again while it streams; its retries must not duplicate records.
 func TestIdempotentProducerRetriesNoDuplicates(t *testing.T) {
 	proxy := newCuttingProxy(t)
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AdvertiseKafkaAddr = proxy.ln.Addr().String()
-	n := startNode(t, cfg)
+	n := inproc.StartNode(t, cfg)
 	proxy.serve(n.Addrs().Kafka)
-	adm := newAdmin(t, n)
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "retries", 2, nil)
 
 	p, err := kgo.NewClient(kgo.SeedBrokers(proxy.ln.Addr().String()), kgo.DefaultProduceTopic("retries"),
@@ -188,7 +186,7 @@ func TestIdempotentProducerRetriesNoDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := testCtx(t, 120*time.Second)
+	ctx := testharness.Context(t, 120*time.Second)
 	const total = 20000
 	// The producer id is initialised before the cuts start: cutting that
 	// request is a fatal client error in franz-go, not what this test is about.
@@ -242,7 +240,7 @@ func TestIdempotentProducerRetriesNoDuplicates(t *testing.T) {
 		}
 		seen[string(r.Key)] = true
 	}
-	ends, err := adm.ListEndOffsets(testCtx(t, 5*time.Second), "retries")
+	ends, err := adm.ListEndOffsets(testharness.Context(t, 5*time.Second), "retries")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // metrics is one scrape of a node's /metrics, parsed.
@@ -93,8 +96,8 @@ func (m metrics) sum(name string) float64 {
 
 func produceN(t *testing.T, n *broker.Node, topic string, count int) {
 	t.Helper()
-	cl := newClient(t, n)
-	ctx := testCtx(t, 20*time.Second)
+	cl := inproc.NodeClient(t, n)
+	ctx := testharness.Context(t, 20*time.Second)
 	for i := range count {
 		r := &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "record %d", i)}
 		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
@@ -107,8 +110,8 @@ func produceN(t *testing.T, n *broker.Node, topic string, count int) {
 // counts both APIs, its partition gauges agree with Node.Partitions, raft
 // says it leads, and the Go and process collectors are there.
 func TestMetricsSingleNode(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	createTopic(t, newAdmin(t, n), "metered", 3, nil)
+	n := inproc.StartNode(t, inproc.Config(t))
+	createTopic(t, inproc.NodeAdmin(t, n), "metered", 3, nil)
 	produceN(t, n, "metered", 5)
 	consumeN(t, n, "metered", 5)
 
@@ -181,9 +184,9 @@ func TestMetricsSingleNode(t *testing.T) {
 // TestMetricsNotSharedBetweenNodes: two nodes in one process each have their
 // own registry; requests to one never show on the other.
 func TestMetricsNotSharedBetweenNodes(t *testing.T) {
-	a := startNode(t, testConfig(t))
-	b := startNode(t, testConfig(t))
-	createTopic(t, newAdmin(t, a), "only-on-a", 2, nil)
+	a := inproc.StartNode(t, inproc.Config(t))
+	b := inproc.StartNode(t, inproc.Config(t))
+	createTopic(t, inproc.NodeAdmin(t, a), "only-on-a", 2, nil)
 	produceN(t, a, "only-on-a", 3)
 
 	ma, mb := scrape(t, a), scrape(t, b)
@@ -209,9 +212,9 @@ func TestMetricsNotSharedBetweenNodes(t *testing.T) {
 // it comes back, the leader's ISR expansion is counted; exactly one node
 // reports itself as raft leader.
 func TestMetricsClusterISRChanges(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	leader := c.createRF3("isr-metered", nil)
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	leader := createRF3(t, c, "isr-metered", nil)
 	follower := 0
 	for follower+1 == int(leader) {
 		follower++
@@ -220,7 +223,7 @@ func TestMetricsClusterISRChanges(t *testing.T) {
 	// that stays right should leadership move meanwhile.
 	total := func(name string) float64 {
 		var sum float64
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes {
 			if n != nil {
 				sum += scrape(t, n).must(t, name)
 			}
@@ -233,18 +236,18 @@ func TestMetricsClusterISRChanges(t *testing.T) {
 			total("chronik_partitions_under_min_isr"), total("chronik_isr_expands_total"))
 	}
 
-	c.stop(follower)
-	eventually(t, 10*time.Second, "the leader to report the partition under-replicated at min ISR", func() bool {
+	c.Stop(follower)
+	testharness.Eventually(t, 10*time.Second, "the leader to report the partition under-replicated at min ISR", func() bool {
 		return total("chronik_partitions_under_replicated") == 1 && total("chronik_partitions_at_min_isr") == 1 &&
 			total("chronik_partitions_under_min_isr") == 0
 	}, gauges)
 
-	c.start(follower)
-	c.waitFullISR("isr-metered", 20*time.Second)
-	eventually(t, 10*time.Second, "the ISR expansion counted and the partition fully replicated", func() bool {
+	c.Start(follower)
+	waitFullISR(t, c, "isr-metered", 20*time.Second)
+	testharness.Eventually(t, 10*time.Second, "the ISR expansion counted and the partition fully replicated", func() bool {
 		return total("chronik_isr_expands_total") >= 1 && total("chronik_partitions_under_replicated") == 0
 	}, gauges)
-	eventually(t, 10*time.Second, "exactly one raft leader", func() bool {
+	testharness.Eventually(t, 10*time.Second, "exactly one raft leader", func() bool {
 		return total("chronik_raft_leader") == 1 && total("chronik_raft_has_leader") == 3
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // TestListenerInUseFailsBeforeRaft: Start binds every listener before raft
@@ -30,11 +31,11 @@ func TestListenerInUseFailsBeforeRaft(t *testing.T) {
 		{"admin listener", func(c *broker.Config) { c.AdminAddr = taken.Addr().String() }},
 		{"cluster listener", func(c *broker.Config) { c.ClusterAddr = taken.Addr().String() }},
 	} {
-		cfg := testConfig(t)
+		cfg := inproc.Config(t)
 		bad := cfg
 		tt.set(&bad)
 		if n, err := broker.Start(context.Background(), bad); err == nil {
-			closeNode(t, n)
+			inproc.CloseNode(t, n)
 			t.Fatalf("%s: started on a port in use", tt.name)
 		} else if !strings.Contains(err.Error(), tt.name) {
 			t.Errorf("error %q does not name the %s", err, tt.name)
@@ -42,6 +43,6 @@ func TestListenerInUseFailsBeforeRaft(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft")); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: the failed start left raft state (stat: %v)", tt.name, err)
 		}
-		closeNode(t, startNode(t, cfg))
+		inproc.CloseNode(t, inproc.StartNode(t, cfg))
 	}
 }

@@ -1,25 +1,26 @@
 package broker_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // TestListOffsetsByTimestamp finds the first record at or after a timestamp,
 // the earliest and latest offsets, and the record with the largest timestamp.
 func TestListOffsetsByTimestamp(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, inproc.Config(t))
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "times", 1, nil)
-	p := newClient(t, n, kgo.DefaultProduceTopic("times"))
-	ctx := testCtx(t, 20*time.Second)
+	p := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("times"))
+	ctx := testharness.Context(t, 20*time.Second)
 	base := time.UnixMilli(1_700_000_000_000)
 	// Record i has timestamp base+i*1000, except record 7 which is the newest.
 	for i := 0; i < 10; i++ {
@@ -61,7 +62,7 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 	rp.Timestamp = -3
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, newClient(t, n))
+	resp, err := req.RequestWith(ctx, inproc.NodeClient(t, n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,14 +75,14 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 // broker delete whole old segments and move the log start offset; consumers
 // then start from it.
 func TestRetentionDeletesOldSegments(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.RetentionCheckInterval = 20 * time.Millisecond
-	n := startNode(t, cfg)
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, cfg)
+	adm := inproc.NodeAdmin(t, n)
 	segment, retain := "2048", "8192"
 	createTopic(t, adm, "retained", 1, map[string]*string{"segment.bytes": &segment, "retention.bytes": &retain})
-	p := newClient(t, n, kgo.DefaultProduceTopic("retained"))
-	ctx := testCtx(t, 30*time.Second)
+	p := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("retained"))
+	ctx := testharness.Context(t, 30*time.Second)
 	for i := 0; i < 200; i++ {
 		if err := p.ProduceSync(ctx, &kgo.Record{Value: recordValue(i)}).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -92,7 +93,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	// retention passes.
 	var logStart int64
 	changed := time.Now()
-	eventually(t, 10*time.Second, "log start offset to move and settle", func() bool {
+	testharness.Eventually(t, 10*time.Second, "log start offset to move and settle", func() bool {
 		s, err := adm.ListStartOffsets(ctx, "retained")
 		if err != nil {
 			return false
@@ -110,7 +111,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 
 	// Time retention: records older than retention.ms go once it is lowered.
 	createTopic(t, adm, "aged", 1, map[string]*string{"segment.bytes": &segment})
-	pa := newClient(t, n, kgo.DefaultProduceTopic("aged"))
+	pa := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("aged"))
 	old := time.Now().Add(-time.Hour)
 	for i := 0; i < 100; i++ {
 		if err := pa.ProduceSync(ctx, &kgo.Record{Value: recordValue(i), Timestamp: old}).FirstErr(); err != nil {
@@ -120,7 +121,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: strPtr("60000")}}, "aged"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "time retention to delete old segments", func() bool {
+	testharness.Eventually(t, 10*time.Second, "time retention to delete old segments", func() bool {
 		s, err := adm.ListStartOffsets(ctx, "aged")
 		if err != nil {
 			return false
@@ -135,15 +136,12 @@ func strPtr(s string) *string { return &s }
 // TestGracefulRestartKeepsData: data and offsets are all there after a stop
 // and start on the same data dir.
 func TestGracefulRestartKeepsData(t *testing.T) {
-	cfg := testConfig(t)
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := newAdmin(t, n)
+	cfg := inproc.Config(t)
+	n := inproc.Launch(t, cfg)
+	adm := inproc.NodeAdmin(t, n)
 	createTopic(t, adm, "durable", 2, nil)
-	p := newClient(t, n, kgo.DefaultProduceTopic("durable"))
-	ctx := testCtx(t, 30*time.Second)
+	p := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("durable"))
+	ctx := testharness.Context(t, 30*time.Second)
 	for i := 0; i < 1000; i++ {
 		p.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: recordValue(i)}, nil)
 	}
@@ -151,14 +149,14 @@ func TestGracefulRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
-	closeNode(t, n)
+	inproc.CloseNode(t, n)
 
-	n2 := startNode(t, cfg)
+	n2 := inproc.StartNode(t, cfg)
 	got := consumeN(t, n2, "durable", 1000)
 	if len(got) != 1000 {
 		t.Fatalf("got %d records after restart", len(got))
 	}
-	p2 := newClient(t, n2, kgo.DefaultProduceTopic("durable"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	p2 := inproc.NodeClient(t, n2, kgo.DefaultProduceTopic("durable"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	r, err := p2.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("x")}).First()
 	if err != nil {
 		t.Fatal(err)

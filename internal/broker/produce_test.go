@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 func recordValue(i int) []byte {
@@ -25,8 +28,8 @@ func recordValue(i int) []byte {
 // TestProduceConsumeCodecsAndAcks moves records through every compression
 // codec and every acks level and reads them back byte for byte, in order.
 func TestProduceConsumeCodecsAndAcks(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, inproc.Config(t))
+	adm := inproc.NodeAdmin(t, n)
 	records := 100000
 	if testing.Short() {
 		records = 5000
@@ -55,8 +58,8 @@ func TestProduceConsumeCodecsAndAcks(t *testing.T) {
 				if a.acks == kgo.NoAck() || a.acks == kgo.LeaderAck() {
 					opts = append(opts, kgo.DisableIdempotentWrite())
 				}
-				p := newClient(t, n, opts...)
-				ctx := testCtx(t, 120*time.Second)
+				p := inproc.NodeClient(t, n, opts...)
+				ctx := testharness.Context(t, 120*time.Second)
 				for i := 0; i < records; i++ {
 					p.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: recordValue(i)}, func(r *kgo.Record, err error) {
 						if err != nil {
@@ -105,7 +108,7 @@ func rawProduce(t *testing.T, cl *kgo.Client, topic string, partition int32, rec
 	rp.Records = records
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	resp, err := req.RequestWith(testharness.Context(t, 10*time.Second), cl)
 	if err != nil {
 		t.Fatalf("produce request: %v", err)
 	}
@@ -124,13 +127,13 @@ func buildBatch(n int, valueSize int) []byte {
 // TestProduceBadInput says what each malformed or refused produce gets, and
 // that nothing is appended for it.
 func TestProduceBadInput(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := inproc.Config(t)
 	cfg.AutoCreateTopics = false
-	n := startNode(t, cfg)
-	adm := newAdmin(t, n)
+	n := inproc.StartNode(t, cfg)
+	adm := inproc.NodeAdmin(t, n)
 	small := "2048"
 	createTopic(t, adm, "bad", 1, map[string]*string{"max.message.bytes": &small})
-	cl := newClient(t, n)
+	cl := inproc.NodeClient(t, n)
 
 	good := buildBatch(3, 10)
 	if r := rawProduce(t, cl, "bad", 0, good); r.ErrorCode != 0 || r.BaseOffset != 0 {
@@ -160,7 +163,7 @@ func TestProduceBadInput(t *testing.T) {
 	if r := rawProduce(t, cl, "bad", 0, magic1); r.ErrorCode != kerr.UnsupportedForMessageFormat.Code {
 		t.Errorf("magic 1 message set: got error %d, want UNSUPPORTED_FOR_MESSAGE_FORMAT", r.ErrorCode)
 	}
-	created, err := newAdmin(t, n).CreateTopic(testCtx(t, 5*time.Second), 1, 1, nil, "__consumer_offsets")
+	created, err := inproc.NodeAdmin(t, n).CreateTopic(testharness.Context(t, 5*time.Second), 1, 1, nil, "__consumer_offsets")
 	if err == nil {
 		err = created.Err
 	}
@@ -168,7 +171,7 @@ func TestProduceBadInput(t *testing.T) {
 		t.Errorf("create __consumer_offsets by hand: got %v, want INVALID_REQUEST", err)
 	}
 	// The first group call creates it.
-	if _, err := kmsg.NewPtrFindCoordinatorRequest().RequestWith(testCtx(t, 5*time.Second), cl); err != nil {
+	if _, err := kmsg.NewPtrFindCoordinatorRequest().RequestWith(testharness.Context(t, 5*time.Second), cl); err != nil {
 		t.Fatal(err)
 	}
 	if r := rawProduce(t, cl, "__consumer_offsets", 0, good); r.ErrorCode != kerr.InvalidTopicException.Code {
@@ -183,7 +186,7 @@ func TestProduceBadInput(t *testing.T) {
 	}
 
 	// Nothing of the refused batches was appended: the log end is still 3.
-	ends, err := adm.ListEndOffsets(testCtx(t, 5*time.Second), "bad")
+	ends, err := adm.ListEndOffsets(testharness.Context(t, 5*time.Second), "bad")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,9 +200,9 @@ func TestProduceBadInput(t *testing.T) {
 
 // TestInvalidTopicNames checks CreateTopics and Metadata refuse bad names.
 func TestInvalidTopicNames(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	adm := newAdmin(t, n)
-	ctx := testCtx(t, 10*time.Second)
+	n := inproc.StartNode(t, inproc.Config(t))
+	adm := inproc.NodeAdmin(t, n)
+	ctx := testharness.Context(t, 10*time.Second)
 	for _, name := range []string{"", ".", "..", "has space", "slash/topic", string(bytes.Repeat([]byte{'a'}, 250))} {
 		resp, err := adm.CreateTopic(ctx, 1, 1, nil, name)
 		if err == nil {
@@ -215,7 +218,7 @@ func TestInvalidTopicNames(t *testing.T) {
 	rt.Topic = &bad
 	req.Topics = append(req.Topics, rt)
 	req.AllowAutoTopicCreation = true
-	resp, err := req.RequestWith(ctx, newClient(t, n))
+	resp, err := req.RequestWith(ctx, inproc.NodeClient(t, n))
 	if err != nil {
 		t.Fatal(err)
 	}

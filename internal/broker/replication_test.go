@@ -13,47 +13,52 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // createRF3 creates a one-partition topic replicated on all three nodes
 // with min.insync.replicas 2 and returns its leader (1-based node id).
-func (c *cluster) createRF3(name string, configs map[string]*string) int32 {
-	c.t.Helper()
+func createRF3(t *testing.T, c *inproc.Cluster, name string, configs map[string]*string) int32 {
+	t.Helper()
 	if configs == nil {
 		configs = map[string]*string{}
 	}
 	configs["min.insync.replicas"] = kmsg.StringPtr("2")
-	resp, err := newAdmin(c.t, c.running()).CreateTopic(testCtx(c.t, 10*time.Second), 1, 3, configs, name)
+	resp, err := inproc.NodeAdmin(t, running(t, c)).CreateTopic(testharness.Context(t, 10*time.Second), 1, 3, configs, name)
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
-		c.t.Fatalf("create %s: %v", name, err)
+		t.Fatalf("create %s: %v", name, err)
 	}
-	return c.partitionOf(name).Leader
+	return partitionOf(t, c, name).Leader
 }
 
 // running is any node that is up.
-func (c *cluster) running() *broker.Node {
-	for _, n := range c.nodes {
+func running(t *testing.T, c *inproc.Cluster) *broker.Node {
+	t.Helper()
+	for _, n := range c.Nodes {
 		if n != nil {
 			return n
 		}
 	}
-	c.t.Fatal("no node running")
+	t.Fatal("no node running")
 	return nil
 }
 
 // runningIndex is a running node, preferring one that is ready (a node that
 // just restarted may not have caught up with the metadata yet).
-func (c *cluster) runningIndex() int {
+func runningIndex(t *testing.T, c *inproc.Cluster) int {
+	t.Helper()
 	first := -1
-	for i, n := range c.nodes {
+	for i, n := range c.Nodes {
 		if n == nil {
 			continue
 		}
@@ -65,7 +70,7 @@ func (c *cluster) runningIndex() int {
 		}
 	}
 	if first < 0 {
-		c.t.Fatal("no node running")
+		t.Fatal("no node running")
 	}
 	return first
 }
@@ -73,30 +78,18 @@ func (c *cluster) runningIndex() int {
 // partitionOf is partition 0 of a topic as a running node's metadata says.
 // The node asked may apply a just-committed topic a moment after the node
 // that created it, so an unknown topic is asked again for a while.
-func (c *cluster) partitionOf(topic string) kmsg.MetadataResponseTopicPartition {
-	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		md := c.metadataOf(c.runningIndex(), topic)
+func partitionOf(t *testing.T, c *inproc.Cluster, topic string) kmsg.MetadataResponseTopicPartition {
+	t.Helper()
+	var p kmsg.MetadataResponseTopicPartition
+	testharness.Eventually(t, 10*time.Second, "metadata for "+topic, func() bool {
+		md := c.MetadataOf(runningIndex(t, c), topic)
 		if len(md.Topics) == 1 && len(md.Topics[0].Partitions) > 0 {
-			return md.Topics[0].Partitions[0]
+			p = md.Topics[0].Partitions[0]
+			return true
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("no metadata for %s", topic)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// seeds are the Kafka addresses of every running node.
-func (c *cluster) seeds() []string {
-	var out []string
-	for _, n := range c.nodes {
-		if n != nil {
-			out = append(out, n.Addrs().Kafka)
-		}
-	}
-	return out
+		return false
+	})
+	return p
 }
 
 // ackedStream produces sequence numbers to topic from an idempotent acks=all
@@ -120,7 +113,7 @@ func startStream(t *testing.T, seeds []string, topic string) *ackedStream {
 		t.Fatal(err)
 	}
 	s := &ackedStream{cl: cl, acked: map[uint64]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
-	ctx := testCtx(t, 2*time.Minute)
+	ctx := testharness.Context(t, 2*time.Minute)
 	go func() {
 		defer close(s.done)
 		for seq := uint64(0); ; seq++ {
@@ -175,13 +168,13 @@ func checkExactlyOnce(t *testing.T, seeds []string, topic string, acked map[uint
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(testCtx(t, 10*time.Second), topic)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(testharness.Context(t, 10*time.Second), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	end, _ := ends.Lookup(topic, 0)
 	seen := map[uint64]int64{}
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testharness.Context(t, 60*time.Second)
 	next := int64(0)
 	for next < end.Offset {
 		fs := cl.PollFetches(ctx)
@@ -227,11 +220,11 @@ func logBytes(t *testing.T, dataDir, topic string, partition int) []byte {
 }
 
 // waitFullISR waits until the partition's ISR holds all three replicas.
-func (c *cluster) waitFullISR(topic string, within time.Duration) {
-	c.t.Helper()
+func waitFullISR(t *testing.T, c *inproc.Cluster, topic string, within time.Duration) {
+	t.Helper()
 	var last kmsg.MetadataResponseTopicPartition
-	eventually(c.t, within, topic+" ISR back to three", func() bool {
-		last = c.partitionOf(topic)
+	testharness.Eventually(t, within, topic+" ISR back to three", func() bool {
+		last = partitionOf(t, c, topic)
 		return len(last.ISR) == 3
 	}, func() string { return fmt.Sprintf("leader %d ISR %v", last.Leader, last.ISR) })
 }
@@ -242,45 +235,45 @@ func (c *cluster) waitFullISR(topic string, within time.Duration) {
 // node restarts, catches up and rejoins the ISR; every acknowledged record is
 // there exactly once, in order, and all three replicas hold identical bytes.
 func TestReplicationControlledShutdownKeepsEveryAck(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	leader := c.createRF3("moving", nil)
-	s := startStream(t, c.seeds(), "moving")
-	eventually(t, 20*time.Second, "500 acks", func() bool { return s.count() >= 500 })
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	leader := createRF3(t, c, "moving", nil)
+	s := startStream(t, c.KafkaAddrs(), "moving")
+	testharness.Eventually(t, 20*time.Second, "500 acks", func() bool { return s.count() >= 500 })
 
 	stopped := time.Now()
-	c.stop(int(leader - 1))
+	c.Stop(int(leader - 1))
 	t.Logf("leader %d stopped in %v", leader, time.Since(stopped).Round(time.Millisecond))
 	var p kmsg.MetadataResponseTopicPartition
-	eventually(t, 2*time.Second, "leadership moved by the controlled shutdown", func() bool {
-		p = c.partitionOf("moving")
+	testharness.Eventually(t, 2*time.Second, "leadership moved by the controlled shutdown", func() bool {
+		p = partitionOf(t, c, "moving")
 		return p.Leader != leader && p.Leader >= 0 && !slices.Contains(p.ISR, leader)
 	}, func() string { return fmt.Sprintf("leader %d ISR %v", p.Leader, p.ISR) })
 	before := s.count()
-	eventually(t, 10*time.Second, "acks on the new leader", func() bool { return s.count() >= before+500 })
+	testharness.Eventually(t, 10*time.Second, "acks on the new leader", func() bool { return s.count() >= before+500 })
 
-	c.start(int(leader - 1))
-	c.waitFullISR("moving", 20*time.Second)
-	eventually(t, 10*time.Second, "more acks with the full ISR", func() bool { return s.count() >= before+1000 })
+	c.Start(int(leader - 1))
+	waitFullISR(t, c, "moving", 20*time.Second)
+	testharness.Eventually(t, 10*time.Second, "more acks with the full ISR", func() bool { return s.count() >= before+1000 })
 	s.finish()
-	checkExactlyOnce(t, c.seeds(), "moving", s.acked)
+	checkExactlyOnce(t, c.KafkaAddrs(), "moving", s.acked)
 
 	// Identical bytes on every replica: wait until all hold the same end,
 	// then stop them and compare the segment files.
-	eventually(t, 10*time.Second, "replicas at the same log end", func() bool {
+	testharness.Eventually(t, 10*time.Second, "replicas at the same log end", func() bool {
 		var ends []int64
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes {
 			leo, _ := n.LogEndOffset("moving", 0)
 			ends = append(ends, leo)
 		}
 		return ends[0] == ends[1] && ends[1] == ends[2]
 	})
-	for i := range c.nodes {
-		c.stop(i)
+	for i := range c.Nodes {
+		c.Stop(i)
 	}
-	want := logBytes(t, c.cfgs[0].DataDir, "moving", 0)
+	want := logBytes(t, c.Cfgs[0].DataDir, "moving", 0)
 	for i := 1; i < 3; i++ {
-		if got := logBytes(t, c.cfgs[i].DataDir, "moving", 0); !bytes.Equal(got, want) {
+		if got := logBytes(t, c.Cfgs[i].DataDir, "moving", 0); !bytes.Equal(got, want) {
 			t.Fatalf("node %d's log differs from node 1's (%d vs %d bytes)", i+1, len(got), len(want))
 		}
 	}
@@ -295,7 +288,7 @@ func produceTo(t *testing.T, n *broker.Node, topic string, acks int16) int16 {
 	if acks == 1 {
 		ack = kgo.LeaderAck()
 	}
-	cl := newClient(t, n, kgo.RequiredAcks(ack), kgo.DisableIdempotentWrite())
+	cl := inproc.NodeClient(t, n, kgo.RequiredAcks(ack), kgo.DisableIdempotentWrite())
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = acks
 	req.TimeoutMillis = 5000
@@ -305,7 +298,7 @@ func produceTo(t *testing.T, n *broker.Node, topic string, acks int16) int16 {
 	rp.Records = buildBatch(1, 10)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	kresp, err := cl.Broker(int(n.NodeID())).Request(testCtx(t, 10*time.Second), req)
+	kresp, err := cl.Broker(int(n.NodeID())).Request(testharness.Context(t, 10*time.Second), req)
 	if err != nil {
 		t.Fatalf("produce: %v", err)
 	}
@@ -318,39 +311,37 @@ func produceTo(t *testing.T, n *broker.Node, topic string, acks int16) int16 {
 // quorum cannot commit the ISR change) and nothing is appended; acks=1
 // still works.
 func TestReplicationTwoOfThreeDown(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	leader := c.createRF3("lonely", map[string]*string{"replica.lag.time.max.ms": kmsg.StringPtr("1000")})
-	ln := c.nodes[leader-1]
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	leader := createRF3(t, c, "lonely", map[string]*string{"replica.lag.time.max.ms": kmsg.StringPtr("1000")})
+	ln := c.Nodes[leader-1]
 	var code int16
-	eventually(t, 5*time.Second, "acks=all with the full ISR", func() bool {
+	testharness.Eventually(t, 5*time.Second, "acks=all with the full ISR", func() bool {
 		code = produceTo(t, ln, "lonely", -1)
 		return code == 0
 	}, func() string { return kerr.ErrorForCode(code).Error() })
-	for i := range c.nodes {
+	for i := range c.Nodes {
 		if int32(i+1) != leader {
-			c.stop(i)
+			c.Stop(i)
 		}
 	}
 	start := time.Now()
-	for {
+	testharness.Eventually(t, 5*time.Second, "acks=all refused with NOT_ENOUGH_REPLICAS", func() bool {
 		before, _ := ln.LogEndOffset("lonely", 0)
 		code = produceTo(t, ln, "lonely", -1)
 		if code == kerr.NotEnoughReplicas.Code {
 			if after, _ := ln.LogEndOffset("lonely", 0); after != before {
 				t.Fatalf("refused acks=all produce appended: log end %d -> %d", before, after)
 			}
-			break
+			return true
 		}
 		// Until then a produce may be appended and answered
 		// NOT_ENOUGH_REPLICAS_AFTER_APPEND, never acknowledged.
 		if code != kerr.NotEnoughReplicasAfterAppend.Code {
 			t.Fatalf("acks=all with one of three replicas: %v", kerr.ErrorForCode(code))
 		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("acks=all not refused within 5 s")
-		}
-	}
+		return false
+	})
 	t.Logf("acks=all refused %v after the followers stopped", time.Since(start).Round(time.Millisecond))
 	if code := produceTo(t, ln, "lonely", 1); code != 0 {
 		t.Fatalf("acks=1 with one replica: %v", kerr.ErrorForCode(code))
@@ -361,16 +352,16 @@ func TestReplicationTwoOfThreeDown(t *testing.T) {
 // back and rejoins the ISR, ElectLeaders moves leadership back to it; asking
 // again is ELECTION_NOT_NEEDED; with it down, PREFERRED_LEADER_NOT_AVAILABLE.
 func TestReplicationPreferredLeaderElection(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *broker.Config) { cfg.LeaderRebalanceInterval = 0 })
-	c.startAll()
-	preferred := c.createRF3("pref", nil)
-	if p := c.partitionOf("pref"); p.Replicas[0] != preferred {
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) { cfg.LeaderRebalanceInterval = 0 })
+	c.StartAll()
+	preferred := createRF3(t, c, "pref", nil)
+	if p := partitionOf(t, c, "pref"); p.Replicas[0] != preferred {
 		t.Fatalf("leader %d is not the first replica %v", preferred, p.Replicas)
 	}
-	c.stop(int(preferred - 1))
+	c.Stop(int(preferred - 1))
 	elect := func() error {
-		cl := newClient(t, c.running())
-		res, err := kadm.NewClient(cl).ElectLeaders(testCtx(t, 10*time.Second), kadm.ElectPreferredReplica, kadm.TopicsSet{"pref": {0: {}}})
+		cl := inproc.NodeClient(t, running(t, c))
+		res, err := kadm.NewClient(cl).ElectLeaders(testharness.Context(t, 10*time.Second), kadm.ElectPreferredReplica, kadm.TopicsSet{"pref": {0: {}}})
 		if err != nil {
 			return err
 		}
@@ -379,16 +370,16 @@ func TestReplicationPreferredLeaderElection(t *testing.T) {
 	if err := elect(); !errors.Is(err, kerr.PreferredLeaderNotAvailable) {
 		t.Fatalf("preferred replica down: %v", err)
 	}
-	c.start(int(preferred - 1))
-	c.waitFullISR("pref", 20*time.Second)
-	if p := c.partitionOf("pref"); p.Leader == preferred {
+	c.Start(int(preferred - 1))
+	waitFullISR(t, c, "pref", 20*time.Second)
+	if p := partitionOf(t, c, "pref"); p.Leader == preferred {
 		t.Fatal("leadership moved back without an election")
 	}
 	if err := elect(); err != nil {
 		t.Fatalf("preferred election: %v", err)
 	}
 	// The node that ran the election has applied it; others follow within ms.
-	eventually(t, 2*time.Second, "the preferred replica leading", func() bool { return c.partitionOf("pref").Leader == preferred })
+	testharness.Eventually(t, 2*time.Second, "the preferred replica leading", func() bool { return partitionOf(t, c, "pref").Leader == preferred })
 	if err := elect(); !errors.Is(err, kerr.ElectionNotNeeded) {
 		t.Fatalf("second election: %v", err)
 	}
@@ -398,14 +389,14 @@ func TestReplicationPreferredLeaderElection(t *testing.T) {
 // leadership returns to the preferred replica on its own once it is back in
 // the ISR.
 func TestReplicationAutomaticLeaderRebalance(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *broker.Config) { cfg.LeaderRebalanceInterval = 300 * time.Millisecond })
-	c.startAll()
-	preferred := c.createRF3("rebalanced", nil)
-	c.stop(int(preferred - 1))
-	eventually(t, 2*time.Second, "leadership moved", func() bool { return c.partitionOf("rebalanced").Leader != preferred })
-	c.start(int(preferred - 1))
-	eventually(t, 20*time.Second, "leadership back on the preferred replica", func() bool {
-		p := c.partitionOf("rebalanced")
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) { cfg.LeaderRebalanceInterval = 300 * time.Millisecond })
+	c.StartAll()
+	preferred := createRF3(t, c, "rebalanced", nil)
+	c.Stop(int(preferred - 1))
+	testharness.Eventually(t, 2*time.Second, "leadership moved", func() bool { return partitionOf(t, c, "rebalanced").Leader != preferred })
+	c.Start(int(preferred - 1))
+	testharness.Eventually(t, 20*time.Second, "leadership back on the preferred replica", func() bool {
+		p := partitionOf(t, c, "rebalanced")
 		return p.Leader == preferred && len(p.ISR) == 3
 	})
 }
@@ -414,19 +405,19 @@ func TestReplicationAutomaticLeaderRebalance(t *testing.T) {
 // replicated on all three nodes; committed offsets are served by the next
 // coordinator after the first one stops.
 func TestReplicationGroupOffsetsSurviveCoordinatorLoss(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.startAll()
-	c.createRF3("tracked", nil)
-	adm := kadm.NewClient(newClientSeeds(t, c.seeds()))
-	ctx := testCtx(t, 30*time.Second)
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	createRF3(t, c, "tracked", nil)
+	adm := inproc.Admin(t, c.KafkaAddrs())
+	ctx := testharness.Context(t, 30*time.Second)
 	offsets := kadm.Offsets{}
 	offsets.Add(kadm.Offset{Topic: "tracked", Partition: 0, At: 42, LeaderEpoch: -1})
 	var commitErr error
-	eventually(t, 10*time.Second, "offset commit", func() bool {
+	testharness.Eventually(t, 10*time.Second, "offset commit", func() bool {
 		commitErr = adm.CommitAllOffsets(ctx, "survivors", offsets)
 		return commitErr == nil
 	}, func() string { return fmt.Sprint(commitErr) })
-	md := c.metadataOf(c.runningIndex(), "__consumer_offsets")
+	md := c.MetadataOf(runningIndex(t, c), "__consumer_offsets")
 	for _, p := range md.Topics[0].Partitions {
 		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
 			t.Fatalf("__consumer_offsets-%d: replicas %v ISR %v, want three", p.Partition, p.Replicas, p.ISR)
@@ -436,11 +427,11 @@ func TestReplicationGroupOffsetsSurviveCoordinatorLoss(t *testing.T) {
 	if coord.Err != nil {
 		t.Fatal(coord.Err)
 	}
-	c.stop(int(coord.NodeID - 1))
-	adm2 := kadm.NewClient(newClientSeeds(t, c.seeds()))
+	c.Stop(int(coord.NodeID - 1))
+	adm2 := inproc.Admin(t, c.KafkaAddrs())
 	var last string
-	eventually(t, 30*time.Second, "offsets from the next coordinator", func() bool {
-		got, err := adm2.FetchOffsets(testCtx(t, 5*time.Second), "survivors")
+	testharness.Eventually(t, 30*time.Second, "offsets from the next coordinator", func() bool {
+		got, err := adm2.FetchOffsets(testharness.Context(t, 5*time.Second), "survivors")
 		if err != nil {
 			last = err.Error()
 			return false
@@ -449,16 +440,6 @@ func TestReplicationGroupOffsetsSurviveCoordinatorLoss(t *testing.T) {
 		last = fmt.Sprintf("offset %+v (found %v)", o, ok)
 		return ok && o.Err == nil && o.At == 42
 	}, func() string {
-		return last + "; " + fmt.Sprint(adm2.FindGroupCoordinators(testCtx(t, 5*time.Second), "survivors"))
+		return last + "; " + fmt.Sprint(adm2.FindGroupCoordinators(testharness.Context(t, 5*time.Second), "survivors"))
 	})
-}
-
-func newClientSeeds(t *testing.T, seeds []string) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
 }

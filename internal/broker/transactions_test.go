@@ -7,17 +7,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // TestTransactionsRefused: a transactional producer fails with an error
 // instead of hanging or pretending, and the transaction APIs answer with
 // INVALID_PRODUCER_ID_MAPPING.
 func TestTransactionsRefused(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	createTopic(t, newAdmin(t, n), "txn", 1, nil)
-	cl := newClient(t, n, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("txn"),
+	n := inproc.StartNode(t, inproc.Config(t))
+	createTopic(t, inproc.NodeAdmin(t, n), "txn", 1, nil)
+	cl := inproc.NodeClient(t, n, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("txn"),
 		kgo.RecordRetries(2), kgo.RequestRetries(2))
-	ctx := testCtx(t, 20*time.Second)
+	ctx := testharness.Context(t, 20*time.Second)
 	// franz-go initialises the producer id eagerly, so the refusal may
 	// surface at BeginTransaction or at the first produce.
 	err := cl.BeginTransaction()
@@ -34,7 +37,7 @@ func TestTransactionsRefused(t *testing.T) {
 
 	// Straight to the broker: the client would first look for a transaction
 	// coordinator, which is refused.
-	raw := newClient(t, n).Broker(1)
+	raw := inproc.NodeClient(t, n).Broker(1)
 	end := kmsg.NewPtrEndTxnRequest()
 	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx-1", 1, 0, true
 	kresp, err := raw.Request(ctx, end)
