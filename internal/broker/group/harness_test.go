@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestMain(m *testing.M) {
@@ -204,12 +205,6 @@ func newLoaded(t *testing.T, log *memLog, cfg Config) *Coordinator {
 	return c
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func consumerMeta(topics ...string) []byte {
 	m := kmsg.NewConsumerMemberMetadata()
 	m.Topics = topics
@@ -256,7 +251,7 @@ func (m *tm) joinReq() *kmsg.JoinGroupRequest {
 // joinRaw sends one JoinGroup in the background.
 func joinRaw(t *testing.T, c *Coordinator, req *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {
 	out := make(chan *kmsg.JoinGroupResponse, 1)
-	ctx := WithClient(ctxT(t), "client-"+req.Group, "127.0.0.1")
+	ctx := WithClient(testharness.Context(t, testTimeout), "client-"+req.Group, "127.0.0.1")
 	go func() { out <- c.JoinGroup(ctx, req) }()
 	return out
 }
@@ -266,7 +261,7 @@ func joinRaw(t *testing.T, c *Coordinator, req *kmsg.JoinGroupRequest) <-chan *k
 func joinAsync(t *testing.T, c *Coordinator, m *tm) <-chan *kmsg.JoinGroupResponse {
 	t.Helper()
 	if m.id == "" && m.instance == nil && m.version >= 4 {
-		r := c.JoinGroup(WithClient(ctxT(t), "client-"+m.group, "127.0.0.1"), m.joinReq())
+		r := c.JoinGroup(WithClient(testharness.Context(t, testTimeout), "client-"+m.group, "127.0.0.1"), m.joinReq())
 		if r.ErrorCode != kerr.MemberIDRequired.Code {
 			t.Fatalf("first join: error %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(r.ErrorCode))
 		}
@@ -319,7 +314,7 @@ func (m *tm) syncReq(assign map[string][]byte) *kmsg.SyncGroupRequest {
 func syncAsync(t *testing.T, c *Coordinator, m *tm, assign map[string][]byte) <-chan *kmsg.SyncGroupResponse {
 	out := make(chan *kmsg.SyncGroupResponse, 1)
 	req := m.syncReq(assign)
-	ctx := ctxT(t)
+	ctx := testharness.Context(t, testTimeout)
 	go func() { out <- c.SyncGroup(ctx, req) }()
 	return out
 }
@@ -331,14 +326,14 @@ func heartbeat(t *testing.T, c *Coordinator, m *tm) int16 {
 	r.MemberID = m.id
 	r.InstanceID = m.instance
 	r.Generation = m.gen
-	return c.Heartbeat(ctxT(t), r).ErrorCode
+	return c.Heartbeat(testharness.Context(t, testTimeout), r).ErrorCode
 }
 
 func describe(t *testing.T, c *Coordinator, group string) kmsg.DescribeGroupsResponseGroup {
 	r := kmsg.NewPtrDescribeGroupsRequest()
 	r.Version = 5
 	r.Groups = []string{group}
-	return c.DescribeGroups(ctxT(t), r).Groups[0]
+	return c.DescribeGroups(testharness.Context(t, testTimeout), r).Groups[0]
 }
 
 // assignmentFor is a recognisable consumer assignment for a member.
@@ -384,7 +379,7 @@ func commitCodes(r *kmsg.OffsetCommitResponse) map[int16]int {
 
 func mustCommit(t *testing.T, c *Coordinator, m *tm, offsets map[string]map[int32]int64) {
 	t.Helper()
-	r := c.OffsetCommit(ctxT(t), commitReq(m, offsets))
+	r := c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(m, offsets))
 	for code := range commitCodes(r) {
 		if code != 0 {
 			t.Fatalf("commit: %v", kerr.ErrorForCode(code))
@@ -400,7 +395,7 @@ func fetch(t *testing.T, c *Coordinator, group, topic string, partition int32) i
 	r.Version = 7
 	r.Group = group
 	r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{partition}}}
-	resp := c.OffsetFetch(ctxT(t), r)
+	resp := c.OffsetFetch(testharness.Context(t, testTimeout), r)
 	if resp.ErrorCode != 0 {
 		t.Fatalf("fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}

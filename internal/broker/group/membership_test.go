@@ -118,7 +118,7 @@ func TestLeaveTriggersRebalance(t *testing.T) {
 	leave.Version = 4
 	leave.Group = "g"
 	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: d.id}, {MemberID: "nobody"}}
-	lr := c.LeaveGroup(ctxT(t), leave)
+	lr := c.LeaveGroup(testharness.Context(t, testTimeout), leave)
 	wantCode(t, "leave top level", lr.ErrorCode, 0)
 	if len(lr.Members) != 2 {
 		t.Fatalf("leave members: %+v", lr.Members)
@@ -146,9 +146,9 @@ func TestLeaveTriggersRebalance(t *testing.T) {
 	old.Version = 1
 	old.Group = "g"
 	old.MemberID = "nobody"
-	wantCode(t, "v1 leave of an unknown member", c.LeaveGroup(ctxT(t), old).ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "v1 leave of an unknown member", c.LeaveGroup(testharness.Context(t, testTimeout), old).ErrorCode, kerr.UnknownMemberID.Code)
 	old.MemberID = b.id
-	wantCode(t, "v1 leave", c.LeaveGroup(ctxT(t), old).ErrorCode, 0)
+	wantCode(t, "v1 leave", c.LeaveGroup(testharness.Context(t, testTimeout), old).ErrorCode, 0)
 	wantCode(t, "heartbeat after b left", heartbeat(t, c, a), kerr.RebalanceInProgress.Code)
 }
 
@@ -191,7 +191,7 @@ func TestRebalanceTimeoutRemovesMember(t *testing.T) {
 		t.Fatalf("gen %d members %+v", a.gen, r.Members)
 	}
 	wantCode(t, "heartbeat of b", heartbeat(t, c, b), kerr.UnknownMemberID.Code)
-	rb := c.JoinGroup(ctxT(t), b.joinReq())
+	rb := c.JoinGroup(testharness.Context(t, testTimeout), b.joinReq())
 	wantCode(t, "rejoin of the removed member", rb.ErrorCode, kerr.UnknownMemberID.Code)
 }
 
@@ -225,7 +225,7 @@ func TestStaticMembership(t *testing.T) {
 	// skip assigning (v9), and nobody rebalances.
 	a2 := *a
 	a2.id = ""
-	r := c.JoinGroup(ctxT(t), a2.joinReq())
+	r := c.JoinGroup(testharness.Context(t, testTimeout), a2.joinReq())
 	wantCode(t, "static rejoin", r.ErrorCode, 0)
 	if r.MemberID == a.id || r.Generation != gen || r.LeaderID != r.MemberID || !r.SkipAssignment || len(r.Members) != 3 {
 		t.Fatalf("static leader rejoin: %+v", r)
@@ -235,8 +235,8 @@ func TestStaticMembership(t *testing.T) {
 		t.Fatalf("state %s after static rejoin, want Stable", st)
 	}
 	wantCode(t, "heartbeat with the old member id", heartbeat(t, c, a), kerr.FencedInstanceID.Code)
-	wantCode(t, "commit with the old member id", commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(a, map[string]map[int32]int64{"t": {0: 1}}))), kerr.FencedInstanceID.Code)
-	oldJoin := c.JoinGroup(ctxT(t), a.joinReq())
+	wantCode(t, "commit with the old member id", commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(a, map[string]map[int32]int64{"t": {0: 1}}))), kerr.FencedInstanceID.Code)
+	oldJoin := c.JoinGroup(testharness.Context(t, testTimeout), a.joinReq())
 	wantCode(t, "join with the old member id", oldJoin.ErrorCode, kerr.FencedInstanceID.Code)
 	sr := recv(t, syncAsync(t, c, &a2, nil))
 	wantCode(t, "sync of the new id", sr.ErrorCode, 0)
@@ -248,7 +248,7 @@ func TestStaticMembership(t *testing.T) {
 	// A static follower restarts: no member list, no skip flag.
 	d2 := *d
 	d2.id = ""
-	r = c.JoinGroup(ctxT(t), d2.joinReq())
+	r = c.JoinGroup(testharness.Context(t, testTimeout), d2.joinReq())
 	wantCode(t, "static follower rejoin", r.ErrorCode, 0)
 	if r.Generation != gen || r.SkipAssignment || len(r.Members) != 0 || r.LeaderID != a2.id {
 		t.Fatalf("static follower rejoin: %+v", r)
@@ -276,7 +276,7 @@ func TestStaticMembership(t *testing.T) {
 	leave.Version = 3
 	leave.Group = "g"
 	leave.Members = []kmsg.LeaveGroupRequestMember{{InstanceID: kmsg.StringPtr("inst-d")}, {InstanceID: kmsg.StringPtr("inst-a"), MemberID: "stale"}}
-	lr := c.LeaveGroup(ctxT(t), leave)
+	lr := c.LeaveGroup(testharness.Context(t, testTimeout), leave)
 	wantCode(t, "leave by instance id", lr.Members[0].ErrorCode, 0)
 	wantCode(t, "leave with a stale member id", lr.Members[1].ErrorCode, kerr.FencedInstanceID.Code)
 	if n := len(describe(t, c, "g").Members); n != 2 {
@@ -292,7 +292,7 @@ func TestMemberIDRequired(t *testing.T) {
 	c := newLoaded(t, newMemLog(), testConfig(t))
 	m := newTM("g", "t")
 	m.version = 4
-	r := c.JoinGroup(ctxT(t), m.joinReq())
+	r := c.JoinGroup(testharness.Context(t, testTimeout), m.joinReq())
 	wantCode(t, "first v4 join", r.ErrorCode, kerr.MemberIDRequired.Code)
 	if r.MemberID == "" || r.Generation != -1 {
 		t.Fatalf("MEMBER_ID_REQUIRED response: %+v", r)
@@ -301,7 +301,7 @@ func TestMemberIDRequired(t *testing.T) {
 		t.Fatalf("a pending member must not join yet: %+v", st)
 	}
 	m.id = r.MemberID
-	r = c.JoinGroup(ctxT(t), m.joinReq())
+	r = c.JoinGroup(testharness.Context(t, testTimeout), m.joinReq())
 	wantCode(t, "second join", r.ErrorCode, 0)
 	if r.MemberID != m.id || r.Generation != 1 || r.LeaderID != m.id {
 		t.Fatalf("join with the given id: %+v", r)
@@ -310,7 +310,7 @@ func TestMemberIDRequired(t *testing.T) {
 	// Before v4 the member joins at once.
 	old := newTM("g3", "t")
 	old.version = 3
-	r = c.JoinGroup(ctxT(t), old.joinReq())
+	r = c.JoinGroup(testharness.Context(t, testTimeout), old.joinReq())
 	wantCode(t, "v3 join", r.ErrorCode, 0)
 	if r.MemberID == "" || r.Generation != 1 {
 		t.Fatalf("v3 join: %+v", r)
@@ -319,9 +319,9 @@ func TestMemberIDRequired(t *testing.T) {
 	// A made-up member id is unknown, in a known group or not.
 	ghost := newTM("g", "t")
 	ghost.id = "ghost"
-	wantCode(t, "unknown member", c.JoinGroup(ctxT(t), ghost.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "unknown member", c.JoinGroup(testharness.Context(t, testTimeout), ghost.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
 	ghost.group = "nope"
-	wantCode(t, "unknown group", c.JoinGroup(ctxT(t), ghost.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "unknown group", c.JoinGroup(testharness.Context(t, testTimeout), ghost.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
 }
 
 func TestPendingMemberExpires(t *testing.T) {
@@ -334,7 +334,7 @@ func TestPendingMemberExpires(t *testing.T) {
 	// for it beyond b's session timeout.
 	b := newTM("g", "t")
 	b.session = 100 * time.Millisecond
-	r := c.JoinGroup(ctxT(t), b.joinReq())
+	r := c.JoinGroup(testharness.Context(t, testTimeout), b.joinReq())
 	wantCode(t, "first join", r.ErrorCode, kerr.MemberIDRequired.Code)
 	start := time.Now()
 	joined(t, a, recv(t, joinRaw(t, c, a.joinReq())))
@@ -342,7 +342,7 @@ func TestPendingMemberExpires(t *testing.T) {
 		t.Fatal("rebalance waited for the rebalance timeout instead of the pending member's session")
 	}
 	b.id = r.MemberID
-	wantCode(t, "late join of the expired pending member", c.JoinGroup(ctxT(t), b.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "late join of the expired pending member", c.JoinGroup(testharness.Context(t, testTimeout), b.joinReq()).ErrorCode, kerr.UnknownMemberID.Code)
 }
 
 func TestJoinValidation(t *testing.T) {
@@ -369,7 +369,7 @@ func TestJoinValidation(t *testing.T) {
 			m := newTM("g", "t")
 			m.version = 3
 			tc.modify(m)
-			wantCode(t, "join", c.JoinGroup(ctxT(t), m.joinReq()).ErrorCode, tc.want)
+			wantCode(t, "join", c.JoinGroup(testharness.Context(t, testTimeout), m.joinReq()).ErrorCode, tc.want)
 		})
 	}
 	if dg := describe(t, c, "fresh"); dg.State != "Dead" {
@@ -430,7 +430,7 @@ func TestSyncErrors(t *testing.T) {
 		{"other protocol", func() *kmsg.SyncGroupRequest { r := a.syncReq(nil); r.Protocol = kmsg.StringPtr("sticky"); return r }, kerr.InconsistentGroupProtocol.Code},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantCode(t, "sync", c.SyncGroup(ctxT(t), tc.req()).ErrorCode, tc.want)
+			wantCode(t, "sync", c.SyncGroup(testharness.Context(t, testTimeout), tc.req()).ErrorCode, tc.want)
 		})
 	}
 
@@ -496,7 +496,7 @@ func TestJoinContextEnds(t *testing.T) {
 
 func TestCloseAnswersWaiters(t *testing.T) {
 	c := New(testConfig(t), newMemLog())
-	if err := c.Load(ctxT(t)); err != nil {
+	if err := c.Load(testharness.Context(t, testTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	a, b := newTM("g", "t"), newTM("g", "t")
@@ -519,21 +519,21 @@ func TestLoadInProgress(t *testing.T) {
 	m := newTM("g", "t")
 	commit := func() int16 {
 		s := &tm{group: "g", gen: -1}
-		return commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(s, map[string]map[int32]int64{"t": {0: 1}})))
+		return commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(s, map[string]map[int32]int64{"t": {0: 1}})))
 	}
 	fr := kmsg.NewPtrOffsetFetchRequest()
 	fr.Version = 7
 	fr.Group = "g"
 	check := func(state string, want int16) {
 		t.Helper()
-		wantCode(t, state+": join", c.JoinGroup(ctxT(t), m.joinReq()).ErrorCode, want)
+		wantCode(t, state+": join", c.JoinGroup(testharness.Context(t, testTimeout), m.joinReq()).ErrorCode, want)
 		wantCode(t, state+": heartbeat", heartbeat(t, c, m), want)
 		wantCode(t, state+": commit", commit(), want)
-		wantCode(t, state+": fetch", c.OffsetFetch(ctxT(t), fr).ErrorCode, want)
+		wantCode(t, state+": fetch", c.OffsetFetch(testharness.Context(t, testTimeout), fr).ErrorCode, want)
 		wantCode(t, state+": describe", describe(t, c, "g").ErrorCode, want)
 	}
 	check("nothing loaded", kerr.NotCoordinator.Code)
-	lr := c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest())
+	lr := c.ListGroups(testharness.Context(t, testTimeout), kmsg.NewPtrListGroupsRequest())
 	if lr.ErrorCode != 0 || len(lr.Groups) != 0 {
 		t.Fatalf("list with nothing loaded: %s, %d groups", errName(lr.ErrorCode), len(lr.Groups))
 	}
@@ -542,14 +542,14 @@ func TestLoadInProgress(t *testing.T) {
 	gt := newGate(false)
 	log.setScanHook(gt.hook(p))
 	loaded := make(chan error, 1)
-	go func() { loaded <- c.LoadPartition(ctxT(t), p) }()
+	go func() { loaded <- c.LoadPartition(testharness.Context(t, testTimeout), p) }()
 	recv(t, gt.entered)
 	check("loading", kerr.CoordinatorLoadInProgress.Code)
-	wantCode(t, "list while loading", c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+	wantCode(t, "list while loading", c.ListGroups(testharness.Context(t, testTimeout), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
 	gt.open()
 	if err := recv(t, loaded); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	wantCode(t, "commit once loaded", commit(), 0)
-	wantCode(t, "list once loaded", c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, 0)
+	wantCode(t, "list once loaded", c.ListGroups(testharness.Context(t, testTimeout), kmsg.NewPtrListGroupsRequest()).ErrorCode, 0)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestPartitionFor(t *testing.T) {
@@ -70,7 +72,7 @@ func TestCommitAndFetch(t *testing.T) {
 	all := kmsg.NewPtrOffsetFetchRequest()
 	all.Version = 5
 	all.Group = "simple"
-	r := c.OffsetFetch(ctxT(t), all)
+	r := c.OffsetFetch(testharness.Context(t, testTimeout), all)
 	if len(r.Topics) != 2 || r.Topics[0].Topic != "t" || r.Topics[1].Topic != "u" || len(r.Topics[0].Partitions) != 2 ||
 		r.Topics[0].Partitions[0].Partition != 0 || r.Topics[0].Partitions[1].Partition != 1 {
 		t.Fatalf("fetch all: %+v", r.Topics)
@@ -81,7 +83,7 @@ func TestCommitAndFetch(t *testing.T) {
 	}
 	// v1 cannot ask for all topics.
 	all.Version = 1
-	if r := c.OffsetFetch(ctxT(t), all); len(r.Topics) != 0 {
+	if r := c.OffsetFetch(testharness.Context(t, testTimeout), all); len(r.Topics) != 0 {
 		t.Fatalf("v1 fetch without topics returned %+v", r.Topics)
 	}
 
@@ -92,7 +94,7 @@ func TestCommitAndFetch(t *testing.T) {
 		{Group: "simple"},
 		{Group: "unknown-group", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}},
 	}
-	mr := c.OffsetFetch(ctxT(t), multi)
+	mr := c.OffsetFetch(testharness.Context(t, testTimeout), multi)
 	if len(mr.Groups) != 2 || len(mr.Groups[0].Topics) != 2 || mr.Groups[0].Topics[1].Partitions[0].Offset != 5 ||
 		mr.Groups[1].Topics[0].Partitions[0].Offset != -1 || mr.Groups[1].ErrorCode != 0 {
 		t.Fatalf("v8 fetch: %+v", mr.Groups)
@@ -105,7 +107,7 @@ func TestCommitAndFetch(t *testing.T) {
 	big.Offset = 99
 	big.Metadata = kmsg.StringPtr(strings.Repeat("x", MaxMetadataBytes+1))
 	req.Topics[0].Partitions = append(req.Topics[0].Partitions, big)
-	cr := c.OffsetCommit(ctxT(t), req)
+	cr := c.OffsetCommit(testharness.Context(t, testTimeout), req)
 	wantCode(t, "normal partition", cr.Topics[0].Partitions[0].ErrorCode, 0)
 	wantCode(t, "big metadata", cr.Topics[0].Partitions[1].ErrorCode, kerr.OffsetMetadataTooLarge.Code)
 	if got := fetch(t, c, "simple", "t", 1); got != 20 {
@@ -115,11 +117,11 @@ func TestCommitAndFetch(t *testing.T) {
 	// v0 has no generation: a simple commit.
 	v0 := commitReq(&tm{group: "v0", gen: 5, id: "x"}, map[string]map[int32]int64{"t": {0: 1}})
 	v0.Version = 0
-	wantCode(t, "v0 commit", commitCodesOne(c.OffsetCommit(ctxT(t), v0)), 0)
+	wantCode(t, "v0 commit", commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), v0)), 0)
 
 	// A generation for a group that does not exist.
 	wantCode(t, "commit to an unknown group with a generation",
-		commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(&tm{group: "ghost", gen: 3, id: "m"}, map[string]map[int32]int64{"t": {0: 1}}))),
+		commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(&tm{group: "ghost", gen: 3, id: "m"}, map[string]map[int32]int64{"t": {0: 1}}))),
 		kerr.IllegalGeneration.Code)
 	if dg := describe(t, c, "ghost"); dg.State != "Dead" {
 		t.Fatalf("refused commit created group: %+v", dg)
@@ -131,7 +133,9 @@ func TestMemberCommits(t *testing.T) {
 	a, b := newTM("g", "t"), newTM("g", "t")
 	formGroup(t, c, a, b)
 	offs := map[string]map[int32]int64{"t": {0: 42}}
-	commit := func(m *tm) int16 { return commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(m, offs))) }
+	commit := func(m *tm) int16 {
+		return commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(m, offs)))
+	}
 
 	wantCode(t, "commit while the leader assigns", commit(a), kerr.RebalanceInProgress.Code)
 	syncAll(t, c, a, []*tm{a, b}, map[string][]byte{a.id: assignmentFor("t", 0), b.id: assignmentFor("t", 1)})
@@ -160,7 +164,7 @@ func TestMemberCommits(t *testing.T) {
 	leave.Version = 1
 	leave.Group = "g"
 	leave.MemberID = b.id
-	wantCode(t, "leave", c.LeaveGroup(ctxT(t), leave).ErrorCode, 0)
+	wantCode(t, "leave", c.LeaveGroup(testharness.Context(t, testTimeout), leave).ErrorCode, 0)
 	if st := describe(t, c, "g").State; st != "PreparingRebalance" {
 		t.Fatalf("state %s", st)
 	}
@@ -181,7 +185,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	del := kmsg.NewPtrOffsetDeleteRequest()
 	del.Group = "g1"
 	del.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 1}}}}
-	dr := c1.OffsetDelete(ctxT(t), del)
+	dr := c1.OffsetDelete(testharness.Context(t, testTimeout), del)
 	wantCode(t, "offset delete", dr.Topics[0].Partitions[0].ErrorCode, 0)
 
 	// The log holds Kafka's record format in the group's partition.
@@ -219,7 +223,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	fr := kmsg.NewPtrOffsetFetchRequest()
 	fr.Version = 7
 	fr.Group = "g1"
-	p := c2.OffsetFetch(ctxT(t), fr).Topics[0].Partitions[0]
+	p := c2.OffsetFetch(testharness.Context(t, testTimeout), fr).Topics[0].Partitions[0]
 	if p.LeaderEpoch != 3 || *p.Metadata != "meta" {
 		t.Fatalf("restored partition %+v", p)
 	}
@@ -227,7 +231,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 		t.Fatalf("restored group %+v", dg)
 	}
 	// Members of a generation from before the restart must rejoin.
-	wantCode(t, "stale member commit", commitCodesOne(c2.OffsetCommit(ctxT(t),
+	wantCode(t, "stale member commit", commitCodesOne(c2.OffsetCommit(testharness.Context(t, testTimeout),
 		commitReq(&tm{group: "g2", id: "old", gen: 4}, map[string]map[int32]int64{"u": {4: 10}}))), kerr.UnknownMemberID.Code)
 }
 
@@ -239,22 +243,22 @@ func TestAppendFailureChangesNothing(t *testing.T) {
 
 	log.setFail(errDiskFull)
 	wantCode(t, "commit with a failing log",
-		commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(s, map[string]map[int32]int64{"t": {0: 10}}))), kerr.CoordinatorNotAvailable.Code)
+		commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(s, map[string]map[int32]int64{"t": {0: 10}}))), kerr.CoordinatorNotAvailable.Code)
 	if got := fetch(t, c, "g", "t", 0); got != 5 {
 		t.Fatalf("offset %d after a failed commit, want 5", got)
 	}
 	wantCode(t, "commit to a new group with a failing log",
-		commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(simple("new"), map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorNotAvailable.Code)
+		commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(simple("new"), map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorNotAvailable.Code)
 	if dg := describe(t, c, "new"); dg.State != "Dead" {
 		t.Fatalf("failed commit left group behind: %+v", dg)
 	}
 	del := kmsg.NewPtrOffsetDeleteRequest()
 	del.Group = "g"
 	del.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
-	wantCode(t, "offset delete with a failing log", c.OffsetDelete(ctxT(t), del).Topics[0].Partitions[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	wantCode(t, "offset delete with a failing log", c.OffsetDelete(testharness.Context(t, testTimeout), del).Topics[0].Partitions[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
 	dg := kmsg.NewPtrDeleteGroupsRequest()
 	dg.Groups = []string{"g"}
-	wantCode(t, "delete with a failing log", c.DeleteGroups(ctxT(t), dg).Groups[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	wantCode(t, "delete with a failing log", c.DeleteGroups(testharness.Context(t, testTimeout), dg).Groups[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
 	if got := fetch(t, c, "g", "t", 0); got != 5 {
 		t.Fatalf("offset %d after failed deletions, want 5", got)
 	}
@@ -280,7 +284,7 @@ func TestDeleteGroups(t *testing.T) {
 	req := kmsg.NewPtrDeleteGroupsRequest()
 	req.Version = 2
 	req.Groups = []string{"live", "empty", "nope"}
-	resp := c.DeleteGroups(ctxT(t), req)
+	resp := c.DeleteGroups(testharness.Context(t, testTimeout), req)
 	for i, want := range []int16{kerr.NonEmptyGroup.Code, 0, kerr.GroupIDNotFound.Code} {
 		if resp.Groups[i].Group != req.Groups[i] {
 			t.Fatalf("response %d is for %s", i, resp.Groups[i].Group)
@@ -293,7 +297,7 @@ func TestDeleteGroups(t *testing.T) {
 	if dg := describe(t, c, "empty"); dg.State != "Dead" {
 		t.Fatalf("deleted group described as %s", dg.State)
 	}
-	wantCode(t, "second delete", c.DeleteGroups(ctxT(t), req).Groups[1].ErrorCode, kerr.GroupIDNotFound.Code)
+	wantCode(t, "second delete", c.DeleteGroups(testharness.Context(t, testTimeout), req).Groups[1].ErrorCode, kerr.GroupIDNotFound.Code)
 
 	// Tombstones: one per offset, then the group metadata key.
 	recs := log.records(t, PartitionFor("empty", testPartitions))
@@ -348,7 +352,7 @@ func TestOffsetDelete(t *testing.T) {
 	for _, topic := range []string{"a", "b", "c"} {
 		req.Topics = append(req.Topics, kmsg.OffsetDeleteRequestTopic{Topic: topic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}})
 	}
-	resp := c.OffsetDelete(ctxT(t), req)
+	resp := c.OffsetDelete(testharness.Context(t, testTimeout), req)
 	wantCode(t, "top level", resp.ErrorCode, 0)
 	wantCode(t, "subscribed topic", resp.Topics[0].Partitions[0].ErrorCode, kerr.GroupSubscribedToTopic.Code)
 	wantCode(t, "unsubscribed topic", resp.Topics[1].Partitions[0].ErrorCode, 0)
@@ -369,7 +373,7 @@ func TestOffsetDelete(t *testing.T) {
 	} {
 		r := kmsg.NewPtrOffsetDeleteRequest()
 		r.Group = tc.group
-		wantCode(t, "group "+tc.group, c.OffsetDelete(ctxT(t), r).ErrorCode, tc.want)
+		wantCode(t, "group "+tc.group, c.OffsetDelete(testharness.Context(t, testTimeout), r).ErrorCode, tc.want)
 	}
 
 	// Another protocol type with members: nothing may go.
@@ -378,18 +382,18 @@ func TestOffsetDelete(t *testing.T) {
 	join(t, c, conn)
 	r := kmsg.NewPtrOffsetDeleteRequest()
 	r.Group = "conn"
-	wantCode(t, "non-consumer group with members", c.OffsetDelete(ctxT(t), r).ErrorCode, kerr.NonEmptyGroup.Code)
+	wantCode(t, "non-consumer group with members", c.OffsetDelete(testharness.Context(t, testTimeout), r).ErrorCode, kerr.NonEmptyGroup.Code)
 
 	// Once the group is empty every offset may go.
 	leave := kmsg.NewPtrLeaveGroupRequest()
 	leave.Version = 1
 	leave.Group = "g"
 	leave.MemberID = a.id
-	wantCode(t, "leave", c.LeaveGroup(ctxT(t), leave).ErrorCode, 0)
+	wantCode(t, "leave", c.LeaveGroup(testharness.Context(t, testTimeout), leave).ErrorCode, 0)
 	if st := describe(t, c, "g").State; st != "Empty" {
 		t.Fatalf("state %s", st)
 	}
-	resp = c.OffsetDelete(ctxT(t), req)
+	resp = c.OffsetDelete(testharness.Context(t, testTimeout), req)
 	wantCode(t, "offset delete in an empty group", resp.Topics[0].Partitions[0].ErrorCode, 0)
 	if got := fetch(t, c, "g", "a", 0); got != -1 {
 		t.Fatalf("offset %d", got)
@@ -409,7 +413,7 @@ func TestListGroups(t *testing.T) {
 		r.Version = version
 		r.StatesFilter = states
 		r.TypesFilter = types
-		resp := c.ListGroups(ctxT(t), r)
+		resp := c.ListGroups(testharness.Context(t, testTimeout), r)
 		wantCode(t, "list", resp.ErrorCode, 0)
 		var out []string
 		for _, g := range resp.Groups {
@@ -458,7 +462,7 @@ func TestDescribeGroups(t *testing.T) {
 	req.Version = 5
 	req.Groups = []string{"g", "nope"}
 	req.IncludeAuthorizedOperations = true
-	resp := c.DescribeGroups(ctxT(t), req)
+	resp := c.DescribeGroups(testharness.Context(t, testTimeout), req)
 	g, nope := resp.Groups[0], resp.Groups[1]
 	if g.State != "CompletingRebalance" || g.Protocol != "" || len(g.Members) != 1 || g.Members[0].MemberID != m.id ||
 		g.Members[0].ProtocolMetadata != nil || g.Members[0].MemberAssignment != nil || g.AuthorizedOperations != groupAuthorizedOperations {
@@ -469,7 +473,7 @@ func TestDescribeGroups(t *testing.T) {
 	}
 	req.Version = 6
 	req.IncludeAuthorizedOperations = false
-	resp = c.DescribeGroups(ctxT(t), req)
+	resp = c.DescribeGroups(testharness.Context(t, testTimeout), req)
 	wantCode(t, "unknown group v6", resp.Groups[1].ErrorCode, kerr.GroupIDNotFound.Code)
 	if resp.Groups[0].AuthorizedOperations != -2147483648 {
 		t.Fatalf("authorized operations %d when not asked", resp.Groups[0].AuthorizedOperations)
@@ -497,7 +501,7 @@ func TestLoadRecords(t *testing.T) {
 	}
 	// A second Load has nothing left to do and keeps what is served.
 	mustCommit(t, c, simple("g"), map[string]map[int32]int64{"t": {2: 8}})
-	if err := c.Load(ctxT(t)); err != nil {
+	if err := c.Load(testharness.Context(t, testTimeout)); err != nil {
 		t.Fatalf("second Load: %v", err)
 	}
 	if got := fetch(t, c, "g", "t", 2); got != 8 {
@@ -510,21 +514,21 @@ func TestLoadRecords(t *testing.T) {
 	bad.parts[p] = [][]byte{[]byte("not a batch")}
 	c2 := New(testConfig(t), bad)
 	defer c2.Close()
-	if err := c2.Load(ctxT(t)); err == nil {
+	if err := c2.Load(testharness.Context(t, testTimeout)); err == nil {
 		t.Fatal("load of a corrupt log succeeded")
 	}
 	other := groupIn("other", (p+1)%testPartitions)
 	wantCode(t, "commit after a failed load",
-		commitCodesOne(c2.OffsetCommit(ctxT(t), commitReq(simple("g"), map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorLoadInProgress.Code)
+		commitCodesOne(c2.OffsetCommit(testharness.Context(t, testTimeout), commitReq(simple("g"), map[string]map[int32]int64{"t": {0: 1}}))), kerr.CoordinatorLoadInProgress.Code)
 	wantCode(t, "commit to a partition that loaded",
-		commitCodesOne(c2.OffsetCommit(ctxT(t), commitReq(simple(other), map[string]map[int32]int64{"t": {0: 1}}))), 0)
-	wantCode(t, "list after a failed load", c2.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+		commitCodesOne(c2.OffsetCommit(testharness.Context(t, testTimeout), commitReq(simple(other), map[string]map[int32]int64{"t": {0: 1}}))), 0)
+	wantCode(t, "list after a failed load", c2.ListGroups(testharness.Context(t, testTimeout), kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
 
 	// Once the log is readable, Load retries just the failed partition.
 	bad.mu.Lock()
 	bad.parts[p] = log.parts[p]
 	bad.mu.Unlock()
-	if err := c2.Load(ctxT(t)); err != nil {
+	if err := c2.Load(testharness.Context(t, testTimeout)); err != nil {
 		t.Fatalf("retried load: %v", err)
 	}
 	if got := fetch(t, c2, "g", "t", 0); got != 4 {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // A node answers only for the groups whose offsets partition it leads; the
@@ -13,7 +15,7 @@ func TestNotCoordinatorForOtherGroups(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Owns = func(g string) bool { return g == "mine" }
 	c := newLoaded(t, newMemLog(), cfg)
-	ctx := ctxT(t)
+	ctx := testharness.Context(t, testTimeout)
 
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.Generation = "theirs", "m", 1

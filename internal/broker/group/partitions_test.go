@@ -25,7 +25,7 @@ func newCoordinator(t *testing.T, log *memLog) *Coordinator {
 
 func loadPartition(t *testing.T, c *Coordinator, p int32) {
 	t.Helper()
-	if err := c.LoadPartition(ctxT(t), p); err != nil {
+	if err := c.LoadPartition(testharness.Context(t, testTimeout), p); err != nil {
 		t.Fatalf("load partition %d: %v", p, err)
 	}
 }
@@ -36,7 +36,7 @@ func offsetRecord(group, topic string, partition int32, offset int64) keyValue {
 
 func listGroups(t *testing.T, c *Coordinator) (int16, []string) {
 	t.Helper()
-	r := c.ListGroups(ctxT(t), kmsg.NewPtrListGroupsRequest())
+	r := c.ListGroups(testharness.Context(t, testTimeout), kmsg.NewPtrListGroupsRequest())
 	var ids []string
 	for _, g := range r.Groups {
 		ids = append(ids, g.Group)
@@ -73,13 +73,13 @@ func TestLoadOnePartition(t *testing.T) {
 	fr := kmsg.NewPtrOffsetFetchRequest()
 	fr.Version = 8
 	fr.Groups = []kmsg.OffsetFetchRequestGroup{{Group: mine}, {Group: theirs}}
-	resp := c.OffsetFetch(ctxT(t), fr)
+	resp := c.OffsetFetch(testharness.Context(t, testTimeout), fr)
 	wantCode(t, "fetch of the loaded partition's group", resp.Groups[0].ErrorCode, 0)
 	wantCode(t, "fetch of another partition's group", resp.Groups[1].ErrorCode, kerr.NotCoordinator.Code)
 	wantCode(t, "describe another partition's group", describe(t, c, theirs).ErrorCode, kerr.NotCoordinator.Code)
-	wantCode(t, "join another partition's group", c.JoinGroup(ctxT(t), newTM(theirs, "t").joinReq()).ErrorCode, kerr.NotCoordinator.Code)
+	wantCode(t, "join another partition's group", c.JoinGroup(testharness.Context(t, testTimeout), newTM(theirs, "t").joinReq()).ErrorCode, kerr.NotCoordinator.Code)
 	wantCode(t, "commit to another partition's group",
-		commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(simple(theirs), map[string]map[int32]int64{"t": {0: 1}}))), kerr.NotCoordinator.Code)
+		commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(simple(theirs), map[string]map[int32]int64{"t": {0: 1}}))), kerr.NotCoordinator.Code)
 
 	// The loaded group works in full, and its commits go to partition 3.
 	m := newTM(mine, "t")
@@ -109,7 +109,7 @@ func TestLoadOnePartition(t *testing.T) {
 		t.Fatalf("list: %s %v", errName(code), ids)
 	}
 
-	if err := c.LoadPartition(ctxT(t), testPartitions); err == nil {
+	if err := c.LoadPartition(testharness.Context(t, testTimeout), testPartitions); err == nil {
 		t.Fatal("load of a partition out of range succeeded")
 	}
 	c.UnloadPartition(-1) // ignored
@@ -157,7 +157,7 @@ func TestUnloadAnswersWaiters(t *testing.T) {
 	wantCode(t, "waiting sync", recv(t, waitingSync).ErrorCode, kerr.NotCoordinator.Code)
 	wantCode(t, "heartbeat after unload", heartbeat(t, c, a), kerr.NotCoordinator.Code)
 	wantCode(t, "commit after unload",
-		commitCodesOne(c.OffsetCommit(ctxT(t), commitReq(simple(g4), map[string]map[int32]int64{"t": {0: 4}}))), kerr.NotCoordinator.Code)
+		commitCodesOne(c.OffsetCommit(testharness.Context(t, testTimeout), commitReq(simple(g4), map[string]map[int32]int64{"t": {0: 4}}))), kerr.NotCoordinator.Code)
 	wantCode(t, "describe after unload", describe(t, c, g2).ErrorCode, kerr.NotCoordinator.Code)
 	if ids := groupsOf(c, 3); len(ids) != 0 {
 		t.Fatalf("groups of the unloaded partition still held: %v", ids)
@@ -248,7 +248,7 @@ func TestLoadRacingUnload(t *testing.T) {
 	log.scanIgnoresCtx = true
 	log.mu.Unlock()
 	loaded := make(chan error, 1)
-	go func() { loaded <- c.LoadPartition(ctxT(t), 3) }()
+	go func() { loaded <- c.LoadPartition(testharness.Context(t, testTimeout), 3) }()
 	recv(t, gt.entered)
 	c.UnloadPartition(3)
 	gt.open()
@@ -266,7 +266,7 @@ func TestLoadRacingUnload(t *testing.T) {
 	// A scan that honours its context is cancelled by the unload.
 	gt = newGate(true)
 	log.setScanHook(gt.hook(3))
-	go func() { loaded <- c.LoadPartition(ctxT(t), 3) }()
+	go func() { loaded <- c.LoadPartition(testharness.Context(t, testTimeout), 3) }()
 	recv(t, gt.entered)
 	c.UnloadPartition(3)
 	if err := recv(t, loaded); !errors.Is(err, ErrSuperseded) {
@@ -278,7 +278,7 @@ func TestLoadRacingUnload(t *testing.T) {
 	// completes must not replace the newer state.
 	gt = newGate(false)
 	log.setScanHook(gt.hook(3))
-	go func() { loaded <- c.LoadPartition(ctxT(t), 3) }()
+	go func() { loaded <- c.LoadPartition(testharness.Context(t, testTimeout), 3) }()
 	recv(t, gt.entered)
 	log.setScanHook(nil)
 	log.put(3, offsetRecord(g, "t", 0, 2))
@@ -309,7 +309,7 @@ func TestCommitAcrossReload(t *testing.T) {
 	log.setAppendHook(gt.hook(3))
 	done := make(chan *kmsg.OffsetCommitResponse, 1)
 	req := commitReq(simple(g), map[string]map[int32]int64{"t": {0: 2}})
-	go func() { done <- c.OffsetCommit(ctxT(t), req) }()
+	go func() { done <- c.OffsetCommit(testharness.Context(t, testTimeout), req) }()
 	recv(t, gt.entered)
 	c.UnloadPartition(3)
 	loadPartition(t, c, 3) // reads the log before the commit's record lands
@@ -329,7 +329,7 @@ func TestCommitAcrossReload(t *testing.T) {
 	deleted := make(chan *kmsg.DeleteGroupsResponse, 1)
 	dreq := kmsg.NewPtrDeleteGroupsRequest()
 	dreq.Groups = []string{g}
-	go func() { deleted <- c.DeleteGroups(ctxT(t), dreq) }()
+	go func() { deleted <- c.DeleteGroups(testharness.Context(t, testTimeout), dreq) }()
 	recv(t, gt.entered)
 	c.UnloadPartition(3)
 	gt.open()
@@ -343,16 +343,16 @@ func TestCloseDuringLoad(t *testing.T) {
 	gt := newGate(true)
 	log.setScanHook(gt.hook(2))
 	loaded := make(chan error, 1)
-	go func() { loaded <- c.LoadPartition(ctxT(t), 2) }()
+	go func() { loaded <- c.LoadPartition(testharness.Context(t, testTimeout), 2) }()
 	recv(t, gt.entered)
 	c.Close()
 	if err := recv(t, loaded); err == nil {
 		t.Fatal("load cancelled by Close succeeded")
 	}
-	if err := c.LoadPartition(ctxT(t), 1); err == nil {
+	if err := c.LoadPartition(testharness.Context(t, testTimeout), 1); err == nil {
 		t.Fatal("load after Close succeeded")
 	}
-	if err := c.Load(ctxT(t)); err == nil {
+	if err := c.Load(testharness.Context(t, testTimeout)); err == nil {
 		t.Fatal("Load after Close succeeded")
 	}
 	c.UnloadPartition(1) // harmless
@@ -369,7 +369,7 @@ func TestLoadUnloadStress(t *testing.T) {
 		log.put(p, offsetRecord(groups[p], "t", 0, int64(p)))
 	}
 	c := newCoordinator(t, log)
-	ctx, cancel := context.WithCancel(ctxT(t))
+	ctx, cancel := context.WithCancel(testharness.Context(t, testTimeout))
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {

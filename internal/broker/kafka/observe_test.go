@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 type observation struct {
@@ -134,7 +136,7 @@ func TestObserverSeesEveryRequestOnce(t *testing.T) {
 		c := dialRaw(t, ts.addr)
 		tc.do(c)
 		// A Pending's observation may land just after its connection closed.
-		eventually(t, tc.name+" observed", func() bool { return obs.len() > i })
+		testharness.Eventually(t, testTimeout, tc.name+" observed", func() bool { return obs.len() > i })
 		got := obs.at(i)
 		if got.key != tc.want.key || got.version != tc.want.version || got.failed != tc.want.failed {
 			t.Fatalf("%s: observed key=%d version=%d failed=%v, want key=%d version=%d failed=%v",
@@ -153,7 +155,7 @@ func TestObserverSeesEveryRequestOnce(t *testing.T) {
 	if corr := c.read(metadataResponse(12)); corr != 2 {
 		t.Fatalf("correlation id %d, want 2", corr)
 	}
-	eventually(t, "acks=0 and metadata observed", func() bool { return obs.len() >= before+2 })
+	testharness.Eventually(t, testTimeout, "acks=0 and metadata observed", func() bool { return obs.len() >= before+2 })
 	if got := obs.at(before); got.key != 0 || got.failed {
 		t.Fatalf("acks=0 produce observed as %+v", got)
 	}

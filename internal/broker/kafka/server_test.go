@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestMain(m *testing.M) {
@@ -85,20 +87,6 @@ func attr(rec slog.Record, key string) (slog.Value, bool) {
 		return true
 	})
 	return v, found
-}
-
-// eventually polls cond until it holds or the test deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // recv receives from ch or fails the test at the deadline.
@@ -440,7 +428,7 @@ func TestBadSizePrefixClosesWithoutAllocating(t *testing.T) {
 				t.Fatalf("allocated %d bytes for a rejected frame", grew)
 			}
 			local := c.nc.LocalAddr().String()
-			eventually(t, "the size warning", func() bool {
+			testharness.Eventually(t, testTimeout, "the size warning", func() bool {
 				ts.logs.mu.Lock()
 				defer ts.logs.mu.Unlock()
 				for _, rec := range ts.logs.recs {
@@ -747,7 +735,7 @@ func TestClientEOFCancelsWaitingRequests(t *testing.T) {
 		t.Fatalf("pending context error %v", err)
 	}
 	c.expectClosed()
-	eventually(t, "the connection to be untracked", func() bool { return ts.Stats().OpenConnections == 0 })
+	testharness.Eventually(t, testTimeout, "the connection to be untracked", func() bool { return ts.Stats().OpenConnections == 0 })
 }
 
 func TestResetConnectionCancelsPendingAndCleansUp(t *testing.T) {
@@ -766,7 +754,7 @@ func TestResetConnectionCancelsPendingAndCleansUp(t *testing.T) {
 	if err := recv(t, cancelled, "the pending's context to end"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("pending context error %v", err)
 	}
-	eventually(t, "the connection to be untracked", func() bool { return ts.Stats().OpenConnections == 0 })
+	testharness.Eventually(t, testTimeout, "the connection to be untracked", func() bool { return ts.Stats().OpenConnections == 0 })
 }
 
 func TestShutdownLetsInFlightPendingFinish(t *testing.T) {
@@ -781,7 +769,7 @@ func TestShutdownLetsInFlightPendingFinish(t *testing.T) {
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- ts.Shutdown(ctx) }()
-	eventually(t, "the listener to close", func() bool {
+	testharness.Eventually(t, testTimeout, "the listener to close", func() bool {
 		nc, err := net.DialTimeout("tcp", ts.addr, time.Second)
 		if err != nil {
 			return true

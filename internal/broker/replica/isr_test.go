@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // lagPartition is a leader of replicas 1,2,3 (all in the ISR) with a short
@@ -54,18 +57,13 @@ func waitCommitted(p *Partition, res AppendResult) <-chan error {
 // up meanwhile.
 func pollISR(t *testing.T, p *Partition, eligible func(int32) bool, want []int32) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var isr []int32
+	var ok bool
+	testharness.Eventually(t, 5*time.Second, fmt.Sprintf("ISR change to %v", want), func() bool {
 		p.UpdateFollower(2, p.LogEndOffset())
-		_, isr, ok := p.ISRChange(eligible)
-		if ok && slices.Equal(isr, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ISR change %v (ok=%v), want %v", isr, ok, want)
-		}
-		time.Sleep(10 * time.Millisecond) // pacing the poll, not waiting for a condition
-	}
+		_, isr, ok = p.ISRChange(eligible)
+		return ok && slices.Equal(isr, want)
+	}, func() string { return fmt.Sprintf("ISR change %v (ok=%v)", isr, ok) })
 }
 
 func TestSilentFollowerLeavesTheISRAfterTheLagTime(t *testing.T) {
@@ -98,17 +96,10 @@ func TestAcksAllFailsWhenInSyncReplicasFallBelowMinimum(t *testing.T) {
 	errc := waitCommitted(p, res)
 	// Neither follower fetches: both are found lagging; no raft is needed
 	// for the leader to stop counting them.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testharness.Eventually(t, 5*time.Second, "acks=all refused with both followers silent", func() bool {
 		p.ISRChange(all)
-		if err := p.CheckProduce(-1); errors.Is(err, kerr.NotEnoughReplicas) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("acks=all still accepted with both followers silent")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.Is(p.CheckProduce(-1), kerr.NotEnoughReplicas)
+	})
 	if err := <-errc; !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
 		t.Fatalf("waiting acks=all: %v", err)
 	}
@@ -235,16 +226,10 @@ func TestAcksAllWaitersAreCounted(t *testing.T) {
 	p := lagPartition(t)
 	res := appendDurable(t, p)
 	errc := waitCommitted(p, res)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if n, _ := p.AcksAllWaiting(); n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("waiter not counted")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testharness.Eventually(t, 5*time.Second, "the waiter counted", func() bool {
+		n, _ := p.AcksAllWaiting()
+		return n == 1
+	})
 	p.UpdateFollower(2, p.LogEndOffset())
 	p.UpdateFollower(3, p.LogEndOffset())
 	if err := <-errc; err != nil {

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func follower(leo, committed int64, epoch, lastEpoch int32) *fakeReplica {
@@ -283,12 +283,7 @@ func TestFetchLoopFollowsTheLeaderToANewAddress(t *testing.T) {
 
 // A leader that cannot be reached shows in the loop's status.
 func TestFetchLoopReportsAnUnreachableLeader(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testharness.FreeAddr(t) // nothing listens there
 	tp := TopicPartition{"t", 0}
 	reps := &fakeReplicas{}
 	reps.add(tp.Topic, tp.Partition, follower(0, 0, 1, -1))

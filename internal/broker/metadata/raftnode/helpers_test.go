@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func TestMain(m *testing.M) {
@@ -72,7 +72,7 @@ func newTestCluster(t *testing.T, size int, tweak func(*Config)) *testCluster {
 	}
 	root := t.TempDir()
 	for id := uint64(1); id <= uint64(size); id++ {
-		c.peers[id] = freeAddr(t)
+		c.peers[id] = testharness.FreeAddr(t)
 		c.dirs[id] = filepath.Join(root, fmt.Sprintf("node%d", id))
 	}
 	t.Cleanup(func() {
@@ -84,20 +84,6 @@ func newTestCluster(t *testing.T, size int, tweak func(*Config)) *testCluster {
 		}
 	})
 	return c
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 func (c *testCluster) config(id uint64) Config {
@@ -171,7 +157,7 @@ func (c *testCluster) running() []*Node {
 func (c *testCluster) waitLeader(within time.Duration) *Node {
 	c.t.Helper()
 	var leader *Node
-	waitFor(c.t, within, "one leader that every running node follows", func() bool {
+	testharness.Eventually(c.t, within, "one leader that every running node follows", func() bool {
 		leader = nil
 		for _, n := range c.nodes {
 			if n.IsLeader() {
@@ -198,7 +184,7 @@ func (c *testCluster) waitLeader(within time.Duration) *Node {
 func (c *testCluster) waitHealthy() *Node {
 	c.t.Helper()
 	leader := c.waitLeader(testWait)
-	waitFor(c.t, testWait, "leader replicating to every running node over live connections", func() bool {
+	testharness.Eventually(c.t, testWait, "leader replicating to every running node over live connections", func() bool {
 		st := leader.Status()
 		if st.Role != roleLeader {
 			leader = c.waitLeader(testWait)
@@ -235,7 +221,7 @@ func (c *testCluster) follower(leader *Node) *Node {
 // same state.
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	waitFor(c.t, testWait, "all running nodes in the same state", func() bool {
+	testharness.Eventually(c.t, testWait, "all running nodes in the same state", func() bool {
 		var first []byte
 		var applied uint64
 		for i, n := range c.running() {
@@ -259,18 +245,6 @@ func snapshotBytes(t *testing.T, n *Node) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for the condition
-	}
 }
 
 func mustPropose(t *testing.T, n *Node, typ string, payload any) state.Result {

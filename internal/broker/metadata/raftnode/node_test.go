@@ -21,6 +21,7 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // 1. A single-node cluster elects itself, applies proposals and restarts with the same state.
@@ -29,7 +30,7 @@ func TestSingleNodeProposeAndRestart(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	n := c.start(1)
 	c.waitLeader(testWait)
-	waitFor(t, testWait, "ready", n.Ready)
+	testharness.Eventually(t, testWait, "ready", n.Ready)
 
 	changed := n.Changed()
 	if got := allocate(t, n, 10); got != 0 {
@@ -62,7 +63,7 @@ func TestSingleNodeProposeAndRestart(t *testing.T) {
 	if n.Applied() != applied || n.Status().Err != "" {
 		t.Fatal("an undecodable command was proposed")
 	}
-	waitFor(t, testWait, "cluster id committed", func() bool { return n.State().ClusterID == testClusterID })
+	testharness.Eventually(t, testWait, "cluster id committed", func() bool { return n.State().ClusterID == testClusterID })
 
 	st := n.Status()
 	if st.Role != roleLeader || st.Lead != 1 || !slices.Equal(st.Voters, []uint64{1}) || !st.Ready ||
@@ -112,7 +113,7 @@ func TestThreeNodesProposeOnFollower(t *testing.T) {
 	}
 
 	// The leader's status shows every voter replicating over a live connection.
-	waitFor(t, testWait, "leader status with three replicating voters", func() bool {
+	testharness.Eventually(t, testWait, "leader status with three replicating voters", func() bool {
 		st := leader.Status()
 		if st.Role != roleLeader || len(st.Progress) != 3 {
 			return false
@@ -194,8 +195,8 @@ func TestQuorumLoss(t *testing.T) {
 	}
 	t.Logf("propose without quorum: %v after %s", err, took)
 
-	waitFor(t, testWait, "leader stepped down", func() bool { return leader.LeaderID() == 0 && !leader.Ready() })
-	waitFor(t, testWait, "leaderless for longer than the no-leader timeout", func() bool {
+	testharness.Eventually(t, testWait, "leader stepped down", func() bool { return leader.LeaderID() == 0 && !leader.Ready() })
+	testharness.Eventually(t, testWait, "leaderless for longer than the no-leader timeout", func() bool {
 		return leader.leaderlessFor() > leader.noLeaderTimeout
 	})
 	began = time.Now()
@@ -316,7 +317,7 @@ func TestRestartAll(t *testing.T) {
 	}
 	c.startAll()
 	for _, n := range c.running() {
-		waitFor(t, testWait, "state restored", func() bool { return bytes.Equal(snapshotBytes(t, n), before) })
+		testharness.Eventually(t, testWait, "state restored", func() bool { return bytes.Equal(snapshotBytes(t, n), before) })
 	}
 	leader := c.waitLeader(testWait)
 	if got := allocate(t, leader, 7); got != 210 {
@@ -343,9 +344,9 @@ func TestNodeIdentityAndPeersOnRestart(t *testing.T) {
 	}
 
 	cfg = c.config(1)
-	cfg.Peers = map[uint64]string{1: c.peers[1], 2: freeAddr(t), 3: freeAddr(t)}
+	cfg.Peers = map[uint64]string{1: c.peers[1], 2: testharness.FreeAddr(t), 3: testharness.FreeAddr(t)}
 	n = c.startWith(1, cfg)
-	waitFor(t, testWait, "warning about ignored peers", func() bool {
+	testharness.Eventually(t, testWait, "warning about ignored peers", func() bool {
 		return strings.Contains(c.logs.String(), "ignoring --peers: this node already has raft state; voters are [1]")
 	})
 	// Still a single-node cluster: it elects itself and commits alone.
@@ -394,7 +395,7 @@ func TestPeersUnreachableAtStart(t *testing.T) {
 	t.Parallel()
 	c := newTestCluster(t, 3, nil)
 	n1 := c.start(1)
-	waitFor(t, testWait, "dial failures to both peers", func() bool {
+	testharness.Eventually(t, testWait, "dial failures to both peers", func() bool {
 		ps := n1.transport.PeerStatus()
 		return ps[2].LastError != "" && ps[3].LastError != ""
 	})
@@ -412,7 +413,7 @@ func TestPeersUnreachableAtStart(t *testing.T) {
 
 	n2 := c.start(2)
 	c.waitLeader(testWait)
-	waitFor(t, testWait, "both nodes ready", func() bool { return n1.Ready() && n2.Ready() })
+	testharness.Eventually(t, testWait, "both nodes ready", func() bool { return n1.Ready() && n2.Ready() })
 	c.waitHealthy()
 	allocate(t, n1, 1)
 }
@@ -431,7 +432,7 @@ func TestFatalSaveError(t *testing.T) {
 	n := c.start(1)
 	c.waitLeader(testWait)
 	allocate(t, n, 5)
-	waitFor(t, testWait, "cluster id committed", func() bool { return n.State().ClusterID != "" })
+	testharness.Eventually(t, testWait, "cluster id committed", func() bool { return n.State().ClusterID != "" })
 	applied := n.Applied()
 
 	fd.setFail()
@@ -478,7 +479,7 @@ func TestFatalUndecodableEntry(t *testing.T) {
 	if err := n.raft.Propose(ctx, bad); err != nil && !errors.Is(err, raft.ErrStopped) {
 		t.Fatal(err)
 	}
-	waitFor(t, testWait, "node stopped", func() bool { return n.Status().Err != "" })
+	testharness.Eventually(t, testWait, "node stopped", func() bool { return n.Status().Err != "" })
 	st := n.Status()
 	if !strings.Contains(st.Err, `unknown command type "from_the_future"`) || st.Role != roleStopped {
 		t.Fatalf("status %+v", st)
@@ -545,7 +546,7 @@ func TestStartFailureReleasesEverything(t *testing.T) {
 	}
 	cfg.ListenAddr = c.peers[2]
 	n := c.startWith(2, cfg) // the store is not held by the failed attempt
-	waitFor(t, testWait, "single-node leader", n.IsLeader)
+	testharness.Eventually(t, testWait, "single-node leader", n.IsLeader)
 }
 
 // TestForwardedProposalWithoutLeaderDoesNotBlock: a proposal a follower

@@ -151,9 +151,9 @@ func (n *node) addr() string { return n.tr.Addr().String() }
 
 func (n *node) status(peer uint64) PeerStatus { return n.tr.PeerStatus()[peer] }
 
-// startNode starts a transport on listen ("" = random 127.0.0.1 port) that
+// startTransport starts a transport on listen ("" = random 127.0.0.1 port) that
 // is closed when the test ends.
-func startNode(t *testing.T, id uint64, listen string, mod func(*Config, *recorder)) *node {
+func startTransport(t *testing.T, id uint64, listen string, mod func(*Config, *recorder)) *node {
 	t.Helper()
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -360,8 +360,8 @@ func writeFrame(t *testing.T, c net.Conn, m *raftpb.Message) {
 // --- message exchange ------------------------------------------------------
 
 func TestTwoNodesExchangeInOrder(t *testing.T) {
-	a := startNode(t, 1, "", nil)
-	b := startNode(t, 2, "", nil)
+	a := startTransport(t, 1, "", nil)
+	b := startTransport(t, 2, "", nil)
 	mesh(a, b)
 
 	const n = 2000
@@ -402,7 +402,7 @@ func TestTwoNodesExchangeInOrder(t *testing.T) {
 }
 
 func TestThreeNodesExchangeInOrder(t *testing.T) {
-	nodes := []*node{startNode(t, 1, "", nil), startNode(t, 2, "", nil), startNode(t, 3, "", nil)}
+	nodes := []*node{startTransport(t, 1, "", nil), startTransport(t, 2, "", nil), startTransport(t, 3, "", nil)}
 	mesh(nodes...)
 
 	const n = 500
@@ -436,7 +436,7 @@ func TestThreeNodesExchangeInOrder(t *testing.T) {
 
 func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
 	addrB := testharness.FreeAddr(t)
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{2: addrB} })
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{2: addrB} })
 
 	testharness.Eventually(t, 10*time.Second, "repeated dial failures", func() bool {
 		return a.rec.unreachableCount(2) >= 4
@@ -451,7 +451,7 @@ func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
 		t.Fatalf("logged %d redial lines for %d failures, want at most one per backoff step", got, a.rec.unreachableCount(2))
 	}
 
-	b := startNode(t, 2, addrB, nil)
+	b := startTransport(t, 2, addrB, nil)
 	// Messages sent while the peer is down are dropped (raft resends), so
 	// keep sending until one arrives.
 	next := uint64(1)
@@ -478,8 +478,8 @@ func TestPeerDownAtStartIsRetriedThenDelivered(t *testing.T) {
 }
 
 func TestPeerKilledMidStreamAndRestarted(t *testing.T) {
-	a := startNode(t, 1, "", nil)
-	b := startNode(t, 2, "", nil)
+	a := startTransport(t, 1, "", nil)
+	b := startTransport(t, 2, "", nil)
 	mesh(a, b)
 	addrB := b.addr()
 
@@ -514,7 +514,7 @@ func TestPeerKilledMidStreamAndRestarted(t *testing.T) {
 		return a.rec.unreachableCount(2) > unreachableBefore && !a.status(2).Connected
 	})
 
-	b2 := startNode(t, 2, addrB, nil)
+	b2 := startTransport(t, 2, addrB, nil)
 	testharness.Eventually(t, 10*time.Second, "stream resumes to the restarted peer", func() bool {
 		return b2.rec.count() >= 50
 	})
@@ -529,8 +529,8 @@ func TestPeerKilledMidStreamAndRestarted(t *testing.T) {
 }
 
 func TestHandlerErrorClosesConnection(t *testing.T) {
-	a := startNode(t, 1, "", nil)
-	b := startNode(t, 2, "", func(_ *Config, r *recorder) { r.failIndex = 3 })
+	a := startTransport(t, 1, "", nil)
+	b := startTransport(t, 2, "", func(_ *Config, r *recorder) { r.failIndex = 3 })
 	mesh(a, b)
 
 	for i := uint64(1); i <= 3; i++ {
@@ -558,7 +558,7 @@ func TestHandlerErrorClosesConnection(t *testing.T) {
 func TestSendNeverBlocksWhenPeerStopsReading(t *testing.T) {
 	stuck := startFakePeer(t, true)
 	const queue = 8
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) {
 		c.Peers = map[uint64]string{2: stuck.addr()}
 		c.QueueSize = queue
 		c.WriteTimeout = time.Minute // the peer must stay stuck for the test
@@ -602,7 +602,7 @@ func TestSendNeverBlocksWhenPeerStopsReading(t *testing.T) {
 }
 
 func TestSendNeverBlocksWhenPeerDown(t *testing.T) {
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) {
 		c.Peers = map[uint64]string{2: testharness.FreeAddr(t)}
 		c.QueueSize = 16
 	})
@@ -628,7 +628,7 @@ func TestSendNeverBlocksWhenPeerDown(t *testing.T) {
 }
 
 func TestSendToUnknownPeerIsDropped(t *testing.T) {
-	a := startNode(t, 1, "", nil)
+	a := startTransport(t, 1, "", nil)
 	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 9, 1), nil})
 	if len(a.tr.PeerStatus()) != 0 {
 		t.Fatalf("unknown peer appeared in status: %v", a.tr.PeerStatus())
@@ -641,8 +641,8 @@ func TestSendToUnknownPeerIsDropped(t *testing.T) {
 // --- refusing connections ----------------------------------------------------
 
 func TestClusterIDMismatchRefused(t *testing.T) {
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.ClusterID = "alpha" })
-	b := startNode(t, 2, "", func(c *Config, _ *recorder) { c.ClusterID = "beta" })
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) { c.ClusterID = "alpha" })
+	b := startTransport(t, 2, "", func(c *Config, _ *recorder) { c.ClusterID = "beta" })
 	mesh(a, b)
 	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
 
@@ -664,9 +664,9 @@ func TestClusterIDMismatchRefused(t *testing.T) {
 }
 
 func TestWrongNodeIDRefused(t *testing.T) {
-	b := startNode(t, 2, "", nil)
+	b := startTransport(t, 2, "", nil)
 	// a believes node 3 lives at b's address.
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: b.addr()} })
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: b.addr()} })
 	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgApp, 1, 3, 1)})
 
 	testharness.Eventually(t, 10*time.Second, "dialer learns why it was refused", func() bool {
@@ -681,7 +681,7 @@ func TestWrongNodeIDRefused(t *testing.T) {
 }
 
 func TestBadFramesCloseConnection(t *testing.T) {
-	b := startNode(t, 2, "", func(c *Config, _ *recorder) { c.MaxMessageBytes = 32 << 20 })
+	b := startTransport(t, 2, "", func(c *Config, _ *recorder) { c.MaxMessageBytes = 32 << 20 })
 	hs := &handshake{version: protocolVersion, from: 1, to: 2, clusterID: "test-cluster"}
 
 	for _, tc := range []struct {
@@ -757,7 +757,7 @@ func TestBadFramesCloseConnection(t *testing.T) {
 }
 
 func TestGarbageHandshakeCloses(t *testing.T) {
-	b := startNode(t, 2, "", func(c *Config, _ *recorder) { c.DialTimeout = 300 * time.Millisecond })
+	b := startTransport(t, 2, "", func(c *Config, _ *recorder) { c.DialTimeout = 300 * time.Millisecond })
 
 	t.Run("http request", func(t *testing.T) {
 		c := rawDial(t, b.addr(), nil)
@@ -811,8 +811,8 @@ func TestGarbageHandshakeCloses(t *testing.T) {
 
 func TestSnapshotStatusReported(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
-		a := startNode(t, 1, "", nil)
-		b := startNode(t, 2, "", nil)
+		a := startTransport(t, 1, "", nil)
+		b := startTransport(t, 2, "", nil)
 		mesh(a, b)
 		data := bytes.Repeat([]byte("snapshot"), 512<<10) // 4 MiB
 		a.tr.Send([]*raftpb.Message{snapMsg(1, 2, data)})
@@ -831,7 +831,7 @@ func TestSnapshotStatusReported(t *testing.T) {
 	})
 
 	t.Run("peer down", func(t *testing.T) {
-		a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: testharness.FreeAddr(t)} })
+		a := startTransport(t, 1, "", func(c *Config, _ *recorder) { c.Peers = map[uint64]string{3: testharness.FreeAddr(t)} })
 		a.tr.Send([]*raftpb.Message{snapMsg(1, 3, []byte("state"))})
 		testharness.Eventually(t, 10*time.Second, "snapshot reported failed", func() bool {
 			return a.rec.hasSnap(snapReport{3, true})
@@ -839,8 +839,8 @@ func TestSnapshotStatusReported(t *testing.T) {
 	})
 
 	t.Run("too large", func(t *testing.T) {
-		a := startNode(t, 1, "", func(c *Config, _ *recorder) { c.MaxMessageBytes = 1 << 20 })
-		b := startNode(t, 2, "", nil)
+		a := startTransport(t, 1, "", func(c *Config, _ *recorder) { c.MaxMessageBytes = 1 << 20 })
+		b := startTransport(t, 2, "", nil)
 		mesh(a, b)
 		a.tr.Send([]*raftpb.Message{
 			snapMsg(1, 2, make([]byte, 2<<20)),
@@ -866,7 +866,7 @@ func TestCloseIsPromptWithStuckPeers(t *testing.T) {
 	silent := startFakePeer(t, false) // never answers the handshake
 	stuck := startFakePeer(t, true)   // answers, then never reads
 	const queue = 4
-	a := startNode(t, 1, "", func(c *Config, r *recorder) {
+	a := startTransport(t, 1, "", func(c *Config, r *recorder) {
 		c.Peers = map[uint64]string{2: silent.addr(), 3: stuck.addr()}
 		c.QueueSize = queue
 		c.DialTimeout = time.Minute
@@ -925,8 +925,8 @@ func TestCancelStartContextStops(t *testing.T) {
 }
 
 func TestAddRemovePeer(t *testing.T) {
-	b := startNode(t, 2, "", nil)
-	c := startNode(t, 3, "", nil)
+	b := startTransport(t, 2, "", nil)
+	c := startTransport(t, 3, "", nil)
 
 	// A peer added before Start is dialed by Start.
 	rec := newRecorder()
@@ -1082,13 +1082,13 @@ func TestWireRoundTrip(t *testing.T) {
 // restarted node hears from the raft leader within moments.
 func TestPeerThatDialsUsCutsTheBackoffShort(t *testing.T) {
 	addrB := testharness.FreeAddr(t)
-	a := startNode(t, 1, "", func(c *Config, _ *recorder) {
+	a := startTransport(t, 1, "", func(c *Config, _ *recorder) {
 		c.Peers = map[uint64]string{2: addrB}
 		c.MaxBackoff = time.Minute
 	})
 	// Steps 100ms, 200ms, ... doubling: after the 7th failure a waits 3.2-6.4 s.
 	testharness.Eventually(t, 20*time.Second, "a long backoff step", func() bool { return a.rec.unreachableCount(2) >= 7 })
-	b := startNode(t, 2, addrB, func(c *Config, _ *recorder) { c.Peers = map[uint64]string{1: a.addr()} })
+	b := startTransport(t, 2, addrB, func(c *Config, _ *recorder) { c.Peers = map[uint64]string{1: a.addr()} })
 	b.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 2, 1, 1)}) // b dials a
 	start := time.Now()
 	next := uint64(1)
