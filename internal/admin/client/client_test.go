@@ -14,18 +14,13 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/server"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // closedURL is an admin URL on 127.0.0.1 where nothing listens.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + testharness.FreeAddr(t)
 }
 
 func TestClientReadsEndpoints(t *testing.T) {

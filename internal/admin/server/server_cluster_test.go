@@ -1,54 +1,33 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
-// startNode runs a real single-node chronik in a temp dir and serves its
+// serveNode runs a real single-node chronik in a temp dir and serves its
 // admin API (with token) on a test server.
-func startNode(t *testing.T, token string) (*broker.Node, *httptest.Server) {
+func serveNode(t *testing.T, token string) (*broker.Node, *httptest.Server) {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.KafkaAddr, cfg.ClusterAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", ""
-	cfg.GroupInitialRebalanceDelay = 0
-	cfg.OffsetsTopicPartitions = 1
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("node not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cfg := inproc.Config(t)
+	cfg.AdminAddr = ""
+	n := inproc.StartNode(t, cfg)
 	srv := httptest.NewServer(HandlerFor(nil, token)(n))
 	t.Cleanup(srv.Close)
 	return n, srv
 }
 
 func TestClusterEndpointsOnARealNode(t *testing.T) {
-	_, srv := startNode(t, "s3cret")
+	_, srv := serveNode(t, "s3cret")
 	httpc := newHTTPClient(t)
 	ctx := t.Context()
 	anon := client.New(srv.URL, httpc)
@@ -132,7 +111,7 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 }
 
 func TestMutationBadInput(t *testing.T) {
-	_, srv := startNode(t, "")
+	_, srv := serveNode(t, "")
 	httpc := newHTTPClient(t)
 	for _, tc := range []struct {
 		method, path, body string
