@@ -1,59 +1,16 @@
 package topicadmin
 
 import (
-	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
-	"os"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
-
-// startBroker runs a real single-node chronik on random ports in a temp
-// dir, stopped when the test ends. adjust, if not nil, changes its config.
-func startBroker(t *testing.T, adjust func(*broker.Config)) *broker.Node {
-	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.KafkaAddr = "127.0.0.1:0"
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.ClusterAddr = "127.0.0.1:0"
-	cfg.GroupInitialRebalanceDelay = 0
-	cfg.OffsetsTopicPartitions = 1
-	var logOut io.Writer = io.Discard
-	if os.Getenv("CHRONIK_TEST_DEBUG") != "" {
-		logOut = os.Stderr
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	n, err := broker.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Close(ctx); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("broker not ready within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return n
-}
 
 func newTopicClient(t *testing.T, brokers []string, setting string) *Client {
 	t.Helper()
@@ -63,25 +20,6 @@ func newTopicClient(t *testing.T, brokers []string, setting string) *Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// deadAddr is a 127.0.0.1 address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // wantKafkaError checks err is a KafkaError with the code and message parts.
@@ -102,10 +40,10 @@ func wantKafkaError(t *testing.T, err error, code string, parts ...string) {
 }
 
 func TestTopics(t *testing.T) {
-	n := startBroker(t, nil)
+	n := inproc.StartNode(t, inproc.Config(t))
 	addr := n.Addrs().Kafka
 	c := newTopicClient(t, []string{addr}, "--brokers")
-	ctx := testContext(t)
+	ctx := testharness.Context(t, 20*time.Second)
 
 	t.Run("lifecycle", func(t *testing.T) {
 		d, err := c.CreateTopic(ctx, "orders", 3, 1, map[string]string{"retention.ms": "60000"})
@@ -173,20 +111,14 @@ func TestTopics(t *testing.T) {
 		if del.Name != "orders" || del.Partitions != 3 || del.ID != d.ID {
 			t.Errorf("deleted %+v", del)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			names, err := c.TopicNames(ctx)
-			if err != nil {
+		var listed []string
+		testharness.Eventually(t, 10*time.Second, "orders unlisted after deletion", func() bool {
+			var err error
+			if listed, err = c.TopicNames(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Contains(names, "orders") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("orders still listed after deletion: %v", names)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return !slices.Contains(listed, "orders")
+		}, func() string { return fmt.Sprintf("listed: %v", listed) })
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -224,8 +156,8 @@ func TestTopics(t *testing.T) {
 }
 
 func TestTopicsUnreachable(t *testing.T) {
-	dead := deadAddr(t)
-	ctx := testContext(t)
+	dead := testharness.FreeAddr(t) // nothing listens there
+	ctx := testharness.Context(t, 20*time.Second)
 	tests := []struct {
 		setting string
 		want    string
@@ -248,11 +180,12 @@ func TestTopicsUnreachable(t *testing.T) {
 // TestTopicsAdvertisedUnreachable: the bootstrap address answers, but the
 // address the broker advertises does not; the error must say which.
 func TestTopicsAdvertisedUnreachable(t *testing.T) {
-	dead := deadAddr(t)
-	n := startBroker(t, func(c *broker.Config) { c.AdvertiseKafkaAddr = dead })
+	dead := testharness.FreeAddr(t) // nothing listens there
+	cfg := inproc.Config(t)
+	cfg.AdvertiseKafkaAddr = dead
+	n := inproc.StartNode(t, cfg)
 	c := newTopicClient(t, []string{n.Addrs().Kafka}, "--brokers")
-	ctx, cancel := context.WithTimeout(testContext(t), 3*time.Second)
-	defer cancel()
+	ctx := testharness.Context(t, 3*time.Second)
 	_, err := c.CreateTopic(ctx, "t", 1, 1, nil)
 	wantKafkaError(t, err, "", "Kafka at "+n.Addrs().Kafka+" answered, but broker 1 at "+dead+", the address the cluster advertises, cannot be reached")
 }

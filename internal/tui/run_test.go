@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the program writes.
@@ -44,13 +47,9 @@ func TestTUIRun(t *testing.T) {
 	}()
 	waitOutput := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(out.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the program never showed %q:\n%s", what, out.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testharness.Eventually(t, 10*time.Second, fmt.Sprintf("the program to show %q", what), func() bool {
+			return strings.Contains(out.String(), what)
+		}, func() string { return "output:\n" + out.String() })
 	}
 	waitOutput("controller")
 	if _, err := inW.Write([]byte("2")); err != nil {
@@ -59,13 +58,8 @@ func TestTUIRun(t *testing.T) {
 	waitOutput("STALLED")
 	// The refresh ticks take snapshots by themselves.
 	calls := src.callCount()
-	deadline := time.Now().Add(10 * time.Second)
-	for src.callCount() < calls+2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refresh within 10s (snapshots %d)", src.callCount())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testharness.Eventually(t, 10*time.Second, "two refreshes", func() bool { return src.callCount() >= calls+2 },
+		func() string { return fmt.Sprintf("snapshots %d", src.callCount()) })
 	if _, err := inW.Write([]byte("q")); err != nil {
 		t.Fatal(err)
 	}
