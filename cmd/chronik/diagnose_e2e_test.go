@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/diagnose"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // The operator tools against a live three-process cluster: the real
@@ -58,7 +59,7 @@ func toolJSON[T any](t *testing.T, wantCodes []int, args ...string) (T, time.Dur
 	return v, took
 }
 
-func (c *procCluster) adminURL(i int) string { return "http://" + c.procs[i].admin }
+func (c *procCluster) adminURL(i int) string { return "http://" + c.Procs[i].Admin }
 
 // createTopicRF3 creates a replicated topic with the given configs.
 func (c *procCluster) createTopicRF3(topic string, partitions int32, configs map[string]*string) {
@@ -88,14 +89,14 @@ func findingFor(rep diagnose.DoctorReport, code string, node int32) (api.Finding
 // isr describe shows its partitions UNDER_REPLICATED with the ISR the
 // controller committed (without it).
 func TestToolsWithOneNodeDown(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "1s")
+	c := startProcCluster(t, "--broker-session-timeout", "1s")
 	c.createTopicRF3("orders", 3, nil)
-	c.kill(2)
+	c.Procs[2].Kill(t)
 	a := c.adminURL(0)
 
 	var rep diagnose.ISRReport
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// Each look runs the binary.
+	testharness.EventuallyEvery(t, 15*time.Second, 100*time.Millisecond, "isr describe showing every partition UNDER_REPLICATED with ISR [1 2]", func() bool {
 		var took time.Duration
 		rep, took = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--admin", a, "-o", "json")
 		if took > 3*time.Second {
@@ -105,14 +106,8 @@ func TestToolsWithOneNodeDown(t *testing.T) {
 		for _, p := range rep.Partitions {
 			done = done && p.Status == api.StatusUnderReplicated && slices.Equal(sortedIDs(p.ISR), []int32{1, 2})
 		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("isr describe never showed every partition UNDER_REPLICATED with ISR [1 2]: %+v", rep.Partitions)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return done
+	}, func() string { return fmt.Sprintf("partitions %+v", rep.Partitions) })
 	if len(rep.Unreachable) != 1 || rep.Unreachable[0].NodeID != 3 {
 		t.Fatalf("unreachable nodes %+v, want node 3", rep.Unreachable)
 	}
@@ -153,28 +148,23 @@ func sortedIDs(ids []int32) []int32 {
 // refresh, isr describe --stalled and doctor name the follower, its
 // partition and its lag; after SIGCONT both clear.
 func TestToolsSeeAPausedFollower(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "2s")
+	c := startProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "2s")
 	leader := c.createRF3("lagging")
 	s := startStream(t, c, "lagging")
 	s.waitAcks(500, 30*time.Second)
 	follower := (leader + 1) % 3
 	a := c.adminURL(leader)
-	c.signal(follower, syscall.SIGSTOP)
+	c.Procs[follower].Pause(t)
 	paused := time.Now()
-	defer c.signal(follower, syscall.SIGCONT)
+	defer c.Procs[follower].Resume(t)
 
 	var rep diagnose.ISRReport
-	for {
+	// Each look runs the binary.
+	testharness.EventuallyEvery(t, 10*time.Second, 200*time.Millisecond, fmt.Sprintf("isr describe --stalled naming follower %d", follower+1), func() bool {
 		// --timeout 2s: the paused node never answers, so each call waits that long.
 		rep, _ = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "--timeout", "2s", "-o", "json")
-		if len(rep.Partitions) == 1 && slices.Equal(rep.Partitions[0].Stalled, []int32{int32(follower + 1)}) {
-			break
-		}
-		if time.Since(paused) > 10*time.Second {
-			t.Fatalf("isr describe --stalled never named follower %d: %+v", follower+1, rep)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(rep.Partitions) == 1 && slices.Equal(rep.Partitions[0].Stalled, []int32{int32(follower + 1)})
+	}, func() string { return fmt.Sprintf("report %+v", rep) })
 	t.Logf("STALLED shown %v after SIGSTOP (lag time 2s)", time.Since(paused).Round(time.Millisecond))
 	p := rep.Partitions[0]
 	if p.Topic != "lagging" || p.Status != api.StatusStalled {
@@ -190,20 +180,14 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 		t.Errorf("doctor's table does not show the stalled follower:\n%s", out)
 	}
 
-	c.signal(follower, syscall.SIGCONT)
+	c.Procs[follower].Resume(t)
 	resumed := time.Now()
-	for {
+	testharness.EventuallyEvery(t, 20*time.Second, 200*time.Millisecond, "no stalled follower after SIGCONT", func() bool {
 		rep, _ = toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--stalled", "--admin", a, "-o", "json")
 		doc, _ = toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "-o", "json")
 		_, still := findingFor(doc, diagnose.CodeFollowerStalled, -1)
-		if len(rep.Partitions) == 0 && !still {
-			break
-		}
-		if time.Since(resumed) > 20*time.Second {
-			t.Fatalf("still stalled after SIGCONT: %+v %+v", rep.Partitions, doc.Findings)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(rep.Partitions) == 0 && !still
+	}, func() string { return fmt.Sprintf("still stalled: %+v %+v", rep.Partitions, doc.Findings) })
 	t.Logf("cleared %v after SIGCONT", time.Since(resumed).Round(time.Millisecond))
 }
 
@@ -211,14 +195,14 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 // (so it stays in the ISR), acks=all produces wait; doctor reports
 // ACKS_ALL_WAITING with their count and the oldest one's age.
 func TestDoctorSeesAcksAllWaiting(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "30s")
+	c := startProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "30s")
 	leader := c.createRF3("waiting")
 	follower := (leader + 1) % 3
-	c.signal(follower, syscall.SIGSTOP)
-	defer c.signal(follower, syscall.SIGCONT)
+	c.Procs[follower].Pause(t)
+	defer c.Procs[follower].Resume(t)
 
 	// Not idempotent: InitProducerId could go to the paused node and hang.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.procs[leader].kafka), kgo.DefaultProduceTopic("waiting"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Procs[leader].Kafka), kgo.DefaultProduceTopic("waiting"),
 		kgo.ProduceRequestTimeout(20*time.Second), kgo.DisableIdempotentWrite())
 	if err != nil {
 		t.Fatal(err)
@@ -231,9 +215,10 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 		cl.Produce(ctx, &kgo.Record{Value: []byte{byte(i)}}, func(_ *kgo.Record, err error) { produced <- err })
 	}
 	a := c.adminURL(leader)
-	start := time.Now()
-	for {
-		doc, _ := toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
+	var doc diagnose.DoctorReport
+	// Each look runs the binary.
+	testharness.EventuallyEvery(t, 15*time.Second, 200*time.Millisecond, "an ACKS_ALL_WAITING finding", func() bool {
+		doc, _ = toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
 		if f, ok := findingFor(doc, diagnose.CodeAcksAllWaiting, -1); ok {
 			count, _ := f.Evidence["acks_all_waiting"].(float64)
 			oldest, _ := f.Evidence["acks_all_oldest_wait_seconds"].(float64)
@@ -241,17 +226,16 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 				t.Fatalf("ACKS_ALL_WAITING %+v", f)
 			}
 			t.Logf("ACKS_ALL_WAITING: %v waiting, oldest %.1fs", count, oldest)
-			break
-		}
-		if time.Since(start) > 15*time.Second {
-			out, _, _, _ := runTool(t, "isr", "describe", "-v", "--admin", a, "--timeout", "1s")
-			t.Fatalf("no ACKS_ALL_WAITING finding: %+v\n%s", doc.Findings, out)
+			return true
 		}
 		select {
 		case err := <-produced:
 			t.Fatalf("an acks=all produce finished with a follower paused: %v", err)
 		default:
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	}, func() string {
+		out, _, _, _ := runTool(t, "isr", "describe", "-v", "--admin", a, "--timeout", "1s")
+		return fmt.Sprintf("findings %+v\n%s", doc.Findings, out)
+	})
 }

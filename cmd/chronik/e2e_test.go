@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,134 +18,39 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // These tests run the real binary as a process, so they can kill -9 it.
 
 var buildOnce struct {
 	sync.Once
+	dir string
 	bin string
 	err error
 }
 
 // removeChronikBinary deletes the binary built for these tests (TestMain).
 func removeChronikBinary() {
-	if buildOnce.bin != "" {
-		os.RemoveAll(filepath.Dir(buildOnce.bin))
+	if buildOnce.dir != "" {
+		os.RemoveAll(buildOnce.dir)
 	}
 }
 
+// chronikBinary builds the chronik binary once per test binary.
 func chronikBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "chronik-e2e-bin")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.bin = filepath.Join(dir, "chronik")
-		out, err := exec.Command("go", "build", "-o", buildOnce.bin, ".").CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "chronik-e2e-bin")
+		if buildOnce.err == nil {
+			buildOnce.bin, buildOnce.err = testharness.BuildChronik(buildOnce.dir)
 		}
 	})
 	if buildOnce.err != nil {
 		t.Fatal(buildOnce.err)
 	}
 	return buildOnce.bin
-}
-
-// freePort finds a port that is free now, for a process that binds it
-// later. It picks below the kernel's ephemeral range (32768-60999), so the
-// outgoing connections of tests running meanwhile cannot take it in between.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 1000 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
-		if err != nil {
-			continue // taken
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		return port
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return 0
-}
-
-type process struct {
-	cmd   *exec.Cmd
-	kafka string
-	admin string
-	done  chan struct{} // closed when the process has exited
-	err   error         // its exit status, valid after done
-}
-
-// startProcess runs `chronik serve` on dataDir and waits until /readyz answers.
-func startProcess(t *testing.T, dataDir string, kafkaPort, adminPort int, extra ...string) *process {
-	t.Helper()
-	p := launchProcess(t, dataDir, kafkaPort, adminPort, extra...)
-	p.waitReady(t)
-	return p
-}
-
-// launchProcess runs `chronik serve` on dataDir without waiting for it.
-func launchProcess(t *testing.T, dataDir string, kafkaPort, adminPort int, extra ...string) *process {
-	t.Helper()
-	p := &process{
-		kafka: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
-		admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
-		done:  make(chan struct{}),
-	}
-	p.cmd = exec.Command(chronikBinary(t), "serve", "--data-dir", dataDir,
-		"--kafka-addr", p.kafka, "--advertise-kafka-addr", p.kafka, "--admin-addr", p.admin,
-		"--log-level", "warn")
-	p.cmd.Args = append(p.cmd.Args, extra...)
-	if !slices.Contains(extra, "--cluster-addr") {
-		p.cmd.Args = append(p.cmd.Args, "--cluster-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	}
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "chronik.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); logFile.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("chronik log:\n%s", b)
-		}
-	})
-	return p
-}
-
-// waitReady polls /readyz until the node serves.
-func (p *process) waitReady(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("chronik exited before ready: %v", p.err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("chronik not ready after 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestKillDashNineLosesNoAcknowledgedWrite kills the broker with SIGKILL in
@@ -159,12 +61,10 @@ func TestKillDashNineLosesNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	dataDir := t.TempDir()
-	kport, aport := freePort(t), freePort(t)
-	p := startProcess(t, dataDir, kport, aport)
+	p := testharness.Start(t, testharness.Serve{Binary: chronikBinary(t)})
 
 	const total = 30000
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
 		kgo.RecordRetries(1<<30), kgo.RecordDeliveryTimeout(2*time.Minute),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
 		kgo.MaxBufferedRecords(500))
@@ -201,15 +101,12 @@ func TestKillDashNineLosesNoAcknowledgedWrite(t *testing.T) {
 	}()
 
 	<-killAt
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	p.Kill(t)
 	mu.Lock()
 	ackedAtKill := acked
 	mu.Unlock()
 	t.Logf("killed with %d records acknowledged", ackedAtKill)
-	startProcess(t, dataDir, kport, aport)
+	testharness.Start(t, p.Serve) // the same data dir and ports
 
 	wg.Wait()
 	if err := cl.Flush(ctx); err != nil {
@@ -219,7 +116,7 @@ func TestKillDashNineLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("produce errors: %v", prodErr)
 	}
 
-	cons, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumeTopics("crash"),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.ConsumeTopics("crash"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -249,10 +146,8 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	dataDir := t.TempDir()
-	kport, aport := freePort(t), freePort(t)
-	p := startProcess(t, dataDir, kport, aport)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("term"), kgo.AllowAutoTopicCreation())
+	p := testharness.Start(t, testharness.Serve{Binary: chronikBinary(t)})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.DefaultProduceTopic("term"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,20 +157,18 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	p.Signal(t, syscall.SIGTERM)
 	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want exit code 0", p.err)
+	case <-p.Done():
+		if p.Err() != nil {
+			t.Fatalf("exit after SIGTERM: %v, want exit code 0", p.Err())
 		}
 	case <-ctx.Done():
 		t.Fatal("no exit within 30s of SIGTERM")
 	}
 	// Garbage after the last batch (a torn write from some other crash) is
 	// cut at start-up; the record before it is intact.
-	seg := filepath.Join(dataDir, "logs", "term-0", "00000000000000000000.log")
+	seg := filepath.Join(p.DataDir, "logs", "term-0", "00000000000000000000.log")
 	f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatalf("open segment: %v", err)
@@ -284,8 +177,8 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	p2 := startProcess(t, dataDir, kport, aport)
-	cons, err := kgo.NewClient(kgo.SeedBrokers(p2.kafka), kgo.ConsumeTopics("term"),
+	p2 := testharness.Start(t, p.Serve)
+	cons, err := kgo.NewClient(kgo.SeedBrokers(p2.Kafka), kgo.ConsumeTopics("term"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +188,7 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	if rs := fs.Records(); len(rs) != 1 || string(rs[0].Value) != "kept" {
 		t.Fatalf("after restart got %d records, want the one produced before SIGTERM", len(rs))
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(p2.kafka), kgo.DefaultProduceTopic("term"))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(p2.Kafka), kgo.DefaultProduceTopic("term"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,31 +210,11 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	type nodePorts struct{ kafka, admin, cluster int }
-	ports := make([]nodePorts, 3)
-	var peers []string
-	for i := range ports {
-		ports[i] = nodePorts{freePort(t), freePort(t), freePort(t)}
-		peers = append(peers, fmt.Sprintf("%d=127.0.0.1:%d", i+1, ports[i].cluster))
-	}
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	startAll := func() []*process {
-		// /readyz needs a quorum: launch all three, then wait for each.
-		procs := make([]*process, 3)
-		for i := range procs {
-			procs[i] = launchProcess(t, dirs[i], ports[i].kafka, ports[i].admin,
-				"--node-id", strconv.Itoa(i+1), "--cluster-addr", fmt.Sprintf("127.0.0.1:%d", ports[i].cluster),
-				"--peers", strings.Join(peers, ","))
-		}
-		for _, p := range procs {
-			p.waitReady(t)
-		}
-		return procs
-	}
-	procs := startAll()
+	c := testharness.StartProcCluster(t, chronikBinary(t), 3)
+	procs := c.Procs
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(procs[1].kafka))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(procs[1].Kafka))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,27 +227,31 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 		t.Fatalf("create topic: %v", err)
 	}
 	for _, p := range procs {
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.done
+		p.Kill(t)
 	}
-	procs = startAll()
+	// /readyz needs a quorum: launch all three where they were, then wait
+	// for each.
+	for i, p := range procs {
+		procs[i] = testharness.Launch(t, p.Serve)
+	}
+	for _, p := range procs {
+		p.WaitReady(t)
+	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(procs[2].kafka))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(procs[2].Kafka))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	// Restarts move leaderships and drop the restarted replicas from ISRs
 	// until they have caught up: every ISR is whole again on its own.
-	isrDeadline := time.Now().Add(20 * time.Second)
-	for {
+	var td kadm.TopicDetail
+	testharness.Eventually(t, 20*time.Second, "whole ISRs after the restart", func() bool {
 		topics, err := kadm.NewClient(cl).ListTopics(ctx, "survivor")
 		if err != nil {
 			t.Fatal(err)
 		}
-		td := topics["survivor"]
+		td = topics["survivor"]
 		if td.Err != nil || len(td.Partitions) != 6 {
 			t.Fatalf("after kill -9 of all nodes: %v, %d partitions", td.Err, len(td.Partitions))
 		}
@@ -385,18 +262,12 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 			}
 			whole = whole && len(p.ISR) == 3
 		}
-		if whole {
-			break
-		}
-		if time.Now().After(isrDeadline) {
-			t.Fatalf("ISRs not whole 20 s after the restart: %v", td.Partitions)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return whole
+	}, func() string { return fmt.Sprintf("partitions %v", td.Partitions) })
 
 	var admins []string
 	for _, p := range procs {
-		admins = append(admins, "http://"+p.admin)
+		admins = append(admins, "http://"+p.Admin)
 	}
 	type result struct {
 		Admin  string          `json:"admin"`
@@ -405,38 +276,33 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 		Error  string          `json:"error"`
 	}
 	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	// Each look runs the binary.
+	testharness.EventuallyEvery(t, 20*time.Second, 100*time.Millisecond, "raft status showing one leader and one commit index", func() bool {
 		out, err := exec.CommandContext(ctx, chronikBinary(t), "raft", "status", "-o", "json",
 			"--admin", strings.Join(admins, ",")).CombinedOutput()
 		last = string(out)
 		var results []result
-		if err == nil && json.Unmarshal(out, &results) == nil && len(results) == 3 {
-			leaders, commits := 0, map[float64]bool{}
-			for _, r := range results {
-				d := *r.Data
-				if d["role"] == "leader" {
-					leaders++
-					if peers, _ := d["peers"].([]any); len(peers) != 3 {
-						t.Fatalf("leader lists %d peers: %s", len(peers), out)
-					}
+		if err != nil || json.Unmarshal(out, &results) != nil || len(results) != 3 {
+			return false
+		}
+		leaders, commits := 0, map[float64]bool{}
+		for _, r := range results {
+			d := *r.Data
+			if d["role"] == "leader" {
+				leaders++
+				if peers, _ := d["peers"].([]any); len(peers) != 3 {
+					t.Fatalf("leader lists %d peers: %s", len(peers), out)
 				}
-				commits[d["commit"].(float64)] = true
 			}
-			if leaders == 1 && len(commits) == 1 {
-				break
-			}
+			commits[d["commit"].(float64)] = true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("raft status never showed one leader and one commit index:\n%s", last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return leaders == 1 && len(commits) == 1
+	}, func() string { return "last:\n" + last })
 
 	// kill -9 the raft leader: the survivors elect a new one within 3 s and
 	// metadata changes continue.
-	leaderOf := func(p *process) (uint64, bool) {
-		resp, err := http.Get("http://" + p.admin + "/v1/raft")
+	leaderOf := func(p *testharness.Process) (uint64, bool) {
+		resp, err := http.Get("http://" + p.Admin + "/v1/raft")
 		if err != nil {
 			return 0, false
 		}
@@ -456,13 +322,10 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 	if old < 1 || old > 3 {
 		t.Fatalf("no raft leader known before the kill (%d)", old)
 	}
-	if err := procs[old-1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-procs[old-1].done
+	procs[old-1].Kill(t)
 	killed := time.Now()
-	var survivor *process
-	for survivor == nil {
+	var survivor *testharness.Process
+	testharness.Eventually(t, 3*time.Second, fmt.Sprintf("a new raft leader after killing leader %d", old), func() bool {
 		for i, p := range procs {
 			if uint64(i+1) == old {
 				continue
@@ -471,13 +334,10 @@ func TestThreeNodeClusterKillAllAndRaftStatus(t *testing.T) {
 				survivor = p
 			}
 		}
-		if time.Since(killed) > 3*time.Second {
-			t.Fatalf("no new raft leader within 3 s of killing leader %d", old)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return survivor != nil
+	})
 	t.Logf("new raft leader %v after killing node %d", time.Since(killed).Round(time.Millisecond), old)
-	acl, err := kgo.NewClient(kgo.SeedBrokers(survivor.kafka))
+	acl, err := kgo.NewClient(kgo.SeedBrokers(survivor.Kafka))
 	if err != nil {
 		t.Fatal(err)
 	}

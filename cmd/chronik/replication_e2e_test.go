@@ -9,103 +9,43 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // These tests run three real `chronik serve` processes and kill, stop and
 // continue them with signals.
 
-// procCluster is three processes on fixed ports and data dirs, so a node can
-// be restarted where it was.
+// procCluster is three `chronik serve` processes (a testharness.ProcCluster)
+// with what these tests ask of them: clients, partition 0 as one node sees
+// it, topics replicated on all three.
 type procCluster struct {
-	t     *testing.T
-	dirs  []string
-	ports [][3]int // kafka, admin, cluster
-	peers string
-	extra []string
-	procs []*process
+	*testharness.ProcCluster
+	t *testing.T
 }
 
-func newProcCluster(t *testing.T, extra ...string) *procCluster {
+// startProcCluster starts three processes with extra flags and waits until
+// all are ready. It skips the test with -short.
+func startProcCluster(t *testing.T, extra ...string) *procCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("process test")
 	}
-	c := &procCluster{t: t, extra: extra, procs: make([]*process, 3)}
-	var peers []string
-	for i := range 3 {
-		c.dirs = append(c.dirs, t.TempDir())
-		c.ports = append(c.ports, [3]int{freePort(t), freePort(t), freePort(t)})
-		peers = append(peers, fmt.Sprintf("%d=127.0.0.1:%d", i+1, c.ports[i][2]))
-	}
-	c.peers = strings.Join(peers, ",")
-	for i := range 3 {
-		c.launch(i)
-	}
-	for _, p := range c.procs {
-		p.waitReady(t)
-	}
-	return c
-}
-
-func (c *procCluster) launch(i int) *process {
-	c.t.Helper()
-	args := append([]string{"--node-id", strconv.Itoa(i + 1), "--cluster-addr", fmt.Sprintf("127.0.0.1:%d", c.ports[i][2]),
-		"--peers", c.peers}, c.extra...)
-	c.procs[i] = launchProcess(c.t, c.dirs[i], c.ports[i][0], c.ports[i][1], args...)
-	return c.procs[i]
-}
-
-func (c *procCluster) signal(i int, sig syscall.Signal) {
-	c.t.Helper()
-	if err := c.procs[i].cmd.Process.Signal(sig); err != nil {
-		c.t.Fatalf("signal %v to node %d: %v", sig, i+1, err)
-	}
-}
-
-func (c *procCluster) kill(i int) {
-	c.signal(i, syscall.SIGKILL)
-	<-c.procs[i].done
-}
-
-// stopAll stops every node gracefully, so their logs are flushed and closed.
-func (c *procCluster) stopAll() {
-	c.t.Helper()
-	for i, p := range c.procs {
-		select {
-		case <-p.done:
-			continue
-		default:
-		}
-		c.signal(i, syscall.SIGTERM)
-		<-p.done
-	}
-}
-
-func (c *procCluster) seeds(except ...int) []string {
-	var out []string
-	for i, p := range c.procs {
-		if !slices.Contains(except, i) {
-			out = append(out, p.kafka)
-		}
-	}
-	return out
+	return &procCluster{ProcCluster: testharness.StartProcCluster(t, chronikBinary(t), 3, extra...), t: t}
 }
 
 func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.KafkaAddrs()...)}, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -115,22 +55,12 @@ func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
 
 // partition asks node i itself for partition 0 of topic.
 func (c *procCluster) partition(i int, topic string) (kmsg.MetadataResponseTopicPartition, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.procs[i].kafka))
-	if err != nil {
-		return kmsg.MetadataResponseTopicPartition{}, err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	kresp, err := cl.Broker(-2147483648).Request(ctx, req) // the seed itself
+	resp, err := testharness.MetadataFrom(ctx, c.Procs[i].Kafka, topic)
 	if err != nil {
 		return kmsg.MetadataResponseTopicPartition{}, err
 	}
-	resp := kresp.(*kmsg.MetadataResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) == 0 {
 		return kmsg.MetadataResponseTopicPartition{}, fmt.Errorf("no metadata for %s", topic)
 	}
@@ -140,20 +70,13 @@ func (c *procCluster) partition(i int, topic string) (kmsg.MetadataResponseTopic
 // waitPartition polls node i until cond holds for partition 0 of topic.
 func (c *procCluster) waitPartition(i int, topic string, within time.Duration, what string, cond func(kmsg.MetadataResponseTopicPartition) bool) kmsg.MetadataResponseTopicPartition {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	var last kmsg.MetadataResponseTopicPartition
-	var lastErr error
-	for {
-		p, err := c.partition(i, topic)
-		if err == nil && cond(p) {
-			return p
-		}
-		last, lastErr = p, err
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: not within %v (node %d says leader %d ISR %v, err %v)", what, within, i+1, last.Leader, last.ISR, lastErr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var p kmsg.MetadataResponseTopicPartition
+	var err error
+	testharness.Eventually(c.t, within, what, func() bool {
+		p, err = c.partition(i, topic)
+		return err == nil && cond(p)
+	}, func() string { return fmt.Sprintf("node %d says leader %d ISR %v, err %v", i+1, p.Leader, p.ISR, err) })
+	return p
 }
 
 // createRF3 creates a one-partition topic on all three nodes with
@@ -277,13 +200,8 @@ func (s *stream) firstAckAfter(t time.Time) (time.Time, bool) {
 
 func (s *stream) waitAcks(n int, within time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(within)
-	for s.count() < n {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%d records acknowledged, waited for %d", s.count(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testharness.Eventually(s.t, within, fmt.Sprintf("%d records acknowledged", n), func() bool { return s.count() >= n },
+		func() string { return fmt.Sprintf("%d acknowledged", s.count()) })
 }
 
 // finish stops producing, flushes and stops the consumer.
@@ -355,7 +273,7 @@ func (s *stream) verify(c *procCluster) map[uint64]int64 {
 // are byte-for-byte identical.
 func (c *procCluster) sameLogs(topic string) {
 	c.t.Helper()
-	c.stopAll()
+	c.StopAll(c.t)
 	read := func(dir string) []byte {
 		files, _ := filepath.Glob(filepath.Join(dir, "logs", topic+"-0", "*.log"))
 		if len(files) == 0 {
@@ -372,9 +290,9 @@ func (c *procCluster) sameLogs(topic string) {
 		}
 		return out
 	}
-	want := read(c.dirs[0])
+	want := read(c.Procs[0].DataDir)
 	for i := 1; i < 3; i++ {
-		if got := read(c.dirs[i]); !bytes.Equal(got, want) {
+		if got := read(c.Procs[i].DataDir); !bytes.Equal(got, want) {
 			c.t.Fatalf("node %d's copy of %s-0 differs from node 1's (%d vs %d bytes)", i+1, topic, len(got), len(want))
 		}
 	}
@@ -386,12 +304,12 @@ func (c *procCluster) sameLogs(topic string) {
 // every acknowledged record is there exactly once, in order, with identical
 // bytes at identical offsets on every replica.
 func TestKillLeaderDuringAcksAllStream(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "1s")
+	c := startProcCluster(t, "--broker-session-timeout", "1s")
 	leader := c.createRF3("failover")
 	s := startStream(t, c, "failover")
 	s.waitAcks(2000, 30*time.Second)
 
-	c.kill(leader)
+	c.Procs[leader].Kill(t)
 	killed := time.Now()
 	survivor := (leader + 1) % 3
 	p := c.waitPartition(survivor, "failover", 5*time.Second, "a new leader", func(p kmsg.MetadataResponseTopicPartition) bool {
@@ -407,7 +325,7 @@ func TestKillLeaderDuringAcksAllStream(t *testing.T) {
 	t.Logf("killed leader %d; node %d leads after %v (ISR %v); first acknowledgement after the kill %v later",
 		leader+1, p.Leader, elected.Round(time.Millisecond), p.ISR, first.Sub(killed).Round(time.Millisecond))
 
-	c.launch(leader).waitReady(t)
+	c.Restart(t, leader)
 	c.waitPartition(survivor, "failover", 30*time.Second, "the restarted node back in the ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return len(p.ISR) == 3
 	})
@@ -426,12 +344,12 @@ func TestKillLeaderDuringAcksAllStream(t *testing.T) {
 // replica.lag.time.max.ms it leaves the ISR and acks=all continues with two
 // replicas; SIGCONT: it catches up and rejoins.
 func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "1s")
+	c := startProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", "1s")
 	leader := c.createRF3("paused")
 	s := startStream(t, c, "paused")
 	s.waitAcks(1000, 30*time.Second)
 	follower := (leader + 1) % 3
-	c.signal(follower, syscall.SIGSTOP)
+	c.Procs[follower].Pause(t)
 	stopped := time.Now()
 	p := c.waitPartition(leader, "paused", 10*time.Second, "the paused follower out of the ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return len(p.ISR) == 2 && !slices.Contains(p.ISR, int32(follower+1))
@@ -440,7 +358,7 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	before := s.count()
 	s.waitAcks(before+1000, 30*time.Second)
 
-	c.signal(follower, syscall.SIGCONT)
+	c.Procs[follower].Resume(t)
 	resumed := time.Now()
 	c.waitPartition(leader, "paused", 30*time.Second, "the resumed follower back in the ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return len(p.ISR) == 3
@@ -458,13 +376,13 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 // end all three logs are identical, every acks=all record is there once,
 // and the live consumer was never shown a record that later disappeared.
 func TestIsolatedOldLeaderTruncatesItsTail(t *testing.T) {
-	c := newProcCluster(t, "--broker-session-timeout", "1s")
+	c := startProcCluster(t, "--broker-session-timeout", "1s")
 	leader := c.createRF3("isolated")
 	s := startStream(t, c, "isolated")
 	s.waitAcks(1000, 30*time.Second)
 
 	// A client connected to the old leader before it stops.
-	old, err := kgo.NewClient(kgo.SeedBrokers(c.procs[leader].kafka), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	old, err := kgo.NewClient(kgo.SeedBrokers(c.Procs[leader].Kafka), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +392,7 @@ func TestIsolatedOldLeaderTruncatesItsTail(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.signal(leader, syscall.SIGSTOP)
+	c.Procs[leader].Pause(t)
 	survivor := (leader + 1) % 3
 	c.waitPartition(survivor, "isolated", 10*time.Second, "a new leader", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return p.Leader > 0 && int(p.Leader-1) != leader
@@ -510,7 +428,7 @@ func TestIsolatedOldLeaderTruncatesItsTail(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond) // let the requests reach the stopped process's socket
-	c.signal(leader, syscall.SIGCONT)
+	c.Procs[leader].Resume(t)
 	wg.Wait()
 	appended := 0
 	for _, code := range results {

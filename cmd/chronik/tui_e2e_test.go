@@ -17,6 +17,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/diagnose"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // TestTUIFlags checks what `chronik tui` resolves from its flags, the
@@ -139,9 +140,10 @@ func (term *terminal) display(format string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// dumpAndFail fails the test with the pane's state; a process still
-// running is asked for its goroutines (SIGQUIT), which land in the pane.
-func (term *terminal) dumpAndFail(what string) {
+// dump is the pane's state and its whole history, to explain a failure; a
+// process still running is asked for its goroutines (SIGQUIT), which land
+// in the pane.
+func (term *terminal) dump() string {
 	term.t.Helper()
 	state := term.display("dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal} pid=#{pane_pid}")
 	if pid, err := strconv.Atoi(term.display("#{pane_pid}")); err == nil && term.display("#{pane_dead}") != "1" {
@@ -149,23 +151,21 @@ func (term *terminal) dumpAndFail(what string) {
 		time.Sleep(time.Second)
 	}
 	out, _ := term.cmd("capture-pane", "-p", "-S", "-", "-t", tuiSession).Output()
-	term.t.Fatalf("%s (%s):\n%s", what, state, out)
+	return fmt.Sprintf("pane (%s):\n%s", state, out)
 }
+
+// lookEvery is how often a test looks at the terminal: each look runs tmux.
+const lookEvery = 50 * time.Millisecond
 
 // waitFor polls the screen until cond holds and returns that screen.
 func (term *terminal) waitFor(what string, within time.Duration, cond func(screen string) bool) string {
 	term.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s := term.screen()
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			term.t.Fatalf("the screen did not show %s within %v:\n%s", what, within, s)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var s string
+	testharness.EventuallyEvery(term.t, within, lookEvery, "the screen to show "+what, func() bool {
+		s = term.screen()
+		return cond(s)
+	}, func() string { return "screen:\n" + s })
+	return s
 }
 
 func showing(want ...string) func(string) bool {
@@ -218,7 +218,7 @@ func TestTUIEndToEnd(t *testing.T) {
 		refresh = 500 * time.Millisecond
 		timeout = time.Second
 	)
-	c := newProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", lagTime.String())
+	c := startProcCluster(t, "--broker-session-timeout", "60s", "--replica-lag-time-max", lagTime.String())
 	leader := c.createRF3("tui")
 	s := startStream(t, c, "tui")
 	s.waitAcks(500, 30*time.Second)
@@ -235,7 +235,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	}))
 
 	follower := (leader + 1) % 3
-	c.signal(follower, syscall.SIGSTOP)
+	c.Procs[follower].Pause(t)
 	stopped := time.Now()
 	screen := term.waitFor("tui-0 STALLED", 30*time.Second, func(s string) bool {
 		return strings.Contains(row(s), "⏸ STALLED")
@@ -264,7 +264,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	captureForDocs(t, "overview-stalled", term.waitFor("the overview", 10*time.Second, showing("chronik › Overview", "✗ NOT HEALTHY")))
 
 	term.keys("2")
-	c.signal(follower, syscall.SIGCONT)
+	c.Procs[follower].Resume(t)
 	resumed := time.Now()
 	screen = term.waitFor("tui-0 OK again", 30*time.Second, func(s string) bool {
 		return strings.Contains(row(s), "✓ OK") && !strings.Contains(s, "unreachable")
@@ -288,13 +288,8 @@ func TestTUIEndToEnd(t *testing.T) {
 	term.waitFor("the help closed", 10*time.Second, func(s string) bool { return !strings.Contains(s, "chronik › Help") })
 	term.keys("q")
 
-	deadline := time.Now().Add(10 * time.Second)
-	for term.display("#{pane_dead}") != "1" {
-		if time.Now().After(deadline) {
-			term.dumpAndFail("q did not end chronik tui")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testharness.EventuallyEvery(t, 10*time.Second, lookEvery, "q to end chronik tui",
+		func() bool { return term.display("#{pane_dead}") == "1" }, term.dump)
 	// tmux records the exit status when it reaps the process, which it
 	// sometimes does late (the pane is dead, the process a zombie): check it
 	// when it is there.
@@ -310,15 +305,10 @@ func TestTUIEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	httpc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	for {
+	var rows []api.PartitionRow
+	testharness.Eventually(t, 30*time.Second, "tui-0 OK after the test", func() bool {
 		v := client.Gather(ctx, httpc, []string{c.adminURL(leader)}, time.Second)
-		rows := diagnose.MergePartitions(v)
-		if len(rows) == 1 && rows[0].Status == api.StatusOK {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("tui-0 not OK after the test: %+v", rows)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		rows = diagnose.MergePartitions(v)
+		return len(rows) == 1 && rows[0].Status == api.StatusOK
+	}, func() string { return fmt.Sprintf("partitions %+v", rows) })
 }
