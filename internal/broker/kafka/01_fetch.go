@@ -170,7 +170,11 @@ func fetchForFollower(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, 
 		sp.LastStableOffset = sp.HighWatermark
 		return nil
 	}
-	p.UpdateFollower(replicaID, rp.FetchOffset)
+	if err := p.UpdateFollower(replicaID, rp.FetchOffset); err != nil {
+		sp.HighWatermark = p.HighWatermark()
+		sp.LastStableOffset = sp.HighWatermark
+		return err
+	}
 	recs, err := p.ReadForFollower(rp.FetchOffset, limit, first)
 	hw := p.HighWatermark()
 	sp.HighWatermark, sp.LastStableOffset = hw, hw

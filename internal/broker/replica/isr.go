@@ -33,7 +33,15 @@ type FollowerInfo struct {
 // UpdateFollower records a follower's fetch on the leader: the follower has
 // every offset below fetchOffset (it fsyncs before fetching again). The high
 // watermark may move; a lagging member that caught up counts again.
-func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
+//
+// A follower can only hold what this leader has, so a fetch offset beyond
+// the leader's log end (or below zero) is a lie or a bug: it is refused with
+// OFFSET_OUT_OF_RANGE and never recorded, so it can neither move the high
+// watermark nor keep a cut-off follower in the ISR.
+func (p *Partition) UpdateFollower(id int32, fetchOffset int64) error {
+	if fetchOffset < 0 || fetchOffset > p.LogEndOffset() {
+		return kerr.OffsetOutOfRange
+	}
 	end := p.CommittedEnd()
 	now := time.Now()
 	lagMax := p.lagTimeMax()
@@ -57,6 +65,7 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) {
 	}
 	p.followersMu.Unlock()
 	p.recomputeHW()
+	return nil
 }
 
 func (p *Partition) lagTimeMax() time.Duration {
