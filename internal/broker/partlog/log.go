@@ -122,6 +122,10 @@ type Options struct {
 	FlushInterval time.Duration // for FlushInterval; <= 0 means 1s
 	Logger        *slog.Logger  // nil means slog.Default()
 	Now           func() time.Time
+	// Files bounds the open files of inactive segments; a broker shares one
+	// across all its logs. nil gives the log its own, of
+	// DefaultMaxOpenSegmentFiles.
+	Files *FileCache
 }
 
 // AppendResult tells where an appended batch went.
@@ -151,6 +155,7 @@ type Log struct {
 	now           func() time.Time
 	flush         FlushPolicy
 	flushInterval time.Duration
+	files         *FileCache
 
 	mu            sync.RWMutex
 	cfg           Config
@@ -195,6 +200,7 @@ func Open(opts Options) (*Log, error) {
 		now:           opts.Now,
 		flush:         opts.Flush,
 		flushInterval: opts.FlushInterval,
+		files:         opts.Files,
 		cfg:           opts.Config.normalized(),
 		recoveryPoint: -1,
 		nextDone:      make(chan struct{}),
@@ -204,6 +210,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
+	}
+	if l.files == nil {
+		l.files = NewFileCache(DefaultMaxOpenSegmentFiles)
 	}
 	l.logger = l.logger.With("dir", opts.Dir)
 	if l.now == nil {
@@ -482,7 +491,7 @@ func (l *Log) rollLocked() error {
 		l.failErr = fmt.Errorf("log unusable after failed roll: %w", err)
 		return fmt.Errorf("roll segment %d: %w", old.base, err)
 	}
-	s := newSegment(l.dir, l.leo)
+	s := newSegment(l.dir, l.leo, l.files)
 	if _, _, err := s.openFiles(true); err != nil {
 		return fmt.Errorf("roll to segment %d: %w", l.leo, err)
 	}

@@ -18,10 +18,15 @@ type segView struct {
 	tidx timeView
 }
 
-// viewLocked snapshots s; the caller holds l.mu (read or write).
-func viewLocked(s *segment) segView {
+// viewLocked snapshots s, reopening its files if the FileCache closed
+// them; the caller holds l.mu (read or write) and releases the view.
+func viewLocked(s *segment) (segView, error) {
 	s.fileMu.RLock()
-	return segView{s: s, size: s.size, idx: s.idx.view(), tidx: s.tidx.view()}
+	if err := s.acquireRLocked(); err != nil {
+		s.fileMu.RUnlock()
+		return segView{}, err
+	}
+	return segView{s: s, size: s.size, idx: s.idx.view(), tidx: s.tidx.view()}, nil
 }
 
 func (v segView) release() { v.s.fileMu.RUnlock() }
@@ -141,8 +146,11 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64, minOne bool) ([]byte
 		l.mu.RUnlock()
 		return nil, nil
 	}
-	v := viewLocked(l.segs[l.segmentIndexLocked(offset)])
+	v, err := viewLocked(l.segs[l.segmentIndexLocked(offset)])
 	l.mu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("read at offset %d: %w", offset, err)
+	}
 	for {
 		out, found, err := readSegment(v, offset, maxBytes, limit, minOne)
 		base := v.s.base
@@ -172,7 +180,8 @@ func (l *Log) viewAfter(base int64) (segView, bool, error) {
 	}
 	for _, s := range l.segs {
 		if s.base > base {
-			return viewLocked(s), true, nil
+			v, err := viewLocked(s)
+			return v, err == nil, err
 		}
 	}
 	return segView{}, false, nil
@@ -275,7 +284,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	ok := false
 	for _, s := range l.segs {
 		if s.maxTS >= ts {
-			v, ok = viewLocked(s), true
+			if v, err = viewLocked(s); err != nil {
+				l.mu.RUnlock()
+				return -1, -1, false, fmt.Errorf("offset for timestamp %d: %w", ts, err)
+			}
+			ok = true
 			break
 		}
 	}
@@ -354,8 +367,11 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
 		return -1, -1, false, nil
 	}
 	maxTS, batchOffset := best.maxTS, best.maxTSOffset
-	v := viewLocked(best)
+	v, err := viewLocked(best)
 	l.mu.RUnlock()
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
+	}
 	defer v.release()
 
 	h, pos, ok, err := findBatch(v, batchOffset)

@@ -47,9 +47,9 @@ func (l *Log) recover() error {
 	rp := l.recoveryPoint
 
 	dirChanged := false
-	var toSync []*segment
+	var toSync []*segment // the last segment, when it was scanned or checked
 	for i, base := range bases {
-		s := newSegment(l.dir, base)
+		s := newSegment(l.dir, base, l.files)
 		idxMissing, tidxMissing, err := s.openFiles(false)
 		if err != nil {
 			return err
@@ -63,47 +63,42 @@ func (l *Log) recover() error {
 		if !last {
 			nextBase = bases[i+1]
 		}
-		haveIndexes := !idxMissing && !tidxMissing
-		if !last && rp >= 0 && nextBase <= rp && haveIndexes {
-			err := l.loadTrusted(s, nextBase)
-			if err == nil {
-				continue
-			}
-			l.logger.Info("segment index inconsistent; rebuilding", "segment", base, "reason", err)
-		}
-		if last && rp >= base && haveIndexes {
-			ok, err := l.loadClean(s, rp)
-			if err != nil {
-				return err
-			}
-			if ok {
-				toSync = append(toSync, s)
-				continue
-			}
-		}
-		if !haveIndexes && !last && rp >= 0 && nextBase <= rp {
-			l.logger.Info("segment index missing; rebuilding", "segment", base)
-		}
-		cut, err := l.scanSegment(s, nextBase)
+		checked, cut, err := l.recoverSegment(s, last, nextBase, rp, !idxMissing && !tidxMissing)
 		if err != nil {
 			return err
 		}
-		toSync = append(toSync, s)
 		if cut && !last {
 			// Data after a corrupt point cannot be trusted to follow on.
 			for j := len(bases) - 1; j > i; j-- {
-				doomed := newSegment(l.dir, bases[j])
+				doomed := newSegment(l.dir, bases[j], l.files)
 				if err := doomed.remove(); err != nil {
 					return err
 				}
 				l.logger.Warn("removed segment after corrupt data", "segment", bases[j])
 			}
 			dirChanged = true
+		}
+		if last || cut {
+			if checked {
+				toSync = append(toSync, s)
+			}
 			break
 		}
+		// An inactive segment is finished here: sealed, and what the scan
+		// read made durable, so that the file cache may close its files.
+		// A node with many segments never holds them all open.
+		if err := s.seal(); err != nil {
+			return err
+		}
+		if checked {
+			if _, err := s.syncFiles(true); err != nil {
+				return err
+			}
+		}
+		s.unpin()
 	}
 	if len(l.segs) == 0 {
-		s := newSegment(l.dir, 0)
+		s := newSegment(l.dir, 0, l.files)
 		if _, _, err := s.openFiles(true); err != nil {
 			return err
 		}
@@ -112,11 +107,6 @@ func (l *Log) recover() error {
 	}
 
 	act := l.active()
-	for _, s := range l.segs[:len(l.segs)-1] {
-		if err := s.seal(); err != nil {
-			return err
-		}
-	}
 	if err := l.keepIndexesInMemory(act); err != nil {
 		return err
 	}
@@ -157,6 +147,39 @@ func (l *Log) recover() error {
 	l.logger.Debug("opened log", "log_start", l.segs[0].base, "log_end", l.leo,
 		"segments", len(l.segs), "bytes", l.size)
 	return nil
+}
+
+// recoverSegment loads one segment (see recover): trusted from its indexes
+// when it lies below the recovery point, checked from its last index entry
+// when it is the last one after a clean close, scanned batch by batch
+// otherwise. checked says the segment's data was read (its files should be
+// fsynced before the log reports them durable); cut that the scan cut a
+// corrupt or torn tail.
+func (l *Log) recoverSegment(s *segment, last bool, nextBase, rp int64, haveIndexes bool) (checked, cut bool, err error) {
+	if !last && rp >= 0 && nextBase <= rp && haveIndexes {
+		err := l.loadTrusted(s, nextBase)
+		if err == nil {
+			return false, false, nil
+		}
+		l.logger.Info("segment index inconsistent; rebuilding", "segment", s.base, "reason", err)
+	}
+	if last && rp >= s.base && haveIndexes {
+		ok, err := l.loadClean(s, rp)
+		if err != nil {
+			return false, false, err
+		}
+		if ok {
+			return true, false, nil
+		}
+	}
+	if !haveIndexes && !last && rp >= 0 && nextBase <= rp {
+		l.logger.Info("segment index missing; rebuilding", "segment", s.base)
+	}
+	cut, err = l.scanSegment(s, nextBase)
+	if err != nil {
+		return false, false, err
+	}
+	return true, cut, nil
 }
 
 // listSegments returns the base offsets of the .log files, after removing

@@ -119,6 +119,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	oldLEO := l.leo
 	i := l.segmentIndexLocked(offset)
 	s := l.segs[i]
+	// s becomes the active segment: its files stay open from now on.
+	if err := s.pin(); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
 
 	// No reader can snapshot while we hold mu, so an unlocked view is safe.
 	v := segView{s: s, size: s.size, idx: s.idx.view(), tidx: s.tidx.view()}
@@ -294,7 +298,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 			return fmt.Errorf("truncate fully to %d: %w", offset, err)
 		}
 	}
-	s := newSegment(l.dir, offset)
+	s := newSegment(l.dir, offset, l.files)
 	if _, _, err := s.openFiles(true); err != nil {
 		l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)

@@ -1,6 +1,7 @@
 package partlog
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"os"
@@ -48,17 +49,27 @@ func parseSegmentName(name, suffix string) (int64, bool) {
 // without holding the Log's lock holds fileMu.RLock; closing, deleting or
 // truncating takes fileMu.Lock, which waits for those reads to finish. Lock
 // order is Log.mu then fileMu; nobody takes Log.mu while holding fileMu.
+//
+// An inactive segment's files may be closed by the FileCache while nobody
+// reads them (log, idx.f and tidx.f are then nil) and are reopened by the
+// next reader (acquireRLocked), under openMu; see FileCache.
 type segment struct {
 	base     int64
-	logPath  string
+	logPath  string // paths change (markDeleted) under Log.mu and openMu
 	idxPath  string
 	tidxPath string
+	cache    *FileCache
 
 	fileMu sync.RWMutex
-	closed bool
+	closed bool // deleted or its log closed: never reopened
 	log    *os.File
 	idx    offsetIndex
 	tidx   timeIndex
+
+	// openMu guards reopening and pinned; FileCache.mu guards elem.
+	openMu sync.Mutex
+	pinned bool          // files must stay open (active, unsynced, being recovered or truncated)
+	elem   *list.Element // in cache.lru while inactive and open
 
 	// Log.mu:
 	size          int64     // bytes of whole batches in the .log file
@@ -69,13 +80,16 @@ type segment struct {
 	rollBase      time.Time // when the first batch was appended (age-based roll)
 }
 
-func newSegment(dir string, base int64) *segment {
+// newSegment describes a segment; it starts pinned (see FileCache).
+func newSegment(dir string, base int64, cache *FileCache) *segment {
 	name := filepath.Join(dir, segmentName(base))
 	return &segment{
 		base:        base,
 		logPath:     name + logSuffix,
 		idxPath:     name + indexSuffix,
 		tidxPath:    name + timeIndexSuffix,
+		cache:       cache,
+		pinned:      true,
 		next:        base,
 		maxTS:       -1,
 		maxTSOffset: -1,
@@ -165,22 +179,28 @@ func (s *segment) finishTimeIndex() error {
 }
 
 // syncFiles fsyncs the data file and, with indexes, the two index files.
-// It skips a segment closed meanwhile (deleted by retention or truncation).
+// It skips a segment closed meanwhile (deleted by retention or truncation)
+// and one whose files the FileCache closed: only segments already fsynced
+// are handed to the cache.
 func (s *segment) syncFiles(indexes bool) (synced bool, err error) {
 	s.fileMu.RLock()
 	defer s.fileMu.RUnlock()
-	if s.closed {
+	s.openMu.Lock()
+	lf, xf, tf := s.log, s.idx.f, s.tidx.f
+	closed := s.closed
+	s.openMu.Unlock()
+	if closed || lf == nil {
 		return false, nil
 	}
-	if err := s.log.Sync(); err != nil {
-		return false, fmt.Errorf("fsync %s: %w", filepath.Base(s.logPath), err)
+	if err := lf.Sync(); err != nil {
+		return false, fmt.Errorf("fsync %s: %w", filepath.Base(lf.Name()), err)
 	}
 	if indexes {
-		if err := s.idx.f.Sync(); err != nil {
-			return false, fmt.Errorf("fsync %s: %w", filepath.Base(s.idxPath), err)
+		if err := xf.Sync(); err != nil {
+			return false, fmt.Errorf("fsync %s: %w", filepath.Base(xf.Name()), err)
 		}
-		if err := s.tidx.f.Sync(); err != nil {
-			return false, fmt.Errorf("fsync %s: %w", filepath.Base(s.tidxPath), err)
+		if err := tf.Sync(); err != nil {
+			return false, fmt.Errorf("fsync %s: %w", filepath.Base(tf.Name()), err)
 		}
 	}
 	return true, nil
@@ -198,6 +218,9 @@ func (s *segment) closeFilesLocked() error {
 		return nil
 	}
 	s.closed = true
+	if s.cache != nil {
+		s.cache.remove(s)
+	}
 	var errs []error
 	for _, f := range []*os.File{s.log, s.idx.f, s.tidx.f} {
 		if f != nil {
@@ -235,6 +258,8 @@ func (s *segment) remove() error {
 // waits for those reads, can run without the Log's lock while a new segment
 // with the same base offset can already be created. The caller holds l.mu.
 func (s *segment) markDeleted() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
 	var errs []error
 	for _, p := range []*string{&s.logPath, &s.idxPath, &s.tidxPath} {
 		if err := os.Rename(*p, *p+deletedSuffix); err != nil {

@@ -98,7 +98,20 @@ func (l *Log) syncPass() error {
 		}
 		return err
 	}
-	l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(rolled, s) })
+	if gen == l.truncGen {
+		l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(rolled, s) })
+		// Rolled segments now on disk may have their files closed while idle.
+		for _, s := range rolled {
+			if slices.Contains(l.segs, s) {
+				s.unpin()
+			}
+		}
+	} else if len(l.unsynced) > 0 {
+		// A truncation ran meanwhile and may have made a rolled segment
+		// active and rolled it again with new data: fsync what is still
+		// listed once more before trusting it.
+		l.requestSync()
+	}
 	if gen == l.truncGen {
 		newDurable := act.base
 		if includeActive {
