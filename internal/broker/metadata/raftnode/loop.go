@@ -94,8 +94,10 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("restore snapshot at index %d: %w", index, err)
 	}
 	st.Extend(n.cfg.Commands)
+	st.SetSupportedMetadataVersion(n.cfg.MaxMetadataVersion)
 	n.st.Store(st)
 	n.confState = proto.CloneOf(md.GetConfState())
+	n.setVotersFrom(n.confState)
 	n.snapIndex.Store(index)
 	n.snapAttempt = index
 	n.applied.Store(index)
@@ -220,6 +222,7 @@ func (n *Node) applyConfChange(e *raftpb.Entry) error {
 		return errors.New("raft stopped while applying a conf change")
 	}
 	n.confState = cs
+	n.setVotersFrom(cs)
 	n.log.Info("raft configuration changed", "voters", cs.GetVoters(), "learners", cs.GetLearners())
 	return nil
 }

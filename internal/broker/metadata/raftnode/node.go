@@ -30,10 +30,21 @@
 // raftstore.RaftLogger) on invariant violations inside its goroutine, such as a read error
 // from the store.
 //
+// # Who is heard
+//
+// The transport hears only current voters (the ConfState, as of the last applied conf change
+// or snapshot) under the identity their connection proved (Config.Security), and every raft
+// message must come from that identity. A proposal forwarded by a follower (MsgProp) is
+// checked entry by entry before raft.Step, as the local proposer checks its own: a normal
+// entry whose envelope names its sender, holding a command this binary decodes, of a metadata
+// version the cluster has activated, that the state machine's dry run does not refuse as
+// undecodable. Anything else is dropped with a rate-limited log line, so no byte sequence
+// from outside puts an entry in the log that some node cannot apply.
+//
 // # Cluster token
 //
 // The transport handshake carries a cluster token so that nodes of different clusters refuse
-// each other. A new cluster derives it from its sorted founding Peers, so all founders agree
+// each other. It is not a credential: it is derived from --peers, which are not secret. A new cluster derives it from its sorted founding Peers, so all founders agree
 // without talking; it is stored in Dir/raft-cluster-token and reused on every restart (the
 // --peers flag is ignored for membership once raft state exists). Config.ClusterID is the
 // user-visible cluster id: once caught up, a node whose state has none proposes
@@ -119,6 +130,13 @@ type Config struct {
 	// (state.State.Extend). The product sets none; tests add commands that build states the
 	// product never creates (statetest). Every voter must have the same.
 	Commands state.Commands
+	// Security authenticates cluster connections (transport.Security): mutual TLS, a shared
+	// secret, or nothing. Whatever it is, only current voters are heard (see the package doc).
+	Security transport.Security
+	// MaxMetadataVersion is the newest metadata version this node applies and proposes;
+	// default state.MaxMetadataVersion. Tests lower or raise it to play an older or newer
+	// binary.
+	MaxMetadataVersion int
 }
 
 // withDefaults fills zero fields.
@@ -140,6 +158,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxMetadataVersion <= 0 {
+		c.MaxMetadataVersion = state.MaxMetadataVersion
 	}
 	c.Peers = maps.Clone(c.Peers) // the caller may reuse its map
 	return c
@@ -206,6 +227,8 @@ type Node struct {
 
 	// Published by the loop, read anywhere.
 	st              atomic.Pointer[state.State]
+	voters          atomic.Pointer[map[uint64]bool] // current voters (incoming and outgoing)
+	dropLog         *rateLog                        // refused forwarded proposals
 	applied         atomic.Uint64
 	snapIndex       atomic.Uint64
 	lead            atomic.Uint64

@@ -80,15 +80,21 @@ func (n *Node) propose(ctx context.Context, typ string, payload any) (state.Resu
 	if err := n.haltError(); err != nil {
 		return state.Result{}, err
 	}
+	if r, ok := payload.(state.RegisterBroker); ok && typ == state.TypeRegisterBroker {
+		// The binary, not the caller, knows which metadata versions it supports.
+		r.Broker.MinMetadataVersion, r.Broker.MaxMetadataVersion = state.MinMetadataVersion, n.cfg.MaxMetadataVersion
+		payload = r
+	}
 	cmd, err := state.Encode(typ, payload)
 	if err != nil {
 		return state.Result{}, err
 	}
-	// A command the state machine cannot decode would stop every node that applies it;
-	// a dry run on a copy catches it here. Rejections are left to the real apply, since
-	// the state may change before the entry commits.
-	if _, err := n.State().Clone().Apply(cmd); err != nil && !errors.Is(err, state.ErrRejected) {
-		return state.Result{}, fmt.Errorf("invalid command: %w", err)
+	// A command the state machine cannot decode would stop every node that applies it, and
+	// one above the cluster's metadata version must wait for the version to be raised; the
+	// leader checks forwarded proposals the same way (checkForwarded). Rejections are left
+	// to the real apply, since the state may change before the entry commits.
+	if err := checkCommand(n.State(), cmd); err != nil {
+		return state.Result{}, err
 	}
 	id := requestID{node: n.cfg.NodeID, incarnation: n.incarnation, seq: n.seq.Add(1)}
 	done := n.addWaiter(id.seq)
@@ -97,6 +103,17 @@ func (n *Node) propose(ctx context.Context, typ string, payload any) (state.Resu
 		return state.Result{}, err
 	}
 	return n.await(ctx, done)
+}
+
+// SetMetadataVersion raises the cluster's active metadata version to v (state.SetMetadataVersion).
+// This node refuses a version its own binary does not support; the state machine refuses it
+// unless every registered broker supports it.
+func (n *Node) SetMetadataVersion(ctx context.Context, v int) error {
+	if v > n.cfg.MaxMetadataVersion {
+		return fmt.Errorf("set metadata version %d: this node supports up to %d", v, n.cfg.MaxMetadataVersion)
+	}
+	_, err := n.Propose(ctx, state.TypeSetMetadataVersion, state.SetMetadataVersion{Version: v})
+	return err
 }
 
 // submit hands the entry to raft. raft.Node holds proposals while it knows no leader, so the
@@ -197,7 +214,9 @@ func (n *Node) initCluster(ctx context.Context) {
 		}
 		if n.Ready() {
 			pctx, cancel := context.WithTimeout(ctx, 2*n.noLeaderTimeout)
-			_, err := n.Propose(pctx, state.TypeInitCluster, state.InitCluster{ClusterID: n.cfg.ClusterID})
+			_, err := n.Propose(pctx, state.TypeInitCluster, state.InitCluster{
+				ClusterID: n.cfg.ClusterID, MetadataVersion: n.cfg.MaxMetadataVersion,
+			})
 			cancel()
 			if err == nil || ctx.Err() != nil || n.isHalted() {
 				return

@@ -85,6 +85,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		}
 	}
 	st.Extend(cfg.Commands)
+	st.SetSupportedMetadataVersion(cfg.MaxMetadataVersion)
 	snapIndex := snap.GetMetadata().GetIndex()
 
 	n := &Node{
@@ -111,6 +112,12 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		n.disk = h.wrapDisk(store)
 	}
 	n.st.Store(st)
+	n.dropLog = newRateLog(n.log, dropLogInterval)
+	voters, err := initialVoters(store, snap, cfg, fresh)
+	if err != nil {
+		return nil, err
+	}
+	n.setVoters(voters)
 	n.applied.Store(snapIndex)
 	n.snapIndex.Store(snapIndex)
 	n.leaderlessSince.Store(n.now())
@@ -153,6 +160,8 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		OnUnreachable:    n.raft.ReportUnreachable,
 		OnSnapshotStatus: n.reportSnapshot,
 		Logger:           cfg.Logger, // the transport adds the node id itself
+		Security:         cfg.Security,
+		IsMember:         n.isVoter,
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.transport.Start(runCtx); err != nil {
@@ -229,9 +238,15 @@ func startRaft(rc *raft.Config, peers []raft.Peer) (n raft.Node, err error) {
 	return raft.RestartNode(rc), nil
 }
 
-// receive is the transport's Handler: every inbound message goes to raft.
+// receive is the transport's Handler: every inbound message goes to raft, after a forwarded
+// proposal passed checkForwarded.
 func (n *Node) receive(ctx context.Context, m *raftpb.Message) error {
 	if m.GetType() == raftpb.MsgProp {
+		if err := n.checkForwarded(m); err != nil {
+			n.dropLog.warn(fmt.Sprint(m.GetFrom()), "dropped a forwarded proposal that could not be applied",
+				"from", m.GetFrom(), "entries", len(m.GetEntries()), "error", err)
+			return nil
+		}
 		// A proposal a follower forwarded waits inside raft while this node
 		// knows no leader. It must not hold up the connection: the votes
 		// behind it on the same stream are what elects a leader. Dropped, it

@@ -27,17 +27,25 @@ const (
 )
 
 // Command is the envelope stored in each raft entry: a type tag, a payload
-// version and the payload.
+// version, the metadata version the command needs (version.go; absent
+// means 1) and the payload.
 type Command struct {
-	Type    string          `json:"type"`
-	Version int             `json:"v"`
-	Data    json.RawMessage `json:"data"`
+	Type            string          `json:"type"`
+	Version         int             `json:"v"`
+	MetadataVersion int             `json:"mv,omitempty"`
+	Data            json.RawMessage `json:"data"`
 }
 
+// metadataVersion is the metadata version c needs.
+func (c Command) metadataVersion() int { return max(c.MetadataVersion, MinMetadataVersion) }
+
 // InitCluster sets the cluster id once; later ones are ignored, so every
-// founding node can propose its own and the first committed wins.
+// founding node can propose its own and the first committed wins. The
+// first also sets the cluster's metadata version to its proposer's newest
+// (older states have none: version 1).
 type InitCluster struct {
-	ClusterID string `json:"cluster_id"`
+	ClusterID       string `json:"cluster_id"`
+	MetadataVersion int    `json:"metadata_version,omitempty"`
 }
 
 // RegisterBroker adds a broker or updates its addresses and incarnation.
@@ -78,13 +86,18 @@ type AllocateProducerIDs struct {
 	Count int64 `json:"count"`
 }
 
-// Encode builds the envelope for a payload.
+// Encode builds the envelope for a payload, recording the metadata version
+// the command needs (version.go).
 func Encode(typ string, payload any) ([]byte, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s command: %w", typ, err)
 	}
-	b, err := json.Marshal(Command{Type: typ, Version: 1, Data: data})
+	mv := commandVersion(typ, payload)
+	if mv == MinMetadataVersion {
+		mv = 0 // omitted: the envelope of version 1 is what logs from before versions hold
+	}
+	b, err := json.Marshal(Command{Type: typ, Version: 1, MetadataVersion: mv, Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s command: %w", typ, err)
 	}
@@ -112,24 +125,61 @@ type Result struct {
 
 // Apply decodes and applies one command. A decode error means the entry is
 // not a command this binary understands: the caller must stop rather than
-// diverge. A rejection (errors.Is(err, ErrRejected)) leaves the state
-// unchanged.
+// diverge (a *VersionError when a newer binary wrote it). A rejection
+// (errors.Is(err, ErrRejected)) leaves the state unchanged; a command that
+// needs a metadata version above the cluster's active one is rejected.
 func (s *State) Apply(b []byte) (Result, error) {
+	c, h, err := s.check(b)
+	if err != nil {
+		return Result{}, err
+	}
+	return h(s, c)
+}
+
+// Check says whether Apply could apply b on a state like s: b decodes as a
+// command of a known type and a payload version this binary reads, of a
+// metadata version the cluster has active and this binary supports. It
+// changes nothing and does not decide rejections that depend on the payload
+// (a dry run on a clone does).
+func (s *State) Check(b []byte) error {
+	c, _, err := s.check(b)
+	if err != nil {
+		return err
+	}
+	if mv, active := c.metadataVersion(), s.ActiveMetadataVersion(); mv > active {
+		return rejectf("command %q needs metadata version %d, the cluster runs %d", c.Type, mv, active)
+	}
+	return nil
+}
+
+// check decodes b and finds its handler. A command above the active metadata
+// version gets a handler that rejects it, which every node can do without
+// understanding it.
+func (s *State) check(b []byte) (Command, Handler, error) {
 	var c Command
 	if err := json.Unmarshal(b, &c); err != nil {
-		return Result{}, fmt.Errorf("decode command: %w", err)
+		return c, nil, fmt.Errorf("decode command: %w", err)
+	}
+	mv, active := c.metadataVersion(), s.ActiveMetadataVersion()
+	if mv > active {
+		return c, func(*State, Command) (Result, error) {
+			return Result{}, rejectf("command %q needs metadata version %d, the cluster runs %d", c.Type, mv, active)
+		}, nil
+	}
+	if supported := s.SupportedMetadataVersion(); mv > supported {
+		return c, nil, &VersionError{Type: c.Type, Need: mv, Supported: supported}
 	}
 	if c.Version != 1 {
-		return Result{}, fmt.Errorf("command %s: unsupported version %d", c.Type, c.Version)
+		return c, nil, fmt.Errorf("command %s: unsupported version %d", c.Type, c.Version)
 	}
 	h, ok := builtin[c.Type]
 	if !ok {
 		h, ok = s.extra[c.Type]
 	}
 	if !ok {
-		return Result{}, fmt.Errorf("unknown command type %q", c.Type)
+		return c, nil, fmt.Errorf("unknown command type %q", c.Type)
 	}
-	return h(s, c)
+	return c, h, nil
 }
 
 // builtin is every command type this binary applies, one line each. It is
@@ -147,6 +197,7 @@ var builtin = Commands{
 	TypeAllocateProducerID: handleResult((*State).applyAllocateProducerIDs),
 	TypeAlterPartition:     Handle((*State).applyAlterPartition),
 	TypeElectLeaders:       Handle((*State).applyElectLeaders),
+	TypeSetMetadataVersion: Handle((*State).applySetMetadataVersion),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a
@@ -209,6 +260,9 @@ func handleResult[T any](apply func(*State, T) (Result, error)) Handler {
 func (s *State) applyInitCluster(c InitCluster) error {
 	if s.ClusterID == "" {
 		s.ClusterID = c.ClusterID
+		if c.MetadataVersion > s.MetadataVersion {
+			s.MetadataVersion = c.MetadataVersion
+		}
 	}
 	return nil
 }

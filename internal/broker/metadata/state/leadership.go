@@ -159,6 +159,9 @@ func (s *State) electOffline() {
 // catching up.
 func (s *State) applyRegisterBroker(c RegisterBroker) error {
 	b := c.Broker
+	if err := s.checkRegistration(b); err != nil {
+		return err
+	}
 	if old, ok := s.Brokers[b.ID]; ok && !old.Fenced && old.Incarnation != b.Incarnation {
 		s.fenceBroker(b.ID, false)
 	}

@@ -29,6 +29,11 @@ type Broker struct {
 	// ShutDown: fenced by its own controlled shutdown; liveness does not
 	// unfence it, registering again does.
 	ShutDown bool `json:"shut_down,omitempty"`
+	// MinMetadataVersion and MaxMetadataVersion are the metadata versions
+	// the broker's binary supports (version.go); 0 for brokers registered
+	// before versions existed, which support only version 1.
+	MinMetadataVersion int `json:"min_metadata_version,omitempty"`
+	MaxMetadataVersion int `json:"max_metadata_version,omitempty"`
 }
 
 // Partition is one partition's replication metadata.
@@ -72,12 +77,16 @@ func (t *Topic) Clone() *Topic {
 // State is the whole metadata. It is not safe for concurrent use: the
 // owner (the raft node) serialises Apply and hands out clones.
 type State struct {
-	ClusterID      string              `json:"cluster_id"`
-	Brokers        map[int32]*Broker   `json:"brokers"`
-	Topics         map[string]*Topic   `json:"topics"`
-	NextProducerID int64               `json:"next_producer_id"`
-	topicIDs       map[[16]byte]string // derived index, rebuilt on restore
-	extra          Commands            // added by Extend; shared by clones, never written in place
+	ClusterID      string            `json:"cluster_id"`
+	Brokers        map[int32]*Broker `json:"brokers"`
+	Topics         map[string]*Topic `json:"topics"`
+	NextProducerID int64             `json:"next_producer_id"`
+	// MetadataVersion is the cluster's active metadata version (version.go);
+	// 0 in states from before versions, which ActiveMetadataVersion reads as 1.
+	MetadataVersion int                 `json:"metadata_version,omitempty"`
+	topicIDs        map[[16]byte]string // derived index, rebuilt on restore
+	extra           Commands            // added by Extend; shared by clones, never written in place
+	supported       int                 // SetSupportedMetadataVersion; 0 is MaxMetadataVersion
 }
 
 // New returns an empty state.
@@ -128,12 +137,14 @@ func Restore(b []byte) (*State, error) {
 // Clone returns a deep copy, for readers outside the apply loop.
 func (s *State) Clone() *State {
 	c := &State{
-		extra:          s.extra,
-		ClusterID:      s.ClusterID,
-		NextProducerID: s.NextProducerID,
-		Brokers:        make(map[int32]*Broker, len(s.Brokers)),
-		Topics:         make(map[string]*Topic, len(s.Topics)),
-		topicIDs:       make(map[[16]byte]string, len(s.topicIDs)),
+		extra:           s.extra,
+		supported:       s.supported,
+		ClusterID:       s.ClusterID,
+		NextProducerID:  s.NextProducerID,
+		MetadataVersion: s.MetadataVersion,
+		Brokers:         make(map[int32]*Broker, len(s.Brokers)),
+		Topics:          make(map[string]*Topic, len(s.Topics)),
+		topicIDs:        make(map[[16]byte]string, len(s.topicIDs)),
 	}
 	for id, b := range s.Brokers {
 		bc := *b

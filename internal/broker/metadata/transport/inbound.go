@@ -2,9 +2,14 @@ package transport
 
 import (
 	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 )
@@ -44,24 +49,30 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
-// serveInbound checks the handshake of an accepted connection and then hands
-// every frame on it to the Handler, in order.
-func (t *Transport) serveInbound(c net.Conn) {
+// serveInbound authenticates an accepted connection and then either hands
+// every raft frame on it to the Handler, in order, or gives the connection
+// to the ConnHandler of its purpose.
+func (t *Transport) serveInbound(raw net.Conn) {
 	defer t.wg.Done()
-	remote := c.RemoteAddr().String()
-	from, err := t.acceptHandshake(c)
+	remote := raw.RemoteAddr().String()
+	c, h, err := t.acceptHandshake(raw)
 	if err != nil {
 		if t.runCtx.Err() == nil {
-			t.log.Warn("refused cluster connection", "remote", remote, "error", err)
+			t.refused(remote, err)
 		}
-		t.dropInbound(c, 0, "")
+		t.dropInbound(raw, 0, "")
 		return
 	}
-	log := t.log.With("peer", from, "remote", remote)
+	from := h.from
+	log := t.log.With("peer", from, "remote", remote, "purpose", h.purpose.String())
 	log.Debug("accepted cluster connection")
-	in := t.registerInbound(c, from)
+	if h.purpose != PurposeRaft {
+		t.serveHandler(raw, c, h, log)
+		return
+	}
+	in := t.registerInbound(raw, from)
 	if in == nil {
-		t.dropInbound(c, 0, "") // never counted, so nothing to uncount
+		t.dropInbound(raw, 0, "") // never counted, so nothing to uncount
 		return
 	}
 
@@ -78,41 +89,119 @@ func (t *Transport) serveInbound(c net.Conn) {
 		log.Info("peer closed cluster connection")
 	default:
 		reason = err.Error()
-		log.Warn("closing cluster connection", "error", err)
+		t.refusals.log(log, slog.LevelWarn, "closing cluster connection", fmt.Sprint(from), "error", err)
 	}
-	t.dropInbound(c, from, reason)
+	t.dropInbound(raw, from, reason)
 }
 
-// acceptHandshake reads and validates the handshake and answers it. It
-// returns the peer id.
-func (t *Transport) acceptHandshake(c net.Conn) (uint64, error) {
+// serveHandler runs the ConnHandler of a non-raft connection until it
+// returns, then closes the connection.
+func (t *Transport) serveHandler(raw, c net.Conn, h handshake, log *slog.Logger) {
+	handle := t.handler(h.purpose)
+	t.mu.Lock()
+	stopping := t.runCtx.Err() != nil
+	if !stopping {
+		t.inConns[raw] = h.from // so that Close and RemovePeer close it
+	}
+	t.mu.Unlock()
+	if !stopping && handle != nil {
+		handle(t.runCtx, h.from, c)
+	}
+	log.Debug("cluster connection done")
+	t.dropInbound(raw, 0, "")
+}
+
+// refused logs a refused connection, at most once per refusalLogInterval
+// per remote host, since anyone who reaches the port can cause it.
+func (t *Transport) refused(remote string, err error) {
+	host, _, splitErr := net.SplitHostPort(remote)
+	if splitErr != nil {
+		host = remote
+	}
+	t.refusals.log(t.log, slog.LevelWarn, "refused cluster connection", "from "+host, "remote", remote, "error", err)
+}
+
+// acceptHandshake authenticates the dialer (TLS, handshake, challenge) and
+// answers it. It returns the connection to read from (TLS when configured)
+// and the accepted handshake.
+func (t *Transport) acceptHandshake(raw net.Conn) (net.Conn, handshake, error) {
 	deadline := time.Now().Add(t.cfg.DialTimeout)
-	if err := c.SetDeadline(deadline); err != nil {
-		return 0, fmt.Errorf("set handshake deadline: %w", err)
+	if err := raw.SetDeadline(deadline); err != nil {
+		return nil, handshake{}, fmt.Errorf("set handshake deadline: %w", err)
+	}
+	c := raw
+	var certID uint64 // the dialer's certificate identity, with TLS
+	if id := t.cfg.Security.TLS; id != nil {
+		tc := tls.Server(raw, id.serverTLS())
+		ctx, cancel := context.WithDeadline(t.runCtx, deadline)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			return nil, handshake{}, fmt.Errorf("TLS handshake: %w", err)
+		}
+		if certID, err = peerIdentity(tc); err != nil {
+			return nil, handshake{}, err
+		}
+		c = tc
 	}
 	h, err := readHandshake(c)
 	var verr versionError
 	switch {
 	case errors.As(err, &verr):
-		return 0, t.reject(c, h, err.Error())
+		return nil, h, t.reject(c, h, err.Error())
 	case err != nil:
 		// Not a chronik node, or a truncated handshake: nothing to answer.
-		return 0, err
+		return nil, h, err
 	case h.clusterID != t.cfg.ClusterID:
-		return 0, t.reject(c, h, fmt.Sprintf("cluster id mismatch: node %d is in cluster %q, dialer says %q",
+		return nil, h, t.reject(c, h, fmt.Sprintf("cluster id mismatch: node %d is in cluster %q, dialer says %q",
 			t.cfg.NodeID, t.cfg.ClusterID, h.clusterID))
 	case h.to != t.cfg.NodeID:
-		return 0, t.reject(c, h, fmt.Sprintf("wrong node: this is node %d, dialer wanted node %d", t.cfg.NodeID, h.to))
+		return nil, h, t.reject(c, h, fmt.Sprintf("wrong node: this is node %d, dialer wanted node %d", t.cfg.NodeID, h.to))
 	case h.from == 0 || h.from == t.cfg.NodeID:
-		return 0, t.reject(c, h, fmt.Sprintf("invalid dialer node id %d", h.from))
+		return nil, h, t.reject(c, h, fmt.Sprintf("invalid dialer node id %d", h.from))
+	case t.cfg.Security.TLS != nil && h.from != certID:
+		return nil, h, t.reject(c, h, fmt.Sprintf("dialer claims node %d but presented node %d's certificate", h.from, certID))
+	case !t.isMember(h.from):
+		return nil, h, t.reject(c, h, fmt.Sprintf("node %d is not a voter of this cluster", h.from))
+	case h.purpose != PurposeRaft && t.handler(h.purpose) == nil:
+		return nil, h, t.reject(c, h, fmt.Sprintf("node %d serves no %s connections", t.cfg.NodeID, h.purpose))
+	}
+	if secret := t.cfg.Security.Secret; len(secret) > 0 {
+		if err := t.challenge(c, secret, h); err != nil {
+			return nil, h, err
+		}
 	}
 	if _, err := c.Write(appendHandshakeResponse(nil, statusAccepted, "")); err != nil {
-		return 0, fmt.Errorf("answer handshake from node %d: %w", h.from, err)
+		return nil, h, fmt.Errorf("answer handshake from node %d: %w", h.from, err)
 	}
-	if err := c.SetDeadline(time.Time{}); err != nil {
-		return 0, fmt.Errorf("clear handshake deadline: %w", err)
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		return nil, h, fmt.Errorf("clear handshake deadline: %w", err)
 	}
-	return h.from, nil
+	return c, h, nil
+}
+
+// challenge proves this node's knowledge of the secret to the dialer and
+// checks the dialer's proof, in constant time.
+func (t *Transport) challenge(c net.Conn, secret []byte, h handshake) error {
+	var nonce [nonceLen]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return fmt.Errorf("challenge nonce: %w", err)
+	}
+	if _, err := c.Write(appendChallenge(nil, nonce[:], handshakeMAC(secret, roleAcceptor, h, nonce[:]))); err != nil {
+		return fmt.Errorf("challenge node %d: %w", h.from, err)
+	}
+	var mac [macLen]byte
+	if _, err := io.ReadFull(c, mac[:]); err != nil {
+		return fmt.Errorf("read challenge answer from node %d: %w", h.from, err)
+	}
+	if !hmac.Equal(mac[:], handshakeMAC(secret, roleDialer, h, nonce[:])) {
+		return t.reject(c, h, "authentication failed: wrong cluster secret")
+	}
+	return nil
+}
+
+func (t *Transport) isMember(id uint64) bool {
+	return t.cfg.IsMember == nil || t.cfg.IsMember(id)
 }
 
 // reject tells the dialer why it was refused (best effort) and returns the
@@ -196,6 +285,12 @@ func (t *Transport) readLoop(c net.Conn, from uint64, in *inboundStats) error {
 		if m.GetFrom() != from || m.GetTo() != t.cfg.NodeID {
 			return fmt.Errorf("%s from %d to %d on a connection from node %d to node %d",
 				m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.NodeID)
+		}
+		// A member removed after the handshake is heard no more.
+		if !t.isMember(from) {
+			t.refusals.log(t.log, slog.LevelWarn, "dropping message from a node that is not a voter",
+				fmt.Sprint(from), "peer", from, "type", m.GetType().String())
+			continue
 		}
 		in.mu.Lock()
 		in.received++

@@ -186,21 +186,27 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // guardedConn closes its connection when ctx is done, so that a write to a
-// peer that stopped reading cannot hold up Close.
+// peer that stopped reading cannot hold up Close. It reads and writes
+// through Conn (TLS when configured) and closes raw, the TCP connection
+// under it, which never waits for a stuck write the way closing TLS does.
 type guardedConn struct {
 	net.Conn
+	raw       net.Conn
 	stopGuard func() bool
 	guardDone chan struct{}
 }
 
-func guard(ctx context.Context, c net.Conn) *guardedConn {
-	g := &guardedConn{Conn: c, guardDone: make(chan struct{})}
+func guard(ctx context.Context, c, raw net.Conn) *guardedConn {
+	g := &guardedConn{Conn: c, raw: raw, guardDone: make(chan struct{})}
 	g.stopGuard = context.AfterFunc(ctx, func() {
 		defer close(g.guardDone)
-		_ = c.Close() // unblocks the owner, which reports the error
+		_ = raw.Close() // unblocks the owner, which reports the error
 	})
 	return g
 }
+
+// Close closes the TCP connection (see guardedConn).
+func (g *guardedConn) Close() error { return g.raw.Close() }
 
 // release closes the connection and waits for the guard, so no goroutine
 // outlives the owner.
@@ -208,42 +214,16 @@ func (g *guardedConn) release() {
 	if !g.stopGuard() {
 		<-g.guardDone
 	}
-	_ = g.Conn.Close() // already failed or done with; nothing to report
+	_ = g.raw.Close() // already failed or done with; nothing to report
 }
 
 // dial connects and completes the handshake within DialTimeout.
 func (p *peer) dial(ctx context.Context) (*guardedConn, error) {
-	cfg := &p.t.cfg
-	deadline := time.Now().Add(cfg.DialTimeout)
-	d := net.Dialer{Deadline: deadline}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	c, raw, err := p.t.dialConn(ctx, p.id, p.addr, PurposeRaft)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", p.addr, err)
+		return nil, err
 	}
-	g := guard(ctx, c)
-	if err := g.SetDeadline(deadline); err != nil {
-		g.release()
-		return nil, fmt.Errorf("set handshake deadline: %w", err)
-	}
-	hs := appendHandshake(nil, handshake{
-		version:   protocolVersion,
-		from:      cfg.NodeID,
-		to:        p.id,
-		clusterID: cfg.ClusterID,
-	})
-	if _, err := g.Write(hs); err != nil {
-		g.release()
-		return nil, fmt.Errorf("send handshake to %s: %w", p.addr, err)
-	}
-	if err := readHandshakeResponse(g); err != nil {
-		g.release()
-		return nil, fmt.Errorf("peer %d at %s: %w", p.id, p.addr, err)
-	}
-	if err := g.SetDeadline(time.Time{}); err != nil {
-		g.release()
-		return nil, fmt.Errorf("clear handshake deadline: %w", err)
-	}
-	return g, nil
+	return guard(ctx, c, raw), nil
 }
 
 // stream writes queued messages to conn until a write fails, the peer

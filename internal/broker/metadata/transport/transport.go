@@ -1,5 +1,5 @@
-// Package transport carries raft messages between chronik nodes over the
-// cluster listener.
+// Package transport carries raft messages, and other inter-node connections,
+// between chronik nodes over the cluster listener.
 //
 // Each node keeps one outbound TCP connection per peer and reads every inbound
 // connection with its own goroutine, so a message from A to B always travels
@@ -11,10 +11,31 @@
 // rafthttp does. Raft retransmits what is lost, so the transport never
 // retries individual messages; it only redials, with jittered exponential
 // backoff.
+//
+// # Who may connect
+//
+// Every connection is authenticated as Config.Security says (mutual TLS with
+// the cluster CA, a shared-secret challenge, or nothing on a loopback or
+// explicitly insecure cluster), and the node id it claims must be a member
+// (Config.IsMember, wired to the current raft voters). On a raft connection
+// every message must come from that id and be addressed to this node. What
+// fails is refused with a reason for the dialer and a rate-limited log line.
+//
+// # Other purposes
+//
+// A connection's handshake names its Purpose. Raft (PurposeRaft) is served
+// by the transport itself; other purposes, such as replica fetches between
+// brokers (PurposeReplica), reuse the same listener, authentication and
+// membership check: Handle registers a ConnHandler that receives the accepted,
+// authenticated connection and the peer's proven id, and Dial opens one to a
+// peer. See Handle and Dial.
 package transport
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +48,7 @@ import (
 
 // Defaults applied by New to zero fields of Config.
 const (
-	DefaultListenAddr      = ":9093"
+	DefaultListenAddr      = "127.0.0.1:9093"
 	DefaultQueueSize       = 4096
 	DefaultDialTimeout     = time.Second
 	DefaultMaxBackoff      = 5 * time.Second
@@ -37,6 +58,36 @@ const (
 
 // minBackoff is the first redial delay; it doubles up to Config.MaxBackoff.
 const minBackoff = 100 * time.Millisecond
+
+// Purpose is what an authenticated cluster connection carries; the dialer
+// names it in the handshake.
+type Purpose uint8
+
+// Purposes. PurposeRaft is served by the transport; others need a handler
+// (Handle), and a connection for a purpose nobody handles is refused.
+const (
+	PurposeRaft    Purpose = 0 // raft messages, one direction, from the dialer
+	PurposeReplica Purpose = 1 // replica fetches between brokers
+)
+
+func (p Purpose) String() string {
+	switch p {
+	case PurposeRaft:
+		return "raft"
+	case PurposeReplica:
+		return "replica"
+	default:
+		return fmt.Sprintf("purpose-%d", uint8(p))
+	}
+}
+
+// ConnHandler serves one accepted connection of a non-raft purpose. peer is
+// the dialer's proven node id (authenticated as Config.Security says and a
+// member). It runs on the connection's own goroutine and owns c until it
+// returns; the transport closes c then, and also when it stops, so a
+// handler blocked in Read or Write returns. ctx is cancelled when the
+// transport stops.
+type ConnHandler func(ctx context.Context, peer uint64, c net.Conn)
 
 // Config configures a Transport.
 type Config struct {
@@ -80,6 +131,14 @@ type Config struct {
 	MaxMessageBytes int
 	// Logger receives the transport's logs; nil discards them.
 	Logger *slog.Logger
+	// Security authenticates connections (see Security); the zero value
+	// authenticates nothing.
+	Security Security
+	// IsMember says whether a node id may connect and send: a handshake
+	// from a non-member is refused and a message whose sender is no longer
+	// a member is dropped. Wire it to the current raft voters. nil admits
+	// any node id (tests of the transport alone).
+	IsMember func(id uint64) bool
 }
 
 // PeerStatus is what a Transport knows about one peer, for operators
@@ -131,7 +190,11 @@ type Transport struct {
 	peers    map[uint64]*peer
 	inStats  map[uint64]*inboundStats
 	inConns  map[net.Conn]uint64 // open accepted connections -> peer id (0 before the handshake)
-	inByPeer map[uint64]net.Conn // newest accepted connection per peer
+	inByPeer map[uint64]net.Conn // newest accepted raft connection per peer
+	handlers map[Purpose]ConnHandler
+	// refusals rate-limits the log lines of refused connections and
+	// dropped messages, which a hostile host can cause at will.
+	refusals *logLimiter
 
 	wg sync.WaitGroup
 }
@@ -168,6 +231,8 @@ func New(cfg Config) *Transport {
 		inStats:  make(map[uint64]*inboundStats),
 		inConns:  make(map[net.Conn]uint64),
 		inByPeer: make(map[uint64]net.Conn),
+		handlers: make(map[Purpose]ConnHandler),
+		refusals: newLogLimiter(refusalLogInterval),
 	}
 	// The map is copied so that later changes by the caller do not race
 	// with AddPeer/RemovePeer.
@@ -205,7 +270,8 @@ func (t *Transport) Start(ctx context.Context) error {
 	t.started = true
 	t.ln = ln
 	t.runCtx, t.cancel = context.WithCancel(ctx)
-	t.log.Info("raft transport listening", "addr", ln.Addr().String(), "peers", len(t.peers))
+	t.log.Info("raft transport listening", "addr", ln.Addr().String(), "peers", len(t.peers),
+		"authentication", t.cfg.Security.Mode())
 
 	t.wg.Add(2)
 	go t.closeOnDone()
@@ -226,6 +292,8 @@ func (t *Transport) validateLocked() error {
 		return errors.New("start raft transport: handler is nil")
 	case len(t.cfg.ClusterID) > maxClusterIDLen:
 		return fmt.Errorf("start raft transport: cluster id longer than %d bytes", maxClusterIDLen)
+	case len(t.cfg.Security.Secret) > 0 && len(t.cfg.Security.Secret) < MinSecretBytes:
+		return fmt.Errorf("start raft transport: cluster secret of %d bytes, want at least %d", len(t.cfg.Security.Secret), MinSecretBytes)
 	}
 	for id, addr := range t.cfg.Peers {
 		switch {
@@ -394,6 +462,151 @@ func (t *Transport) PeerStatus() map[uint64]PeerStatus {
 		out[id] = s
 	}
 	return out
+}
+
+// Handle registers h for accepted connections of purpose p, replacing any
+// earlier handler; nil unregisters it, after which such connections are
+// refused. PurposeRaft cannot be handled. Connections accepted before a
+// handler is registered were refused, and their dialers retry.
+func (t *Transport) Handle(p Purpose, h ConnHandler) {
+	if p == PurposeRaft {
+		panic("transport: PurposeRaft is served by the transport")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h == nil {
+		delete(t.handlers, p)
+		return
+	}
+	t.handlers[p] = h
+}
+
+func (t *Transport) handler(p Purpose) ConnHandler {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.handlers[p]
+}
+
+// Dial opens an authenticated connection of purpose p (not PurposeRaft) to
+// a configured peer: TCP, TLS when configured (the peer must present that
+// node's certificate), the handshake and, with a secret, the challenge. On
+// success the peer's ConnHandler for p has the other end. The caller owns
+// the connection and closes it; ctx bounds dialing and the handshake only,
+// which also never take longer than Config.DialTimeout.
+func (t *Transport) Dial(ctx context.Context, peer uint64, p Purpose) (net.Conn, error) {
+	if p == PurposeRaft {
+		return nil, errors.New("dial: raft connections belong to the transport")
+	}
+	t.mu.RLock()
+	var addr string
+	if pr := t.peers[peer]; pr != nil {
+		addr = pr.addr
+	}
+	closed := t.closed
+	t.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, errors.New("dial: transport closed")
+	case addr == "":
+		return nil, fmt.Errorf("dial node %d: not a configured peer", peer)
+	}
+	c, _, err := t.dialConn(ctx, peer, addr, p)
+	if err != nil {
+		return nil, fmt.Errorf("dial node %d for %s: %w", peer, p, err)
+	}
+	return c, nil
+}
+
+// dialConn connects to node id at addr and completes TLS and the handshake
+// within DialTimeout. It returns the connection to use and the TCP
+// connection under it (the same without TLS): closing raw never blocks,
+// while closing a TLS connection may wait for a stuck write. Neither has a
+// deadline set.
+func (t *Transport) dialConn(ctx context.Context, id uint64, addr string, p Purpose) (c, raw net.Conn, err error) {
+	cfg := &t.cfg
+	deadline := time.Now().Add(cfg.DialTimeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	raw, err = (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	// An expired deadline is how ctx interrupts the handshake below.
+	stop := context.AfterFunc(dctx, func() { _ = raw.SetDeadline(time.Now()) })
+	c, err = t.clientHandshake(dctx, raw, id, addr, p, deadline)
+	if !stop() && err == nil {
+		err = fmt.Errorf("handshake with %s: %w", addr, dctx.Err())
+	}
+	if err == nil {
+		err = raw.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		_ = raw.Close()
+		return nil, nil, err
+	}
+	return c, raw, nil
+}
+
+func (t *Transport) clientHandshake(ctx context.Context, raw net.Conn, id uint64, addr string, p Purpose, deadline time.Time) (net.Conn, error) {
+	cfg := &t.cfg
+	if err := raw.SetDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("set handshake deadline: %w", err)
+	}
+	c := raw
+	if cfg.Security.TLS != nil {
+		tc := tls.Client(raw, cfg.Security.TLS.clientTLS(id))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		c = tc
+	}
+	h := handshake{version: protocolVersion, purpose: p, from: cfg.NodeID, to: id, clusterID: cfg.ClusterID}
+	if _, err := rand.Read(h.nonce[:]); err != nil {
+		return nil, fmt.Errorf("handshake nonce: %w", err)
+	}
+	if _, err := c.Write(appendHandshake(nil, h)); err != nil {
+		return nil, fmt.Errorf("send handshake to %s: %w", addr, err)
+	}
+	status, body, err := readResponse(c)
+	if err != nil {
+		return nil, fmt.Errorf("peer %d at %s: %w", id, addr, err)
+	}
+	secret := cfg.Security.Secret
+	switch {
+	case status == statusChallenge && len(secret) > 0:
+		if err := answerChallenge(c, secret, h, body); err != nil {
+			return nil, fmt.Errorf("peer %d at %s: %w", id, addr, err)
+		}
+		if status, body, err = readResponse(c); err != nil {
+			return nil, fmt.Errorf("peer %d at %s: %w", id, addr, err)
+		}
+		if status == statusChallenge {
+			return nil, fmt.Errorf("peer %d at %s: challenged twice", id, addr)
+		}
+	case status == statusAccepted && len(secret) > 0:
+		// It never proved it knows the secret: whoever answers there is
+		// not a member of this cluster.
+		return nil, fmt.Errorf("peer %d at %s accepted without the cluster secret challenge; it is not configured with --cluster-secret-file", id, addr)
+	}
+	if err := responseError(status, body); err != nil {
+		return nil, fmt.Errorf("peer %d at %s: %w", id, addr, err)
+	}
+	return c, nil
+}
+
+// answerChallenge checks the acceptor's proof and sends the dialer's.
+func answerChallenge(c net.Conn, secret []byte, h handshake, body []byte) error {
+	if len(body) != nonceLen+macLen {
+		return fmt.Errorf("challenge of %d bytes, want %d", len(body), nonceLen+macLen)
+	}
+	nonce, mac := body[:nonceLen], body[nonceLen:]
+	if !hmac.Equal(mac, handshakeMAC(secret, roleAcceptor, h, nonce)) {
+		return errors.New("the peer does not know the cluster secret (different --cluster-secret-file?)")
+	}
+	if _, err := c.Write(handshakeMAC(secret, roleDialer, h, nonce)); err != nil {
+		return fmt.Errorf("answer challenge: %w", err)
+	}
+	return nil
 }
 
 // Close stops the listener, every connection and every goroutine, and waits

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
@@ -10,34 +11,45 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Wire format of a cluster connection. The dialer opens with a handshake:
+// Wire format of a cluster connection (protocol version 2). With cluster TLS
+// configured everything below runs inside a mutual TLS 1.3 session. The
+// dialer opens with a handshake:
 //
-//	magic "CHRONIKR" | version u16 | from u64 | to u64 | cluster id length u16 | cluster id
+//	magic "CHRONIKR" | version u16 | purpose u8 | from u64 | to u64 |
+//	cluster id length u16 | cluster id | nonce [32]
 //
 // and the acceptor answers with
 //
-//	status u8 (0 accepted, 1 rejected) | reason length u16 | reason
+//	status u8 | body length u16 | body
 //
-// so that a misconfigured dialer learns why it was refused instead of
-// discovering a dead socket on its next write. After an accepted handshake the
-// dialer sends frames (u32 big-endian length + protobuf raftpb.Message) and the
-// acceptor never writes again. All integers are big-endian.
+// status 0 accepts (empty body), 1 rejects (the body is the reason), so that
+// a misconfigured dialer learns why it was refused instead of discovering a
+// dead socket on its next write. Status 2 is a challenge, sent only by an
+// acceptor with a cluster secret: its body is the acceptor's nonce [32] and
+// its HMAC [32] (see Security); the dialer checks the HMAC, answers with its
+// own HMAC [32], and the acceptor then answers 0 or 1 as above.
+//
+// After an accepted handshake, a raft connection (purpose 0) carries frames
+// (u32 big-endian length + protobuf raftpb.Message) from the dialer, and the
+// acceptor never writes again. Other purposes belong to their ConnHandler.
+// All integers are big-endian.
 const (
 	handshakeMagic  = "CHRONIKR"
-	protocolVersion = 1
+	protocolVersion = 2
 
 	// handshakePrefixLen covers magic and version, read first so that a later
 	// protocol version may change everything after them.
 	handshakePrefixLen = len(handshakeMagic) + 2
-	// handshakeBodyLen covers from, to and the cluster id length.
-	handshakeBodyLen = 8 + 8 + 2
+	// handshakeBodyLen covers purpose, from, to and the cluster id length.
+	handshakeBodyLen = 1 + 8 + 8 + 2
 	maxClusterIDLen  = 255
 	maxReasonLen     = 255
 
 	frameHeaderLen = 4
 
-	statusAccepted byte = 0
-	statusRejected byte = 1
+	statusAccepted  byte = 0
+	statusRejected  byte = 1
+	statusChallenge byte = 2
 )
 
 // wireError is a constant error type, which keeps sentinel errors out of
@@ -56,19 +68,23 @@ const (
 // handshake opens every connection, sent by the dialer.
 type handshake struct {
 	version   uint16
+	purpose   Purpose
 	from      uint64
 	to        uint64
 	clusterID string
+	nonce     [nonceLen]byte // the dialer's, for the secret challenge
 }
 
 // appendHandshake encodes h after b.
 func appendHandshake(b []byte, h handshake) []byte {
 	b = append(b, handshakeMagic...)
 	b = binary.BigEndian.AppendUint16(b, h.version)
+	b = append(b, byte(h.purpose))
 	b = binary.BigEndian.AppendUint64(b, h.from)
 	b = binary.BigEndian.AppendUint64(b, h.to)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(h.clusterID)))
-	return append(b, h.clusterID...)
+	b = append(b, h.clusterID...)
+	return append(b, h.nonce[:]...)
 }
 
 // versionError reports a well-formed handshake of a protocol version this
@@ -98,9 +114,10 @@ func readHandshake(r io.Reader) (handshake, error) {
 	if _, err := io.ReadFull(r, body[:]); err != nil {
 		return h, fmt.Errorf("read handshake: %w", err)
 	}
-	h.from = binary.BigEndian.Uint64(body[0:8])
-	h.to = binary.BigEndian.Uint64(body[8:16])
-	n := int(binary.BigEndian.Uint16(body[16:18]))
+	h.purpose = Purpose(body[0])
+	h.from = binary.BigEndian.Uint64(body[1:9])
+	h.to = binary.BigEndian.Uint64(body[9:17])
+	n := int(binary.BigEndian.Uint16(body[17:19]))
 	if n > maxClusterIDLen {
 		return h, fmt.Errorf("read handshake: cluster id of %d bytes exceeds %d", n, maxClusterIDLen)
 	}
@@ -109,6 +126,9 @@ func readHandshake(r io.Reader) (handshake, error) {
 		return h, fmt.Errorf("read handshake cluster id: %w", err)
 	}
 	h.clusterID = string(cid)
+	if _, err := io.ReadFull(r, h.nonce[:]); err != nil {
+		return h, fmt.Errorf("read handshake nonce: %w", err)
+	}
 	return h, nil
 }
 
@@ -123,28 +143,52 @@ func appendHandshakeResponse(b []byte, status byte, reason string) []byte {
 }
 
 // readHandshakeResponse returns nil when the acceptor took the connection, and
-// an error carrying its reason when it refused.
+// an error carrying its reason when it refused or challenged.
 func readHandshakeResponse(r io.Reader) error {
-	var hdr [3]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return fmt.Errorf("read handshake response: %w", err)
+	status, body, err := readResponse(r)
+	if err != nil {
+		return err
 	}
-	n := int(binary.BigEndian.Uint16(hdr[1:]))
-	if n > maxReasonLen {
-		return fmt.Errorf("read handshake response: reason of %d bytes exceeds %d", n, maxReasonLen)
-	}
-	reason := make([]byte, n)
-	if _, err := io.ReadFull(r, reason); err != nil {
-		return fmt.Errorf("read handshake response: %w", err)
-	}
-	switch hdr[0] {
+	return responseError(status, body)
+}
+
+// responseError turns a final answer into nil or an error.
+func responseError(status byte, body []byte) error {
+	switch status {
 	case statusAccepted:
 		return nil
 	case statusRejected:
-		return fmt.Errorf("handshake refused: %s", reason)
+		return fmt.Errorf("handshake refused: %s", body)
+	case statusChallenge:
+		return errors.New("handshake refused: the peer requires a cluster secret (--cluster-secret-file) and this node has none")
 	default:
-		return fmt.Errorf("read handshake response: unknown status %d", hdr[0])
+		return fmt.Errorf("read handshake response: unknown status %d", status)
 	}
+}
+
+// readResponse reads one acceptor answer: its status and body.
+func readResponse(r io.Reader) (byte, []byte, error) {
+	var hdr [3]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, fmt.Errorf("read handshake response: %w", err)
+	}
+	n := int(binary.BigEndian.Uint16(hdr[1:]))
+	if n > maxReasonLen {
+		return 0, nil, fmt.Errorf("read handshake response: body of %d bytes exceeds %d", n, maxReasonLen)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("read handshake response: %w", err)
+	}
+	return hdr[0], body, nil
+}
+
+// appendChallenge encodes the acceptor's challenge after b.
+func appendChallenge(b []byte, nonce, mac []byte) []byte {
+	b = append(b, statusChallenge)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(nonce)+len(mac)))
+	b = append(b, nonce...)
+	return append(b, mac...)
 }
 
 // appendFrame encodes m as one length-prefixed frame after b. It refuses
