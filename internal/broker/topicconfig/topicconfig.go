@@ -35,6 +35,18 @@ func (c Config) EffectiveMinISR(replicas int) int {
 	return int(min(int64(c.MinInsyncReplicas), int64(replicas)))
 }
 
+// MinSegmentBytes is the smallest segment.bytes a topic (or the broker
+// default) may have: 1 MiB, the minimum Kafka 4.0 adopted (KIP-1030) in place
+// of the old 14 bytes. Smaller segments buy nothing (one default-size batch,
+// max.message.bytes 1 MiB, fills one) and multiply files, directory entries,
+// recovery work and the per-segment bookkeeping a node keeps in memory: with
+// segment.bytes=1024 every produced batch became three files.
+const MinSegmentBytes = 1 << 20
+
+// MaxSegmentBytes is the largest segment.bytes: index entries store 32-bit
+// file positions, as Kafka's do (segment.bytes is an int there).
+const MaxSegmentBytes = 1<<31 - 1
+
 // configDef describes one supported topic config key.
 type configDef struct {
 	get func(Config) string
@@ -68,8 +80,15 @@ var topicConfigDefs = map[string]configDef{
 	},
 	"segment.bytes": {
 		get: func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) },
-		set: func(c *Config, v string) (err error) { c.SegmentBytes, err = parseLong(1024)(v); return },
-		doc: "roll a new segment when the active one reaches this size",
+		set: func(c *Config, v string) error {
+			n, err := parseLong(MinSegmentBytes)(v)
+			if err == nil && n > MaxSegmentBytes {
+				err = fmt.Errorf("value %d is above the maximum %d (index positions are 32-bit)", n, MaxSegmentBytes)
+			}
+			c.SegmentBytes = n
+			return err
+		},
+		doc: "roll a new segment when the active one reaches this size (at least 1 MiB)",
 	},
 	"segment.ms": {
 		get: func(c Config) string { return strconv.FormatInt(c.SegmentMs, 10) },

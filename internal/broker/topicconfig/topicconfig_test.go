@@ -48,7 +48,7 @@ func TestResolveAppliesOverrides(t *testing.T) {
 	overrides := map[string]string{
 		"retention.ms":        "-1",
 		"retention.bytes":     "1048576",
-		"segment.bytes":       "1024",
+		"segment.bytes":       "1048576",
 		"segment.ms":          "60000",
 		"min.insync.replicas": "2",
 		"max.message.bytes":   "0",
@@ -58,7 +58,7 @@ func TestResolveAppliesOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1024, SegmentMs: 60000,
+	want := Config{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1048576, SegmentMs: 60000,
 		MinInsyncReplicas: 2, MaxMessageBytes: 0, CleanupPolicy: "delete"}
 	if got != want {
 		t.Fatalf("Resolve = %+v, want %+v", got, want)
@@ -93,7 +93,9 @@ func TestResolveErrorsNameTheKey(t *testing.T) {
 		{"retention.ms", "1.5", "not a number"},
 		{"retention.bytes", "", "not a number"},
 		{"retention.bytes", "-5", "below the minimum"},
-		{"segment.bytes", "1023", "below the minimum 1024"},
+		{"segment.bytes", "1048575", "below the minimum 1048576"},
+		{"segment.bytes", "1024", "below the minimum 1048576"},
+		{"segment.bytes", "2147483648", "above the maximum 2147483647"},
 		{"segment.ms", "0", "below the minimum 1"},
 		{"min.insync.replicas", "0", "below the minimum 1"},
 		{"min.insync.replicas", "40000", "too large"},
