@@ -79,6 +79,7 @@ type Options struct {
 	DefaultPartitions      int32
 	DefaultReplication     int16 // replication factor for -1; 0 means 1
 	OffsetsTopicPartitions int32
+	Limits                 Limits
 	Logger                 *slog.Logger
 	// Applied, if set, runs after each committed change, before the call
 	// returns: the node reconciles its replicas there, so the receiving
@@ -90,6 +91,10 @@ type Options struct {
 type Controller struct {
 	opts Options
 	meta Metadata
+	// adding is held while a change that adds partitions is validated and
+	// committed, so that two requests to this node cannot both pass the
+	// per-broker limit with the room only one of them fits in.
+	adding chan struct{}
 
 	pidMu    sync.Mutex
 	pidNext  int64 // next producer id to hand out from the reserved block
@@ -98,7 +103,17 @@ type Controller struct {
 
 // New returns a controller over the replicated metadata.
 func New(opts Options, md Metadata) *Controller {
-	return &Controller{opts: opts, meta: md}
+	return &Controller{opts: opts, meta: md, adding: make(chan struct{}, 1)}
+}
+
+// lockAdding serializes changes that add partitions (see adding).
+func (c *Controller) lockAdding(ctx context.Context) (unlock func(), err error) {
+	select {
+	case c.adding <- struct{}{}:
+		return func() { <-c.adding }, nil
+	case <-ctx.Done():
+		return nil, errorf(kerr.RequestTimedOut, "waiting for another partition change on this node: %v", ctx.Err())
+	}
 }
 
 // EffectiveConfig is the topic's config: broker defaults plus its overrides.
@@ -178,6 +193,14 @@ func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool)
 	if err := ValidateTopicName(req.Name); err != nil {
 		return nil, err
 	}
+	if err := c.CheckRequestPartitions("create topic "+req.Name, c.TopicPartitions(req, internal)); err != nil {
+		return nil, err
+	}
+	unlock, err := c.lockAdding(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	s := c.meta.State()
 	if _, ok := s.Topics[req.Name]; ok {
 		return nil, errorf(kerr.TopicAlreadyExists, "topic %q already exists", req.Name)
@@ -237,10 +260,12 @@ func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool)
 		case rf > len(live):
 			return nil, errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (%d: %v)", rf, len(live), live)
 		}
-		var err error
 		if assignment, err = AssignReplicas(live, n, rf, randomStart()); err != nil {
 			return nil, errorf(kerr.InvalidReplicationFactor, "%v", err)
 		}
+	}
+	if err := c.checkBrokerLoad(s, "topic "+req.Name, assignment); err != nil {
+		return nil, err
 	}
 	for i, replicas := range assignment {
 		// The ISR is born with the assigned replicas that are alive; the
@@ -331,6 +356,14 @@ func (c *Controller) DeleteTopic(ctx context.Context, name string) error {
 // CreatePartitions grows a topic to count partitions, assigning the new ones
 // over the live brokers with the topic's replication factor (or as given).
 func (c *Controller) CreatePartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error {
+	if err := c.CheckRequestPartitions("create partitions of "+name, c.AddedPartitions(name, count)); err != nil {
+		return err
+	}
+	unlock, err := c.lockAdding(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s := c.meta.State()
 	t, ok := s.Topics[name]
 	switch {
@@ -350,12 +383,14 @@ func (c *Controller) CreatePartitions(ctx context.Context, name string, count in
 		if rf > len(live) {
 			return errorf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d brokers are live", name, rf, len(live))
 		}
-		var err error
 		if assignment, err = AssignReplicas(live, add, rf, randomStart()); err != nil {
 			return errorf(kerr.InvalidReplicationFactor, "%v", err)
 		}
 	} else if len(assignment) != add {
 		return errorf(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(assignment), add)
+	}
+	if err := c.checkBrokerLoad(s, "topic "+name, assignment); err != nil {
+		return err
 	}
 	var parts []state.Partition
 	for i, replicas := range assignment {

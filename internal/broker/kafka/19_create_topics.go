@@ -7,7 +7,12 @@ package kafka
 // a code and a message: INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS,
 // INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers),
 // INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG. A name given twice in one request
-// gets INVALID_REQUEST. ValidateOnly checks without creating. The answer
+// gets INVALID_REQUEST. A request adding more partitions, over all its
+// topics, than --max-partitions-per-request, or a topic that would put a
+// broker over --max-partitions-per-broker (or over what its open-files limit
+// serves), gets POLICY_VIOLATION with a message naming the limit; the
+// request-wide check runs before anything else, so even 100,000 partitions
+// are refused at once. ValidateOnly checks without creating. The answer
 // comes once the topic is committed and applied on this node, or at the
 // request timeout with REQUEST_TIMED_OUT (NOT_CONTROLLER without a leader). v5+ responses
 // carry the resulting partition count, replication factor and configs; v7 the
@@ -41,7 +46,14 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
+	cts := make([]controller.CreateTopic, len(req.Topics))
+	var total int64
+	for i, rt := range req.Topics {
+		cts[i] = createTopicRequest(rt, req.ValidateOnly)
+		total += b.Controller.TopicPartitions(cts[i], false)
+	}
+	tooMany := b.Controller.CheckRequestPartitions("create topics", total)
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
@@ -52,25 +64,13 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		ct := controller.CreateTopic{
-			Name:              rt.Topic,
-			Partitions:        rt.NumPartitions,
-			ReplicationFactor: rt.ReplicationFactor,
-			Configs:           map[string]string{},
-			ValidateOnly:      req.ValidateOnly,
+		if tooMany != nil {
+			st.ErrorCode = code(tooMany)
+			st.ErrorMessage = message(tooMany)
+			resp.Topics = append(resp.Topics, st)
+			continue
 		}
-		if len(rt.ReplicaAssignment) > 0 {
-			ct.Assignment = map[int32][]int32{}
-			for _, a := range rt.ReplicaAssignment {
-				ct.Assignment[a.Partition] = a.Replicas
-			}
-		}
-		for _, cfg := range rt.Configs {
-			if cfg.Value != nil {
-				ct.Configs[cfg.Name] = *cfg.Value
-			}
-		}
-		t, err := b.Controller.CreateTopic(ctx, ct)
+		t, err := b.Controller.CreateTopic(ctx, cts[i])
 		if err != nil {
 			st.ErrorCode = code(err)
 			st.ErrorMessage = message(err)
@@ -92,4 +92,27 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// createTopicRequest is what the controller is asked for one topic.
+func createTopicRequest(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) controller.CreateTopic {
+	ct := controller.CreateTopic{
+		Name:              rt.Topic,
+		Partitions:        rt.NumPartitions,
+		ReplicationFactor: rt.ReplicationFactor,
+		Configs:           map[string]string{},
+		ValidateOnly:      validateOnly,
+	}
+	if len(rt.ReplicaAssignment) > 0 {
+		ct.Assignment = map[int32][]int32{}
+		for _, a := range rt.ReplicaAssignment {
+			ct.Assignment[a.Partition] = a.Replicas
+		}
+	}
+	for _, cfg := range rt.Configs {
+		if cfg.Value != nil {
+			ct.Configs[cfg.Name] = *cfg.Value
+		}
+	}
+	return ct
 }

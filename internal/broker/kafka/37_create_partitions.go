@@ -5,7 +5,11 @@ package kafka
 // The partition count can only grow (INVALID_PARTITIONS otherwise). New
 // partitions are spread over the live brokers with the topic's replication
 // factor; an explicit assignment must name registered brokers, at least one
-// of them alive per partition (INVALID_REPLICA_ASSIGNMENT). ValidateOnly
+// of them alive per partition (INVALID_REPLICA_ASSIGNMENT). A request
+// adding more partitions, over all its topics, than
+// --max-partitions-per-request, or putting a broker over
+// --max-partitions-per-broker (or over what its open-files limit serves),
+// gets POLICY_VIOLATION with a message naming the limit. ValidateOnly
 // checks without changing.
 
 import (
@@ -30,9 +34,20 @@ func (b *Backend) handleCreatePartitions(ctx context.Context, c *Conn, kreq kmsg
 
 func (b *Backend) createPartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	resp := respond[*kmsg.CreatePartitionsResponse](req)
+	var total int64
+	for _, rt := range req.Topics {
+		total += b.Controller.AddedPartitions(rt.Topic, rt.Count)
+	}
+	tooMany := b.Controller.CheckRequestPartitions("create partitions", total)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if tooMany != nil {
+			st.ErrorCode = code(tooMany)
+			st.ErrorMessage = message(tooMany)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		var assignment [][]int32
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
