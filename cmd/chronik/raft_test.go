@@ -11,37 +11,29 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/testharness"
 )
-
-// raftSource is a server.Source that always reports the same raft status.
-type raftSource struct{ status api.RaftStatus }
-
-func (s raftSource) Node() api.NodeInfo {
-	return api.NodeInfo{NodeID: int32(s.status.NodeID), RaftRole: s.status.Role, ControllerID: int32(s.status.LeaderID), Ready: true}
-}
-func (s raftSource) Raft() api.RaftStatus { return s.status }
-func (s raftSource) Ready() bool          { return true }
 
 // raftCluster starts admin servers for node 1 (leader) and node 2
 // (follower) and finds a URL where nothing listens, for node 3.
 func raftCluster(t *testing.T) (leader, follower, down string) {
 	t.Helper()
 	voters := []uint64{1, 2, 3}
-	l := httptest.NewServer(server.NewHandler(raftSource{api.RaftStatus{
+	l := httptest.NewServer(server.NewHandler(admintest.NewFakeSource(1, api.RaftStatus{
 		NodeID: 1, Role: api.RoleLeader, Term: 4, LeaderID: 1, Commit: 42, Applied: 42, SnapshotIndex: 40, Voters: voters,
 		Peers: []api.RaftPeer{
-			{ID: 1, Match: 42, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
-			{ID: 2, Match: 41, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.1)},
+			{ID: 1, Match: 42, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
+			{ID: 2, Match: 41, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.1)},
 			{ID: 3, Match: 30, Next: 31, State: api.PeerProbe, LastError: "connection refused"},
 		},
-	}}, nil))
+	}), nil))
 	t.Cleanup(l.Close)
-	f := httptest.NewServer(server.NewHandler(raftSource{api.RaftStatus{
+	f := httptest.NewServer(server.NewHandler(admintest.NewFakeSource(2, api.RaftStatus{
 		NodeID: 2, Role: api.RoleFollower, Term: 4, LeaderID: 1, Commit: 41, Applied: 40, SnapshotIndex: 40, Voters: voters,
-	}}, nil))
+	}), nil))
 	t.Cleanup(f.Close)
 	down = "http://" + testharness.FreeAddr(t) // nothing listens there
 	return l.URL, f.URL, down

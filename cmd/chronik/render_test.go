@@ -9,34 +9,15 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
-
-func secs(v float64) *float64 { return &v }
-
-// leaderStatus is node 1 leading a three-voter quorum, as the admin API
-// answers it (voters and peers sorted).
-func leaderStatus() api.RaftStatus {
-	return api.RaftStatus{
-		NodeID: 1, Role: api.RoleLeader, Term: 7, LeaderID: 1, Commit: 120, Applied: 119, SnapshotIndex: 100,
-		Voters: []uint64{1, 2, 3},
-		Peers: []api.RaftPeer{
-			{ID: 1, Match: 120, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
-			{ID: 2, Match: 118, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.25)},
-			{ID: 3, Match: 0, Next: 1, State: api.PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
-		},
-	}
-}
-
-func followerStatus() api.RaftStatus {
-	return api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Commit: 118, Applied: 118, SnapshotIndex: 100,
-		Voters: []uint64{1, 2, 3}}
-}
 
 // threeNodes is a leader, a follower and a node that did not answer.
 func threeNodes() []api.NodeResult[api.RaftStatus] {
 	one, two := int32(1), int32(2)
-	l, f := leaderStatus(), followerStatus()
+	// as the admin API answers them: voters and peers sorted
+	l, f := admintest.SortedRaft(admintest.LeaderStatus()), admintest.FollowerStatus()
 	return []api.NodeResult[api.RaftStatus]{
 		{Admin: "http://127.0.0.1:1", NodeID: &one, Data: &l},
 		{Admin: "http://127.0.0.1:2", NodeID: &two, Data: &f},
@@ -134,10 +115,10 @@ func TestLastContactForPeople(t *testing.T) {
 		want string
 	}{
 		{nil, "never"},
-		{secs(0.0004), "0s ago"},
-		{secs(0.25), "250ms ago"},
-		{secs(3.14159), "3.1s ago"},
-		{secs(65.4), "1m5s ago"},
+		{admintest.Secs(0.0004), "0s ago"},
+		{admintest.Secs(0.25), "250ms ago"},
+		{admintest.Secs(3.14159), "3.1s ago"},
+		{admintest.Secs(65.4), "1m5s ago"},
 	}
 	for _, tt := range tests {
 		if got := lastContact(tt.sec, true); got != tt.want {

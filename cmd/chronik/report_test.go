@@ -1,36 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
-// loadView reads one of the recorded cluster views the diagnosis and TUI
-// tests share.
-func loadView(t *testing.T, name string) api.ClusterView {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "admin", "api", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v api.ClusterView
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	return v
-}
-
 func TestISRReportAndTable(t *testing.T) {
-	v := loadView(t, "node-down.json")
+	v := admintest.LoadView(t, "node-down.json")
 	rep := diagnose.BuildISRReport(v, diagnose.ISRFilter{})
 	if len(rep.Partitions) != 3 || len(rep.Unreachable) != 1 || rep.Unreachable[0].NodeID != 3 {
 		t.Fatalf("report %+v", rep)
@@ -70,7 +50,7 @@ func TestISRReportAndTable(t *testing.T) {
 }
 
 func TestClusterStatusAndDoctorRendering(t *testing.T) {
-	v := loadView(t, "node-down.json")
+	v := admintest.LoadView(t, "node-down.json")
 	fs := diagnose.Run(v)
 	st := diagnose.BuildClusterStatus(v, fs)
 	if st.Healthy || st.ControllerID < 0 || len(st.Brokers) != 3 || st.Partitions[api.StatusAtMinISR] != 3 || st.Findings[api.SeverityWarning] == 0 {
@@ -97,7 +77,7 @@ func TestClusterStatusAndDoctorRendering(t *testing.T) {
 	if strings.Count(piped.String(), "\n") != len(rep.Findings) {
 		t.Fatalf("piped findings:\n%s", piped.String())
 	}
-	healthy := diagnose.BuildDoctorReport(loadView(t, "healthy.json"))
+	healthy := diagnose.BuildDoctorReport(admintest.LoadView(t, "healthy.json"))
 	if healthy.ExitCode != 0 || RenderFindingsString(healthy.Findings) != "✓ no findings: the cluster looks healthy\n" {
 		t.Fatalf("healthy doctor %+v", healthy)
 	}

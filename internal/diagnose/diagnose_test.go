@@ -1,16 +1,15 @@
 package diagnose
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
@@ -20,8 +19,6 @@ import (
 // Every builder returns fresh values, so tests mutate them freely.
 
 const fxTopic = "orders"
-
-func secs(v float64) *float64 { return &v }
 
 func fxAdmin(id int32) string { return fmt.Sprintf("http://10.0.0.%d:9644", id) }
 
@@ -55,9 +52,9 @@ func fxHealthy() api.ClusterView {
 			SnapshotIndex: 1024, Voters: []uint64{1, 2, 3}}
 		if id == 1 {
 			n.Raft.Peers = []api.RaftPeer{
-				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0)},
-				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.05)},
-				{ID: 3, Match: 1531, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: secs(0.08)},
+				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
+				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.05)},
+				{ID: 3, Match: 1531, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.08)},
 			}
 		}
 		n.Brokers = &api.Brokers{ControllerID: 1, Controller: id == 1}
@@ -65,7 +62,7 @@ func fxHealthy() api.ClusterView {
 			bi := api.BrokerInfo{ID: b, KafkaAddr: fmt.Sprintf("10.0.0.%d:9092", b), ClusterAddr: fmt.Sprintf("10.0.0.%d:9093", b),
 				Controller: b == 1}
 			if id == 1 {
-				bi.LastHeartbeatSeconds = secs([]float64{0, 0.4, 0.7}[b-1])
+				bi.LastHeartbeatSeconds = admintest.Secs([]float64{0, 0.4, 0.7}[b-1])
 			}
 			n.Brokers.Brokers = append(n.Brokers.Brokers, bi)
 		}
@@ -98,11 +95,11 @@ func fxHealthyPartition(id, p int32) api.PartitionInfo {
 		info.AcksAllWaiting, info.AcksAllOldestWaitSeconds = 3, 0.02
 		for _, r := range replicas[1:] {
 			info.Followers = append(info.Followers, api.ReplicaState{ID: r, LogEndOffset: leo - lags[r], Lag: lags[r],
-				InISR: true, LastCaughtUpSeconds: secs(0.1), LastFetchSeconds: secs(0.01)})
+				InISR: true, LastCaughtUpSeconds: admintest.Secs(0.1), LastFetchSeconds: admintest.Secs(0.01)})
 		}
 		return info
 	}
-	info.Fetcher = &api.FetcherState{Leader: leader, Running: true, LastFetchSeconds: secs(0.01)}
+	info.Fetcher = &api.FetcherState{Leader: leader, Running: true, LastFetchSeconds: admintest.Secs(0.01)}
 	return info
 }
 
@@ -181,15 +178,15 @@ func fxStalled(t *testing.T) api.ClusterView {
 	p0 := fxPart(t, &v, 1, 0)
 	f := fxFollower(t, p0, 3)
 	f.Lag, f.LogEndOffset, f.InISR = 48210, p0.LogEndOffset-48210, false
-	f.LastCaughtUpSeconds, f.LastFetchSeconds = secs(42.5), secs(0.3)
+	f.LastCaughtUpSeconds, f.LastFetchSeconds = admintest.Secs(42.5), admintest.Secs(0.3)
 	p0.HighWatermark = p0.LogEndOffset - 12
 	fxPart(t, &v, 3, 0).LogEndOffset = f.LogEndOffset
-	fxPart(t, &v, 3, 0).Fetcher.LastFetchSeconds = secs(0.3)
+	fxPart(t, &v, 3, 0).Fetcher.LastFetchSeconds = admintest.Secs(0.3)
 
 	p1 := fxPart(t, &v, 2, 1)
 	f = fxFollower(t, p1, 3)
 	f.Lag, f.LogEndOffset, f.Lagging = 9000, p1.LogEndOffset-9000, true
-	f.LastCaughtUpSeconds, f.LastFetchSeconds = secs(31.2), secs(0.4)
+	f.LastCaughtUpSeconds, f.LastFetchSeconds = admintest.Secs(31.2), admintest.Secs(0.4)
 	p1.HighWatermark = f.LogEndOffset
 	p1.AcksAllWaiting, p1.AcksAllOldestWaitSeconds = 57, 4.8
 	fxPart(t, &v, 3, 1).LogEndOffset = f.LogEndOffset
@@ -212,8 +209,8 @@ func fxNodeDown(t *testing.T) api.ClusterView {
 		leader.Raft.Peers[i].Match, leader.Raft.Peers[i].Next = 1547, 1548
 	}
 	leader.Raft.Peers[2] = api.RaftPeer{ID: 3, Match: 1540, Next: 1541, State: api.PeerProbe, RecentActive: false, Connected: false,
-		LastContactSeconds: secs(14.1), LastError: "dial tcp 10.0.0.3:9093: connect: connection refused"}
-	leader.Brokers.Brokers[2].LastHeartbeatSeconds = secs(14.2)
+		LastContactSeconds: admintest.Secs(14.1), LastError: "dial tcp 10.0.0.3:9093: connect: connection refused"}
+	leader.Brokers.Brokers[2].LastHeartbeatSeconds = admintest.Secs(14.2)
 	for p := int32(0); p < 2; p++ {
 		fxAllParts(&v, p, func(pi *api.PartitionInfo) {
 			pi.ISR = slices.DeleteFunc(pi.ISR, func(id int32) bool { return id == 3 })
@@ -233,7 +230,7 @@ func fxNodeDown(t *testing.T) api.ClusterView {
 			f := &lp.Followers[i]
 			if f.ID == 3 {
 				f.InISR, f.Lag = false, f.Lag+4100
-				f.LastCaughtUpSeconds, f.LastFetchSeconds = secs(14.0), secs(14.0)
+				f.LastCaughtUpSeconds, f.LastFetchSeconds = admintest.Secs(14.0), admintest.Secs(14.0)
 				continue
 			}
 			f.LogEndOffset += 4100
@@ -255,10 +252,10 @@ func fxNodeDown(t *testing.T) api.ClusterView {
 	p2.HighWatermark = p2.LogEndOffset
 	p2.AcksAllWaiting, p2.AcksAllOldestWaitSeconds = 2, 0.01
 	p2.Followers = []api.ReplicaState{
-		{ID: 2, LogEndOffset: p2.LogEndOffset, InISR: true, LastCaughtUpSeconds: secs(0.05), LastFetchSeconds: secs(0.05)},
+		{ID: 2, LogEndOffset: p2.LogEndOffset, InISR: true, LastCaughtUpSeconds: admintest.Secs(0.05), LastFetchSeconds: admintest.Secs(0.05)},
 		{ID: 3, LogEndOffset: 0, Lag: p2.LogEndOffset, InISR: false},
 	}
-	fxPart(t, &v, 2, 2).Fetcher = &api.FetcherState{Leader: 1, Running: true, LastFetchSeconds: secs(0.05)}
+	fxPart(t, &v, 2, 2).Fetcher = &api.FetcherState{Leader: 1, Running: true, LastFetchSeconds: admintest.Secs(0.05)}
 	fxPart(t, &v, 2, 2).LogEndOffset, fxPart(t, &v, 2, 2).HighWatermark = p2.LogEndOffset, p2.LogEndOffset
 	return v
 }
@@ -406,7 +403,7 @@ func TestRuleRaftFollowerBehind(t *testing.T) {
 		{name: "not recently active", mutate: func(t *testing.T, v *api.ClusterView) {
 			p := peer(t, v, 3)
 			p.RecentActive, p.Connected, p.Match, p.LastError = false, false, 1400, "connection refused"
-			p.LastContactSeconds = secs(2)
+			p.LastContactSeconds = admintest.Secs(2)
 		}, want: []string{"RAFT_FOLLOWER_BEHIND warning - node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
@@ -414,9 +411,9 @@ func TestRuleRaftFollowerBehind(t *testing.T) {
 					t.Errorf("evidence %v seen by %v", ev, fs[0].SeenBy)
 				}
 			}},
-		{name: "silent over 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = secs(6) },
+		{name: "silent over 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = admintest.Secs(6) },
 			want: []string{"RAFT_FOLLOWER_BEHIND warning - node=2"}},
-		{name: "just under 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = secs(4.9) }},
+		{name: "just under 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = admintest.Secs(4.9) }},
 		{name: "never heard from", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 3).LastContactSeconds = nil },
 			want: []string{"RAFT_FOLLOWER_BEHIND warning - node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
@@ -435,9 +432,9 @@ func TestRuleRaftFollowerBehind(t *testing.T) {
 			r := fxNode(t, v, 2).Raft
 			r.Role, r.Term, r.LeaderID = api.RoleLeader, 5, 2
 			r.Peers = []api.RaftPeer{
-				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: false, LastContactSeconds: secs(9)},
-				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: secs(0)},
-				{ID: 3, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: secs(0.1)},
+				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: false, LastContactSeconds: admintest.Secs(9)},
+				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: admintest.Secs(0)},
+				{ID: 3, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, LastContactSeconds: admintest.Secs(0.1)},
 			}
 		}, want: []string{"RAFT_FOLLOWER_BEHIND warning - node=1"}},
 	})
@@ -454,7 +451,7 @@ func TestRuleBrokerFenced(t *testing.T) {
 			for _, id := range []int32{1, 2, 3} {
 				fence(t, v, id, false)
 			}
-			fxNode(t, v, 1).Brokers.Brokers[2].LastHeartbeatSeconds = secs(12.5)
+			fxNode(t, v, 1).Brokers.Brokers[2].LastHeartbeatSeconds = admintest.Secs(12.5)
 		}, want: []string{"BROKER_FENCED warning - node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
 				if !reflect.DeepEqual(fs[0].SeenBy, []int32{1}) || fs[0].Evidence["last_heartbeat_seconds"] != 12.5 {
@@ -588,7 +585,7 @@ func TestRuleFollowerStalled(t *testing.T) {
 		{name: "healthy"},
 		{name: "not caught up for 42s", mutate: func(t *testing.T, v *api.ClusterView) {
 			s := state(t, v)
-			s.Lag, s.LastCaughtUpSeconds, s.InISR = 48210, secs(42.5), false
+			s.Lag, s.LastCaughtUpSeconds, s.InISR = 48210, admintest.Secs(42.5), false
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
 				ev := fs[0].Evidence
@@ -601,9 +598,9 @@ func TestRuleFollowerStalled(t *testing.T) {
 			}},
 		{name: "never caught up", mutate: func(t *testing.T, v *api.ClusterView) { state(t, v).LastCaughtUpSeconds = nil },
 			want: []string{"FOLLOWER_STALLED warning orders-0 node=3"}},
-		{name: "within the lag time", mutate: func(t *testing.T, v *api.ClusterView) { state(t, v).LastCaughtUpSeconds = secs(29.9) }},
+		{name: "within the lag time", mutate: func(t *testing.T, v *api.ClusterView) { state(t, v).LastCaughtUpSeconds = admintest.Secs(29.9) }},
 		{name: "unreachable replica", mutate: func(t *testing.T, v *api.ClusterView) {
-			state(t, v).LastCaughtUpSeconds = secs(40)
+			state(t, v).LastCaughtUpSeconds = admintest.Secs(40)
 			fxDown(t, v, 3)
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
@@ -612,8 +609,8 @@ func TestRuleFollowerStalled(t *testing.T) {
 				}
 			}},
 		{name: "two partitions", mutate: func(t *testing.T, v *api.ClusterView) {
-			state(t, v).LastCaughtUpSeconds = secs(40)
-			fxFollower(t, fxPart(t, v, 3, 2), 1).LastCaughtUpSeconds = secs(35)
+			state(t, v).LastCaughtUpSeconds = admintest.Secs(40)
+			fxFollower(t, fxPart(t, v, 3, 2), 1).LastCaughtUpSeconds = admintest.Secs(35)
 		}, want: []string{"FOLLOWER_STALLED warning orders-0 node=3", "FOLLOWER_STALLED warning orders-2 node=1"}},
 	})
 }
@@ -796,7 +793,7 @@ func TestMergePartitionsLeaderUnreachable(t *testing.T) {
 		}
 		p2 := fxPart(t, &v, 2, 0)
 		p2.Role, p2.Fetcher, p2.HighWatermark = api.ReplicaLeader, nil, 777
-		p2.Followers = []api.ReplicaState{{ID: 1, Lag: 5, LastCaughtUpSeconds: secs(0.2)}, {ID: 3, InISR: true, LastCaughtUpSeconds: secs(0.1)}}
+		p2.Followers = []api.ReplicaState{{ID: 1, Lag: 5, LastCaughtUpSeconds: admintest.Secs(0.2)}, {ID: 3, InISR: true, LastCaughtUpSeconds: admintest.Secs(0.1)}}
 		if r := MergePartitions(v)[0]; r.Source != 2 || r.HighWatermark != 777 || r.MaxLag != 5 {
 			t.Errorf("leader's view: source %d hw %d max lag %d", r.Source, r.HighWatermark, r.MaxLag)
 		}
@@ -814,13 +811,13 @@ func TestMergePartitionsStalled(t *testing.T) {
 		lagTime float64
 		stalled bool
 	}{
-		{"caught up recently", secs(0.1), 30, false},
-		{"at the lag time", secs(30), 30, false},
-		{"past the lag time", secs(30.5), 30, true},
+		{"caught up recently", admintest.Secs(0.1), 30, false},
+		{"at the lag time", admintest.Secs(30), 30, false},
+		{"past the lag time", admintest.Secs(30.5), 30, true},
 		{"never", nil, 30, true},
-		{"short lag time", secs(11), 10, true},
-		{"unknown lag time uses 30s", secs(29), 0, false},
-		{"unknown lag time, past 30s", secs(31), 0, true},
+		{"short lag time", admintest.Secs(11), 10, true},
+		{"unknown lag time uses 30s", admintest.Secs(29), 0, false},
+		{"unknown lag time, past 30s", admintest.Secs(31), 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := fxHealthy()
@@ -957,12 +954,9 @@ func TestWorstSeverityAndExitCode(t *testing.T) {
 	}
 }
 
-// testdata holds the recorded cluster views, shared with the TUI's and the
-// CLI's tests.
-const testdata = "../admin/api/testdata"
-
-// The recorded snapshots under testdata: what Run finds in each,
-// and what the merged table shows.
+// The recorded snapshots (admintest.LoadView, shared with the TUI's and
+// the CLI's tests): what Run finds in each, and what the merged table
+// shows.
 func TestDiagnoseTestdata(t *testing.T) {
 	for _, tc := range []struct {
 		file     string
@@ -988,7 +982,7 @@ func TestDiagnoseTestdata(t *testing.T) {
 		}, []string{api.StatusAtMinISR, api.StatusAtMinISR, api.StatusAtMinISR}, 3},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			v := loadView(t, tc.file)
+			v := admintest.LoadView(t, tc.file)
 			fs := Run(v)
 			if got := fxKeys(fs); !reflect.DeepEqual(got, tc.findings) {
 				t.Errorf("findings:\n got %q\nwant %q", got, tc.findings)
@@ -1008,39 +1002,11 @@ func TestDiagnoseTestdata(t *testing.T) {
 	}
 }
 
-// loadView reads a ClusterView from testdata, refusing fields the types do
-// not have, and checks it survives a JSON round trip unchanged.
-func loadView(t *testing.T, name string) api.ClusterView {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v api.ClusterView
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back api.ClusterView
-	if err := json.Unmarshal(out, &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(v, back) {
-		t.Fatalf("%s changes in a JSON round trip", name)
-	}
-	return v
-}
-
 // The recorded snapshots are written from the fixtures above; run with
 // CHRONIK_UPDATE_TESTDATA=1 after changing them (or the types).
 func TestWriteTestdata(t *testing.T) {
 	if os.Getenv("CHRONIK_UPDATE_TESTDATA") == "" {
-		t.Skip("set CHRONIK_UPDATE_TESTDATA=1 to rewrite " + testdata + "/*.json")
+		t.Skip("set CHRONIK_UPDATE_TESTDATA=1 to rewrite " + admintest.Path("*.json"))
 	}
 	for name, v := range map[string]api.ClusterView{
 		"healthy.json":          fxHealthy(),
@@ -1051,7 +1017,7 @@ func TestWriteTestdata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(testdata, name), append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(admintest.Path(name), append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1073,8 +1039,8 @@ func TestTestdataMatchesFixtures(t *testing.T) {
 		if err := json.Unmarshal(want, &back); err != nil {
 			t.Fatal(err)
 		}
-		if got := loadView(t, name); !reflect.DeepEqual(got, back) {
-			t.Errorf("%s/%s differs from its fixture; rerun with CHRONIK_UPDATE_TESTDATA=1", testdata, name)
+		if got := admintest.LoadView(t, name); !reflect.DeepEqual(got, back) {
+			t.Errorf("%s differs from its fixture; rerun with CHRONIK_UPDATE_TESTDATA=1", admintest.Path(name))
 		}
 	}
 }

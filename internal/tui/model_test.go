@@ -1,13 +1,9 @@
 package tui
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,25 +13,9 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
-
-// loadView reads one of the recorded cluster views the diagnosis tests
-// use too (internal/admin/api/testdata): healthy, follower-stalled, node-down.
-func loadView(t *testing.T, name string) api.ClusterView {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "admin", "api", "testdata", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v api.ClusterView
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	return v
-}
 
 // fakeSource is a test double of the cluster: it answers with whatever
 // view the test set last. With gated set, each Snapshot call instead
@@ -302,7 +282,7 @@ func isDigits(s string) bool {
 
 func newLoaded(t *testing.T, name string, opts Options) *harness {
 	t.Helper()
-	h := newHarness(t, loadView(t, name), opts)
+	h := newHarness(t, admintest.LoadView(t, name+".json"), opts)
 	h.snapshot()
 	return h
 }
@@ -327,7 +307,7 @@ func TestTUIOverview(t *testing.T) {
 func TestTUINodeGoesUnreachable(t *testing.T) {
 	h := newLoaded(t, "healthy", Options{})
 	h.lacks("unreachable")
-	h.refresh(loadView(t, "node-down"))
+	h.refresh(admintest.LoadView(t, "node-down.json"))
 	h.contains("✗ 1 node unreachable", "✗ unreachable", "node 3: get http://10.0.0.3:9644/v1/node", "✗ NOT HEALTHY")
 	if l := h.row("3"); !strings.Contains(l, "✗ unreachable") {
 		t.Errorf("node 3's row: %q", l)
@@ -339,7 +319,7 @@ func TestTUINodeGoesUnreachable(t *testing.T) {
 	h.keys("2", "enter")
 	h.contains("unreachable: 3", "✗ node unreachable")
 	// Back up: the header says so no more.
-	h.refresh(loadView(t, "healthy"))
+	h.refresh(admintest.LoadView(t, "healthy.json"))
 	h.lacks("unreachable")
 }
 
@@ -353,7 +333,7 @@ func TestTUIStalledFollowerAppearsAndClears(t *testing.T) {
 	if l := row("0"); !strings.Contains(l, "✓ OK") {
 		t.Fatalf("healthy orders-0: %q", l)
 	}
-	h.refresh(loadView(t, "follower-stalled"))
+	h.refresh(admintest.LoadView(t, "follower-stalled.json"))
 	if l := row("0"); !strings.Contains(l, "⏸ STALLED") || !strings.Contains(l, "48210 ↑") {
 		t.Fatalf("stalled orders-0 (status and a rising lag): %q", l)
 	}
@@ -363,7 +343,7 @@ func TestTUIStalledFollowerAppearsAndClears(t *testing.T) {
 	h.keys("1")
 	h.contains("⏸ 2 STALLED", "▲ 4 warning")
 	h.keys("2")
-	h.refresh(loadView(t, "healthy"))
+	h.refresh(admintest.LoadView(t, "healthy.json"))
 	if l := row("0"); !strings.Contains(l, "✓ OK") || !strings.Contains(l, "12 ↓") {
 		t.Fatalf("orders-0 after the follower caught up: %q", l)
 	}
@@ -450,7 +430,7 @@ func TestTUISorting(t *testing.T) {
 	h.contains("TOPIC▼")
 
 	// Status: the most severe first.
-	h.refresh(loadView(t, "follower-stalled"))
+	h.refresh(admintest.LoadView(t, "follower-stalled.json"))
 	h.keys("s", "s", "s", "s", "s", "s")
 	h.contains("STATUS▼")
 	rows := h.partitionRows()
@@ -460,7 +440,7 @@ func TestTUISorting(t *testing.T) {
 }
 
 func TestTUIFiltering(t *testing.T) {
-	v := loadView(t, "follower-stalled")
+	v := admintest.LoadView(t, "follower-stalled.json")
 	// A second topic, healthy, so a topic filter has something to hide.
 	other := v.Nodes[0].Partitions.Partitions[2]
 	other.Topic, other.Partition, other.Role, other.Leader = "payments", 0, api.ReplicaLeader, 1
@@ -538,9 +518,9 @@ func TestTUIPartitionDetail(t *testing.T) {
 		"the sparklines fill in")
 	// Several refreshes: the sparklines show HW and every replica's LEO.
 	for range 5 {
-		h.refresh(loadView(t, "healthy"))
+		h.refresh(admintest.LoadView(t, "healthy.json"))
 	}
-	h.refresh(loadView(t, "follower-stalled"))
+	h.refresh(admintest.LoadView(t, "follower-stalled.json"))
 	h.contains("HW      ", "LEO 1   ", "LEO 2   ", "LEO 3   ", "⏸ 42.5s ago", "stalled: 3")
 	leo3 := h.line("LEO 3   ")
 	if !strings.ContainsAny(leo3, "▁") || !strings.Contains(leo3, "█") || !strings.HasSuffix(leo3, " 71790") {
@@ -551,7 +531,7 @@ func TestTUIPartitionDetail(t *testing.T) {
 	}
 
 	// A fetcher error, from the follower's own answer.
-	v := loadView(t, "follower-stalled")
+	v := admintest.LoadView(t, "follower-stalled.json")
 	for i, p := range v.Nodes[2].Partitions.Partitions {
 		if p.Topic == "orders" && p.Partition == 0 {
 			v.Nodes[2].Partitions.Partitions[i].Fetcher.LastError = "fetch from 1: NOT_LEADER_OR_FOLLOWER"
@@ -562,7 +542,7 @@ func TestTUIPartitionDetail(t *testing.T) {
 
 	// The history is bounded.
 	for range historyMax + 10 {
-		h.refresh(loadView(t, "healthy"))
+		h.refresh(admintest.LoadView(t, "healthy.json"))
 	}
 	if n := len(h.m.hist[api.TopicPartition{Topic: "orders", Partition: 0}]); n > historyMax || n > int(historyWindow/(2*time.Second))+1 {
 		t.Errorf("%d samples kept", n)
@@ -605,7 +585,7 @@ func TestTUIFindingsJump(t *testing.T) {
 	h.contains("chronik › Raft › node 3")
 	// The selection stays on its finding when the list changes.
 	h.keys("5")
-	h.refresh(loadView(t, "node-down"))
+	h.refresh(admintest.LoadView(t, "node-down.json"))
 	h.contains("RAFT_FOLLOWER_BEHIND  node 3")
 }
 
@@ -617,10 +597,10 @@ func TestTUILateRepliesDropped(t *testing.T) {
 	first := h.src.next(t)
 	h.keys("r") // seq 3: answers first with node-down
 	second := h.src.next(t)
-	second.reply <- loadView(t, "node-down")
+	second.reply <- admintest.LoadView(t, "node-down.json")
 	h.snapshot()
 	h.contains("▲ AT_MIN_ISR")
-	first.reply <- loadView(t, "follower-stalled")
+	first.reply <- admintest.LoadView(t, "follower-stalled.json")
 	h.snapshot()
 	h.lacks("STALLED")
 	h.contains("▲ AT_MIN_ISR")
@@ -634,7 +614,7 @@ func TestTUIPause(t *testing.T) {
 	h.keys("2")
 	calls := h.src.callCount()
 	// A tick takes a snapshot.
-	h.src.set(loadView(t, "follower-stalled"))
+	h.src.set(admintest.LoadView(t, "follower-stalled.json"))
 	h.update(tickMsg{})
 	h.snapshot()
 	h.contains("⏸ STALLED")
@@ -648,7 +628,7 @@ func TestTUIPause(t *testing.T) {
 	inflight := h.src.next(t)
 	h.keys("p")
 	h.contains("❚❚ PAUSED", "paused: the screen keeps this snapshot")
-	inflight.reply <- loadView(t, "healthy")
+	inflight.reply <- admintest.LoadView(t, "healthy.json")
 	h.snapshot()
 	h.contains("⏸ STALLED")
 	// Paused, ticks take no snapshot.
@@ -660,10 +640,10 @@ func TestTUIPause(t *testing.T) {
 		t.Fatalf("paused, yet %d snapshots taken", h.src.callCount()-calls)
 	}
 	// r refreshes once while paused.
-	h.refresh(loadView(t, "node-down"))
+	h.refresh(admintest.LoadView(t, "node-down.json"))
 	h.contains("❚❚ PAUSED", "▲ AT_MIN_ISR")
 	// p resumes, with a snapshot at once.
-	h.src.set(loadView(t, "healthy"))
+	h.src.set(admintest.LoadView(t, "healthy.json"))
 	h.keys("p")
 	h.snapshot()
 	h.contains("● every", "✓ OK", "resumed")
@@ -687,7 +667,7 @@ func TestTUISnapshotsDoNotPileUp(t *testing.T) {
 		t.Fatalf("%d snapshots in flight, want at most %d", got, maxInflight)
 	}
 	for _, c := range pending {
-		c.reply <- loadView(t, "healthy")
+		c.reply <- admintest.LoadView(t, "healthy.json")
 		h.snapshot()
 	}
 	if h.m.inflight != 0 {
@@ -837,7 +817,7 @@ func TestTUIRefreshFloor(t *testing.T) {
 }
 
 func TestTUIWaitingForFirstSnapshot(t *testing.T) {
-	src := newFakeSource(loadView(t, "healthy"))
+	src := newFakeSource(admintest.LoadView(t, "healthy.json"))
 	src.setGated(true)
 	m := New(context.Background(), Options{Source: src})
 	s := m.View()
@@ -848,7 +828,7 @@ func TestTUIWaitingForFirstSnapshot(t *testing.T) {
 }
 
 func TestTUIScrolling(t *testing.T) {
-	v := loadView(t, "healthy")
+	v := admintest.LoadView(t, "healthy.json")
 	var leaderInfo api.PartitionInfo
 	for _, p := range v.Nodes[0].Partitions.Partitions {
 		if p.Role == api.ReplicaLeader {

@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
@@ -36,7 +37,7 @@ func (b *syncBuffer) String() string {
 // TestTUIRun runs the real bubbletea program: keys come through its input
 // like a terminal's, q quits, and the alternate screen is left again.
 func TestTUIRun(t *testing.T) {
-	src := newFakeSource(loadView(t, "follower-stalled"))
+	src := newFakeSource(admintest.LoadView(t, "follower-stalled.json"))
 	inR, inW := io.Pipe()
 	defer inW.Close()
 	var out syncBuffer
@@ -80,7 +81,7 @@ func TestTUIRun(t *testing.T) {
 // TestTUIRunEndsWithContext: cancelling the context ends the program
 // without an error, while a snapshot hangs.
 func TestTUIRunEndsWithContext(t *testing.T) {
-	src := newFakeSource(loadView(t, "healthy"))
+	src := newFakeSource(admintest.LoadView(t, "healthy.json"))
 	src.setGated(true) // the first snapshot never answers
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

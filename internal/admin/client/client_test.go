@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/testharness"
@@ -24,9 +25,9 @@ func closedURL(t *testing.T) string {
 }
 
 func TestClientReadsEndpoints(t *testing.T) {
-	src := newFakeSource(1, leaderStatus())
+	src := admintest.NewFakeSource(1, admintest.LeaderStatus())
 	srv := serve(t, src)
-	c := New(srv.URL+"/", newHTTPClient(t))
+	c := New(srv.URL+"/", admintest.NewHTTPClient(t))
 	if c.URL() != srv.URL {
 		t.Errorf("URL() = %q, want the trailing slash gone: %q", c.URL(), srv.URL)
 	}
@@ -41,14 +42,14 @@ func TestClientReadsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := sortedRaft(leaderStatus()); raft.NodeID != 1 || !reflect.DeepEqual(raft.Data, want) {
+	if want := admintest.SortedRaft(admintest.LeaderStatus()); raft.NodeID != 1 || !reflect.DeepEqual(raft.Data, want) {
 		t.Errorf("Raft() = %+v, want %+v", raft.Data, want)
 	}
 }
 
 func TestClientWithoutScheme(t *testing.T) {
-	srv := serve(t, newFakeSource(4, followerStatus()))
-	c := New(strings.TrimPrefix(srv.URL, "http://"), newHTTPClient(t))
+	srv := serve(t, admintest.NewFakeSource(4, admintest.FollowerStatus()))
+	c := New(strings.TrimPrefix(srv.URL, "http://"), admintest.NewHTTPClient(t))
 	env, err := c.Node(t.Context())
 	if err != nil || env.NodeID != 4 {
 		t.Fatalf("Node() = %+v, %v", env, err)
@@ -57,7 +58,7 @@ func TestClientWithoutScheme(t *testing.T) {
 
 func TestClientConnectionRefused(t *testing.T) {
 	u := closedURL(t)
-	_, err := New(u, newHTTPClient(t)).Raft(t.Context())
+	_, err := New(u, admintest.NewHTTPClient(t)).Raft(t.Context())
 	want := "cannot reach chronik admin API at " + u + ": connection refused — is the node running and is --admin-addr right?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)
@@ -69,18 +70,10 @@ func TestClientConnectionRefused(t *testing.T) {
 }
 
 func TestClientTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) }) // runs first: lets the handler return so Close does not wait
+	srv := hangingServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := New(srv.URL, newHTTPClient(t)).Raft(ctx)
+	_, err := New(srv.URL, admintest.NewHTTPClient(t)).Raft(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no answer from chronik admin API at "+srv.URL+" in time") ||
 		!strings.Contains(err.Error(), "--timeout") {
 		t.Fatalf("error %v", err)
@@ -110,7 +103,7 @@ func TestClientWrongPort(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	_, err = New(ln.Addr().String(), newHTTPClient(t)).Raft(t.Context())
+	_, err = New(ln.Addr().String(), admintest.NewHTTPClient(t)).Raft(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "closed the connection without answering") ||
 		!strings.Contains(err.Error(), "not its Kafka or cluster port") {
 		t.Fatalf("error %v", err)
@@ -127,7 +120,7 @@ func TestClientErrorAnswers(t *testing.T) {
 	}{
 		{
 			name:    "older node without the endpoint",
-			handler: server.NewHandler(newFakeSource(1, leaderStatus()), nil).ServeHTTP, // asked below for a path it lacks
+			handler: server.NewHandler(admintest.NewFakeSource(1, admintest.LeaderStatus()), nil).ServeHTTP, // asked below for a path it lacks
 			want:    []string{"answered GET /v1/nope with 404 Not Found (not_found: ", "older chronik"},
 			status:  404, code: api.CodeNotFound,
 		},
@@ -174,7 +167,7 @@ func TestClientErrorAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			t.Cleanup(srv.Close)
-			c := New(srv.URL, newHTTPClient(t))
+			c := New(srv.URL, admintest.NewHTTPClient(t))
 			_, err := getEnvelope[api.RaftStatus](t.Context(), c, "/v1/nope")
 			if err == nil {
 				t.Fatal("no error")
@@ -228,7 +221,7 @@ func TestParseURL(t *testing.T) {
 func TestClientPlainNotFound(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
-	_, err := New(srv.URL, newHTTPClient(t)).Raft(t.Context())
+	_, err := New(srv.URL, admintest.NewHTTPClient(t)).Raft(t.Context())
 	want := srv.URL + " answered GET /v1/raft with 404 Not Found and no chronik error body — is it the node's admin address (--admin-addr), and does the node run a chronik that has this endpoint?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)

@@ -3,32 +3,23 @@ package client
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
 func TestFanOut(t *testing.T) {
-	leader := serve(t, newFakeSource(1, leaderStatus()))
-	follower := serve(t, newFakeSource(2, followerStatus()))
+	leader := serve(t, admintest.NewFakeSource(1, admintest.LeaderStatus()))
+	follower := serve(t, admintest.NewFakeSource(2, admintest.FollowerStatus()))
 	down := closedURL(t)
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) })
+	slow := hangingServer(t)
 
 	urls := []string{follower.URL, down, slow.URL + "/", leader.URL}
 	start := time.Now()
-	results := FanOut(t.Context(), newHTTPClient(t), urls, 200*time.Millisecond, (*Client).Raft)
+	results := FanOut(t.Context(), admintest.NewHTTPClient(t), urls, 200*time.Millisecond, (*Client).Raft)
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("fan-out took %v: the timeout did not bound the slow node", elapsed)
 	}
@@ -66,18 +57,10 @@ func TestFanOut(t *testing.T) {
 }
 
 func TestFanOutCanceled(t *testing.T) {
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) })
+	slow := hangingServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	results := FanOut(ctx, newHTTPClient(t), []string{slow.URL}, 0, (*Client).Node)
+	results := FanOut(ctx, admintest.NewHTTPClient(t), []string{slow.URL}, 0, (*Client).Node)
 	if results[0].OK() || !strings.Contains(results[0].Error, "canceled") {
 		t.Errorf("result %+v, want canceled", results[0])
 	}

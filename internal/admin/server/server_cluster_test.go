@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/broker"
@@ -28,7 +29,7 @@ func serveNode(t *testing.T, token string) (*broker.Node, *httptest.Server) {
 
 func TestClusterEndpointsOnARealNode(t *testing.T) {
 	_, srv := serveNode(t, "s3cret")
-	httpc := newHTTPClient(t)
+	httpc := admintest.NewHTTPClient(t)
 	ctx := t.Context()
 	anon := client.New(srv.URL, httpc)
 	c := anon.WithToken("s3cret")
@@ -112,7 +113,7 @@ func TestClusterEndpointsOnARealNode(t *testing.T) {
 
 func TestMutationBadInput(t *testing.T) {
 	_, srv := serveNode(t, "")
-	httpc := newHTTPClient(t)
+	httpc := admintest.NewHTTPClient(t)
 	for _, tc := range []struct {
 		method, path, body string
 		status             int

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
@@ -39,9 +40,9 @@ func do(t *testing.T, httpc *http.Client, method, url string) (int, http.Header,
 }
 
 func TestHealthAndReady(t *testing.T) {
-	src := newFakeSource(3, followerStatus())
+	src := admintest.NewFakeSource(3, admintest.FollowerStatus())
 	srv := serve(t, src)
-	httpc := newHTTPClient(t)
+	httpc := admintest.NewHTTPClient(t)
 
 	tests := []struct {
 		name   string
@@ -57,7 +58,7 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src.setReady(tt.ready)
+			src.SetReady(tt.ready)
 			status, h, body := do(t, httpc, http.MethodGet, srv.URL+tt.path)
 			if status != tt.status || body != tt.body {
 				t.Errorf("GET %s: %d %q, want %d %q", tt.path, status, body, tt.status, tt.body)
@@ -70,9 +71,9 @@ func TestHealthAndReady(t *testing.T) {
 }
 
 func TestNodeEndpoint(t *testing.T) {
-	src := newFakeSource(3, followerStatus())
+	src := admintest.NewFakeSource(3, admintest.FollowerStatus())
 	srv := serve(t, src)
-	status, _, body := do(t, newHTTPClient(t), http.MethodGet, srv.URL+"/v1/node")
+	status, _, body := do(t, admintest.NewHTTPClient(t), http.MethodGet, srv.URL+"/v1/node")
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, body)
 	}
@@ -80,8 +81,8 @@ func TestNodeEndpoint(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.NodeID != 3 || got.Data != src.node {
-		t.Fatalf("got %+v, want node 3 and %+v", got, src.node)
+	if got.NodeID != 3 || got.Data != src.Node() {
+		t.Fatalf("got %+v, want node 3 and %+v", got, src.Node())
 	}
 	want := `{"node_id":3,"data":{"node_id":3,"version":"1.2.3","kafka_addr":"localhost:9092",` +
 		`"cluster_addr":"127.0.0.1:9093","admin_addr":"127.0.0.1:9644","uptime_seconds":12.5,` +
@@ -94,9 +95,9 @@ func TestNodeEndpoint(t *testing.T) {
 // TestRaftEndpointShape pins the wire names: scripts and other tools
 // depend on them.
 func TestRaftEndpointShape(t *testing.T) {
-	src := newFakeSource(1, leaderStatus())
+	src := admintest.NewFakeSource(1, admintest.LeaderStatus())
 	srv := serve(t, src)
-	httpc := newHTTPClient(t)
+	httpc := admintest.NewHTTPClient(t)
 	_, _, body := do(t, httpc, http.MethodGet, srv.URL+"/v1/raft")
 	want := `{"node_id":1,"data":{"node_id":1,"role":"leader","term":7,"leader_id":1,"commit":120,"applied":119,` +
 		`"snapshot_index":100,"voters":[1,2,3],"peers":[` +
@@ -113,7 +114,7 @@ func TestRaftEndpointShape(t *testing.T) {
 	}
 
 	// A stopped node with no voters known: voters is [], peers absent, error set.
-	src.setRaft(api.RaftStatus{NodeID: 1, Role: api.RoleStopped, Term: 7, Error: "raft log write: no space left on device"})
+	src.SetRaft(api.RaftStatus{NodeID: 1, Role: api.RoleStopped, Term: 7, Error: "raft log write: no space left on device"})
 	_, _, body = do(t, httpc, http.MethodGet, srv.URL+"/v1/raft")
 	want = `{"node_id":1,"data":{"node_id":1,"role":"stopped","term":7,"leader_id":0,"commit":0,"applied":0,` +
 		`"snapshot_index":0,"voters":[],"error":"raft log write: no space left on device"}}` + "\n"
@@ -123,22 +124,22 @@ func TestRaftEndpointShape(t *testing.T) {
 }
 
 func TestRaftEndpointRoundTrip(t *testing.T) {
-	src := newFakeSource(1, leaderStatus())
+	src := admintest.NewFakeSource(1, admintest.LeaderStatus())
 	srv := serve(t, src)
-	_, _, body := do(t, newHTTPClient(t), http.MethodGet, srv.URL+"/v1/raft")
+	_, _, body := do(t, admintest.NewHTTPClient(t), http.MethodGet, srv.URL+"/v1/raft")
 	var got api.Envelope[api.RaftStatus]
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := normalizeRaft(leaderStatus())
+	want := normalizeRaft(admintest.LeaderStatus())
 	if got.NodeID != 1 || !reflect.DeepEqual(got.Data, want) {
 		t.Fatalf("got %+v\nwant %+v", got.Data, want)
 	}
 }
 
 func TestUnknownPathAndMethod(t *testing.T) {
-	srv := serve(t, newFakeSource(1, leaderStatus()))
-	httpc := newHTTPClient(t)
+	srv := serve(t, admintest.NewFakeSource(1, admintest.LeaderStatus()))
+	httpc := admintest.NewHTTPClient(t)
 	tests := []struct {
 		method, path string
 		status       int
