@@ -35,6 +35,14 @@ type Config struct {
 	// (empty: localhost:<bound port>).
 	ClusterAddr          string
 	AdvertiseClusterAddr string
+	// Cluster listener authentication (docs/security.md): mutual TLS with
+	// the cluster CA (all three files), and/or a shared secret file. A
+	// non-loopback ClusterAddr needs one of them unless ClusterInsecure.
+	ClusterTLSCertFile string
+	ClusterTLSKeyFile  string
+	ClusterTLSCAFile   string
+	ClusterSecretFile  string
+	ClusterInsecure    bool
 	// Peers are the initial voters' cluster addresses (--peers, parsed by
 	// internal/config); empty means a one-node cluster of this node. Ignored
 	// once raft state exists.
@@ -97,7 +105,7 @@ func DefaultConfig() Config {
 		DataDir:                    "./chronik-data",
 		KafkaAddr:                  ":9092",
 		AdminAddr:                  "127.0.0.1:9644",
-		ClusterAddr:                ":9093",
+		ClusterAddr:                "127.0.0.1:9093",
 		RaftSnapshotEntries:        10000,
 		RaftTickInterval:           100 * time.Millisecond,
 		RaftElectionTimeout:        time.Second,
@@ -139,8 +147,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raft-election-timeout: must be at least three raft ticks (%v), got %v", 3*c.RaftTickInterval, c.RaftElectionTimeout)
 	case c.BrokerSessionTimeout < c.RaftElectionTimeout:
 		return fmt.Errorf("broker-session-timeout: must be at least the raft election timeout (%v), got %v", c.RaftElectionTimeout, c.BrokerSessionTimeout)
-	case c.AdminAddr != "" && c.AdminToken == "" && !c.AdminInsecure && !loopbackAddr(c.AdminAddr):
-		return fmt.Errorf("admin-addr: %s is reachable from other machines and no admin-token is set; set --admin-token (or CHRONIK_ADMIN_TOKEN), or --admin-insecure to allow it anyway", c.AdminAddr)
+	case c.AdminAddr != "" && !loopbackAddr(c.AdminAddr) && c.AdminToken == "" && !c.AdminInsecure:
+		return offLoopbackError("admin-addr", c.AdminAddr, "admin-token is set", "--admin-token (or CHRONIK_ADMIN_TOKEN)", "admin-insecure")
+	case !c.clusterTLSComplete() && (c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != ""):
+		return fmt.Errorf("cluster-tls-cert-file, cluster-tls-key-file, cluster-tls-ca-file: set all three or none")
+	case !loopbackAddr(c.ClusterAddr) && !c.clusterTLSComplete() && c.ClusterSecretFile == "" && !c.ClusterInsecure:
+		return offLoopbackError("cluster-addr", c.ClusterAddr, "cluster authentication is configured",
+			"--cluster-tls-cert-file, --cluster-tls-key-file and --cluster-tls-ca-file (make them with `chronik cert`), or --cluster-secret-file", "cluster-insecure")
 	case c.ReplicaLagTimeMax < 100*time.Millisecond:
 		return fmt.Errorf("replica-lag-time-max: must be at least 100ms, got %v", c.ReplicaLagTimeMax)
 	case c.LeaderRebalanceInterval < 0:
@@ -237,6 +250,18 @@ func (p Peers) String() string {
 		parts = append(parts, strconv.Itoa(int(id))+"="+p[id])
 	}
 	return strings.Join(parts, ",")
+}
+
+// clusterTLSComplete reports whether all three cluster TLS files are set.
+func (c *Config) clusterTLSComplete() bool {
+	return c.ClusterTLSCertFile != "" && c.ClusterTLSKeyFile != "" && c.ClusterTLSCAFile != ""
+}
+
+// offLoopbackError is the one rule for every listener that needs
+// authentication off loopback: the admin API and the cluster listener.
+func offLoopbackError(flag, addr, missing, fix, insecureFlag string) error {
+	return fmt.Errorf("%s: %s is reachable from other machines and no %s; set %s, or --%s to allow it anyway",
+		flag, addr, missing, fix, insecureFlag)
 }
 
 // loopbackAddr reports whether a listen address binds only loopback.

@@ -200,6 +200,14 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 	if len(raftPeers) == 0 {
 		raftPeers[uint64(cfg.NodeID)] = n.addrs.AdvertiseCluster
 	}
+	security, err := cfg.clusterSecurity()
+	if err != nil {
+		return err
+	}
+	if security.Mode() == "none" && !loopbackAddr(n.addrs.Cluster) {
+		logger.Warn("the cluster listener is reachable from other machines without authentication (--cluster-insecure)",
+			"cluster_addr", n.addrs.Cluster)
+	}
 	if n.raft, err = raftnode.Start(ctx, raftnode.Config{
 		NodeID:          uint64(cfg.NodeID),
 		Dir:             filepath.Join(cfg.DataDir, "raft"),
@@ -212,6 +220,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 		SnapshotEntries: uint64(cfg.RaftSnapshotEntries),
 		Commands:        cfg.testCommands,
 		Logger:          logger,
+		Security:        security,
 	}); err != nil {
 		return fmt.Errorf("raft metadata: %w", err)
 	}
