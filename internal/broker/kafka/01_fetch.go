@@ -7,9 +7,14 @@ package kafka
 // (ReplicaID >= 0) are served up to the leader's committed end, and their
 // fetch offset tells the leader their log end. MaxWaitMillis/MinBytes
 // long-poll until enough bytes are committed or the wait expires; MaxBytes
-// bounds the response and PartitionMaxBytes each partition, except that the
-// first non-empty partition always gets at least one whole batch (KIP-74),
-// so a batch larger than the limits is never stuck. Incremental fetch
+// bounds the response and PartitionMaxBytes each partition, each lowered (never
+// raised) to the broker's --fetch-max-bytes and --max-partition-fetch-bytes
+// and to what the connection's and the broker's queued bytes budgets have
+// free, except that the first non-empty partition always gets at least one
+// whole batch (KIP-74), so a batch larger than the limits is never stuck. A
+// fetch that finds no budget free reads nothing and, if it may wait, waits
+// for budget as for data. Large record sets are written to the socket from
+// the bytes read, not copied into the encoded response (splice.go). Incremental fetch
 // sessions (KIP-227) are not offered: the response's session id is 0, so
 // clients send full fetches; a request naming a session gets
 // FETCH_SESSION_ID_NOT_FOUND. CurrentLeaderEpoch (v9+) is checked: older ->
@@ -20,7 +25,6 @@ package kafka
 
 import (
 	"context"
-	"math"
 	"reflect"
 	"slices"
 	"time"
@@ -42,10 +46,12 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return done(resp)
 	}
-	resp, n, waitOn, failed := b.fetchOnce(req)
+	mem := BudgetFrom(ctx)
+	resp, n, waitOn, failed := b.fetchOnce(req, mem)
 	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(waitOn) == 0 {
 		return done(resp)
 	}
+	mem.Release(n) // this answer is dropped; the long poll reads again
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	stopping := b.stopping
 	return nil, func(ctx context.Context) kmsg.Response {
@@ -62,23 +68,30 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 			}
 			chosen, _, _ := reflect.Select(cases)
-			resp, n, waitOn, failed = b.fetchOnce(req)
+			resp, n, waitOn, failed = b.fetchOnce(req, mem)
 			if chosen < 3 || failed || n >= int(req.MinBytes) || len(waitOn) == 0 {
 				return resp
 			}
+			mem.Release(n)
 		}
 	}, nil
 }
 
-// fetchOnce reads what is available now. It returns the response, the record
-// bytes in it, the channels that signal new committed data for the
-// partitions asked, and whether any partition failed.
-func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, bool) {
+// fetchOnce reads what is available now, within the broker's limits and what
+// mem grants. It returns the response, the record bytes in it (held in mem),
+// the channels that signal new committed data for the partitions asked (or
+// freed budget, when the budget cut the read short), and whether any
+// partition failed.
+func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.FetchResponse, int, []<-chan struct{}, bool) {
 	resp := respond[*kmsg.FetchResponse](req)
-	maxBytes := int(req.MaxBytes)
-	if maxBytes <= 0 {
-		maxBytes = math.MaxInt32
+	maxBytes := b.fetchMaxBytes()
+	if req.MaxBytes > 0 {
+		maxBytes = min(maxBytes, int(req.MaxBytes))
 	}
+	freed := mem.Freed() // before taking, so bytes freed in between wake a waiter
+	granted := mem.Take(maxBytes)
+	short := granted < maxBytes
+	maxBytes = granted
 	total := 0
 	failed := false
 	var waitOn []<-chan struct{}
@@ -104,7 +117,10 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 					_, changed = p.HighWatermarkChanged()
 				}
 			}
-			err := fetchPartition(p, rp, &sp, maxBytes-total, total == 0, req.ReplicaID)
+			// With nothing granted nothing is read, not even the one batch
+			// for progress: that waits for budget.
+			first := total == 0 && granted > 0
+			err := fetchPartition(p, rp, &sp, min(maxBytes-total, b.partitionFetchMaxBytes()), first, req.ReplicaID)
 			switch {
 			case err != nil:
 				sp.ErrorCode = code(err)
@@ -123,8 +139,42 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, [
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	mem.Settle(granted, total)
+	if short && len(waitOn) > 0 {
+		waitOn = append(waitOn, freed...)
+	}
 	return resp, total, waitOn, failed
 }
+
+// fetchMaxBytes is the broker's cap on a fetch response's record bytes.
+func (b *Backend) fetchMaxBytes() int {
+	if b.FetchMaxBytes > 0 {
+		return int(b.FetchMaxBytes)
+	}
+	return DefaultFetchMaxBytes
+}
+
+// partitionFetchMaxBytes is the broker's cap on one partition's record bytes
+// in a fetch response.
+func (b *Backend) partitionFetchMaxBytes() int {
+	if b.PartitionFetchMaxBytes > 0 {
+		return int(b.PartitionFetchMaxBytes)
+	}
+	return DefaultPartitionFetchMaxBytes
+}
+
+const (
+	// DefaultFetchMaxBytes is Kafka's fetch.max.bytes broker default, 55 MiB:
+	// the most record bytes one fetch response carries (plus one batch when
+	// the first is larger), whatever the request asks.
+	DefaultFetchMaxBytes = 55 << 20
+	// DefaultPartitionFetchMaxBytes, 10 MiB, caps one partition's share of a
+	// response (the request's PartitionMaxBytes is only lowered to it): ten
+	// times the clients' max.partition.fetch.bytes default of 1 MiB, so no
+	// stock client is slowed, while one partition read never allocates more
+	// than this plus one batch.
+	DefaultPartitionFetchMaxBytes = 10 << 20
+)
 
 func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool, replicaID int32) error {
 	if p == nil {
@@ -136,7 +186,7 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
 		return err
 	}
-	limit := int(rp.PartitionMaxBytes)
+	limit := int(rp.PartitionMaxBytes) // lowered to the budget, never raised
 	if limit <= 0 || limit > budget {
 		limit = budget
 	}

@@ -36,6 +36,11 @@ type BackendConfig struct {
 	NodeID           int32
 	AutoCreateTopics bool
 	BrokerConfigs    []ConfigEntry
+	// FetchMaxBytes and PartitionFetchMaxBytes cap a fetch response and one
+	// partition in it, whatever the request asks; defaults
+	// DefaultFetchMaxBytes and DefaultPartitionFetchMaxBytes.
+	FetchMaxBytes          int32
+	PartitionFetchMaxBytes int32
 
 	Meta       Metadata
 	Replicas   *replica.Manager

@@ -149,9 +149,9 @@ func FuzzRequestFrame(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		nc := newMemConn(stream)
-		c, ok := s.track(nc)
-		if !ok {
-			t.Fatal("server refused the connection")
+		c, refusal := s.track(nc)
+		if c == nil {
+			t.Fatalf("server refused the connection: %q", refusal)
 		}
 		c.serve() // returns once the reader, writer and Pendings are done
 		if n := s.panics.Load(); n != 0 {
@@ -170,6 +170,9 @@ func FuzzRequestFrame(f *testing.F) {
 		}
 		if st := s.Stats(); st.OpenConnections != 0 {
 			t.Fatalf("%d connections still tracked", st.OpenConnections)
+		}
+		if n := s.mem.inUse(); n != 0 {
+			t.Fatalf("%d bytes of the queued bytes budget still held after the connection ended", n)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -30,8 +32,36 @@ type ServerConfig struct {
 	// connection. Default DefaultMaxRequestBytes.
 	MaxRequestBytes int32
 	// MaxInFlight caps, per connection, the requests read but whose response
-	// is not yet written; the reader blocks when it is reached. Default 100.
+	// is not yet written; the reader blocks when it is reached. Default
+	// defaultMaxInFlight.
 	MaxInFlight int
+	// QueuedMaxBytes caps the bytes of request frames read but not yet
+	// answered and of responses built but not yet written, over all
+	// connections (Kafka's queued.max.request.bytes, counting responses too).
+	// Readers stop reading and fetches shrink when it is reached. Default
+	// DefaultQueuedMaxBytes.
+	QueuedMaxBytes int64
+	// ConnQueuedMaxBytes is the same cap for one connection. Default
+	// DefaultConnQueuedMaxBytes.
+	ConnQueuedMaxBytes int64
+	// WriteTimeout closes a connection whose response makes no progress (a
+	// chunk of writeChunk bytes not taken by the peer) for this long.
+	// Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a connection with no request in flight that sends
+	// nothing for this long (Kafka's connections.max.idle.ms). Default
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// RequestReadTimeout closes a connection when a request does not arrive
+	// in full within this long of its first byte (not counting time the
+	// server itself holds the request back for its byte budget). Default
+	// DefaultRequestReadTimeout.
+	RequestReadTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerIP cap open client connections;
+	// more are closed at accept. Defaults DefaultMaxConnections and
+	// DefaultMaxConnectionsPerIP.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Observer, if set, is told about every request read (see
@@ -43,9 +73,47 @@ type ServerConfig struct {
 // the frame limit when ServerConfig.MaxRequestBytes is not set.
 const DefaultMaxRequestBytes = 100 << 20
 
+// Connection and memory limits (--queued-max-request-bytes and friends; see
+// docs/security.md). Each is the one place its default is written.
 const (
-	defaultAddr        = ":9092"
-	defaultMaxInFlight = 100
+	// DefaultQueuedMaxBytes, 256 MiB, bounds the memory all requests and
+	// responses in flight take: room for two of the largest requests
+	// (DefaultMaxRequestBytes) or four full fetches (DefaultFetchMaxBytes) at
+	// once, on a node that may share its machine. Kafka leaves it unbounded.
+	DefaultQueuedMaxBytes = 256 << 20
+	// DefaultConnQueuedMaxBytes, 64 MiB, lets one connection hold one full
+	// fetch plus small requests; a request larger than it still passes when
+	// the connection holds nothing else.
+	DefaultConnQueuedMaxBytes = 64 << 20
+	// DefaultWriteTimeout, 30 s, is the clients' request.timeout.ms default:
+	// a peer that takes nothing from a response for that long has given up
+	// on it anyway.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout is Kafka's connections.max.idle.ms default, 10 min.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultRequestReadTimeout, 30 s, is again the clients'
+	// request.timeout.ms: a request still arriving after that has timed out
+	// at the client, and a frame sent a byte at a time is cut.
+	DefaultRequestReadTimeout = 30 * time.Second
+	// DefaultMaxConnections, 10,000, replaces Kafka's unlimited default: each
+	// connection costs a file handle and about 100 KiB (two goroutines and
+	// their I/O buffers), so this keeps connections under ~1 GiB and leaves
+	// the handle limit to the partitions.
+	DefaultMaxConnections = 10000
+	// DefaultMaxConnectionsPerIP, 1,000, keeps one host (a runaway client
+	// pool, an attacker) from taking every connection while a NAT gateway in
+	// front of many real clients still fits.
+	DefaultMaxConnectionsPerIP = 1000
+)
+
+const (
+	defaultAddr = ":9092"
+	// defaultMaxInFlight caps the requests one connection has read and not
+	// answered. Producers pipeline at most 5 (Java and librdkafka with
+	// idempotence; franz-go 1); 16 leaves room for admin and group calls.
+	// Kafka itself reads one request at a time per connection; beyond the
+	// cap requests wait in the socket, never in memory.
+	defaultMaxInFlight = 16
 
 	// controlledShutdownKey is the one API whose v0 request header has no
 	// client id.
@@ -65,6 +133,12 @@ const (
 type ServerStats struct {
 	// OpenConnections is the number of client connections being served.
 	OpenConnections int
+	// RefusedConnections counts connections closed at accept because of
+	// MaxConnections or MaxConnectionsPerIP.
+	RefusedConnections uint64
+	// QueuedBytes is what requests and responses in flight hold of the
+	// broker's queued bytes budget.
+	QueuedBytes int64
 	// Requests counts decoded requests by API key since the server started,
 	// including ApiVersions (18). Every served key is present.
 	Requests map[int16]uint64
@@ -90,11 +164,18 @@ type Server struct {
 	stopOnce   sync.Once
 	wg         sync.WaitGroup // one count per tracked connection
 
+	mem         *budget  // the broker-wide queued bytes budget
+	sentinelKey [12]byte // random; see splice.go
+	refusals    logLimiter
+	cutoffs     logLimiter // requests not received in time
+	refused     atomic.Uint64
+
 	mu      sync.Mutex
 	ln      net.Listener
 	serving bool
 	closing bool
 	conns   map[*conn]struct{}
+	perIP   map[string]int // open connections by remote IP
 }
 
 // NewServer returns a server for apis. Entries that cannot be served are
@@ -112,6 +193,27 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = defaultMaxInFlight
 	}
+	if cfg.QueuedMaxBytes <= 0 {
+		cfg.QueuedMaxBytes = DefaultQueuedMaxBytes
+	}
+	if cfg.ConnQueuedMaxBytes <= 0 {
+		cfg.ConnQueuedMaxBytes = DefaultConnQueuedMaxBytes
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.RequestReadTimeout <= 0 {
+		cfg.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -126,8 +228,11 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		hardCancel: cancel,
 		stopping:   make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
+		perIP:      make(map[string]int),
 		ln:         cfg.Listener,
+		mem:        newBudget(cfg.QueuedMaxBytes),
 	}
+	_, _ = rand.Read(s.sentinelKey[:])
 	close(s.ready)
 	for key, api := range apis {
 		if key == apiVersionsKey {
@@ -263,10 +368,17 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		c, ok := s.track(nc)
-		if !ok {
+		c, refusal := s.track(nc)
+		if c == nil {
 			_ = nc.Close()
-			continue // the next Accept fails on the closed listener
+			if refusal != "" {
+				s.refused.Add(1)
+				if ok, suppressed := s.refusals.allow(); ok {
+					s.log.Warn("kafka connection refused", "remote", nc.RemoteAddr().String(), "reason", refusal,
+						"refused_since_last_log", suppressed)
+				}
+			}
+			continue // when stopping, the next Accept fails on the closed listener
 		}
 		go c.serve()
 	}
@@ -307,7 +419,8 @@ func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	open := len(s.conns)
 	s.mu.Unlock()
-	st := ServerStats{OpenConnections: open, Requests: make(map[int16]uint64, len(s.requests))}
+	st := ServerStats{OpenConnections: open, RefusedConnections: s.refused.Load(), QueuedBytes: s.mem.inUse(),
+		Requests: make(map[int16]uint64, len(s.requests))}
 	for k, v := range s.requests {
 		st.Requests[k] = v.Load()
 	}
@@ -361,34 +474,84 @@ func (s *Server) isStopping() bool {
 	}
 }
 
-// track registers a new connection; false once the server is stopping.
-func (s *Server) track(nc net.Conn) (*conn, bool) {
+// track registers a new connection. It returns nil once the server is
+// stopping (with no refusal) or when a connection limit is reached (with the
+// refusal, for the log).
+func (s *Server) track(nc net.Conn) (*conn, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return nil, false
+		return nil, ""
+	}
+	ip := remoteIP(nc.RemoteAddr())
+	if len(s.conns) >= s.cfg.MaxConnections {
+		return nil, fmt.Sprintf("max-connections (%d) reached", s.cfg.MaxConnections)
+	}
+	if s.perIP[ip] >= s.cfg.MaxConnectionsPerIP {
+		return nil, fmt.Sprintf("max-connections-per-ip (%d) reached for %s", s.cfg.MaxConnectionsPerIP, ip)
 	}
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	c := &conn{
 		s:      s,
 		nc:     nc,
+		ip:     ip,
 		ctx:    ctx,
 		cancel: cancel,
 		info:   &Conn{Remote: nc.RemoteAddr()},
 		queue:  make(chan *inflight, s.cfg.MaxInFlight),
 		slots:  make(chan struct{}, s.cfg.MaxInFlight),
+		mem:    newBudget(s.cfg.ConnQueuedMaxBytes),
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 	}
 	s.conns[c] = struct{}{}
+	s.perIP[ip]++
 	s.wg.Add(1)
-	return c, true
+	return c, ""
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// remoteIP is the host part of a peer address, what MaxConnectionsPerIP counts.
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// logLimiter lets a log line through at most once per logEvery, counting
+// what it held back, so a flood of refused or cut connections cannot flood
+// the log.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// logEvery is how often a rate-limited log line may repeat.
+const logEvery = time.Second
+
+func (l *logLimiter) allow() (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); now.Sub(l.last) >= logEvery {
+		l.last, suppressed, l.suppressed = now, l.suppressed, 0
+		return true, suppressed
+	}
+	l.suppressed++
+	return false, 0
 }
 
 // conn is one client connection: a read loop (the goroutine running serve),
@@ -396,7 +559,9 @@ func (s *Server) untrack(c *conn) {
 type conn struct {
 	s      *Server
 	nc     net.Conn
-	ctx    context.Context // handlers' and Pendings' context
+	ip     string
+	mem    *budget         // this connection's queued bytes budget
+	ctx    context.Context // parent of handlers' and Pendings' contexts
 	cancel context.CancelFunc
 	info   *Conn
 	log    *slog.Logger
@@ -414,6 +579,9 @@ type conn struct {
 
 // inflight is a request awaiting its response.
 type inflight struct {
+	c       *conn
+	ctx     context.Context // the connection's, carrying this inflight (BudgetFrom)
+	held    int64           // bytes of both budgets held: the frame, then the response
 	key     int16
 	version int16 // the response is encoded at this version
 	corrID  int32
@@ -454,6 +622,7 @@ func (c *conn) serve() {
 	// their context until they finish (or the hard stop cancels it).
 	c.pendings.Wait()
 	c.close()
+	c.releaseRemaining()
 }
 
 // readLoop reads and dispatches requests until the peer stops sending, the
@@ -465,23 +634,36 @@ func (c *conn) readLoop() (graceful bool) {
 		if c.s.isStopping() {
 			return true
 		}
-		select {
-		case c.slots <- struct{}{}:
-		case <-c.ctx.Done():
-			return false
-		case <-c.s.stopping:
-			return true
+		err := c.awaitRequest(br)
+		if err == nil {
+			select {
+			case c.slots <- struct{}{}:
+			case <-c.ctx.Done():
+				return false
+			case <-c.s.stopping:
+				return true
+			}
 		}
-		if c.s.isStopping() {
-			return true
+		var frame []byte
+		var held int64
+		if err == nil {
+			frame, held, err = c.readFrame(br)
 		}
-		frame, err := c.readFrame(br)
 		if err != nil {
 			var fse *frameSizeError
 			switch {
 			case c.s.isStopping():
 				return true
 			case c.ctx.Err() != nil:
+				return false
+			case errors.Is(err, errIdle):
+				c.log.Debug("kafka connection idle; closing it", "idle_timeout", c.s.cfg.IdleTimeout)
+				return false
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if ok, suppressed := c.s.cutoffs.allow(); ok {
+					c.log.Warn("kafka request not received in time; closing connection",
+						"request_read_timeout", c.s.cfg.RequestReadTimeout, "err", err, "cut_since_last_log", suppressed)
+				}
 				return false
 			case errors.Is(err, io.EOF):
 				// Like Kafka, a client that closed its side gets nothing more:
@@ -501,10 +683,44 @@ func (c *conn) readLoop() (graceful bool) {
 				return false
 			}
 		}
-		if !c.dispatch(frame) {
+		if !c.dispatch(frame, held) {
 			return false
 		}
 	}
+}
+
+// errIdle is a connection that sent nothing for the idle timeout with no
+// request in flight.
+var errIdle = errors.New("connection idle")
+
+// errStopped is a read abandoned because the server or connection stopped.
+var errStopped = errors.New("stopped")
+
+// awaitRequest waits for the first byte of the next request, at most the
+// idle timeout at a time. A connection with requests in flight (a long poll,
+// an acks=all produce) is not idle, and waits on.
+func (c *conn) awaitRequest(br *bufio.Reader) error {
+	for br.Buffered() == 0 {
+		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)); err != nil {
+			return err
+		}
+		// beginStop's deadline in the past must win over ours; it is set
+		// after stopping closes, so checking here after ours is enough.
+		if c.s.isStopping() {
+			return errStopped
+		}
+		_, err := br.Peek(1)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded) && !c.s.isStopping():
+			if len(c.slots) == 0 {
+				return errIdle
+			}
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 // frameSizeError is a size prefix that is negative or over the limit.
@@ -514,25 +730,53 @@ func (e *frameSizeError) Error() string {
 	return fmt.Sprintf("frame size %d outside [0, %d]", e.size, e.limit)
 }
 
-// readFrame reads one size-prefixed frame. The claimed size is checked
-// before anything is allocated, and the buffer grows only as bytes arrive.
-func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+// readFrame reads one size-prefixed frame whose first byte has arrived. The
+// claimed size is checked before anything is allocated, then held against
+// the connection's and the broker's queued bytes budgets (waiting for room),
+// and the buffer grows only as bytes arrive. The frame must arrive within
+// the request read timeout of its first byte, not counting the wait for
+// budget. It returns the frame and the budget bytes it holds.
+func (c *conn) readFrame(br *bufio.Reader) ([]byte, int64, error) {
+	if err := c.readDeadline(); err != nil {
+		return nil, 0, err
+	}
 	var prefix [4]byte
 	if _, err := io.ReadFull(br, prefix[:]); err != nil {
-		return nil, fmt.Errorf("read frame size: %w", err)
+		return nil, 0, fmt.Errorf("read frame size: %w", err)
 	}
 	size := int32(binary.BigEndian.Uint32(prefix[:]))
 	if size < 0 || size > c.s.cfg.MaxRequestBytes {
-		return nil, &frameSizeError{size: size, limit: c.s.cfg.MaxRequestBytes}
+		return nil, 0, &frameSizeError{size: size, limit: c.s.cfg.MaxRequestBytes}
+	}
+	if !c.acquireFrame(int64(size)) {
+		return nil, 0, errStopped
+	}
+	if err := c.readDeadline(); err != nil {
+		c.mem.release(int64(size))
+		c.s.mem.release(int64(size))
+		return nil, 0, err
 	}
 	frame, err := readSized(br, int(size))
 	if err != nil {
+		c.mem.release(int64(size))
+		c.s.mem.release(int64(size))
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("read %d-byte frame: %w", size, err)
+		return nil, 0, fmt.Errorf("read %d-byte frame: %w", size, err)
 	}
-	return frame, nil
+	return frame, int64(size), nil
+}
+
+// readDeadline starts the request read timeout.
+func (c *conn) readDeadline() error {
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.RequestReadTimeout)); err != nil {
+		return err
+	}
+	if c.s.isStopping() {
+		return errStopped
+	}
+	return nil
 }
 
 // readSized reads exactly n bytes, allocating in steps of at most
@@ -684,7 +928,10 @@ func skipTaggedFields(b []byte) ([]byte, error) {
 
 // dispatch serves one frame; false closes the connection. The handler runs
 // here, on the read goroutine, so requests take effect in order.
-func (c *conn) dispatch(frame []byte) bool {
+//
+// held is what the frame holds of the queued bytes budgets; the request keeps
+// it (with whatever its response takes) until the response is written.
+func (c *conn) dispatch(frame []byte, held int64) bool {
 	start := c.s.startClock()
 	d, err := c.s.decode(frame)
 	if err != nil {
@@ -712,7 +959,7 @@ func (c *conn) dispatch(frame []byte) bool {
 			c.log.Debug("kafka ApiVersions version unsupported; answering v0 so the client downgrades", "version", d.version)
 		}
 		c.s.observe(d.key, d.version, start, false)
-		c.queue <- &inflight{key: d.key, version: resp.GetVersion(), corrID: d.corrID, done: c.s.ready, resp: resp}
+		c.queue <- &inflight{c: c, held: held, key: d.key, version: resp.GetVersion(), corrID: d.corrID, done: c.s.ready, resp: resp}
 		return true
 	}
 
@@ -723,7 +970,9 @@ func (c *conn) dispatch(frame []byte) bool {
 		noResponse = true
 	}
 
-	resp, pending, err := c.callHandler(c.s.apis[d.key].Handle, d.req)
+	it := &inflight{c: c, held: held, key: d.key, version: d.version, corrID: d.corrID, start: start}
+	it.ctx = context.WithValue(c.ctx, inflightKey{}, it)
+	resp, pending, err := c.callHandler(it.ctx, c.s.apis[d.key].Handle, d.req)
 	if err != nil || (resp == nil) == (pending == nil) {
 		c.s.observe(d.key, d.version, start, true)
 	}
@@ -739,11 +988,11 @@ func (c *conn) dispatch(frame []byte) bool {
 			"key", d.key, "version", d.version, "correlation_id", d.corrID)
 		return false
 	}
-	it := &inflight{key: d.key, version: d.version, corrID: d.corrID, start: start}
 	if pending == nil {
 		// An acks=0 response is dropped, never checked by the writer.
 		c.s.observe(d.key, d.version, start, !noResponse && responseFailed(d.key, resp))
 		if noResponse {
+			c.releaseHeld(it)
 			c.releaseSlot()
 			return true
 		}
@@ -761,7 +1010,7 @@ func (c *conn) dispatch(frame []byte) bool {
 }
 
 // callHandler runs a handler, turning a panic into an error.
-func (c *conn) callHandler(h HandlerFunc, req kmsg.Request) (resp kmsg.Response, p Pending, err error) {
+func (c *conn) callHandler(ctx context.Context, h HandlerFunc, req kmsg.Request) (resp kmsg.Response, p Pending, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.s.panics.Add(1)
@@ -770,7 +1019,7 @@ func (c *conn) callHandler(h HandlerFunc, req kmsg.Request) (resp kmsg.Response,
 			resp, p, err = nil, nil, fmt.Errorf("%w: %v", errHandlerPanic, r)
 		}
 	}()
-	return h(c.ctx, c.info, req)
+	return h(ctx, c.info, req)
 }
 
 // runPending runs a Pending on its own goroutine and hands its response to
@@ -780,6 +1029,7 @@ func (c *conn) runPending(it *inflight, p Pending, noResponse bool) {
 	resp, ok := c.callPending(it, p)
 	c.s.observe(it.key, it.version, it.start, !ok || (!noResponse && responseFailed(it.key, resp)))
 	if noResponse {
+		c.releaseHeld(it)
 		c.releaseSlot()
 		return
 	}
@@ -797,7 +1047,7 @@ func (c *conn) callPending(it *inflight, p Pending) (resp kmsg.Response, ok bool
 			resp, ok = nil, false
 		}
 	}()
-	return p(c.ctx), true
+	return p(it.ctx), true
 }
 
 // writeLoop writes responses strictly in request order, waiting for each
@@ -805,7 +1055,7 @@ func (c *conn) callPending(it *inflight, p Pending) (resp kmsg.Response, ok bool
 // responses that are ready share a write. It returns true once the reader
 // has stopped and everything queued was written, false on failure.
 func (c *conn) writeLoop() bool {
-	bw := bufio.NewWriterSize(c.nc, ioBufferSize)
+	bw := bufio.NewWriterSize(&deadlineWriter{nc: c.nc, timeout: c.s.cfg.WriteTimeout}, ioBufferSize)
 	var buf []byte
 	for {
 		var it *inflight
@@ -849,16 +1099,23 @@ func (c *conn) writeLoop() bool {
 		}
 
 		var err error
-		buf, err = c.encode(buf, it)
+		var pieces [][]byte
+		buf, pieces, err = c.encodePieces(buf, it)
 		if err != nil {
 			c.log.Error("kafka response not encodable; closing connection",
 				"key", it.key, "version", it.version, "correlation_id", it.corrID, "err", err)
 			return false
 		}
-		if _, err := bw.Write(buf); err != nil {
-			c.writeFailed(err)
-			return false
+		for _, piece := range pieces {
+			if _, err := bw.Write(piece); err != nil {
+				c.writeFailed(err)
+				return false
+			}
 		}
+		// What bw still buffers is at most its own size: the response's
+		// memory is free once the writer lets go of it.
+		it.resp = nil
+		c.releaseHeld(it)
 		c.releaseSlot()
 		if cap(buf) > maxKeptWriteBuf {
 			buf = nil
@@ -867,7 +1124,14 @@ func (c *conn) writeLoop() bool {
 }
 
 func (c *conn) writeFailed(err error) {
-	if c.ctx.Err() == nil {
+	switch {
+	case c.ctx.Err() != nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ok, suppressed := c.s.cutoffs.allow(); ok {
+			c.log.Warn("kafka client took no response bytes within the write timeout; closing connection",
+				"write_timeout", c.s.cfg.WriteTimeout, "cut_since_last_log", suppressed)
+		}
+	default:
 		c.log.Debug("kafka write failed; closing connection", "err", err)
 	}
 }
