@@ -3,9 +3,12 @@
 // The broker stores the bytes producers send and serves them back to consumers
 // unchanged, so this package works on []byte in place: it parses the fixed
 // 61-byte header, verifies the CRC-32C, and patches the few fields that lie
-// outside the CRC (base offset, partition leader epoch). Records are only
-// decoded where the broker itself needs their contents (timestamp lookups, the
-// group coordinator), never to re-encode a batch.
+// outside the CRC (base offset, partition leader epoch, and a max timestamp
+// that disagrees with the records). Validate walks every record of a batch a
+// producer sends, decompressing as a bounded stream (compress.go); after that
+// records are decoded only where the broker itself needs their contents (the
+// group coordinator), never to re-encode a batch, and compressed batches are
+// never inflated on a read path (timestamp lookups use the header).
 package batch
 
 import (
@@ -69,7 +72,24 @@ var (
 	ErrTruncated = errors.New("truncated record batch")
 	// ErrUnsupportedCompression means attribute bits 0-2 name no codec Kafka defines.
 	ErrUnsupportedCompression = errors.New("unsupported compression codec")
+	// ErrInvalidRecord means the batch's frame is intact but its records
+	// are not what the header says: a count that does not match, offset
+	// deltas out of order, a record whose fields overrun it. It wraps
+	// ErrCorrupt. Kafka answers these with INVALID_RECORD.
+	ErrInvalidRecord error = &subError{msg: "invalid record", parent: ErrCorrupt}
+	// ErrTooLarge means a compressed batch inflates past InflateLimit (or
+	// needs a zstd window above MaxZstdWindow).
+	ErrTooLarge = errors.New("record batch too large when decompressed")
 )
+
+// subError is a sentinel that is also its parent for errors.Is.
+type subError struct {
+	msg    string
+	parent error
+}
+
+func (e *subError) Error() string { return e.msg }
+func (e *subError) Unwrap() error { return e.parent }
 
 // crc32c is the checksum Kafka uses for v2 batches. crc32.MakeTable hands out
 // the standard library's shared Castagnoli table, so calling it is cheap.
@@ -172,36 +192,6 @@ func Check(b []byte) (Header, error) {
 	return h, nil
 }
 
-// Validate checks a batch a producer sent. b must be exactly one batch: magic
-// 2, Length consistent with len(b), CRC-32C correct, at least one record,
-// LastOffsetDelta == NumRecords-1, a known codec. For uncompressed batches it
-// also walks every record: the count must match, each record's framing must
-// stay inside the batch, and offset deltas must run 0, 1, 2, ... as offsets
-// are assigned by adding them to the base offset. Compressed batches are not
-// decompressed here.
-func Validate(b []byte) (Header, error) {
-	h, err := Check(b)
-	if err != nil {
-		return Header{}, err
-	}
-	if h.NumRecords < 1 {
-		return Header{}, fmt.Errorf("record count %d: %w", h.NumRecords, ErrCorrupt)
-	}
-	if h.LastOffsetDelta != h.NumRecords-1 {
-		return Header{}, fmt.Errorf("last offset delta %d with %d records: %w", h.LastOffsetDelta, h.NumRecords, ErrCorrupt)
-	}
-	switch c := h.Compression(); c {
-	case CompressionNone:
-		if err := walkRecords(b[HeaderSize:], h, nil); err != nil {
-			return Header{}, err
-		}
-	case CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
-	default:
-		return Header{}, fmt.Errorf("codec %d: %w", c, ErrUnsupportedCompression)
-	}
-	return h, nil
-}
-
 // Split cuts a produce payload (one or more concatenated batches) into
 // batches. The returned slices alias b; each has its capacity capped at its
 // own end so an append cannot overwrite the next batch. Only the framing is
@@ -233,6 +223,15 @@ func SetLeaderEpoch(b []byte, epoch int32) {
 	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
 }
 
+// SetMaxTimestamp sets the batch's max timestamp and, as it is covered by the
+// CRC, recomputes the CRC. The leader uses it, as Kafka does, when a
+// producer's claimed max timestamp disagrees with its records
+// (Validated.RecordsMaxTimestamp), so that time lookups can trust headers.
+func SetMaxTimestamp(b []byte, ts int64) {
+	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32c(b[offAttributes:]))
+}
+
 // SetMaxTimestampAndAppendTime stamps a batch for a LogAppendTime topic: the
 // base and max timestamps become ts, the timestamp-type attribute bit is set,
 // and, as these fields are covered by the CRC, the CRC is recomputed. Readers
@@ -259,176 +258,6 @@ type Record struct {
 	Key       []byte // nil for a null key
 	Value     []byte // nil for a null value (tombstone)
 	Headers   []RecordHeader
-}
-
-// Records decodes every record of one batch, decompressing it if needed
-// (gzip, snappy raw or xerial-framed, lz4 frames, zstd). The returned keys,
-// values and header values point into one private buffer, not into b, so
-// they stay valid after b is reused. Under LogAppendTime every record's
-// Timestamp is the batch's MaxTimestamp, as Kafka clients read it.
-func Records(b []byte) ([]Record, error) {
-	h, err := Check(b)
-	if err != nil {
-		return nil, err
-	}
-	if h.NumRecords < 0 {
-		return nil, fmt.Errorf("record count %d: %w", h.NumRecords, ErrCorrupt)
-	}
-	var data []byte
-	if h.Compression() == CompressionNone {
-		// Copy so the records do not alias the caller's (often reused) buffer.
-		data = append([]byte(nil), b[HeaderSize:]...)
-	} else {
-		data, err = decompress(h.Compression(), b[HeaderSize:])
-		if err != nil {
-			return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-		}
-	}
-	// A record takes at least 7 bytes, which bounds the allocation for a lying count.
-	capHint := min(int(h.NumRecords), len(data)/7+1)
-	recs := make([]Record, 0, capHint)
-	err = walkRecords(data, h, func(r Record) { recs = append(recs, r) })
-	if err != nil {
-		return nil, err
-	}
-	return recs, nil
-}
-
-// walkRecords parses h.NumRecords records from data, which must hold exactly
-// them. With a nil fn it only checks framing and does not allocate.
-func walkRecords(data []byte, h Header, fn func(Record)) error {
-	r := reader{b: data}
-	for i := int32(0); i < h.NumRecords; i++ {
-		if err := r.record(h, i, fn); err != nil {
-			return fmt.Errorf("batch at offset %d record %d: %w", h.BaseOffset, i, err)
-		}
-	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("batch at offset %d: %d bytes after %d records: %w", h.BaseOffset, len(r.b), h.NumRecords, ErrCorrupt)
-	}
-	return nil
-}
-
-// reader consumes Kafka's zig-zag varints and length-prefixed fields.
-type reader struct{ b []byte }
-
-func (r *reader) varlong() (int64, error) {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		return 0, fmt.Errorf("bad varint: %w", ErrCorrupt)
-	}
-	r.b = r.b[n:]
-	return v, nil
-}
-
-func (r *reader) varint() (int32, error) {
-	v, err := r.varlong()
-	if err != nil {
-		return 0, err
-	}
-	if v != int64(int32(v)) {
-		return 0, fmt.Errorf("varint %d overflows int32: %w", v, ErrCorrupt)
-	}
-	return int32(v), nil
-}
-
-// bytes reads a varint length and that many bytes; length -1 gives nil.
-func (r *reader) bytes() ([]byte, error) {
-	n, err := r.varint()
-	if err != nil {
-		return nil, err
-	}
-	if n == -1 {
-		return nil, nil
-	}
-	if n < 0 || int(n) > len(r.b) {
-		return nil, fmt.Errorf("field length %d with %d bytes left: %w", n, len(r.b), ErrCorrupt)
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v, nil
-}
-
-// record parses the record at the front of r.b and advances past it.
-func (r *reader) record(h Header, index int32, fn func(Record)) error {
-	length, err := r.varint()
-	if err != nil {
-		return err
-	}
-	if length < 0 || int(length) > len(r.b) {
-		return fmt.Errorf("record length %d with %d bytes left: %w", length, len(r.b), ErrCorrupt)
-	}
-	body := reader{b: r.b[:length]}
-	r.b = r.b[length:]
-
-	if len(body.b) < 1 {
-		return fmt.Errorf("record without attributes: %w", ErrCorrupt)
-	}
-	body.b = body.b[1:] // record attributes: unused by Kafka
-	tsDelta, err := body.varlong()
-	if err != nil {
-		return err
-	}
-	offDelta, err := body.varint()
-	if err != nil {
-		return err
-	}
-	if offDelta != index {
-		return fmt.Errorf("offset delta %d, expected %d: %w", offDelta, index, ErrCorrupt)
-	}
-	key, err := body.bytes()
-	if err != nil {
-		return err
-	}
-	value, err := body.bytes()
-	if err != nil {
-		return err
-	}
-	nh, err := body.varint()
-	if err != nil {
-		return err
-	}
-	// A header needs at least two bytes, which bounds a lying count.
-	if nh < 0 || int(nh) > len(body.b)/2 {
-		return fmt.Errorf("header count %d with %d bytes left: %w", nh, len(body.b), ErrCorrupt)
-	}
-	var headers []RecordHeader
-	if fn != nil && nh > 0 {
-		headers = make([]RecordHeader, 0, nh)
-	}
-	for range nh {
-		k, err := body.bytes()
-		if err != nil {
-			return err
-		}
-		if k == nil {
-			return fmt.Errorf("null header key: %w", ErrCorrupt)
-		}
-		v, err := body.bytes()
-		if err != nil {
-			return err
-		}
-		if fn != nil {
-			headers = append(headers, RecordHeader{Key: string(k), Value: v})
-		}
-	}
-	if len(body.b) != 0 {
-		return fmt.Errorf("%d bytes left inside record: %w", len(body.b), ErrCorrupt)
-	}
-	if fn != nil {
-		ts := h.BaseTimestamp + tsDelta
-		if h.LogAppendTime() {
-			ts = h.MaxTimestamp
-		}
-		fn(Record{
-			Offset:    h.BaseOffset + int64(offDelta),
-			Timestamp: ts,
-			Key:       key,
-			Value:     value,
-			Headers:   headers,
-		})
-	}
-	return nil
 }
 
 // Build encodes an uncompressed batch holding recs, with base offset 0,

@@ -480,8 +480,8 @@ func TestRecordsDecodesEveryCodec(t *testing.T) {
 func TestRecordsRejectsCorruptCompressedData(t *testing.T) {
 	for _, codec := range []int8{CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
 		b := assemble(codec, []byte("definitely not compressed data"), 1, 0, 0)
-		if _, err := Validate(b); err != nil {
-			t.Fatalf("codec %d: Validate does not decompress, got %v", codec, err)
+		if _, err := Validate(b); !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("codec %d: Validate err %v, want ErrCorrupt (undecodable), not ErrInvalidRecord", codec, err)
 		}
 		if _, err := Records(b); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("codec %d: Records err %v, want ErrCorrupt", codec, err)
@@ -508,7 +508,16 @@ func FuzzValidate(f *testing.F) {
 	_ = w.Close()
 	f.Add(assemble(CompressionGzip, gz.Bytes(), 1, 0, 0))
 	f.Add(assemble(CompressionSnappy, s2.EncodeSnappy(nil, raw), 1, 0, 0))
+	three := encodeRecords(threeRecords())
+	f.Add(three)
+	f.Add(append(three, 0))
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer zenc.Close()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzCompressed(t, b, zenc)
 		h, err := Validate(b)
 		if err == nil {
 			if h.Size() != len(b) || h.NumRecords < 1 {
@@ -536,4 +545,54 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzCompressed feeds b to the validator as the records section of a
+// batch with a correct CRC, for every codec: once as it is (arbitrary bytes
+// claiming to be compressed) and once compressed (arbitrary records). The
+// validator must not panic, must allocate a bounded amount whatever it is
+// fed, must not inflate past its limit, and may accept only batches whose
+// records decode to exactly the count the header claims.
+func fuzzCompressed(t *testing.T, b []byte, zenc *zstd.Encoder) {
+	const limit = 1 << 20
+	var gz, l4 bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	_, _ = gw.Write(b)
+	_ = gw.Close()
+	lw := lz4.NewWriter(&l4)
+	_, _ = lw.Write(b)
+	_ = lw.Close()
+	packed := map[int8][]byte{
+		CompressionGzip:   gz.Bytes(),
+		CompressionSnappy: s2.EncodeSnappy(nil, b),
+		CompressionLZ4:    l4.Bytes(),
+		CompressionZstd:   zenc.EncodeAll(b, nil),
+	}
+	count := int32(1)
+	if len(b) > 0 {
+		count = int32(b[0]%4) + 1
+	}
+	for codec, section := range packed {
+		for _, payload := range [][]byte{b, section} {
+			batch := assemble(codec, payload, count, 0, 0)
+			var v Validated
+			var err error
+			alloc := allocated(func() { v, err = validate(batch, limit) })
+			// lz4 blocks (up to 4 MiB) and the 1 MiB zstd window are the
+			// most a decoder keeps; the records are never held.
+			if alloc > 12<<20 {
+				t.Fatalf("codec %d: validating %d bytes allocated %d", codec, len(batch), alloc)
+			}
+			if err != nil {
+				continue
+			}
+			if v.RecordBytes > limit {
+				t.Fatalf("codec %d: accepted %d inflated bytes over the %d limit", codec, v.RecordBytes, limit)
+			}
+			recs, rerr := Records(batch)
+			if rerr != nil || len(recs) != int(count) {
+				t.Fatalf("codec %d: validated, but Records gives %d records (want %d): %v", codec, len(recs), count, rerr)
+			}
+		}
+	}
 }
