@@ -161,15 +161,19 @@ func (t *Transport) acceptHandshake(raw net.Conn) (net.Conn, handshake, error) {
 		return nil, h, t.reject(c, h, fmt.Sprintf("invalid dialer node id %d", h.from))
 	case t.cfg.Security.TLS != nil && h.from != certID:
 		return nil, h, t.reject(c, h, fmt.Sprintf("dialer claims node %d but presented node %d's certificate", h.from, certID))
-	case !t.isMember(h.from):
-		return nil, h, t.reject(c, h, fmt.Sprintf("node %d is not a voter of this cluster", h.from))
-	case h.purpose != PurposeRaft && t.handler(h.purpose) == nil:
-		return nil, h, t.reject(c, h, fmt.Sprintf("node %d serves no %s connections", t.cfg.NodeID, h.purpose))
 	}
+	// Authenticated first, then authorized: who is not proven learns
+	// nothing about the membership.
 	if secret := t.cfg.Security.Secret; len(secret) > 0 {
 		if err := t.challenge(c, secret, h); err != nil {
 			return nil, h, err
 		}
+	}
+	switch {
+	case !t.isMember(h.from):
+		return nil, h, t.reject(c, h, fmt.Sprintf("node %d is not a voter of this cluster", h.from))
+	case h.purpose != PurposeRaft && t.handler(h.purpose) == nil:
+		return nil, h, t.reject(c, h, fmt.Sprintf("node %d serves no %s connections", t.cfg.NodeID, h.purpose))
 	}
 	if _, err := c.Write(appendHandshakeResponse(nil, statusAccepted, "")); err != nil {
 		return nil, h, fmt.Errorf("answer handshake from node %d: %w", h.from, err)
