@@ -271,7 +271,9 @@ func (l *Log) ScanBatches(from int64, fn func(h batch.Header, b []byte) error) e
 
 // OffsetForTimestamp finds the first record whose timestamp is >= ts and
 // returns its offset and timestamp (ListOffsets by time). found is false when
-// no record is that recent.
+// no record is that recent. It reads batch headers through the time index
+// and never decompresses: in a compressed batch the answer is the batch's
+// base offset and max timestamp (see batch.SeekTimestamp).
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
 	l.mu.RLock()
 	if l.closed {
@@ -331,25 +333,25 @@ func findTimestamp(v segView, ts int64) (int64, int64, bool, error) {
 		if h.MaxTimestamp < ts {
 			continue
 		}
-		b, err := w.bytes(h, pos)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		recs, err := batch.Records(b)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		for _, r := range recs {
-			if r.Timestamp >= ts {
-				return r.Offset, r.Timestamp, true, nil
+		// Never inflate here: a compressed batch is answered from its
+		// header (its base offset), an uncompressed one by walking it.
+		var b []byte
+		if h.Compression() == batch.CompressionNone {
+			if b, err = w.bytes(h, pos); err != nil {
+				return 0, 0, false, err
 			}
+		}
+		off, t, found, err := batch.SeekTimestamp(h, b, ts)
+		if err != nil || found {
+			return off, t, found, err
 		}
 	}
 }
 
 // MaxTimestamp returns the record with the largest timestamp (the first of
 // equals), as ListOffsets with timestamp -3 asks. found is false when the log
-// is empty or no batch carries a timestamp.
+// is empty or no batch carries a timestamp. Like OffsetForTimestamp it never
+// decompresses: in a compressed batch the answer is its base offset.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
 	l.mu.RLock()
 	if l.closed {
@@ -382,22 +384,23 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
 		// Index and data disagree; the batch-level answer is still right.
 		return batchOffset, maxTS, true, nil
 	}
-	w := newWalker(v, pos)
-	if _, _, _, err := w.next(); err != nil {
-		return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
-	}
-	b, err := w.bytes(h, pos)
-	if err != nil {
-		return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
-	}
-	recs, err := batch.Records(b)
-	if err != nil {
-		return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
-	}
-	for _, r := range recs {
-		if r.Timestamp == maxTS {
-			return r.Offset, r.Timestamp, true, nil
+	// Never inflate here: a compressed batch answers with its base offset.
+	var b []byte
+	if h.Compression() == batch.CompressionNone {
+		w := newWalker(v, pos)
+		if _, _, _, err := w.next(); err != nil {
+			return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
 		}
+		if b, err = w.bytes(h, pos); err != nil {
+			return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
+		}
+	}
+	off, ok, err := batch.SeekMaxTimestamp(h, b)
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("max timestamp: %w", err)
+	}
+	if ok && h.MaxTimestamp == maxTS {
+		return off, maxTS, true, nil
 	}
 	return batchOffset, maxTS, true, nil
 }
