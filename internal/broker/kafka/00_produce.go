@@ -5,8 +5,15 @@ package kafka
 // Only RecordBatch v2 (magic 2) is accepted: v0/v1 message sets get
 // UNSUPPORTED_FOR_MESSAGE_FORMAT, so old clients must use a v3+ request. Each
 // partition must carry exactly one batch (INVALID_RECORD otherwise, as Kafka).
-// The batch is validated (length, CRC-32C, record count) and stored as
-// received, with only base offset and leader epoch patched in place.
+// The batch is validated by replica.Partition.Append (frame, CRC-32C, and
+// every record, compressed batches decompressed as a bounded stream) and
+// stored as received, with only base offset, leader epoch and a max timestamp
+// that disagrees with the records patched in place. A refused batch appends
+// nothing and gets CORRUPT_MESSAGE (bad CRC or frame, undecodable compressed
+// data), INVALID_RECORD (records that disagree with the header or overrun
+// their lengths), or MESSAGE_TOO_LARGE (above max.message.bytes, or inflating
+// past batch.InflateLimit); from v8 the ErrorMessage says what was wrong and
+// RecordErrors names the record at fault.
 //
 // acks=0 gets no response; acks=1 is answered once the leader has the batch
 // (fsynced, group commit, under --log-flush=always); acks=-1 once the high
@@ -34,6 +41,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// setRejection fills the v8+ error message and record errors of a refused
+// batch; older versions drop them when encoding.
+func setRejection(r *kmsg.ProduceResponseTopicPartition, err error) {
+	var rej *replica.RejectedError
+	if !errors.As(err, &rej) {
+		return
+	}
+	r.ErrorMessage = &rej.Message
+	if rej.Record >= 0 {
+		er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		er.RelativeOffset = rej.Record
+		er.ErrorMessage = &rej.Message
+		r.ErrorRecords = append(r.ErrorRecords, er)
+	}
+}
 
 type produceWait struct {
 	p     *replica.Partition
@@ -100,6 +123,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			res, err := p.Append(rp.Records)
 			if err != nil {
 				r.ErrorCode = code(err)
+				setRejection(r, err)
 				continue
 			}
 			r.BaseOffset = res.BaseOffset

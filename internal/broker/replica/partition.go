@@ -354,6 +354,13 @@ func (p *Partition) IsLeader() bool { return p.role.Load().Leader }
 // Append validates a produce payload for this partition and appends it. It
 // does not wait for durability: call WaitDurable (acks=1) or WaitCommitted
 // (acks=all) with LastOffset+1.
+//
+// This is the one place a producer's batch is validated: batch.ValidateFor
+// checks the frame and CRC and walks every record, decompressing as a
+// bounded stream (batch.InflateLimit of the topic's max.message.bytes). A
+// refused batch appends nothing; the error is a *RejectedError saying why.
+// A claimed max timestamp that disagrees with the records is corrected (as
+// Kafka does) so time lookups can answer from batch headers.
 // Errors are Kafka errors (kerr) to answer the producer with.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
 	if !p.role.Load().Leader {
@@ -361,29 +368,31 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	batches, err := batch.Split(records)
 	switch {
-	case errors.Is(err, batch.ErrUnsupportedMagic):
-		return AppendResult{}, kerr.UnsupportedForMessageFormat
 	case err != nil:
-		return AppendResult{}, kerr.CorruptMessage
+		return AppendResult{}, p.reject(err)
 	case len(batches) != 1:
 		// Kafka requires exactly one batch per partition from v2 producers.
-		return AppendResult{}, kerr.InvalidRecord
+		return AppendResult{}, p.reject(&RejectedError{Code: kerr.InvalidRecord, Record: -1,
+			Message: fmt.Sprintf("%d record batches for one partition, want exactly one", len(batches))})
 	}
 	b := batches[0]
 	cfg := p.cfg.Load()
 	if len(b) > int(cfg.MaxMessageBytes) {
-		return AppendResult{}, kerr.MessageTooLarge
+		return AppendResult{}, p.reject(&RejectedError{Code: kerr.MessageTooLarge, Record: -1,
+			Message: fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", len(b), cfg.MaxMessageBytes)})
 	}
-	h, err := batch.Validate(b)
+	v, err := batch.ValidateFor(b, cfg.MaxMessageBytes)
 	switch {
-	case errors.Is(err, batch.ErrUnsupportedMagic):
-		return AppendResult{}, kerr.UnsupportedForMessageFormat
 	case err != nil:
-		p.logger.Debug("rejected corrupt batch", "topic", p.Topic, "partition", p.Index, "err", err)
-		return AppendResult{}, kerr.CorruptMessage
-	case h.IsTransactional() || h.IsControl():
+		return AppendResult{}, p.reject(err)
+	case v.IsTransactional() || v.IsControl():
 		// Transactions are not supported; their APIs are not advertised.
 		return AppendResult{}, kerr.InvalidTxnState
+	}
+	h := v.Header
+	if !h.LogAppendTime() && h.MaxTimestamp != v.RecordsMaxTimestamp {
+		batch.SetMaxTimestamp(b, v.RecordsMaxTimestamp)
+		h.MaxTimestamp = v.RecordsMaxTimestamp
 	}
 
 	p.appendMu.Lock()
@@ -424,6 +433,44 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		p.recomputeHW()
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LeaderEpoch: role.LeaderEpoch}, nil
+}
+
+// RejectedError is a produce batch refused for what it holds. Code is the
+// Kafka error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE or
+// UNSUPPORTED_FOR_MESSAGE_FORMAT), Message says what was wrong, and Record is
+// the index of the record at fault (-1 when the batch as a whole is), for
+// ProduceResponse's error message and record errors (v8+).
+type RejectedError struct {
+	Code    *kerr.Error
+	Message string
+	Record  int32
+}
+
+func (e *RejectedError) Error() string { return e.Code.Message + ": " + e.Message }
+func (e *RejectedError) Unwrap() error { return e.Code }
+
+// reject turns a batch error into a *RejectedError and logs it: a refused
+// request gets a Kafka error and a log line.
+func (p *Partition) reject(err error) error {
+	re, ok := err.(*RejectedError)
+	if !ok {
+		re = &RejectedError{Code: kerr.CorruptMessage, Message: err.Error(), Record: -1}
+		switch {
+		case errors.Is(err, batch.ErrUnsupportedMagic):
+			re.Code = kerr.UnsupportedForMessageFormat
+		case errors.Is(err, batch.ErrTooLarge):
+			re.Code = kerr.MessageTooLarge
+		case errors.Is(err, batch.ErrInvalidRecord):
+			re.Code = kerr.InvalidRecord
+		}
+		var rerr *batch.RecordError
+		if errors.As(err, &rerr) {
+			re.Record = rerr.Index
+		}
+	}
+	p.logger.Info("refused produce batch", "topic", p.Topic, "partition", p.Index,
+		"error", re.Code.Message, "reason", re.Message)
+	return re
 }
 
 // WaitDurable returns once every offset below end is in this replica's log
