@@ -783,11 +783,11 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		}
 	}
 
-	apiWantCode(t, "SET two configs", apiAlterConfigs(t, cl, topicRes, "alter", false, apiSet("retention.ms", "5000"), apiSet("segment.bytes", "2048")).ErrorCode, nil)
-	check(cl, map[string]string{"retention.ms": "5000", "segment.bytes": "2048"})
+	apiWantCode(t, "SET two configs", apiAlterConfigs(t, cl, topicRes, "alter", false, apiSet("retention.ms", "5000"), apiSet("segment.bytes", "2097152")).ErrorCode, nil)
+	check(cl, map[string]string{"retention.ms": "5000", "segment.bytes": "2097152"})
 
 	apiWantCode(t, "SET and DELETE", apiAlterConfigs(t, cl, topicRes, "alter", false, apiSet("retention.bytes", "100000"), apiDel("retention.ms")).ErrorCode, nil)
-	state := map[string]string{"segment.bytes": "2048", "retention.bytes": "100000"}
+	state := map[string]string{"segment.bytes": "2097152", "retention.bytes": "100000"}
 	check(cl, state)
 
 	apiWantCode(t, "DELETE of a config that is not set", apiAlterConfigs(t, cl, topicRes, "alter", false, apiDel("segment.ms")).ErrorCode, nil)

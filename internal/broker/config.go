@@ -62,6 +62,17 @@ type Config struct {
 
 	MaxRequestBytes int32 // largest request frame accepted
 
+	// MaxPartitionsPerRequest bounds the partitions one CreateTopics or
+	// CreatePartitions request (or an auto-created topic) adds.
+	MaxPartitionsPerRequest int32
+	// MaxPartitionsPerBroker bounds the partition replicas one broker
+	// hosts; what the open-files limit serves may lower it (limits.go).
+	MaxPartitionsPerBroker int32
+	// MaxOpenSegmentFiles caps the files of inactive segments kept open
+	// (closed while idle, reopened on demand); 0 derives it from the
+	// open-files limit.
+	MaxOpenSegmentFiles int32
+
 	AutoCreateTopics  bool
 	DefaultPartitions int32
 	// DefaultReplicationFactor is the replication factor of auto-created
@@ -113,6 +124,8 @@ func DefaultConfig() Config {
 		LogFlush:                   partlog.FlushAlways,
 		LogFlushInterval:           time.Second,
 		MaxRequestBytes:            kafka.DefaultMaxRequestBytes,
+		MaxPartitionsPerRequest:    DefaultMaxPartitionsPerRequest,
+		MaxPartitionsPerBroker:     DefaultMaxPartitionsPerBroker,
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
 		DefaultReplicationFactor:   1,
@@ -164,6 +177,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("kafka-addr: must not be empty")
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("max-request-bytes: must be >= 1024, got %d", c.MaxRequestBytes)
+	case c.MaxPartitionsPerRequest < 1:
+		return fmt.Errorf("max-partitions-per-request: must be >= 1, got %d", c.MaxPartitionsPerRequest)
+	case c.MaxPartitionsPerBroker < 1:
+		return fmt.Errorf("max-partitions-per-broker: must be >= 1, got %d", c.MaxPartitionsPerBroker)
+	case c.MaxOpenSegmentFiles != 0 && c.MaxOpenSegmentFiles < partlog.FilesPerSegment:
+		return fmt.Errorf("max-open-segment-files: must be 0 (derived from the open-files limit) or >= %d (one segment), got %d", partlog.FilesPerSegment, c.MaxOpenSegmentFiles)
 	case c.DefaultReplicationFactor < 1:
 		return fmt.Errorf("default-replication-factor: must be >= 1, got %d", c.DefaultReplicationFactor)
 	case c.DefaultPartitions < 1:
@@ -172,8 +191,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("offsets-topic-partitions: must be >= 1, got %d", c.OffsetsTopicPartitions)
 	case c.MaxMessageBytes < 1:
 		return fmt.Errorf("max-message-bytes: must be >= 1, got %d", c.MaxMessageBytes)
-	case c.SegmentBytes < 1024:
-		return fmt.Errorf("segment-bytes: must be >= 1024, got %d", c.SegmentBytes)
+	case c.SegmentBytes < topicconfig.MinSegmentBytes || c.SegmentBytes > topicconfig.MaxSegmentBytes:
+		return fmt.Errorf("segment-bytes: must be between %d (1 MiB) and %d, got %d", topicconfig.MinSegmentBytes, topicconfig.MaxSegmentBytes, c.SegmentBytes)
 	case c.RetentionCheckInterval <= 0:
 		return fmt.Errorf("retention-check-interval: must be > 0")
 	}

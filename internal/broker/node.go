@@ -27,6 +27,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
 )
@@ -60,6 +61,8 @@ type Node struct {
 	adminLn    net.Listener
 	addrs      Addrs
 	metrics    *nodeMetrics // this node's own registry
+	files      fileBudget   // how the open-files limit is spent (limits.go)
+	segFiles   *partlog.FileCache
 
 	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
 	registered atomic.Bool
@@ -152,11 +155,17 @@ func (n *Node) openDataDir() (err error) {
 	return nil
 }
 
-// openReplicas creates the replica manager over <data dir>/logs; it opens
-// no partition yet.
+// openReplicas plans the file-handle budget and creates the replica
+// manager over <data dir>/logs, its logs sharing one cache of inactive
+// segment files; it opens no partition yet.
 func (n *Node) openReplicas() (err error) {
+	if err := n.planFiles(); err != nil {
+		return err
+	}
+	n.segFiles = partlog.NewFileCache(n.files.SegmentFiles)
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(n.cfg.DataDir, "logs"), Flush: n.cfg.LogFlush, FlushInterval: n.cfg.LogFlushInterval, Logger: n.logger,
+		Files: n.segFiles,
 	}); err != nil {
 		return fmt.Errorf("open replicas: %w", err)
 	}
@@ -239,6 +248,7 @@ func (n *Node) startServices() (err error) {
 		DefaultPartitions:      cfg.DefaultPartitions,
 		DefaultReplication:     int16(min(cfg.DefaultReplicationFactor, 1<<15-1)),
 		OffsetsTopicPartitions: cfg.OffsetsTopicPartitions,
+		Limits:                 n.partitionLimits(),
 		Logger:                 logger,
 		Applied:                n.reconcileNow,
 	}, n.raft)

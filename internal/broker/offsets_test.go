@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -71,20 +73,20 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 	}
 }
 
-// TestRetentionDeletesOldSegments: small segments and a size limit make the
-// broker delete whole old segments and move the log start offset; consumers
-// then start from it.
+// TestRetentionDeletesOldSegments: the smallest segments allowed (1 MiB)
+// and a size limit make the broker delete whole old segments and move the log
+// start offset; consumers then start from it.
 func TestRetentionDeletesOldSegments(t *testing.T) {
 	cfg := inproc.Config(t)
 	cfg.RetentionCheckInterval = 20 * time.Millisecond
 	n := inproc.StartNode(t, cfg)
 	adm := inproc.NodeAdmin(t, n)
-	segment, retain := "2048", "8192"
+	segment, retain := "1048576", "2097152"
 	createTopic(t, adm, "retained", 1, map[string]*string{"segment.bytes": &segment, "retention.bytes": &retain})
 	p := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("retained"))
 	ctx := testharness.Context(t, 30*time.Second)
 	for i := 0; i < 200; i++ {
-		if err := p.ProduceSync(ctx, &kgo.Record{Value: recordValue(i)}).FirstErr(); err != nil {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: segmentFillerValue(i)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,7 +116,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	pa := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("aged"))
 	old := time.Now().Add(-time.Hour)
 	for i := 0; i < 100; i++ {
-		if err := pa.ProduceSync(ctx, &kgo.Record{Value: recordValue(i), Timestamp: old}).FirstErr(); err != nil {
+		if err := pa.ProduceSync(ctx, &kgo.Record{Value: segmentFillerValue(i), Timestamp: old}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,6 +134,18 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// segmentFillerValue is 16 KiB that does not compress, starting with i: 64
+// of them fill a minimum-size (1 MiB) segment.
+func segmentFillerValue(i int) []byte {
+	v := make([]byte, 16<<10)
+	r := rand.New(rand.NewPCG(uint64(i), 1))
+	for j := 8; j+8 <= len(v); j += 8 {
+		binary.LittleEndian.PutUint64(v[j:], r.Uint64())
+	}
+	binary.BigEndian.PutUint64(v, uint64(i))
+	return v
+}
 
 // TestGracefulRestartKeepsData: data and offsets are all there after a stop
 // and start on the same data dir.

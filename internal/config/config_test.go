@@ -124,6 +124,9 @@ func everyKey() (values map[string]string, want broker.Config) {
 		"log-level":                     "debug",
 		"log-format":                    "json",
 		"max-request-bytes":             "2048",
+		"max-partitions-per-request":    "10",
+		"max-partitions-per-broker":     "20",
+		"max-open-segment-files":        "30",
 		"auto-create-topics":            "false",
 		"default-partitions":            "3",
 		"default-replication-factor":    "2",
@@ -162,6 +165,9 @@ func everyKey() (values map[string]string, want broker.Config) {
 		LogFlush:                   partlog.FlushInterval,
 		LogFlushInterval:           250 * time.Millisecond,
 		MaxRequestBytes:            2048,
+		MaxPartitionsPerRequest:    10,
+		MaxPartitionsPerBroker:     20,
+		MaxOpenSegmentFiles:        30,
 		AutoCreateTopics:           false,
 		DefaultPartitions:          3,
 		DefaultReplicationFactor:   2,
@@ -297,10 +303,10 @@ func TestFileFormats(t *testing.T) {
 	tests := []struct {
 		name, content string
 	}{
-		{"chronik.json", `{"node-id": 4, "log-flush-interval": "4s", "auto-create-topics": false, "segment-bytes": 1e6}`},
-		{"chronik.toml", "node-id = 4\nlog-flush-interval = \"4s\"\nauto-create-topics = false\nsegment-bytes = 1000000\n"},
-		{"chronik.yml", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 1000000\n"},
-		{"chronik.conf", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 1000000\n"},
+		{"chronik.json", `{"node-id": 4, "log-flush-interval": "4s", "auto-create-topics": false, "segment-bytes": 2e6}`},
+		{"chronik.toml", "node-id = 4\nlog-flush-interval = \"4s\"\nauto-create-topics = false\nsegment-bytes = 2000000\n"},
+		{"chronik.yml", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 2000000\n"},
+		{"chronik.conf", "node-id: 4\nlog-flush-interval: 4s\nauto-create-topics: false\nsegment-bytes: 2000000\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +315,7 @@ func TestFileFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.NodeID != 4 || cfg.LogFlushInterval != 4*time.Second || cfg.AutoCreateTopics || cfg.SegmentBytes != 1000000 {
+			if cfg.NodeID != 4 || cfg.LogFlushInterval != 4*time.Second || cfg.AutoCreateTopics || cfg.SegmentBytes != 2000000 {
 				t.Fatalf("got node-id=%d log-flush-interval=%v auto-create-topics=%v segment-bytes=%d",
 					cfg.NodeID, cfg.LogFlushInterval, cfg.AutoCreateTopics, cfg.SegmentBytes)
 			}

@@ -146,6 +146,10 @@ func (b *Backend) lookupTopic(ctx context.Context, name string, autoCreate bool)
 	t, err := b.Controller.EnsureTopic(ctx, name)
 	if err != nil {
 		b.Logger.Warn("auto-create topic failed", "topic", name, "err", err)
+		if controller.Code(err) == kerr.PolicyViolation {
+			// A partition limit: asking again will not help.
+			return nil, err
+		}
 		return nil, kerr.LeaderNotAvailable // retriable: the client asks again
 	}
 	return t, nil

@@ -24,6 +24,9 @@ type ManagerOptions struct {
 	Flush         partlog.FlushPolicy
 	FlushInterval time.Duration
 	Logger        *slog.Logger
+	// Files bounds the open files of inactive segments over every
+	// partition log of the node; nil gives each log its own default cap.
+	Files *partlog.FileCache
 }
 
 // Manager owns the partition replicas this node runs.
@@ -69,7 +72,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 			continue
 		}
 		p, err := openPartition(dir, topic, i, cfg, m.opts.Flush,
-			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval}, m.opts.Logger)
+			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval, Files: m.opts.Files}, m.opts.Logger)
 		if err != nil {
 			errs = append(errs, err)
 			continue
