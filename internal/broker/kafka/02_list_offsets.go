@@ -5,7 +5,11 @@ package kafka
 // Timestamp -1 is the latest committed offset (the high watermark), -2 the
 // log start offset, -3 (v7, KIP-734) the record with the largest timestamp;
 // any other value finds the first committed record whose timestamp is at
-// least it (offset -1 when there is none). Without transactions
+// least it (offset -1 when there is none). Time lookups read batch headers
+// through the time index and never decompress: in an uncompressed batch the
+// answer is exact; in a compressed one it is the batch's base offset with its
+// max timestamp (for -3 too), from which a consumer misses nothing at or
+// after the time (Kafka would inflate the batch to name the record inside). Without transactions
 // read_committed and read_uncommitted see the same offsets.
 // CurrentLeaderEpoch (v4+) is checked like Fetch's. A leader whose high
 // watermark has not yet reached the start of its own epoch (just elected,
