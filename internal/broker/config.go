@@ -62,6 +62,32 @@ type Config struct {
 
 	MaxRequestBytes int32 // largest request frame accepted
 
+	// Memory and connection limits of the Kafka listener (docs/security.md);
+	// the defaults are the kafka package's Default* constants.
+	//
+	// FetchMaxBytes and PartitionFetchMaxBytes cap a fetch response's record
+	// bytes and one partition's, whatever the request asks.
+	FetchMaxBytes          int32
+	PartitionFetchMaxBytes int32
+	// QueuedMaxRequestBytes caps the bytes of requests read and responses
+	// built but not yet written, broker-wide; ConnQueuedMaxBytes per
+	// connection.
+	QueuedMaxRequestBytes int64
+	ConnQueuedMaxBytes    int64
+	// ConnectionsMaxIdle closes connections (Kafka and admin HTTP) that send
+	// nothing for this long with nothing in flight.
+	ConnectionsMaxIdle time.Duration
+	// RequestReadTimeout: a request (Kafka or admin HTTP) must arrive in full
+	// within this long of its first byte.
+	RequestReadTimeout time.Duration
+	// ConnectionWriteTimeout closes a connection that takes no response bytes
+	// for this long.
+	ConnectionWriteTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerIP cap open Kafka connections;
+	// more are closed at accept.
+	MaxConnections      int32
+	MaxConnectionsPerIP int32
+
 	// MaxPartitionsPerRequest bounds the partitions one CreateTopics or
 	// CreatePartitions request (or an auto-created topic) adds.
 	MaxPartitionsPerRequest int32
@@ -124,6 +150,15 @@ func DefaultConfig() Config {
 		LogFlush:                   partlog.FlushAlways,
 		LogFlushInterval:           time.Second,
 		MaxRequestBytes:            kafka.DefaultMaxRequestBytes,
+		FetchMaxBytes:              kafka.DefaultFetchMaxBytes,
+		PartitionFetchMaxBytes:     kafka.DefaultPartitionFetchMaxBytes,
+		QueuedMaxRequestBytes:      kafka.DefaultQueuedMaxBytes,
+		ConnQueuedMaxBytes:         kafka.DefaultConnQueuedMaxBytes,
+		ConnectionsMaxIdle:         kafka.DefaultIdleTimeout,
+		RequestReadTimeout:         kafka.DefaultRequestReadTimeout,
+		ConnectionWriteTimeout:     kafka.DefaultWriteTimeout,
+		MaxConnections:             kafka.DefaultMaxConnections,
+		MaxConnectionsPerIP:        kafka.DefaultMaxConnectionsPerIP,
 		MaxPartitionsPerRequest:    DefaultMaxPartitionsPerRequest,
 		MaxPartitionsPerBroker:     DefaultMaxPartitionsPerBroker,
 		AutoCreateTopics:           true,
@@ -177,6 +212,26 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("kafka-addr: must not be empty")
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("max-request-bytes: must be >= 1024, got %d", c.MaxRequestBytes)
+	case c.FetchMaxBytes < 1024:
+		return fmt.Errorf("fetch-max-bytes: must be >= 1024, got %d", c.FetchMaxBytes)
+	case c.PartitionFetchMaxBytes < 1024:
+		return fmt.Errorf("max-partition-fetch-bytes: must be >= 1024, got %d", c.PartitionFetchMaxBytes)
+	case c.QueuedMaxRequestBytes < int64(c.MaxRequestBytes) || c.QueuedMaxRequestBytes < int64(c.FetchMaxBytes):
+		return fmt.Errorf("queued-max-request-bytes: must be at least max-request-bytes (%d) and fetch-max-bytes (%d), got %d",
+			c.MaxRequestBytes, c.FetchMaxBytes, c.QueuedMaxRequestBytes)
+	case c.ConnQueuedMaxBytes < 1024 || c.ConnQueuedMaxBytes > c.QueuedMaxRequestBytes:
+		return fmt.Errorf("queued-max-request-bytes-per-connection: must be between 1024 and queued-max-request-bytes (%d), got %d",
+			c.QueuedMaxRequestBytes, c.ConnQueuedMaxBytes)
+	case c.ConnectionsMaxIdle <= 0:
+		return fmt.Errorf("connections-max-idle: must be > 0, got %v", c.ConnectionsMaxIdle)
+	case c.RequestReadTimeout <= 0:
+		return fmt.Errorf("request-read-timeout: must be > 0, got %v", c.RequestReadTimeout)
+	case c.ConnectionWriteTimeout <= 0:
+		return fmt.Errorf("connection-write-timeout: must be > 0, got %v", c.ConnectionWriteTimeout)
+	case c.MaxConnections < 1:
+		return fmt.Errorf("max-connections: must be >= 1, got %d", c.MaxConnections)
+	case c.MaxConnectionsPerIP < 1:
+		return fmt.Errorf("max-connections-per-ip: must be >= 1, got %d", c.MaxConnectionsPerIP)
 	case c.MaxPartitionsPerRequest < 1:
 		return fmt.Errorf("max-partitions-per-request: must be >= 1, got %d", c.MaxPartitionsPerRequest)
 	case c.MaxPartitionsPerBroker < 1:
@@ -251,6 +306,15 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("log.retention.bytes", c.RetentionBytes, d.RetentionBytes),
 		entry("log.retention.check.interval.ms", c.RetentionCheckInterval.Milliseconds(), d.RetentionCheckInterval.Milliseconds()),
 		entry("socket.request.max.bytes", c.MaxRequestBytes, d.MaxRequestBytes),
+		entry("fetch.max.bytes", c.FetchMaxBytes, d.FetchMaxBytes),
+		entry("chronik.max.partition.fetch.bytes", c.PartitionFetchMaxBytes, d.PartitionFetchMaxBytes),
+		entry("queued.max.request.bytes", c.QueuedMaxRequestBytes, d.QueuedMaxRequestBytes),
+		entry("chronik.queued.max.request.bytes.per.connection", c.ConnQueuedMaxBytes, d.ConnQueuedMaxBytes),
+		entry("connections.max.idle.ms", c.ConnectionsMaxIdle.Milliseconds(), d.ConnectionsMaxIdle.Milliseconds()),
+		entry("chronik.request.read.timeout.ms", c.RequestReadTimeout.Milliseconds(), d.RequestReadTimeout.Milliseconds()),
+		entry("chronik.connection.write.timeout.ms", c.ConnectionWriteTimeout.Milliseconds(), d.ConnectionWriteTimeout.Milliseconds()),
+		entry("max.connections", c.MaxConnections, d.MaxConnections),
+		entry("max.connections.per.ip", c.MaxConnectionsPerIP, d.MaxConnectionsPerIP),
 		entry("offsets.topic.num.partitions", c.OffsetsTopicPartitions, d.OffsetsTopicPartitions),
 		entry("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), d.GroupInitialRebalanceDelay.Milliseconds()),
 		entry("group.min.session.timeout.ms", c.GroupMinSessionTimeout.Milliseconds(), d.GroupMinSessionTimeout.Milliseconds()),

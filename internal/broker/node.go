@@ -261,21 +261,30 @@ func (n *Node) startServices() (err error) {
 		Owns:                  n.coordinates,
 	}, &offsetsLog{replicas: n.replicas, controller: n.controller})
 	n.backend = kafka.NewBackend(kafka.BackendConfig{
-		NodeID:           cfg.NodeID,
-		AutoCreateTopics: cfg.AutoCreateTopics,
-		BrokerConfigs:    cfg.brokerConfigEntries(),
-		Meta:             n.raft,
-		Replicas:         n.replicas,
-		Controller:       n.controller,
-		Groups:           n.groups,
-		Logger:           logger,
+		NodeID:                 cfg.NodeID,
+		AutoCreateTopics:       cfg.AutoCreateTopics,
+		BrokerConfigs:          cfg.brokerConfigEntries(),
+		FetchMaxBytes:          cfg.FetchMaxBytes,
+		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
+		Meta:                   n.raft,
+		Replicas:               n.replicas,
+		Controller:             n.controller,
+		Groups:                 n.groups,
+		Logger:                 logger,
 	})
 	if n.metrics, err = newNodeMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	n.kafka = kafka.NewServer(kafka.ServerConfig{
 		Listener: n.kafkaLn, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
-		Observer: n.metrics.observeRequest,
+		Observer:            n.metrics.observeRequest,
+		QueuedMaxBytes:      cfg.QueuedMaxRequestBytes,
+		ConnQueuedMaxBytes:  cfg.ConnQueuedMaxBytes,
+		WriteTimeout:        cfg.ConnectionWriteTimeout,
+		IdleTimeout:         cfg.ConnectionsMaxIdle,
+		RequestReadTimeout:  cfg.RequestReadTimeout,
+		MaxConnections:      int(cfg.MaxConnections),
+		MaxConnectionsPerIP: int(cfg.MaxConnectionsPerIP),
 	}, n.backend.APIs())
 	n.metrics.preloadAPIs(n.kafka)
 	if err := n.metrics.registerNode(n); err != nil {
@@ -286,9 +295,40 @@ func (n *Node) startServices() (err error) {
 		if cfg.AdminHandler != nil {
 			handler = cfg.AdminHandler(n)
 		}
-		n.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+		n.admin = newAdminServer(cfg, handler, logger)
 	}
 	return nil
+}
+
+// Admin HTTP limits that have no flag of their own (docs/security.md).
+const (
+	// adminReadHeaderTimeout bounds the headers of an admin request: they
+	// are small, and a client that cannot send them in 5 s is not a client.
+	adminReadHeaderTimeout = 5 * time.Second
+	// adminHandlerTime is the longest an admin handler works before it
+	// writes: a mutation waits up to 10 s for its raft commit (the admin
+	// server's MutationTimeout), plus margin. It is added to
+	// --connection-write-timeout for the admin server's WriteTimeout, which
+	// net/http counts from the end of the request headers.
+	adminHandlerTime = 15 * time.Second
+	// adminMaxHeaderBytes: admin requests carry a bearer token and little
+	// else; net/http's 1 MiB default is far more than any needs.
+	adminMaxHeaderBytes = 64 << 10
+)
+
+// newAdminServer is the admin HTTP server: every phase of a connection
+// bounded in time (the request bodies' size is bounded by the handlers that
+// read them, admin/server's maxRequestBytes).
+func newAdminServer(cfg Config, handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: min(adminReadHeaderTimeout, cfg.RequestReadTimeout),
+		ReadTimeout:       cfg.RequestReadTimeout,
+		WriteTimeout:      cfg.ConnectionWriteTimeout + adminHandlerTime,
+		IdleTimeout:       cfg.ConnectionsMaxIdle,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
 }
 
 // startLoops starts the goroutines the node owns, under one context that
