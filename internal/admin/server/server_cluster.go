@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -49,7 +50,9 @@ type HandlerOptions struct {
 	Metrics http.Handler
 }
 
-// maxRequestBytes bounds a mutation's body.
+// maxRequestBytes bounds a mutation's body: the largest (a topic with its
+// configs) is a few KiB; 1 MiB is generous and still cheap to hold. A body
+// over it is cut off as it arrives (413), never read whole.
 const maxRequestBytes = 1 << 20
 
 func (h *handler) cluster(w http.ResponseWriter, r *http.Request) (ClusterSource, bool) {
@@ -169,20 +172,37 @@ func (h *handler) mutation(w http.ResponseWriter, r *http.Request, fn func(ctx c
 	h.write(w, r, status, api.Envelope[any]{NodeID: h.src.Node().NodeID, Data: body})
 }
 
-// decodeBody reads a JSON request body strictly.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes))
+// decodeBody reads a JSON request body strictly: one JSON value with known
+// fields only, nothing after it but white space, at most maxRequestBytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &MutationError{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "request body: " + err.Error()}
+	err := dec.Decode(v)
+	if err == nil {
+		// A second value, or anything else but white space, is refused: a
+		// body that means two things must not be read as its first.
+		var extra json.RawMessage
+		switch err = dec.Decode(&extra); {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err == nil:
+			err = errors.New("trailing data after the JSON value")
+		default:
+			err = fmt.Errorf("trailing data after the JSON value: %w", err)
+		}
 	}
-	return nil
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &MutationError{Status: http.StatusRequestEntityTooLarge, Code: api.CodeBadRequest,
+			Message: fmt.Sprintf("request body: larger than %d bytes", tooBig.Limit)}
+	}
+	return &MutationError{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "request body: " + err.Error()}
 }
 
 func (h *handler) createTopic(w http.ResponseWriter, r *http.Request) {
 	h.mutation(w, r, func(ctx context.Context, cs ClusterSource) (int, any, error) {
 		var req api.CreateTopicRequest
-		if err := decodeBody(r, &req); err != nil {
+		if err := decodeBody(w, r, &req); err != nil {
 			return 0, nil, err
 		}
 		if req.Partitions == 0 {
@@ -210,7 +230,7 @@ func (h *handler) electLeaders(w http.ResponseWriter, r *http.Request) {
 	h.mutation(w, r, func(ctx context.Context, cs ClusterSource) (int, any, error) {
 		var req api.ElectLeadersRequest
 		if r.ContentLength != 0 {
-			if err := decodeBody(r, &req); err != nil {
+			if err := decodeBody(w, r, &req); err != nil {
 				return 0, nil, err
 			}
 		}
