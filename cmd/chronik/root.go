@@ -150,6 +150,7 @@ localhost:9092:
 		NewCmdDoctor(f, nil),
 		NewCmdTUI(f, nil),
 		NewCmdProfile(f),
+		NewCmdCert(f),
 		NewCmdCompletion(f),
 		NewCmdMan(f),
 	)
