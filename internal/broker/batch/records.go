@@ -266,6 +266,7 @@ func (s streamInput) left() int { return -1 }
 // they are left nil and nothing is allocated per record.
 func walk(in input, h Header, keep bool, fn func(Record) bool) error {
 	p := recordParser{in: in, keep: keep}
+	p.mem, _ = in.(*sliceInput)
 	for i := int32(0); i < h.NumRecords; i++ {
 		r, err := p.record(h, i)
 		if err != nil {
@@ -299,6 +300,7 @@ func isEnd(err error) bool {
 // the current record's body, so no field can overrun its record.
 type recordParser struct {
 	in   input
+	mem  *sliceInput // in, when it is in memory: the produce hot path
 	keep bool
 	rest int64
 }
@@ -310,6 +312,11 @@ var errBodyShort = fmt.Errorf("fields overrun the record's length: %w", ErrInval
 func (p *recordParser) byte() (byte, error) {
 	if p.rest <= 0 {
 		return 0, errBodyShort
+	}
+	if s := p.mem; s != nil && len(s.b) > 0 {
+		c := s.b[0]
+		s.b, p.rest = s.b[1:], p.rest-1
+		return c, nil
 	}
 	c, err := p.in.ReadByte()
 	if err != nil {
@@ -324,6 +331,25 @@ func (p *recordParser) byte() (byte, error) {
 
 // varlong reads a zig-zag varint of the current record.
 func (p *recordParser) varlong() (int64, error) {
+	if s := p.mem; s != nil {
+		// Decode from memory in one call.
+		b := s.b
+		if int64(len(b)) > p.rest {
+			b = b[:max(p.rest, 0)]
+		}
+		v, n := binary.Varint(b)
+		switch {
+		case n > 0:
+			s.b, p.rest = s.b[n:], p.rest-int64(n)
+			return v, nil
+		case n < 0:
+			return 0, fmt.Errorf("varint overflows 64 bits: %w", ErrInvalidRecord)
+		case len(b) < len(s.b):
+			return 0, errBodyShort
+		default:
+			return 0, io.ErrUnexpectedEOF
+		}
+	}
 	var ux uint64
 	for i := 0; i < binary.MaxVarintLen64; i++ {
 		c, err := p.byte()
@@ -368,8 +394,13 @@ func (p *recordParser) bytes(what string, nullable bool) ([]byte, error) {
 	if n < 0 || int64(n) > p.rest {
 		return nil, fmt.Errorf("%s length %d with %d bytes left in the record: %w", what, n, p.rest, ErrInvalidRecord)
 	}
-	v, err := p.in.field(int(n), p.keep)
-	if err != nil {
+	var v []byte
+	if s := p.mem; s != nil && int(n) <= len(s.b) {
+		v, s.b = s.b[:n:n], s.b[n:]
+		if !p.keep {
+			v = nil
+		}
+	} else if v, err = p.in.field(int(n), p.keep); err != nil {
 		return nil, err
 	}
 	p.rest -= int64(n)
