@@ -66,7 +66,10 @@ type Node struct {
 
 	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
 	registered atomic.Bool
-	started    time.Time
+	// incarnation is this process's broker registration, set before
+	// registered; replica connections prove it (replication_wiring.go).
+	incarnation atomic.Uint64
+	started     time.Time
 
 	reconcileMu sync.Mutex            // one reconcile at a time: the loop's, or a request's
 	fetchers    *replication.Fetchers // follower fetch loops, set by the reconciler
@@ -338,6 +341,7 @@ func (n *Node) startLoops() {
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.runCtx = cancel, runCtx
 	n.fetchers = n.newFetchers()
+	n.serveReplicaFetches()
 	n.spawn(func() {
 		if err := n.kafka.Serve(runCtx); err != nil {
 			logger.Error("kafka listener stopped", "err", err)
@@ -422,6 +426,7 @@ func (n *Node) register(ctx context.Context) {
 		Incarnation: binary.BigEndian.Uint64(inc[:]),
 	}
 	if err := n.controller.Register(ctx, b, 200*time.Millisecond); err == nil {
+		n.incarnation.Store(b.Incarnation)
 		n.registered.Store(true)
 	}
 }

@@ -46,6 +46,9 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return done(resp)
 	}
+	if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
+		return done(refused) // replica_conn.go: nothing read, nothing recorded
+	}
 	mem := BudgetFrom(ctx)
 	resp, n, waitOn, failed := b.fetchOnce(req, mem)
 	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(waitOn) == 0 {
@@ -68,6 +71,9 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 			}
 			chosen, _, _ := reflect.Select(cases)
+			if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
+				return refused
+			}
 			resp, n, waitOn, failed = b.fetchOnce(req, mem)
 			if chosen < 3 || failed || n >= int(req.MinBytes) || len(waitOn) == 0 {
 				return resp

@@ -44,4 +44,10 @@ type APIs map[int16]API
 type Conn struct {
 	Remote   net.Addr
 	ClientID string // from the latest request header
+	// Replica is the broker at the other end of an authenticated cluster
+	// connection (Server.ServeConn): its node id as the cluster transport
+	// proved it and the registration incarnation it claimed. Nil on the
+	// Kafka listeners, whose clients are never trusted as followers: a
+	// Fetch's ReplicaID counts only when it equals Replica.ID.
+	Replica *ReplicaPeer
 }

@@ -55,6 +55,9 @@ type Backend struct {
 
 	stopping chan struct{} // closed by Stop
 	stopOnce sync.Once
+	// forgedFetches rate-limits the log of refused replica fetches
+	// (checkReplicaFetch), which any client can cause at will.
+	forgedFetches logLimiter
 }
 
 // NewBackend returns a backend over cfg, built once everything cfg names exists.

@@ -477,17 +477,23 @@ func (s *Server) isStopping() bool {
 // track registers a new connection. It returns nil once the server is
 // stopping (with no refusal) or when a connection limit is reached (with the
 // refusal, for the log).
-func (s *Server) track(nc net.Conn) (*conn, string) {
+func (s *Server) track(nc net.Conn) (*conn, string) { return s.trackAs(nc, false) }
+
+// trackAs is track; a cluster connection (ServeConn) is never refused for
+// the limits and is counted apart from the clients' IPs.
+func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil, ""
 	}
 	ip := remoteIP(nc.RemoteAddr())
-	if len(s.conns) >= s.cfg.MaxConnections {
+	switch {
+	case cluster:
+		ip = clusterConnsKey
+	case len(s.conns) >= s.cfg.MaxConnections:
 		return nil, fmt.Sprintf("max-connections (%d) reached", s.cfg.MaxConnections)
-	}
-	if s.perIP[ip] >= s.cfg.MaxConnectionsPerIP {
+	case s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
 		return nil, fmt.Sprintf("max-connections-per-ip (%d) reached for %s", s.cfg.MaxConnectionsPerIP, ip)
 	}
 	ctx, cancel := context.WithCancel(s.baseCtx)
@@ -589,6 +595,9 @@ type inflight struct {
 	done    chan struct{} // closed once resp (or failed) is set
 	resp    kmsg.Response
 	failed  bool // the Pending panicked; already logged, connection closing
+	// closeAfter closes the connection once this response is written
+	// (CloseAfterResponse).
+	closeAfter atomic.Bool
 }
 
 func (c *conn) close() {
@@ -1117,6 +1126,12 @@ func (c *conn) writeLoop() bool {
 		it.resp = nil
 		c.releaseHeld(it)
 		c.releaseSlot()
+		if it.closeAfter.Load() {
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err)
+			}
+			return false
+		}
 		if cap(buf) > maxKeptWriteBuf {
 			buf = nil
 		}

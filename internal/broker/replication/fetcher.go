@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"sync"
 	"time"
 
@@ -19,7 +20,13 @@ import (
 type FetchersConfig struct {
 	NodeID   int32    // the replica id follower fetches carry
 	Replicas Replicas // the local replicas fetched data goes to
-	Logger   *slog.Logger
+	// Dial opens the connection fetches to leader travel on: on a node,
+	// an authenticated cluster connection (transport.PurposeReplica) with
+	// the preamble sent (OpenReplicaConn), because a leader honours a
+	// replica id only there. Nil dials the leader's address from Set over
+	// plain TCP, for tests of this package against a bare Kafka server.
+	Dial   func(ctx context.Context, leader int32) (net.Conn, error)
+	Logger *slog.Logger
 }
 
 // Fetchers runs, on a follower, one fetch loop per leader broker it copies
@@ -41,7 +48,8 @@ func NewFetchers(cfg FetchersConfig) *Fetchers {
 }
 
 // fetcher copies partitions from one leader over the Kafka protocol, as a
-// follower (Fetch with this node's replica id).
+// follower (Fetch with this node's replica id), on connections from
+// FetchersConfig.Dial.
 type fetcher struct {
 	leader int32
 	addr   string
@@ -145,7 +153,14 @@ func (f *Fetchers) Status(leader int32) (st FetcherStatus, ok bool) {
 // offset tells the leader what this replica has.
 func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 	logger := f.cfg.Logger
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ft.addr))
+	opts := []kgo.Opt{kgo.SeedBrokers(ft.addr)}
+	if dial := f.cfg.Dial; dial != nil {
+		// kgo names the seed's address; the leader's id is what counts.
+		opts = append(opts, kgo.Dialer(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dial(ctx, ft.leader)
+		}))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		logger.Error("follower fetcher client", "leader", ft.leader, "err", err)
 		return
