@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
@@ -93,5 +95,26 @@ func (n *Node) partitionLimits() controller.Limits {
 		MaxPartitionsPerBroker:  int(n.cfg.MaxPartitionsPerBroker),
 		HandlePartitions:        n.files.Partitions,
 		FileHandleLimit:         n.files.Limit,
+	}
+}
+
+// fileMetrics exports the file budget and the inactive-segment file cache:
+// an operator sees how close the node runs to its caps.
+func (n *Node) fileMetrics() []prometheus.Collector {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	return []prometheus.Collector{
+		gauge("chronik_open_segment_files", "Files of inactive log segments open now (the active segments' are not counted).",
+			func() float64 { return float64(n.segFiles.Stats().OpenFiles) }),
+		gauge("chronik_open_segment_files_max", "Cap of open inactive-segment files (--max-open-segment-files or derived).",
+			func() float64 { return float64(n.segFiles.MaxFiles()) }),
+		gauge("chronik_open_files_limit", "The process's open-files limit (RLIMIT_NOFILE) the budget was planned from.",
+			func() float64 { return float64(n.files.Limit) }),
+		gauge("chronik_partitions_served_by_file_limit", "Partitions whose active segments the open-files limit can keep open.",
+			func() float64 { return float64(n.files.Partitions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronik_segment_file_evictions_total",
+			Help: "Inactive segments whose files were closed to stay under the cap."},
+			func() float64 { return float64(n.segFiles.Stats().Evictions) }),
 	}
 }

@@ -109,7 +109,7 @@ func (m *nodeMetrics) register(cs ...prometheus.Collector) error {
 // registerNode adds the collectors that read the node at scrape time; call
 // it once the node's raft, controller and replicas exist.
 func (m *nodeMetrics) registerNode(n *Node) error {
-	return m.register(newPartitionCollector(n), newRaftCollector(n))
+	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n)}, n.fileMetrics()...)...)
 }
 
 func (m *nodeMetrics) newAPIMetrics(name string) *apiMetrics {

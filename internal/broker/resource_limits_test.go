@@ -333,6 +333,16 @@ func TestManySegmentsBoundedFilesAndRestart(t *testing.T) {
 	}
 	measure("after producing")
 	consumeAll("reading every segment")
+	m := scrape(t, n)
+	if got := m.must(t, "chronik_open_segment_files"); got > float64(cfg.MaxOpenSegmentFiles) {
+		t.Errorf("chronik_open_segment_files = %v, above the cap %d", got, cfg.MaxOpenSegmentFiles)
+	}
+	if got := m.must(t, "chronik_open_segment_files_max"); got != float64(cfg.MaxOpenSegmentFiles) {
+		t.Errorf("chronik_open_segment_files_max = %v, want %d", got, cfg.MaxOpenSegmentFiles)
+	}
+	if got := m.must(t, "chronik_segment_file_evictions_total"); got < 1 {
+		t.Errorf("chronik_segment_file_evictions_total = %v after reading %d segments through a cap of 4", got, len(segments))
+	}
 	under, all := openFDsUnder(t, logsDir)
 	t.Logf("%d segments; at most %d files open under the log dir while reading (cap %d + 3 active); now %d, process %d",
 		len(segments), maxOpen, cfg.MaxOpenSegmentFiles, under, all)
