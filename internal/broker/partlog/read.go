@@ -195,7 +195,18 @@ func readSegment(v segView, offset int64, maxBytes int, limit int64, minOne bool
 	if first.LastOffset() >= limit {
 		return nil, true, nil
 	}
-	want := min(int64(max(maxBytes, 0)), v.size-pos)
+	// Allocate no more than the batches below limit take: the slice returned
+	// keeps its whole array alive while the response waits to be written,
+	// and the fetch budget counts only what is returned. Where the batch
+	// holding limit starts (found through the index) ends what can be
+	// returned; maxBytes bounds it further.
+	dataEnd := v.size
+	if _, limitPos, ok, err := findBatch(v, limit); err != nil {
+		return nil, false, err
+	} else if ok {
+		dataEnd = limitPos
+	}
+	want := min(int64(max(maxBytes, 0)), dataEnd-pos)
 	if want < int64(first.Size()) {
 		if !minOne {
 			return nil, true, nil
