@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,7 +279,8 @@ func TestFileCacheTruncateIntoClosedSegment(t *testing.T) {
 
 // TestFileCacheConcurrentReadersAndEviction races readers of random
 // offsets in two logs sharing a one-segment cache against appends that roll
-// segments, retention that deletes the oldest, and each other; every read
+// segments, retention that deletes the oldest, truncation back into closed
+// segments, and each other; every read
 // must return whole, valid batches holding the offset asked for. Run with
 // -race.
 func TestFileCacheConcurrentReadersAndEviction(t *testing.T) {
@@ -292,6 +294,7 @@ func TestFileCacheConcurrentReadersAndEviction(t *testing.T) {
 		fillSegments(t, l, 15, "c")
 	}
 	stop := make(chan struct{})
+	var truncations atomic.Int64 // odd while a truncation runs
 	var readers, writer sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 6 {
@@ -301,9 +304,13 @@ func TestFileCacheConcurrentReadersAndEviction(t *testing.T) {
 				l := ls[r.IntN(len(ls))]
 				start, end := l.LogStartOffset(), l.LogEndOffset()
 				off := start + r.Int64N(end-start)
+				gen := truncations.Load()
 				b, err := l.Read(off, 1+r.IntN(3000), end, true)
 				if isOutOfRange(err) {
 					continue // retention moved the start meanwhile
+				}
+				if err == nil && len(b) == 0 && (gen%2 == 1 || truncations.Load() != gen) {
+					continue // a truncation cut the log below off meanwhile
 				}
 				if err != nil {
 					errs <- fmt.Errorf("read at %d: %w", off, err)
@@ -336,6 +343,17 @@ func TestFileCacheConcurrentReadersAndEviction(t *testing.T) {
 			}
 			if i%50 == 0 {
 				if _, err := l.EnforceRetention(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if i%37 == 0 {
+				// Cut back into older segments, whose files the cache
+				// may have closed, as a diverged follower does.
+				truncations.Add(1)
+				err := l.TruncateTo(max(l.LogStartOffset(), l.LogEndOffset()-30))
+				truncations.Add(1)
+				if err != nil {
 					errs <- err
 					return
 				}
