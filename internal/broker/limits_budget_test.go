@@ -54,3 +54,35 @@ func TestNodeLimitsFollowTheBudget(t *testing.T) {
 		t.Fatalf("limits %+v", l)
 	}
 }
+
+// TestValidateResourceLimits: the limit flags and the segment size are
+// checked at start-up and the error names the flag.
+func TestValidateResourceLimits(t *testing.T) {
+	for _, c := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.MaxPartitionsPerRequest = 0 }, "max-partitions-per-request"},
+		{func(c *Config) { c.MaxPartitionsPerBroker = -1 }, "max-partitions-per-broker"},
+		{func(c *Config) { c.MaxOpenSegmentFiles = 2 }, "max-open-segment-files"},
+		{func(c *Config) { c.SegmentBytes = 1024 }, "segment-bytes: must be between 1048576"},
+		{func(c *Config) { c.SegmentBytes = 1 << 31 }, "segment-bytes"},
+	} {
+		cfg := DefaultConfig()
+		c.mutate(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error mentioning %q", err, c.want)
+		}
+	}
+	for _, ok := range []func(*Config){
+		func(c *Config) { c.MaxOpenSegmentFiles = 0 },
+		func(c *Config) { c.MaxOpenSegmentFiles = 3 },
+		func(c *Config) { c.SegmentBytes = 1 << 20 },
+	} {
+		cfg := DefaultConfig()
+		ok(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
