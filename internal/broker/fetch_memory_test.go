@@ -390,3 +390,67 @@ func TestExcessConnectionsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicationNotStarvedByUnreadFetches: while connections that never
+// read hold all the leader's fetch budget, followers still replicate: an
+// acks=all produce to a replication-factor-2 partition is answered at once
+// and the ISR keeps both replicas.
+func TestReplicationNotStarvedByUnreadFetches(t *testing.T) {
+	c := inproc.NewCluster(t, 2, func(cfg *broker.Config) {
+		cfg.LogFlush = partlog.FlushNever
+		cfg.MaxRequestBytes = 8 << 20
+		cfg.FetchMaxBytes, cfg.PartitionFetchMaxBytes = 8<<20, 8<<20
+		cfg.QueuedMaxRequestBytes, cfg.ConnQueuedMaxBytes = 16<<20, 8<<20
+		cfg.ConnectionWriteTimeout = time.Minute // the stuck answers stay stuck
+	})
+	c.StartAll()
+	adm := inproc.Admin(t, c.KafkaAddrs())
+	ctx := testharness.Context(t, 30*time.Second)
+	if resp, err := adm.CreateTopic(ctx, 1, 2, nil, "big"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	leaderOf := func() (*broker.Node, []int32) {
+		for _, tp := range c.MetadataOf(0, "big").Topics {
+			for _, p := range tp.Partitions {
+				if p.Leader > 0 && len(p.ISR) > 0 {
+					return c.Nodes[p.Leader-1], p.ISR
+				}
+			}
+		}
+		return nil, nil
+	}
+	testharness.Eventually(t, 20*time.Second, "a leader and a full ISR", func() bool {
+		n, isr := leaderOf()
+		return n != nil && len(isr) == 2
+	})
+	leader, _ := leaderOf()
+	fillPartition(t, leader, "big", 80, 128<<10) // 10 MiB, acks=all
+
+	for i := range 4 {
+		nc := kafkaDial(t, leader)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		for j := range 8 {
+			if _, err := nc.Write(kafkaFrame(fetchAll("big"), int32(i*8+j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	testharness.Eventually(t, 20*time.Second, "unread answers to fill the fetch budget", func() bool {
+		return leader.KafkaStats().QueuedBytes >= 12<<20 // the three quarters responses may hold
+	})
+
+	cl := inproc.NodeClient(t, leader, kgo.RequiredAcks(kgo.AllISRAcks()))
+	start := time.Now()
+	pctx := testharness.Context(t, 20*time.Second)
+	if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "big", Value: []byte("replicated")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all produce while the budget is full: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("acks=all produce took %v while the fetch budget was full", took)
+	}
+	if _, isr := leaderOf(); len(isr) != 2 {
+		t.Fatalf("ISR %v after the produce, want both replicas", isr)
+	}
+}

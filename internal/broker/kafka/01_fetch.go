@@ -95,13 +95,22 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.F
 		maxBytes = min(maxBytes, int(req.MaxBytes))
 	}
 	freed := mem.Freed() // before taking, so bytes freed in between wake a waiter
-	granted := mem.Take(maxBytes)
+	follower := req.ReplicaID >= 0
+	var granted int
+	if follower {
+		// Replication never waits for budget (a flood of unread client
+		// fetches must not push followers out of the ISR); it is bounded by
+		// the broker's caps and the number of followers, and counted.
+		granted = maxBytes
+		mem.Charge(granted)
+	} else {
+		granted = mem.Take(maxBytes)
+	}
 	short := granted < maxBytes
 	maxBytes = granted
 	total := 0
 	failed := false
 	var waitOn []<-chan struct{}
-	follower := req.ReplicaID >= 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic

@@ -34,14 +34,20 @@ func (b *budget) tryAcquire(n int64) bool {
 	return false
 }
 
-// take grants up to n bytes of what is free and returns how many (maybe 0).
-func (b *budget) take(n int64) int64 {
+// take grants up to n bytes of what is free below ceiling (at most the
+// capacity) and returns how many (maybe 0).
+func (b *budget) take(n, ceiling int64) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	got := max(min(n, b.capacity-b.used), 0)
+	got := max(min(n, min(ceiling, b.capacity)-b.used), 0)
 	b.used += got
 	return got
 }
+
+// responseCeiling is how much of the broker's budget responses may hold:
+// three quarters, so that while slow readers hold their answers, requests
+// (produce, heartbeats, metadata) always find a quarter free to be read in.
+func (b *budget) responseCeiling() int64 { return b.capacity - b.capacity/4 }
 
 // charge adds n bytes whether or not they fit: memory that already exists
 // (the one whole batch a fetch returns beyond its limit) is counted, so the
@@ -141,23 +147,36 @@ func BudgetFrom(ctx context.Context) ResponseBudget {
 	return ResponseBudget{c: it.c, it: it}
 }
 
-// Take grants up to n bytes, what is free in both the connection's and the
-// broker's budget; 0 when either is full. The bytes are held until Release or
-// until the response is written.
+// Take grants up to n bytes, what is free in both the connection's budget
+// and the broker's (of which responses may hold three quarters); 0 when
+// either is full. The bytes are held until Release or until the response is
+// written.
 func (r ResponseBudget) Take(n int) int {
 	if r.c == nil {
 		return n
 	}
-	got := r.c.mem.take(int64(n))
+	got := r.c.mem.take(int64(n), r.c.mem.capacity)
 	if got == 0 {
 		return 0
 	}
-	if srv := r.c.s.mem.take(got); srv < got {
+	if srv := r.c.s.mem.take(got, r.c.s.mem.responseCeiling()); srv < got {
 		r.c.mem.release(got - srv)
 		got = srv
 	}
 	r.it.held += got
 	return int(got)
+}
+
+// Charge holds n bytes whether or not they fit, for a response that must not
+// wait for budget (a follower's fetch: replication must not stall behind
+// slow consumers). They are counted, so other requests wait for them.
+func (r ResponseBudget) Charge(n int) {
+	if r.c == nil || n <= 0 {
+		return
+	}
+	r.c.mem.charge(int64(n))
+	r.c.s.mem.charge(int64(n))
+	r.it.held += int64(n)
 }
 
 // Settle turns a grant of granted bytes into what the response really uses:

@@ -83,11 +83,14 @@ func TestFetchResponseSplicedEqualsEncoded(t *testing.T) {
 // release, and one item larger than the budget passes only alone.
 func TestBudgetBoundsAndWakes(t *testing.T) {
 	b := newBudget(100)
-	if got := b.take(70); got != 70 {
+	if got := b.take(70, b.responseCeiling()); got != 70 {
 		t.Fatalf("take(70) of 100 = %d", got)
 	}
-	if got := b.take(70); got != 30 {
-		t.Fatalf("take(70) with 30 free = %d", got)
+	if got := b.take(70, b.responseCeiling()); got != 5 {
+		t.Fatalf("take(70) with 30 free = %d, want the 5 left below the response ceiling of 75", got)
+	}
+	if got := b.take(70, b.capacity); got != 25 {
+		t.Fatalf("take(70) with 25 free = %d", got)
 	}
 	if b.tryAcquire(1) {
 		t.Fatal("tryAcquire succeeded on a full budget")
