@@ -39,7 +39,8 @@ func Validate(b []byte) (Header, error) {
 // ValidateFor checks a batch a producer sent to a topic with the given
 // max.message.bytes. b must be exactly one batch: magic 2, Length consistent
 // with len(b), CRC-32C correct, a known codec, at least one record and
-// LastOffsetDelta == NumRecords-1. Then every record is walked, decompressing
+// LastOffsetDelta == NumRecords-1, a base sequence of at least 0 when a
+// producer id is set. Then every record is walked, decompressing
 // compressed batches as a stream that may inflate to at most
 // InflateLimit(maxMessageBytes) bytes and is never held whole in memory: each
 // record's varints and lengths must stay inside the record and the record
@@ -66,6 +67,9 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 	}
 	if h.LastOffsetDelta != h.NumRecords-1 {
 		return Validated{}, fmt.Errorf("last offset delta %d with a record count of %d (want %d): %w", h.LastOffsetDelta, h.NumRecords, h.NumRecords-1, ErrInvalidRecord)
+	}
+	if h.ProducerID >= 0 && h.BaseSequence < 0 {
+		return Validated{}, fmt.Errorf("producer id %d with base sequence %d: %w", h.ProducerID, h.BaseSequence, ErrInvalidRecord)
 	}
 	v := Validated{Header: h, RecordsMaxTimestamp: -1}
 	track := func(r Record) bool {

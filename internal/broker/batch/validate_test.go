@@ -106,6 +106,22 @@ func TestValidateRefusesRecordsThatDisagreeWithTheHeader(t *testing.T) {
 	}
 }
 
+// TestValidateRefusesProducerIDWithoutSequence: as Kafka, an idempotent
+// batch (producer id set) needs a base sequence.
+func TestValidateRefusesProducerIDWithoutSequence(t *testing.T) {
+	b := assemble(CompressionNone, encodeRecords(threeRecords()), 3, 0, 0)
+	binary.BigEndian.PutUint64(b[offProducerID:], 7)
+	recompute(b)
+	if _, err := ValidateFor(b, 1<<20); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("producer id 7, sequence -1: %v", err)
+	}
+	binary.BigEndian.PutUint32(b[offBaseSequence:], 0)
+	recompute(b)
+	if _, err := ValidateFor(b, 1<<20); err != nil {
+		t.Fatalf("producer id 7, sequence 0: %v", err)
+	}
+}
+
 // TestValidateRefusesUndecodableCompressedData: garbage that is not valid
 // compressed data, and valid compressed data cut short, are ErrCorrupt,
 // not ErrInvalidRecord.
