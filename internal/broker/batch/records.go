@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // RecordError is a problem with one record of a batch; Index is the record's
@@ -71,7 +72,7 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 	if h.ProducerID >= 0 && h.BaseSequence < 0 {
 		return Validated{}, fmt.Errorf("producer id %d with base sequence %d: %w", h.ProducerID, h.BaseSequence, ErrInvalidRecord)
 	}
-	v := Validated{Header: h, RecordsMaxTimestamp: -1}
+	v := Validated{Header: h, RecordsMaxTimestamp: math.MinInt64} // at least one record follows
 	track := func(r Record) bool {
 		v.RecordsMaxTimestamp = max(v.RecordsMaxTimestamp, r.Timestamp)
 		return true
