@@ -519,3 +519,32 @@ func TestLogLimiter(t *testing.T) {
 		t.Fatalf("%d keys kept, max %d", len(l.keys), maxLimiterKeys)
 	}
 }
+
+// Connections that never finish their handshake cannot pile up: past the
+// limit new ones are closed at once (long before the handshake timeout), and
+// once the silent ones are gone members get through again.
+func TestPendingHandshakesBounded(t *testing.T) {
+	slow := func(c *Config, r *recorder) {
+		secured(Security{Secret: secretA}, members(1, 2))(c, r)
+		c.DialTimeout = time.Minute
+	}
+	a := startTransport(t, 1, "", slow)
+	var silent []net.Conn
+	for range maxPendingHandshakes {
+		silent = append(silent, rawDial(t, a.addr(), nil))
+	}
+	testharness.Eventually(t, 10*time.Second, "the limit reached", func() bool {
+		return a.tr.pending.Load() == maxPendingHandshakes
+	})
+	expectClosed(t, rawDial(t, a.addr(), nil), 5*time.Second)
+	if n := a.tr.pending.Load(); n > maxPendingHandshakes {
+		t.Fatalf("%d handshakes pending", n)
+	}
+	for _, c := range silent {
+		_ = c.Close()
+	}
+	testharness.Eventually(t, 10*time.Second, "no handshakes pending", func() bool { return a.tr.pending.Load() == 0 })
+	b := startTransport(t, 2, "", slow)
+	mesh(a, b)
+	delivered(t, b, a, 1)
+}

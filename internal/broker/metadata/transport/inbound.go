@@ -16,6 +16,10 @@ import (
 
 const readBufferSize = 64 << 10
 
+// maxPendingHandshakes bounds the accepted connections still in their
+// handshake (TLS, handshake, challenge); more are closed at once.
+const maxPendingHandshakes = 128
+
 // acceptLoop accepts cluster connections until the listener is closed.
 func (t *Transport) acceptLoop() {
 	defer t.wg.Done()
@@ -35,10 +39,20 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		delay = 0
+		// Connections that have not authenticated yet are bounded: each
+		// costs a goroutine for up to DialTimeout, and anyone can open them.
+		if t.pending.Add(1) > maxPendingHandshakes {
+			t.pending.Add(-1)
+			_ = c.Close()
+			t.refusals.log(t.log, slog.LevelWarn, "refused cluster connection: too many handshakes in progress",
+				"pending-handshakes", "remote", c.RemoteAddr().String(), "limit", maxPendingHandshakes)
+			continue
+		}
 		t.mu.Lock()
 		if t.runCtx.Err() != nil {
 			// closeOnDone already swept inConns; this one is ours to close.
 			t.mu.Unlock()
+			t.pending.Add(-1)
 			_ = c.Close()
 			return
 		}
@@ -56,6 +70,7 @@ func (t *Transport) serveInbound(raw net.Conn) {
 	defer t.wg.Done()
 	remote := raw.RemoteAddr().String()
 	c, h, err := t.acceptHandshake(raw)
+	t.pending.Add(-1)
 	if err != nil {
 		if t.runCtx.Err() == nil {
 			t.refused(remote, err)

@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -195,6 +196,8 @@ type Transport struct {
 	// refusals rate-limits the log lines of refused connections and
 	// dropped messages, which a hostile host can cause at will.
 	refusals *logLimiter
+	// pending counts accepted connections still in their handshake.
+	pending atomic.Int64
 
 	wg sync.WaitGroup
 }
