@@ -130,10 +130,16 @@ func (s *State) applySetMetadataVersion(c SetMetadataVersion) error {
 }
 
 // checkRegistration refuses a broker whose binary cannot apply the active
-// metadata version: it would stop at the first command of that version.
+// metadata version: it would stop at the first command of that version, or
+// (a binary that dropped old versions) at the first older one.
 func (s *State) checkRegistration(b Broker) error {
-	if got, active := brokerMaxVersion(&b), s.ActiveMetadataVersion(); got < active {
+	active := s.ActiveMetadataVersion()
+	if got := brokerMaxVersion(&b); got < active {
 		return rejectf("broker %d supports metadata versions up to %d, the cluster runs %d: upgrade it", b.ID, got, active)
+	}
+	if b.MinMetadataVersion > active {
+		return rejectf("broker %d supports metadata versions from %d, the cluster runs %d: raise it first with an older release",
+			b.ID, b.MinMetadataVersion, active)
 	}
 	return nil
 }

@@ -121,6 +121,11 @@ func TestRaiseMetadataVersionOnlyWhenEveryBrokerSupportsIt(t *testing.T) {
 	if err := register(t, s, 4, 1); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "the cluster runs 2") {
 		t.Fatalf("old broker registered: %v", err)
 	}
+	// Nor can one that no longer supports the active version.
+	_, err := s.Apply(mustEncode(t, TypeRegisterBroker, RegisterBroker{Broker: Broker{ID: 5, MinMetadataVersion: 3, MaxMetadataVersion: 4}}))
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "from 3, the cluster runs 2") {
+		t.Fatalf("too new a broker registered: %v", err)
+	}
 	// The version survives a snapshot.
 	b, err := s.Snapshot()
 	if err != nil {
