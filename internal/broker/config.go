@@ -83,8 +83,9 @@ type Config struct {
 	// ConnectionWriteTimeout closes a connection that takes no response bytes
 	// for this long.
 	ConnectionWriteTimeout time.Duration
-	// MaxConnections and MaxConnectionsPerIP cap open Kafka connections;
-	// more are closed at accept.
+	// MaxConnections and MaxConnectionsPerIP cap the open connections of
+	// each listener, Kafka and admin HTTP (counted apart); more are closed at
+	// accept.
 	MaxConnections      int32
 	MaxConnectionsPerIP int32
 

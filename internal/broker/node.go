@@ -299,6 +299,7 @@ func (n *Node) startServices() (err error) {
 			handler = cfg.AdminHandler(n)
 		}
 		n.admin = newAdminServer(cfg, handler, logger)
+		n.adminLn = newLimitListener(n.adminLn, int(cfg.MaxConnections), int(cfg.MaxConnectionsPerIP), logger)
 	}
 	return nil
 }

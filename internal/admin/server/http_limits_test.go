@@ -184,3 +184,58 @@ func TestAdminJSONBodiesStrict(t *testing.T) {
 	}
 	nodeServes(t, n, "two")
 }
+
+// TestAdminExcessConnectionsRefused: the admin listener closes connections
+// beyond --max-connections-per-ip at accept; the open ones keep working, and
+// a closed one frees its slot.
+func TestAdminExcessConnectionsRefused(t *testing.T) {
+	cfg := inproc.Config(t)
+	cfg.MaxConnectionsPerIP = 8 // the Kafka listener's too: a franz-go client opens up to 5
+	cfg.AdminHandler = HandlerFor(nil, "")
+	n := inproc.StartNode(t, cfg)
+	get := func(nc net.Conn) int {
+		t.Helper()
+		fmt.Fprintf(nc, "GET /healthz HTTP/1.1\r\nHost: chronik\r\n\r\n")
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatalf("read health answer: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var open []net.Conn
+	for range 8 {
+		nc := adminDial(t, n)
+		if code := get(nc); code != http.StatusOK {
+			t.Fatalf("health: %d", code)
+		}
+		open = append(open, nc)
+	}
+	if !serverClosed(adminDial(t, n), 10*time.Second) {
+		t.Fatal("a 9th admin connection from one IP was not refused")
+	}
+	for _, nc := range open[1:] {
+		if code := get(nc); code != http.StatusOK {
+			t.Fatalf("health on an open connection: %d", code)
+		}
+	}
+	open[0].Close()
+	testharness.Eventually(t, 10*time.Second, "a freed slot", func() bool {
+		nc, err := net.DialTimeout("tcp", n.Addrs().Admin, time.Second)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		fmt.Fprintf(nc, "GET /healthz HTTP/1.1\r\nHost: chronik\r\nConnection: close\r\n\r\n")
+		_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	nodeServes(t, n, "after-admin-limit")
+}
