@@ -108,4 +108,3 @@ func hostOf(a net.Addr) string {
 	}
 	return host
 }
-
