@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/transport"
 	"github.com/chronik-dev/chronik/internal/certs"
@@ -320,4 +321,43 @@ func TestTLSClusterWorks(t *testing.T) {
 	c.start(id)
 	c.waitHealthy()
 	c.waitConverged()
+}
+
+// After a restart the transport hears the voters from before the first Ready: the stored
+// snapshot's and those the stored log adds, with or without a snapshot.
+func TestInitialVotersFromStore(t *testing.T) {
+	t.Parallel()
+	for _, snapEvery := range []uint64{0, 5} {
+		c := newTestCluster(t, 3, func(cfg *Config) {
+			if snapEvery > 0 {
+				cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = snapEvery, 1
+			}
+		})
+		c.startAll()
+		leader := c.waitHealthy()
+		for range 12 {
+			allocate(t, leader, 1)
+		}
+		c.waitConverged()
+		c.stop(1)
+		store, err := raftstore.Open(filepath.Join(c.dirs[1], storeFile), testharness.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := store.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snapEvery > 0 && snap.GetMetadata().GetIndex() == 0 {
+			t.Fatal("no snapshot was taken")
+		}
+		got, err := initialVoters(store, snap, c.config(1), false)
+		_ = store.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || !got[1] || !got[2] || !got[3] {
+			t.Fatalf("snapshot every %d: voters %v", snapEvery, got)
+		}
+	}
 }
