@@ -212,7 +212,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 	if len(raftPeers) == 0 {
 		raftPeers[uint64(cfg.NodeID)] = n.addrs.AdvertiseCluster
 	}
-	security, err := cfg.clusterSecurity()
+	security, err := cfg.clusterSecurity(logger)
 	if err != nil {
 		return err
 	}
