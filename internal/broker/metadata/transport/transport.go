@@ -1,11 +1,12 @@
 // Package transport carries raft messages, and other inter-node connections,
 // between chronik nodes over the cluster listener.
 //
-// Each node keeps one outbound TCP connection per peer and reads every inbound
-// connection with its own goroutine, so a message from A to B always travels
-// on A's connection to B. A connection opens with a handshake (cluster id,
-// from and to node ids) and then carries length-prefixed protobuf
-// raftpb.Messages in one direction. Send never blocks the raft Ready loop:
+// Each node keeps one outbound raft connection per peer and reads every
+// inbound connection with its own goroutine, so a message from A to B always
+// travels on A's connection to B. A connection opens with a handshake (see
+// wire.go: purpose, cluster id, from and to node ids, a nonce) and a raft
+// connection then carries length-prefixed protobuf raftpb.Messages in one
+// direction. Send never blocks the raft Ready loop:
 // each peer has a bounded queue drained by its own sender goroutine, and a
 // full queue drops the message and reports the peer unreachable, as etcd's
 // rafthttp does. Raft retransmits what is lost, so the transport never
@@ -117,8 +118,8 @@ type Config struct {
 	OnSnapshotStatus func(peer uint64, failed bool)
 	// QueueSize is the per-peer outbound queue length; default 4096.
 	QueueSize int
-	// DialTimeout bounds dialing plus the handshake for the dialer, and
-	// reading the handshake for the acceptor; default 1s.
+	// DialTimeout bounds dialing plus TLS, the handshake and the challenge
+	// for the dialer, and the same for the acceptor; default 1s.
 	DialTimeout time.Duration
 	// MaxBackoff caps the jittered exponential redial delay; default 5s.
 	MaxBackoff time.Duration
