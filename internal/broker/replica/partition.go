@@ -298,10 +298,17 @@ func (p *Partition) LastFetchedEpoch() int32 {
 
 // AppendFromLeader appends batches fetched from the leader verbatim (offsets
 // and epochs as the leader assigned them), makes them durable, and adopts
-// the leader's high watermark as far as this replica has the data.
+// the leader's high watermark as far as this replica has the data. A
+// replica that became the leader meanwhile (the fetch was in flight when
+// its leadership started) appends nothing: its new epoch starts at the log
+// end it had, and bytes of the old leader after it would diverge under it.
 func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leaderHW int64) error {
 	if len(batches) > 0 {
 		p.appendMu.Lock()
+		if p.role.Load().Leader { // SetRole changes it under appendMu
+			p.appendMu.Unlock()
+			return errors.New("append from leader: this replica became the leader while the fetch was in flight")
+		}
 		last, err := p.log.AppendReplicated(batches)
 		if err == nil {
 			err = p.recordProducers(batches)
