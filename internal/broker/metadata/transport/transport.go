@@ -531,24 +531,26 @@ func (t *Transport) dialConn(ctx context.Context, id uint64, addr string, p Purp
 	deadline := time.Now().Add(cfg.DialTimeout)
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	raw, err = (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	// An expired deadline is how ctx interrupts the handshake below.
-	stop := context.AfterFunc(dctx, func() { _ = raw.SetDeadline(time.Now()) })
-	c, err = t.clientHandshake(dctx, raw, id, addr, p, deadline)
+	// An expired deadline is how ctx interrupts the handshake below. The
+	// callback may still be running after stop reports false, so it gets a
+	// variable of its own that nothing writes again (not the named result).
+	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
+	c, err = t.clientHandshake(dctx, conn, id, addr, p, deadline)
 	if !stop() && err == nil {
 		err = fmt.Errorf("handshake with %s: %w", addr, dctx.Err())
 	}
 	if err == nil {
-		err = raw.SetDeadline(time.Time{})
+		err = conn.SetDeadline(time.Time{})
 	}
 	if err != nil {
-		_ = raw.Close()
+		_ = conn.Close()
 		return nil, nil, err
 	}
-	return c, raw, nil
+	return c, conn, nil
 }
 
 func (t *Transport) clientHandshake(ctx context.Context, raw net.Conn, id uint64, addr string, p Purpose, deadline time.Time) (net.Conn, error) {
