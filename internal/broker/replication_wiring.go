@@ -44,7 +44,12 @@ func dialReplicaAs(ctx context.Context, raft *raftnode.Node, leader int32, incar
 	if leader <= 0 {
 		return nil, fmt.Errorf("dial leader for replica fetches: invalid node id %d", leader)
 	}
-	c, err := raft.DialConn(ctx, uint64(leader), transport.PurposeReplica)
+	// The transport bounds the dial and handshake by its own DialTimeout.
+	// It gets a context that is never cancelled: its dialConn, when the
+	// context ends during the handshake, can race its interrupt callback
+	// with the failed dial's cleanup (a nil connection dereferenced, seen
+	// under -race when kgo cancels a dial). ctx still bounds the preamble.
+	c, err := raft.DialConn(context.WithoutCancel(ctx), uint64(leader), transport.PurposeReplica)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +57,12 @@ func dialReplicaAs(ctx context.Context, raft *raftnode.Node, leader int32, incar
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := replication.OpenReplicaConn(c, incarnation, deadline); err != nil {
+	interrupt := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	err = replication.OpenReplicaConn(c, incarnation, deadline)
+	if !interrupt() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("replica connection to node %d: %w", leader, err)
 	}
