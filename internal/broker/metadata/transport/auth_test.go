@@ -493,33 +493,6 @@ func TestDialAndHandle(t *testing.T) {
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	l := newLogLimiter(time.Minute)
-	t0 := time.Unix(1000, 0)
-	if ok, _ := l.allow("a", t0); !ok {
-		t.Fatal("first line suppressed")
-	}
-	for i := range 5 {
-		if ok, _ := l.allow("a", t0.Add(time.Duration(i)*time.Second)); ok {
-			t.Fatal("line within the interval logged")
-		}
-	}
-	if ok, _ := l.allow("b", t0); !ok {
-		t.Fatal("another key suppressed")
-	}
-	ok, suppressed := l.allow("a", t0.Add(time.Minute))
-	if !ok || suppressed != 5 {
-		t.Fatalf("after the interval: ok=%v suppressed=%d, want true 5", ok, suppressed)
-	}
-	// Memory stays bounded when every line has its own key.
-	for i := range 3 * maxLimiterKeys {
-		l.allow(fmt.Sprint("k", i), t0.Add(2*time.Minute))
-	}
-	if len(l.keys) > maxLimiterKeys {
-		t.Fatalf("%d keys kept, max %d", len(l.keys), maxLimiterKeys)
-	}
-}
-
 // Connections that never finish their handshake cannot pile up: past the
 // limit new ones are closed at once (long before the handshake timeout), and
 // once the silent ones are gone members get through again.

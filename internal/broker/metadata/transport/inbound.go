@@ -44,7 +44,7 @@ func (t *Transport) acceptLoop() {
 		if t.pending.Add(1) > maxPendingHandshakes {
 			t.pending.Add(-1)
 			_ = c.Close()
-			t.refusals.log(t.log, slog.LevelWarn, "refused cluster connection: too many handshakes in progress",
+			t.refusals.Log(t.log, slog.LevelWarn, "refused cluster connection: too many handshakes in progress",
 				"pending-handshakes", "remote", c.RemoteAddr().String(), "limit", maxPendingHandshakes)
 			continue
 		}
@@ -104,7 +104,7 @@ func (t *Transport) serveInbound(raw net.Conn) {
 		log.Info("peer closed cluster connection")
 	default:
 		reason = err.Error()
-		t.refusals.log(log, slog.LevelWarn, "closing cluster connection", fmt.Sprint(from), "error", err)
+		t.refusals.Log(log, slog.LevelWarn, "closing cluster connection", fmt.Sprint(from), "error", err)
 	}
 	t.dropInbound(raw, from, reason)
 }
@@ -133,7 +133,7 @@ func (t *Transport) refused(remote string, err error) {
 	if splitErr != nil {
 		host = remote
 	}
-	t.refusals.log(t.log, slog.LevelWarn, "refused cluster connection", "from "+host, "remote", remote, "error", err)
+	t.refusals.Log(t.log, slog.LevelWarn, "refused cluster connection", "from "+host, "remote", remote, "error", err)
 }
 
 // acceptHandshake authenticates the dialer (TLS, handshake, challenge) and
@@ -307,7 +307,7 @@ func (t *Transport) readLoop(c net.Conn, from uint64, in *inboundStats) error {
 		}
 		// A member removed after the handshake is heard no more.
 		if !t.isMember(from) {
-			t.refusals.log(t.log, slog.LevelWarn, "dropping message from a node that is not a voter",
+			t.refusals.Log(t.log, slog.LevelWarn, "dropping message from a node that is not a voter",
 				fmt.Sprint(from), "peer", from, "type", m.GetType().String())
 			continue
 		}

@@ -46,6 +46,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/chronik-dev/chronik/internal/netlimit"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -196,12 +198,15 @@ type Transport struct {
 	handlers map[Purpose]ConnHandler
 	// refusals rate-limits the log lines of refused connections and
 	// dropped messages, which a hostile host can cause at will.
-	refusals *logLimiter
+	refusals *netlimit.LogLimiter
 	// pending counts accepted connections still in their handshake.
 	pending atomic.Int64
 
 	wg sync.WaitGroup
 }
+
+// refusalLogInterval is how often one source of refusals is logged.
+const refusalLogInterval = 10 * time.Second
 
 // New returns a Transport for cfg with defaults applied. Nothing runs until
 // Start.
@@ -236,7 +241,7 @@ func New(cfg Config) *Transport {
 		inConns:  make(map[net.Conn]uint64),
 		inByPeer: make(map[uint64]net.Conn),
 		handlers: make(map[Purpose]ConnHandler),
-		refusals: newLogLimiter(refusalLogInterval),
+		refusals: netlimit.NewLogLimiter(refusalLogInterval),
 	}
 	// The map is copied so that later changes by the caller do not race
 	// with AddPeer/RemovePeer.

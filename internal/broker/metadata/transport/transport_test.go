@@ -799,7 +799,7 @@ func TestGarbageHandshakeCloses(t *testing.T) {
 		}
 		expectClosed(t, c, 5*time.Second)
 	})
-	// Refusals from one host are rate-limited (ratelimit.go): at least the
+	// Refusals from one host are rate-limited (netlimit.LogLimiter): at least the
 	// first is logged.
 	if b.logs.count("refused cluster connection") < 1 {
 		t.Fatalf("refusals not logged:\n%s", b.logs)
