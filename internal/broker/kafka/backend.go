@@ -12,6 +12,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/netlimit"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -57,12 +58,12 @@ type Backend struct {
 	stopOnce sync.Once
 	// forgedFetches rate-limits the log of refused replica fetches
 	// (checkReplicaFetch), which any client can cause at will.
-	forgedFetches logLimiter
+	forgedFetches *netlimit.LogLimiter
 }
 
 // NewBackend returns a backend over cfg, built once everything cfg names exists.
 func NewBackend(cfg BackendConfig) *Backend {
-	return &Backend{BackendConfig: cfg, stopping: make(chan struct{})}
+	return &Backend{BackendConfig: cfg, stopping: make(chan struct{}), forgedFetches: newLogLimiter()}
 }
 
 // Stop makes waiting requests (fetch long polls) answer now with what they

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -89,7 +90,7 @@ func (b *Backend) checkReplicaFetch(ctx context.Context, c *Conn, req *kmsg.Fetc
 		return nil
 	}
 	if c.Replica == nil || c.Replica.ID != req.ReplicaID {
-		if ok, suppressed := b.forgedFetches.allow(); ok {
+		if ok, suppressed := b.forgedFetches.Allow("", time.Now()); ok {
 			proven := int32(-1)
 			if c.Replica != nil {
 				proven = c.Replica.ID
@@ -101,7 +102,7 @@ func (b *Backend) checkReplicaFetch(ctx context.Context, c *Conn, req *kmsg.Fetc
 		return unauthorizedFetch(req)
 	}
 	if !b.CurrentIncarnation(c.Replica.ID, c.Replica.Incarnation) {
-		if ok, suppressed := b.forgedFetches.allow(); ok {
+		if ok, suppressed := b.forgedFetches.Allow("", time.Now()); ok {
 			b.Logger.Warn("replica fetch from a previous incarnation of the broker refused; closing its connection",
 				"remote", addrString(c.Remote), "replica", c.Replica.ID, "incarnation", c.Replica.Incarnation,
 				"refused_since_last_log", suppressed)

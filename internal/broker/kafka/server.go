@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/netlimit"
 )
 
 // ServerConfig configures the Kafka wire server.
@@ -166,8 +168,8 @@ type Server struct {
 
 	mem         *budget  // the broker-wide queued bytes budget
 	sentinelKey [12]byte // random; see splice.go
-	refusals    logLimiter
-	cutoffs     logLimiter // requests not received in time
+	refusals    *netlimit.LogLimiter
+	cutoffs     *netlimit.LogLimiter // requests not received in time
 	refused     atomic.Uint64
 
 	mu      sync.Mutex
@@ -175,7 +177,7 @@ type Server struct {
 	serving bool
 	closing bool
 	conns   map[*conn]struct{}
-	perIP   map[string]int // open connections by remote IP
+	limits  *netlimit.Conns // MaxConnections and MaxConnectionsPerIP
 }
 
 // NewServer returns a server for apis. Entries that cannot be served are
@@ -228,7 +230,9 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		hardCancel: cancel,
 		stopping:   make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
-		perIP:      make(map[string]int),
+		limits:     netlimit.New(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
+		refusals:   newLogLimiter(),
+		cutoffs:    newLogLimiter(),
 		ln:         cfg.Listener,
 		mem:        newBudget(cfg.QueuedMaxBytes),
 	}
@@ -373,7 +377,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			_ = nc.Close()
 			if refusal != "" {
 				s.refused.Add(1)
-				if ok, suppressed := s.refusals.allow(); ok {
+				if ok, suppressed := s.refusals.Allow("", time.Now()); ok {
 					s.log.Warn("kafka connection refused", "remote", nc.RemoteAddr().String(), "reason", refusal,
 						"refused_since_last_log", suppressed)
 				}
@@ -487,14 +491,12 @@ func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 	if s.closing {
 		return nil, ""
 	}
-	ip := remoteIP(nc.RemoteAddr())
-	switch {
-	case cluster:
+	ip := netlimit.RemoteIP(nc.RemoteAddr())
+	if cluster {
 		ip = clusterConnsKey
-	case len(s.conns) >= s.cfg.MaxConnections:
-		return nil, fmt.Sprintf("max-connections (%d) reached", s.cfg.MaxConnections)
-	case s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
-		return nil, fmt.Sprintf("max-connections-per-ip (%d) reached for %s", s.cfg.MaxConnectionsPerIP, ip)
+		s.limits.AdmitAlways(ip)
+	} else if refusal := s.limits.Admit(ip); refusal != "" {
+		return nil, refusal
 	}
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	c := &conn{
@@ -510,7 +512,6 @@ func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 	}
 	s.conns[c] = struct{}{}
-	s.perIP[ip]++
 	s.wg.Add(1)
 	return c, ""
 }
@@ -518,47 +519,18 @@ func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
-	}
+	s.limits.Release(c.ip)
 	s.mu.Unlock()
 	s.wg.Done()
-}
-
-// remoteIP is the host part of a peer address, what MaxConnectionsPerIP counts.
-func remoteIP(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
-}
-
-// logLimiter lets a log line through at most once per logEvery, counting
-// what it held back, so a flood of refused or cut connections cannot flood
-// the log.
-type logLimiter struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
 }
 
 // logEvery is how often a rate-limited log line may repeat.
 const logEvery = time.Second
 
-func (l *logLimiter) allow() (ok bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := time.Now(); now.Sub(l.last) >= logEvery {
-		l.last, suppressed, l.suppressed = now, l.suppressed, 0
-		return true, suppressed
-	}
-	l.suppressed++
-	return false, 0
-}
+// newLogLimiter lets a log line through at most once per logEvery, counting
+// what it held back, so a flood of refused or cut connections cannot flood
+// the log. Its users log under the one key "".
+func newLogLimiter() *netlimit.LogLimiter { return netlimit.NewLogLimiter(logEvery) }
 
 // conn is one client connection: a read loop (the goroutine running serve),
 // a write loop and one goroutine per outstanding Pending.
@@ -669,7 +641,7 @@ func (c *conn) readLoop() (graceful bool) {
 				c.log.Debug("kafka connection idle; closing it", "idle_timeout", c.s.cfg.IdleTimeout)
 				return false
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				if ok, suppressed := c.s.cutoffs.allow(); ok {
+				if ok, suppressed := c.s.cutoffs.Allow("", time.Now()); ok {
 					c.log.Warn("kafka request not received in time; closing connection",
 						"request_read_timeout", c.s.cfg.RequestReadTimeout, "err", err, "cut_since_last_log", suppressed)
 				}
@@ -1142,7 +1114,7 @@ func (c *conn) writeFailed(err error) {
 	switch {
 	case c.ctx.Err() != nil:
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if ok, suppressed := c.s.cutoffs.allow(); ok {
+		if ok, suppressed := c.s.cutoffs.Allow("", time.Now()); ok {
 			c.log.Warn("kafka client took no response bytes within the write timeout; closing connection",
 				"write_timeout", c.s.cfg.WriteTimeout, "cut_since_last_log", suppressed)
 		}
