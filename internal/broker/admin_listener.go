@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/chronik-dev/chronik/internal/netlimit"
 )
 
 // limitListener closes connections beyond a total and a per-IP count at
@@ -15,18 +17,14 @@ import (
 // queued.
 type limitListener struct {
 	net.Listener
-	max, perIP int
-	log        *slog.Logger
-
-	mu         sync.Mutex
-	open       int
-	byIP       map[string]int
-	lastLog    time.Time
-	suppressed int
+	conns    *netlimit.Conns
+	log      *slog.Logger
+	refusals *netlimit.LogLimiter // one line a second, with the count held back
 }
 
 func newLimitListener(ln net.Listener, maxConns, perIP int, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, max: maxConns, perIP: perIP, log: log, byIP: map[string]int{}}
+	return &limitListener{Listener: ln, conns: netlimit.New(maxConns, perIP), log: log,
+		refusals: netlimit.NewLogLimiter(time.Second)}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -35,53 +33,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := hostOf(nc.RemoteAddr())
-		if reason := l.admit(ip); reason != "" {
+		ip := netlimit.RemoteIP(nc.RemoteAddr())
+		if reason := l.conns.Admit(ip); reason != "" {
 			nc.Close()
-			l.logRefusal(nc.RemoteAddr(), reason)
+			if ok, suppressed := l.refusals.Allow("", time.Now()); ok {
+				l.log.Warn("admin connection refused", "remote", nc.RemoteAddr().String(), "reason", reason,
+					"refused_since_last_log", suppressed)
+			}
 			continue
 		}
-		return &countedConn{Conn: nc, release: func() { l.done(ip) }}, nil
+		return &countedConn{Conn: nc, release: func() { l.conns.Release(ip) }}, nil
 	}
-}
-
-// admit counts a new connection from ip, or says why it is refused.
-func (l *limitListener) admit(ip string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.open >= l.max:
-		return "max-connections reached"
-	case l.byIP[ip] >= l.perIP:
-		return "max-connections-per-ip reached for " + ip
-	}
-	l.open++
-	l.byIP[ip]++
-	return ""
-}
-
-func (l *limitListener) done(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
-
-// logRefusal logs at most once a second, with the count held back.
-func (l *limitListener) logRefusal(remote net.Addr, reason string) {
-	l.mu.Lock()
-	now := time.Now()
-	if now.Sub(l.lastLog) < time.Second {
-		l.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := l.suppressed
-	l.lastLog, l.suppressed = now, 0
-	l.mu.Unlock()
-	l.log.Warn("admin connection refused", "remote", remote.String(), "reason", reason, "refused_since_last_log", suppressed)
 }
 
 // countedConn gives its slot back once, on the first Close.
@@ -95,16 +57,4 @@ func (c *countedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// hostOf is the IP of a peer address.
-func hostOf(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
 }
