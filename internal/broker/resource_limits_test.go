@@ -242,27 +242,6 @@ func TestSegmentBytesMinimum(t *testing.T) {
 	}
 }
 
-// openFDsUnder counts this process's file descriptors open on files under
-// dir, and all of them.
-func openFDsUnder(t *testing.T, dir string) (under, all int) {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot list /proc/self/fd: %v", err)
-	}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil {
-			continue
-		}
-		all++
-		if strings.HasPrefix(target, dir+string(filepath.Separator)) {
-			under++
-		}
-	}
-	return under, all
-}
-
 // TestManySegmentsBoundedFilesAndRestart is finding 7 of issue 11: a
 // topic of minimum-size segments grows to 40 of them; with
 // --max-open-segment-files 12 the files the node holds open stay within the
@@ -303,7 +282,7 @@ func TestManySegmentsBoundedFilesAndRestart(t *testing.T) {
 	maxOpen := 0
 	measure := func(when string) {
 		t.Helper()
-		under, all := openFDsUnder(t, logsDir)
+		under, all := testharness.OpenFDs(t, logsDir)
 		maxOpen = max(maxOpen, under)
 		if under > bound {
 			t.Fatalf("%s: %d files open under the log dir (process: %d), want at most %d (cap %d + active segment + one read); %d segments would hold %d",
@@ -343,7 +322,7 @@ func TestManySegmentsBoundedFilesAndRestart(t *testing.T) {
 	if got := m.must(t, "chronik_segment_file_evictions_total"); got < 1 {
 		t.Errorf("chronik_segment_file_evictions_total = %v after reading %d segments through a cap of 4", got, len(segments))
 	}
-	under, all := openFDsUnder(t, logsDir)
+	under, all := testharness.OpenFDs(t, logsDir)
 	t.Logf("%d segments; at most %d files open under the log dir while reading (cap %d + 3 active); now %d, process %d",
 		len(segments), maxOpen, cfg.MaxOpenSegmentFiles, under, all)
 
@@ -357,7 +336,7 @@ func TestManySegmentsBoundedFilesAndRestart(t *testing.T) {
 	t.Logf("ready %v after a restart that scanned %d segments", time.Since(start).Round(time.Millisecond), len(segments))
 	measure("after the restart")
 	consumeAll("reading every segment after the restart")
-	under, all = openFDsUnder(t, logsDir)
+	under, all = testharness.OpenFDs(t, logsDir)
 	t.Logf("after the restart: at most %d files open under the log dir; now %d, process %d", maxOpen, under, all)
 	requireHealthy(t, n, "after-restart")
 }

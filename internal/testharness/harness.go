@@ -1,8 +1,9 @@
 // Package testharness is what every test package shares: one way to wait for
 // a condition (Eventually), free loopback ports, bounded contexts, a test
-// logger, and real `chronik serve` processes that a test can kill, pause,
-// continue and restart. It imports nothing of the broker, so any package's
-// tests can use it; in-process nodes live in testharness/inproc.
+// logger, a count of open file descriptors (OpenFDs), and real `chronik
+// serve` processes that a test can kill, pause, continue and restart. It
+// imports nothing of the broker, so any package's tests can use it;
+// in-process nodes live in testharness/inproc.
 package testharness
 
 import (

@@ -6,37 +6,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 func withFiles(c *FileCache) opt { return func(o *Options) { o.Files = c } }
-
-// openFDsUnder counts this process's open file descriptors whose target
-// lies under dir (other tests' files do not disturb it), and all of them.
-func openFDsUnder(t testing.TB, dir string) (under, all int) {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot list /proc/self/fd: %v", err)
-	}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil {
-			continue // closed meanwhile, or the directory listing itself
-		}
-		all++
-		if strings.HasPrefix(target, dir+string(filepath.Separator)) {
-			under++
-		}
-	}
-	return under, all
-}
 
 // fillSegments appends batches to l until it has at least n segments and
 // waits until every rolled segment is fsynced (and so handed to the cache).
@@ -96,7 +75,7 @@ func TestFileCacheBoundsOpenFiles(t *testing.T) {
 	}
 	check := func(when string) {
 		t.Helper()
-		if under, all := openFDsUnder(t, root); under > bound {
+		if under, all := testharness.OpenFDs(t, root); under > bound {
 			t.Fatalf("%s: %d files open under the data dir (process: %d), want at most %d (cap %d + %d active segments)",
 				when, under, all, bound, capFiles, logs)
 		} else {
@@ -142,7 +121,7 @@ func TestFileCacheBoundsOpenFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if under, _ := openFDsUnder(t, root); under != 0 {
+	if under, _ := testharness.OpenFDs(t, root); under != 0 {
 		t.Fatalf("%d files still open after Close", under)
 	}
 	for i := range logs {
