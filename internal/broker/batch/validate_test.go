@@ -250,8 +250,15 @@ func TestValidateRefusesBombsInBoundedMemory(t *testing.T) {
 			if !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("%d-byte %s bomb inflating to %d: err %v, want ErrTooLarge", len(b), codec.name, size, err)
 			}
-			if alloc > 6<<20 {
-				t.Fatalf("refusing the bomb allocated %d bytes", alloc)
+			// Far below the 24 MiB the bomb inflates to: what a streaming
+			// decoder needs. lz4 may take two buffers of its largest block
+			// size (4 MiB) when its pool is cold.
+			bound := uint64(6 << 20)
+			if codec.id == CompressionLZ4 {
+				bound = 10 << 20
+			}
+			if alloc > bound {
+				t.Fatalf("refusing the bomb allocated %d bytes, bound %d", alloc, bound)
 			}
 			t.Logf("%d-byte %s batch inflating to %d MiB refused; %d KiB allocated", len(b), codec.name, size>>20, alloc>>10)
 			v, err := validate(b, 2*size)
