@@ -21,7 +21,8 @@ type Activity func() (leaderID int32, leading bool, lastContact map[int32]time.T
 // contact is known, and a leader that died is fenced as soon as its session
 // expired (a dead raft leader is the common case of a dead controller).
 // A broker that shut down (controlled shutdown) stays fenced until it
-// registers again.
+// registers again. The leader counts itself as heard: a node fenced while
+// cut off that then wins an election unfences itself.
 func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interval, sessionTimeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -48,7 +49,11 @@ func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interva
 		s := c.meta.State()
 		for id, b := range s.Brokers {
 			last := contact[id]
-			if id == c.opts.NodeID {
+			// Raft keeps no contact time for the leader itself, yet a node
+			// that leads is alive by construction: it must unfence itself
+			// when an earlier controller fenced it while it was cut off.
+			self := id == c.opts.NodeID
+			if self {
 				last = now
 			}
 			if last.Before(leadingSince) && (id != prevLeader || last.IsZero()) {
@@ -60,7 +65,7 @@ func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interva
 				c.opts.Logger.Warn("fencing broker: no heartbeat within the session timeout",
 					"broker", id, "silent", silent.Round(time.Millisecond), "session_timeout", sessionTimeout)
 				c.setFenced(ctx, id, true, interval)
-			case b.Fenced && !b.ShutDown && silent <= 2*interval && !contact[id].IsZero():
+			case b.Fenced && !b.ShutDown && silent <= 2*interval && (self || !contact[id].IsZero()):
 				c.opts.Logger.Info("unfencing broker: heartbeats resumed", "broker", id)
 				c.setFenced(ctx, id, false, interval)
 			}
