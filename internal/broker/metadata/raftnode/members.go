@@ -153,6 +153,11 @@ func (n *Node) DialConn(ctx context.Context, peer uint64, p transport.Purpose) (
 	return n.transport.Dial(ctx, peer, p)
 }
 
+// PeerRefusedDials is how many dials in a row voter peer's cluster address
+// refused (transport.Transport.RefusedDials): evidence that its process is
+// gone, unlike silence. 0 for this node itself and for unknown peers.
+func (n *Node) PeerRefusedDials(peer uint64) int { return n.transport.RefusedDials(peer) }
+
 // rateLog logs at most one line per key per interval, counting what it suppressed.
 type rateLog struct {
 	log      *slog.Logger

@@ -43,6 +43,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -169,6 +170,12 @@ type PeerStatus struct {
 	LastRecv time.Time
 	// Queued is the current outbound queue length.
 	Queued int
+	// RefusedDials counts the outbound dials in a row that the peer's
+	// address refused (ECONNREFUSED: nothing listens there, so the peer's
+	// process is gone or not yet started). Any other outcome resets it: a
+	// connection, or a failure such as a timeout, which says nothing about
+	// whether the peer runs (a stopped or slow process still accepts).
+	RefusedDials int
 	// Sent, Received and Dropped count messages. Dropped covers a full
 	// queue, messages discarded while the peer was unreachable, oversized
 	// messages and writes that failed.
@@ -473,6 +480,21 @@ func (t *Transport) PeerStatus() map[uint64]PeerStatus {
 	return out
 }
 
+// RefusedDials is PeerStatus's RefusedDials for one configured peer without
+// building the whole map: how many dials in a row its address refused. 0
+// for a peer that is connected, unknown, or failing some other way.
+func (t *Transport) RefusedDials(id uint64) int {
+	t.mu.RLock()
+	p := t.peers[id]
+	t.mu.RUnlock()
+	if p == nil {
+		return 0
+	}
+	p.stats.mu.Lock()
+	defer p.stats.mu.Unlock()
+	return p.stats.s.RefusedDials
+}
+
 // Handle registers h for accepted connections of purpose p, replacing any
 // earlier handler; nil unregisters it, after which such connections are
 // refused. PurposeRaft cannot be handled. Connections accepted before a
@@ -668,12 +690,18 @@ func (o *outboundStats) addDropped(n int) {
 func (o *outboundStats) setConnected() {
 	o.mu.Lock()
 	o.s.Connected = true
+	o.s.RefusedDials = 0
 	o.mu.Unlock()
 }
 
 func (o *outboundStats) setFailed(err error, dropped int) {
 	o.mu.Lock()
 	o.s.Connected = false
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		o.s.RefusedDials++
+	} else {
+		o.s.RefusedDials = 0
+	}
 	o.s.LastError = err.Error()
 	o.s.LastErrorTime = time.Now()
 	o.s.Dropped += uint64(dropped)

@@ -1103,3 +1103,49 @@ func TestPeerThatDialsUsCutsTheBackoffShort(t *testing.T) {
 		t.Fatalf("a reached the returning peer after %v; its backoff step was not cut short", took)
 	}
 }
+
+// RefusedDials is the evidence that a peer's process is gone: it counts
+// dials the address refused, resets when the peer is back, and stays 0 for
+// a peer that accepts TCP but never answers (a stopped or slow process).
+func TestRefusedDialsCountOnlyRefusals(t *testing.T) {
+	a := startTransport(t, 1, "", nil)
+	b := startTransport(t, 2, "", nil)
+	mesh(a, b)
+	addrB := b.addr()
+	testharness.Eventually(t, 10*time.Second, "a connected to b", func() bool { return a.status(2).Connected })
+	if n := a.tr.RefusedDials(2); n != 0 {
+		t.Fatalf("RefusedDials of a connected peer = %d", n)
+	}
+	if err := b.tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testharness.Eventually(t, 10*time.Second, "two refused redials of the closed peer", func() bool {
+		return a.tr.RefusedDials(2) >= 2 && a.status(2).RefusedDials >= 2
+	}, func() string { return fmt.Sprintf("status %+v", a.status(2)) })
+
+	startTransport(t, 2, addrB, nil)
+	testharness.Eventually(t, 10*time.Second, "reconnected, count reset", func() bool {
+		return a.status(2).Connected && a.tr.RefusedDials(2) == 0
+	}, func() string { return fmt.Sprintf("status %+v", a.status(2)) })
+
+	// A listener that never accepts: the kernel completes the TCP
+	// handshake, ours times out. That says nothing about the peer.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	c := startTransport(t, 3, "", func(c *Config, _ *recorder) {
+		c.Peers = map[uint64]string{2: silent.Addr().String()}
+		c.DialTimeout = 50 * time.Millisecond
+	})
+	testharness.Eventually(t, 10*time.Second, "dials to the silent peer time out", func() bool {
+		return c.rec.unreachableCount(2) >= 3
+	})
+	if st := c.status(2); st.RefusedDials != 0 || c.tr.RefusedDials(2) != 0 || st.LastError == "" {
+		t.Fatalf("silent peer: status %+v, RefusedDials %d; want a timeout error and no refusals", st, c.tr.RefusedDials(2))
+	}
+	if n := c.tr.RefusedDials(9); n != 0 {
+		t.Fatalf("RefusedDials of an unknown peer = %d", n)
+	}
+}
