@@ -352,7 +352,7 @@ func (n *Node) startLoops() {
 	n.spawn(func() { n.runReconciler(runCtx) })
 	n.spawn(func() { n.register(runCtx) })
 	n.spawn(func() {
-		n.controller.RunLiveness(runCtx, n.activity, livenessInterval, cfg.BrokerSessionTimeout)
+		n.controller.RunLiveness(runCtx, n.activity, n.refusedDials, livenessInterval, cfg.BrokerSessionTimeout)
 	})
 	n.spawn(func() { n.runISRMaintenance(runCtx) })
 	n.spawn(func() {
@@ -445,6 +445,15 @@ func (n *Node) activity() (int32, bool, map[int32]time.Time) {
 		contact[int32(id)] = p.LastContact
 	}
 	return leader, true, contact
+}
+
+// refusedDials is how many dials in a row broker id's cluster address
+// refused: evidence that its process is gone (liveness, Metadata).
+func (n *Node) refusedDials(id int32) int {
+	if id <= 0 {
+		return 0
+	}
+	return n.raft.PeerRefusedDials(uint64(id))
 }
 
 // coordinates reports whether this node leads the group's partition of

@@ -13,6 +13,26 @@ import (
 // every tick, so a live node is heard from several times a second).
 type Activity func() (leaderID int32, leading bool, lastContact map[int32]time.Time)
 
+// Refusals is what the cluster transport tells liveness: how many dials in
+// a row broker id's cluster address refused (connection refused: nothing
+// listens there, so its process is gone). Silence alone, a timeout or a
+// stopped process that still accepts connections count 0.
+type Refusals func(id int32) int
+
+// RefusedDialsToFence is how many refused dials in a row (with the broker
+// also silent; see RunLiveness) fence a broker before its session timeout.
+// The transport redials after 0, 50-100 and 100-200 ms, so two refusals
+// come about 50-100 ms after a connection to a killed process breaks; two,
+// not one, so a single refusal while a restarting node rebinds is not
+// enough.
+const RefusedDialsToFence = 2
+
+// refusedMinSilence is how long a broker whose dials are refused must also
+// have been silent before it is fenced early: several heartbeat intervals,
+// so a broker that is still heard (over its own connection to us) is never
+// fenced for an address we cannot reach.
+func refusedMinSilence(interval time.Duration) time.Duration { return 2 * interval }
+
 // RunLiveness fences brokers the leader has not heard from for
 // sessionTimeout and unfences them when they are heard again. It runs on
 // every node and acts only while the node leads; a new leader gives every
@@ -23,7 +43,13 @@ type Activity func() (leaderID int32, leading bool, lastContact map[int32]time.T
 // A broker that shut down (controlled shutdown) stays fenced until it
 // registers again. The leader counts itself as heard: a node fenced while
 // cut off that then wins an election unfences itself.
-func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interval, sessionTimeout time.Duration) {
+//
+// A broker whose process is known to be gone is fenced sooner: when
+// refused (nil: never) reports RefusedDialsToFence refused dials in a row
+// and the broker has been silent for two checks, it is fenced without
+// waiting out the session timeout. A broker that is merely silent (stopped,
+// slow, cut off: dials time out) keeps the full session timeout.
+func (c *Controller) RunLiveness(ctx context.Context, activity Activity, refused Refusals, interval, sessionTimeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var leadingSince time.Time // zero while not leading
@@ -65,12 +91,22 @@ func (c *Controller) RunLiveness(ctx context.Context, activity Activity, interva
 				c.opts.Logger.Warn("fencing broker: no heartbeat within the session timeout",
 					"broker", id, "silent", silent.Round(time.Millisecond), "session_timeout", sessionTimeout)
 				c.setFenced(ctx, id, true, interval)
-			case b.Fenced && !b.ShutDown && silent <= 2*interval && (self || !contact[id].IsZero()):
+			case !b.Fenced && !self && refused != nil && silent > refusedMinSilence(interval) && refused(id) >= RefusedDialsToFence:
+				c.opts.Logger.Warn("fencing broker: its cluster address refuses connections (process gone)",
+					"broker", id, "silent", silent.Round(time.Millisecond), "refused_dials", refused(id))
+				c.setFenced(ctx, id, true, interval)
+			case b.Fenced && !b.ShutDown && (self || heardWithin(contact[id], now, 2*interval)):
 				c.opts.Logger.Info("unfencing broker: heartbeats resumed", "broker", id)
 				c.setFenced(ctx, id, false, interval)
 			}
 		}
 	}
+}
+
+// heardWithin reports whether a broker was really heard (not merely given a
+// new leader's grace) within d before now.
+func heardWithin(at, now time.Time, d time.Duration) bool {
+	return !at.IsZero() && now.Sub(at) <= d
 }
 
 func (c *Controller) setFenced(ctx context.Context, id int32, fenced bool, timeout time.Duration) {
