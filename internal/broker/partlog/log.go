@@ -15,6 +15,8 @@
 //	leader-epoch-checkpoint         epoch -> first offset, text
 //	recovery-point                  offsets below it were fsynced with their
 //	                                indexes; Open re-checks only what follows
+//	high-watermark-checkpoint       the replica's last saved high watermark,
+//	                                never above the log end (highwatermark.go)
 package partlog
 
 import (
@@ -157,6 +159,10 @@ type Log struct {
 	flushInterval time.Duration
 	files         *FileCache
 
+	// hwMu serializes high-watermark checkpoint writes with truncation and
+	// Close; taken before mu.
+	hwMu sync.Mutex
+
 	mu            sync.RWMutex
 	cfg           Config
 	segs          []*segment // ascending base offsets; the last is active; never empty while open
@@ -166,6 +172,7 @@ type Log struct {
 	unsynced      []*segment // rolled segments whose files were not fsynced yet
 	truncGen      uint64     // bumped on truncation; an fsync pass begun before must not raise durable
 	recoveryPoint int64      // persisted; -1 before the first write
+	hwCheckpoint  int64      // persisted high watermark; -1 if none; guarded by hwMu
 	closed        bool
 	failErr       error // sticky: after an I/O failure the log refuses writes
 
@@ -203,6 +210,7 @@ func Open(opts Options) (*Log, error) {
 		files:         opts.Files,
 		cfg:           opts.Config.normalized(),
 		recoveryPoint: -1,
+		hwCheckpoint:  -1,
 		nextDone:      make(chan struct{}),
 		syncReq:       make(chan struct{}, 1),
 		stop:          make(chan struct{}),
@@ -552,13 +560,16 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (epochOut int32, endOffset int64) {
 // Close stops the syncer, fsyncs everything, and closes the files. Later
 // calls return nil; other methods return ErrClosed.
 func (l *Log) Close() error {
+	l.hwMu.Lock() // a checkpoint write in progress finishes first
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		l.hwMu.Unlock()
 		return nil
 	}
 	l.closed = true
 	l.mu.Unlock()
+	l.hwMu.Unlock()
 
 	close(l.stop)
 	l.wg.Wait()

@@ -139,6 +139,16 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
+	// A torn tail may have cut the log below the saved high watermark: data
+	// appended there later is not known to be committed.
+	l.hwCheckpoint = l.readHighWatermark()
+	if l.hwCheckpoint > l.leo {
+		l.logger.Warn("high watermark checkpoint above the recovered log end; lowering it",
+			"checkpoint", l.hwCheckpoint, "log_end", l.leo)
+		if err := l.writeHighWatermarkLocked(l.leo); err != nil {
+			return err
+		}
+	}
 	// From now on appends go to the active segment: only what lies below it
 	// is known to be on disk.
 	if err := l.writeRecoveryPointLocked(act.base); err != nil {

@@ -96,6 +96,8 @@ func (l *Log) EnforceRetention() (int, error) {
 // alone; an offset below LogStartOffset empties it and restarts it there
 // (see TruncateFullyAndStartAt). Indexes and the epoch cache follow.
 func (l *Log) TruncateTo(offset int64) error {
+	l.hwMu.Lock()
+	defer l.hwMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
@@ -141,7 +143,11 @@ func (l *Log) TruncateTo(offset int64) error {
 		newLEO = s.base
 	}
 
-	// Lower the recovery point first: the segment we cut may be below it.
+	// Lower the recovery point and the high watermark checkpoint first: the
+	// segment we cut may be below the one, the new end below the other.
+	if err := l.lowerHighWatermarkLocked(newLEO); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
 	if l.recoveryPoint > s.base {
 		if err := l.writeRecoveryPointLocked(s.base); err != nil {
 			return fmt.Errorf("truncate to %d: %w", offset, err)
@@ -278,6 +284,8 @@ func (l *Log) truncateSegmentLocked(s *segment, cutPos, newLEO int64) error {
 // at offset: a follower does this when the leader no longer has the offsets
 // the follower would need next. The epoch cache is cleared.
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.hwMu.Lock()
+	defer l.hwMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
@@ -291,6 +299,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		return fmt.Errorf("truncate fully to %d: negative offset", offset)
 	}
 	oldStart, oldEnd := l.segs[0].base, l.leo
+	if err := l.lowerHighWatermarkLocked(offset); err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
 	// Newest first, so a crash midway leaves a prefix of the old log.
 	for j := len(l.segs) - 1; j >= 0; j-- {
 		if err := l.segs[j].remove(); err != nil {
