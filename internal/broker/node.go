@@ -269,6 +269,7 @@ func (n *Node) startServices() (err error) {
 		BrokerConfigs:          cfg.brokerConfigEntries(),
 		FetchMaxBytes:          cfg.FetchMaxBytes,
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
+		PeerRefusedDials:       n.refusedDials,
 		Meta:                   n.raft,
 		Replicas:               n.replicas,
 		Controller:             n.controller,

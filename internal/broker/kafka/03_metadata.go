@@ -11,6 +11,16 @@ package kafka
 // — synchronously, so the answer already carries its partitions. Invalid
 // names get INVALID_TOPIC_EXCEPTION, unknown ones UNKNOWN_TOPIC_OR_PARTITION
 // (UNKNOWN_TOPIC_ID when asked by id, v10+).
+//
+// A partition whose leader this node knows is gone answers
+// LEADER_NOT_AVAILABLE with leader -1, as Kafka does for a partition
+// without a leader, before the controller has moved the leadership: the
+// leader is fenced, or its cluster address refused this node's last dial
+// (BackendConfig.PeerRefusedDials; its process is gone). Clients retry
+// such an error within a few hundred milliseconds (franz-go every 250 ms,
+// up to 8 times) instead of waiting for their next periodic refresh (5 s
+// in franz-go), so they find the new leader soon after it is elected.
+// Silence alone (a stopped or slow leader) changes nothing here.
 
 import (
 	"context"
@@ -51,7 +61,7 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, metadataTopic(s, s.Topics[name]))
+			resp.Topics = append(resp.Topics, b.metadataTopic(s, s.Topics[name]))
 		}
 		return done(resp)
 	}
@@ -77,15 +87,15 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(b.Meta.State(), t))
+		resp.Topics = append(resp.Topics, b.metadataTopic(b.Meta.State(), t))
 	}
 	return done(resp)
 }
 
 // metadataTopic describes a topic as the metadata says: each partition's
 // leader, leader epoch, replicas and ISR; replicas on fenced brokers are
-// offline.
-func metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataResponseTopic {
+// offline. A leader that is gone (leaderGone) is answered as no leader.
+func (b *Backend) metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic = &name
@@ -104,10 +114,24 @@ func metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataResponseTopic {
 				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
 			}
 		}
-		if p.Leader < 0 {
+		if p.Leader < 0 || b.leaderGone(s, p.Leader) {
+			sp.Leader = -1
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st
+}
+
+// leaderGone reports whether this node has evidence that broker id, a
+// partition leader in the metadata, no longer runs: it is fenced, or its cluster address refused this node's last dial. Never
+// this node itself, which is answering.
+func (b *Backend) leaderGone(s *state.State, id int32) bool {
+	if id == b.NodeID {
+		return false
+	}
+	if br, ok := s.Brokers[id]; ok && br.Fenced {
+		return true
+	}
+	return b.PeerRefusedDials != nil && b.PeerRefusedDials(id) > 0
 }

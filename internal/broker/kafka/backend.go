@@ -42,6 +42,10 @@ type BackendConfig struct {
 	// DefaultFetchMaxBytes and DefaultPartitionFetchMaxBytes.
 	FetchMaxBytes          int32
 	PartitionFetchMaxBytes int32
+	// PeerRefusedDials reports how many dials in a row broker id's cluster
+	// address refused (its process is gone); Metadata then answers its
+	// partitions LEADER_NOT_AVAILABLE. Nil: never.
+	PeerRefusedDials func(id int32) int
 
 	Meta       Metadata
 	Replicas   *replica.Manager
