@@ -266,7 +266,41 @@ func (m *Manager) RunRetention(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Close flushes and closes every partition log.
+// DefaultHighWatermarkCheckpointInterval is how often the high watermarks
+// are saved (Kafka's replica.high.watermark.checkpoint.interval.ms).
+const DefaultHighWatermarkCheckpointInterval = 5 * time.Second
+
+// CheckpointHighWatermarks saves every partition's high watermark where it
+// moved since the last save.
+func (m *Manager) CheckpointHighWatermarks() {
+	for _, p := range m.all() {
+		if err := p.checkpointHW(); err != nil && !errors.Is(err, partlog.ErrClosed) {
+			m.opts.Logger.Warn("high watermark checkpoint failed", "topic", p.Topic, "partition", p.Index, "err", err)
+		}
+	}
+}
+
+// RunHighWatermarkCheckpoints saves the high watermarks every interval
+// (<= 0: DefaultHighWatermarkCheckpointInterval) until ctx ends; Close saves
+// them a last time.
+func (m *Manager) RunHighWatermarkCheckpoints(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultHighWatermarkCheckpointInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.CheckpointHighWatermarks()
+		}
+	}
+}
+
+// Close saves the high watermarks, then flushes and closes every partition
+// log.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -105,11 +105,15 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 	if e, ok := l.LatestEpoch(); ok {
 		p.leaderEpoch.Store(e)
 	}
-	// Nothing is known to be committed until a leadership says so: a
-	// leader alone in its ISR moves the high watermark to its durable end
-	// at once (SetRole); with followers, as they fetch. Starting at the log
-	// end instead could show consumers a tail a new leader later drops.
-	p.hw = newHighWatermark(l.LogStartOffset())
+	// The high watermark starts where it was last checkpointed (capped at
+	// the recovered log end; the log start without a checkpoint): offsets
+	// below it were committed, every ISR member had them, so a restarted
+	// leader serves them at once. Beyond it nothing is known to be
+	// committed until a leadership says so: a leader alone in its ISR moves
+	// the high watermark to its durable end at once (SetRole); with
+	// followers, as they fetch. Starting at the log end instead could show
+	// consumers a tail a new leader later drops.
+	p.hw = newHighWatermark(l.CheckpointedHighWatermark())
 	if err := p.rebuildProducers(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
@@ -616,6 +620,26 @@ func (p *Partition) ScanBatches(from int64, fn func(h batch.Header, b []byte) er
 
 func (p *Partition) enforceRetention() (int, error) { return p.log.EnforceRetention() }
 
-func (p *Partition) close() error { return p.log.Close() }
+// checkpointHW saves the high watermark for the next start (Kafka's
+// replication-offset-checkpoint). The value and the log's truncation
+// generation are read together under appendMu, which every truncation
+// holds while it lowers both, so a value from before a truncation is never
+// saved after it.
+func (p *Partition) checkpointHW() error {
+	p.appendMu.Lock()
+	gen := p.log.TruncationGeneration()
+	hw := p.hw.get()
+	p.appendMu.Unlock()
+	return p.log.CheckpointHighWatermark(hw, gen)
+}
+
+// close saves the high watermark and closes the log.
+func (p *Partition) close() error {
+	err := p.checkpointHW()
+	if errors.Is(err, partlog.ErrClosed) {
+		err = nil
+	}
+	return errors.Join(err, p.log.Close())
+}
 
 func (p *Partition) delete() error { return p.log.Delete() }
