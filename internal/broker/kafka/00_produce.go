@@ -24,7 +24,9 @@ package kafka
 // replicas fall below it while the request waits, NOT_LEADER_OR_FOLLOWER when
 // the leadership ends first. acks=-1 honours the request timeout
 // (REQUEST_TIMED_OUT). A replica that does not lead the partition answers
-// NOT_LEADER_OR_FOLLOWER. Idempotent batches are checked against
+// NOT_LEADER_OR_FOLLOWER, from v10 with KIP-951's hint (CurrentLeader and
+// the leader's endpoint in NodeEndpoints) when the metadata names a live
+// leader elsewhere. Idempotent batches are checked against
 // the producer's last five sequences: a duplicate gets its original offset,
 // a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
 // (INVALID_TXN_STATE): transactions are not supported. Internal topics
@@ -37,6 +39,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -133,7 +136,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(waits) == 0 {
-		return done(resp)
+		return done(b.withLeaderHints(resp))
 	}
 	timeout := time.Duration(0)
 	if req.Acks == -1 && req.TimeoutMillis > 0 {
@@ -162,7 +165,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		}
 		if len(waits) == 1 {
 			wait(waits[0])
-			return resp
+			return b.withLeaderHints(resp)
 		}
 		// Partitions have their own logs: wait for their fsyncs together.
 		var wg sync.WaitGroup
@@ -171,6 +174,51 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			go func() { defer wg.Done(); wait(w) }()
 		}
 		wg.Wait()
-		return resp
+		return b.withLeaderHints(resp)
 	}, nil
+}
+
+// withLeaderHints adds KIP-951's new-leader hints to a v10+ answer: each
+// partition answered NOT_LEADER_OR_FOLLOWER carries the leader and leader
+// epoch the metadata names (CurrentLeader), and the response the endpoints
+// of those leaders (NodeEndpoints), so a client moves its batches there at
+// once instead of refreshing metadata first (franz-go does when the epoch
+// is newer than the one it knows). No hint for a partition without a live
+// leader, or whose leader this node knows is gone (see leaderGone).
+func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse) *kmsg.ProduceResponse {
+	if resp.GetVersion() < 10 {
+		return resp
+	}
+	var s *state.State
+	added := map[int32]bool{}
+	for ti := range resp.Topics {
+		rt := &resp.Topics[ti]
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			if rp.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			if s == nil {
+				s = b.Meta.State()
+			}
+			t, ok := s.Topics[rt.Topic]
+			if !ok || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+				continue
+			}
+			part := t.Partitions[rp.Partition]
+			leader, ok := s.Brokers[part.Leader]
+			if part.Leader < 0 || part.Leader == b.NodeID || !ok || b.leaderGone(s, part.Leader) {
+				continue
+			}
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = part.Leader, part.LeaderEpoch
+			if !added[part.Leader] {
+				added[part.Leader] = true
+				nb := kmsg.NewProduceResponseBroker()
+				nb.NodeID = part.Leader
+				nb.Host, nb.Port = splitHostPort(leader.KafkaAddr)
+				resp.Brokers = append(resp.Brokers, nb)
+			}
+		}
+	}
+	return resp
 }
