@@ -82,7 +82,22 @@ type options struct {
 	metadataMinAge  time.Duration
 	retryBackoff    time.Duration
 	nodeLogLevel    string
+	clientLogLevel  string
+	clientDefaults  bool
 	verbose         bool
+}
+
+// defaultsWarmup is --warmup under --client-defaults: longer than
+// franz-go's 5 s minimum metadata age, so the kill does not fall within
+// that of the producer's start-up refresh (which would make the client
+// wait out the rest of it whatever the broker answers). A long-running
+// producer refreshes every 5 minutes and is almost never that close.
+const defaultsWarmup = 6 * time.Second
+
+// clientLogLevels maps --client-log-level to franz-go's levels.
+var clientLogLevels = map[string]kgo.LogLevel{
+	"none": kgo.LogLevelNone, "error": kgo.LogLevelError, "warn": kgo.LogLevelWarn,
+	"info": kgo.LogLevelInfo, "debug": kgo.LogLevelDebug,
 }
 
 // parseOptions parses and checks args; errors are usage errors.
@@ -104,12 +119,25 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.metadataMinAge, "metadata-min-age", 100*time.Millisecond, "client's minimum time between metadata refreshes (0: franz-go's default, 5s)")
 	fs.DurationVar(&o.retryBackoff, "retry-backoff", 100*time.Millisecond, "client's fixed wait between retries (0: franz-go's default, 250ms growing to 5s)")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "info", "--log-level of the nodes: debug, info, warn or error")
+	fs.BoolVar(&o.clientDefaults, "client-defaults", false, "producer with franz-go's default metadata refresh and retry backoff (--metadata-min-age 0 --retry-backoff 0) and, unless given, --warmup "+defaultsWarmup.String())
+	fs.StringVar(&o.clientLogLevel, "client-log-level", "none", "franz-go's log of the producer, to stderr: none, error, warn, info or debug")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress in more detail")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.clientDefaults {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if given["metadata-min-age"] || given["retry-backoff"] {
+			return o, errors.New("--client-defaults: do not also give --metadata-min-age or --retry-backoff")
+		}
+		o.metadataMinAge, o.retryBackoff = 0, 0
+		if !given["warmup"] {
+			o.warmup = defaultsWarmup
+		}
 	}
 	switch {
 	case o.runs < 1:
@@ -130,6 +158,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--retry-backoff: must not be negative")
 	case !slices.Contains([]string{"debug", "info", "warn", "error"}, o.nodeLogLevel):
 		return o, fmt.Errorf("--node-log-level: want debug, info, warn or error, got %q", o.nodeLogLevel)
+	case clientLogLevels[o.clientLogLevel] == 0 && o.clientLogLevel != "none":
+		return o, fmt.Errorf("--client-log-level: want none, error, warn, info or debug, got %q", o.clientLogLevel)
 	}
 	return o, nil
 }
@@ -320,6 +350,9 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 	value := make([]byte, o.recordSize)
 	fillRandom(value)
 	prodCl, err := kgo.NewClient(append(b.clientOpts(kafkaAddrs(c.nodes)),
+		kgo.WithLogger(kgo.BasicLogger(b.stderr, clientLogLevels[o.clientLogLevel], func() string {
+			return time.Now().Format("15:04:05.000 ")
+		})),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordRetries(math.MaxInt),

@@ -570,10 +570,23 @@ func TestParseOptions(t *testing.T) {
 	if err != nil || o.chronik != "/x/chronik" || o.runs != 1 || o.sessionTimeout != time.Second || !o.keep {
 		t.Errorf("%+v %v", o, err)
 	}
+	o, err = parseOptions([]string{"--client-defaults"}, io.Discard)
+	if err != nil || o.metadataMinAge != 0 || o.retryBackoff != 0 || o.warmup != defaultsWarmup {
+		t.Errorf("--client-defaults: %+v %v", o, err)
+	}
+	o, err = parseOptions([]string{"--client-defaults", "--warmup", "3s"}, io.Discard)
+	if err != nil || o.metadataMinAge != 0 || o.warmup != 3*time.Second {
+		t.Errorf("--client-defaults --warmup 3s: %+v %v", o, err)
+	}
+	if o, err = parseOptions(nil, io.Discard); o.metadataMinAge != 100*time.Millisecond || o.retryBackoff != 100*time.Millisecond {
+		t.Errorf("tuned client by default: %+v %v", o, err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--client-defaults", "--retry-backoff", "1s"}, "--client-defaults"},
+		{[]string{"--client-log-level", "loud"}, "--client-log-level"},
 		{[]string{"--runs", "0"}, "--runs"},
 		{[]string{"--records-per-sec", "0"}, "--records-per-sec"},
 		{[]string{"--record-size", "-1"}, "--record-size"},
