@@ -155,7 +155,10 @@ func (c *Cluster) Start(i int) *broker.Node {
 	return n
 }
 
-// StartAll starts every node and waits until all are ready.
+// StartAll starts every node and waits until all are ready and every node
+// lists all of them as live brokers: a node is ready once it registered,
+// but a loaded machine can leave a peer briefly fenced, and a test that
+// then creates a topic with every node as a replica would be refused.
 func (c *Cluster) StartAll() {
 	c.t.Helper()
 	for i := range c.Nodes {
@@ -163,6 +166,19 @@ func (c *Cluster) StartAll() {
 	}
 	for i, n := range c.Nodes {
 		testharness.Eventually(c.t, readyWithin, fmt.Sprintf("node %d ready", i+1), n.Ready)
+	}
+	for i, n := range c.Nodes {
+		var seen int
+		testharness.Eventually(c.t, readyWithin, fmt.Sprintf("node %d to list all %d brokers", i+1, len(c.Nodes)), func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			resp, err := testharness.MetadataFrom(ctx, n.Addrs().Kafka)
+			if err != nil {
+				return false
+			}
+			seen = len(resp.Brokers)
+			return seen == len(c.Nodes)
+		}, func() string { return fmt.Sprintf("it lists %d", seen) })
 	}
 }
 
