@@ -270,6 +270,7 @@ func (n *Node) startServices() (err error) {
 		FetchMaxBytes:          cfg.FetchMaxBytes,
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
 		PeerRefusedDials:       n.refusedDials,
+		GoneLeaderWait:         goneLeaderWait(cfg),
 		Meta:                   n.raft,
 		Replicas:               n.replicas,
 		Controller:             n.controller,
@@ -447,6 +448,14 @@ func (n *Node) activity() (int32, bool, map[int32]time.Time) {
 		contact[int32(id)] = p.LastContact
 	}
 	return leader, true, contact
+}
+
+// goneLeaderWait bounds how long Metadata holds an answer for a partition
+// whose leader is gone (kafka.BackendConfig.GoneLeaderWait): long enough
+// for an election after the controller died (up to two election timeouts)
+// and the next liveness check fencing the dead leader.
+func goneLeaderWait(cfg Config) time.Duration {
+	return 2*cfg.RaftElectionTimeout + 2*livenessInterval
 }
 
 // refusedDials is how many dials in a row broker id's cluster address

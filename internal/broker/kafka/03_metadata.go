@@ -21,10 +21,19 @@ package kafka
 // up to 8 times) instead of waiting for their next periodic refresh (5 s
 // in franz-go), so they find the new leader soon after it is elected.
 // Silence alone (a stopped or slow leader) changes nothing here.
+//
+// A request that names such a topic is held until the controller has
+// elected another leader (or the old one is back), at most
+// BackendConfig.GoneLeaderWait, and then answered: a client that is told
+// "no leader" may not ask again for seconds (franz-go's producer waits out
+// its 5 s minimum metadata age), while one held for the few hundred
+// milliseconds an election takes learns the new leader in its first
+// refresh. Requests for every topic (listing tools) are never held.
 
 import (
 	"context"
 	"sort"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,7 +49,22 @@ func (b *Backend) metadataAPI() served {
 
 func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.MetadataRequest)
-	resp := respond[*kmsg.MetadataResponse](req)
+	resp, gone := b.metadataResponse(ctx, req)
+	if len(gone) == 0 || b.GoneLeaderWait <= 0 {
+		return done(resp)
+	}
+	return nil, func(ctx context.Context) kmsg.Response {
+		b.awaitLeaders(ctx, gone)
+		resp, _ := b.metadataResponse(ctx, req)
+		return resp
+	}, nil
+}
+
+// metadataResponse answers req from the current metadata. gone lists the
+// requested topics (by name, only when topics were named) with a partition
+// whose leader is gone, answered LEADER_NOT_AVAILABLE.
+func (b *Backend) metadataResponse(ctx context.Context, req *kmsg.MetadataRequest) (resp *kmsg.MetadataResponse, gone []string) {
+	resp = respond[*kmsg.MetadataResponse](req)
 	s := b.Meta.State()
 	for _, br := range liveBrokers(s) {
 		rb := kmsg.NewMetadataResponseBroker()
@@ -61,9 +85,10 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, b.metadataTopic(s, s.Topics[name]))
+			st, _ := b.metadataTopic(s, s.Topics[name])
+			resp.Topics = append(resp.Topics, st)
 		}
-		return done(resp)
+		return resp, nil
 	}
 	autoCreate := req.GetVersion() < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
@@ -87,16 +112,82 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(b.Meta.State(), t))
+		st, leaderGone := b.metadataTopic(b.Meta.State(), t)
+		resp.Topics = append(resp.Topics, st)
+		if leaderGone {
+			gone = append(gone, t.Name)
+		}
 	}
-	return done(resp)
+	return resp, gone
+}
+
+// goneLeaderPoll is how often awaitLeaders re-checks besides metadata
+// changes: a gone leader may come back (its address accepts again) without
+// any metadata change.
+const goneLeaderPoll = 50 * time.Millisecond
+
+// awaitLeaders waits, at most GoneLeaderWait, until no partition of the
+// named topics has a gone leader: the controller elected another (or the
+// leader came back), so the answer names a leader the client can use.
+func (b *Backend) awaitLeaders(ctx context.Context, topics []string) {
+	deadline := time.NewTimer(b.GoneLeaderWait)
+	defer deadline.Stop()
+	changes, _ := b.Meta.(interface{ Changed() <-chan struct{} })
+	for {
+		var changed <-chan struct{}
+		if changes != nil {
+			changed = changes.Changed() // before reading the state: no change is missed
+		}
+		if !b.anyLeaderGone(b.Meta.State(), topics) {
+			return
+		}
+		if !b.waitChange(ctx, deadline.C, changed) {
+			return
+		}
+	}
+}
+
+// waitChange waits for a metadata change or the next poll; false when ctx,
+// the backend or the deadline ended the wait.
+func (b *Backend) waitChange(ctx context.Context, deadline <-chan time.Time, changed <-chan struct{}) bool {
+	poll := time.NewTimer(goneLeaderPoll)
+	defer poll.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-b.stopping:
+		return false
+	case <-deadline:
+		return false
+	case <-changed:
+	case <-poll.C:
+	}
+	return true
+}
+
+// anyLeaderGone reports whether a partition of the named topics has a
+// leader this node knows is gone.
+func (b *Backend) anyLeaderGone(s *state.State, topics []string) bool {
+	for _, name := range topics {
+		t, ok := s.Topics[name]
+		if !ok {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if p.Leader >= 0 && b.leaderGone(s, p.Leader) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // metadataTopic describes a topic as the metadata says: each partition's
 // leader, leader epoch, replicas and ISR; replicas on fenced brokers are
-// offline. A leader that is gone (leaderGone) is answered as no leader.
-func (b *Backend) metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataResponseTopic {
-	st := kmsg.NewMetadataResponseTopic()
+// offline. A leader that is gone (leaderGone) is answered as no leader, and
+// reported in gone.
+func (b *Backend) metadataTopic(s *state.State, t *state.Topic) (st kmsg.MetadataResponseTopic, gone bool) {
+	st = kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic = &name
 	st.TopicID = t.ID
@@ -114,13 +205,16 @@ func (b *Backend) metadataTopic(s *state.State, t *state.Topic) kmsg.MetadataRes
 				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
 			}
 		}
-		if p.Leader < 0 || b.leaderGone(s, p.Leader) {
+		if p.Leader >= 0 && b.leaderGone(s, p.Leader) {
+			gone = true
 			sp.Leader = -1
+		}
+		if sp.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		st.Partitions = append(st.Partitions, sp)
 	}
-	return st
+	return st, gone
 }
 
 // leaderGone reports whether this node has evidence that broker id, a

@@ -46,6 +46,10 @@ type BackendConfig struct {
 	// address refused (its process is gone); Metadata then answers its
 	// partitions LEADER_NOT_AVAILABLE. Nil: never.
 	PeerRefusedDials func(id int32) int
+	// GoneLeaderWait is how long a Metadata request naming a topic whose
+	// partition leader is gone waits for a new leader before it is
+	// answered LEADER_NOT_AVAILABLE; 0 answers at once.
+	GoneLeaderWait time.Duration
 
 	Meta       Metadata
 	Replicas   *replica.Manager
