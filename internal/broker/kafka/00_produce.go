@@ -183,8 +183,10 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 // epoch the metadata names (CurrentLeader), and the response the endpoints
 // of those leaders (NodeEndpoints), so a client moves its batches there at
 // once instead of refreshing metadata first (franz-go does when the epoch
-// is newer than the one it knows). No hint for a partition without a live
-// leader, or whose leader this node knows is gone (see leaderGone).
+// is newer than the one it knows, and retries after its backoff without a
+// refresh when it is the leader it already uses). No hint for a partition
+// without a live leader, or whose leader this node knows is gone (see
+// leaderGone).
 func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse) *kmsg.ProduceResponse {
 	if resp.GetVersion() < 10 {
 		return resp
@@ -207,7 +209,11 @@ func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse) *kmsg.ProduceRespo
 			}
 			part := t.Partitions[rp.Partition]
 			leader, ok := s.Brokers[part.Leader]
-			if part.Leader < 0 || part.Leader == b.NodeID || !ok || b.leaderGone(s, part.Leader) {
+			// The leader may be this node: the metadata names it, its
+			// replica is not leading yet. The hint then tells the client
+			// to retry here after its backoff rather than wait for a
+			// metadata refresh (franz-go's producer waits out 5 s).
+			if part.Leader < 0 || !ok || b.leaderGone(s, part.Leader) {
 				continue
 			}
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = part.Leader, part.LeaderEpoch
