@@ -269,7 +269,7 @@ func (n *Node) startServices() (err error) {
 		BrokerConfigs:          cfg.brokerConfigEntries(),
 		FetchMaxBytes:          cfg.FetchMaxBytes,
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
-		PeerRefusedDials:       n.refusedDials,
+		PeerReach:              n.peerReach,
 		GoneLeaderWait:         goneLeaderWait(cfg),
 		Meta:                   n.raft,
 		Replicas:               n.replicas,
@@ -465,6 +465,16 @@ func (n *Node) refusedDials(id int32) int {
 		return 0
 	}
 	return n.raft.PeerRefusedDials(uint64(id))
+}
+
+// peerReach is how this node's cluster connection to broker id stands, for
+// Metadata's answers about partitions that broker leads.
+func (n *Node) peerReach(id int32) kafka.PeerReach {
+	if id <= 0 {
+		return kafka.PeerReach{Connected: true}
+	}
+	r := n.raft.PeerReach(uint64(id))
+	return kafka.PeerReach{Connected: r.Connected, DownSince: r.DownSince, RefusedDials: r.RefusedDials}
 }
 
 // coordinates reports whether this node leads the group's partition of

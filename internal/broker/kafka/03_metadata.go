@@ -16,17 +16,18 @@ package kafka
 // LEADER_NOT_AVAILABLE with leader -1, as Kafka does for a partition
 // without a leader, before the controller has moved the leadership: the
 // leader is fenced, or its cluster address refused this node's last dial
-// (BackendConfig.PeerRefusedDials; its process is gone). Clients retry
-// such an error within a few hundred milliseconds (franz-go every 250 ms,
-// up to 8 times) instead of waiting for their next periodic refresh (5 s
-// in franz-go), so they find the new leader soon after it is elected.
-// Silence alone (a stopped or slow leader) changes nothing here.
+// (BackendConfig.PeerReach; its process is gone). librdkafka and
+// kafka-python ask again within a few hundred milliseconds. Silence alone
+// (a stopped or slow leader) changes nothing here.
 //
 // A request that names such a topic is held until the controller has
 // elected another leader (or the old one is back), at most
-// BackendConfig.GoneLeaderWait, and then answered: a client that is told
-// "no leader" may not ask again for seconds (franz-go's producer waits out
-// its 5 s minimum metadata age), while one held for the few hundred
+// BackendConfig.GoneLeaderWait, and then answered; so is one that arrives
+// while this node's connection to the leader has just broken (within
+// suspectWindow) and its redial has not said yet whether the process is
+// gone. A client that is told "no leader", or the dead leader without an
+// error, may not ask again for seconds (franz-go's producer waits out its
+// 5 s minimum metadata age), while one held for the few hundred
 // milliseconds an election takes learns the new leader in its first
 // refresh. Requests for every topic (listing tools) are never held.
 
@@ -62,7 +63,8 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 
 // metadataResponse answers req from the current metadata. gone lists the
 // requested topics (by name, only when topics were named) with a partition
-// whose leader is gone, answered LEADER_NOT_AVAILABLE.
+// whose leader is gone (answered LEADER_NOT_AVAILABLE) or suspect (see
+// leaderState).
 func (b *Backend) metadataResponse(ctx context.Context, req *kmsg.MetadataRequest) (resp *kmsg.MetadataResponse, gone []string) {
 	resp = respond[*kmsg.MetadataResponse](req)
 	s := b.Meta.State()
@@ -112,9 +114,9 @@ func (b *Backend) metadataResponse(ctx context.Context, req *kmsg.MetadataReques
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		st, leaderGone := b.metadataTopic(b.Meta.State(), t)
+		st, unsettled := b.metadataTopic(b.Meta.State(), t)
 		resp.Topics = append(resp.Topics, st)
-		if leaderGone {
+		if unsettled {
 			gone = append(gone, t.Name)
 		}
 	}
@@ -122,13 +124,22 @@ func (b *Backend) metadataResponse(ctx context.Context, req *kmsg.MetadataReques
 }
 
 // goneLeaderPoll is how often awaitLeaders re-checks besides metadata
-// changes: a gone leader may come back (its address accepts again) without
-// any metadata change.
-const goneLeaderPoll = 50 * time.Millisecond
+// changes: what the transport knows changes without any (a redial refused
+// or accepted).
+const goneLeaderPoll = 20 * time.Millisecond
+
+// suspectWindow is how long after this node's connection to a leader broke
+// its Metadata answers wait for the redial to tell whether the process is
+// gone (refused) or not (connected, or a timeout: no evidence). The
+// transport redials a connection that was stable at once, so a killed
+// process is known gone within milliseconds; the window only covers a
+// client that asks in those milliseconds (franz-go asks at once).
+const suspectWindow = 500 * time.Millisecond
 
 // awaitLeaders waits, at most GoneLeaderWait, until no partition of the
-// named topics has a gone leader: the controller elected another (or the
-// leader came back), so the answer names a leader the client can use.
+// named topics has a gone or suspect leader: the controller elected
+// another (or the leader is reachable), so the answer names a leader the
+// client can use.
 func (b *Backend) awaitLeaders(ctx context.Context, topics []string) {
 	deadline := time.NewTimer(b.GoneLeaderWait)
 	defer deadline.Stop()
@@ -138,7 +149,7 @@ func (b *Backend) awaitLeaders(ctx context.Context, topics []string) {
 		if changes != nil {
 			changed = changes.Changed() // before reading the state: no change is missed
 		}
-		if !b.anyLeaderGone(b.Meta.State(), topics) {
+		if !b.anyLeaderUnsettled(b.Meta.State(), topics) {
 			return
 		}
 		if !b.waitChange(ctx, deadline.C, changed) {
@@ -165,16 +176,16 @@ func (b *Backend) waitChange(ctx context.Context, deadline <-chan time.Time, cha
 	return true
 }
 
-// anyLeaderGone reports whether a partition of the named topics has a
-// leader this node knows is gone.
-func (b *Backend) anyLeaderGone(s *state.State, topics []string) bool {
+// anyLeaderUnsettled reports whether a partition of the named topics has a
+// leader that is gone or suspect.
+func (b *Backend) anyLeaderUnsettled(s *state.State, topics []string) bool {
 	for _, name := range topics {
 		t, ok := s.Topics[name]
 		if !ok {
 			continue
 		}
 		for _, p := range t.Partitions {
-			if p.Leader >= 0 && b.leaderGone(s, p.Leader) {
+			if p.Leader >= 0 && b.leaderState(s, p.Leader) != leaderReachable {
 				return true
 			}
 		}
@@ -184,9 +195,9 @@ func (b *Backend) anyLeaderGone(s *state.State, topics []string) bool {
 
 // metadataTopic describes a topic as the metadata says: each partition's
 // leader, leader epoch, replicas and ISR; replicas on fenced brokers are
-// offline. A leader that is gone (leaderGone) is answered as no leader, and
-// reported in gone.
-func (b *Backend) metadataTopic(s *state.State, t *state.Topic) (st kmsg.MetadataResponseTopic, gone bool) {
+// offline. A leader that is gone (leaderState) is answered as no leader; a
+// gone or suspect one makes unsettled true.
+func (b *Backend) metadataTopic(s *state.State, t *state.Topic) (st kmsg.MetadataResponseTopic, unsettled bool) {
 	st = kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic = &name
@@ -205,27 +216,59 @@ func (b *Backend) metadataTopic(s *state.State, t *state.Topic) (st kmsg.Metadat
 				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
 			}
 		}
-		if p.Leader >= 0 && b.leaderGone(s, p.Leader) {
-			gone = true
-			sp.Leader = -1
+		if p.Leader >= 0 {
+			switch b.leaderState(s, p.Leader) {
+			case leaderGone:
+				sp.Leader = -1
+				unsettled = true
+			case leaderSuspect:
+				unsettled = true
+			}
 		}
 		if sp.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		st.Partitions = append(st.Partitions, sp)
 	}
-	return st, gone
+	return st, unsettled
 }
 
-// leaderGone reports whether this node has evidence that broker id, a
-// partition leader in the metadata, no longer runs: it is fenced, or its cluster address refused this node's last dial. Never
-// this node itself, which is answering.
-func (b *Backend) leaderGone(s *state.State, id int32) bool {
+// What this node knows of a partition leader named by the metadata.
+const (
+	leaderReachable = iota // as far as this node can tell
+	leaderSuspect          // the connection just broke; the redial has not told yet
+	leaderGone             // fenced, or its address refuses connections
+)
+
+// leaderState says what this node knows of broker id, a partition leader
+// in the metadata: gone when it is fenced or its cluster address refused
+// this node's last dial (its process is gone); suspect when the
+// connection to it broke less than suspectWindow ago and no redial has
+// succeeded or been refused; otherwise reachable (a stopped or cut-off
+// broker whose dials time out included: silence is no evidence). This
+// node itself is always reachable.
+func (b *Backend) leaderState(s *state.State, id int32) int {
 	if id == b.NodeID {
-		return false
+		return leaderReachable
 	}
 	if br, ok := s.Brokers[id]; ok && br.Fenced {
-		return true
+		return leaderGone
 	}
-	return b.PeerRefusedDials != nil && b.PeerRefusedDials(id) > 0
+	if b.PeerReach == nil {
+		return leaderReachable
+	}
+	r := b.PeerReach(id)
+	switch {
+	case r.RefusedDials > 0:
+		return leaderGone
+	case !r.Connected && !r.DownSince.IsZero() && time.Since(r.DownSince) < suspectWindow:
+		return leaderSuspect
+	}
+	return leaderReachable
+}
+
+// leaderGone reports whether broker id, a partition leader in the
+// metadata, is gone (leaderState).
+func (b *Backend) leaderGone(s *state.State, id int32) bool {
+	return b.leaderState(s, id) == leaderGone
 }

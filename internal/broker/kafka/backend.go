@@ -42,10 +42,12 @@ type BackendConfig struct {
 	// DefaultFetchMaxBytes and DefaultPartitionFetchMaxBytes.
 	FetchMaxBytes          int32
 	PartitionFetchMaxBytes int32
-	// PeerRefusedDials reports how many dials in a row broker id's cluster
-	// address refused (its process is gone); Metadata then answers its
-	// partitions LEADER_NOT_AVAILABLE. Nil: never.
-	PeerRefusedDials func(id int32) int
+	// PeerReach reports how this node's cluster connection to broker id
+	// stands: Metadata answers the partitions of a broker whose address
+	// refuses connections (its process is gone) LEADER_NOT_AVAILABLE, and
+	// holds its answer while a connection that just broke is being
+	// redialed (see 03_metadata.go). Nil: every broker is reachable.
+	PeerReach func(id int32) PeerReach
 	// GoneLeaderWait is how long a Metadata request naming a topic whose
 	// partition leader is gone waits for a new leader before it is
 	// answered LEADER_NOT_AVAILABLE; 0 answers at once.
@@ -56,6 +58,18 @@ type BackendConfig struct {
 	Controller *controller.Controller
 	Groups     *group.Coordinator
 	Logger     *slog.Logger
+}
+
+// PeerReach is what the cluster transport knows now about reaching one
+// broker.
+type PeerReach struct {
+	// Connected reports an established connection.
+	Connected bool
+	// DownSince is when the connection first failed since it was last
+	// established; zero while connected.
+	DownSince time.Time
+	// RefusedDials counts dials in a row its address refused.
+	RefusedDials int
 }
 
 // Backend serves the Kafka APIs from a BackendConfig.

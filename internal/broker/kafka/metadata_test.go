@@ -121,12 +121,7 @@ func partition0(t *testing.T, resp *kmsg.MetadataResponse) (p0, p1 kmsg.Metadata
 func TestMetadataGoneLeaderIsNotAdvertised(t *testing.T) {
 	var refused atomic.Int32
 	b := NewBackend(BackendConfig{NodeID: 1, Meta: staticMeta{goneLeaderState(2, 4, false)}, Logger: slog.New(slog.DiscardHandler),
-		PeerRefusedDials: func(id int32) int {
-			if id == 2 {
-				return int(refused.Load())
-			}
-			return 0
-		}})
+		PeerReach: refusing(2, &refused)})
 	p0, p1 := partition0(t, must(answer(t, b, metadataReq("t"))))
 	if p0.ErrorCode != 0 || p0.Leader != 2 || p0.LeaderEpoch != 4 || p1.ErrorCode != 0 || p1.Leader != 1 {
 		t.Fatalf("leader reachable: p0 %d/%d err %d, p1 %d err %d", p0.Leader, p0.LeaderEpoch, p0.ErrorCode, p1.Leader, p1.ErrorCode)
@@ -150,6 +145,18 @@ func TestMetadataGoneLeaderIsNotAdvertised(t *testing.T) {
 	}
 }
 
+// refusing is a PeerReach where broker id's address refused *n dials in a
+// row (disconnected since a second ago while n > 0) and every other broker
+// is connected.
+func refusing(id int32, n *atomic.Int32) func(int32) PeerReach {
+	return func(b int32) PeerReach {
+		if b != id || n.Load() == 0 {
+			return PeerReach{Connected: true}
+		}
+		return PeerReach{DownSince: time.Now().Add(-time.Second), RefusedDials: int(n.Load())}
+	}
+}
+
 func must(resp *kmsg.MetadataResponse, _ bool) *kmsg.MetadataResponse { return resp }
 
 // With GoneLeaderWait, a request naming such a topic is held until the
@@ -161,12 +168,7 @@ func TestMetadataHeldUntilANewLeader(t *testing.T) {
 	refused.Store(3)
 	meta := newChangingMeta(goneLeaderState(2, 4, false))
 	b := NewBackend(BackendConfig{NodeID: 1, Meta: meta, Logger: slog.New(slog.DiscardHandler), GoneLeaderWait: time.Minute,
-		PeerRefusedDials: func(id int32) int {
-			if id == 2 {
-				return int(refused.Load())
-			}
-			return 0
-		}})
+		PeerReach: refusing(2, &refused)})
 
 	if _, held := answer(t, b, metadataReq()); held {
 		t.Fatal("a request for every topic was held")
@@ -200,5 +202,41 @@ func TestMetadataHeldUntilANewLeader(t *testing.T) {
 	resp, _ = answer(t, b, metadataReq("t"))
 	if p0, _ = partition0(t, resp); p0.ErrorCode != kerr.LeaderNotAvailable.Code {
 		t.Fatalf("after Stop: p0 leader %d err %d", p0.Leader, p0.ErrorCode)
+	}
+}
+
+// A connection to the leader that broke a moment ago, redial pending: a
+// request naming its topic is held until the redial tells (here: it
+// connects again, so the leader is answered as it is); one that broke
+// long ago without refusals (a timeout: no evidence) is answered at once
+// with the leader.
+func TestMetadataHeldWhileTheLeaderConnectionIsRedialed(t *testing.T) {
+	var mu sync.Mutex
+	reach := PeerReach{DownSince: time.Now()}
+	b := NewBackend(BackendConfig{NodeID: 1, Meta: staticMeta{goneLeaderState(2, 4, false)}, Logger: slog.New(slog.DiscardHandler),
+		GoneLeaderWait: time.Minute,
+		PeerReach: func(id int32) PeerReach {
+			if id != 2 {
+				return PeerReach{Connected: true}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return reach
+		}})
+	resp, held := answerWhileHeld(t, b, metadataReq("t"), func() {
+		mu.Lock()
+		reach = PeerReach{Connected: true}
+		mu.Unlock()
+	})
+	if p0, _ := partition0(t, resp); !held || p0.ErrorCode != 0 || p0.Leader != 2 {
+		t.Fatalf("held %v, p0 leader %d err %d; want held, then leader 2", held, p0.Leader, p0.ErrorCode)
+	}
+
+	mu.Lock()
+	reach = PeerReach{DownSince: time.Now().Add(-time.Hour)}
+	mu.Unlock()
+	resp, held = answer(t, b, metadataReq("t"))
+	if p0, _ := partition0(t, resp); held || p0.ErrorCode != 0 || p0.Leader != 2 {
+		t.Fatalf("long-silent leader: held %v, p0 leader %d err %d; want leader 2 at once", held, p0.Leader, p0.ErrorCode)
 	}
 }

@@ -158,6 +158,10 @@ func (n *Node) DialConn(ctx context.Context, peer uint64, p transport.Purpose) (
 // gone, unlike silence. 0 for this node itself and for unknown peers.
 func (n *Node) PeerRefusedDials(peer uint64) int { return n.transport.RefusedDials(peer) }
 
+// PeerReach is how this node's outbound cluster connection to voter peer
+// stands (transport.Transport.Reach).
+func (n *Node) PeerReach(peer uint64) transport.Reach { return n.transport.Reach(peer) }
+
 // rateLog logs at most one line per key per interval, counting what it suppressed.
 type rateLog struct {
 	log      *slog.Logger

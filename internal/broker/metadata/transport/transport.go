@@ -495,6 +495,31 @@ func (t *Transport) RefusedDials(id uint64) int {
 	return p.stats.s.RefusedDials
 }
 
+// Reach is what the transport knows now about reaching one peer.
+type Reach struct {
+	// Connected reports an established outbound connection.
+	Connected bool
+	// DownSince is when the outbound connection first failed since it was
+	// last established (or since start if it never was); zero while
+	// connected or for an unknown peer.
+	DownSince time.Time
+	// RefusedDials is PeerStatus.RefusedDials.
+	RefusedDials int
+}
+
+// Reach reports how the outbound connection to peer id stands.
+func (t *Transport) Reach(id uint64) Reach {
+	t.mu.RLock()
+	p := t.peers[id]
+	t.mu.RUnlock()
+	if p == nil {
+		return Reach{}
+	}
+	p.stats.mu.Lock()
+	defer p.stats.mu.Unlock()
+	return Reach{Connected: p.stats.s.Connected, DownSince: p.stats.downSince, RefusedDials: p.stats.s.RefusedDials}
+}
+
 // Handle registers h for accepted connections of purpose p, replacing any
 // earlier handler; nil unregisters it, after which such connections are
 // refused. PurposeRaft cannot be handled. Connections accepted before a
@@ -673,6 +698,9 @@ func (t *Transport) reportSnapshot(id uint64, failed bool) {
 type outboundStats struct {
 	mu sync.Mutex
 	s  PeerStatus
+	// downSince is the first failure since the last connection; zero
+	// while connected.
+	downSince time.Time
 }
 
 func (o *outboundStats) snapshot() PeerStatus {
@@ -691,12 +719,16 @@ func (o *outboundStats) setConnected() {
 	o.mu.Lock()
 	o.s.Connected = true
 	o.s.RefusedDials = 0
+	o.downSince = time.Time{}
 	o.mu.Unlock()
 }
 
 func (o *outboundStats) setFailed(err error, dropped int) {
 	o.mu.Lock()
 	o.s.Connected = false
+	if o.downSince.IsZero() {
+		o.downSince = time.Now()
+	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		o.s.RefusedDials++
 	} else {

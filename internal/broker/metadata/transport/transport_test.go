@@ -1116,16 +1116,30 @@ func TestRefusedDialsCountOnlyRefusals(t *testing.T) {
 	if n := a.tr.RefusedDials(2); n != 0 {
 		t.Fatalf("RefusedDials of a connected peer = %d", n)
 	}
+	if r := a.tr.Reach(2); !r.Connected || !r.DownSince.IsZero() || r.RefusedDials != 0 {
+		t.Fatalf("Reach of a connected peer = %+v", r)
+	}
+	closed := time.Now()
 	if err := b.tr.Close(); err != nil {
 		t.Fatal(err)
 	}
 	testharness.Eventually(t, 10*time.Second, "two refused redials of the closed peer", func() bool {
 		return a.tr.RefusedDials(2) >= 2 && a.status(2).RefusedDials >= 2
 	}, func() string { return fmt.Sprintf("status %+v", a.status(2)) })
+	// DownSince is the first failure, not the latest.
+	r := a.tr.Reach(2)
+	if r.Connected || r.DownSince.Before(closed) || r.RefusedDials < 2 {
+		t.Fatalf("Reach of the closed peer = %+v (closed at %v)", r, closed)
+	}
+	testharness.Eventually(t, 10*time.Second, "another refused redial", func() bool { return a.tr.RefusedDials(2) > r.RefusedDials })
+	if r2 := a.tr.Reach(2); !r2.DownSince.Equal(r.DownSince) {
+		t.Fatalf("DownSince moved from %v to %v with more failures", r.DownSince, r2.DownSince)
+	}
 
 	startTransport(t, 2, addrB, nil)
 	testharness.Eventually(t, 10*time.Second, "reconnected, count reset", func() bool {
-		return a.status(2).Connected && a.tr.RefusedDials(2) == 0
+		r := a.tr.Reach(2)
+		return a.status(2).Connected && a.tr.RefusedDials(2) == 0 && r.Connected && r.DownSince.IsZero()
 	}, func() string { return fmt.Sprintf("status %+v", a.status(2)) })
 
 	// A listener that never accepts: the kernel completes the TCP
