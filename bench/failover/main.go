@@ -87,12 +87,13 @@ type options struct {
 	verbose         bool
 }
 
-// defaultsWarmup is --warmup under --client-defaults: longer than
-// franz-go's 5 s minimum metadata age, so the kill does not fall within
-// that of the producer's start-up refresh (which would make the client
-// wait out the rest of it whatever the broker answers). A long-running
-// producer refreshes every 5 minutes and is almost never that close.
-const defaultsWarmup = 6 * time.Second
+// defaultsWarmup is --warmup under --client-defaults. franz-go's producer
+// refreshes metadata when it starts and once more 5 s later, and after a
+// refresh it does not refresh again for its 5 s minimum metadata age
+// whatever the broker answers; so the kill comes more than 5 s after the
+// second one. A long-running producer refreshes every 5 minutes and is
+// rarely that close to its last refresh.
+const defaultsWarmup = 11 * time.Second
 
 // clientLogLevels maps --client-log-level to franz-go's levels.
 var clientLogLevels = map[string]kgo.LogLevel{
