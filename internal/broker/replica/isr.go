@@ -86,20 +86,45 @@ func (p *Partition) inSyncCount(r *Role) int {
 	return n
 }
 
+// DefaultShortISRHold is how long an acks=all produce waits for the
+// in-sync replicas to reach min.insync.replicas before it is refused.
+const DefaultShortISRHold = time.Second
+
 // CheckProduce refuses a produce before anything is appended when this
 // replica does not lead the partition (NOT_LEADER_OR_FOLLOWER) or, for
 // acks=all, when fewer replicas are in sync than the effective
 // min.insync.replicas (the topic's value capped at the replication factor):
 // NOT_ENOUGH_REPLICAS.
+//
+// An acks=all produce that finds too few in sync first waits up to
+// DefaultShortISRHold for them (every change of the ISR or of the members
+// counted in sync wakes it): when an outage heals, the restarted replicas
+// rejoin within a fetch round or two, and a default franz-go producer told
+// NOT_ENOUGH_REPLICAS retries only after its next metadata refresh, up to
+// 5 s later. It runs on the connection's read goroutine, so the
+// connection's later requests keep their order behind it.
 func (p *Partition) CheckProduce(acks int16) error {
-	r := p.role.Load()
-	if !r.Leader {
-		return kerr.NotLeaderForPartition
+	deadline := time.Now().Add(p.shortISRHold)
+	for {
+		_, changed := p.hw.getAndWait() // before the checks: no change is missed
+		r := p.role.Load()
+		if !r.Leader {
+			return kerr.NotLeaderForPartition
+		}
+		if acks != -1 || p.inSyncCount(r) >= p.Config().EffectiveMinISR(len(r.Replicas)) {
+			return nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return kerr.NotEnoughReplicas
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	if acks == -1 && p.inSyncCount(r) < p.Config().EffectiveMinISR(len(r.Replicas)) {
-		return kerr.NotEnoughReplicas
-	}
-	return nil
 }
 
 // ISRChange is, on the leader, the ISR this partition should have now:

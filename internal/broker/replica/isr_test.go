@@ -92,6 +92,7 @@ func TestSilentFollowerLeavesTheISRAfterTheLagTime(t *testing.T) {
 
 func TestAcksAllFailsWhenInSyncReplicasFallBelowMinimum(t *testing.T) {
 	p := lagPartition(t)
+	p.shortISRHold = 0 // refuse at once (the hold has its own test)
 	res := appendDurable(t, p)
 	errc := waitCommitted(p, res)
 	// Neither follower fetches: both are found lagging; no raft is needed
@@ -265,5 +266,68 @@ func TestTruncateAtLogEndDropsEmptyEpochs(t *testing.T) {
 	}
 	if _, _, diverged := a.DivergingEpoch(b.LastFetchedEpoch(), b.LogEndOffset()); diverged {
 		t.Fatalf("still diverged after truncating (last fetched epoch %d)", b.LastFetchedEpoch())
+	}
+}
+
+// An acks=all produce that finds too few replicas in sync waits for them up
+// to the hold: it goes ahead as soon as the ISR grows (an outage healing),
+// is refused with NOT_ENOUGH_REPLICAS when the hold ends first, and with
+// NOT_LEADER_OR_FOLLOWER when the leadership ends meanwhile.
+func TestAcksAllProduceWaitsBrieflyForTheISR(t *testing.T) {
+	short := Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1}, Self: 1} // min.insync 2
+	check := func(p *Partition) <-chan error {
+		errc := make(chan error, 1)
+		go func() { errc <- p.CheckProduce(-1) }()
+		return errc
+	}
+
+	p := testPartition(t)
+	p.shortISRHold = 10 * time.Second
+	p.SetRole(short)
+	errc := check(p)
+	select {
+	case err := <-errc:
+		t.Fatalf("answered %v with one replica in sync", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	grown := time.Now()
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Self: 1})
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("after the ISR grew: %v", err)
+		}
+		t.Logf("went ahead %v after the ISR grew", time.Since(grown))
+	case <-time.After(time.Second):
+		t.Fatal("still waiting a second after the ISR grew")
+	}
+	if err := p.CheckProduce(1); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+
+	p.SetRole(short)
+	errc = check(p)
+	p.SetRole(Role{LeaderID: 2, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{2}, Self: 1})
+	select {
+	case err := <-errc:
+		if !errors.Is(err, kerr.NotLeaderForPartition) {
+			t.Fatalf("deposed while waiting: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("still waiting a second after the leadership ended")
+	}
+
+	p = testPartition(t)
+	p.shortISRHold = 200 * time.Millisecond
+	p.SetRole(short)
+	start := time.Now()
+	if err := p.CheckProduce(-1); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("after the hold: %v", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 2*time.Second {
+		t.Fatalf("refused after %v, want the 200ms hold", waited)
+	}
+	if err := p.CheckProduce(1); err != nil {
+		t.Fatalf("acks=1 held: %v", err)
 	}
 }

@@ -60,6 +60,9 @@ type Partition struct {
 	followersMu sync.Mutex
 	// followers is, on the leader, what each follower's fetches told.
 	followers map[int32]*followerState
+	// shortISRHold bounds CheckProduce's wait for enough in-sync replicas.
+	shortISRHold time.Duration
+
 	// lagging are the ISR members the leader has found out of sync and asked
 	// the controller to remove; until that commits they still hold the high
 	// watermark but no longer count for min.insync.replicas.
@@ -99,6 +102,8 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 		log: l, flush: flush, logger: logger,
 		producers: map[int64]*producerState{},
 		followers: map[int32]*followerState{},
+
+		shortISRHold: DefaultShortISRHold,
 	}
 	p.cfg.Store(&cfg)
 	p.role.Store(&Role{Self: -1})

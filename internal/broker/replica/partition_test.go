@@ -43,6 +43,7 @@ func TestCheckProduce(t *testing.T) {
 		{[]int32{1, 2}, []int32{1}, 3, false},
 	} {
 		p := testPartition(t)
+		p.shortISRHold = 0 // refuse at once (the hold has its own test)
 		cfg := p.Config()
 		cfg.MinInsyncReplicas = c.minISR
 		p.SetConfig(cfg)
