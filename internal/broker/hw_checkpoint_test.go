@@ -47,8 +47,8 @@ func listLatest(t *testing.T, n *broker.Node, topic string) (int64, int16) {
 // TestRestartedLeaderServesCommittedDataAtOnce: every node of a three-node
 // cluster stops at once, uncontrolled (no leadership moves), after 50
 // records were committed on all three replicas. Two come back; the third
-// stays down but, not fenced yet (long session timeout), stays in the ISR,
-// so no follower fetch can raise the leader's high watermark. The
+// stays down but, silent and not fenced yet (long session timeout), stays
+// in the ISR, so no follower fetch can raise the leader's high watermark. The
 // restarted leader starts from its checkpointed high watermark: ListOffsets
 // latest answers 50 at once, never OFFSET_NOT_AVAILABLE, and a consumer reads
 // the 50 records. (Without the checkpoint its high watermark stays at the
@@ -94,6 +94,10 @@ func TestRestartedLeaderServesCommittedDataAtOnce(t *testing.T) {
 
 	follower := leader%3 + 1 // another replica; the third stays down
 	down := follower%3 + 1
+	// Its cluster address accepts and stays mute: a paused node, not a gone
+	// one, so the controller keeps it (and its ISR membership) until the
+	// session timeout.
+	testharness.Silence(t, c.Cfgs[down-1].ClusterAddr)
 	restarted := time.Now()
 	ln, fn := c.Start(int(leader-1)), c.Start(int(follower-1))
 	for _, n := range []*broker.Node{ln, fn} {
