@@ -374,9 +374,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		backoff = 0
 		c, refusal := s.track(nc)
 		if c == nil {
+			if refusal != "" {
+				// Counted before the close, so a client that sees it
+				// closed also sees it counted.
+				s.refused.Add(1)
+			}
 			_ = nc.Close()
 			if refusal != "" {
-				s.refused.Add(1)
 				if ok, suppressed := s.refusals.Allow("", time.Now()); ok {
 					s.log.Warn("kafka connection refused", "remote", nc.RemoteAddr().String(), "reason", refusal,
 						"refused_since_last_log", suppressed)
