@@ -87,20 +87,9 @@ func fetchAll(topic string) *kmsg.FetchRequest {
 	return req
 }
 
-// kafkaFrame frames req with a v1 request header.
+// kafkaFrame frames req as a client would (kmsg's own request formatter).
 func kafkaFrame(req kmsg.Request, corrID int32) []byte {
-	b := []byte{0, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corrID))
-	b = binary.BigEndian.AppendUint16(b, 5)
-	b = append(b, "limit"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = req.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("limit")).AppendRequest(nil, req, corrID)
 }
 
 // kafkaDial opens a raw connection to the node's Kafka listener.

@@ -156,28 +156,12 @@ func limDial(t *testing.T, addr string) net.Conn {
 	return nc
 }
 
-// limFrame frames req (header v1: key, version, correlation id, client id).
-func limFrame(req kmsg.Request, corrID int32) []byte {
-	b := []byte{0, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corrID))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "test"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = req.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
 // limMetaFrame is a Metadata v1 request asking for no topics.
 func limMetaFrame(corrID int32) []byte {
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(1)
 	req.Topics = []kmsg.MetadataRequestTopic{}
-	return limFrame(req, corrID)
+	return frameFor(req, corrID)
 }
 
 // limRoundTrip writes frame and reads one response frame's body.
@@ -245,7 +229,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	limRoundTrip(t, busy, limMetaFrame(1))
 	fetch := kmsg.NewPtrFetchRequest()
 	fetch.SetVersion(4)
-	if _, err := busy.Write(limFrame(fetch, 2)); err != nil {
+	if _, err := busy.Write(frameFor(fetch, 2)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -376,7 +360,7 @@ func TestUnreadResponsesCutByWriteTimeout(t *testing.T) {
 	fetch := kmsg.NewPtrFetchRequest()
 	fetch.SetVersion(4)
 	for i := range 4 {
-		if _, err := nc.Write(limFrame(fetch, int32(i))); err != nil {
+		if _, err := nc.Write(frameFor(fetch, int32(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
