@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -161,33 +159,3 @@ func (n *Node) PeerRefusedDials(peer uint64) int { return n.transport.RefusedDia
 // PeerReach is how this node's outbound cluster connection to voter peer
 // stands (transport.Transport.Reach).
 func (n *Node) PeerReach(peer uint64) transport.Reach { return n.transport.Reach(peer) }
-
-// rateLog logs at most one line per key per interval, counting what it suppressed.
-type rateLog struct {
-	log      *slog.Logger
-	interval time.Duration
-	mu       sync.Mutex
-	last     map[string]time.Time
-	dropped  map[string]int
-}
-
-func newRateLog(log *slog.Logger, interval time.Duration) *rateLog {
-	return &rateLog{log: log, interval: interval, last: map[string]time.Time{}, dropped: map[string]int{}}
-}
-
-func (r *rateLog) warn(key, msg string, args ...any) {
-	now := time.Now()
-	r.mu.Lock()
-	if now.Sub(r.last[key]) < r.interval {
-		r.dropped[key]++
-		r.mu.Unlock()
-		return
-	}
-	suppressed := r.dropped[key]
-	r.last[key], r.dropped[key] = now, 0
-	r.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed_since_last", suppressed)
-	}
-	r.log.Warn(msg, args...)
-}

@@ -68,6 +68,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/transport"
 	"github.com/chronik-dev/chronik/internal/broker/notify"
+	"github.com/chronik-dev/chronik/internal/netlimit"
 )
 
 // Defaults for zero Config fields.
@@ -228,7 +229,7 @@ type Node struct {
 	// Published by the loop, read anywhere.
 	st              atomic.Pointer[state.State]
 	voters          atomic.Pointer[map[uint64]bool] // current voters (incoming and outgoing)
-	dropLog         *rateLog                        // refused forwarded proposals
+	dropLog         *netlimit.LogLimiter            // refused forwarded proposals
 	applied         atomic.Uint64
 	snapIndex       atomic.Uint64
 	lead            atomic.Uint64

@@ -16,6 +16,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftstore"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/transport"
+	"github.com/chronik-dev/chronik/internal/netlimit"
 )
 
 // Start opens the raft store in cfg.Dir, starts raft (fresh: with cfg.Peers as voters;
@@ -112,7 +113,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		n.disk = h.wrapDisk(store)
 	}
 	n.st.Store(st)
-	n.dropLog = newRateLog(n.log, dropLogInterval)
+	n.dropLog = netlimit.NewLogLimiter(dropLogInterval)
 	voters, err := initialVoters(store, snap, cfg, fresh)
 	if err != nil {
 		return nil, err
@@ -243,7 +244,7 @@ func startRaft(rc *raft.Config, peers []raft.Peer) (n raft.Node, err error) {
 func (n *Node) receive(ctx context.Context, m *raftpb.Message) error {
 	if m.GetType() == raftpb.MsgProp {
 		if err := n.checkForwarded(m); err != nil {
-			n.dropLog.warn(fmt.Sprint(m.GetFrom()), "dropped a forwarded proposal that could not be applied",
+			n.dropLog.Log(n.log, slog.LevelWarn, "dropped a forwarded proposal that could not be applied", fmt.Sprint(m.GetFrom()),
 				"from", m.GetFrom(), "entries", len(m.GetEntries()), "error", err)
 			return nil
 		}
