@@ -156,6 +156,7 @@ offsets) and STATUS:
   UNDER_MIN_ISR      ISR below min.insync.replicas: acks=all is refused
   STALLED            a replica has not caught up for longer than replica.lag.time.max.ms
   ISR_UNINITIALIZED  empty ISR, or the leader is not in it
+  LEADER_UNREACHABLE the leader's node did not answer: HW and lag unknown (HW -)
   OFFLINE            no leader
 
 The numbers come from each partition's leader (its own answer), so they are

@@ -126,8 +126,9 @@ func RenderClusterStatus(w io.Writer, cs diagnose.ClusterStatus, opts TableOptio
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncontroller: %s\n", controllerText(cs.ControllerID))
-	fmt.Fprintf(&b, "partitions: %s\n", countsText(cs.Partitions, []string{api.StatusOK, api.StatusUnderReplicated, api.StatusAtMinISR,
-		api.StatusStalled, api.StatusUnderMinISR, api.StatusISRUninitialized, api.StatusOffline}))
+	byHealth := api.Statuses()
+	slices.Reverse(byHealth) // OK first, as people read a summary
+	fmt.Fprintf(&b, "partitions: %s\n", countsText(cs.Partitions, byHealth))
 	fmt.Fprintf(&b, "findings:   %s\n", countsText(cs.Findings, []string{api.SeverityCritical, api.SeverityWarning, api.SeverityInfo}))
 	health := "HEALTHY"
 	if !cs.Healthy {

@@ -82,3 +82,35 @@ func TestClusterStatusAndDoctorRendering(t *testing.T) {
 		t.Fatalf("healthy doctor %+v", healthy)
 	}
 }
+
+// A paused leader's partition is LEADER_UNREACHABLE in isr describe (its
+// own mark and colour, HW -) and in cluster status, which is not healthy.
+func TestLeaderUnreachableRendering(t *testing.T) {
+	v := admintest.LoadView(t, "leader-paused.json")
+	rep := diagnose.BuildISRReport(v, diagnose.ISRFilter{})
+	var tty strings.Builder
+	if err := RenderISRTable(&tty, rep, false, TableOptions{TTY: true, Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, l := range strings.Split(tty.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "orders" && f[1] == "1" {
+			row = l
+		}
+	}
+	if !strings.Contains(row, "2 (unreachable)") || !strings.Contains(row, "\x1b[35m? LEADER_UNREACHABLE") ||
+		strings.Contains(row, "OK") || !strings.Contains(row, " - ") {
+		t.Errorf("orders-1 row %q in\n%s", row, tty.String())
+	}
+	if got := diagnose.BuildISRReport(v, diagnose.ISRFilter{Unavailable: true}); len(got.Partitions) != 1 || got.Partitions[0].Partition != 1 {
+		t.Errorf("--unavailable matched %+v", got.Partitions)
+	}
+	st := diagnose.BuildClusterStatus(v, diagnose.Run(v))
+	var b strings.Builder
+	if err := RenderClusterStatus(&b, st, TableOptions{TTY: true}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); st.Healthy || !strings.Contains(out, "partitions: 2 OK, 1 LEADER_UNREACHABLE") || !strings.Contains(out, "NOT HEALTHY") {
+		t.Errorf("cluster status healthy=%v:\n%s", st.Healthy, out)
+	}
+}

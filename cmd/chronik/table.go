@@ -19,6 +19,8 @@ func ansiCode(c diagnose.Color) string {
 		return "\x1b[33m"
 	case diagnose.ColorRed:
 		return "\x1b[31m"
+	case diagnose.ColorMagenta:
+		return "\x1b[35m"
 	}
 	return ""
 }

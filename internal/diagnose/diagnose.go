@@ -27,6 +27,7 @@ const (
 	CodeRaftFollowerBehind = "RAFT_FOLLOWER_BEHIND"
 	CodeBrokerFenced       = "BROKER_FENCED"
 	CodeNoLeader           = "NO_LEADER"
+	CodeLeaderUnreachable  = "LEADER_UNREACHABLE"
 	CodeISRUninitialized   = "ISR_UNINITIALIZED"
 	CodeLeaderNotInISR     = "LEADER_NOT_IN_ISR"
 	CodeUnderMinISR        = "UNDER_MIN_ISR"
@@ -223,6 +224,10 @@ func PartitionStatus(r api.PartitionRow) string {
 	switch {
 	case r.Leader == -1:
 		return api.StatusOffline
+	case slices.Contains(r.Unreachable, r.Leader):
+		// Checked before the ISR rules: without the leader's answer the
+		// row's ISR is only metadata, and nothing about it is known to be OK.
+		return api.StatusLeaderUnreachable
 	case len(r.ISR) == 0 || !slices.Contains(r.ISR, r.Leader):
 		return api.StatusISRUninitialized
 	case r.UnderMinISR():
@@ -262,6 +267,7 @@ func allRules() []rule {
 		ruleRaftFollowerBehind,
 		ruleBrokerFenced,
 		ruleNoLeader,
+		ruleLeaderUnreachable,
 		ruleISRUninitialized,
 		ruleLeaderNotInISR,
 		ruleUnderMinISR,
@@ -644,6 +650,37 @@ func ruleNoLeader(in diagInput) []api.Finding {
 		f.Message = fmt.Sprintf("%s has no leader (replicas %v, isr %v, leader epoch %d)", tpName(r.Topic, r.Partition), r.Replicas, r.ISR, r.LeaderEpoch)
 		f.Evidence = isrEvidence(r)
 		f.NextStep = fmt.Sprintf("start one of its ISR replicas %v; only they can lead without losing acknowledged data", r.ISR)
+		out = append(out, f)
+	}
+	return out
+}
+
+// ruleLeaderUnreachable: the partition's leader is on a node that did not
+// answer. Critical: its clients most likely wait too (a silent node serves
+// no one) until the controller fences the node and elects another leader,
+// and until then nothing about the partition is known.
+func ruleLeaderUnreachable(in diagInput) []api.Finding {
+	pred := func(r api.PartitionRow) bool { return r.Leader >= 0 && slices.Contains(r.Unreachable, r.Leader) }
+	var out []api.Finding
+	for _, r := range in.rows {
+		if !pred(r) {
+			continue
+		}
+		f := api.Finding{
+			Code:      CodeLeaderUnreachable,
+			Severity:  api.SeverityCritical,
+			Topic:     r.Topic,
+			Partition: ptr32(r.Partition),
+			Node:      ptr32(r.Leader),
+			// Only the row's source can say so: the others' metadata names
+			// the same leader, but whether it answered is this gather's fact.
+			SeenBy: []int32{r.Source},
+		}
+		f.Message = fmt.Sprintf("%s: its leader, node %d, did not answer; its high watermark and follower lag are unknown and its clients likely wait until another replica leads",
+			tpName(r.Topic, r.Partition), r.Leader)
+		f.Evidence = isrEvidence(r)
+		f.Evidence["metadata_from"] = r.Source
+		f.NextStep = fmt.Sprintf("check that node %d runs and answers; the controller moves leadership to one of ISR %v once it fences the node", r.Leader, missingFrom(r.ISR, []int32{r.Leader}))
 		out = append(out, f)
 	}
 	return out

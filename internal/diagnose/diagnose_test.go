@@ -768,7 +768,8 @@ func TestMergePartitionsLeaderUnreachable(t *testing.T) {
 		if r.HighWatermark != -1 || r.LogEndOffset != -1 || r.ReplicaStates != nil || r.MaxLag != 0 || r.Stalled != nil {
 			t.Errorf("leader-only numbers without the leader: %+v", r)
 		}
-		if !reflect.DeepEqual(r.Unreachable, []int32{2}) || r.Status != api.StatusAtMinISR {
+		// Its ISR is only metadata without the leader: nothing is known to be OK.
+		if !reflect.DeepEqual(r.Unreachable, []int32{2}) || r.Status != api.StatusLeaderUnreachable {
 			t.Errorf("unreachable %v status %s", r.Unreachable, r.Status)
 		}
 		// Node 2 is a follower of the other partitions.
@@ -867,6 +868,10 @@ func TestPartitionStatus(t *testing.T) {
 	}{
 		{"ok", func(*api.PartitionRow) {}, api.StatusOK},
 		{"no leader beats everything", func(r *api.PartitionRow) { r.Leader, r.ISR, r.Stalled = -1, nil, []int32{2} }, api.StatusOffline},
+		{"leader unreachable", func(r *api.PartitionRow) { r.Unreachable = []int32{1} }, api.StatusLeaderUnreachable},
+		{"leader unreachable beats the isr rules", func(r *api.PartitionRow) { r.Unreachable, r.ISR = []int32{1, 3}, []int32{1} }, api.StatusLeaderUnreachable},
+		{"no leader beats leader unreachable", func(r *api.PartitionRow) { r.Leader, r.Unreachable = -1, []int32{1} }, api.StatusOffline},
+		{"a silent follower is not a silent leader", func(r *api.PartitionRow) { r.Unreachable = []int32{3} }, api.StatusOK},
 		{"empty isr", func(r *api.PartitionRow) { r.ISR = nil }, api.StatusISRUninitialized},
 		{"leader outside the isr", func(r *api.PartitionRow) { r.ISR = []int32{2, 3} }, api.StatusISRUninitialized},
 		{"under min", func(r *api.PartitionRow) { r.ISR = []int32{1} }, api.StatusUnderMinISR},
@@ -924,7 +929,7 @@ func TestDiagnoseSortsFindings(t *testing.T) {
 	fxDown(t, &v, 3)
 	fxAllParts(&v, 0, func(p *api.PartitionInfo) { p.ISR = []int32{1} })
 	all := Run(v)
-	if len(all) < 2 || all[0].Code != CodeUnderMinISR || all[len(all)-1].Severity != api.SeverityWarning {
+	if len(all) < 3 || all[0].Code != CodeLeaderUnreachable || all[1].Code != CodeUnderMinISR || all[len(all)-1].Severity != api.SeverityWarning {
 		t.Errorf("findings %q", fxKeys(all))
 	}
 }
@@ -980,6 +985,10 @@ func TestDiagnoseTestdata(t *testing.T) {
 			"NODE_UNREACHABLE warning - node=3",
 			"RAFT_FOLLOWER_BEHIND warning - node=3",
 		}, []string{api.StatusAtMinISR, api.StatusAtMinISR, api.StatusAtMinISR}, 3},
+		{"leader-paused.json", []string{
+			"LEADER_UNREACHABLE critical orders-1 node=2",
+			"NODE_UNREACHABLE warning - node=2",
+		}, []string{api.StatusOK, api.StatusLeaderUnreachable, api.StatusOK}, 4},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			v := admintest.LoadView(t, tc.file)
@@ -1012,6 +1021,7 @@ func TestWriteTestdata(t *testing.T) {
 		"healthy.json":          fxHealthy(),
 		"follower-stalled.json": fxStalled(t),
 		"node-down.json":        fxNodeDown(t),
+		"leader-paused.json":    fxLeaderPaused(t),
 	} {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
@@ -1030,6 +1040,7 @@ func TestTestdataMatchesFixtures(t *testing.T) {
 		"healthy.json":          fxHealthy(),
 		"follower-stalled.json": fxStalled(t),
 		"node-down.json":        fxNodeDown(t),
+		"leader-paused.json":    fxLeaderPaused(t),
 	} {
 		want, err := json.Marshal(v)
 		if err != nil {
@@ -1042,5 +1053,111 @@ func TestTestdataMatchesFixtures(t *testing.T) {
 		if got := admintest.LoadView(t, name); !reflect.DeepEqual(got, back) {
 			t.Errorf("%s differs from its fixture; rerun with CHRONIK_UPDATE_TESTDATA=1", admintest.Path(name))
 		}
+	}
+}
+
+// fxLeaderPaused: node 2, leader of orders-1, stopped answering half a
+// second ago (SIGSTOP): its admin API times out, but the controller has
+// not fenced it yet and the raft leader heard from it 0.5 s ago, so every
+// other node's metadata still names it leader of orders-1.
+func fxLeaderPaused(t *testing.T) api.ClusterView {
+	v := fxHealthy()
+	n := fxNode(t, &v, 2)
+	*n = api.NodeView{Admin: n.Admin, NodeID: 2,
+		Error: fmt.Sprintf("no answer from chronik admin API at %s in time — is the node overloaded or a firewall dropping packets?", n.Admin)}
+	leader := fxNode(t, &v, 1)
+	leader.Raft.Peers[1].LastContactSeconds = admintest.Secs(0.5)
+	leader.Brokers.Brokers[1].LastHeartbeatSeconds = admintest.Secs(0.6)
+	return v
+}
+
+func TestRuleLeaderUnreachable(t *testing.T) {
+	runRuleCases(t, ruleLeaderUnreachable, []ruleCase{
+		{name: "healthy"},
+		{name: "paused leader", mutate: func(t *testing.T, v *api.ClusterView) { *v = fxLeaderPaused(t) },
+			want: []string{"LEADER_UNREACHABLE critical orders-1 node=2"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if fs[0].Evidence["metadata_from"] != int32(1) || !reflect.DeepEqual(fs[0].SeenBy, []int32{1}) {
+					t.Errorf("evidence %v seen by %v", fs[0].Evidence, fs[0].SeenBy)
+				}
+			}},
+		// A silent follower leaves its partitions' leaders answering.
+		{name: "follower down", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxDown(t, v, 3)
+			fxAllParts(v, 2, func(p *api.PartitionInfo) { p.Leader = 1 }) // node 3 led orders-2: moved
+			fxPart(t, v, 1, 2).Role = api.ReplicaLeader
+		}},
+	})
+}
+
+func TestLeaderPausedSnapshot(t *testing.T) {
+	v := fxLeaderPaused(t)
+	var statuses []string
+	for _, r := range MergePartitions(v) {
+		statuses = append(statuses, r.Status)
+		if r.Partition == 1 && (r.HighWatermark != -1 || r.Source != 1) {
+			t.Errorf("orders-1: hw %d source %d, want -1 from node 1's metadata", r.HighWatermark, r.Source)
+		}
+	}
+	if want := []string{api.StatusOK, api.StatusLeaderUnreachable, api.StatusOK}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("statuses %v, want %v", statuses, want)
+	}
+	fs := Run(v)
+	if got, want := fxKeys(fs), []string{"LEADER_UNREACHABLE critical orders-1 node=2", "NODE_UNREACHABLE warning - node=2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("findings:\n got %q\nwant %q", got, want)
+	}
+	if ExitCode(fs) != 4 {
+		t.Errorf("exit %d", ExitCode(fs))
+	}
+}
+
+// health is never HEALTHY while a node whose numbers a partition needs is
+// silent, whatever the findings say.
+func TestClusterStatusNeverHealthyWhileAnOwnerIsSilent(t *testing.T) {
+	if st := BuildClusterStatus(fxHealthy(), Run(fxHealthy())); !st.Healthy {
+		t.Fatalf("healthy cluster not healthy: %+v", st)
+	}
+	v := fxLeaderPaused(t)
+	st := BuildClusterStatus(v, nil) // even with no finding at all
+	if st.Healthy {
+		t.Error("healthy with node 2 silent and leading orders-1")
+	}
+	if st.Partitions[api.StatusLeaderUnreachable] != 1 || st.Partitions[api.StatusOK] != 2 {
+		t.Errorf("partition counts %v", st.Partitions)
+	}
+	v = fxHealthy()
+	v.Nodes = append(v.Nodes, api.NodeView{Admin: "http://10.0.0.9:9644", NodeID: -1, Error: "refused"})
+	if BuildClusterStatus(v, nil).Healthy {
+		t.Error("healthy with a node that did not answer")
+	}
+}
+
+// Every status has a mark, and the unknown state's is its own: neither
+// the healthy nor any known-bad status looks like it.
+func TestStatusMarks(t *testing.T) {
+	type mark struct {
+		symbol string
+		color  Color
+	}
+	unknown := mark{}
+	unknown.symbol, unknown.color = StatusMark(api.StatusLeaderUnreachable)
+	for _, s := range api.Statuses() {
+		var m mark
+		m.symbol, m.color = StatusMark(s)
+		if m.symbol == "" || m.color == ColorNone {
+			t.Errorf("%s has no mark", s)
+		}
+		if s != api.StatusLeaderUnreachable && (m.symbol == unknown.symbol || m.color == unknown.color) {
+			t.Errorf("%s is marked like LEADER_UNREACHABLE: %+v", s, m)
+		}
+	}
+	for i, s := range api.Statuses() {
+		if api.StatusRank(s) != i {
+			t.Errorf("rank of %s: %d", s, api.StatusRank(s))
+		}
+	}
+	if api.StatusRank(api.StatusOffline) >= api.StatusRank(api.StatusLeaderUnreachable) ||
+		api.StatusRank(api.StatusLeaderUnreachable) >= api.StatusRank(api.StatusOK) {
+		t.Error("LEADER_UNREACHABLE must rank after OFFLINE and before every ISR status")
 	}
 }

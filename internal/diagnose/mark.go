@@ -16,6 +16,9 @@ const (
 	ColorGreen
 	ColorYellow
 	ColorRed
+	// ColorMagenta marks what is unknown (a silent leader), so it is told
+	// apart from both healthy and known-bad.
+	ColorMagenta
 )
 
 // StatusMark is the symbol and colour of a partition status (one of the
@@ -31,6 +34,8 @@ func StatusMark(status string) (symbol string, color Color) {
 		return "⏸", ColorYellow
 	case api.StatusUnderMinISR, api.StatusOffline, api.StatusISRUninitialized:
 		return "✗", ColorRed
+	case api.StatusLeaderUnreachable:
+		return "?", ColorMagenta
 	}
 	return "", ColorNone
 }

@@ -97,8 +97,10 @@ type ClusterStatus struct {
 	Brokers      []BrokerRow    `json:"brokers"`
 	Partitions   map[string]int `json:"partitions"` // count by status
 	Findings     map[string]int `json:"findings"`   // count by severity
-	Healthy      bool           `json:"healthy"`    // no warning or critical finding
-	Unreachable  []NodeRef      `json:"unreachable_nodes"`
+	// Healthy: every node answered, no partition's leader is silent, and
+	// no warning or critical finding.
+	Healthy     bool      `json:"healthy"`
+	Unreachable []NodeRef `json:"unreachable_nodes"`
 }
 
 // BuildClusterStatus summarizes the view: brokers (from the controller's
@@ -140,7 +142,7 @@ func BuildClusterStatus(v api.ClusterView, findings []api.Finding) ClusterStatus
 	for _, f := range findings {
 		cs.Findings[f.Severity]++
 	}
-	cs.Healthy = ExitCode(findings) == 0
+	cs.Healthy = ExitCode(findings) == 0 && len(cs.Unreachable) == 0 && cs.Partitions[api.StatusLeaderUnreachable] == 0
 	return cs
 }
 

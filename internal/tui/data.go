@@ -77,27 +77,6 @@ func tpName(tp api.TopicPartition) string {
 	return tp.Topic + "-" + strconv.Itoa(int(tp.Partition))
 }
 
-// statusRank orders statuses most severe first, as the Status* constants are.
-func statusRank(s string) int {
-	switch s {
-	case api.StatusOffline:
-		return 0
-	case api.StatusISRUninitialized:
-		return 1
-	case api.StatusUnderMinISR:
-		return 2
-	case api.StatusStalled:
-		return 3
-	case api.StatusAtMinISR:
-		return 4
-	case api.StatusUnderReplicated:
-		return 5
-	case api.StatusOK:
-		return 6
-	}
-	return 7
-}
-
 // sortColumn is a column the partitions table can be sorted by; `s` cycles
 // through them in this order.
 type sortColumn int
@@ -134,7 +113,7 @@ func compareRows(c sortColumn, a, b api.PartitionRow) int {
 	case sortLag:
 		r = cmp.Compare(b.MaxLag, a.MaxLag)
 	case sortStatus:
-		r = cmp.Compare(statusRank(a.Status), statusRank(b.Status))
+		r = cmp.Compare(api.StatusRank(a.Status), api.StatusRank(b.Status))
 	}
 	return cmp.Or(r, cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 }

@@ -879,3 +879,17 @@ func TestTUIScrolling(t *testing.T) {
 	}
 	checkFits(t, h.screen(), 80, 12, "resized")
 }
+
+// A paused leader: its partition is shown as unknown, never OK, with its
+// own mark, and the cluster is not healthy.
+func TestTUILeaderPaused(t *testing.T) {
+	h := newLoaded(t, "healthy", Options{})
+	h.refresh(admintest.LoadView(t, "leader-paused.json"))
+	h.contains("✗ 1 node unreachable", "? 1 LEADER_UNREACHABLE", "✓ 2 OK", "✗ NOT HEALTHY")
+	h.lacks("✓ HEALTHY")
+	h.keys("2")
+	row := h.row("orders", "1")
+	if !strings.Contains(row, "? LEADER_UNREACHABLE") || strings.Contains(row, "OK") {
+		t.Errorf("orders-1 row: %q\n%s", row, h.screen())
+	}
+}

@@ -22,6 +22,7 @@ const (
 	stGreen
 	stYellow
 	stRed
+	stMagenta
 	stFaint
 	stBold
 	stSelected
@@ -47,6 +48,7 @@ func newStyles(color bool) styles {
 		stGreen:     r.NewStyle().Foreground(lipgloss.Color("2")),
 		stYellow:    r.NewStyle().Foreground(lipgloss.Color("3")),
 		stRed:       r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		stMagenta:   r.NewStyle().Foreground(lipgloss.Color("5")).Bold(true),
 		stFaint:     r.NewStyle().Faint(true),
 		stBold:      r.NewStyle().Bold(true),
 		stSelected:  r.NewStyle().Bold(true).Foreground(lipgloss.Color("6")),
@@ -82,6 +84,8 @@ func colorKind(c diagnose.Color) styleKind {
 		return stYellow
 	case diagnose.ColorRed:
 		return stRed
+	case diagnose.ColorMagenta:
+		return stMagenta
 	}
 	return stNone
 }

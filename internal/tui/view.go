@@ -242,7 +242,7 @@ func (m *Model) fullHelpBody(w int) []string {
 	out = append(out, strings.Split(hm.FullHelpView(m.keys.helpFor(m.view).full), "\n")...)
 	legend := []string{
 		"",
-		"status   ✓ OK   ▲ UNDER_REPLICATED / AT_MIN_ISR   ⏸ STALLED   ✗ UNDER_MIN_ISR / ISR_UNINITIALIZED / OFFLINE",
+		"status   ✓ OK   ▲ UNDER_REPLICATED / AT_MIN_ISR   ⏸ STALLED   ✗ UNDER_MIN_ISR / ISR_UNINITIALIZED / OFFLINE   ? LEADER_UNREACHABLE",
 		"max lag  ↑ grew  ↓ shrank  → unchanged since the previous refresh",
 		"filter   words match topics; status:stalled  leader:N  node:N  topic:NAME (same kind: any; kinds: all)",
 	}
@@ -348,8 +348,7 @@ func (m *Model) overviewBody(w, h int) []string {
 	out = append(out, "controller  "+ctl)
 	var parts []string
 	total := 0
-	for _, s := range []string{api.StatusOffline, api.StatusISRUninitialized, api.StatusUnderMinISR,
-		api.StatusStalled, api.StatusAtMinISR, api.StatusUnderReplicated, api.StatusOK} {
+	for _, s := range api.Statuses() {
 		n := m.status.Partitions[s]
 		total += n
 		if n > 0 {

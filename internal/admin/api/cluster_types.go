@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,16 +21,36 @@ const (
 )
 
 // Partition statuses, as `chronik isr describe` and the TUI show them,
-// most severe first.
+// most severe first (Statuses lists them in that order).
 const (
-	StatusOffline          = "OFFLINE"           // no leader
-	StatusISRUninitialized = "ISR_UNINITIALIZED" // empty ISR, or the leader outside it
-	StatusUnderMinISR      = "UNDER_MIN_ISR"     // |ISR| < min.insync.replicas: acks=all refused
-	StatusStalled          = "STALLED"           // a replica has not caught up for longer than the lag time
-	StatusAtMinISR         = "AT_MIN_ISR"        // |ISR| == min.insync.replicas < replicas: one more loss refuses acks=all
-	StatusUnderReplicated  = "UNDER_REPLICATED"  // |ISR| < replicas
-	StatusOK               = "OK"
+	StatusOffline = "OFFLINE" // no leader
+	// StatusLeaderUnreachable: the leader's node did not answer, so no one
+	// who owns the partition's numbers (HW, follower lag) spoke; nothing
+	// about it is known to be OK.
+	StatusLeaderUnreachable = "LEADER_UNREACHABLE"
+	StatusISRUninitialized  = "ISR_UNINITIALIZED" // empty ISR, or the leader outside it
+	StatusUnderMinISR       = "UNDER_MIN_ISR"     // |ISR| < min.insync.replicas: acks=all refused
+	StatusStalled           = "STALLED"           // a replica has not caught up for longer than the lag time
+	StatusAtMinISR          = "AT_MIN_ISR"        // |ISR| == min.insync.replicas < replicas: one more loss refuses acks=all
+	StatusUnderReplicated   = "UNDER_REPLICATED"  // |ISR| < replicas
+	StatusOK                = "OK"
 )
+
+// Statuses are the partition statuses, most severe first: the order of
+// status sorting and of every count by status.
+func Statuses() []string {
+	return []string{StatusOffline, StatusLeaderUnreachable, StatusISRUninitialized, StatusUnderMinISR,
+		StatusStalled, StatusAtMinISR, StatusUnderReplicated, StatusOK}
+}
+
+// StatusRank is a status's place in Statuses (0 is the most severe);
+// unknown text ranks last.
+func StatusRank(status string) int {
+	if i := slices.Index(Statuses(), status); i >= 0 {
+		return i
+	}
+	return len(Statuses())
+}
 
 // Finding severities, in increasing order.
 const (
