@@ -112,5 +112,11 @@ func (l *Log) CheckpointHighWatermark(hw int64, gen uint64) error {
 	}
 	// No truncation can start until hwMu is released, so leo can only grow
 	// meanwhile: the capped value stays at or below the log end.
-	return l.writeHighWatermarkLocked(min(hw, leo))
+	if err := l.writeHighWatermarkLocked(min(hw, leo)); err != nil {
+		l.mu.Lock()
+		l.failLocked(err)
+		l.mu.Unlock()
+		return err
+	}
+	return nil
 }

@@ -128,6 +128,17 @@ type Options struct {
 	// across all its logs. nil gives the log its own, of
 	// DefaultMaxOpenSegmentFiles.
 	Files *FileCache
+	// OnFailure, when set, is told once, the first time a write, fsync or
+	// checkpoint in the log's directory fails and the log stops accepting
+	// writes (see Failed). A broker stops on it, as Kafka takes a failed log
+	// directory offline. It runs with the log's lock held: it must not block
+	// or call the log.
+	OnFailure func(error)
+	// BeforeFsync, when set, runs before every fsync pass that has data to
+	// flush; an error fails the pass as a failed fsync would. Tests inject
+	// failures with it and fault-injection builds (chronik_faults) delay
+	// fsync; nil in production.
+	BeforeFsync func() error
 }
 
 // AppendResult tells where an appended batch went.
@@ -174,7 +185,8 @@ type Log struct {
 	recoveryPoint int64      // persisted; -1 before the first write
 	hwCheckpoint  int64      // persisted high watermark; -1 if none; guarded by hwMu
 	closed        bool
-	failErr       error // sticky: after an I/O failure the log refuses writes
+	failErr       error // sticky: after an I/O failure the log refuses writes (failLocked)
+	onFailure     func(error)
 
 	durable atomic.Int64
 	fsyncs  atomic.Uint64
@@ -188,9 +200,12 @@ type Log struct {
 	closedCh chan struct{} // closed once Close has flushed everything
 	wg       sync.WaitGroup
 
-	// beforeFsync, when set by tests in this package, runs at the start of
-	// every fsync pass that has data to flush.
-	beforeFsync func()
+	// beforeFsync is Options.BeforeFsync; tests in this package also set it
+	// directly.
+	beforeFsync func() error
+	// writeFault, when set by tests in this package, fails segment writes
+	// before any byte is written, as a full disk does.
+	writeFault func() error
 }
 
 // Open opens the log in opts.Dir, creating the directory if needed, and
@@ -208,6 +223,8 @@ func Open(opts Options) (*Log, error) {
 		flush:         opts.Flush,
 		flushInterval: opts.FlushInterval,
 		files:         opts.Files,
+		onFailure:     opts.OnFailure,
+		beforeFsync:   opts.BeforeFsync,
 		cfg:           opts.Config.normalized(),
 		recoveryPoint: -1,
 		hwCheckpoint:  -1,
@@ -299,6 +316,33 @@ func (l *Log) writableLocked() error {
 	return l.failErr
 }
 
+// failLocked makes the log refuse further writes after an I/O error in its
+// directory and tells the owner, once. Like Kafka, any failed write, fsync
+// or checkpoint counts, even one that left the files consistent: after
+// ENOSPC or EIO the disk is not to be trusted with more data, and the
+// owner's answer (a broker stops, so leadership moves to a replica with a
+// working disk) beats refusing every write while staying the leader. After
+// a failed fsync the kernel may also have dropped dirty pages that a later
+// fsync would not report. The caller holds mu for writing.
+func (l *Log) failLocked(err error) {
+	if l.failErr != nil {
+		return
+	}
+	l.failErr = fmt.Errorf("log unusable after a storage failure: %w", err)
+	l.logger.Error("storage failure; the log refuses further writes", "err", err)
+	if l.onFailure != nil {
+		l.onFailure(fmt.Errorf("partition log %s: %w", l.dir, err))
+	}
+}
+
+// Failed is the storage failure that made the log refuse writes, nil while
+// it works.
+func (l *Log) Failed() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.failErr
+}
+
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 // Append assigns the next offsets to one batch, which the caller has
@@ -340,6 +384,7 @@ func (l *Log) Append(b []byte, leaderEpoch int32) (AppendResult, error) {
 	}
 	// The epoch goes to disk before data of that epoch can.
 	if err := l.assignEpochLocked(leaderEpoch, base); err != nil {
+		l.failLocked(err)
 		return AppendResult{}, fmt.Errorf("append: %w", err)
 	}
 	if err := l.writeBatchesLocked(b, []batch.Header{h}); err != nil {
@@ -389,6 +434,7 @@ func (l *Log) AppendReplicated(batches []byte) (int64, error) {
 	}
 	if changed {
 		if err := l.epochs.persist(); err != nil {
+			l.failLocked(err)
 			return 0, fmt.Errorf("append replicated: %w", err)
 		}
 	}
@@ -423,6 +469,7 @@ func (l *Log) AssignEpoch(epoch int32) error {
 		return fmt.Errorf("assign epoch %d: %w", epoch, err)
 	}
 	if err := l.assignEpochLocked(epoch, l.leo); err != nil {
+		l.failLocked(err)
 		return fmt.Errorf("assign epoch %d: %w", epoch, err)
 	}
 	return nil
@@ -464,12 +511,18 @@ func (l *Log) writeBatchesLocked(buf []byte, hs []batch.Header) error {
 			j++
 		}
 		n := int(size - s.size)
-		if _, err := s.log.WriteAt(buf[off:off+n], s.size); err != nil {
+		err := l.injectedWriteFault()
+		if err == nil {
+			_, err = s.log.WriteAt(buf[off:off+n], s.size)
+		}
+		if err != nil {
+			err = fmt.Errorf("write %s: %w", filepath.Base(s.logPath), err)
 			// Cut the partial write so the file ends at a batch boundary.
 			if terr := s.log.Truncate(s.size); terr != nil {
-				l.failErr = fmt.Errorf("log unusable after failed write: %w", errors.Join(err, terr))
+				err = errors.Join(err, fmt.Errorf("cut partial write: %w", terr))
 			}
-			return fmt.Errorf("write %s: %w", filepath.Base(s.logPath), err)
+			l.failLocked(err)
+			return err
 		}
 		if s.rollBase.IsZero() {
 			s.rollBase = l.now()
@@ -477,7 +530,7 @@ func (l *Log) writeBatchesLocked(buf []byte, hs []batch.Header) error {
 		pos := s.size
 		for k := i; k < j; k++ {
 			if err := s.account(hs[k], pos, interval); err != nil {
-				l.failErr = fmt.Errorf("log unusable after failed index write: %w", err)
+				l.failLocked(fmt.Errorf("index write: %w", err))
 				return err
 			}
 			pos += int64(hs[k].Size())
@@ -496,17 +549,22 @@ func (l *Log) writeBatchesLocked(buf []byte, hs []batch.Header) error {
 func (l *Log) rollLocked() error {
 	old := l.active()
 	if err := old.seal(); err != nil {
-		l.failErr = fmt.Errorf("log unusable after failed roll: %w", err)
-		return fmt.Errorf("roll segment %d: %w", old.base, err)
+		err = fmt.Errorf("roll segment %d: %w", old.base, err)
+		l.failLocked(err)
+		return err
 	}
 	s := newSegment(l.dir, l.leo, l.files)
 	if _, _, err := s.openFiles(true); err != nil {
-		return fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		err = fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		l.failLocked(err)
+		return err
 	}
 	s.idx.inMem, s.tidx.inMem = true, true
 	if err := syncDir(l.dir); err != nil {
 		_ = s.remove()
-		return fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		err = fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		l.failLocked(err)
+		return err
 	}
 	l.segs = append(l.segs, s)
 	l.unsynced = append(l.unsynced, old)
@@ -523,13 +581,16 @@ func (l *Log) segmentIndexLocked(offset int64) int {
 }
 
 // writeRecoveryPointLocked persists rp if it differs from the stored value.
+// A failure fails the log (failLocked).
 func (l *Log) writeRecoveryPointLocked(rp int64) error {
 	if rp == l.recoveryPoint {
 		return nil
 	}
 	data := fmt.Appendf(nil, "0\n%d\n", rp)
 	if err := writeFileAtomic(filepath.Join(l.dir, recoveryPointFile), data); err != nil {
-		return fmt.Errorf("write recovery point: %w", err)
+		err = fmt.Errorf("write recovery point: %w", err)
+		l.failLocked(err)
+		return err
 	}
 	l.recoveryPoint = rp
 	return nil
@@ -598,10 +659,12 @@ func (l *Log) closeFlush() error {
 	}
 	act := l.active()
 	if err := act.finishTimeIndex(); err != nil {
+		l.failLocked(err)
 		return err
 	}
 	for _, s := range append(append([]*segment(nil), l.unsynced...), act) {
 		if _, err := s.syncFiles(true); err != nil {
+			l.failLocked(err)
 			return err
 		}
 		l.fsyncs.Add(1)
@@ -609,6 +672,41 @@ func (l *Log) closeFlush() error {
 	l.unsynced = nil
 	l.durable.Store(l.leo)
 	return l.writeRecoveryPointLocked(l.leo)
+}
+
+// Abandon stops the log without writing anything more: no fsync, no
+// recovery point; it only stops the syncer and closes the files. A node
+// that stops on a storage failure abandons its logs, since on a failing
+// disk more writes could hang or fail, and the next Open recovers whatever
+// the kernel wrote back meanwhile. Later calls, and Close after it, do
+// nothing; other methods return ErrClosed.
+func (l *Log) Abandon() {
+	l.hwMu.Lock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.hwMu.Unlock()
+		return
+	}
+	l.closed = true
+	segs := l.segs
+	l.mu.Unlock()
+	l.hwMu.Unlock()
+
+	close(l.stop)
+	l.wg.Wait()
+	close(l.closedCh)
+	for _, s := range segs {
+		_ = s.closeFiles() // close(2) writes nothing back
+	}
+}
+
+// injectedWriteFault is the error a test made segment writes fail with.
+func (l *Log) injectedWriteFault() error {
+	if l.writeFault == nil {
+		return nil
+	}
+	return l.writeFault()
 }
 
 // Delete closes the log and removes its directory.

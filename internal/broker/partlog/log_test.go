@@ -205,9 +205,9 @@ func holdFsync(t *testing.T, l *Log, once bool) func() {
 	release := make(chan struct{})
 	var first, closeOnce sync.Once
 	if once {
-		l.beforeFsync = func() { first.Do(func() { <-release }) }
+		l.beforeFsync = func() error { first.Do(func() { <-release }); return nil }
 	} else {
-		l.beforeFsync = func() { <-release }
+		l.beforeFsync = func() error { <-release; return nil }
 	}
 	rel := func() { closeOnce.Do(func() { close(release) }) }
 	t.Cleanup(rel)

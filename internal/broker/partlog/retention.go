@@ -55,7 +55,7 @@ func (l *Log) EnforceRetention() (int, error) {
 		if err := s.markDeleted(); err != nil {
 			// Keep the log consistent: delete only the segments before it.
 			doomed, n = doomed[:i], i
-			l.logger.Error("retention could not delete segment", "segment", s.base, "err", err)
+			l.failLocked(fmt.Errorf("retention: %w", err))
 			break
 		}
 	}
@@ -84,7 +84,11 @@ func (l *Log) EnforceRetention() (int, error) {
 	err = errors.Join(err, syncDir(l.dir))
 	l.logger.Info("retention deleted segments", "segments", n, "log_start", start)
 	if err != nil {
-		return n, fmt.Errorf("enforce retention: %w", err)
+		err = fmt.Errorf("enforce retention: %w", err)
+		l.mu.Lock()
+		l.failLocked(err)
+		l.mu.Unlock()
+		return n, err
 	}
 	return n, nil
 }
@@ -95,7 +99,7 @@ func (l *Log) EnforceRetention() (int, error) {
 // end up below offset. Offsets already at or past LogEndOffset leave the log
 // alone; an offset below LogStartOffset empties it and restarts it there
 // (see TruncateFullyAndStartAt). Indexes and the epoch cache follow.
-func (l *Log) TruncateTo(offset int64) error {
+func (l *Log) TruncateTo(offset int64) (err error) {
 	l.hwMu.Lock()
 	defer l.hwMu.Unlock()
 	l.mu.Lock()
@@ -103,6 +107,16 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.writableLocked(); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
+	if offset < 0 {
+		return fmt.Errorf("truncate to %d: negative offset", offset)
+	}
+	// Past the checks every error is one of the disk, and the files may no
+	// longer match the log's state.
+	defer func() {
+		if err != nil {
+			l.failLocked(err)
+		}
+	}()
 	if offset >= l.leo {
 		// No batch to cut, but an epoch a leadership recorded at the log
 		// end without appending (AssignEpoch) goes: it names no data, and a
@@ -156,7 +170,6 @@ func (l *Log) TruncateTo(offset int64) error {
 	doomed := slices.Clone(l.segs[i+1:])
 	for j := len(doomed) - 1; j >= 0; j-- {
 		if err := doomed[j].remove(); err != nil {
-			l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
 			return fmt.Errorf("truncate to %d: %w", offset, err)
 		}
 	}
@@ -167,7 +180,6 @@ func (l *Log) TruncateTo(offset int64) error {
 	err = l.truncateSegmentLocked(s, cutPos, newLEO)
 	s.fileMu.Unlock()
 	if err != nil {
-		l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
 	l.leo = newLEO
@@ -291,7 +303,14 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if err := l.writableLocked(); err != nil {
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)
 	}
-	return l.truncateFullyLocked(offset)
+	if offset < 0 {
+		return fmt.Errorf("truncate fully to %d: negative offset", offset)
+	}
+	err := l.truncateFullyLocked(offset)
+	if err != nil {
+		l.failLocked(err) // past the check every error is one of the disk
+	}
+	return err
 }
 
 func (l *Log) truncateFullyLocked(offset int64) error {
@@ -305,13 +324,11 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	// Newest first, so a crash midway leaves a prefix of the old log.
 	for j := len(l.segs) - 1; j >= 0; j-- {
 		if err := l.segs[j].remove(); err != nil {
-			l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
 			return fmt.Errorf("truncate fully to %d: %w", offset, err)
 		}
 	}
 	s := newSegment(l.dir, offset, l.files)
 	if _, _, err := s.openFiles(true); err != nil {
-		l.failErr = fmt.Errorf("log unusable after failed truncation: %w", err)
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)
 	}
 	s.idx.inMem, s.tidx.inMem = true, true

@@ -66,11 +66,16 @@ func (l *Log) syncPass() error {
 	if len(rolled) == 0 && !dirtyActive {
 		return nil
 	}
-	if l.beforeFsync != nil {
-		l.beforeFsync()
-	}
 	var err error
+	if l.beforeFsync != nil {
+		if err = l.beforeFsync(); err != nil {
+			err = fmt.Errorf("fsync %s: %w", l.dir, err)
+		}
+	}
 	for _, s := range rolled {
+		if err != nil {
+			break
+		}
 		synced, e := s.syncFiles(true)
 		if e != nil {
 			err = e
@@ -91,11 +96,9 @@ func (l *Log) syncPass() error {
 	defer l.mu.Unlock()
 	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages;
-		// a later fsync could succeed without them. Refuse further writes.
-		if l.failErr == nil {
-			l.failErr = fmt.Errorf("log unusable after failed fsync: %w", err)
-			l.logger.Error("fsync failed; log refuses further writes", "err", err)
-		}
+		// a later fsync could succeed without them. Refuse further writes,
+		// and never count what this pass covered as durable.
+		l.failLocked(err)
 		return err
 	}
 	if gen == l.truncGen {
@@ -131,10 +134,10 @@ func (l *Log) syncPass() error {
 		rp = min(rp, l.unsynced[0].base)
 	}
 	if rp > l.recoveryPoint && !l.closed {
-		if err := l.writeRecoveryPointLocked(rp); err != nil {
-			// Only costs a longer scan at the next Open.
-			l.logger.Warn("could not advance recovery point", "err", err)
-		}
+		// A failure fails the log for later writes (failLocked), but what
+		// this pass fsynced is durable: it only costs a longer scan at the
+		// next Open.
+		_ = l.writeRecoveryPointLocked(rp)
 	}
 	return nil
 }
