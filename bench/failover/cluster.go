@@ -288,6 +288,23 @@ func (c *cluster) kill(n *node) error {
 	return nil
 }
 
+// pause sends SIGSTOP to a node: it keeps its sockets open and answers
+// nothing, like a machine that hangs.
+func (c *cluster) pause(n *node) error {
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("SIGSTOP node %d: %w", n.id, err)
+	}
+	return nil
+}
+
+// resume sends SIGCONT to a paused node.
+func (c *cluster) resume(n *node) error {
+	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("SIGCONT node %d: %w", n.id, err)
+	}
+	return nil
+}
+
 // stop sends SIGTERM to every node still running and waits for all of them;
 // nodes still running when ctx is done are killed. It returns the ids of the
 // nodes it had to kill. After stop no process or goroutine of c is left.
@@ -295,6 +312,8 @@ func (c *cluster) stop(ctx context.Context) []int32 {
 	for _, n := range c.nodes {
 		if n.cmd != nil && !n.hasExited() {
 			// An error means the process is already gone; Wait reports it.
+			// SIGCONT first: a paused node would not act on SIGTERM.
+			_ = n.cmd.Process.Signal(syscall.SIGCONT)
 			_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}

@@ -13,11 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
 // tracker collects the outcome of every produced record. Times are durations
-// since start on the monotonic clock. kgo calls promises serially, but the
-// main goroutine reads while they run, hence the mutex.
+// since start. One goroutine feeds it the producer's events while the main
+// goroutine reads, hence the mutex.
 type tracker struct {
 	start time.Time
 
@@ -37,22 +39,22 @@ func newTracker() *tracker {
 // since is the time since the tracker started.
 func (t *tracker) since() time.Duration { return time.Since(t.start) }
 
-// done is the promise body: producedAt is when the record was handed to the client.
-func (t *tracker) done(r *kgo.Record, seq int64, producedAt time.Duration, err error) {
+// done records one outcome. A driver's Sent comes from the wall clock,
+// so Sub compares wall clocks there; on one host that is precise enough.
+func (t *tracker) done(a workload.Ack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	// Read the clock under the lock so ackTimes stays in order.
-	now := t.since()
-	if err != nil {
+	if a.Err != "" {
 		t.failed++
 		if t.firstErr == nil {
-			t.firstErr = err
+			t.firstErr = fmt.Errorf("record %d: %s", a.Seq, a.Err)
 		}
 		return
 	}
-	t.acked = append(t.acked, seqOffset{seq: seq, offset: r.Offset})
+	now, sent := a.Done.Sub(t.start), a.Sent.Sub(t.start)
+	t.acked = append(t.acked, seqOffset{seq: a.Seq, offset: a.Offset})
 	t.ackTimes = append(t.ackTimes, now)
-	if t.killAt >= 0 && producedAt > t.killAt && t.firstPostKillAck < 0 {
+	if t.killAt >= 0 && sent > t.killAt && t.firstPostKillAck < 0 {
 		t.firstPostKillAck = now
 	}
 }
@@ -89,55 +91,6 @@ func (t *tracker) results() ([]seqOffset, []time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Clone(t.acked), slices.Clone(t.ackTimes)
-}
-
-// producer hands records to a kgo client at a fixed rate from one goroutine,
-// which stop ends.
-type producer struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	sent   int64 // written by the goroutine; read after done is closed
-}
-
-// startProducer produces records with keys 0, 1, 2, ... (decimal) and the
-// given value at rate records per second until stop. Records already handed
-// to the client are not canceled by stop, only by ctx: they are part of
-// the measurement.
-func startProducer(ctx context.Context, cl *kgo.Client, tr *tracker, rate int, value []byte) *producer {
-	loopCtx, cancel := context.WithCancel(ctx)
-	p := &producer{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		// Pacing by elapsed time, not per tick, so a slow tick or a blocked
-		// Produce is made up for rather than lowering the rate.
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			due := dueRecords(rate, tr.since())
-			for p.sent < due && loopCtx.Err() == nil {
-				seq := p.sent
-				at := tr.since()
-				// The value is shared: the client only reads it.
-				rec := &kgo.Record{Key: strconv.AppendInt(nil, seq, 10), Value: value}
-				cl.Produce(ctx, rec, func(r *kgo.Record, err error) { tr.done(r, seq, at, err) })
-				p.sent++
-			}
-			select {
-			case <-loopCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return p
-}
-
-// stop ends the producing goroutine and returns how many records it handed
-// to the client. It may be called more than once.
-func (p *producer) stop() int64 {
-	p.cancel()
-	<-p.done
-	return p.sent
 }
 
 // createTopic creates the topic with one partition, replication factor

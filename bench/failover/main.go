@@ -1,15 +1,20 @@
 // Command failover measures how long a three-node chronik cluster takes to
-// fail over when the leader of a partition is killed with SIGKILL while an
-// idempotent acks=all producer is writing to it, and checks that every
-// acknowledged record survives exactly once.
+// fail over when the leader of a partition is killed with SIGKILL (or
+// paused with SIGSTOP) while an idempotent acks=all producer is writing to
+// it, and checks that every acknowledged record survives exactly once.
 //
 //	go run ./bench/failover --runs 5
+//	go run ./bench/failover --runs 5 --client librdkafka --client-defaults
+//	go run ./bench/failover --runs 3 --fault sigstop --client-defaults
 //
 // Each run starts three `chronik serve` processes on free loopback ports in
 // a fresh temporary directory, creates topic "failover" (one partition,
 // replication factor 3, min.insync.replicas 2), produces --records-per-sec
-// records with keys 0, 1, 2, ... and, after --warmup of steady
-// acknowledgements, kills the partition leader. It reports:
+// records with keys 0, 1, 2, ... through --client (franz-go, librdkafka or
+// kafka-python; see bench/internal/workload) and, after --warmup of steady
+// acknowledgements, kills the partition leader. With --fault sigstop the
+// leader is paused instead, and continued once the failover was measured,
+// before the check. It reports:
 //
 //   - failover: from the kill to the acknowledgement of the first record
 //     handed to the client after the kill;
@@ -35,8 +40,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,6 +51,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
 const (
@@ -79,10 +84,10 @@ type options struct {
 	startTimeout    time.Duration
 	failoverTimeout time.Duration
 	deliveryTimeout time.Duration
-	metadataMinAge  time.Duration
-	retryBackoff    time.Duration
+	client          workload.Client
+	fault           string // faultKill or faultStop
 	nodeLogLevel    string
-	clientLogLevel  string
+	clientLog       bool
 	clientDefaults  bool
 	verbose         bool
 }
@@ -92,14 +97,20 @@ type options struct {
 // refresh it does not refresh again for its 5 s minimum metadata age
 // whatever the broker answers; so the kill comes more than 5 s after the
 // second one. A long-running producer refreshes every 5 minutes and is
-// rarely that close to its last refresh.
+// rarely that close to its last refresh. The other clients warm up as long,
+// so every client is measured at the same point of its life.
 const defaultsWarmup = 11 * time.Second
 
-// clientLogLevels maps --client-log-level to franz-go's levels.
-var clientLogLevels = map[string]kgo.LogLevel{
-	"none": kgo.LogLevelNone, "error": kgo.LogLevelError, "warn": kgo.LogLevelWarn,
-	"info": kgo.LogLevelInfo, "debug": kgo.LogLevelDebug,
-}
+// The --fault values.
+const (
+	faultKill = "kill"    // SIGKILL: the leader's sockets close at once
+	faultStop = "sigstop" // SIGSTOP: the leader holds its sockets and says nothing
+)
+
+// benchClientInterval is the metadata refresh and retry backoff of the
+// benchmark's own franz-go clients (topic set-up, leader probes, the
+// read-back), which are not measured.
+const benchClientInterval = 100 * time.Millisecond
 
 // parseOptions parses and checks args; errors are usage errors.
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -117,11 +128,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.startTimeout, "start-timeout", 30*time.Second, "limit for the nodes to be ready, the topic to have a full ISR and the first acknowledgement")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 30*time.Second, "limit for a new leader and the first post-kill acknowledgement")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "the producer fails a record not acknowledged within this long")
-	fs.DurationVar(&o.metadataMinAge, "metadata-min-age", 100*time.Millisecond, "client's minimum time between metadata refreshes (0: franz-go's default, 5s)")
-	fs.DurationVar(&o.retryBackoff, "retry-backoff", 100*time.Millisecond, "client's fixed wait between retries (0: franz-go's default, 250ms growing to 5s)")
+	client := fs.String("client", string(workload.FranzGo), "producer client: franz-go, librdkafka (confluent-kafka) or kafka-python")
+	fs.StringVar(&o.fault, "fault", faultKill, "what happens to the partition leader: kill (SIGKILL) or sigstop (SIGSTOP, SIGCONT after the failover)")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "info", "--log-level of the nodes: debug, info, warn or error")
-	fs.BoolVar(&o.clientDefaults, "client-defaults", false, "producer with franz-go's default metadata refresh and retry backoff (--metadata-min-age 0 --retry-backoff 0) and, unless given, --warmup "+defaultsWarmup.String())
-	fs.StringVar(&o.clientLogLevel, "client-log-level", "none", "franz-go's log of the producer, to stderr: none, error, warn, info or debug")
+	fs.BoolVar(&o.clientDefaults, "client-defaults", false, "producer with the client's own defaults (only acks=all, idempotence, unlimited retries and the delivery timeout set) and, unless given, --warmup "+defaultsWarmup.String()+"; without it the producer is tuned (100 ms metadata refresh and retry backoff)")
+	fs.BoolVar(&o.clientLog, "client-log", false, "show the producer client's own log (warnings and errors) on stderr")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress in more detail")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -129,13 +140,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	var err error
+	if o.client, err = workload.ParseClient(*client); err != nil {
+		return o, fmt.Errorf("--client: %w", err)
+	}
 	if o.clientDefaults {
 		given := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		if given["metadata-min-age"] || given["retry-backoff"] {
-			return o, errors.New("--client-defaults: do not also give --metadata-min-age or --retry-backoff")
-		}
-		o.metadataMinAge, o.retryBackoff = 0, 0
 		if !given["warmup"] {
 			o.warmup = defaultsWarmup
 		}
@@ -153,14 +164,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--warmup must be > 0 and --after must not be negative")
 	case o.startTimeout <= 0, o.failoverTimeout <= 0, o.deliveryTimeout <= 0:
 		return o, errors.New("--start-timeout, --failover-timeout and --delivery-timeout must be > 0")
-	case o.metadataMinAge != 0 && o.metadataMinAge < 10*time.Millisecond:
-		return o, fmt.Errorf("--metadata-min-age: must be 0 or >= 10ms, got %s", o.metadataMinAge)
-	case o.retryBackoff < 0:
-		return o, errors.New("--retry-backoff: must not be negative")
+	case o.fault != faultKill && o.fault != faultStop:
+		return o, fmt.Errorf("--fault: want kill or sigstop, got %q", o.fault)
 	case !slices.Contains([]string{"debug", "info", "warn", "error"}, o.nodeLogLevel):
 		return o, fmt.Errorf("--node-log-level: want debug, info, warn or error, got %q", o.nodeLogLevel)
-	case clientLogLevels[o.clientLogLevel] == 0 && o.clientLogLevel != "none":
-		return o, fmt.Errorf("--client-log-level: want none, error, warn, info or debug, got %q", o.clientLogLevel)
 	}
 	return o, nil
 }
@@ -202,6 +209,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	b := &bench{o: o, bin: bin, log: log, stderr: stderr}
+	fmt.Fprintln(stdout, o.describe())
 	var results []runResult
 	for i := 1; i <= o.runs && ctx.Err() == nil; i++ {
 		res := b.runOnce(ctx, i)
@@ -220,6 +228,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// describe says in one line what the runs measure.
+func (o options) describe() string {
+	settings := "tuned (100 ms metadata refresh and retry backoff)"
+	if o.clientDefaults {
+		settings = "defaults"
+	}
+	session := "default"
+	if o.sessionTimeout > 0 {
+		session = o.sessionTimeout.String()
+	}
+	return fmt.Sprintf("client %s, %s; fault %s; broker session timeout %s; %d records/s of %d bytes",
+		o.client, settings, o.fault, session, o.rate, o.recordSize)
 }
 
 // buildChronik builds the chronik command into dir and returns the binary's path.
@@ -246,7 +268,8 @@ type runResult struct {
 	index int
 	err   error // why the run did not finish; the fields below hold what was measured before
 
-	killed     int32 // the partition leader that was killed; -1 before the kill
+	fault      string
+	killed     int32 // the partition leader that was killed (or stopped); -1 before the fault
 	controller int32 // the controller at the time of the kill
 	oldEpoch   int32
 
@@ -271,7 +294,7 @@ type runResult struct {
 
 // runOnce starts a cluster, measures one failover and cleans up.
 func (b *bench) runOnce(ctx context.Context, idx int) (res runResult) {
-	res = runResult{index: idx, killed: -1, controller: -1, oldEpoch: -1, newLeader: -1, newEpoch: -1}
+	res = runResult{index: idx, fault: b.o.fault, killed: -1, controller: -1, oldEpoch: -1, newLeader: -1, newEpoch: -1}
 	dir, err := os.MkdirTemp("", fmt.Sprintf("chronik-failover-run%d-", idx))
 	if err != nil {
 		res.err = fmt.Errorf("create run directory: %w", err)
@@ -316,16 +339,14 @@ func (b *bench) runOnce(ctx context.Context, idx int) (res runResult) {
 	return res
 }
 
-// clientOpts are the kgo options every client of the benchmark shares.
+// clientOpts are the kgo options of the benchmark's own clients, which
+// set up, probe and read back; the measured producer is --client's.
 func (b *bench) clientOpts(seeds []string) []kgo.Opt {
-	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
-	if b.o.metadataMinAge > 0 {
-		opts = append(opts, kgo.MetadataMinAge(b.o.metadataMinAge))
+	return []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.MetadataMinAge(benchClientInterval),
+		kgo.RetryBackoffFn(func(int) time.Duration { return benchClientInterval }),
 	}
-	if d := b.o.retryBackoff; d > 0 {
-		opts = append(opts, kgo.RetryBackoffFn(func(int) time.Duration { return d }))
-	}
-	return opts
 }
 
 // measure does one run on a started cluster, filling res as it goes.
@@ -348,31 +369,48 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 	}
 	b.log.Debug("topic ready", "run", res.index, "leader", pd.Leader, "isr", pd.ISR)
 
-	value := make([]byte, o.recordSize)
-	fillRandom(value)
-	prodCl, err := kgo.NewClient(append(b.clientOpts(kafkaAddrs(c.nodes)),
-		kgo.WithLogger(kgo.BasicLogger(b.stderr, clientLogLevels[o.clientLogLevel], func() string {
-			return time.Now().Format("15:04:05.000 ")
-		})),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordRetries(math.MaxInt),
-		// A partition without a leader may briefly be unknown to a node;
-		// that is part of the failover, not a reason to give up.
-		kgo.UnknownTopicRetries(-1),
-		kgo.RecordDeliveryTimeout(o.deliveryTimeout),
-	)...)
-	if err != nil {
-		return fmt.Errorf("create producer: %w", err)
+	clientLog := io.Discard
+	if o.clientLog {
+		clientLog = b.stderr
 	}
-	defer prodCl.Close()
 	tr := newTracker()
+	// Canceling prodCtx fails (franz-go) or kills (drivers) what is still
+	// outstanding: only an early return does that.
 	prodCtx, cancelProd := context.WithCancel(ctx)
-	p := startProducer(prodCtx, prodCl, tr, o.rate, value)
+	defer cancelProd()
+	p, err := workload.StartProducer(prodCtx, workload.ProducerConfig{
+		Client:          o.client,
+		Brokers:         kafkaAddrs(c.nodes),
+		Topic:           topic,
+		Rate:            o.rate,
+		RecordSize:      o.recordSize,
+		Tuned:           !o.clientDefaults,
+		DeliveryTimeout: o.deliveryTimeout,
+		Stderr:          clientLog,
+		Logger:          b.log.With("run", res.index),
+	})
+	if err != nil {
+		return fmt.Errorf("start the %s producer: %w", o.client, err)
+	}
+	// The drain goroutine ends when Events is closed, which Stop does.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for a := range p.Events() {
+			tr.done(a)
+		}
+	}()
+	stopped := false
 	defer func() {
-		// On an early return, fail what is buffered rather than wait for it.
+		if stopped {
+			return
+		}
+		// An early return: fail what is outstanding rather than wait for it.
 		cancelProd()
-		p.stop()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		_, _ = p.Stop(sctx)
+		<-drained
 	}()
 
 	if err := b.warmUp(ctx, tr); err != nil {
@@ -391,15 +429,28 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 		return fmt.Errorf("find the leader of %s/0: metadata names leader %d, not one of nodes 1-%d", topic, pd.Leader, clusterSize)
 	}
 	res.killed, res.controller, res.oldEpoch = victim.id, md.Controller, pd.LeaderEpoch
-	if err := c.kill(victim); err != nil {
+	if o.fault == faultStop {
+		if err := c.pause(victim); err != nil {
+			return err
+		}
+		// The cluster's stop continues it too, on every exit path.
+	} else if err := c.kill(victim); err != nil {
 		return err
 	}
 	killAt := tr.markKill()
-	b.log.Info("killed the partition leader", "run", res.index, "node", victim.id, "controller", md.Controller, "leader_epoch", pd.LeaderEpoch)
+	b.log.Info("fault on the partition leader", "run", res.index, "fault", o.fault, "node", victim.id, "controller", md.Controller, "leader_epoch", pd.LeaderEpoch)
 
 	survivors := c.others(victim.id)
 	if err := b.awaitFailover(ctx, survivors, victim.id, tr, killAt, res); err != nil {
 		return err
+	}
+	if o.fault == faultStop {
+		// Back before the check, so the check sees the old leader rejoin
+		// as a follower without disturbing what was acknowledged.
+		if err := c.resume(victim); err != nil {
+			return err
+		}
+		b.log.Info("continued the old leader", "run", res.index, "node", victim.id)
 	}
 
 	// Keep producing, so the new leader is seen to carry the load and not
@@ -411,15 +462,16 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 		return fmt.Errorf("produce after the failover: %w", ctx.Err())
 	case <-timer.C:
 	}
-	res.produced = p.stop()
 	flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
-	err = prodCl.Flush(flushCtx)
+	res.produced, err = p.Stop(flushCtx)
 	cancel()
+	<-drained
+	stopped = true
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("wait for outstanding records: %w", ctx.Err())
 		}
-		b.log.Warn("records still unanswered after the producer stopped", "run", res.index, "waited", flushTimeout)
+		b.log.Warn("producer did not stop cleanly; records it had not answered count as unanswered", "run", res.index, "waited", flushTimeout, "err", err)
 	}
 	acked, ackTimes := tr.results()
 	pg := tr.progress()
@@ -569,13 +621,6 @@ func failoverError(timeout time.Duration, res *runResult, last leaderAnswer, pg 
 	return errors.New(strings.Join(parts, "; "))
 }
 
-// fillRandom fills b with pseudo-random bytes, so the payload is not
-// trivially compressible anywhere along the way.
-func fillRandom(b []byte) {
-	r := rand.NewChaCha8([32]byte{'f', 'a', 'i', 'l', 'o', 'v', 'e', 'r'})
-	_, _ = r.Read(b) // never fails
-}
-
 // secs formats a duration as seconds with millisecond precision.
 func secs(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
 
@@ -592,7 +637,11 @@ func (r runResult) line(total int) string {
 	}
 	fmt.Fprintf(&sb, "run %d/%d %s", r.index, total, status)
 	if r.killed >= 0 {
-		fmt.Fprintf(&sb, " killed=%d controller=%d", r.killed, r.controller)
+		verb := "killed"
+		if r.fault == faultStop {
+			verb = "stopped"
+		}
+		fmt.Fprintf(&sb, " %s=%d controller=%d", verb, r.killed, r.controller)
 	}
 	if r.failoverMeasured {
 		fmt.Fprintf(&sb, " failover=%s", secs(r.failover))

@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
 // fakeNodeEnv makes the test binary act as a `chronik serve` stand-in, so the
@@ -152,6 +153,46 @@ func TestClusterLifecycle(t *testing.T) {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("node 1 args lack %q:\n%s", want, log)
 		}
+	}
+}
+
+// TestClusterPausedNode: a SIGSTOPped node does not answer, answers again
+// after SIGCONT, and stop ends a node that is still paused cleanly.
+func TestClusterPausedNode(t *testing.T) {
+	c := startFakeCluster(t, "ready", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.waitReady(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n := c.node(1)
+	if err := c.pause(n); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 200 * time.Millisecond}
+	// The signal is delivered asynchronously: poll until it has stopped.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if ok, _ := readyz(ctx, hc, n.adminAddr); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a paused node still answers /readyz after 5s")
+		}
+	}
+	if err := c.resume(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitReady(ctx, 10*time.Second); err != nil {
+		t.Fatalf("after SIGCONT: %v", err)
+	}
+	if err := c.pause(n); err != nil {
+		t.Fatal(err)
+	}
+	if forced := c.stop(ctx); len(forced) != 0 {
+		t.Errorf("stop had to kill %v", forced)
+	}
+	if got := n.exitStatus(); got != "exit status 0" {
+		t.Errorf("paused node: %s, want a clean exit after SIGCONT and SIGTERM", got)
 	}
 }
 
@@ -313,28 +354,6 @@ func TestLongestGap(t *testing.T) {
 	}
 }
 
-func TestDueRecords(t *testing.T) {
-	tests := []struct {
-		rate    int
-		elapsed time.Duration
-		want    int64
-	}{
-		{2000, 0, 0},
-		{2000, -time.Second, 0},
-		{2000, time.Second, 2000},
-		{2000, 1500 * time.Millisecond, 3000},
-		{2000, 999 * time.Microsecond, 0},
-		{1, 999 * time.Millisecond, 0},
-		{1, time.Second, 1},
-		{1_000_000, 24 * time.Hour, 86_400_000_000},
-	}
-	for _, tt := range tests {
-		if got := dueRecords(tt.rate, tt.elapsed); got != tt.want {
-			t.Errorf("dueRecords(%d, %v) = %d, want %d", tt.rate, tt.elapsed, got, tt.want)
-		}
-	}
-}
-
 func so(pairs ...int64) []seqOffset {
 	out := make([]seqOffset, 0, len(pairs)/2)
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -410,21 +429,24 @@ func TestCheckDelivery(t *testing.T) {
 
 func TestTracker(t *testing.T) {
 	tr := newTracker()
-	rec := func(off int64) *kgo.Record { return &kgo.Record{Offset: off} }
-	tr.done(rec(0), 0, 0, nil)
-	tr.done(rec(1), 1, 0, nil)
+	at := func(d time.Duration) time.Time { return tr.start.Add(d) }
+	ack := func(seq, off int64, sent time.Duration) workload.Ack {
+		return workload.Ack{Seq: seq, Offset: off, Sent: at(sent), Done: at(tr.since())}
+	}
+	tr.done(ack(0, 0, 0))
+	tr.done(ack(1, 1, 0))
 	if pg := tr.progress(); pg.acked != 2 || pg.firstPostKillAck != -1 || pg.lastAck < 0 {
 		t.Fatalf("before the kill: %+v", pg)
 	}
 	killAt := tr.markKill()
 	// Produced before the kill, acknowledged after it: not the failover's end.
-	tr.done(rec(2), 2, killAt-time.Millisecond, nil)
-	tr.done(nil, 3, killAt+time.Nanosecond, errors.New("boom"))
-	if pg := tr.progress(); pg.firstPostKillAck != -1 || pg.failed != 1 || pg.firstErr == nil {
+	tr.done(ack(2, 2, killAt-time.Millisecond))
+	tr.done(workload.Ack{Seq: 3, Offset: -1, Sent: at(killAt + time.Nanosecond), Done: at(tr.since()), Err: "boom"})
+	if pg := tr.progress(); pg.firstPostKillAck != -1 || pg.failed != 1 || pg.firstErr == nil || pg.firstErr.Error() != "record 3: boom" {
 		t.Fatalf("after pre-kill acks: %+v", pg)
 	}
-	tr.done(rec(3), 4, killAt+time.Nanosecond, nil)
-	tr.done(rec(4), 5, killAt+2*time.Nanosecond, nil)
+	tr.done(ack(4, 3, killAt+time.Nanosecond))
+	tr.done(ack(5, 4, killAt+2*time.Nanosecond))
 	pg := tr.progress()
 	if pg.firstPostKillAck < killAt {
 		t.Fatalf("first post-kill ack %v, kill at %v", pg.firstPostKillAck, killAt)
@@ -435,6 +457,15 @@ func TestTracker(t *testing.T) {
 	}
 	if len(times) != 5 || !slices.IsSorted(times) || pg.firstPostKillAck != times[3] {
 		t.Errorf("ack times %v, first post-kill %v", times, pg.firstPostKillAck)
+	}
+
+	// A driver's Sent has no monotonic reading; it still compares.
+	tr2 := newTracker()
+	kill2 := tr2.markKill()
+	wall := tr2.start.Round(0).Add(kill2 + time.Millisecond)
+	tr2.done(workload.Ack{Seq: 0, Offset: 0, Sent: wall, Done: time.Now()})
+	if pg := tr2.progress(); pg.firstPostKillAck < 0 {
+		t.Errorf("a wall-clock Sent after the kill was not taken as post-kill: %+v", pg)
 	}
 }
 
@@ -501,6 +532,8 @@ func TestSummarizeAndLines(t *testing.T) {
 	lossy.delivery = deliveryReport{acked: 10, consumed: 9, lost: []int64{4}}
 	failed := runResult{index: 3, killed: 2, controller: 2, newLeader: -1, err: errors.New("no new leader after 30s")}
 	interruptedEarly := runResult{index: 4, killed: -1, newLeader: -1, err: errors.New("context canceled")}
+	stopped := ok
+	stopped.index, stopped.fault = 5, faultStop
 
 	s := summarize([]runResult{ok, lossy, failed, interruptedEarly})
 	if s.runs != 4 || s.ok != 1 || s.failed != 2 || s.violations != 1 || s.checked != 2 || s.lost != 1 {
@@ -520,6 +553,7 @@ func TestSummarizeAndLines(t *testing.T) {
 		{ok, []string{"run 1/4 ok killed=1 controller=2 failover=1.200s new_leader=3 epoch=0->1 new_leader_after=0.900s", "max_ack_gap=1.250s", "lost=0 duplicated=0"}},
 		{lossy, []string{"run 2/4 NOT-EXACTLY-ONCE", "lost=1", "lost_seqs=4"}},
 		{failed, []string{"run 3/4 FAILED killed=2 controller=2: no new leader after 30s"}},
+		{stopped, []string{"run 5/4 ok stopped=1 controller=2"}},
 		{interruptedEarly, []string{"run 4/4 FAILED: context canceled"}},
 	} {
 		line := tt.r.line(4)
@@ -571,30 +605,35 @@ func TestParseOptions(t *testing.T) {
 		t.Errorf("%+v %v", o, err)
 	}
 	o, err = parseOptions([]string{"--client-defaults"}, io.Discard)
-	if err != nil || o.metadataMinAge != 0 || o.retryBackoff != 0 || o.warmup != defaultsWarmup {
+	if err != nil || !o.clientDefaults || o.warmup != defaultsWarmup {
 		t.Errorf("--client-defaults: %+v %v", o, err)
 	}
 	o, err = parseOptions([]string{"--client-defaults", "--warmup", "3s"}, io.Discard)
-	if err != nil || o.metadataMinAge != 0 || o.warmup != 3*time.Second {
+	if err != nil || o.warmup != 3*time.Second {
 		t.Errorf("--client-defaults --warmup 3s: %+v %v", o, err)
 	}
-	if o, err = parseOptions(nil, io.Discard); o.metadataMinAge != 100*time.Millisecond || o.retryBackoff != 100*time.Millisecond {
-		t.Errorf("tuned client by default: %+v %v", o, err)
+	if o, err = parseOptions(nil, io.Discard); o.clientDefaults || o.client != workload.FranzGo || o.fault != faultKill || o.clientLog {
+		t.Errorf("tuned franz-go, kill, by default: %+v %v", o, err)
+	}
+	o, err = parseOptions([]string{"--client", "kafka-python", "--fault", "sigstop", "--client-log"}, io.Discard)
+	if err != nil || o.client != workload.KafkaPython || o.fault != faultStop || !o.clientLog {
+		t.Errorf("--client kafka-python --fault sigstop --client-log: %+v %v", o, err)
+	}
+	if got := o.describe(); got != "client kafka-python, tuned (100 ms metadata refresh and retry backoff); fault sigstop; broker session timeout default; 2000 records/s of 1024 bytes" {
+		t.Errorf("describe = %q", got)
 	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--client-defaults", "--retry-backoff", "1s"}, "--client-defaults"},
-		{[]string{"--client-log-level", "loud"}, "--client-log-level"},
+		{[]string{"--client", "sarama"}, `--client: unknown client "sarama"`},
+		{[]string{"--fault", "reboot"}, "--fault: want kill or sigstop"},
 		{[]string{"--runs", "0"}, "--runs"},
 		{[]string{"--records-per-sec", "0"}, "--records-per-sec"},
 		{[]string{"--record-size", "-1"}, "--record-size"},
 		{[]string{"--session-timeout", "-1s"}, "--session-timeout"},
 		{[]string{"--warmup", "0s"}, "--warmup"},
 		{[]string{"--failover-timeout", "0s"}, "--failover-timeout"},
-		{[]string{"--metadata-min-age", "1ms"}, "--metadata-min-age"},
-		{[]string{"--retry-backoff", "-1ms"}, "--retry-backoff"},
 		{[]string{"--node-log-level", "loud"}, "--node-log-level"},
 		{[]string{"extra"}, "unexpected arguments: extra"},
 	} {

@@ -49,15 +49,6 @@ func longestGap(acks []time.Duration, from time.Duration) time.Duration {
 	return longest
 }
 
-// dueRecords is how many records a producer pacing at rate records per
-// second should have sent after elapsed.
-func dueRecords(rate int, elapsed time.Duration) int64 {
-	if elapsed <= 0 {
-		return 0
-	}
-	return int64(elapsed) / int64(time.Millisecond) * int64(rate) / 1000
-}
-
 // seqOffset is one record of the benchmark: its sequence number (the key)
 // and the offset it was acknowledged at or read from.
 type seqOffset struct {
