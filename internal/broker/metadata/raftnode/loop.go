@@ -38,7 +38,7 @@ func (n *Node) run() {
 func (n *Node) handleReady(rd raft.Ready) error {
 	// 1. Persist before anything leaves this node.
 	if err := n.disk.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-		return fmt.Errorf("persist raft state: %w", err)
+		return fmt.Errorf("persist raft state: %w: %w", ErrStorage, err)
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		n.commit = rd.HardState.GetCommit()
@@ -61,8 +61,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		return applyErr
 	}
 	// 5. Snapshot and compact now and then.
-	n.maybeSnapshot()
-	return nil
+	return n.maybeSnapshot()
 }
 
 // observeSoftState tracks the leader for LeaderID, Ready and Propose's no-leader check.
@@ -259,35 +258,51 @@ func (n *Node) checkPeers() {
 }
 
 // maybeSnapshot snapshots the state every SnapshotEntries applied entries and compacts the
-// log behind it. A failure is logged and retried SnapshotEntries later: without a snapshot
-// the log only grows, nothing is lost.
-func (n *Node) maybeSnapshot() {
+// log behind it. A state that cannot be encoded is logged and retried SnapshotEntries
+// later: without a snapshot the log only grows, nothing is lost. A failed write to the
+// store is fatal like a failed Save: the disk is not to be trusted with more raft state.
+func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
 	if applied-n.snapAttempt < n.cfg.SnapshotEntries {
-		return
+		return nil
 	}
 	n.snapAttempt = applied
 	data, err := n.st.Load().Snapshot()
 	if err != nil {
 		n.log.Error("snapshot metadata", "index", applied, "error", err)
-		return
+		return nil
 	}
 	if _, err := n.disk.CreateSnapshot(applied, n.confState, data); err != nil {
-		n.log.Error("store metadata snapshot", "index", applied, "error", err)
-		return
+		if errors.Is(err, raft.ErrSnapOutOfDate) {
+			return nil
+		}
+		return fmt.Errorf("store metadata snapshot at index %d: %w: %w", applied, ErrStorage, err)
 	}
 	n.snapIndex.Store(applied)
 	keep := n.cfg.SnapshotCatchUpEntries
 	if applied <= keep {
 		n.log.Debug("metadata snapshot created", "index", applied, "bytes", len(data))
-		return
+		return nil
 	}
 	err = n.disk.Compact(applied - keep)
 	if err != nil && !errors.Is(err, raft.ErrCompacted) {
-		n.log.Error("compact raft log", "index", applied-keep, "error", err)
-		return
+		return fmt.Errorf("compact raft log to index %d: %w: %w", applied-keep, ErrStorage, err)
 	}
 	n.log.Debug("metadata snapshot created", "index", applied, "bytes", len(data), "log_starts_after", applied-keep)
+	return nil
+}
+
+// hookedDisk runs a hook before every Save (Config.BeforeSave).
+type hookedDisk struct {
+	disk
+	before func() error
+}
+
+func (d hookedDisk) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	if err := d.before(); err != nil {
+		return err
+	}
+	return d.disk.Save(hs, ents, snap)
 }
 
 // fail stops the node as a voter after a fatal error; the loop returns right after.

@@ -23,10 +23,12 @@
 // entries after it: nothing is applied twice in a process, and the state after a restart
 // equals the state before.
 //
-// A Save error (disk full) or an entry this binary cannot decode is fatal for the node as a
-// voter: the loop logs the reason at ERROR and stops without sending or advancing, raft and the
-// transport are stopped, Status reports the error and Propose returns it. The last State stays
-// readable. The package never panics or exits on its own; raft itself still panics (through
+// A Save error (disk full), a failed snapshot or compaction write, or an entry this binary
+// cannot decode is fatal for the node as a voter: the loop logs the reason at ERROR and stops
+// without sending or advancing, raft and the transport are stopped, Status reports the error,
+// Propose returns it and Done is closed (Err wraps ErrStorage for the write failures, so the
+// broker stops its process, as Kafka halts a broker whose metadata log dir failed). The last
+// State stays readable. The package never panics or exits on its own; raft itself still panics (through
 // raftstore.RaftLogger) on invariant violations inside its goroutine, such as a read error
 // from the store.
 //
@@ -45,7 +47,8 @@
 //
 // The transport handshake carries a cluster token so that nodes of different clusters refuse
 // each other. It is not a credential: it is derived from --peers, which are not secret. A new cluster derives it from its sorted founding Peers, so all founders agree
-// without talking; it is stored in Dir/raft-cluster-token and reused on every restart (the
+// without talking (or takes Config.ClusterToken, --initial-cluster-token, when the founders'
+// --peers differ); it is stored in Dir/raft-cluster-token and reused on every restart (the
 // --peers flag is ignored for membership once raft state exists). Config.ClusterID is the
 // user-visible cluster id: once caught up, a node whose state has none proposes
 // state.InitCluster with it, and the first committed one wins.
@@ -97,6 +100,11 @@ var ErrNoLeader = errors.New("no raft leader")
 // ErrClosed is returned by calls on a closed Node.
 var ErrClosed = errors.New("raft node closed")
 
+// ErrStorage is wrapped by the error a node halts with when writing to its raft store
+// failed (disk full, I/O error): the node cannot go on as a voter, and the process hosting
+// it should stop (see Done).
+var ErrStorage = errors.New("raft store write failed")
+
 // Config configures a Node.
 type Config struct {
 	// NodeID is this node's raft id; not zero.
@@ -109,6 +117,10 @@ type Config struct {
 	// entry is a single-node cluster. It founds the cluster on the first start only; once raft
 	// state exists the voters come from it, and Peers only supplies the peers' addresses.
 	Peers map[uint64]string
+	// ClusterToken, when set, is the founding nodes' handshake token instead of one derived
+	// from Peers: founders that reach each other at different addresses (through NAT, a
+	// proxy, per-node host names) cannot derive the same one. Used on the first start only.
+	ClusterToken string
 	// ClusterID is proposed through state.InitCluster until the state has a cluster id; the
 	// first committed wins. Empty: never proposed. The transport handshake uses the cluster
 	// token instead (see the package doc).
@@ -138,6 +150,10 @@ type Config struct {
 	// default state.MaxMetadataVersion. Tests lower or raise it to play an older or newer
 	// binary.
 	MaxMetadataVersion int
+	// BeforeSave, when set, runs before every write of raft state to the store (the Ready
+	// loop's fsynced commit); an error fails the write as a failing disk would. Fault-injection
+	// builds (chronik_faults) delay it to play a slow disk, tests fail it; nil in production.
+	BeforeSave func() error
 }
 
 // withDefaults fills zero fields.
@@ -347,6 +363,14 @@ func (n *Node) isHalted() bool {
 		return false
 	}
 }
+
+// Done is closed when the node has stopped: by Close, or on its own after a fatal error
+// (Err says which).
+func (n *Node) Done() <-chan struct{} { return n.halted }
+
+// Err is why the node stopped: nil while it runs, ErrClosed after Close, and otherwise the
+// fatal error, which wraps ErrStorage when writing to the raft store failed.
+func (n *Node) Err() error { return n.haltError() }
 
 // haltError is the reason the node stopped (nil while it runs).
 func (n *Node) haltError() error {

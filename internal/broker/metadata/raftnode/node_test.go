@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,7 +460,18 @@ func TestFatalSaveError(t *testing.T) {
 	if got := n.State().NextProducerID; got != 5 {
 		t.Fatalf("last state lost: next producer id %d", got)
 	}
+	select {
+	case <-n.Done():
+	default:
+		t.Fatal("Done not closed after a fatal Save error")
+	}
+	if err := n.Err(); !errors.Is(err, ErrStorage) || !errors.Is(err, injected) {
+		t.Fatalf("Err() = %v, want ErrStorage wrapping the injected error", err)
+	}
 	c.stop(1) // Close must work; the cleanup's goleak check proves everything stopped
+	if err := n.Err(); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Err() after Close = %v, want the fatal error kept", err)
+	}
 }
 
 // An entry the state machine cannot decode (say, written by a newer binary) stops the node
@@ -569,5 +581,77 @@ func TestForwardedProposalWithoutLeaderDoesNotBlock(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a forwarded proposal without a leader blocked the connection")
+	}
+}
+
+// A failed snapshot write is a storage failure like a failed Save: the node stops, and Err
+// says it was the store, so the broker stops its process instead of going on without a voter.
+func TestFatalSnapshotWriteError(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.SnapshotEntries = 5 })
+	injected := errors.New("injected: input/output error")
+	c.hooks[1] = hooks{wrapDisk: func(d disk) disk { return snapshotFailingDisk{disk: d, err: injected} }}
+	n := c.start(1)
+	c.waitLeader(testWait)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	// Proposals keep coming until the node has applied SnapshotEntries and stops trying to
+	// store the snapshot; the one that meets the stopped node fails.
+	for range 20 {
+		if _, err := n.Propose(ctx, state.TypeAllocateProducerID, state.AllocateProducerIDs{Count: 1}); err != nil {
+			break
+		}
+	}
+	select {
+	case <-n.Done():
+	case <-ctx.Done():
+		t.Fatal("node still runs after its snapshot write failed")
+	}
+	if err := n.Err(); !errors.Is(err, ErrStorage) || !errors.Is(err, injected) {
+		t.Fatalf("Err() = %v, want ErrStorage wrapping the injected error", err)
+	}
+}
+
+// snapshotFailingDisk fails every snapshot write.
+type snapshotFailingDisk struct {
+	disk
+	err error
+}
+
+func (d snapshotFailingDisk) CreateSnapshot(uint64, *raftpb.ConfState, []byte) (*raftpb.Snapshot, error) {
+	return nil, d.err
+}
+
+// Config.BeforeSave runs before every write of raft state (fault builds delay it), and its
+// error fails the write like a failing disk: the node stops with ErrStorage.
+func TestBeforeSaveRunsBeforeEverySave(t *testing.T) {
+	t.Parallel()
+	var saves atomic.Int64
+	var failing atomic.Bool
+	injected := errors.New("injected: no space left on device")
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.BeforeSave = func() error {
+			saves.Add(1)
+			if failing.Load() {
+				return injected
+			}
+			return nil
+		}
+	})
+	n := c.start(1)
+	c.waitLeader(testWait)
+	before := saves.Load()
+	allocate(t, n, 1)
+	if saves.Load() <= before {
+		t.Fatalf("BeforeSave ran %d times before a proposal and %d after: want more", before, saves.Load())
+	}
+	failing.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if _, err := n.Propose(ctx, state.TypeAllocateProducerID, state.AllocateProducerIDs{Count: 1}); !errors.Is(err, injected) {
+		t.Fatalf("propose when BeforeSave fails: %v", err)
+	}
+	if err := n.Err(); !errors.Is(err, ErrStorage) || !errors.Is(err, injected) {
+		t.Fatalf("Err() = %v, want ErrStorage wrapping the injected error", err)
 	}
 }

@@ -109,8 +109,11 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		loopDone:        make(chan struct{}),
 	}
 	n.noLeaderTimeout = 2 * n.electionTimeout
+	if cfg.BeforeSave != nil {
+		n.disk = hookedDisk{disk: n.disk, before: cfg.BeforeSave}
+	}
 	if h.wrapDisk != nil {
-		n.disk = h.wrapDisk(store)
+		n.disk = h.wrapDisk(n.disk)
 	}
 	n.st.Store(st)
 	n.dropLog = netlimit.NewLogLimiter(dropLogInterval)
@@ -213,13 +216,19 @@ func clusterToken(cfg Config, logger *slog.Logger, fresh bool) (string, error) {
 		if err != nil || ok {
 			return token, err
 		}
-		logger.Warn("raft state exists but its cluster token is missing; deriving it from --peers, "+
+		logger.Warn("raft state exists but its cluster token is missing; deriving it from --peers (or taking --initial-cluster-token), "+
 			"which only matches the other nodes if --peers is the founding member list",
 			"file", filepath.Join(cfg.Dir, tokenFile))
 	}
 	// A new cluster (re)derives the token every time, so a founder restarted with corrected
 	// --peers before raft saved anything does not keep a wrong one.
-	token := deriveToken(cfg.Peers)
+	token := cfg.ClusterToken
+	if token == "" {
+		token = deriveToken(cfg.Peers)
+	}
+	if len(token) > maxTokenLen {
+		return "", fmt.Errorf("initial cluster token: %d bytes, at most %d", len(token), maxTokenLen)
+	}
 	if err := writeToken(cfg.Dir, token); err != nil {
 		return "", err
 	}
