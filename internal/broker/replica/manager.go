@@ -27,6 +27,12 @@ type ManagerOptions struct {
 	// Files bounds the open files of inactive segments over every
 	// partition log of the node; nil gives each log its own default cap.
 	Files *partlog.FileCache
+	// OnFailure is told of a partition log's storage failure
+	// (partlog.Options.OnFailure); it must not block.
+	OnFailure func(error)
+	// BeforeFsync runs before every partition log's fsync passes
+	// (partlog.Options.BeforeFsync); nil in production.
+	BeforeFsync func() error
 }
 
 // Manager owns the partition replicas this node runs.
@@ -72,7 +78,8 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 			continue
 		}
 		p, err := openPartition(dir, topic, i, cfg, m.opts.Flush,
-			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval, Files: m.opts.Files}, m.opts.Logger)
+			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval, Files: m.opts.Files,
+				OnFailure: m.opts.OnFailure, BeforeFsync: m.opts.BeforeFsync}, m.opts.Logger)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -297,6 +304,19 @@ func (m *Manager) RunHighWatermarkCheckpoints(ctx context.Context, interval time
 			m.CheckpointHighWatermarks()
 		}
 	}
+}
+
+// Abandon stops every partition log without writing anything more
+// (partlog.Log.Abandon): what a node does when its disk failed.
+func (m *Manager) Abandon() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, parts := range m.parts {
+		for _, p := range parts {
+			p.log.Abandon()
+		}
+	}
+	m.parts = map[string]map[int32]*Partition{}
 }
 
 // Close saves the high watermarks, then flushes and closes every partition
