@@ -343,6 +343,7 @@ func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 // DoctorOptions are the inputs of `chronik doctor`.
 type DoctorOptions struct {
 	ClusterViewOptions
+	Verbose bool
 }
 
 // NewCmdDoctor builds `chronik doctor`.
@@ -353,17 +354,28 @@ func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
 		Use:   "doctor",
 		Short: "Find what is wrong with the cluster and say what to do",
 		Long: `Ask every node's admin API and evaluate the diagnosis rules over all the
-answers: each finding names the partition or node, shows the numbers behind it
-and says what to do next. Codes: NODE_UNREACHABLE, RAFT_NO_LEADER,
-RAFT_FOLLOWER_BEHIND, BROKER_FENCED, NO_LEADER, ISR_UNINITIALIZED,
-LEADER_NOT_IN_ISR, UNDER_MIN_ISR, AT_MIN_ISR, UNDER_REPLICATED,
-FOLLOWER_STALLED, REPLICA_NOT_RUNNING, ACKS_ALL_WAITING, METADATA_DIVERGED
-(docs/admin-api.md explains each).
+answers, then group their findings under the root causes that explain them.
+One fault shows as many findings (a paused node: its partitions at min ISR,
+fenced, a raft voter behind, unreachable); doctor prints the cause first (what
+happened, where, since when), its effects, and one next step. -v also prints
+every finding with the numbers behind it; -o json has both (causes[] and
+findings[]).
+
+Causes: NODE_DOWN, NODE_UNREACHABLE, NODE_PARTITIONED, RAFT_QUORUM_LOST,
+DISK_FULL, FOLLOWER_FETCH_ERRORS, REPLICA_SLOW, ISR_UNINITIALIZED,
+LEADER_NOT_IN_ISR, ACKS_ALL_STUCK, or a finding's code when no fault above
+explains it. Finding codes: NODE_UNREACHABLE, RAFT_NO_LEADER,
+RAFT_FOLLOWER_BEHIND, RAFT_STOPPED, BROKER_FENCED, NO_LEADER,
+LEADER_UNREACHABLE, ISR_UNINITIALIZED, LEADER_NOT_IN_ISR, UNDER_MIN_ISR,
+AT_MIN_ISR, UNDER_REPLICATED, FOLLOWER_STALLED, FOLLOWER_FETCH_FAILING,
+REPLICA_NOT_RUNNING, ACKS_ALL_WAITING, METADATA_DIVERGED (docs/admin-api.md
+explains each).
 
 Exit codes, so scripts can gate on it: 0 healthy (no finding, or only info),
 3 warnings, 4 something critical, 1 no node answered, 2 bad flags.`,
 		Example: `  chronik doctor
-  chronik doctor -o json | jq '.findings[] | select(.severity == "critical")'
+  chronik doctor -v
+  chronik doctor -o json | jq '.causes[] | {code, node, started, next_step}'
   chronik doctor --admin h1:9644 && echo healthy`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -377,6 +389,7 @@ Exit codes, so scripts can gate on it: 0 healthy (no finding, or only info),
 		},
 	}
 	cf.register(f, cmd, &opts.ClusterViewOptions)
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "also every finding, with its evidence")
 	return cmd
 }
 
@@ -387,7 +400,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	}
 	rep := diagnose.BuildDoctorReport(v)
 	if err := writeOutput(opts.IO, opts.Output, rep, func() error {
-		return RenderFindings(opts.IO.Out, rep.Findings, opts.tableOptions())
+		return RenderDoctor(opts.IO.Out, rep, opts.Verbose, opts.tableOptions())
 	}); err != nil {
 		return err
 	}

@@ -166,6 +166,115 @@ func countsText(m map[string]int, order []string) string {
 	return strings.Join(parts, ", ")
 }
 
+// RenderDoctor prints the causes first, each with its effects, one next
+// step and the codes of the findings under it; verbose adds every finding
+// with its evidence after them. Piped, one tab-separated row per cause
+// (severity, code, where, message, next step); verbose adds a blank line
+// and the finding rows.
+func RenderDoctor(w io.Writer, rep diagnose.DoctorReport, verbose bool, opts TableOptions) error {
+	if len(rep.Causes) == 0 {
+		return RenderFindings(w, rep.Findings, opts)
+	}
+	if !opts.TTY {
+		t := NewTable(opts)
+		for _, c := range rep.Causes {
+			t.Row(c.Severity, c.Code, causeWhere(c), c.Message, c.NextStep)
+		}
+		if err := t.Render(w); err != nil {
+			return err
+		}
+		if !verbose {
+			return nil
+		}
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return err
+		}
+		return RenderFindings(w, rep.Findings, opts)
+	}
+	var b strings.Builder
+	for i, c := range rep.Causes {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		t := NewTable(opts)
+		cells := []Cell{severityCell(c.Severity), {Text: c.Code}, {Text: causeWhere(c)}}
+		if c.Started != "" {
+			cells = append(cells, Cell{Text: "since " + c.Started})
+		}
+		t.RowCells(cells...)
+		if err := t.Render(&b); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "  %s\n", clean(c.Message))
+		for _, e := range c.Effects {
+			fmt.Fprintf(&b, "    · %s\n", clean(e))
+		}
+		fmt.Fprintf(&b, "  next: %s\n", clean(c.NextStep))
+		fmt.Fprintf(&b, "  findings: %s\n", findingCounts(rep.Findings, c.Findings))
+	}
+	if verbose {
+		fmt.Fprintf(&b, "\nFINDINGS (%d)\n\n", len(rep.Findings))
+		if err := RenderFindings(&b, rep.Findings, opts); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(&b, "\n%d findings under %d causes; `chronik doctor -v` shows each with its evidence\n", len(rep.Findings), len(rep.Causes))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// causeWhere names what a cause is about: its node, its nodes, its one
+// partition, or the cluster.
+func causeWhere(c api.Cause) string {
+	switch {
+	case c.Node != nil:
+		return "node " + strconv.Itoa(int(*c.Node))
+	case len(c.Nodes) > 0:
+		return "nodes " + idList(c.Nodes)
+	case len(c.Partitions) == 1:
+		return c.Partitions[0]
+	case len(c.Partitions) > 1:
+		return strconv.Itoa(len(c.Partitions)) + " partitions"
+	}
+	return "cluster"
+}
+
+// findingCounts lists the codes of the findings at idx, "AT_MIN_ISR ×3"
+// for repeats, in the order they first appear.
+func findingCounts(fs []api.Finding, idx []int) string {
+	var codes []string
+	n := map[string]int{}
+	for _, i := range idx {
+		if i < 0 || i >= len(fs) {
+			continue
+		}
+		code := fs[i].Code
+		if n[code] == 0 {
+			codes = append(codes, code)
+		}
+		n[code]++
+	}
+	for i, c := range codes {
+		if n[c] > 1 {
+			codes[i] = fmt.Sprintf("%s ×%d", c, n[c])
+		}
+	}
+	return strings.Join(codes, ", ")
+}
+
+// severityCell marks a severity like a status: symbol and colour.
+func severityCell(severity string) Cell {
+	c := Cell{Text: strings.ToUpper(severity)}
+	switch severity {
+	case api.SeverityCritical:
+		c.Symbol, c.Color = "✗", diagnose.ColorRed
+	case api.SeverityWarning:
+		c.Symbol, c.Color = "▲", diagnose.ColorYellow
+	}
+	return c
+}
+
 // RenderFindings prints each finding: severity, code, where, what; on a
 // terminal followed by its evidence and next step.
 func RenderFindings(w io.Writer, fs []api.Finding, opts TableOptions) error {
@@ -188,13 +297,7 @@ func RenderFindings(w io.Writer, fs []api.Finding, opts TableOptions) error {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		sev := Cell{Text: strings.ToUpper(f.Severity)}
-		switch f.Severity {
-		case api.SeverityCritical:
-			sev.Symbol, sev.Color = "✗", diagnose.ColorRed
-		case api.SeverityWarning:
-			sev.Symbol, sev.Color = "▲", diagnose.ColorYellow
-		}
+		sev := severityCell(f.Severity)
 		t := NewTable(opts)
 		t.RowCells(sev, Cell{Text: f.Code}, Cell{Text: f.Where()})
 		if err := t.Render(&b); err != nil {

@@ -65,7 +65,9 @@ func TestClusterStatusAndDoctorRendering(t *testing.T) {
 	}
 
 	rep := diagnose.BuildDoctorReport(v)
-	if rep.ExitCode != 3 || len(rep.Findings) == 0 {
+	// Critical although every finding is a warning: the partitions at min
+	// ISR have acks=all producers waiting, one loss from refused writes.
+	if rep.ExitCode != 4 || len(rep.Findings) == 0 {
 		t.Fatalf("doctor %+v", rep)
 	}
 	out := RenderFindingsString(rep.Findings)
@@ -112,5 +114,42 @@ func TestLeaderUnreachableRendering(t *testing.T) {
 	}
 	if out := b.String(); st.Healthy || !strings.Contains(out, "partitions: 2 OK, 1 LEADER_UNREACHABLE") || !strings.Contains(out, "NOT HEALTHY") {
 		t.Errorf("cluster status healthy=%v:\n%s", st.Healthy, out)
+	}
+}
+
+// doctor prints the cause first: one NODE_DOWN for node 3, its effects
+// grouped ("3 partitions at min ISR"), one next step, and the codes of the
+// six findings under it; -v adds every finding with its evidence.
+func TestRenderDoctorCausesFirst(t *testing.T) {
+	rep := diagnose.BuildDoctorReport(admintest.LoadView(t, "node-down.json"))
+	var b strings.Builder
+	if err := RenderDoctor(&b, rep, false, TableOptions{TTY: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"CRITICAL  NODE_DOWN  node 3", "3 partitions at min ISR: one more loss refuses acks=all",
+		"next: start node 3 again", "findings: AT_MIN_ISR ×3, BROKER_FENCED, NODE_UNREACHABLE, RAFT_FOLLOWER_BEHIND",
+		"6 findings under 1 causes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "next: ") != 1 || strings.Contains(out, "evidence: ") {
+		t.Errorf("one next step and no evidence without -v:\n%s", out)
+	}
+	b.Reset()
+	_ = RenderDoctor(&b, rep, true, TableOptions{TTY: true})
+	if out := b.String(); strings.Count(out, "next: ") != 1+len(rep.Findings) || !strings.Contains(out, "FINDINGS (6)") {
+		t.Errorf("-v:\n%s", out)
+	}
+	var piped strings.Builder
+	_ = RenderDoctor(&piped, rep, false, TableOptions{})
+	if lines := strings.Split(strings.TrimSpace(piped.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "critical\tNODE_DOWN\tnode 3\t") {
+		t.Errorf("piped:\n%s", piped.String())
+	}
+	piped.Reset()
+	_ = RenderDoctor(&piped, rep, true, TableOptions{})
+	if n := strings.Count(piped.String(), "\n"); n != 1+1+len(rep.Findings) {
+		t.Errorf("piped -v has %d lines:\n%s", n, piped.String())
 	}
 }

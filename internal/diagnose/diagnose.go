@@ -25,6 +25,8 @@ const (
 	CodeNodeUnreachable    = "NODE_UNREACHABLE"
 	CodeRaftNoLeader       = "RAFT_NO_LEADER"
 	CodeRaftFollowerBehind = "RAFT_FOLLOWER_BEHIND"
+	CodeRaftStopped        = "RAFT_STOPPED"
+	CodeFetchFailing       = "FOLLOWER_FETCH_FAILING"
 	CodeBrokerFenced       = "BROKER_FENCED"
 	CodeNoLeader           = "NO_LEADER"
 	CodeLeaderUnreachable  = "LEADER_UNREACHABLE"
@@ -49,6 +51,9 @@ const (
 	// acksAllWaitMaxSeconds: an acks=all produce waiting longer is stuck
 	// behind a slow ISR member rather than ordinary replication.
 	acksAllWaitMaxSeconds = 1.0
+	// fetchFailingMinSeconds: a follower whose fetches have failed (and
+	// not succeeded since) for longer is stuck, not between two leaders.
+	fetchFailingMinSeconds = 2.0
 	// defaultLagTimeMaxSeconds stands in for a missing (zero)
 	// replica.lag.time.max.ms, Kafka's default 30 s, so an unknown lag
 	// time does not make every follower look stalled.
@@ -265,6 +270,7 @@ func allRules() []rule {
 		ruleNodeUnreachable,
 		ruleRaftNoLeader,
 		ruleRaftFollowerBehind,
+		ruleRaftStopped,
 		ruleBrokerFenced,
 		ruleNoLeader,
 		ruleLeaderUnreachable,
@@ -274,6 +280,7 @@ func allRules() []rule {
 		ruleAtMinISR,
 		ruleUnderReplicated,
 		ruleFollowerStalled,
+		ruleFetchFailing,
 		ruleReplicaNotRunning,
 		ruleAcksAllWaiting,
 		ruleMetadataDiverged,
@@ -569,6 +576,29 @@ func ruleRaftFollowerBehind(in diagInput) []api.Finding {
 	return out
 }
 
+// ruleRaftStopped: a node stopped taking part in the metadata quorum
+// (it could not persist raft entries, e.g. a full disk); the quorum has
+// one voter fewer and the node's metadata no longer moves.
+func ruleRaftStopped(in diagInput) []api.Finding {
+	var out []api.Finding
+	for _, n := range in.view.Nodes {
+		if !n.Reachable() || n.Raft == nil || n.Raft.Role != api.RoleStopped {
+			continue
+		}
+		id := viewNodeID(n)
+		out = append(out, api.Finding{
+			Code:     CodeRaftStopped,
+			Severity: api.SeverityCritical,
+			Node:     ptr32(id),
+			Message:  fmt.Sprintf("node %d stopped as a raft voter at applied index %d: %s", id, n.Raft.Applied, oneLine(n.Raft.Error)),
+			Evidence: map[string]any{"error": n.Raft.Error, "term": n.Raft.Term, "applied": n.Raft.Applied, "voters": n.Raft.Voters},
+			NextStep: fmt.Sprintf("fix what the error names on node %d (disk space, permissions), then restart it", id),
+			SeenBy:   []int32{id},
+		})
+	}
+	return out
+}
+
 // ruleBrokerFenced: the controller fenced a broker, so it is out of every
 // ISR and leads nothing. A broker that fenced itself by a clean shutdown
 // is only info. The controller's answer is authoritative; without it,
@@ -824,6 +854,45 @@ func ruleFollowerStalled(in diagInput) []api.Finding {
 				},
 				NextStep: step,
 				SeenBy:   []int32{r.Source},
+			})
+		}
+	}
+	return out
+}
+
+// ruleFetchFailing: a follower reports that its fetches from the leader
+// fail (the error is cleared by the next clean fetch) and none succeeded
+// for fetchFailingMinSeconds: it cannot reach the leader, is refused, or
+// cannot write what it fetched.
+func ruleFetchFailing(in diagInput) []api.Finding {
+	var out []api.Finding
+	for _, n := range in.view.Nodes {
+		if !n.Reachable() || n.Partitions == nil {
+			continue
+		}
+		id := viewNodeID(n)
+		for _, p := range n.Partitions.Partitions {
+			ft := p.Fetcher
+			if p.Role != api.ReplicaFollower || ft == nil || ft.LastError == "" ||
+				(ft.LastFetchSeconds != nil && *ft.LastFetchSeconds <= fetchFailingMinSeconds) {
+				continue
+			}
+			since := "has never fetched"
+			if ft.LastFetchSeconds != nil {
+				since = fmt.Sprintf("last fetched %.1fs ago", *ft.LastFetchSeconds)
+			}
+			out = append(out, api.Finding{
+				Code:      CodeFetchFailing,
+				Severity:  api.SeverityWarning,
+				Topic:     p.Topic,
+				Partition: ptr32(p.Partition),
+				Node:      ptr32(id),
+				Message: fmt.Sprintf("%s: replica %d's fetches from leader %d fail and it %s: %s",
+					tpName(p.Topic, p.Partition), id, ft.Leader, since, oneLine(ft.LastError)),
+				Evidence: map[string]any{"leader": ft.Leader, "last_error": ft.LastError,
+					"last_fetch_seconds": optValue(ft.LastFetchSeconds), "fetcher_running": ft.Running},
+				NextStep: fmt.Sprintf("fix what the error names: node %d's disk, or its route to node %d's cluster port", id, ft.Leader),
+				SeenBy:   []int32{id},
 			})
 		}
 	}

@@ -146,18 +146,26 @@ func BuildClusterStatus(v api.ClusterView, findings []api.Finding) ClusterStatus
 	return cs
 }
 
-// DoctorReport is `doctor`'s -o json|yaml output.
+// DoctorReport is `doctor`'s -o json|yaml output. Findings are every
+// rule's finding, as /v1/findings has them; Causes group them (each
+// finding's index is under exactly one cause), most severe first.
 type DoctorReport struct {
+	Causes      []api.Cause   `json:"causes"`
 	Findings    []api.Finding `json:"findings"`
 	ExitCode    int           `json:"exit_code"` // 0 healthy, 3 warnings, 4 critical
 	Unreachable []NodeRef     `json:"unreachable_nodes"`
 }
 
-// BuildDoctorReport runs every rule over the view.
+// BuildDoctorReport runs every rule over the view and groups the findings
+// under their causes. The exit code follows the worst of both: a cause is
+// more severe than its findings when their combination is riskier (a
+// partition at min ISR under acks=all traffic).
 func BuildDoctorReport(v api.ClusterView) DoctorReport {
 	fs := Run(v)
-	if fs == nil {
-		fs = []api.Finding{}
+	causes := Correlate(v, fs)
+	code := ExitCode(fs)
+	for _, c := range causes {
+		code = max(code, ExitCode([]api.Finding{{Severity: c.Severity}}))
 	}
-	return DoctorReport{Findings: fs, ExitCode: ExitCode(fs), Unreachable: unreachable(v)}
+	return DoctorReport{Causes: causes, Findings: fs, ExitCode: code, Unreachable: unreachable(v)}
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The types of the cluster endpoints: /v1/brokers, /v1/partitions,
@@ -177,6 +178,32 @@ type Finding struct {
 	SeenBy []int32 `json:"seen_by,omitempty"`
 }
 
+// Cause is one root cause the diagnosis found behind a group of findings
+// (`chronik doctor` shows causes first, their findings under them): what
+// happened, where, since when, what it does, and the one thing to do.
+type Cause struct {
+	Code     string `json:"code"`     // e.g. NODE_UNREACHABLE, RAFT_QUORUM_LOST; see docs/admin-api.md
+	Severity string `json:"severity"` // one of the Severity* constants, by the risk of its effects
+	// Node is the one node the cause is about; Nodes when it is about
+	// several (a lost quorum's silent voters).
+	Node  *int32  `json:"node,omitempty"`
+	Nodes []int32 `json:"nodes,omitempty"`
+	// Partitions are the partitions it affects, "topic-partition", sorted.
+	Partitions []string `json:"partitions"`
+	// Started is when it began as far as the answers tell (RFC3339), e.g.
+	// the controller's last heartbeat from a silent node; absent when unknown.
+	Started  string         `json:"started,omitempty"`
+	Message  string         `json:"message"`
+	Evidence map[string]any `json:"evidence,omitempty"`
+	// Effects are one line per kind of grouped finding ("3 partitions at
+	// min ISR: one more loss refuses acks=all").
+	Effects  []string `json:"effects"`
+	NextStep string   `json:"next_step"`
+	// Findings are the indexes, in the report's findings[], of the findings
+	// this cause explains. Every finding is under exactly one cause.
+	Findings []int `json:"findings"`
+}
+
 // Findings is GET /v1/findings: the rules evaluated on this node's view.
 type Findings struct {
 	Findings []Finding `json:"findings"`
@@ -267,6 +294,9 @@ func CompareNodeIDs(a, b int32) int {
 // ClusterView is every node's answers, taken at about the same time.
 type ClusterView struct {
 	Nodes []NodeView `json:"nodes"`
+	// Taken is when the asking started: the ages the nodes report ("last
+	// heartbeat 14 s ago") are turned into times from it. Zero when unknown.
+	Taken time.Time `json:"taken,omitzero"`
 }
 
 // PartitionRow is one partition as the cluster shows it: metadata and

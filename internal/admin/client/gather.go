@@ -20,6 +20,7 @@ import (
 // that does not answer is in the result with Error set, and its id when
 // another node's broker list names its address.
 func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration) api.ClusterView {
+	taken := time.Now()
 	var mu sync.Mutex
 	views := map[string]*api.NodeView{}
 	var order []string
@@ -53,7 +54,7 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 	}
 	wg.Wait()
 
-	out := api.ClusterView{}
+	out := api.ClusterView{Taken: taken}
 	seen := map[int32]bool{}
 	for _, u := range order {
 		v := *views[u]
