@@ -58,7 +58,7 @@ type correlation struct {
 // Correlate groups findings (as Run returns them, in that order) under
 // the causes that explain them. Every finding is under exactly one cause:
 // the faults recognised here first (a lost quorum, a full disk, silent or
-// cut-off nodes, failing fetches, slow replicas, broken ISRs, stuck
+// cut-off nodes, broken ISRs, failing fetches, slow replicas, stuck
 // acks=all), then one cause per remaining finding code. Causes are sorted
 // most severe first; the slice is empty, not nil, when fs is.
 func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
@@ -70,10 +70,12 @@ func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
 	c.diskFull()
 	c.silentNodes()
 	c.partitionedNodes()
-	c.perNode(CodeFetchFailing, CauseFetchErrors)
-	c.perNode(CodeFollowerStalled, CauseReplicaSlow)
+	// Broken partition metadata before the per-node faults: a leader
+	// outside its ISR refuses its followers' fetches, which are effects.
 	c.perPartitionCode(CodeISRUninitialized, CauseISRUninitialized)
 	c.perPartitionCode(CodeLeaderNotInISR, CauseLeaderNotInISR)
+	c.perNode(CodeFetchFailing, CauseFetchErrors)
+	c.perNode(CodeFollowerStalled, CauseReplicaSlow)
 	c.perPartitionCode(CodeAcksAllWaiting, CauseAcksAllStuck)
 	c.rest()
 	slices.SortStableFunc(c.causes, func(a, b api.Cause) int {

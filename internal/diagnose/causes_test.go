@@ -182,12 +182,24 @@ func TestCorrelate(t *testing.T) {
 				v := fxHealthy()
 				ft := fxPart(t, &v, 3, 0).Fetcher
 				ft.LastError, ft.LastFetchSeconds = "fetch from node 1: tls: bad certificate", admintest.Secs(6)
+				rs := fxFollower(t, fxPart(t, &v, 1, 0), 3) // the leader saw the last fetch as long ago
+				rs.LastFetchSeconds, rs.LastCaughtUpSeconds = admintest.Secs(6), admintest.Secs(6)
 				return v
 			},
 			causes:  []string{"FOLLOWER_FETCH_ERRORS warning node=3"},
 			codes:   []string{"FOLLOWER_FETCH_FAILING"},
 			parts:   []string{"orders-0"},
 			started: 6 * time.Second,
+		},
+		{
+			name: "a restarted fetcher's error while the leader sees it fetch",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxHealthy()
+				ft := fxPart(t, &v, 3, 0).Fetcher
+				ft.LastError, ft.LastFetchSeconds = "NOT_LEADER_FOR_PARTITION", nil
+				return v
+			},
+			causes: []string{},
 		},
 		{
 			name: "an empty ISR",

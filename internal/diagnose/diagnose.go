@@ -874,7 +874,8 @@ func ruleFetchFailing(in diagInput) []api.Finding {
 		for _, p := range n.Partitions.Partitions {
 			ft := p.Fetcher
 			if p.Role != api.ReplicaFollower || ft == nil || ft.LastError == "" ||
-				(ft.LastFetchSeconds != nil && *ft.LastFetchSeconds <= fetchFailingMinSeconds) {
+				(ft.LastFetchSeconds != nil && *ft.LastFetchSeconds <= fetchFailingMinSeconds) ||
+				leaderSawFetch(in, p, id) {
 				continue
 			}
 			since := "has never fetched"
@@ -897,6 +898,24 @@ func ruleFetchFailing(in diagInput) []api.Finding {
 		}
 	}
 	return out
+}
+
+// leaderSawFetch reports whether the partition's leader says replica id
+// fetched within fetchFailingMinSeconds: a follower's fetcher that was just
+// restarted (a new leader or ISR) reports an error and no fetch yet, while
+// the replica fetches fine.
+func leaderSawFetch(in diagInput, p api.PartitionInfo, id int32) bool {
+	for _, r := range in.rows {
+		if r.Topic != p.Topic || r.Partition != p.Partition {
+			continue
+		}
+		for _, rs := range r.ReplicaStates {
+			if rs.ID == id && rs.LastFetchSeconds != nil && *rs.LastFetchSeconds <= fetchFailingMinSeconds {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ruleReplicaNotRunning: metadata says a node hosts a replica that does
