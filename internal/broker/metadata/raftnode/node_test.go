@@ -655,3 +655,36 @@ func TestBeforeSaveRunsBeforeEverySave(t *testing.T) {
 		t.Fatalf("Err() = %v, want ErrStorage wrapping the injected error", err)
 	}
 }
+
+// TestGivenClusterToken: founders whose --peers differ (each reaches the
+// others through its own proxy or host names) agree through
+// --initial-cluster-token, which wins over the derived token on the first
+// start; an oversized one is refused before anything is written.
+func TestGivenClusterToken(t *testing.T) {
+	logger := testharness.Logger()
+	a := Config{Dir: t.TempDir(), Peers: map[uint64]string{1: "h1:9093", 2: "p12:1"}, ClusterToken: "prod-east"}
+	b := Config{Dir: t.TempDir(), Peers: map[uint64]string{1: "p21:1", 2: "h2:9093"}, ClusterToken: "prod-east"}
+	ta, err := clusterToken(a, logger, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := clusterToken(b, logger, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ta != "prod-east" || tb != ta {
+		t.Fatalf("tokens %q and %q, want both prod-east", ta, tb)
+	}
+	// Once state exists the stored token stays, whatever is given later.
+	a.ClusterToken = "other"
+	if got, err := clusterToken(a, logger, false); err != nil || got != "prod-east" {
+		t.Fatalf("restart: token %q, err %v", got, err)
+	}
+	long := Config{Dir: t.TempDir(), ClusterToken: strings.Repeat("x", maxTokenLen+1)}
+	if _, err := clusterToken(long, logger, true); err == nil {
+		t.Fatal("an oversized token was accepted")
+	}
+	if _, ok, _ := readToken(long.Dir); ok {
+		t.Fatal("an oversized token was written")
+	}
+}
