@@ -103,11 +103,17 @@ const fsyncDelay = 200 * time.Millisecond
 // each picks by position; which node that is (the leader of partition 2,
 // say) depends on the cluster at that moment.
 type nemesis struct {
-	rng   *rand.Rand
-	kinds []kind
-	c     *nodes.Cluster
-	meta  func(ctx context.Context) (clusterMeta, error)
-	hc    *http.Client
+	rng     *rand.Rand
+	kinds   []kind
+	rounds  bool   // draw kinds in rounds (drawKind)
+	pending []kind // what is left of the current round
+	c       *nodes.Cluster
+	meta    func(ctx context.Context) (clusterMeta, error)
+	hc      *http.Client
+}
+
+func newNemesis(seed uint64, kinds []kind, rounds bool) *nemesis {
+	return &nemesis{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kinds: kinds, rounds: rounds}
 }
 
 // clusterMeta is who leads what, as Metadata answers it.
@@ -116,9 +122,24 @@ type clusterMeta struct {
 	leaders    map[int32]int32 // partition -> leader
 }
 
+// drawKind draws the next fault kind: uniformly, or with rounds, from a
+// seeded permutation of every kind, refilled when used up.
+func (m *nemesis) drawKind() kind {
+	if !m.rounds {
+		return m.kinds[m.rng.IntN(len(m.kinds))]
+	}
+	if len(m.pending) == 0 {
+		m.pending = slices.Clone(m.kinds)
+		m.rng.Shuffle(len(m.pending), func(i, j int) { m.pending[i], m.pending[j] = m.pending[j], m.pending[i] })
+	}
+	k := m.pending[0]
+	m.pending = m.pending[1:]
+	return k
+}
+
 // next draws the next fault and picks its targets.
 func (m *nemesis) next(ctx context.Context, partitions int32) (*fault, error) {
-	k := m.kinds[m.rng.IntN(len(m.kinds))]
+	k := m.drawKind()
 	r := holdRange[k]
 	f := &fault{kind: k, partition: -1, hold: r[0] + time.Duration(m.rng.Int64N(int64(r[1]-r[0])))}
 	pick := m.rng.IntN(len(m.c.Nodes)) // drawn for every kind, so the sequence does not depend on metadata

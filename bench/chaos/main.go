@@ -70,6 +70,7 @@ type options struct {
 	seed           uint64
 	seeds          int
 	duration       time.Duration
+	rounds         int
 	kinds          []kind
 	client         workload.Client
 	rate           int
@@ -96,6 +97,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the fault schedule (0: pick one and print it)")
 	fs.IntVar(&o.seeds, "seeds", 1, "runs, with seeds seed, seed+1, ...; each on a fresh cluster")
 	fs.DurationVar(&o.duration, "duration", 2*time.Minute, "how long faults are injected in each run")
+	fs.IntVar(&o.rounds, "rounds", 0, "instead of --duration: this many rounds, each every fault kind once in a seeded order (CI's short schedule)")
 	fs.StringVar(&faults, "faults", "all", "fault kinds, comma-separated: all or "+kindList(allKinds))
 	fs.StringVar(&client, "client", string(workload.FranzGo), "producer client, with its default settings: "+clientList())
 	fs.IntVar(&o.rate, "records-per-sec", 500, "records produced per second")
@@ -127,6 +129,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--client %q: want one of %s", client, clientList())
 	}
 	switch {
+	case o.rounds < 0:
+		return o, errors.New("--rounds must not be negative")
 	case o.seeds < 1:
 		return o, errors.New("--seeds must be at least 1")
 	case o.duration <= 0:
@@ -142,6 +146,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// reproduce is the command line that draws the same schedule.
+func (o options) reproduce(seed uint64) string {
+	length := "--duration " + o.duration.String()
+	if o.rounds > 0 {
+		length = fmt.Sprintf("--rounds %d", o.rounds)
+	}
+	return fmt.Sprintf("--seed %d %s --faults %s --client %s --quiet %s", seed, length, kindList(o.kinds), o.client, o.quiet)
 }
 
 func kindList(ks []kind) string {
@@ -213,7 +226,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var results []*runResult
 	for i := range o.seeds {
 		seed := o.seed + uint64(i)
-		fmt.Fprintf(stdout, "seed %d (reproduce: --seed %d --duration %s --faults %s --client %s)\n", seed, seed, o.duration, kindList(o.kinds), o.client)
+		fmt.Fprintf(stdout, "seed %d (reproduce: %s)\n", seed, o.reproduce(seed))
 		r := (&suite{o: o, bin: bin, log: log, stdout: stdout, stderr: stderr}).run(ctx, seed)
 		r.report(stdout, o)
 		results = append(results, r)

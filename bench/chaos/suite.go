@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -191,9 +190,16 @@ func (s *suite) exercise(ctx context.Context, c *nodes.Cluster, seed uint64, kin
 		return err
 	}
 	doc := doctor{bin: s.bin, urls: nodes.AdminURLs(c.Nodes)}
-	nem := &nemesis{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kinds: kinds, c: c, meta: metadata(adm), hc: hc}
+	nem := newNemesis(seed, kinds, o.rounds > 0)
+	nem.c, nem.meta, nem.hc = c, metadata(adm), hc
 	scheduleStart := time.Now()
-	for time.Since(scheduleStart) < o.duration && ctx.Err() == nil {
+	more := func() bool {
+		if o.rounds > 0 {
+			return len(res.faults) < o.rounds*len(kinds)
+		}
+		return time.Since(scheduleStart) < o.duration
+	}
+	for more() && ctx.Err() == nil {
 		f, err := nem.next(ctx, int32(o.partitions))
 		if err != nil {
 			return fmt.Errorf("pick fault %d: %w", len(res.faults)+1, err)
