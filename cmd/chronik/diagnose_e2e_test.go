@@ -175,9 +175,12 @@ func TestToolsSeeAPausedFollower(t *testing.T) {
 	if !ok || f.Topic != "lagging" || f.Partition == nil || f.Evidence["lag"] == nil {
 		t.Fatalf("doctor has no FOLLOWER_STALLED naming node %d, the partition and its lag: %+v", follower+1, doc.Findings)
 	}
-	out, _, _, _ := runTool(t, "doctor", "--admin", a)
-	if !strings.Contains(out, "FOLLOWER_STALLED") || !strings.Contains(out, "lagging-0") {
-		t.Errorf("doctor's table does not show the stalled follower:\n%s", out)
+	// The cause first (the paused node), then with -v every finding.
+	out, _, _, _ := runTool(t, "doctor", "-v", "--admin", a, "--timeout", "2s")
+	// (warning, or critical once the ISR shrinks to min under the acks=all stream)
+	if first, _, _ := strings.Cut(out, "\n"); !strings.Contains(first, fmt.Sprintf("\tNODE_UNREACHABLE\tnode %d\t", follower+1)) ||
+		!strings.Contains(out, "FOLLOWER_STALLED") || !strings.Contains(out, "lagging-0") {
+		t.Errorf("doctor's table does not show the paused follower's cause and stall:\n%s", out)
 	}
 
 	c.Procs[follower].Resume(t)
@@ -226,6 +229,17 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 				t.Fatalf("ACKS_ALL_WAITING %+v", f)
 			}
 			t.Logf("ACKS_ALL_WAITING: %v waiting, oldest %.1fs", count, oldest)
+			// The waiters' cause is the paused follower they wait for.
+			i := slices.IndexFunc(doc.Findings, func(g api.Finding) bool { return g.Code == diagnose.CodeAcksAllWaiting })
+			for _, c := range doc.Causes {
+				if slices.Contains(c.Findings, i) {
+					if c.Code != diagnose.CauseNodeUnreachable || c.Node == nil || *c.Node != int32(follower+1) {
+						t.Fatalf("ACKS_ALL_WAITING is under %s %v, want NODE_UNREACHABLE of paused node %d: %+v", c.Code, c.Node, follower+1, doc.Causes)
+					}
+					return true
+				}
+			}
+			t.Fatalf("ACKS_ALL_WAITING under no cause: %+v", doc.Causes)
 			return true
 		}
 		select {
