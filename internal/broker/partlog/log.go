@@ -329,10 +329,11 @@ func (l *Log) failLocked(err error) {
 		return
 	}
 	l.failErr = fmt.Errorf("log unusable after a storage failure: %w", err)
-	l.logger.Error("storage failure; the log refuses further writes", "err", err)
-	if l.onFailure != nil {
-		l.onFailure(fmt.Errorf("partition log %s: %w", l.dir, err))
+	if l.onFailure == nil {
+		l.logger.Error("storage failure; the log refuses further writes", "err", err)
+		return
 	}
+	l.onFailure(fmt.Errorf("partition log %s: %w", l.dir, err)) // the owner logs what happens next
 }
 
 // Failed is the storage failure that made the log refuse writes, nil while

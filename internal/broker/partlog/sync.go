@@ -69,7 +69,7 @@ func (l *Log) syncPass() error {
 	var err error
 	if l.beforeFsync != nil {
 		if err = l.beforeFsync(); err != nil {
-			err = fmt.Errorf("fsync %s: %w", l.dir, err)
+			err = fmt.Errorf("fsync: %w", err)
 		}
 	}
 	for _, s := range rolled {
