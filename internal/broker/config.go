@@ -130,6 +130,12 @@ type Config struct {
 	// testCommands are metadata commands the product does not have, added
 	// only by tests (export_test.go) to build states it never creates.
 	testCommands state.Commands
+	// testBeforeFsync runs before every partition log's fsync pass; tests
+	// (export_test.go) make it fail to play a failing disk.
+	testBeforeFsync func() error
+	// testBeforeSave runs before every write of the raft store; tests
+	// (export_test.go) make it fail to play a failing disk.
+	testBeforeSave func() error
 	// AdminHandler builds the admin HTTP API over the running node; nil
 	// serves only /healthz and /readyz. (The admin package sits above the
 	// broker, so the command wires it in.)

@@ -75,15 +75,36 @@ type Node struct {
 	fetchers    *replication.Fetchers // follower fetch loops, set by the reconciler
 	runCtx      context.Context
 
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-	closeErr  error
+	// faults are the faults a chronik_faults build injects (faults_faults.go);
+	// an empty struct in other builds.
+	faults faults
+
+	// A storage failure (storage_failure.go) stops the node on its own;
+	// Close stops it gracefully. Whichever comes first runs, under stopOnce.
+	failOnce    sync.Once
+	failErr     *StorageError // set before failed is closed
+	failed      chan struct{}
+	closingOnce sync.Once
+	closing     chan struct{} // closed by Close: the storage watcher stands down
+	watchDone   chan struct{} // closed when the storage watcher returned
+	stopOnce    sync.Once
+	stopped     chan struct{} // closed when Close or the halt is over
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeErr error
 }
+
+// haltWithin bounds how long Serve waits for a node that stops itself on a
+// storage failure: a disk that hangs must not keep the process, and with it
+// the sockets peers would otherwise see refused, alive.
+const haltWithin = 5 * time.Second
 
 // Serve runs one node until ctx is cancelled, then stops gracefully: stop
 // accepting, finish or fail in-flight requests, flush, fsync, close files.
-// ready, if not nil, is called once all listeners are bound.
+// ready, if not nil, is called once all listeners are bound. When writing to
+// the data dir fails the node stops itself without writing more, and Serve
+// returns a *StorageError (the command exits with a code of its own).
 func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	n, err := Start(ctx, cfg)
 	if err != nil {
@@ -92,7 +113,17 @@ func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if ready != nil {
 		ready(n.Addrs())
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-n.Failed():
+		select {
+		case <-n.Done():
+		case <-time.After(haltWithin):
+			n.logger.Error("the node did not finish stopping after the storage failure; exiting anyway",
+				"waited", haltWithin.String())
+		}
+		return n.Err()
+	}
 	n.logger.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -113,12 +144,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n := &Node{cfg: cfg, logger: logger, started: time.Now()}
+	n := &Node{cfg: cfg, logger: logger, started: time.Now(),
+		failed: make(chan struct{}), closing: make(chan struct{}), watchDone: make(chan struct{}), stopped: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.abort()
 		}
 	}()
+	n.faults.announce(logger)
 	if err := n.openDataDir(); err != nil {
 		return nil, err
 	}
@@ -168,7 +201,9 @@ func (n *Node) openReplicas() (err error) {
 	n.segFiles = partlog.NewFileCache(n.files.SegmentFiles)
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(n.cfg.DataDir, "logs"), Flush: n.cfg.LogFlush, FlushInterval: n.cfg.LogFlushInterval, Logger: n.logger,
-		Files: n.segFiles,
+		Files:       n.segFiles,
+		OnFailure:   n.storageFailed,
+		BeforeFsync: chainHooks(n.faults.beforeFsync(), n.cfg.testBeforeFsync),
 	}); err != nil {
 		return fmt.Errorf("open replicas: %w", err)
 	}
@@ -233,6 +268,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 		Commands:        cfg.testCommands,
 		Logger:          logger,
 		Security:        security,
+		BeforeSave:      chainHooks(n.faults.beforeSave(), n.cfg.testBeforeSave),
 	}); err != nil {
 		return fmt.Errorf("raft metadata: %w", err)
 	}
@@ -354,6 +390,7 @@ func (n *Node) startLoops() {
 	n.spawn(func() { n.replicas.RunHighWatermarkCheckpoints(runCtx, replica.DefaultHighWatermarkCheckpointInterval) })
 	n.spawn(func() { n.runReconciler(runCtx) })
 	n.spawn(func() { n.register(runCtx) })
+	go n.watchStorage() // not spawned: it may stop the node, which waits for those
 	n.spawn(func() {
 		n.controller.RunLiveness(runCtx, n.activity, n.refusedDials, livenessInterval, cfg.BrokerSessionTimeout)
 	})
@@ -490,10 +527,35 @@ func (n *Node) coordinates(groupID string) bool {
 
 // Close stops the node gracefully: no new connections or requests, in-flight
 // requests finish until ctx expires, then every log is flushed, fsynced and
-// closed and the raft node stops.
+// closed and the raft node stops. After the node stopped itself on a
+// storage failure, Close waits for that stop to finish and returns nil
+// (Err tells the failure).
 func (n *Node) Close(ctx context.Context) error {
-	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	n.closingOnce.Do(func() { close(n.closing) })
+	n.stopOnce.Do(func() {
+		n.closeErr = n.close(ctx)
+		close(n.stopped)
+	})
+	<-n.watchDone
 	return n.closeErr
+}
+
+// chainHooks runs the fsync hooks of a chronik_faults build (fault) and of
+// a test (test) one after the other; nil when neither is set, as in
+// production.
+func chainHooks(fault, test func() error) func() error {
+	switch {
+	case fault == nil:
+		return test
+	case test == nil:
+		return fault
+	}
+	return func() error {
+		if err := fault(); err != nil {
+			return err
+		}
+		return test()
+	}
 }
 
 func (n *Node) close(ctx context.Context) error {
