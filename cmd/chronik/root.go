@@ -21,6 +21,10 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitStorage: `chronik serve` stopped itself because writing to its
+	// data dir failed (disk full, I/O error). 74 is EX_IOERR of sysexits.h,
+	// so supervisors and operators can tell it from a crash or a bad flag.
+	exitStorage = 74
 )
 
 // IOStreams are the standard streams a command uses; tests replace them with buffers.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -32,7 +33,9 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 		Use:   "serve",
 		Short: "Run a chronik node",
 		Long: `Run a chronik node until SIGINT or SIGTERM, then stop gracefully.
-A second signal during shutdown exits at once.
+A second signal during shutdown exits at once. When writing to the data dir
+fails (disk full, I/O error) the node stops itself, so that its partitions'
+leadership moves to other nodes, and exits with code 74.
 
 Every flag can also be set with a CHRONIK_* environment variable (--data-dir is
 CHRONIK_DATA_DIR) or as a key in the --config file (data-dir: /var/lib/chronik).
@@ -116,6 +119,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		}
 		log.Info("chronik serving", "kafka", a.Kafka, "advertised", a.AdvertiseKafka, "admin", admin)
 	})
+	if se := (*broker.StorageError)(nil); errors.As(err, &se) {
+		// The node has logged what failed and what to do; the exit code
+		// tells a supervisor that restarting on the same disk will not help.
+		return &exitCodeError{code: exitStorage, err: fmt.Errorf("serve: %w", err)}
+	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -273,3 +273,19 @@ func TestServeLogFormatJSON(t *testing.T) {
 		t.Fatalf("no JSON serving line:\n%s", e.errOut.String())
 	}
 }
+
+// A node that stopped itself on a storage failure exits with code 74, not
+// the generic 1, and the error is printed once.
+func TestServeStorageFailureExitCode(t *testing.T) {
+	e := newTestEnv(t)
+	e.f.Serve = func(context.Context, broker.Config, func(broker.Addrs)) error {
+		return &broker.StorageError{DataDir: "/data", Err: errors.New("partition log /data/logs/t-0: write 00000000000000000000.log: no space left on device")}
+	}
+	code := e.run(t, "serve", "--data-dir", t.TempDir())
+	if code != exitStorage {
+		t.Fatalf("exit code %d, want %d", code, exitStorage)
+	}
+	if stderr := e.errOut.String(); strings.Count(stderr, "no space left on device") != 1 || !strings.Contains(stderr, "Error: serve: storage failure in data dir /data") {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+}
