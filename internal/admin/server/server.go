@@ -62,6 +62,7 @@ func NewHandlerWithOptions(src Source, logger *slog.Logger, opts HandlerOptions)
 	mux.HandleFunc("/v1/topics", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.createTopic}))
 	mux.HandleFunc("/v1/topics/{name}", h.methods(map[string]http.HandlerFunc{http.MethodDelete: h.deleteTopic}))
 	mux.HandleFunc("/v1/elect-leaders", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.electLeaders}))
+	registerFaults(mux, h) // chronik_faults builds only
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.write(w, r, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
 			"; the endpoints are " + endpointList + " (docs/admin-api.md)"})
