@@ -18,10 +18,20 @@ import (
 // test binary calls it once (the caller caches the path) and removes dir
 // when it ends.
 func BuildChronik(dir string) (string, error) {
+	return BuildChronikTags(dir)
+}
+
+// BuildChronikTags is BuildChronik with build tags, such as chronik_faults
+// for a binary that serves fault injection (docs/admin-api.md).
+func BuildChronikTags(dir string, tags ...string) (string, error) {
 	bin := filepath.Join(dir, "chronik")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/chronik-dev/chronik/cmd/chronik").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.Command("go", append(args, "github.com/chronik-dev/chronik/cmd/chronik")...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build chronik: %w\n%s", err, out)
+		return "", fmt.Errorf("go build chronik (tags %v): %w\n%s", tags, err, out)
 	}
 	return bin, nil
 }
