@@ -218,7 +218,8 @@ func RenderDoctor(w io.Writer, rep diagnose.DoctorReport, verbose bool, opts Tab
 			return err
 		}
 	} else {
-		fmt.Fprintf(&b, "\n%d findings under %d causes; `chronik doctor -v` shows each with its evidence\n", len(rep.Findings), len(rep.Causes))
+		fmt.Fprintf(&b, "\n%d %s under %d %s; `chronik doctor -v` shows each with its evidence\n",
+			len(rep.Findings), plural(len(rep.Findings), "finding", "findings"), len(rep.Causes), plural(len(rep.Causes), "cause", "causes"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -129,7 +129,7 @@ func TestRenderDoctorCausesFirst(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{"CRITICAL  NODE_DOWN  node 3", "3 partitions at min ISR: one more loss refuses acks=all",
 		"next: start node 3 again", "findings: AT_MIN_ISR ×3, BROKER_FENCED, NODE_UNREACHABLE, RAFT_FOLLOWER_BEHIND",
-		"6 findings under 1 causes"} {
+		"6 findings under 1 cause;"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor lacks %q:\n%s", want, out)
 		}
