@@ -10,6 +10,8 @@ import (
 
 	"github.com/chronik-dev/chronik/bench/internal/nodes"
 	"github.com/chronik-dev/chronik/bench/internal/workload"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -205,5 +207,30 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, .5) != 0 {
 		t.Error("empty")
+	}
+}
+
+func TestScoreDoctor(t *testing.T) {
+	id := func(v int32) *int32 { return &v }
+	n2, n3 := &nodes.Node{ID: 2}, &nodes.Node{ID: 3}
+	rep := diagnose.DoctorReport{
+		Causes: []api.Cause{
+			{Code: diagnose.CauseNodeDown, Node: id(2), Partitions: []string{"chaos-1"}},
+			{Code: diagnose.CauseRaftQuorumLost, Nodes: []int32{2, 3}},
+		},
+		Findings: []api.Finding{{Code: "AT_MIN_ISR", Topic: topic, Partition: id(1)}, {Code: "BROKER_FENCED", Node: id(2)}},
+	}
+	p := score(rep, &fault{kind: killLeader, targets: []*nodes.Node{n2}, partition: 1})
+	if !p.namedNode || !p.namedRule || !p.namedPart || !slices.Equal(p.causes, []string{"NODE_DOWN", "RAFT_QUORUM_LOST"}) {
+		t.Fatalf("kill-leader of node 2: %+v", p)
+	}
+	if p := score(rep, &fault{kind: pauseNode, targets: []*nodes.Node{n3}, partition: -1}); !p.namedNode || p.namedRule {
+		t.Fatalf("pause of node 3 (named only by the quorum loss): %+v", p)
+	}
+	if p := score(rep, &fault{kind: killTwo, targets: []*nodes.Node{n2, n3}, partition: -1}); !p.namedRule {
+		t.Fatalf("kill-two: %+v", p)
+	}
+	if p := score(diagnose.DoctorReport{}, &fault{kind: slowFsync, targets: []*nodes.Node{n3}, partition: -1}); p.namedNode || p.namedRule {
+		t.Fatalf("empty report: %+v", p)
 	}
 }

@@ -12,26 +12,8 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/bench/internal/nodes"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
-
-// doctorReport is the part of `chronik doctor -o json` the suite reads.
-type doctorReport struct {
-	Findings []struct {
-		Code      string `json:"code"`
-		Severity  string `json:"severity"`
-		Topic     string `json:"topic"`
-		Partition *int32 `json:"partition"`
-		Node      *int32 `json:"node"`
-	} `json:"findings"`
-	// Causes group findings by root cause, where the doctor does that.
-	Causes []struct {
-		Code string `json:"code"`
-		Node *int32 `json:"node"`
-	} `json:"causes"`
-	Unreachable []struct {
-		NodeID int32 `json:"node_id"`
-	} `json:"unreachable_nodes"`
-}
 
 // doctorProbe is what `chronik doctor` said at one moment of a fault.
 type doctorProbe struct {
@@ -41,6 +23,8 @@ type doctorProbe struct {
 	codes     []string // finding codes, sorted, without repeats
 	causes    []string // cause codes, if the doctor groups causes
 	namedNode bool     // a finding or cause names a faulted node
+	namedRule bool     // a cause of the kind's expected codes names a faulted node (or the quorum loss)
+	namedPart bool     // kill-leader: a cause or finding names the partition
 	err       string
 }
 
@@ -50,11 +34,27 @@ type doctor struct {
 	urls []string
 }
 
+// expectedCauses are the doctor's cause codes that explain each fault kind
+// (docs/admin-api.md). A node that halts on a full disk is down by the time
+// anyone asks; slow fsync shows only as a replica falling behind.
+var expectedCauses = map[kind][]string{
+	killAny:        {diagnose.CauseNodeDown},
+	killLeader:     {diagnose.CauseNodeDown},
+	killController: {diagnose.CauseNodeDown},
+	termRestart:    {diagnose.CauseNodeDown},
+	diskFull:       {diagnose.CauseNodeDown, diagnose.CauseDiskFull},
+	killTwo:        {diagnose.CauseRaftQuorumLost},
+	pauseNode:      {diagnose.CauseNodeUnreachable},
+	cutNode:        {diagnose.CauseNodePartitioned, diagnose.CauseNodeUnreachable},
+	cutLink:        {diagnose.CauseNodePartitioned, diagnose.CauseFetchErrors, diagnose.CauseReplicaSlow},
+	slowFsync:      {diagnose.CauseReplicaSlow},
+}
+
 // probeTimeout bounds each node's answer to the doctor: a paused node must
 // not hold a probe for the doctor's 3 s default.
 const probeTimeout = time.Second
 
-func (d doctor) run(ctx context.Context) (doctorReport, int, error) {
+func (d doctor) run(ctx context.Context) (diagnose.DoctorReport, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.bin, "doctor", "-o", "json", "--timeout", probeTimeout.String(),
@@ -68,9 +68,9 @@ func (d doctor) run(ctx context.Context) (doctorReport, int, error) {
 	case errors.As(err, &exitErr):
 		code = exitErr.ExitCode()
 	case err != nil:
-		return doctorReport{}, -1, fmt.Errorf("run chronik doctor: %w", err)
+		return diagnose.DoctorReport{}, -1, fmt.Errorf("run chronik doctor: %w", err)
 	}
-	var rep doctorReport
+	var rep diagnose.DoctorReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return rep, code, fmt.Errorf("chronik doctor (exit %d) printed no report: %w; stderr: %s", code, err, strings.TrimSpace(stderr.String()))
 	}
@@ -87,15 +87,28 @@ func (d doctor) probe(ctx context.Context, f *fault) doctorProbe {
 		p.err = err.Error()
 		return p
 	}
+	scored := score(rep, f)
+	scored.ran, scored.after, scored.exit = true, p.after, code
+	return scored
+}
+
+// score says which of what a fault should show the doctor's report named.
+func score(rep diagnose.DoctorReport, f *fault) doctorProbe {
+	var p doctorProbe
 	targets := f.targetIDs()
 	named := func(id *int32) bool { return id != nil && slices.Contains(targets, *id) }
+	part := fmt.Sprintf("%s-%d", topic, f.partition)
 	for _, x := range rep.Findings {
 		p.codes = append(p.codes, x.Code)
 		p.namedNode = p.namedNode || named(x.Node)
+		p.namedPart = p.namedPart || (x.Topic == topic && x.Partition != nil && *x.Partition == f.partition)
 	}
 	for _, x := range rep.Causes {
 		p.causes = append(p.causes, x.Code)
-		p.namedNode = p.namedNode || named(x.Node)
+		namesNode := named(x.Node) || slices.ContainsFunc(x.Nodes, func(id int32) bool { return slices.Contains(targets, id) })
+		p.namedNode = p.namedNode || namesNode
+		p.namedRule = p.namedRule || (slices.Contains(expectedCauses[f.kind], x.Code) && (namesNode || f.kind == killTwo))
+		p.namedPart = p.namedPart || slices.Contains(x.Partitions, part)
 	}
 	for _, u := range rep.Unreachable {
 		p.namedNode = p.namedNode || slices.Contains(targets, u.NodeID)

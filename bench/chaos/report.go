@@ -92,8 +92,10 @@ type kindSummary struct {
 	StallP50MS   float64   `json:"stall_p50_ms"`
 	StallP90MS   float64   `json:"stall_p90_ms"`
 	StallMaxMS   float64   `json:"stall_max_ms"`
-	RecoverMaxS  float64   `json:"recover_max_s"` // heal to healthy
-	DoctorNamed  int       `json:"doctor_named"`  // probes that named the faulted node
+	RecoverMaxS  float64   `json:"recover_max_s"`              // heal to healthy
+	DoctorNamed  int       `json:"doctor_named"`               // probes that named the faulted node
+	DoctorCause  int       `json:"doctor_cause"`               // probes whose causes named the fault's expected cause
+	DoctorPart   int       `json:"doctor_partition,omitempty"` // kill-leader probes that named the partition
 	DoctorProbes int       `json:"doctor_probes"`
 	Unhealthy    int       `json:"unhealthy"`
 	Errors       int       `json:"errors"`
@@ -170,6 +172,12 @@ func (r *runResult) summarize(settle time.Duration) summary {
 			if f.doctor.namedNode {
 				k.DoctorNamed++
 			}
+			if f.doctor.namedRule {
+				k.DoctorCause++
+			}
+			if f.doctor.namedPart && f.kind == killLeader {
+				k.DoctorPart++
+			}
 		}
 	}
 	for kd, ds := range byKind {
@@ -193,15 +201,18 @@ func (r *runResult) report(w io.Writer, o options) {
 		}
 		line += fmt.Sprintf("  stall %.2fs", f.stall.Seconds())
 		if f.doctor.ran {
-			named := "did not name"
-			if f.doctor.namedNode {
-				named = "named"
+			verdict := "missed the node"
+			switch {
+			case f.doctor.namedRule:
+				verdict = "named the cause"
+			case f.doctor.namedNode:
+				verdict = "named the node"
 			}
-			codes := strings.Join(append(slices.Clone(f.doctor.causes), f.doctor.codes...), ",")
+			codes := "causes " + strings.Join(f.doctor.causes, ",") + "; findings " + strings.Join(f.doctor.codes, ",")
 			if f.doctor.err != "" {
 				codes = f.doctor.err
 			}
-			line += fmt.Sprintf("  doctor@%.1fs %s node %s [%s]", f.doctor.after.Seconds(), named, joinIDs(f.targetIDs()), codes)
+			line += fmt.Sprintf("  doctor@%.1fs %s [%s]", f.doctor.after.Seconds(), verdict, codes)
 		}
 		if len(f.fencedUp) > 0 {
 			line += fmt.Sprintf("  FENCED WHILE UP: %s", joinIDs(f.fencedUp))
@@ -248,7 +259,7 @@ func activeFault(faults []*fault, t0 time.Time, iv interval) string {
 // and one JSON line with them.
 func writeAggregate(w io.Writer, rs []*runResult) {
 	byKind := map[kind][]time.Duration{}
-	named, probes := map[kind]int{}, map[kind]int{}
+	named, causes, probes := map[kind]int{}, map[kind]int{}, map[kind]int{}
 	okRuns := 0
 	var violations, records int
 	for _, r := range rs {
@@ -265,15 +276,18 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 				if f.doctor.namedNode {
 					named[f.kind]++
 				}
+				if f.doctor.namedRule {
+					causes[f.kind]++
+				}
 			}
 		}
 	}
 	fmt.Fprintf(w, "\n%d of %d runs passed; %d acknowledged records checked, %d violations\n", okRuns, len(rs), records, violations)
-	fmt.Fprintf(w, "  %-16s %4s %9s %9s %9s %9s  %s\n", "fault", "n", "p50", "p90", "p99", "max", "doctor named the node")
+	fmt.Fprintf(w, "  %-16s %4s %9s %9s %9s %9s  %s\n", "fault", "n", "p50", "p90", "p99", "max", "doctor named: node, cause")
 	type agg struct {
-		N                        int
-		P50MS, P90MS, P99MS, Max float64
-		DoctorNamed, Probes      int
+		N                                int
+		P50MS, P90MS, P99MS, MaxMS       float64
+		DoctorNamed, DoctorCause, Probes int
 	}
 	out := map[kind]agg{}
 	for _, k := range allKinds {
@@ -281,9 +295,9 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 		if len(ds) == 0 {
 			continue
 		}
-		a := agg{len(ds), ms(percentile(ds, .5)), ms(percentile(ds, .9)), ms(percentile(ds, .99)), ms(percentile(ds, 1)), named[k], probes[k]}
+		a := agg{len(ds), ms(percentile(ds, .5)), ms(percentile(ds, .9)), ms(percentile(ds, .99)), ms(percentile(ds, 1)), named[k], causes[k], probes[k]}
 		out[k] = a
-		fmt.Fprintf(w, "  %-16s %4d %8.0fms %8.0fms %8.0fms %8.0fms  %d/%d\n", k, a.N, a.P50MS, a.P90MS, a.P99MS, a.Max, a.DoctorNamed, a.Probes)
+		fmt.Fprintf(w, "  %-16s %4d %8.0fms %8.0fms %8.0fms %8.0fms  %d/%d, %d/%d\n", k, a.N, a.P50MS, a.P90MS, a.P99MS, a.MaxMS, a.DoctorNamed, a.Probes, a.DoctorCause, a.Probes)
 	}
 	b, _ := json.Marshal(map[string]any{"runs": len(rs), "passed": okRuns, "acked": records, "violations": violations, "stall_by_kind": out})
 	fmt.Fprintln(w, string(b))
