@@ -46,7 +46,10 @@ type Config struct {
 	// Peers are the initial voters' cluster addresses (--peers, parsed by
 	// internal/config); empty means a one-node cluster of this node. Ignored
 	// once raft state exists.
-	Peers               Peers
+	Peers Peers
+	// InitialClusterToken replaces the handshake token founders derive from
+	// Peers, for founders whose --peers differ; ignored once raft state exists.
+	InitialClusterToken string
 	RaftSnapshotEntries int64
 	RaftTickInterval    time.Duration
 	RaftElectionTimeout time.Duration

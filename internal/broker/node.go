@@ -260,6 +260,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 		Dir:             filepath.Join(cfg.DataDir, "raft"),
 		ListenAddr:      n.addrs.Cluster,
 		Peers:           raftPeers,
+		ClusterToken:    cfg.InitialClusterToken,
 		ClusterID:       newClusterID(),
 		TickInterval:    cfg.RaftTickInterval,
 		ElectionTicks:   int(cfg.RaftElectionTimeout / cfg.RaftTickInterval),

@@ -100,6 +100,8 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.ClusterInsecure }},
 		{name: "peers", usage: "initial voters' cluster addresses, 1=host:port,2=host:port,... (empty: a one-node cluster); ignored once raft state exists",
 			field: func(s *settings) any { return &s.cfg.Peers }},
+		{name: "initial-cluster-token", usage: "token the founding nodes share to recognise each other (default: derived from --peers, which must then be the same on every founder); ignored once raft state exists",
+			field: func(s *settings) any { return &s.cfg.InitialClusterToken }},
 		{name: "raft-snapshot-entries", usage: "snapshot the metadata and compact the raft log every N applied entries",
 			field: func(s *settings) any { return &s.cfg.RaftSnapshotEntries }},
 		{name: "raft-tick-interval", usage: "raft's clock tick; heartbeats go out every tick",
