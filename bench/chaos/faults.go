@@ -45,6 +45,7 @@ type fault struct {
 	fencedUp      []int32   // brokers fenced while running at the deadline
 	doctor        doctorProbe
 	stall         time.Duration // longest wait of a record sent during the fault
+	resumed       time.Duration // heal to the first ack, if acks had stopped; -1 otherwise
 	err           error         // the nemesis could not inject or heal it
 }
 

@@ -185,8 +185,18 @@ func TestStallsAndTimeline(t *testing.T) {
 	}
 	f := &fault{kind: killAny, start: at(1200), healed: at(2000), healthyAt: at(3000)}
 	stalls([]*fault{f}, outcomes, time.Minute)
-	if f.stall != 1500*time.Millisecond {
-		t.Fatalf("stall %s, want 1.5s", f.stall)
+	if f.stall != 1500*time.Millisecond || f.resumed != 500*time.Millisecond {
+		t.Fatalf("stall %s, resumed %s; want 1.5s, 500ms (no ack from 0.01 s to the heal at 2 s)", f.stall, f.resumed)
+	}
+	f.healed = at(2550) // an ack 50 ms before: acks had not stopped
+	stalls([]*fault{f}, outcomes, time.Minute)
+	if f.resumed != -1 {
+		t.Fatalf("resumed %s, want -1", f.resumed)
+	}
+	q := &fault{kind: killTwo, start: at(3000), healed: at(5500), healthyAt: at(6000)}
+	stalls([]*fault{q}, outcomes, time.Minute)
+	if q.resumed != 300*time.Millisecond {
+		t.Fatalf("resumed %s after a heal that ended 2.3 s without acks, want 300ms", q.resumed)
 	}
 	tl := stallTimeline(t0, outcomes, 500*time.Millisecond)
 	want := []interval{{time.Second, 2600 * time.Millisecond}, {5 * time.Second, 5800 * time.Millisecond}}

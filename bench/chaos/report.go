@@ -26,17 +26,38 @@ func faultEnd(f *fault, settle time.Duration) time.Time {
 }
 
 // stalls fills each fault's stall: the longest wait for an ack of a record
-// sent from stallLead before the fault until the cluster was healthy again.
+// sent from stallLead before the fault until the cluster was healthy again;
+// and, for a fault that stopped every ack until its heal (a lost quorum),
+// how long after the heal acks resumed.
 func stalls(faults []*fault, outcomes []workload.Ack, settle time.Duration) {
 	for _, f := range faults {
 		from, to := f.start.Add(-stallLead), faultEnd(f, settle)
+		var lastBeforeHeal, firstAfterHeal time.Time
 		for _, a := range outcomes {
-			if a.Err == "" && !a.Sent.Before(from) && a.Sent.Before(to) {
+			if a.Err != "" {
+				continue
+			}
+			if !a.Sent.Before(from) && a.Sent.Before(to) {
 				f.stall = max(f.stall, a.Done.Sub(a.Sent))
 			}
+			switch {
+			case a.Done.Before(f.healed):
+				if a.Done.After(lastBeforeHeal) {
+					lastBeforeHeal = a.Done
+				}
+			case firstAfterHeal.IsZero() || a.Done.Before(firstAfterHeal):
+				firstAfterHeal = a.Done
+			}
+		}
+		f.resumed = -1
+		if !firstAfterHeal.IsZero() && f.healed.Sub(lastBeforeHeal) > resumeGap {
+			f.resumed = firstAfterHeal.Sub(f.healed)
 		}
 	}
 }
+
+// resumeGap: no ack for this long before a heal means acks had stopped.
+const resumeGap = time.Second
 
 // interval is a span of the run, as offsets from its start.
 type interval struct{ from, to time.Duration }
@@ -93,6 +114,7 @@ type kindSummary struct {
 	StallP90MS   float64   `json:"stall_p90_ms"`
 	StallMaxMS   float64   `json:"stall_max_ms"`
 	RecoverMaxS  float64   `json:"recover_max_s"`              // heal to healthy
+	ResumedMS    []float64 `json:"resumed_ms,omitempty"`       // heal to the first ack, where acks had stopped
 	DoctorNamed  int       `json:"doctor_named"`               // probes that named the faulted node
 	DoctorCause  int       `json:"doctor_cause"`               // probes whose causes named the fault's expected cause
 	DoctorPart   int       `json:"doctor_partition,omitempty"` // kill-leader probes that named the partition
@@ -155,6 +177,9 @@ func (r *runResult) summarize(settle time.Duration) summary {
 		k.N++
 		byKind[f.kind] = append(byKind[f.kind], f.stall)
 		k.StallMS = append(k.StallMS, ms(f.stall))
+		if f.resumed >= 0 {
+			k.ResumedMS = append(k.ResumedMS, ms(f.resumed))
+		}
 		if f.healthyAt.IsZero() {
 			k.Unhealthy++
 			s.Unhealthy++
@@ -200,6 +225,9 @@ func (r *runResult) report(w io.Writer, o options) {
 			line += fmt.Sprintf("  healthy %.1fs after heal", f.healthyAt.Sub(f.healed).Seconds())
 		}
 		line += fmt.Sprintf("  stall %.2fs", f.stall.Seconds())
+		if f.resumed >= 0 {
+			line += fmt.Sprintf(" (acks resumed %.2fs after heal)", f.resumed.Seconds())
+		}
 		if f.doctor.ran {
 			verdict := "missed the node"
 			switch {
