@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
@@ -74,6 +76,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 		}
 		dir := partitionDir(m.opts.Dir, topic, i)
 		if err := m.claimDir(dir, id); err != nil {
+			m.reportIOFailure(err)
 			errs = append(errs, err)
 			continue
 		}
@@ -81,6 +84,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval, Files: m.opts.Files,
 				OnFailure: m.opts.OnFailure, BeforeFsync: m.opts.BeforeFsync}, m.opts.Logger)
 		if err != nil {
+			m.reportIOFailure(err)
 			errs = append(errs, err)
 			continue
 		}
@@ -110,6 +114,23 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reportIOFailure tells the owner (OnFailure) when creating or opening a
+// partition's log failed in the file system, as a failed write of an open
+// log does: a replica this node cannot open would leave a partition it was
+// assigned to lead without a leader that can serve it. Errors of the data
+// itself (a log recovery refuses) are not the disk's and are not reported.
+func (m *Manager) reportIOFailure(err error) {
+	if m.opts.OnFailure == nil {
+		return
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	var errno syscall.Errno
+	if errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &errno) {
+		m.opts.OnFailure(err)
+	}
 }
 
 // topicIDFile records which topic a partition directory belongs to, so a
