@@ -356,3 +356,28 @@ func findingKey(f api.Finding) string {
 	}
 	return b.String()
 }
+
+// byCause orders findings cause by cause, in the causes' order, and says
+// which cause each is under. Correlate puts every finding under exactly
+// one cause; one it missed would go last, under none (-1).
+func byCause(fs []api.Finding, causes []api.Cause) ([]api.Finding, []int) {
+	out := make([]api.Finding, 0, len(fs))
+	of := make([]int, 0, len(fs))
+	placed := make([]bool, len(fs))
+	for ci, c := range causes {
+		for _, i := range c.Findings {
+			if i >= 0 && i < len(fs) && !placed[i] {
+				placed[i] = true
+				out = append(out, fs[i])
+				of = append(of, ci)
+			}
+		}
+	}
+	for i, f := range fs {
+		if !placed[i] {
+			out = append(out, f)
+			of = append(of, -1)
+		}
+	}
+	return out, of
+}

@@ -141,8 +141,12 @@ type Model struct {
 	took                            time.Duration
 
 	// Derived from the applied snapshot.
-	rows     []api.PartitionRow
+	rows []api.PartitionRow
+	// findings are listed cause by cause (causes most severe first);
+	// causeOf[i] is the index in causes of findings[i]'s cause.
 	findings []api.Finding
+	causes   []api.Cause
+	causeOf  []int
 	nodes    []nodeRow
 	status   diagnose.ClusterStatus
 	lastLag  map[api.TopicPartition]int64
@@ -352,8 +356,10 @@ func (m *Model) apply(msg snapshotMsg) {
 	m.at = m.now()
 	m.took = msg.took
 	m.rows = diagnose.MergePartitions(msg.view)
-	m.findings = diagnose.Run(msg.view)
-	m.status = diagnose.BuildClusterStatus(msg.view, m.findings)
+	found := diagnose.Run(msg.view)
+	m.status = diagnose.BuildClusterStatus(msg.view, found)
+	m.causes = diagnose.Correlate(msg.view, found)
+	m.findings, m.causeOf = byCause(found, m.causes)
 	m.nodes = nodeRows(msg.view)
 
 	lastLag := make(map[api.TopicPartition]int64, len(m.rows))

@@ -893,3 +893,35 @@ func TestTUILeaderPaused(t *testing.T) {
 		t.Errorf("orders-1 row: %q\n%s", row, h.screen())
 	}
 }
+
+// The Findings view shows the causes first, then their findings grouped
+// under them, each row naming its cause; the selected finding says which
+// cause it is under and that cause's next step.
+func TestTUIFindingsCausesFirst(t *testing.T) {
+	h := newLoaded(t, "node-down", Options{})
+	h.keys("5")
+	lines := strings.Split(h.screen(), "\n")
+	causeAt, tableAt := -1, -1
+	for i, l := range lines {
+		if causeAt < 0 && strings.HasPrefix(l, "cause ✗ CRITICAL NODE_DOWN node 3") {
+			causeAt = i
+		}
+		if tableAt < 0 && strings.Contains(l, "SEVERITY") && strings.Contains(l, "CAUSE") {
+			tableAt = i
+		}
+	}
+	if causeAt < 0 || tableAt < 0 || causeAt > tableAt {
+		t.Fatalf("cause line at %d, table at %d:\n%s", causeAt, tableAt, h.screen())
+	}
+	if n := strings.Count(h.screen(), "NODE_DOWN node 3 "); n < 7 { // the cause line and six rows
+		t.Errorf("%d rows name the cause:\n%s", n, h.screen())
+	}
+	h.contains("under cause NODE_DOWN node 3 · its next step: start node 3 again")
+
+	// A paused leader: its cause first, with the critical finding on top.
+	h.refresh(admintest.LoadView(t, "leader-paused.json"))
+	h.contains("cause ✗ CRITICAL NODE_UNREACHABLE node 2", "LEADER_UNREACHABLE")
+	if got := h.m.findings[0].Code; got != "LEADER_UNREACHABLE" {
+		t.Errorf("first finding %s, want the cause's most severe, LEADER_UNREACHABLE", got)
+	}
+}

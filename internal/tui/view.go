@@ -57,10 +57,22 @@ func (m *Model) nodeListHeight() int {
 	return max(1, m.bodyHeight()-8)
 }
 
-// findingsListHeight is the rows of the findings list; the selected
-// finding's details take the rest of the body.
+// maxCauseLines bounds the causes listed above the findings, so the list
+// and the selected finding keep most of the screen.
+const maxCauseLines = 4
+
+// causeLines is how many body lines the causes take (with a blank line).
+func (m *Model) causeLines() int {
+	if len(m.causes) == 0 {
+		return 0
+	}
+	return min(len(m.causes), maxCauseLines) + 1
+}
+
+// findingsListHeight is the rows of the findings list; the causes above it
+// and the selected finding's details take the rest of the body.
 func (m *Model) findingsListHeight() int {
-	return max(1, min(len(m.findings), (m.bodyHeight()-1)/2))
+	return max(1, min(len(m.findings), (m.bodyHeight()-1-m.causeLines())/2))
 }
 
 // View renders the screen.
@@ -678,6 +690,29 @@ func severityCell(s string) cell {
 	return cell{text: "· " + strings.ToUpper(s)}
 }
 
+// causeWhere names what a cause is about: a node, nodes, a partition.
+func causeWhere(c api.Cause) string {
+	switch {
+	case c.Node != nil:
+		return "node " + strconv.Itoa(int(*c.Node))
+	case len(c.Nodes) > 0:
+		return "nodes " + idList(c.Nodes)
+	case len(c.Partitions) == 1:
+		return c.Partitions[0]
+	case len(c.Partitions) > 1:
+		return strconv.Itoa(len(c.Partitions)) + " partitions"
+	}
+	return "cluster"
+}
+
+// causeName is the short name of finding i's cause, for its row.
+func (m *Model) causeName(i int) string {
+	if ci := m.causeOf[i]; ci >= 0 {
+		return m.causes[ci].Code + " " + causeWhere(m.causes[ci])
+	}
+	return "-"
+}
+
 func (m *Model) findingsBody(w, h int) []string {
 	if len(m.findings) == 0 {
 		return []string{"", "  " + m.st.paint(stGreen, "✓ no findings: the cluster looks healthy")}
@@ -686,14 +721,30 @@ func (m *Model) findingsBody(w, h int) []string {
 	if sel < 0 {
 		sel = 0
 	}
+	// The causes first: what happened, one line each; their findings are
+	// listed below in the same order, each row naming its cause.
+	var out []string
+	for i, c := range m.causes {
+		if i == maxCauseLines-1 && len(m.causes) > maxCauseLines {
+			out = append(out, m.st.paint(stFaint, fmt.Sprintf("  … %d more causes (the CAUSE column names each)", len(m.causes)-i)))
+			break
+		}
+		sc := severityCell(c.Severity)
+		line := "cause " + m.st.paint(sc.style, sc.text) + " " + m.st.paint(stBold, c.Code) + " " + causeWhere(c) + "  " + c.Message
+		out = append(out, fit(line, w))
+	}
+	if len(out) > 0 {
+		out = append(out, "")
+	}
 	t := table{selectable: true, sel: sel, cols: []column{
-		{title: "SEVERITY"}, {title: "CODE"}, {title: "WHERE", flex: true, min: 6}, {title: "WHAT", flex: true, min: 8},
+		{title: "SEVERITY"}, {title: "CODE"}, {title: "WHERE", flex: true, min: 6}, {title: "CAUSE", flex: true, min: 6},
+		{title: "WHAT", flex: true, min: 8},
 	}}
-	for _, f := range m.findings {
-		t.rows = append(t.rows, []cell{severityCell(f.Severity), plain(f.Code), plain(f.Where()), plain(f.Message)})
+	for i, f := range m.findings {
+		t.rows = append(t.rows, []cell{severityCell(f.Severity), plain(f.Code), plain(f.Where()), plain(m.causeName(i)), plain(f.Message)})
 	}
 	listH := m.findingsListHeight()
-	out := t.render(m.st, w, m.findOff, listH)
+	out = append(out, t.render(m.st, w, m.findOff, listH)...)
 	if len(m.findings) > listH {
 		out = append(out, m.st.paint(stFaint, fmt.Sprintf("  %d of %d · ↑/↓ moves", sel+1, len(m.findings))))
 	} else {
@@ -721,6 +772,10 @@ func (m *Model) findingsBody(w, h int) []string {
 		out = append(out, wrap("evidence: "+strings.Join(ev, " "), w)...)
 	}
 	out = append(out, wrap("next: "+f.NextStep, w)...)
+	if ci := m.causeOf[sel]; ci >= 0 {
+		c := m.causes[ci]
+		out = append(out, fit("under cause "+c.Code+" "+causeWhere(c)+" · its next step: "+c.NextStep, w))
+	}
 	switch {
 	case f.Topic != "" && f.Partition != nil:
 		out = append(out, m.st.paint(stFaint, "enter opens "+f.Where()))
