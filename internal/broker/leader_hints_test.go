@@ -63,3 +63,52 @@ func TestProduceToFollowerCarriesLeaderHint(t *testing.T) {
 		t.Fatalf("leader endpoint %+v", b)
 	}
 }
+
+// TestPartitionNotServedHereIsNotLeader: a node that does not host a
+// partition the metadata has answers NOT_LEADER_OR_FOLLOWER (with the
+// leader's hint on Produce), as Kafka does, so clients retry against the
+// leader instead of treating the partition as unknown. A partition beyond
+// the topic's count stays UNKNOWN_TOPIC_OR_PARTITION.
+func TestPartitionNotServedHereIsNotLeader(t *testing.T) {
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	resp, err := inproc.NodeAdmin(t, c.Nodes[0]).CreateTopic(testharness.Context(t, 10*time.Second), 1, 1, nil, "single")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := partitionOf(t, c, "single")
+	idx := int(part.Leader) % 3 // node leader+1, 0-based
+	other := c.Nodes[idx]
+	testharness.Eventually(t, 10*time.Second, "the other node knows the topic", func() bool {
+		md := c.MetadataOf(idx, "single")
+		return len(md.Topics) == 1 && md.Topics[0].ErrorCode == 0 && len(md.Topics[0].Partitions) == 1
+	})
+	cl := inproc.NodeClient(t, other, kgo.DisableIdempotentWrite())
+	got := rawProduce(t, cl, "single", 0, buildBatch(1, 10))
+	if got.ErrorCode != kerr.NotLeaderForPartition.Code || got.CurrentLeader.LeaderID != part.Leader {
+		t.Fatalf("produce to non-replica %d: error %d, hint %+v; want NOT_LEADER_OR_FOLLOWER naming %d",
+			other.NodeID(), got.ErrorCode, got.CurrentLeader, part.Leader)
+	}
+	if got := rawProduce(t, cl, "single", 7, buildBatch(1, 10)); got.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce to partition 7 of 1: error %d, want UNKNOWN_TOPIC_OR_PARTITION", got.ErrorCode)
+	}
+
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "single"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lreq.Topics = append(lreq.Topics, lt)
+	// Broker(id) sends it there: a plain request would be routed to the leader.
+	kresp, err := cl.Broker(int(other.NodeID())).Request(testharness.Context(t, 10*time.Second), lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := kresp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("list offsets at non-replica: error %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+}

@@ -111,9 +111,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			}
 			var p *replica.Partition
 			if err == nil {
-				if p = b.Replicas.Get(topic.Name, rp.Partition); p == nil {
-					err = kerr.UnknownTopicOrPartition
-				}
+				p, err = b.servedReplica(topic.Name, rp.Partition)
 			}
 			if err == nil {
 				err = p.CheckProduce(req.Acks)

@@ -114,15 +114,11 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.F
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
-		_, known := b.Meta.State().Topics[rt.Topic]
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			var p *replica.Partition
-			if known {
-				p = b.Replicas.Get(rt.Topic, rp.Partition)
-			}
+			p, perr := b.servedReplica(rt.Topic, rp.Partition)
 			var changed <-chan struct{}
 			if p != nil {
 				// Taken before the read so that new data in between still wakes us.
@@ -135,7 +131,10 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.F
 			// With nothing granted nothing is read, not even the one batch
 			// for progress: that waits for budget.
 			first := total == 0 && granted > 0
-			err := fetchPartition(p, rp, &sp, min(maxBytes-total, b.partitionFetchMaxBytes()), first, req.ReplicaID)
+			err := perr
+			if err == nil {
+				err = fetchPartition(p, rp, &sp, min(maxBytes-total, b.partitionFetchMaxBytes()), first, req.ReplicaID)
+			}
 			switch {
 			case err != nil:
 				sp.ErrorCode = code(err)
@@ -192,9 +191,6 @@ const (
 )
 
 func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool, replicaID int32) error {
-	if p == nil {
-		return kerr.UnknownTopicOrPartition
-	}
 	if !p.IsLeader() {
 		return kerr.NotLeaderForPartition
 	}

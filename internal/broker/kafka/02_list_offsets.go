@@ -49,12 +49,9 @@ func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Requ
 }
 
 func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	if _, ok := b.Meta.State().Topics[topic]; !ok {
-		return kerr.UnknownTopicOrPartition
-	}
-	p := b.Replicas.Get(topic, rp.Partition)
-	if p == nil {
-		return kerr.UnknownTopicOrPartition
+	p, err := b.servedReplica(topic, rp.Partition)
+	if err != nil {
+		return err
 	}
 	if !p.IsLeader() {
 		return kerr.NotLeaderForPartition

@@ -10,7 +10,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -25,15 +24,14 @@ func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq 
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		_, known := b.Meta.State().Topics[rt.Topic]
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := b.Replicas.Get(rt.Topic, rp.Partition)
+			p, perr := b.servedReplica(rt.Topic, rp.Partition)
 			switch {
-			case !known || p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case perr != nil:
+				sp.ErrorCode = code(perr)
 			default:
 				if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
 					sp.ErrorCode = code(err)

@@ -181,6 +181,23 @@ func (b *Backend) lookupTopic(ctx context.Context, name string, autoCreate bool)
 	return t, nil
 }
 
+// servedReplica is this node's replica of a partition, or the error a client
+// should see. A partition the metadata has but this node does not serve (it
+// is not a replica, or its replica has not started yet) answers
+// NOT_LEADER_OR_FOLLOWER, as Kafka does: clients retry that against the
+// leader, which Produce's leader hints name. Only a partition the metadata
+// does not have is UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Backend) servedReplica(topic string, partition int32) (*replica.Partition, error) {
+	t, ok := b.Meta.State().Topics[topic]
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	if p := b.Replicas.Get(topic, partition); p != nil {
+		return p, nil
+	}
+	return nil, kerr.NotLeaderForPartition
+}
+
 // ensureOffsetsTopic creates __consumer_offsets when a client first looks for
 // a group coordinator.
 func (b *Backend) ensureOffsetsTopic(ctx context.Context) (*state.Topic, error) {
