@@ -256,7 +256,7 @@ func (c *correlation) diskFull() {
 // silentNodes: one cause per node whose admin API did not answer.
 func (c *correlation) silentNodes() {
 	for _, n := range c.view.Nodes {
-		if n.Reachable() {
+		if n.Reachable() || n.Pending {
 			continue
 		}
 		var idx []int

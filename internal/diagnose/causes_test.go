@@ -277,3 +277,28 @@ func TestDoctorReportCauses(t *testing.T) {
 		t.Errorf("healthy report %s (%v)", b, err)
 	}
 }
+
+// A partial view (node 2 has not answered yet, its time not up): its
+// partition shows LEADER_UNREACHABLE and nothing is healthy, but no
+// finding or cause accuses a node that may answer in a moment.
+func TestPartialView(t *testing.T) {
+	v := fxHealthy()
+	n := fxNode(t, &v, 2)
+	*n = api.NodeView{Admin: n.Admin, NodeID: 2, Error: api.PendingError, Pending: true}
+	v.Partial = true
+	var statuses []string
+	for _, r := range MergePartitions(v) {
+		statuses = append(statuses, r.Status)
+	}
+	if want := []string{api.StatusOK, api.StatusLeaderUnreachable, api.StatusOK}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("statuses %v, want %v", statuses, want)
+	}
+	rep := BuildDoctorReport(v)
+	if len(rep.Findings) != 0 || len(rep.Causes) != 0 {
+		t.Errorf("findings %q causes %q in a partial view", fxKeys(rep.Findings), causeKeys(rep.Causes))
+	}
+	st := BuildClusterStatus(v, rep.Findings)
+	if st.Healthy || !st.Partial || st.Brokers[1].State != "waiting" {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -455,7 +455,8 @@ func describeHint(topic string) string {
 func ruleNodeUnreachable(in diagInput) []api.Finding {
 	var out []api.Finding
 	for _, n := range in.view.Nodes {
-		if n.Reachable() {
+		// A pending node has not had its time yet (a partial view).
+		if n.Reachable() || n.Pending {
 			continue
 		}
 		f := api.Finding{
@@ -690,7 +691,17 @@ func ruleNoLeader(in diagInput) []api.Finding {
 // no one) until the controller fences the node and elects another leader,
 // and until then nothing about the partition is known.
 func ruleLeaderUnreachable(in diagInput) []api.Finding {
-	pred := func(r api.PartitionRow) bool { return r.Leader >= 0 && slices.Contains(r.Unreachable, r.Leader) }
+	pending := map[int32]bool{}
+	for _, n := range in.view.Nodes {
+		if n.Pending && n.NodeID >= 0 {
+			pending[n.NodeID] = true
+		}
+	}
+	// A leader still pending in a partial view is unknown, not silent: the
+	// row says LEADER_UNREACHABLE, but there is no finding yet.
+	pred := func(r api.PartitionRow) bool {
+		return r.Leader >= 0 && slices.Contains(r.Unreachable, r.Leader) && !pending[r.Leader]
+	}
 	var out []api.Finding
 	for _, r := range in.rows {
 		if !pred(r) {

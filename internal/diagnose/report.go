@@ -84,7 +84,7 @@ type BrokerRow struct {
 	ID         int32  `json:"id"`
 	KafkaAddr  string `json:"kafka_addr"`
 	AdminAddr  string `json:"admin_addr"`
-	State      string `json:"state"` // up, fenced, shut_down, unreachable
+	State      string `json:"state"` // up, fenced, shut_down, unreachable; waiting in a partial view
 	Controller bool   `json:"controller"`
 	// LastHeartbeatSeconds as the controller reports it.
 	LastHeartbeatSeconds *float64 `json:"last_heartbeat_seconds"`
@@ -93,6 +93,9 @@ type BrokerRow struct {
 
 // ClusterStatus is `cluster status`'s report.
 type ClusterStatus struct {
+	// Partial: a view taken while some nodes had not answered yet
+	// (their brokers are "waiting"); a complete one follows.
+	Partial      bool           `json:"partial,omitempty"`
 	ControllerID int32          `json:"controller_id"` // -1: none known
 	Brokers      []BrokerRow    `json:"brokers"`
 	Partitions   map[string]int `json:"partitions"` // count by status
@@ -107,7 +110,7 @@ type ClusterStatus struct {
 // list when it answered), partitions by status, findings by severity.
 func BuildClusterStatus(v api.ClusterView, findings []api.Finding) ClusterStatus {
 	cs := ClusterStatus{ControllerID: api.NoController, Brokers: []BrokerRow{}, Partitions: map[string]int{},
-		Findings: map[string]int{}, Unreachable: unreachable(v)}
+		Findings: map[string]int{}, Unreachable: unreachable(v), Partial: v.Partial}
 	list := v.BrokerList()
 	reachable := map[int32]api.NodeView{}
 	for _, n := range v.Nodes {
@@ -127,7 +130,9 @@ func BuildClusterStatus(v api.ClusterView, findings []api.Finding) ClusterStatus
 				row.State = "fenced"
 			}
 			if n, ok := reachable[b.ID]; ok {
-				if !n.Reachable() {
+				if n.Pending {
+					row.State = "waiting" // a partial view: no answer yet
+				} else if !n.Reachable() {
 					row.State = "unreachable"
 				} else if n.Raft != nil {
 					row.RaftRole = n.Raft.Role

@@ -252,8 +252,12 @@ type NodeView struct {
 	Admin string `json:"admin"` // the admin base URL asked
 	// NodeID is the node's id: from its answers, or from another node's
 	// /v1/brokers when it did not answer; -1 when unknown.
-	NodeID     int32       `json:"node_id"`
-	Error      string      `json:"error,omitempty"` // why it did not answer (unreachable)
+	NodeID int32  `json:"node_id"`
+	Error  string `json:"error,omitempty"` // why it did not answer (unreachable)
+	// Pending: the node has not answered yet, in a partial view taken
+	// while the others' answers arrive (Error says so). It counts as not
+	// answering: nothing it owns is known.
+	Pending    bool        `json:"pending,omitempty"`
 	Node       *NodeInfo   `json:"node,omitempty"`
 	Raft       *RaftStatus `json:"raft,omitempty"`
 	Brokers    *Brokers    `json:"brokers,omitempty"`
@@ -297,7 +301,13 @@ type ClusterView struct {
 	// Taken is when the asking started: the ages the nodes report ("last
 	// heartbeat 14 s ago") are turned into times from it. Zero when unknown.
 	Taken time.Time `json:"taken,omitzero"`
+	// Partial: some nodes have not answered yet (Pending); a complete view
+	// follows.
+	Partial bool `json:"partial,omitempty"`
 }
+
+// PendingError is a pending node's Error in a partial view.
+const PendingError = "no answer yet: waiting for it (partial snapshot)"
 
 // PartitionRow is one partition as the cluster shows it: metadata and
 // positions from the leader's own answer when the leader answered (Source

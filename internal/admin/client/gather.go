@@ -20,11 +20,46 @@ import (
 // that does not answer is in the result with Error set, and its id when
 // another node's broker list names its address.
 func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration) api.ClusterView {
+	return GatherProgress(ctx, httpc, urls, timeout, nil)
+}
+
+// GatherProgress is Gather that also reports the view so far each time a
+// node has answered (or failed) while others are still being asked, so a
+// monitor can show what it has at once instead of waiting for the slowest
+// node. Those views are Partial, with the nodes not done yet Pending.
+// progress is called from Gather's goroutines, one call at a time, never
+// with fewer answers than an earlier call, and not after GatherProgress
+// returns; it must not block for long. nil means no progress.
+func GatherProgress(ctx context.Context, httpc *http.Client, urls []string, timeout time.Duration, progress func(api.ClusterView)) api.ClusterView {
 	taken := time.Now()
-	var mu sync.Mutex
-	views := map[string]*api.NodeView{}
-	var order []string
-	var wg sync.WaitGroup
+	var (
+		mu        sync.Mutex
+		views     = map[string]*api.NodeView{}
+		done      = map[string]bool{}
+		order     []string
+		wg        sync.WaitGroup
+		pmu       sync.Mutex // serializes progress calls
+		delivered int        // answers in the last view given to progress
+	)
+	report := func() {
+		if progress == nil {
+			return
+		}
+		mu.Lock()
+		n := len(done)
+		partial := n < len(order)
+		v := assemble(order, views, done, taken)
+		mu.Unlock()
+		if !partial {
+			return // the complete view is GatherProgress's result
+		}
+		pmu.Lock()
+		defer pmu.Unlock()
+		if n > delivered {
+			delivered = n
+			progress(v)
+		}
+	}
 	var ask func(u string)
 	ask = func(u string) {
 		u = normalizeURL(u)
@@ -39,24 +74,40 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 		mu.Unlock()
 		wg.Go(func() {
 			gatherNode(ctx, New(u, httpc), v, timeout)
-			if v.Brokers == nil {
-				return
-			}
-			for _, b := range v.Brokers.Brokers {
-				if b.AdminAddr != "" {
-					ask("http://" + b.AdminAddr)
+			if v.Brokers != nil {
+				for _, b := range v.Brokers.Brokers {
+					if b.AdminAddr != "" {
+						ask("http://" + b.AdminAddr)
+					}
 				}
 			}
+			mu.Lock()
+			done[u] = true
+			mu.Unlock()
+			report()
 		})
 	}
 	for _, u := range urls {
 		ask(u)
 	}
 	wg.Wait()
+	// Every progress call has returned: each ran in a goroutine wg waited for.
+	return assemble(order, views, done, taken)
+}
 
+// assemble is the view of the nodes asked so far, in the Gather order:
+// those not done are Pending (with only their address, since their
+// goroutine still fills the rest). The caller holds the lock that guards
+// views and done, or every goroutine has finished.
+func assemble(order []string, views map[string]*api.NodeView, done map[string]bool, taken time.Time) api.ClusterView {
 	out := api.ClusterView{Taken: taken}
 	seen := map[int32]bool{}
 	for _, u := range order {
+		if !done[u] {
+			out.Partial = true
+			out.Nodes = append(out.Nodes, api.NodeView{Admin: u, NodeID: -1, Error: api.PendingError, Pending: true})
+			continue
+		}
 		v := *views[u]
 		if v.NodeID >= 0 && seen[v.NodeID] {
 			continue // the same node under another address (localhost vs 127.0.0.1)
@@ -67,6 +118,8 @@ func Gather(ctx context.Context, httpc *http.Client, urls []string, timeout time
 		out.Nodes = append(out.Nodes, v)
 	}
 	nameUnreachable(&out)
+	// A pending node another name of which already answered is that node.
+	out.Nodes = slices.DeleteFunc(out.Nodes, func(v api.NodeView) bool { return v.Pending && v.NodeID >= 0 && seen[v.NodeID] })
 	slices.SortStableFunc(out.Nodes, func(a, b api.NodeView) int { return api.CompareNodeIDs(a.NodeID, b.NodeID) })
 	return out
 }
