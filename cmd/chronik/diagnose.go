@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -83,9 +84,15 @@ func (cf *clusterViewFlags) complete(f *Factory, cmd *cobra.Command, opts *Clust
 
 // gather asks every node; nil error only if at least one node answered.
 func gather(ctx context.Context, o *ClusterViewOptions) (api.ClusterView, error) {
+	return gatherProgress(ctx, o, nil)
+}
+
+// gatherProgress is gather that also hands progress the partial views
+// (client.GatherProgress) while slow nodes are still being asked.
+func gatherProgress(ctx context.Context, o *ClusterViewOptions, progress func(api.ClusterView)) (api.ClusterView, error) {
 	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
 	defer httpc.CloseIdleConnections()
-	v := client.Gather(ctx, httpc, o.Admins, o.Timeout)
+	v := client.GatherProgress(ctx, httpc, o.Admins, o.Timeout, progress)
 	for _, n := range v.Nodes {
 		if n.Reachable() {
 			return v, nil
@@ -281,7 +288,11 @@ unreachable), the controller, partitions counted by status and findings counted
 by severity (` + "`chronik doctor`" + ` lists them).
 
 --watch refreshes every --interval; --exit-when-healthy watches until the
-cluster is healthy (no warning or critical finding) and exits 0 then.
+cluster is healthy (every node answered, no partition's leader silent, no
+warning or critical finding) and exits 0 then. On a terminal a watch shows
+what it has as soon as the first nodes answer, the others marked waiting and
+the summary marked partial, and completes the picture when the rest answer or
+time out, so a paused node never blanks the screen for --timeout.
 Exit codes: 0, 1 when no node answered, 2 bad flags.`,
 		Example: `  chronik cluster status
   chronik cluster status --watch
@@ -309,14 +320,42 @@ Exit codes: 0, 1 when no node answered, 2 bad flags.`,
 
 func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 	watch := opts.Watch || opts.ExitWhenHealthy
-	for first := true; ; first = false {
-		v, gerr := gather(ctx, &opts.ClusterViewOptions)
+	live := watch && opts.IsTTY && opts.Output == OutputTable // redrawn in place
+	drawn := false
+	redraw := func(st diagnose.ClusterStatus) error {
+		if drawn {
+			fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J")
+		}
+		drawn = true
+		return RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
+	}
+	// On a live screen, what the first nodes answered is shown at once.
+	var progress func(api.ClusterView)
+	if live {
+		progress = func(v api.ClusterView) {
+			if err := redraw(diagnose.BuildClusterStatus(v, diagnose.Run(v))); err != nil {
+				slog.Debug("draw a partial cluster status", "err", err)
+			}
+		}
+	}
+	for {
+		v, gerr := gatherProgress(ctx, &opts.ClusterViewOptions, progress)
 		if gerr != nil && !watch {
 			return gerr
 		}
 		st := diagnose.BuildClusterStatus(v, diagnose.Run(v))
-		if watch && opts.IsTTY && !first && opts.Output == OutputTable {
-			fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J") // redraw in place
+		if live {
+			if err := redraw(st); err != nil {
+				return err
+			}
+			reportUnreachable(opts.IO.ErrOut, v)
+			if opts.ExitWhenHealthy && st.Healthy && gerr == nil {
+				return nil
+			}
+			if !waitInterval(ctx, opts.Interval) {
+				return watchEnd(ctx)
+			}
+			continue
 		}
 		if err := writeOutput(opts.IO, opts.Output, st, func() error {
 			return RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
@@ -327,17 +366,30 @@ func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 		if !watch || (opts.ExitWhenHealthy && st.Healthy && gerr == nil) {
 			return nil
 		}
-		t := time.NewTimer(opts.Interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil // Ctrl-C ends a watch
-			}
-			return ctx.Err()
-		case <-t.C:
+		if !waitInterval(ctx, opts.Interval) {
+			return watchEnd(ctx)
 		}
 	}
+}
+
+// waitInterval waits d; false when ctx ended first.
+func waitInterval(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// watchEnd is how a watch ends when its context does: Ctrl-C is success.
+func watchEnd(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // DoctorOptions are the inputs of `chronik doctor`.

@@ -125,6 +125,19 @@ func RenderClusterStatus(w io.Writer, cs diagnose.ClusterStatus, opts TableOptio
 		return nil
 	}
 	var b strings.Builder
+	if cs.Partial {
+		var waiting []string
+		for _, n := range cs.Unreachable {
+			if n.Error == api.PendingError {
+				who := n.Admin
+				if n.NodeID >= 0 {
+					who = "node " + strconv.Itoa(int(n.NodeID))
+				}
+				waiting = append(waiting, who)
+			}
+		}
+		fmt.Fprintf(&b, "\nPARTIAL: waiting for %s; what they own is not known yet\n", strings.Join(waiting, ", "))
+	}
 	fmt.Fprintf(&b, "\ncontroller: %s\n", controllerText(cs.ControllerID))
 	byHealth := api.Statuses()
 	slices.Reverse(byHealth) // OK first, as people read a summary

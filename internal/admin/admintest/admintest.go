@@ -9,6 +9,7 @@ package admintest
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
 	"sync"
@@ -107,4 +108,27 @@ func NewHTTPClient(t testing.TB) *http.Client {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// FakeClusterSource is a FakeSource that also answers the cluster reads
+// (an admin server ClusterSource): no brokers, no partitions, nothing to
+// reconcile, so a gather of it succeeds. Its mutations do nothing.
+type FakeClusterSource struct{ *FakeSource }
+
+// NewFakeClusterSource is NewFakeSource answering the cluster reads too.
+func NewFakeClusterSource(id int32, raft api.RaftStatus) FakeClusterSource {
+	return FakeClusterSource{NewFakeSource(id, raft)}
+}
+
+func (FakeClusterSource) Brokers() api.Brokers {
+	return api.Brokers{ControllerID: 1, Brokers: []api.BrokerInfo{}}
+}
+func (FakeClusterSource) Partitions() []api.PartitionInfo { return nil }
+func (FakeClusterSource) Reconcile() api.Reconcile        { return api.Reconcile{CaughtUp: true} }
+func (FakeClusterSource) CreateTopic(context.Context, api.CreateTopicRequest) (api.TopicCreated, error) {
+	return api.TopicCreated{}, nil
+}
+func (FakeClusterSource) DeleteTopic(context.Context, string) error { return nil }
+func (FakeClusterSource) ElectLeaders(context.Context, api.ElectLeadersRequest) (api.ElectLeadersResult, error) {
+	return api.ElectLeadersResult{}, nil
 }

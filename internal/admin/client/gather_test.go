@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -11,26 +10,11 @@ import (
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
 
-// clusterFake is a node that answers every read endpoint: a FakeSource
-// with an empty broker list, no partitions and nothing to reconcile.
-type clusterFake struct{ *admintest.FakeSource }
-
-func (clusterFake) Brokers() api.Brokers            { return api.Brokers{ControllerID: 1, Brokers: []api.BrokerInfo{}} }
-func (clusterFake) Partitions() []api.PartitionInfo { return nil }
-func (clusterFake) Reconcile() api.Reconcile        { return api.Reconcile{CaughtUp: true} }
-func (clusterFake) CreateTopic(context.Context, api.CreateTopicRequest) (api.TopicCreated, error) {
-	return api.TopicCreated{}, nil
-}
-func (clusterFake) DeleteTopic(context.Context, string) error { return nil }
-func (clusterFake) ElectLeaders(context.Context, api.ElectLeadersRequest) (api.ElectLeadersResult, error) {
-	return api.ElectLeadersResult{}, nil
-}
-
 // A monitor sees the answering node at once, with the silent one marked
 // pending, long before the silent one's timeout; the final view has it
 // unreachable, and no progress comes after GatherProgress returns.
 func TestGatherProgressReportsAnswersAsTheyArrive(t *testing.T) {
-	fast := serve(t, clusterFake{admintest.NewFakeSource(1, admintest.LeaderStatus())})
+	fast := serve(t, admintest.NewFakeClusterSource(1, admintest.LeaderStatus()))
 	slow := hangingServer(t)
 	const timeout = 3 * time.Second
 
