@@ -223,6 +223,10 @@ func nodeRows(v api.ClusterView) []nodeRow {
 	for _, n := range v.Nodes {
 		r := get(n.NodeID)
 		r.admin = n.Admin
+		if n.Pending {
+			r.state, r.err, r.down = "waiting", n.Error, true // a partial view
+			continue
+		}
 		if !n.Reachable() {
 			r.state, r.err, r.down = "unreachable", n.Error, true
 			continue
@@ -249,6 +253,7 @@ func nodeRows(v api.ClusterView) []nodeRow {
 			}
 			if r.down {
 				switch {
+				case r.state == "waiting":
 				case b.ShutDown:
 					r.state = "unreachable, shut down"
 				case b.Fenced:

@@ -91,6 +91,13 @@ type (
 		view api.ClusterView
 		took time.Duration
 	}
+	// partialMsg is a view of snapshot seq while some nodes have not
+	// answered yet; next waits for the following one (or the snapshot).
+	partialMsg struct {
+		seq  uint64
+		view api.ClusterView
+		next tea.Cmd
+	}
 	electMsg struct {
 		tp  api.TopicPartition
 		res api.ElectLeadersResult
@@ -132,13 +139,16 @@ type Model struct {
 	// reply older than the newest applied one, or requested before a
 	// pause, is dropped.
 	nextSeq, appliedSeq, pauseFloor uint64
-	inflight                        int
-	paused                          bool
-	dropped                         int
-	have                            bool // a snapshot has been applied
-	cluster                         api.ClusterView
-	at                              time.Time
-	took                            time.Duration
+	// partial: the view shown is snapshot appliedSeq while some nodes had
+	// not answered yet; its complete view replaces it.
+	partial  bool
+	inflight int
+	paused   bool
+	dropped  int
+	have     bool // a snapshot has been applied
+	cluster  api.ClusterView
+	at       time.Time
+	took     time.Duration
 
 	// Derived from the applied snapshot.
 	rows []api.PartitionRow
@@ -296,12 +306,59 @@ func (m *Model) fetch() tea.Cmd {
 	m.nextSeq++
 	m.inflight++
 	seq, ctx, src, timeout := m.nextSeq, m.ctx, m.src, m.timeout
+	if ps, ok := src.(ProgressSource); ok {
+		return m.fetchProgress(seq, ps)
+	}
 	return m.track(func() tea.Msg {
 		start := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		v := src.Snapshot(cctx)
 		return snapshotMsg{seq: seq, view: v, took: time.Since(start)}
+	})
+}
+
+// fetchProgress takes snapshot seq from a ProgressSource: the gather runs
+// in a goroutine this command starts (the tracker waits for it; it ends
+// when the gather does, bounded by the timeout and the Model's context);
+// its partial views come back as partialMsgs, each carrying the command
+// that waits for the next, and the complete view as the snapshotMsg.
+func (m *Model) fetchProgress(seq uint64, ps ProgressSource) tea.Cmd {
+	ctx, timeout, cmds := m.ctx, m.timeout, m.cmds
+	// latest holds the newest partial view not yet taken: the gather never
+	// blocks on a Model that is slow to read, an older view is replaced.
+	latest := make(chan api.ClusterView, 1)
+	final := make(chan snapshotMsg, 1)
+	var await func() tea.Msg
+	await = func() tea.Msg {
+		select {
+		case v := <-latest:
+			return partialMsg{seq: seq, view: v, next: m.track(await)}
+		case s := <-final:
+			return s
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return m.track(func() tea.Msg {
+		if !cmds.start() {
+			return nil
+		}
+		start := time.Now()
+		go func() {
+			defer cmds.wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			v := ps.SnapshotProgress(cctx, func(p api.ClusterView) {
+				select {
+				case <-latest: // not read yet: the newer view replaces it
+				default:
+				}
+				latest <- p // the only sender, and the buffer is empty now
+			})
+			final <- snapshotMsg{seq: seq, view: v, took: time.Since(start)}
+		}()
+		return await()
 	})
 }
 
@@ -333,6 +390,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case snapshotMsg:
 		m.apply(msg)
 		return m, nil
+	case partialMsg:
+		m.applyPartial(msg)
+		return m, msg.next
 	case electMsg:
 		m.electing = false
 		m.electResult(msg)
@@ -346,21 +406,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // apply makes a snapshot the one shown, unless a newer one already is.
 func (m *Model) apply(msg snapshotMsg) {
 	m.inflight = max(0, m.inflight-1)
-	if msg.seq <= m.appliedSeq || msg.seq <= m.pauseFloor {
+	if !m.newer(msg.seq) {
 		m.dropped++
 		return
 	}
-	m.appliedSeq = msg.seq
-	m.have = true
-	m.cluster = msg.view
-	m.at = m.now()
+	m.show(msg.seq, msg.view, false)
 	m.took = msg.took
-	m.rows = diagnose.MergePartitions(msg.view)
-	found := diagnose.Run(msg.view)
-	m.status = diagnose.BuildClusterStatus(msg.view, found)
-	m.causes = diagnose.Correlate(msg.view, found)
-	m.findings, m.causeOf = byCause(found, m.causes)
-	m.nodes = nodeRows(msg.view)
 
 	lastLag := make(map[api.TopicPartition]int64, len(m.rows))
 	trends := make(map[api.TopicPartition]trend, len(m.rows))
@@ -393,6 +444,39 @@ func (m *Model) apply(msg snapshotMsg) {
 		hist[tp] = m.hist[tp].add(s)
 	}
 	m.lastLag, m.trends, m.hist = lastLag, trends, hist
+	m.refilter()
+}
+
+// newer reports whether snapshot seq may replace what is shown: a newer
+// request, or the complete (or a later partial) view of the shown partial one.
+func (m *Model) newer(seq uint64) bool {
+	if seq <= m.pauseFloor {
+		return false
+	}
+	return seq > m.appliedSeq || seq == m.appliedSeq && m.partial
+}
+
+// show makes v the view on screen and derives everything from it.
+func (m *Model) show(seq uint64, v api.ClusterView, partial bool) {
+	m.appliedSeq, m.partial = seq, partial
+	m.have = true
+	m.cluster = v
+	m.at = m.now()
+	m.rows = diagnose.MergePartitions(v)
+	found := diagnose.Run(v)
+	m.status = diagnose.BuildClusterStatus(v, found)
+	m.causes = diagnose.Correlate(v, found)
+	m.findings, m.causeOf = byCause(found, m.causes)
+	m.nodes = nodeRows(v)
+}
+
+// applyPartial shows a partial view at once. The trends and sparklines
+// wait for the complete one, so a node that is merely slow adds no gap.
+func (m *Model) applyPartial(msg partialMsg) {
+	if !m.newer(msg.seq) {
+		return
+	}
+	m.show(msg.seq, msg.view, true)
 	m.refilter()
 }
 

@@ -99,9 +99,18 @@ type harness struct {
 
 func newHarness(t *testing.T, v api.ClusterView, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, src: newFakeSource(v), msgs: make(chan tea.Msg, 64),
+	src := newFakeSource(v)
+	h := newHarnessWith(t, src, opts)
+	h.src = src
+	return h
+}
+
+// newHarnessWith is a harness over any Source (h.src stays nil).
+func newHarnessWith(t *testing.T, src Source, opts Options) *harness {
+	t.Helper()
+	h := &harness{t: t, msgs: make(chan tea.Msg, 64),
 		now: time.Date(2025, 11, 28, 12, 0, 0, 0, time.UTC)}
-	opts.Source = h.src
+	opts.Source = src
 	if opts.Refresh == 0 {
 		opts.Refresh = time.Hour
 	}
@@ -924,4 +933,48 @@ func TestTUIFindingsCausesFirst(t *testing.T) {
 	if got := h.m.findings[0].Code; got != "LEADER_UNREACHABLE" {
 		t.Errorf("first finding %s, want the cause's most severe, LEADER_UNREACHABLE", got)
 	}
+}
+
+// progressSource answers each snapshot with a partial view at once and
+// the complete one when the test releases it.
+type progressSource struct {
+	partial, final api.ClusterView
+	release        chan struct{}
+}
+
+func (p *progressSource) Snapshot(ctx context.Context) api.ClusterView {
+	return p.SnapshotProgress(ctx, func(api.ClusterView) {})
+}
+
+func (p *progressSource) SnapshotProgress(ctx context.Context, partial func(api.ClusterView)) api.ClusterView {
+	partial(p.partial)
+	select {
+	case <-p.release:
+		return p.final
+	case <-ctx.Done():
+		return api.ClusterView{}
+	}
+}
+
+// While a node is slow to answer, the monitor shows what the others said
+// at once, marked partial: the slow node waiting, its partition's leader
+// unknown, never OK and never healthy; the complete view replaces it.
+func TestTUIShowsPartialSnapshotsAtOnce(t *testing.T) {
+	final := admintest.LoadView(t, "leader-paused.json")
+	partial := admintest.LoadView(t, "healthy.json")
+	n := &partial.Nodes[1] // node 2, leader of orders-1, not answered yet
+	*n = api.NodeView{Admin: n.Admin, NodeID: 2, Error: api.PendingError, Pending: true}
+	partial.Partial = true
+	src := &progressSource{partial: partial, final: final, release: make(chan struct{})}
+	h := newHarnessWith(t, src, Options{})
+	h.await("a partial view", func(msg tea.Msg) bool { _, ok := msg.(partialMsg); return ok })
+	h.contains("◐ partial: waiting for 1 node", "◐ waiting", "? 1 LEADER_UNREACHABLE", "✓ 2 OK", "✗ NOT HEALTHY")
+	h.lacks("✓ HEALTHY", "unreachable")
+	h.keys("5")
+	h.contains("Findings (0)") // nobody is accused before its time is up
+
+	close(src.release)
+	h.snapshot()
+	h.lacks("partial", "waiting")
+	h.contains("✗ 1 node unreachable", "Findings (2)", "cause ✗ CRITICAL NODE_UNREACHABLE node 2")
 }

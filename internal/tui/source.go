@@ -19,6 +19,15 @@ type Source interface {
 	Snapshot(ctx context.Context) api.ClusterView
 }
 
+// ProgressSource is a Source that also reports the view so far while a
+// snapshot is being taken (client.GatherProgress): the Model shows it at
+// once, marked partial, instead of waiting for the slowest node. partial
+// is called one view at a time and never after SnapshotProgress returns.
+type ProgressSource interface {
+	Source
+	SnapshotProgress(ctx context.Context, partial func(api.ClusterView)) api.ClusterView
+}
+
 // ElectFunc runs a preferred-leader election for one partition. admins are
 // the admin URLs of the nodes that answered the latest snapshot, the
 // controller first; an implementation asks them in turn until one answers.
@@ -41,6 +50,10 @@ func NewGatherSource(httpc *http.Client, urls []string, timeout time.Duration) S
 
 func (s gatherSource) Snapshot(ctx context.Context) api.ClusterView {
 	return client.Gather(ctx, s.httpc, s.urls, s.timeout)
+}
+
+func (s gatherSource) SnapshotProgress(ctx context.Context, partial func(api.ClusterView)) api.ClusterView {
+	return client.GatherProgress(ctx, s.httpc, s.urls, s.timeout, partial)
 }
 
 // NewAdminElect returns the production ElectFunc: POST /v1/elect-leaders

@@ -160,12 +160,24 @@ func (m *Model) breadcrumb() string {
 // shown snapshot was taken, and how many nodes did not answer.
 func (m *Model) refreshStatus() string {
 	var parts []string
-	if n := len(m.status.Unreachable); m.have && n > 0 {
-		s := "node"
-		if n > 1 {
-			s = "nodes"
+	waiting := 0
+	for _, n := range m.status.Unreachable {
+		if n.Error == api.PendingError {
+			waiting++
 		}
-		parts = append(parts, m.st.paint(stRed, fmt.Sprintf("✗ %d %s unreachable", n, s)))
+	}
+	nodes := func(n int) string {
+		if n == 1 {
+			return "1 node"
+		}
+		return strconv.Itoa(n) + " nodes"
+	}
+	if n := len(m.status.Unreachable) - waiting; m.have && n > 0 {
+		parts = append(parts, m.st.paint(stRed, "✗ "+nodes(n)+" unreachable"))
+	}
+	if m.have && waiting > 0 {
+		// A partial view: what answered is shown, the rest is on its way.
+		parts = append(parts, m.st.paint(stMagenta, "◐ partial: waiting for "+nodes(waiting)))
 	}
 	switch {
 	case m.paused:
@@ -310,6 +322,8 @@ func stateCell(state string) cell {
 		return cell{text: "✓ up", style: stGreen}
 	case "shut down":
 		return cell{text: "▲ shut down", style: stYellow}
+	case "waiting":
+		return cell{text: "◐ waiting", style: stMagenta}
 	}
 	return cell{text: "✗ " + state, style: stRed}
 }
