@@ -176,3 +176,28 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// Deleting a failed log (a topic deleted to free space) removes it without
+// flushing or reporting anything more.
+func TestDeleteFailedLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	var fs failures
+	l := open(t, dir, Config{}, withOnFailure(&fs))
+	mustAppend(t, l, mkBatch(1, 2, "a"), 0)
+	l.mu.Lock()
+	l.writeFault = func() error { return syscall.ENOSPC }
+	l.mu.Unlock()
+	if _, err := l.Append(mkBatch(2, 2, "b"), 0); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	fsyncs := l.FsyncCount()
+	if err := l.Delete(); err != nil {
+		t.Fatalf("delete a failed log: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("directory still there: %v", err)
+	}
+	if got := len(fs.get()); got != 1 || l.FsyncCount() != fsyncs {
+		t.Fatalf("%d failures reported, %d fsyncs by delete; want 1 and none", got, l.FsyncCount()-fsyncs)
+	}
+}
