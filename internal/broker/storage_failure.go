@@ -98,11 +98,13 @@ func (n *Node) watchStorage() {
 }
 
 // halt stops the node after a storage failure without writing to disk.
-// First it stops everything that could write (the loops, the follower
-// fetches) and the listeners, so that peers' redials are refused and the
-// controller fences this node within a liveness check or two; then it waits
-// for what it stopped and abandons the logs. Waiting may hang on a disk that
-// hangs; Serve bounds how long it waits (haltWithin) before returning.
+// First it stops the loops that could write and closes the listeners: the
+// cluster listener first (with raft), since its refused redials are what
+// makes the controller fence this node within a liveness check or two and
+// move its leaderships. Then it waits for what it stopped and abandons the
+// logs. Any step may hang on a disk that hangs (a handler blocked in a
+// write, raft in its fsync); Serve bounds how long it waits (haltWithin),
+// and the process exit closes whatever is left.
 func (n *Node) halt() {
 	n.reconciled.Store(false) // not ready from now on
 	n.cancel()
@@ -111,14 +113,14 @@ func (n *Node) halt() {
 	if n.admin != nil {
 		_ = n.admin.Close()
 	}
-	stopNow, cancel := context.WithCancel(context.Background())
-	cancel() // no grace: in-flight requests fail, none is acknowledged any more
-	_ = n.kafka.Shutdown(stopNow)
 	// Raft writes nothing on Close (every Save was already fsynced, or it
 	// failed); closing its transport is what peers see.
 	if err := n.raft.Close(); err != nil {
 		n.logger.Warn("stop raft after a storage failure", "err", err)
 	}
+	stopNow, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: in-flight requests fail, none is acknowledged any more
+	_ = n.kafka.Shutdown(stopNow)
 	n.wg.Wait()
 	n.fetchers.Stop()
 	n.replicas.Abandon()
