@@ -329,10 +329,13 @@ func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 		drawn = true
 		return RenderClusterStatus(opts.IO.Out, st, opts.tableOptions())
 	}
-	// On a live screen, what the first nodes answered is shown at once.
+	// On a live screen, what the first nodes answered is shown at once;
+	// nodes silent in the last complete view stay shown silent meanwhile.
 	var progress func(api.ClusterView)
+	var last api.ClusterView
 	if live {
 		progress = func(v api.ClusterView) {
+			v = client.CarrySilent(v, last)
 			if err := redraw(diagnose.BuildClusterStatus(v, diagnose.Run(v))); err != nil {
 				slog.Debug("draw a partial cluster status", "err", err)
 			}
@@ -343,6 +346,7 @@ func clusterStatusRun(ctx context.Context, opts *ClusterStatusOptions) error {
 		if gerr != nil && !watch {
 			return gerr
 		}
+		last = v
 		st := diagnose.BuildClusterStatus(v, diagnose.Run(v))
 		if live {
 			if err := redraw(st); err != nil {

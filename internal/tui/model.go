@@ -21,6 +21,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
@@ -142,6 +143,7 @@ type Model struct {
 	// partial: the view shown is snapshot appliedSeq while some nodes had
 	// not answered yet; its complete view replaces it.
 	partial  bool
+	complete api.ClusterView // the last complete view, for CarrySilent
 	inflight int
 	paused   bool
 	dropped  int
@@ -411,6 +413,7 @@ func (m *Model) apply(msg snapshotMsg) {
 		return
 	}
 	m.show(msg.seq, msg.view, false)
+	m.complete = msg.view
 	m.took = msg.took
 
 	lastLag := make(map[api.TopicPartition]int64, len(m.rows))
@@ -476,7 +479,8 @@ func (m *Model) applyPartial(msg partialMsg) {
 	if !m.newer(msg.seq) {
 		return
 	}
-	m.show(msg.seq, msg.view, true)
+	v := client.CarrySilent(msg.view, m.complete)
+	m.show(msg.seq, v, v.Partial)
 	m.refilter()
 }
 

@@ -977,4 +977,12 @@ func TestTUIShowsPartialSnapshotsAtOnce(t *testing.T) {
 	h.snapshot()
 	h.lacks("partial", "waiting")
 	h.contains("✗ 1 node unreachable", "Findings (2)", "cause ✗ CRITICAL NODE_UNREACHABLE node 2")
+
+	// The next refresh's partial view keeps node 2 silent, as the last
+	// complete view had it, instead of flipping it back to waiting.
+	h.keys("r")
+	h.await("the next partial view", func(msg tea.Msg) bool { _, ok := msg.(partialMsg); return ok })
+	h.lacks("partial", "waiting")
+	h.contains("✗ 1 node unreachable", "Findings (2)")
+	h.snapshot()
 }

@@ -208,3 +208,31 @@ func hostPortKey(hp string) string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// CarrySilent is a partial view with each pending node that did not answer
+// in prev (the last complete view) shown as prev had it: silent, with its
+// error, until this snapshot says otherwise, so a monitor does not flip a
+// long-silent node between "unreachable" and "waiting" on every refresh.
+// A pending node that answered in prev stays pending: it is only slow now.
+func CarrySilent(partial, prev api.ClusterView) api.ClusterView {
+	if !partial.Partial {
+		return partial
+	}
+	out := partial
+	out.Nodes = slices.Clone(partial.Nodes)
+	out.Partial = false
+	for i, n := range out.Nodes {
+		if !n.Pending {
+			continue
+		}
+		j := slices.IndexFunc(prev.Nodes, func(p api.NodeView) bool {
+			return p.Admin == n.Admin || n.NodeID >= 0 && p.NodeID == n.NodeID
+		})
+		if j >= 0 && !prev.Nodes[j].Reachable() && !prev.Nodes[j].Pending {
+			out.Nodes[i] = prev.Nodes[j]
+			continue
+		}
+		out.Partial = true
+	}
+	return out
+}

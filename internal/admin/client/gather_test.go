@@ -70,3 +70,32 @@ func TestGatherProgressReportsAnswersAsTheyArrive(t *testing.T) {
 		t.Errorf("%d partial views of a one-node gather", got)
 	}
 }
+
+// A node silent in the last complete view stays silent in the next
+// partial one (with its error); one that answered then is only waiting.
+func TestCarrySilent(t *testing.T) {
+	prev := api.ClusterView{Nodes: []api.NodeView{
+		{Admin: "http://a", NodeID: 1},
+		{Admin: "http://b", NodeID: 2, Error: "no answer in time"},
+		{Admin: "http://c", NodeID: 3},
+	}}
+	partial := api.ClusterView{Partial: true, Nodes: []api.NodeView{
+		{Admin: "http://a", NodeID: 1},
+		{Admin: "http://b", NodeID: -1, Error: api.PendingError, Pending: true},
+		{Admin: "http://c", NodeID: 3, Error: api.PendingError, Pending: true},
+	}}
+	got := CarrySilent(partial, prev)
+	if n := got.Nodes[1]; n.Pending || n.Error != "no answer in time" || n.NodeID != 2 {
+		t.Errorf("silent node: %+v", n)
+	}
+	if n := got.Nodes[2]; !n.Pending || !got.Partial {
+		t.Errorf("slow node: %+v (partial %v)", n, got.Partial)
+	}
+	if !partial.Nodes[1].Pending {
+		t.Error("CarrySilent changed its argument")
+	}
+	partial.Nodes = partial.Nodes[:2]
+	if got := CarrySilent(partial, prev); got.Partial {
+		t.Error("a view with nothing left to wait for is still partial")
+	}
+}
