@@ -140,17 +140,21 @@ type Model struct {
 	// reply older than the newest applied one, or requested before a
 	// pause, is dropped.
 	nextSeq, appliedSeq, pauseFloor uint64
-	// partial: the view shown is snapshot appliedSeq while some nodes had
-	// not answered yet; its complete view replaces it.
-	partial  bool
-	complete api.ClusterView // the last complete view, for CarrySilent
-	inflight int
-	paused   bool
-	dropped  int
-	have     bool // a snapshot has been applied
-	cluster  api.ClusterView
-	at       time.Time
-	took     time.Duration
+	// appliedSeq is the newest complete snapshot applied. partial: the view
+	// shown is instead snapshot partialSeq while some nodes had not answered
+	// yet; a complete view of it, or of an older snapshot newer than
+	// appliedSeq, replaces it (overlapping snapshots must not keep every
+	// complete view off the screen while a node is slow).
+	partial    bool
+	partialSeq uint64
+	complete   api.ClusterView // the last complete view, for CarrySilent
+	inflight   int
+	paused     bool
+	dropped    int
+	have       bool // a snapshot has been applied
+	cluster    api.ClusterView
+	at         time.Time
+	took       time.Duration
 
 	// Derived from the applied snapshot.
 	rows []api.PartitionRow
@@ -408,7 +412,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // apply makes a snapshot the one shown, unless a newer one already is.
 func (m *Model) apply(msg snapshotMsg) {
 	m.inflight = max(0, m.inflight-1)
-	if !m.newer(msg.seq) {
+	if msg.seq <= m.appliedSeq || msg.seq <= m.pauseFloor {
 		m.dropped++
 		return
 	}
@@ -450,18 +454,14 @@ func (m *Model) apply(msg snapshotMsg) {
 	m.refilter()
 }
 
-// newer reports whether snapshot seq may replace what is shown: a newer
-// request, or the complete (or a later partial) view of the shown partial one.
-func (m *Model) newer(seq uint64) bool {
-	if seq <= m.pauseFloor {
-		return false
-	}
-	return seq > m.appliedSeq || seq == m.appliedSeq && m.partial
-}
-
 // show makes v the view on screen and derives everything from it.
 func (m *Model) show(seq uint64, v api.ClusterView, partial bool) {
-	m.appliedSeq, m.partial = seq, partial
+	if partial {
+		m.partialSeq = seq
+	} else {
+		m.appliedSeq = seq
+	}
+	m.partial = partial
 	m.have = true
 	m.cluster = v
 	m.at = m.now()
@@ -476,11 +476,10 @@ func (m *Model) show(seq uint64, v api.ClusterView, partial bool) {
 // applyPartial shows a partial view at once. The trends and sparklines
 // wait for the complete one, so a node that is merely slow adds no gap.
 func (m *Model) applyPartial(msg partialMsg) {
-	if !m.newer(msg.seq) {
+	if msg.seq <= m.appliedSeq || msg.seq <= m.pauseFloor || msg.seq < m.partialSeq {
 		return
 	}
-	v := client.CarrySilent(msg.view, m.complete)
-	m.show(msg.seq, v, v.Partial)
+	m.show(msg.seq, client.CarrySilent(msg.view, m.complete), true)
 	m.refilter()
 }
 

@@ -986,3 +986,58 @@ func TestTUIShowsPartialSnapshotsAtOnce(t *testing.T) {
 	h.contains("✗ 1 node unreachable", "Findings (2)")
 	h.snapshot()
 }
+
+// gatedProgress answers each snapshot with a partial view at once and its
+// complete view when the test releases that very call.
+type gatedProgress struct {
+	partial, final api.ClusterView
+	calls          chan chan struct{}
+}
+
+func (g *gatedProgress) Snapshot(ctx context.Context) api.ClusterView {
+	return g.SnapshotProgress(ctx, func(api.ClusterView) {})
+}
+
+func (g *gatedProgress) SnapshotProgress(ctx context.Context, partial func(api.ClusterView)) api.ClusterView {
+	partial(g.partial)
+	release := make(chan struct{})
+	g.calls <- release
+	select {
+	case <-release:
+		return g.final
+	case <-ctx.Done():
+		return api.ClusterView{}
+	}
+}
+
+// Overlapping snapshots while a node is slow: the complete view of an
+// older snapshot still replaces a newer partial one, so complete views
+// (and the history they feed) keep coming.
+func TestTUIOverlappingPartialSnapshots(t *testing.T) {
+	partial := admintest.LoadView(t, "healthy.json")
+	n := &partial.Nodes[1]
+	*n = api.NodeView{Admin: n.Admin, NodeID: 2, Error: api.PendingError, Pending: true}
+	partial.Partial = true
+	src := &gatedProgress{partial: partial, final: admintest.LoadView(t, "leader-paused.json"), calls: make(chan chan struct{}, 8)}
+	h := newHarnessWith(t, src, Options{})
+	isPartial := func(msg tea.Msg) bool { _, ok := msg.(partialMsg); return ok }
+	h.await("snapshot 1's partial view", isPartial)
+	first := <-src.calls
+	h.keys("r")
+	h.await("snapshot 2's partial view", isPartial)
+	second := <-src.calls
+	if h.m.partialSeq != 2 || h.m.appliedSeq != 0 {
+		t.Fatalf("partial %d applied %d", h.m.partialSeq, h.m.appliedSeq)
+	}
+	close(first)
+	h.snapshot()
+	if h.m.appliedSeq != 1 || h.m.partial {
+		t.Fatalf("snapshot 1's complete view was not shown over snapshot 2's partial one: applied %d partial %v", h.m.appliedSeq, h.m.partial)
+	}
+	h.contains("✗ 1 node unreachable")
+	close(second)
+	h.snapshot()
+	if h.m.appliedSeq != 2 {
+		t.Errorf("applied %d", h.m.appliedSeq)
+	}
+}
