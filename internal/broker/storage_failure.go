@@ -10,14 +10,15 @@ import (
 
 // A node stops itself when writing to its data dir fails, as Kafka halts a
 // broker whose only log dir went offline: a failed write, fsync or
-// checkpoint of a partition log (partlog.Options.OnFailure) or of the raft
-// store (raftnode.ErrStorage). Staying up would keep the node the leader of
-// partitions it can no longer write, every produce failing with
-// KAFKA_STORAGE_ERROR until someone restarts it; gone, its cluster listener
-// refuses redials, the controller fences it and moves leadership to the
-// other in-sync replicas, which have every acknowledged record (a failed
-// fsync never lets a batch count as durable, so nothing was acknowledged
-// that this node alone had).
+// checkpoint of a partition log (partlog.Options.OnFailure), a file system
+// error creating or opening one (replica.ManagerOptions.OnFailure), or a
+// failed write of the raft store (raftnode.ErrStorage). Staying up would
+// keep the node the leader of partitions it can no longer write, every
+// produce failing with KAFKA_STORAGE_ERROR until someone restarts it; gone,
+// its cluster listener refuses redials, the controller fences it and moves
+// leadership to the other in-sync replicas, which have every acknowledged
+// record (a failed fsync never lets a batch count as durable, so nothing
+// was acknowledged that this node alone had).
 //
 // The stop (halt) writes nothing more to disk: no controlled shutdown
 // through raft, no high watermark checkpoint, no final fsync. It closes the
