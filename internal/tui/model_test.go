@@ -970,6 +970,9 @@ func TestTUIShowsPartialSnapshotsAtOnce(t *testing.T) {
 	h.await("a partial view", func(msg tea.Msg) bool { _, ok := msg.(partialMsg); return ok })
 	h.contains("◐ partial: waiting for 1 node", "◐ waiting", "? 1 LEADER_UNREACHABLE", "✓ 2 OK", "✗ NOT HEALTHY")
 	h.lacks("✓ HEALTHY", "unreachable")
+	h.keys("2", "enter") // orders-0: node 2 is one of its followers
+	h.contains("waiting for: 2", "◐ waiting for its answer")
+	h.lacks("unreachable")
 	h.keys("5")
 	h.contains("Findings (0)") // nobody is accused before its time is up
 

@@ -484,8 +484,19 @@ func (m *Model) detailBody(w, h int) []string {
 	if len(r.Stalled) > 0 {
 		status += "  stalled: " + idList(r.Stalled)
 	}
-	if len(r.Unreachable) > 0 {
-		status += "  unreachable: " + idList(r.Unreachable)
+	var silent, waiting []int32
+	for _, id := range r.Unreachable {
+		if m.waiting(id) {
+			waiting = append(waiting, id)
+		} else {
+			silent = append(silent, id)
+		}
+	}
+	if len(silent) > 0 {
+		status += "  unreachable: " + idList(silent)
+	}
+	if len(waiting) > 0 {
+		status += "  waiting for: " + idList(waiting)
 	}
 	status += m.st.paint(stFaint, "  (metadata from node "+strconv.Itoa(int(r.Source))+")")
 	out = append(out, status)
@@ -512,7 +523,9 @@ func (m *Model) detailBody(w, h int) []string {
 		}
 		down := slices.Contains(r.Unreachable, id)
 		fetcher := plain("-")
-		if down {
+		if down && m.waiting(id) {
+			fetcher = cell{text: "◐ waiting for its answer", style: stMagenta}
+		} else if down {
 			fetcher = cell{text: "✗ node unreachable", style: stRed}
 		} else if f, ok := fetcherOf(m.cluster, tp, id); ok && f != nil {
 			switch {
@@ -621,7 +634,7 @@ func (m *Model) raftBody(w, h int) []string {
 		if n.raft == nil {
 			role := cell{text: "-"}
 			if n.down {
-				role = cell{text: "✗ unreachable", style: stRed}
+				role = stateCell(n.state)
 			}
 			t.rows = append(t.rows, []cell{plain(nodeName(n.id)), role, plain("-"), plain("-"), plain("-"), plain("-"), plain("-"), plain("-")})
 			continue
@@ -702,6 +715,12 @@ func severityCell(s string) cell {
 		return cell{text: "▲ WARNING", style: stYellow}
 	}
 	return cell{text: "· " + strings.ToUpper(s)}
+}
+
+// waiting reports whether node id has not answered the snapshot shown yet
+// (a partial view), as opposed to not answering at all.
+func (m *Model) waiting(id int32) bool {
+	return slices.ContainsFunc(m.cluster.Nodes, func(n api.NodeView) bool { return n.Pending && n.NodeID == id })
 }
 
 // causeWhere names what a cause is about: a node, nodes, a partition.
