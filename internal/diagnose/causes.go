@@ -76,6 +76,7 @@ func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
 	c.perPartitionCode(CodeLeaderNotInISR, CauseLeaderNotInISR)
 	c.perNode(CodeFetchFailing, CauseFetchErrors)
 	c.perNode(CodeFollowerStalled, CauseReplicaSlow)
+	c.slowLeaders()
 	c.perPartitionCode(CodeAcksAllWaiting, CauseAcksAllStuck)
 	c.rest()
 	slices.SortStableFunc(c.causes, func(a, b api.Cause) int {
@@ -352,6 +353,59 @@ func (c *correlation) perNode(code, causeCode string) {
 		}
 		c.nodeFacts(&cause, idx, false)
 		c.add(cause, idx)
+	}
+}
+
+// slowLeaders: acks=all produces held while every ISR follower is the
+// same distance behind the leader. A slow follower lags alone; when all
+// of them stop at the same offset, they have everything the leader let
+// them have, and what holds the high watermark is the leader itself: its
+// disk (each batch is fsynced before it counts) or its network. One cause
+// per leader node, REPLICA_SLOW, with those partitions' findings.
+func (c *correlation) slowLeaders() {
+	byLeader := map[int32][]string{}
+	var leaders []int32
+	evidence := map[int32]map[string]any{}
+	for i, f := range c.fs {
+		if c.claimed[i] || f.Code != CodeAcksAllWaiting || f.Node == nil || f.Partition == nil {
+			continue
+		}
+		name := tpName(f.Topic, *f.Partition)
+		r, ok := c.rows[name]
+		if !ok || r.Leader != *f.Node {
+			continue
+		}
+		var lags []int64
+		for _, rs := range r.ReplicaStates {
+			if slices.Contains(r.ISR, rs.ID) {
+				lags = append(lags, rs.Lag)
+			}
+		}
+		if len(lags) < 2 || slices.Min(lags) <= 0 || slices.Min(lags) != slices.Max(lags) {
+			continue
+		}
+		id := *f.Node
+		if _, ok := byLeader[id]; !ok {
+			leaders = append(leaders, id)
+			evidence[id] = map[string]any{"isr_followers_lag": lags[0], "acks_all_oldest_wait_seconds": f.Evidence["acks_all_oldest_wait_seconds"]}
+		}
+		byLeader[id] = append(byLeader[id], name)
+	}
+	slices.Sort(leaders)
+	for _, id := range leaders {
+		parts := byLeader[id]
+		idx := c.claim(func(f api.Finding) bool {
+			return f.Partition != nil && slices.Contains(parts, tpName(f.Topic, *f.Partition))
+		})
+		c.add(api.Cause{
+			Code:     CauseReplicaSlow,
+			Severity: api.SeverityWarning,
+			Node:     ptr32(id),
+			Message: fmt.Sprintf("node %d, leading %s, is slow to write: every ISR follower is %v offsets behind it alike, so its own disk (fsync) or network holds the high watermark and acks=all produces wait",
+				id, strings.Join(parts, ", "), evidence[id]["isr_followers_lag"]),
+			Evidence: evidence[id],
+			NextStep: fmt.Sprintf("check node %d's disk latency (`iostat -x`, fsync times) and network: every acks=all produce to a partition it leads waits for its writes", id),
+		}, idx)
 	}
 }
 

@@ -192,6 +192,28 @@ func TestCorrelate(t *testing.T) {
 			started: 6 * time.Second,
 		},
 		{
+			name: "a leader slow to write: every ISR follower behind it alike",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxHealthy()
+				p := fxPart(t, &v, 2, 1)
+				p.AcksAllWaiting, p.AcksAllOldestWaitSeconds = 3, 1.3
+				for i := range p.Followers {
+					p.Followers[i].Lag, p.Followers[i].LogEndOffset = 200, p.LogEndOffset-200
+				}
+				p.HighWatermark = p.LogEndOffset - 200
+				return v
+			},
+			causes:  []string{"REPLICA_SLOW warning node=2"},
+			codes:   []string{"ACKS_ALL_WAITING"},
+			parts:   []string{"orders-1"},
+			started: 1300 * time.Millisecond,
+			check: func(t *testing.T, c api.Cause) {
+				if !strings.Contains(c.Message, "node 2, leading orders-1, is slow to write") || !strings.Contains(c.NextStep, "fsync") {
+					t.Errorf("message %q next %q", c.Message, c.NextStep)
+				}
+			},
+		},
+		{
 			name: "a restarted fetcher's error while the leader sees it fetch",
 			view: func(t *testing.T) api.ClusterView {
 				v := fxHealthy()
