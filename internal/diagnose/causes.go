@@ -348,8 +348,9 @@ func (c *correlation) perNode(code, causeCode string) {
 			cause.Message = fmt.Sprintf("node %d's fetches from its leaders fail: %s", id, oneLine(fmt.Sprint(first.Evidence["last_error"])))
 			cause.NextStep = first.NextStep
 		default:
+			stalled := c.findingsOf(idx, CodeFollowerStalled)[0] // why this node was picked
 			cause.Message = fmt.Sprintf("node %d answers and reports no fetch error, yet its replicas fall behind: its disk (fsync), CPU or network is too slow", id)
-			cause.NextStep = fmt.Sprintf("check node %d's disk latency (`iostat -x`, fsync times), CPU and network to the leaders; %s shows its lag", id, describeHint(c.fs[idx[0]].Topic))
+			cause.NextStep = fmt.Sprintf("check node %d's disk latency (`iostat -x`, fsync times), CPU and network to the leaders; %s shows its lag", id, describeHint(stalled.Topic))
 		}
 		c.nodeFacts(&cause, idx, false)
 		c.add(cause, idx)
