@@ -386,3 +386,63 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestStopGivesUpAtDeadline: with no broker to answer, Stop returns once
+// its context ends, says why, and closes Events; the driver is killed.
+func TestStopGivesUpAtDeadline(t *testing.T) {
+	for _, c := range []Client{FranzGo, Librdkafka} { // kafka-python cannot start without a broker
+		t.Run(string(c), func(t *testing.T) {
+			skipWithoutClient(t, c)
+			p, err := StartProducer(context.Background(), ProducerConfig{
+				Client: c, Brokers: []string{testharness.FreeAddr(t)}, Topic: "t", Rate: 1000, RecordSize: 10,
+				DeliveryTimeout: time.Minute, Logger: testharness.Logger(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Let it hand over some records that nobody will answer.
+			time.Sleep(300 * time.Millisecond) // produce for a while: the workload, not a wait for a condition
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err = p.Stop(ctx)
+			if err == nil || !strings.Contains(err.Error(), "wait for outstanding records") || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Stop: %v, want the deadline", err)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("Stop took %v after its deadline of 500ms", took)
+			}
+			for a := range p.Events() { // must be closed
+				if a.Err == "" {
+					t.Errorf("acknowledged without a broker: %+v", a)
+				}
+			}
+		})
+	}
+}
+
+// TestCancelKillsDriver: canceling StartProducer's context ends the
+// driver at once; Stop then reports it and closes Events.
+func TestCancelKillsDriver(t *testing.T) {
+	skipWithoutClient(t, Librdkafka)
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := StartProducer(ctx, ProducerConfig{
+		Client: Librdkafka, Brokers: []string{testharness.FreeAddr(t)}, Topic: "t", Rate: 100, RecordSize: 10,
+		DeliveryTimeout: time.Minute, Logger: testharness.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := p.(*driverProducer)
+	cancel()
+	select {
+	case <-dp.readerDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("driver still running 10s after its context was canceled")
+	}
+	if _, err := p.Stop(context.Background()); err == nil || !strings.Contains(err.Error(), "without reporting its end") {
+		t.Errorf("Stop after cancel: %v", err)
+	}
+	for range p.Events() {
+	}
+}
