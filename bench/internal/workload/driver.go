@@ -115,6 +115,7 @@ func startDriver(ctx context.Context, cfg ProducerConfig, pythonFlags ...string)
 
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
+	timedOut := false
 	select {
 	case <-p.ready:
 		p.log.Debug("driver started", "brokers", cfg.Brokers, "topic", cfg.Topic, "tuned", cfg.Tuned)
@@ -122,6 +123,7 @@ func startDriver(ctx context.Context, cfg ProducerConfig, pythonFlags ...string)
 	case <-p.readerDone:
 	case <-ctx.Done():
 	case <-timer.C:
+		timedOut = true
 	}
 	// Not started: end the child and say why.
 	p.stopCtx()
@@ -135,17 +137,11 @@ func startDriver(ctx context.Context, cfg ProducerConfig, pythonFlags ...string)
 		return nil, fmt.Errorf("workload: start %s driver: %w", cfg.Client, ctx.Err())
 	case p.badErr != nil:
 		return nil, fmt.Errorf("workload: %s driver exited before it was ready (%v): %w", cfg.Client, p.waitErr, p.badErr)
-	case p.waitErr == nil || isKilled(p.waitErr):
+	case timedOut:
 		return nil, fmt.Errorf("workload: %s driver not ready within %s", cfg.Client, readyTimeout)
 	default:
-		return nil, fmt.Errorf("workload: %s driver exited before it was ready: %w", cfg.Client, p.waitErr)
+		return nil, fmt.Errorf("workload: %s driver exited before it was ready (%v)", cfg.Client, p.waitErr)
 	}
-}
-
-// isKilled reports whether a child's exit status is our SIGKILL.
-func isKilled(err error) bool {
-	var ee *exec.ExitError
-	return errors.As(err, &ee) && strings.Contains(ee.String(), "killed")
 }
 
 // kill ends the child at once. Harmless if it has exited.
