@@ -17,13 +17,18 @@ import (
 // and what doctor names while they last.
 
 // injectFaults PUTs a faults body to one node of a chronik_faults build.
-func injectFaults(t *testing.T, admin, body string) {
+// An injected disk error may stop the node before it answers: with
+// mayStop, no answer is fine (the caller waits for the node's exit).
+func injectFaults(t *testing.T, admin, body string, mayStop bool) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://"+admin+"/v1/debug/faults", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil && mayStop {
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +61,7 @@ func TestDoctorOnAFullDisk(t *testing.T) {
 	s := startStream(t, c, "disk")
 	s.waitAcks(500, 30*time.Second)
 	follower := (leader + 1) % 3
-	injectFaults(t, c.Procs[follower].Admin, `{"fsync_error":"ENOSPC"}`)
+	injectFaults(t, c.Procs[follower].Admin, `{"fsync_error":"ENOSPC"}`, true)
 	select {
 	case <-c.Procs[follower].Done():
 	case <-time.After(15 * time.Second):
@@ -87,8 +92,8 @@ func TestDoctorOnASlowDisk(t *testing.T) {
 	leader := c.createRF3("slow")
 	s := startStream(t, c, "slow")
 	s.waitAcks(500, 30*time.Second)
-	injectFaults(t, c.Procs[leader].Admin, `{"fsync_delay":"1s"}`)
-	defer injectFaults(t, c.Procs[leader].Admin, `{}`)
+	injectFaults(t, c.Procs[leader].Admin, `{"fsync_delay":"1s"}`, false)
+	defer injectFaults(t, c.Procs[leader].Admin, `{}`, false)
 	a := c.adminURL(leader)
 	var doc diagnose.DoctorReport
 	testharness.EventuallyEvery(t, 20*time.Second, 500*time.Millisecond, fmt.Sprintf("REPLICA_SLOW of leader %d", leader+1), func() bool {
