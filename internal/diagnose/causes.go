@@ -60,7 +60,8 @@ type correlation struct {
 // the faults recognised here first (a lost quorum, a full disk, silent or
 // cut-off nodes, broken ISRs, failing fetches, slow replicas, stuck
 // acks=all), then one cause per remaining finding code. Causes are sorted
-// most severe first; the slice is empty, not nil, when fs is.
+// most severe first, then in that order; the slice is empty, not nil,
+// when fs is.
 func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
 	c := &correlation{view: v, fs: fs, rows: map[string]api.PartitionRow{}, claimed: make([]bool, len(fs))}
 	for _, r := range MergePartitions(v) {
@@ -79,9 +80,10 @@ func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
 	c.slowLeaders()
 	c.perPartitionCode(CodeAcksAllWaiting, CauseAcksAllStuck)
 	c.rest()
+	// Most severe first; among equals, in the order found above, which
+	// puts the widest fault (a lost quorum) before the narrower ones.
 	slices.SortStableFunc(c.causes, func(a, b api.Cause) int {
-		return cmp.Or(cmp.Compare(severityRank(a.Severity), severityRank(b.Severity)),
-			cmp.Compare(a.Code, b.Code), compareOptID(a.Node, b.Node))
+		return cmp.Compare(severityRank(a.Severity), severityRank(b.Severity))
 	})
 	if c.causes == nil {
 		return []api.Cause{}

@@ -142,6 +142,22 @@ func TestCorrelate(t *testing.T) {
 			},
 		},
 		{
+			name: "quorum lost comes first among critical causes",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxHealthy()
+				fxDown(t, &v, 2)
+				fxDown(t, &v, 3)
+				n := fxNode(t, &v, 1)
+				n.Raft.Role, n.Raft.LeaderID, n.Raft.Peers = api.RoleCandidate, 0, nil
+				n.Brokers.Controller, n.Brokers.ControllerID = false, -1
+				fxPart(t, &v, 1, 0).ISR = []int32{}
+				return v
+			},
+			causes: []string{"RAFT_QUORUM_LOST critical", "ISR_UNINITIALIZED critical"},
+			codes:  []string{"LEADER_UNREACHABLE", "LEADER_UNREACHABLE", "NODE_UNREACHABLE", "NODE_UNREACHABLE", "RAFT_NO_LEADER", "UNDER_MIN_ISR"},
+			parts:  []string{"orders-0", "orders-1", "orders-2"},
+		},
+		{
 			name: "a full disk",
 			view: func(t *testing.T) api.ClusterView {
 				v := fxHealthy()
