@@ -37,6 +37,7 @@ type verdict struct {
 	malformed                 int // a record whose key is not a sequence number
 	replicas                  int // replicas whose bytes differ below the high watermark
 	examples                  []string
+	failures                  []string // distinct errors the producer reported
 }
 
 const maxExamples = 8
@@ -77,6 +78,9 @@ func checkRecords(outcomes []workload.Ack, sent int64, consumed, final []seen, m
 	for _, a := range outcomes {
 		if a.Err != "" {
 			v.failed++
+			if !slices.Contains(v.failures, a.Err) && len(v.failures) < maxExamples {
+				v.failures = append(v.failures, a.Err)
+			}
 			continue
 		}
 		v.acked++

@@ -119,7 +119,7 @@ func TestCheckRecords(t *testing.T) {
 	final := []seen{{at{0, 0}, 0}, {at{0, 1}, 1}, {at{1, 0}, 2}, {at{1, 1}, 3}}
 	outcomes := []workload.Ack{ack(0, 0, 0), ack(1, 0, 1), ack(2, 1, 0), ack(3, 1, 1), {Seq: 4, Offset: -1, Err: "boom"}}
 	v := checkRecords(outcomes, 6, final[:2], final, 0)
-	if !v.ok() || v.acked != 4 || v.failed != 1 || v.unanswered != 1 {
+	if !v.ok() || v.acked != 4 || v.failed != 1 || v.unanswered != 1 || !slices.Equal(v.failures, []string{"boom"}) {
 		t.Fatalf("clean run: %+v", v)
 	}
 

@@ -262,6 +262,9 @@ func (r *runResult) report(w io.Writer, o options) {
 	if r.err != nil {
 		fmt.Fprintf(w, "  RUN ERROR: %v\n", r.err)
 	}
+	for _, e := range r.verdict.failures {
+		fmt.Fprintf(w, "  FAILED RECORDS (%d): %s\n", r.verdict.failed, e)
+	}
 	for _, e := range r.verdict.examples {
 		fmt.Fprintf(w, "  VIOLATION: %s\n", e)
 	}
