@@ -107,6 +107,11 @@ const (
 	faultStop = "sigstop" // SIGSTOP: the leader holds its sockets and says nothing
 )
 
+// stopFailoverTimeout is --failover-timeout under --fault sigstop: a
+// producer resumes only when its request to the stopped leader times out,
+// which takes librdkafka 60 s and more with its defaults.
+const stopFailoverTimeout = 90 * time.Second
+
 // benchClientInterval is the metadata refresh and retry backoff of the
 // benchmark's own franz-go clients (topic set-up, leader probes, the
 // read-back), which are not measured.
@@ -126,7 +131,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "steady acknowledgements before the leader is killed")
 	fs.DurationVar(&o.after, "after", 2*time.Second, "keep producing this long after the failover before checking")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 30*time.Second, "limit for the nodes to be ready, the topic to have a full ISR and the first acknowledgement")
-	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 30*time.Second, "limit for a new leader and the first post-kill acknowledgement")
+	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 30*time.Second, "limit for a new leader and the first post-fault acknowledgement (under --fault sigstop: "+stopFailoverTimeout.String()+" unless given)")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "the producer fails a record not acknowledged within this long")
 	client := fs.String("client", string(workload.FranzGo), "producer client: franz-go, librdkafka (confluent-kafka) or kafka-python")
 	fs.StringVar(&o.fault, "fault", faultKill, "what happens to the partition leader: kill (SIGKILL) or sigstop (SIGSTOP, SIGCONT after the failover)")
@@ -144,12 +149,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.client, err = workload.ParseClient(*client); err != nil {
 		return o, fmt.Errorf("--client: %w", err)
 	}
-	if o.clientDefaults {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		if !given["warmup"] {
-			o.warmup = defaultsWarmup
-		}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if o.clientDefaults && !given["warmup"] {
+		o.warmup = defaultsWarmup
+	}
+	if o.fault == faultStop && !given["failover-timeout"] {
+		o.failoverTimeout = stopFailoverTimeout
 	}
 	switch {
 	case o.runs < 1:

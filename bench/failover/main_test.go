@@ -619,6 +619,12 @@ func TestParseOptions(t *testing.T) {
 	if err != nil || o.client != workload.KafkaPython || o.fault != faultStop || !o.clientLog {
 		t.Errorf("--client kafka-python --fault sigstop --client-log: %+v %v", o, err)
 	}
+	if o.failoverTimeout != stopFailoverTimeout {
+		t.Errorf("--fault sigstop: failover timeout %v, want %v", o.failoverTimeout, stopFailoverTimeout)
+	}
+	if o, err := parseOptions([]string{"--fault", "sigstop", "--failover-timeout", "5s"}, io.Discard); err != nil || o.failoverTimeout != 5*time.Second {
+		t.Errorf("--fault sigstop --failover-timeout 5s: %+v %v", o, err)
+	}
 	if got := o.describe(); got != "client kafka-python, tuned (100 ms metadata refresh and retry backoff); fault sigstop; broker session timeout default; 2000 records/s of 1024 bytes" {
 		t.Errorf("describe = %q", got)
 	}
