@@ -11,6 +11,8 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/admin/server"
+	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/diagnose"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
@@ -206,45 +208,101 @@ func TestDoctorFaultISRUninitialized(t *testing.T) {
 	}
 }
 
-// TestDoctorFaultCutFromController: the controller's link to a node is cut
-// while the node keeps running: the node restarts on a new cluster port,
-// and the address its peers dial for it is held silent (connections open,
-// nothing answers). It answers its admin API, its peers cannot reach it,
-// the controller fences it: doctor names NODE_PARTITIONED for it, not a
-// down node.
+// TestDoctorFaultCutFromController: all cluster traffic goes through
+// proxies (each node's own address, and each node's way to each peer), so
+// one node's cluster links can be cut both ways while it runs and answers
+// its admin API (and Kafka clients). Its heartbeats stop reaching the
+// controller, which fences it: doctor names NODE_PARTITIONED for it, not
+// a down node, and the partition is at min ISR without it, for as long as
+// the cut lasts; after healing, no cause is left.
 func TestDoctorFaultCutFromController(t *testing.T) {
-	c, urls := adminCluster(t)
+	const n = 3
+	in := make([]string, n)    // where peers reach node i (its advertised address)
+	out := make([][]string, n) // out[i][j]: where node i reaches node j
+	for i := range n {
+		in[i] = testharness.FreeAddr(t)
+		out[i] = make([]string, n)
+		for j := range n {
+			if j != i {
+				out[i][j] = testharness.FreeAddr(t)
+			}
+		}
+	}
+	c := inproc.NewCluster(t, n, func(cfg *broker.Config) {
+		i := int(cfg.NodeID - 1)
+		cfg.AdminAddr = "127.0.0.1:0"
+		cfg.AdminHandler = server.HandlerFor(cfg.Logger, "")
+		cfg.AdvertiseClusterAddr = in[i]
+		cfg.InitialClusterToken = "doctor-cut-test" // the nodes' --peers differ
+		for id := range cfg.Peers {
+			if j := int(id - 1); j == i {
+				cfg.Peers[id] = in[i]
+			} else {
+				cfg.Peers[id] = out[i][j]
+			}
+		}
+	})
+	inProxy := make([]*testharness.Proxy, n)
+	outProxy := make([][]*testharness.Proxy, n)
+	for i := range n {
+		inProxy[i] = testharness.StartProxy(t, in[i], c.Cfgs[i].ClusterAddr)
+		outProxy[i] = make([]*testharness.Proxy, n)
+		for j := range n {
+			if j != i {
+				outProxy[i][j] = testharness.StartProxy(t, out[i][j], in[j])
+			}
+		}
+	}
+	c.StartAll()
+	urls := adminURLs(c)
 	createRF3(t, c, "orders", nil)
 	ctl := raftLeaderIndex(t, c)
 	cut := otherThan(ctl)
 	id := int32(cut + 1)
 	ctx := testharness.Context(t, time.Minute)
-	admin := c.Nodes[cut].Addrs().Admin
-	if err := c.Nodes[cut].CrashForTest(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.Nodes[cut] = nil
-	testharness.Silence(t, c.Cfgs[cut].ClusterAddr)
-	c.Cfgs[cut].ClusterAddr = testharness.FreeAddr(t)
-	c.Cfgs[cut].AdminAddr = admin // where the others' broker lists say it is
-	c.Start(cut)
-
-	var l doctorLook
-	testharness.Eventually(t, 20*time.Second, fmt.Sprintf("NODE_PARTITIONED of node %d", id), func() bool {
-		l = lookAt(ctx, t, urls)
-		_, ok := l.cause(diagnose.CauseNodePartitioned, id)
-		return ok
-	}, l.String)
-	for _, n := range l.view.Nodes {
-		if !n.Reachable() {
-			t.Errorf("node %d did not answer: %s", n.NodeID, n.Error)
+	links := []*testharness.Proxy{inProxy[cut]}
+	for j, p := range outProxy[cut] {
+		if j != cut {
+			links = append(links, p)
 		}
 	}
-	if _, down := l.cause(diagnose.CauseNodeDown, id); down {
-		t.Errorf("a running node named down:\n%s", l)
+	for _, p := range links {
+		p.Cut()
 	}
-	if l.status.Healthy {
-		t.Error("healthy with a node cut off")
+	cutAt := time.Now()
+
+	var l doctorLook
+	testharness.Eventually(t, 20*time.Second, fmt.Sprintf("NODE_PARTITIONED of node %d, the partition at min ISR without it", id), func() bool {
+		l = lookAt(ctx, t, urls)
+		_, ok := l.cause(diagnose.CauseNodePartitioned, id)
+		return ok && len(l.rows) == 1 && l.rows[0].Status == api.StatusAtMinISR && !slices.Contains(l.rows[0].ISR, id)
+	}, l.String)
+	t.Logf("NODE_PARTITIONED after %v", time.Since(cutAt).Round(time.Millisecond))
+	// It lasts: later looks say the same.
+	for range 3 {
+		l = lookAt(ctx, t, urls)
+		if _, ok := l.cause(diagnose.CauseNodePartitioned, id); !ok {
+			t.Fatalf("the cut is still there but doctor no longer names it:\n%s", l)
+		}
+		for _, n := range l.view.Nodes {
+			if !n.Reachable() {
+				t.Errorf("node %d did not answer: %s", n.NodeID, n.Error)
+			}
+		}
+		if _, down := l.cause(diagnose.CauseNodeDown, id); down {
+			t.Errorf("a running node named down:\n%s", l)
+		}
+		if l.status.Healthy || l.rows[0].Status == api.StatusOK {
+			t.Errorf("healthy or OK with a node cut off:\n%s", l)
+		}
 	}
 	t.Logf("doctor with node %d cut off from the controller:\n%s", id, l)
+
+	for _, p := range links {
+		p.Heal()
+	}
+	testharness.Eventually(t, 30*time.Second, "no cause after the cut heals", func() bool {
+		l = lookAt(ctx, t, urls)
+		return len(l.doctor.Causes) == 0
+	}, l.String)
 }
