@@ -36,11 +36,20 @@ func (c *Cluster) FillDisk(n *Node) error {
 		return fmt.Errorf("fill the disk of node %d: %w", n.ID, err)
 	}
 	defer f.Close()
-	free := int64(st.Bavail) * st.Bsize
-	// fallocate allocates tmpfs pages at once; ENOSPC near the end is the
-	// goal, not an error.
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, free); err != nil && !errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("fill the disk of node %d: fallocate: %w", n.ID, err)
+	// fallocate on tmpfs is all or nothing, and the free count from statfs
+	// can be a little more than a file may take: allocate in chunks, halving
+	// the chunk at each ENOSPC, until not one page fits.
+	off := int64(0)
+	for chunk := max(int64(st.Bavail)*st.Bsize, 4096); chunk >= 4096; {
+		err := syscall.Fallocate(int(f.Fd()), 0, off, chunk)
+		switch {
+		case err == nil:
+			off += chunk
+		case errors.Is(err, syscall.ENOSPC):
+			chunk /= 2
+		default:
+			return fmt.Errorf("fill the disk of node %d: fallocate: %w", n.ID, err)
+		}
 	}
 	return nil
 }
