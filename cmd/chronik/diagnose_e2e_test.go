@@ -252,4 +252,14 @@ func TestDoctorSeesAcksAllWaiting(t *testing.T) {
 		out, _, _, _ := runTool(t, "isr", "describe", "-v", "--admin", a, "--timeout", "1s")
 		return fmt.Sprintf("findings %+v\n%s", doc.Findings, out)
 	})
+	// The partition as isr describe shows it meanwhile: its leader's
+	// numbers, the waiting produces, the paused replica unreachable.
+	isr, _ := toolJSON[diagnose.ISRReport](t, []int{0}, "isr", "describe", "--admin", a, "--timeout", "2s", "-o", "json")
+	if len(isr.Partitions) != 1 || isr.Partitions[0].AcksAllWaiting < 1 || isr.Partitions[0].HighWatermark < 0 ||
+		!slices.Contains(isr.Partitions[0].Unreachable, int32(follower+1)) {
+		t.Errorf("partition while acks=all waits: %+v", isr.Partitions)
+	} else {
+		t.Logf("partition while acks=all waits: status %s, %d waiting, unreachable %v", isr.Partitions[0].Status,
+			isr.Partitions[0].AcksAllWaiting, isr.Partitions[0].Unreachable)
+	}
 }
