@@ -1,84 +1,77 @@
 package nodes
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
+	"github.com/chronik-dev/chronik/internal/faultnet"
 )
 
 // network is the proxies in front of the nodes: one per node's Kafka
-// listener and one per ordered pair of nodes' cluster link. A cut adds a
-// toxiproxy "timeout" toxic with no timeout to both directions: bytes are
-// dropped and connections stay open but silent, as on a partitioned network;
-// healing removes it, which closes the connections that lost bytes (TCP
-// would have reset them too) so peers redial.
+// listener and one per ordered pair of nodes' cluster link (faultnet: a
+// cut drops bytes and keeps connections, a heal closes them).
 type network struct {
-	server *toxiproxy.ApiServer
-	kafka  map[int32]*toxiproxy.Proxy
-	links  map[[2]int32]*toxiproxy.Proxy // [from, to]
-
-	mu   sync.Mutex
-	cuts map[*toxiproxy.Proxy]int // how many faults cut each proxy; overlapping cuts nest
+	kafka map[int32]*faultnet.Link
+	links map[[2]int32]*faultnet.Link // [from, to]
 }
 
-func startNetwork(ns []*Node) (*network, error) {
-	nw := &network{
-		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop()),
-		kafka:  map[int32]*toxiproxy.Proxy{},
-		links:  map[[2]int32]*toxiproxy.Proxy{},
-		cuts:   map[*toxiproxy.Proxy]int{},
-	}
+func startNetwork(ns []*Node) (nw *network, err error) {
+	nw = &network{kafka: map[int32]*faultnet.Link{}, links: map[[2]int32]*faultnet.Link{}}
+	defer func() {
+		if err != nil {
+			nw.stop()
+		}
+	}()
 	ports, err := FreePorts(len(ns) * len(ns))
 	if err != nil {
 		return nil, err
 	}
 	next := func() string { p := ports[0]; ports = ports[1:]; return loopback(p) }
-	start := func(name, upstream string) (*toxiproxy.Proxy, error) {
-		p := toxiproxy.NewProxy(nw.server, name, next(), upstream)
-		if err := p.Start(); err != nil {
-			return nil, fmt.Errorf("start proxy %s: %w", name, err)
-		}
-		return p, nil
-	}
 	for _, n := range ns {
-		p, err := start(fmt.Sprintf("kafka-%d", n.ID), n.listenKafka)
+		l, err := faultnet.Start(fmt.Sprintf("kafka-%d", n.ID), next(), n.listenKafka)
 		if err != nil {
-			nw.stop()
-			return nil, err
+			return nw, err
 		}
-		nw.kafka[n.ID] = p
-		n.KafkaAddr = p.Listen
+		nw.kafka[n.ID] = l
+		n.KafkaAddr = l.Addr()
 		for _, m := range ns {
 			if m == n {
 				continue
 			}
-			p, err := start(fmt.Sprintf("cluster-%d-%d", n.ID, m.ID), m.ClusterAddr)
+			l, err := faultnet.Start(fmt.Sprintf("cluster-%d-%d", n.ID, m.ID), next(), m.ClusterAddr)
 			if err != nil {
-				nw.stop()
-				return nil, err
+				return nw, err
 			}
-			nw.links[[2]int32{n.ID, m.ID}] = p
+			nw.links[[2]int32{n.ID, m.ID}] = l
 		}
 	}
 	return nw, nil
 }
 
-// inbound returns the proxies that lead to node id: its Kafka listener's
-// and every cluster link towards it.
-func (nw *network) inbound(id int32) []*toxiproxy.Proxy {
-	ps := []*toxiproxy.Proxy{nw.kafka[id]}
-	for k, p := range nw.links {
-		if k[1] == id {
-			ps = append(ps, p)
+// linkAddr is where node from dials node to.
+func (nw *network) linkAddr(from, to int32) string { return nw.links[[2]int32{from, to}].Addr() }
+
+// of returns the proxies a cut of node id silences: its Kafka listener and
+// every cluster link from or to it.
+func (nw *network) of(id int32) []*faultnet.Link {
+	ls := []*faultnet.Link{nw.kafka[id]}
+	for k, l := range nw.links {
+		if k[0] == id || k[1] == id {
+			ls = append(ls, l)
 		}
 	}
-	return ps
+	return ls
+}
+
+// inbound returns the proxies that lead to node id: its Kafka listener's
+// and every cluster link towards it.
+func (nw *network) inbound(id int32) []*faultnet.Link {
+	ls := []*faultnet.Link{nw.kafka[id]}
+	for k, l := range nw.links {
+		if k[1] == id {
+			ls = append(ls, l)
+		}
+	}
+	return ls
 }
 
 // down closes the listeners of the proxies leading to a node whose process
@@ -86,95 +79,59 @@ func (nw *network) inbound(id int32) []*toxiproxy.Proxy {
 // refuse connections. Without it a proxy would accept and then hang up,
 // which tells dialers less than a refusal does.
 func (nw *network) down(id int32) {
-	for _, p := range nw.inbound(id) {
-		p.Stop()
+	for _, l := range nw.inbound(id) {
+		l.Down()
 	}
 }
 
 // up reopens them for a restarted node.
 func (nw *network) up(id int32) error {
-	for _, p := range nw.inbound(id) {
-		if err := p.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
-			return fmt.Errorf("reopen proxy %s: %w", p.Name, err)
+	for _, l := range nw.inbound(id) {
+		if err := l.Up(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// linkAddr is where node from dials node to.
-func (nw *network) linkAddr(from, to int32) string { return nw.links[[2]int32{from, to}].Listen }
-
-// proxiesOf returns the proxies a cut of node id silences: its Kafka
-// listener and every cluster link from or to it.
-func (nw *network) proxiesOf(id int32) []*toxiproxy.Proxy {
-	ps := []*toxiproxy.Proxy{nw.kafka[id]}
-	for k, p := range nw.links {
-		if k[0] == id || k[1] == id {
-			ps = append(ps, p)
-		}
-	}
-	return ps
-}
-
-var cutToxics = []string{
-	`{"name":"cut-up","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`,
-	`{"name":"cut-down","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`,
-}
-
-func (nw *network) cut(ps []*toxiproxy.Proxy) error {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	for _, p := range ps {
-		nw.cuts[p]++
-		if nw.cuts[p] > 1 {
-			continue
-		}
-		for _, t := range cutToxics {
-			if _, err := p.Toxics.AddToxicJson(strings.NewReader(t)); err != nil {
-				return fmt.Errorf("cut %s: %w", p.Name, err)
-			}
+func cutAll(ls []*faultnet.Link) error {
+	for _, l := range ls {
+		if err := l.Cut(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (nw *network) heal(ps []*toxiproxy.Proxy) error {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	for _, p := range ps {
-		if nw.cuts[p] == 0 {
-			continue
-		}
-		nw.cuts[p]--
-		if nw.cuts[p] > 0 {
-			continue
-		}
-		for _, name := range []string{"cut-up", "cut-down"} {
-			if err := p.Toxics.RemoveToxic(context.Background(), name); err != nil {
-				return fmt.Errorf("heal %s: %w", p.Name, err)
-			}
+func healAll(ls []*faultnet.Link) error {
+	for _, l := range ls {
+		if err := l.Heal(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func (nw *network) healAll() {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	for p, n := range nw.cuts {
-		if n > 0 {
-			p.Toxics.ResetToxics(context.Background())
-		}
+	for _, l := range nw.all() {
+		l.HealAll()
 	}
-	clear(nw.cuts)
+}
+
+func (nw *network) all() []*faultnet.Link {
+	var ls []*faultnet.Link
+	for _, l := range nw.kafka {
+		ls = append(ls, l)
+	}
+	for _, l := range nw.links {
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 func (nw *network) stop() {
-	for _, p := range nw.kafka {
-		p.Stop()
-	}
-	for _, p := range nw.links {
-		p.Stop()
+	for _, l := range nw.all() {
+		l.Close()
 	}
 }
 
@@ -183,7 +140,7 @@ func (c *Cluster) Cut(n *Node) error {
 	if c.net == nil {
 		return fmt.Errorf("cut node %d: the cluster was started without proxies", n.ID)
 	}
-	return c.net.cut(c.net.proxiesOf(n.ID))
+	return cutAll(c.net.of(n.ID))
 }
 
 // Heal undoes Cut.
@@ -191,7 +148,7 @@ func (c *Cluster) Heal(n *Node) error {
 	if c.net == nil {
 		return fmt.Errorf("heal node %d: the cluster was started without proxies", n.ID)
 	}
-	return c.net.heal(c.net.proxiesOf(n.ID))
+	return healAll(c.net.of(n.ID))
 }
 
 // CutLink silences the cluster link between a and b in both directions;
@@ -200,7 +157,7 @@ func (c *Cluster) CutLink(a, b *Node) error {
 	if c.net == nil {
 		return fmt.Errorf("cut link %d-%d: the cluster was started without proxies", a.ID, b.ID)
 	}
-	return c.net.cut(c.net.linkPair(a.ID, b.ID))
+	return cutAll(c.net.linkPair(a.ID, b.ID))
 }
 
 // HealLink undoes CutLink.
@@ -208,9 +165,9 @@ func (c *Cluster) HealLink(a, b *Node) error {
 	if c.net == nil {
 		return fmt.Errorf("heal link %d-%d: the cluster was started without proxies", a.ID, b.ID)
 	}
-	return c.net.heal(c.net.linkPair(a.ID, b.ID))
+	return healAll(c.net.linkPair(a.ID, b.ID))
 }
 
-func (nw *network) linkPair(a, b int32) []*toxiproxy.Proxy {
-	return []*toxiproxy.Proxy{nw.links[[2]int32{a, b}], nw.links[[2]int32{b, a}]}
+func (nw *network) linkPair(a, b int32) []*faultnet.Link {
+	return []*faultnet.Link{nw.links[[2]int32{a, b}], nw.links[[2]int32{b, a}]}
 }
