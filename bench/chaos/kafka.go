@@ -4,65 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// createTopic creates the topic (replication factor 3, min.insync.replicas
-// 2), retrying while the cluster forms, and waits until every partition has
-// a leader and a full ISR.
-func createTopic(ctx context.Context, adm *kadm.Client, partitions int32, replicas int16) error {
-	configs := map[string]*string{"min.insync.replicas": kadm.StringPtr(strconv.Itoa(minISR))}
-	var last error
-	for {
-		// TOPIC_ALREADY_EXISTS on a retry means an earlier attempt worked.
-		_, err := adm.CreateTopic(ctx, partitions, replicas, configs, topic)
-		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-			break
-		}
-		last = err
-		if err := pause(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("create topic %s: %w (last: %v)", topic, err, last)
-		}
-	}
-	for {
-		md, err := adm.Metadata(ctx, topic)
-		last = err
-		if err == nil {
-			last = fullISR(md, partitions, int(replicas))
-			if last == nil {
-				return nil
-			}
-		}
-		if err := pause(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("wait for %s to have leaders and full ISRs: %w (last: %v)", topic, err, last)
-		}
-	}
-}
-
-func fullISR(md kadm.Metadata, partitions int32, replicas int) error {
-	t, ok := md.Topics[topic]
-	if !ok || t.Err != nil {
-		return fmt.Errorf("topic %s: %v", topic, t.Err)
-	}
-	for p := range partitions {
-		pd, ok := t.Partitions[p]
-		switch {
-		case !ok:
-			return fmt.Errorf("partition %d missing", p)
-		case pd.Err != nil:
-			return fmt.Errorf("partition %d: %w", p, pd.Err)
-		case pd.Leader < 0 || len(pd.ISR) != replicas:
-			return fmt.Errorf("partition %d: leader %d, ISR %v", p, pd.Leader, pd.ISR)
-		}
-	}
-	return nil
-}
 
 // pause waits d or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {

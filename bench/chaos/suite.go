@@ -136,7 +136,7 @@ func (s *suite) exercise(ctx context.Context, c *nodes.Cluster, seed uint64, kin
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = createTopic(tctx, adm, int32(o.partitions), clusterSize)
+	_, err = workload.CreateTopic(tctx, adm, topic, int32(o.partitions), clusterSize, minISR)
 	cancel()
 	if err != nil {
 		return err
