@@ -9,11 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/bench/internal/nodes"
 	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
@@ -93,68 +93,6 @@ func (t *tracker) results() ([]seqOffset, []time.Duration) {
 	return slices.Clone(t.acked), slices.Clone(t.ackTimes)
 }
 
-// createTopic creates the topic with one partition, replication factor
-// replicas and min.insync.replicas minISR, retrying while the cluster is
-// still forming, then waits until the partition has a leader and every
-// replica is in its ISR.
-func createTopic(ctx context.Context, adm *kadm.Client, topic string, replicas int, minISR int, timeout time.Duration) (kadm.PartitionDetail, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	wait := func(what string, last error) error {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s: not done after %s: %w", what, timeout, last)
-			}
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		case <-tick.C:
-			return nil
-		}
-	}
-
-	what := fmt.Sprintf("create topic %s (1 partition, replication factor %d, min.insync.replicas %d)", topic, replicas, minISR)
-	configs := map[string]*string{"min.insync.replicas": kadm.StringPtr(strconv.Itoa(minISR))}
-	for {
-		// TOPIC_ALREADY_EXISTS on a retry means an earlier attempt worked.
-		_, err := adm.CreateTopic(ctx, 1, int16(replicas), configs, topic)
-		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-			break
-		}
-		if err := wait(what, err); err != nil {
-			return kadm.PartitionDetail{}, err
-		}
-	}
-
-	what = fmt.Sprintf("wait for %s/0 to have a leader and all %d replicas in its ISR", topic, replicas)
-	for {
-		var last error
-		md, err := adm.Metadata(ctx, topic)
-		switch {
-		case err != nil:
-			last = err
-		case md.Topics[topic].Err != nil:
-			last = md.Topics[topic].Err
-		default:
-			pd, ok := md.Topics[topic].Partitions[0]
-			switch {
-			case !ok:
-				last = errors.New("partition 0 missing from metadata")
-			case pd.Err != nil:
-				last = pd.Err
-			case pd.Leader >= 0 && len(pd.ISR) == replicas:
-				return pd, nil
-			default:
-				last = fmt.Errorf("leader %d, replicas %v, ISR %v", pd.Leader, pd.Replicas, pd.ISR)
-			}
-		}
-		if err := wait(what, last); err != nil {
-			return kadm.PartitionDetail{}, err
-		}
-	}
-}
-
 // prober asks particular nodes, and only them, who leads a partition.
 type prober struct {
 	ids     []int32
@@ -163,15 +101,15 @@ type prober struct {
 
 // newProber makes one client per node, each knowing only that node, so an
 // answer is that node's view and not whichever broker kgo picked.
-func newProber(nodes []*node, opts ...kgo.Opt) (*prober, error) {
+func newProber(ns []*nodes.Node, opts ...kgo.Opt) (*prober, error) {
 	p := &prober{}
-	for _, n := range nodes {
-		cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.SeedBrokers(n.kafkaAddr))...)
+	for _, n := range ns {
+		cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.SeedBrokers(n.KafkaAddr))...)
 		if err != nil {
 			p.close()
-			return nil, fmt.Errorf("create metadata client for node %d: %w", n.id, err)
+			return nil, fmt.Errorf("create metadata client for node %d: %w", n.ID, err)
 		}
-		p.ids = append(p.ids, n.id)
+		p.ids = append(p.ids, n.ID)
 		p.clients = append(p.clients, cl)
 	}
 	return p, nil

@@ -52,6 +52,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-dev/chronik/bench/internal/nodes"
 	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
@@ -316,13 +317,18 @@ func (b *bench) runOnce(ctx context.Context, idx int) (res runResult) {
 		}
 	}()
 
-	c, err := startCluster(clusterConfig{
-		bin:            b.bin,
-		dir:            dir,
-		size:           clusterSize,
-		sessionTimeout: b.o.sessionTimeout,
-		logLevel:       b.o.nodeLogLevel,
-	}, b.log)
+	var args []string
+	if b.o.sessionTimeout > 0 {
+		args = []string{"--broker-session-timeout", b.o.sessionTimeout.String()}
+	}
+	c, err := nodes.Start(ctx, nodes.Config{
+		Binary:   b.bin,
+		Dir:      dir,
+		Size:     clusterSize,
+		LogLevel: b.o.nodeLogLevel,
+		Args:     args,
+		Logger:   b.log,
+	})
 	if err != nil {
 		res.err = err
 		return res
@@ -331,14 +337,15 @@ func (b *bench) runOnce(ctx context.Context, idx int) (res runResult) {
 		// Stopping must happen even when ctx is already canceled (Ctrl-C).
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
-		if forced := c.stop(stopCtx); len(forced) > 0 {
+		if forced := c.Stop(stopCtx); len(forced) > 0 {
 			b.log.Warn("nodes ignored SIGTERM and were killed", "run", idx, "nodes", forced, "after", stopTimeout)
 		}
+		c.Close()
 	}()
 	defer func() {
 		if res.err != nil && ctx.Err() == nil {
 			fmt.Fprintf(b.stderr, "run %d failed (%v); the nodes' logs end with:\n", idx, res.err)
-			c.writeTails(b.stderr, tailLines)
+			c.WriteTails(b.stderr, tailLines)
 		}
 	}()
 	res.err = b.measure(ctx, c, &res)
@@ -356,24 +363,29 @@ func (b *bench) clientOpts(seeds []string) []kgo.Opt {
 }
 
 // measure does one run on a started cluster, filling res as it goes.
-func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
+func (b *bench) measure(ctx context.Context, c *nodes.Cluster, res *runResult) error {
 	o := b.o
-	if err := c.waitReady(ctx, o.startTimeout); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, o.startTimeout)
+	err := nodes.WaitReady(rctx, c.Nodes)
+	cancel()
+	if err != nil {
 		return err
 	}
 	b.log.Debug("nodes ready", "run", res.index)
 
-	admCl, err := kgo.NewClient(b.clientOpts(kafkaAddrs(c.nodes))...)
+	admCl, err := kgo.NewClient(b.clientOpts(nodes.KafkaAddrs(c.Nodes))...)
 	if err != nil {
 		return fmt.Errorf("create admin client: %w", err)
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	pd, err := createTopic(ctx, adm, topic, clusterSize, minISR, o.startTimeout)
+	tctx, cancel := context.WithTimeout(ctx, o.startTimeout)
+	pds, err := workload.CreateTopic(tctx, adm, topic, 1, clusterSize, minISR)
+	cancel()
 	if err != nil {
 		return err
 	}
-	b.log.Debug("topic ready", "run", res.index, "leader", pd.Leader, "isr", pd.ISR)
+	b.log.Debug("topic ready", "run", res.index, "leader", pds[0].Leader, "isr", pds[0].ISR)
 
 	clientLog := io.Discard
 	if o.clientLog {
@@ -386,7 +398,7 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 	defer cancelProd()
 	p, err := workload.StartProducer(prodCtx, workload.ProducerConfig{
 		Client:          o.client,
-		Brokers:         kafkaAddrs(c.nodes),
+		Brokers:         nodes.KafkaAddrs(c.Nodes),
 		Topic:           topic,
 		Rate:            o.rate,
 		RecordSize:      o.recordSize,
@@ -429,34 +441,42 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 	if err != nil {
 		return fmt.Errorf("find the leader of %s/0: %w", topic, err)
 	}
-	pd = md.Topics[topic].Partitions[0]
-	victim := c.node(pd.Leader)
+	pd := md.Topics[topic].Partitions[0]
+	victim := c.Node(pd.Leader)
 	if victim == nil {
 		return fmt.Errorf("find the leader of %s/0: metadata names leader %d, not one of nodes 1-%d", topic, pd.Leader, clusterSize)
 	}
-	res.killed, res.controller, res.oldEpoch = victim.id, md.Controller, pd.LeaderEpoch
+	res.killed, res.controller, res.oldEpoch = victim.ID, md.Controller, pd.LeaderEpoch
+	var killAt time.Duration
 	if o.fault == faultStop {
-		if err := c.pause(victim); err != nil {
+		if err := c.Pause(victim); err != nil {
 			return err
 		}
-		// The cluster's stop continues it too, on every exit path.
-	} else if err := c.kill(victim); err != nil {
-		return err
+		killAt = tr.markKill()
+		// The cluster's Stop continues it too, on every exit path.
+	} else {
+		// The fault counts from the signal, but Kill returns only once the
+		// process has been reaped, which can take milliseconds: mark first.
+		// A record handed to the client in the microseconds between cannot
+		// be acknowledged by the leader the signal then kills.
+		killAt = tr.markKill()
+		if err := c.Kill(ctx, victim); err != nil {
+			return err
+		}
 	}
-	killAt := tr.markKill()
-	b.log.Info("fault on the partition leader", "run", res.index, "fault", o.fault, "node", victim.id, "controller", md.Controller, "leader_epoch", pd.LeaderEpoch)
+	b.log.Info("fault on the partition leader", "run", res.index, "fault", o.fault, "node", victim.ID, "controller", md.Controller, "leader_epoch", pd.LeaderEpoch)
 
-	survivors := c.others(victim.id)
-	if err := b.awaitFailover(ctx, survivors, victim.id, tr, killAt, res); err != nil {
+	survivors := c.Others(victim.ID)
+	if err := b.awaitFailover(ctx, survivors, victim.ID, tr, killAt, res); err != nil {
 		return err
 	}
 	if o.fault == faultStop {
 		// Back before the check, so the check sees the old leader rejoin
 		// as a follower without disturbing what was acknowledged.
-		if err := c.resume(victim); err != nil {
+		if err := c.Resume(victim); err != nil {
 			return err
 		}
-		b.log.Info("continued the old leader", "run", res.index, "node", victim.id)
+		b.log.Info("continued the old leader", "run", res.index, "node", victim.ID)
 	}
 
 	// Keep producing, so the new leader is seen to carry the load and not
@@ -500,7 +520,7 @@ func (b *bench) measure(ctx context.Context, c *cluster, res *runResult) error {
 	} else {
 		b.log.Warn("list end offset; reading up to the last acknowledged offset", "run", res.index, "err", errors.Join(err, lo.Err))
 	}
-	consumed, malformed, err := readAll(ctx, topic, end, o.recordSize, readTimeout, b.clientOpts(kafkaAddrs(survivors))...)
+	consumed, malformed, err := readAll(ctx, topic, end, o.recordSize, readTimeout, b.clientOpts(nodes.KafkaAddrs(survivors))...)
 	if err != nil {
 		return fmt.Errorf("check acknowledged records: %w", err)
 	}
@@ -556,7 +576,7 @@ func (b *bench) warmUp(ctx context.Context, tr *tracker) error {
 // awaitFailover polls the survivors' metadata and the producer's
 // acknowledgements until a survivor names a new leader and a record
 // produced after the kill is acknowledged, or o.failoverTimeout passes.
-func (b *bench) awaitFailover(ctx context.Context, survivors []*node, victim int32, tr *tracker, killAt time.Duration, res *runResult) error {
+func (b *bench) awaitFailover(ctx context.Context, survivors []*nodes.Node, victim int32, tr *tracker, killAt time.Duration, res *runResult) error {
 	pr, err := newProber(survivors, b.clientOpts(nil)...)
 	if err != nil {
 		return err
@@ -568,8 +588,8 @@ func (b *bench) awaitFailover(ctx context.Context, survivors []*node, victim int
 	last := leaderAnswer{node: -1, leader: -1, epoch: -1}
 	for i := 0; ; i++ {
 		for _, n := range survivors {
-			if n.hasExited() {
-				return fmt.Errorf("node %d exited during the failover: %s", n.id, n.exitStatus())
+			if !n.Running() {
+				return fmt.Errorf("node %d exited during the failover: %s", n.ID, n.ExitStatus())
 			}
 		}
 		if res.newLeader < 0 {

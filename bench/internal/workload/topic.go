@@ -39,7 +39,7 @@ func CreateTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 		}
 	}
 
-	what := fmt.Sprintf("create topic %s (%d partitions, replication factor %d, min.insync.replicas %d)", topic, partitions, replicas, minISR)
+	what := fmt.Sprintf("create topic %s (partitions %d, replication factor %d, min.insync.replicas %d)", topic, partitions, replicas, minISR)
 	configs := map[string]*string{"min.insync.replicas": kadm.StringPtr(strconv.Itoa(minISR))}
 	for {
 		_, err := adm.CreateTopic(ctx, partitions, replicas, configs, topic)

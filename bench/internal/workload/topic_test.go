@@ -70,7 +70,7 @@ func TestCreateTopic(t *testing.T) {
 	defer scancel()
 	_, err = CreateTopic(sctx, adm, "too-many-replicas", 1, 4, 2)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, kerr.InvalidReplicationFactor) ||
-		!strings.HasPrefix(err.Error(), "create topic too-many-replicas (1 partitions, replication factor 4, min.insync.replicas 2): ") {
+		!strings.HasPrefix(err.Error(), "create topic too-many-replicas (partitions 1, replication factor 4, min.insync.replicas 2): ") {
 		t.Errorf("replication factor 4 of 3 nodes: %v, want the deadline and INVALID_REPLICATION_FACTOR", err)
 	}
 }
