@@ -203,6 +203,25 @@ func startFake(t *testing.T, mode string, size int, args ...string) *Cluster {
 	return c
 }
 
+// startReadyFake is startFake, then waits for the nodes to be ready; the
+// context it returns ends with the test, after at most 30 s.
+func startReadyFake(t *testing.T, mode string, size int, args ...string) (*Cluster, context.Context) {
+	t.Helper()
+	c := startFake(t, mode, size, args...)
+	mustBeReady(t, c)
+	return c, testharness.Context(t, 30*time.Second)
+}
+
+// mustBeReady fails the test unless c's nodes are ready within 10 s.
+func mustBeReady(t *testing.T, c *Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := WaitReady(ctx, c.Nodes); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitExited(t *testing.T, n *Node) {
 	t.Helper()
 	select {
@@ -216,13 +235,7 @@ func waitExited(t *testing.T, n *Node) {
 // needs (and Args, and no cluster token), Kill ends one node, Stop ends the
 // others cleanly with SIGTERM.
 func TestFakeClusterLifecycle(t *testing.T) {
-	c := startFake(t, "ready", 3, "--broker-session-timeout", "1.5s")
-	ctx := testharness.Context(t, 30*time.Second)
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := WaitReady(rctx, c.Nodes); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := startReadyFake(t, "ready", 3, "--broker-session-timeout", "1.5s")
 
 	victim := c.Node(2)
 	if err := c.Kill(ctx, victim); err != nil {
@@ -276,13 +289,7 @@ func TestFakeClusterLifecycle(t *testing.T) {
 // TestPausedNode: a paused node does not answer, answers again after
 // Resume, and Stop ends a node that is still paused cleanly.
 func TestPausedNode(t *testing.T) {
-	c := startFake(t, "ready", 2)
-	ctx := testharness.Context(t, 30*time.Second)
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := WaitReady(rctx, c.Nodes); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := startReadyFake(t, "ready", 2)
 	n := c.Node(1)
 	if err := c.Pause(n); err != nil {
 		t.Fatal(err)
@@ -299,9 +306,7 @@ func TestPausedNode(t *testing.T) {
 	if err := c.Resume(n); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitReady(rctx, c.Nodes); err != nil {
-		t.Fatalf("after Resume: %v", err)
-	}
+	mustBeReady(t, c) // after Resume
 	if err := c.Pause(n); err != nil {
 		t.Fatal(err)
 	}
@@ -348,13 +353,7 @@ func TestWaitReadyNotReady(t *testing.T) {
 // TestStopKillsStubbornNodes: nodes that ignore SIGTERM are killed when
 // Stop's context ends, and Stop names them.
 func TestStopKillsStubbornNodes(t *testing.T) {
-	c := startFake(t, "stubborn", 2)
-	ctx := testharness.Context(t, 30*time.Second)
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := WaitReady(rctx, c.Nodes); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := startReadyFake(t, "stubborn", 2)
 	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer scancel()
 	if forced := c.Stop(sctx); !slices.Equal(forced, []int32{1, 2}) {
