@@ -263,7 +263,17 @@ func (r *runResult) report(w io.Writer, o options) {
 		fmt.Fprintf(w, "  RUN ERROR: %v\n", r.err)
 	}
 	for _, e := range r.verdict.failures {
-		fmt.Fprintf(w, "  FAILED RECORDS (%d): %s\n", r.verdict.failed, e)
+		n, first := 0, time.Time{}
+		for _, a := range r.outcomes {
+			if a.Err == e {
+				n++
+				if first.IsZero() || a.Done.Before(first) {
+					first = a.Done
+				}
+			}
+		}
+		at := first.Sub(t0)
+		fmt.Fprintf(w, "  FAILED RECORDS: %d at %.1fs (%s): %s\n", n, at.Seconds(), activeFault(r.faults, t0, interval{at, at}), e)
 	}
 	for _, e := range r.verdict.examples {
 		fmt.Fprintf(w, "  VIOLATION: %s\n", e)
