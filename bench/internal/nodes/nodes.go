@@ -320,7 +320,20 @@ func (n *Node) signal(sig syscall.Signal) error {
 }
 
 // Kill is kill -9; it returns once the process is gone.
+//
+// The node's proxies close first: the kernel closes a killed process's
+// listeners the moment it dies, but a proxy that is still up would accept a
+// dial and then hang up when its upstream refuses, and franz-go takes a
+// connection closed during its ApiVersions handshake for a TLS mismatch and
+// fails the records waiting on it, which a client dialing the node itself
+// never sees.
 func (c *Cluster) Kill(ctx context.Context, n *Node) error {
+	if !n.Running() {
+		return fmt.Errorf("kill node %d: not running", n.ID)
+	}
+	if c.net != nil {
+		c.net.down(n.ID)
+	}
 	_ = n.signal(syscall.SIGCONT) // a paused process dies only once continued
 	if err := n.signal(syscall.SIGKILL); err != nil {
 		return err
@@ -329,11 +342,43 @@ func (c *Cluster) Kill(ctx context.Context, n *Node) error {
 }
 
 // Term sends SIGTERM and waits (bounded by ctx) for the process to end.
+// Once the node's own Kafka listener refuses dials its proxies close too
+// (see Kill), polled every refusedPoll.
 func (c *Cluster) Term(ctx context.Context, n *Node) error {
 	if err := n.signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	return n.wait(ctx)
+	if c.net == nil {
+		return n.wait(ctx)
+	}
+	tick := time.NewTicker(refusedPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.Exited():
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("wait for node %d to exit: %w", n.ID, ctx.Err())
+		case <-tick.C:
+			if refuses(n.listenKafka) {
+				c.net.down(n.ID)
+			}
+		}
+	}
+}
+
+// refusedPoll is how often Term checks whether a stopping node's listener
+// is closed.
+const refusedPoll = 10 * time.Millisecond
+
+// refuses says whether a dial to addr is refused (nothing listens there).
+func refuses(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, refusedPoll)
+	if err == nil {
+		conn.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func (n *Node) wait(ctx context.Context) error {
