@@ -53,6 +53,9 @@ type correlation struct {
 	rows    map[string]api.PartitionRow // by "topic-partition"
 	claimed []bool
 	causes  []api.Cause
+	// electing: no answering node knows a raft leader, but a majority of
+	// voters answers, so raft elects one; the silent voter explains it.
+	electing bool
 }
 
 // Correlate groups findings (as Run returns them, in that order) under
@@ -177,13 +180,12 @@ func (c *correlation) findingsOf(idx []int, code string) []api.Finding {
 
 // --- the faults ---
 
-// quorumLost: no answering node knows a raft leader. The voters that did
-// not answer are its cause, and everything they explain is under it.
+// quorumLost: no answering node knows a raft leader, and too few voters
+// answer to elect one. The voters that did not answer are its cause, and
+// everything they explain is under it. When a majority answers, raft is
+// between leaders (an election after the leader died or went silent):
+// that is no lost quorum, and the silent node is the cause (silentNodes).
 func (c *correlation) quorumLost() {
-	noLeader := c.claim(func(f api.Finding) bool { return f.Code == CodeRaftNoLeader })
-	if len(noLeader) == 0 {
-		return
-	}
 	voters := map[int32]bool{}
 	answering := map[int32]bool{}
 	for _, n := range c.view.Nodes {
@@ -193,6 +195,14 @@ func (c *correlation) quorumLost() {
 				voters[int32(id)] = true
 			}
 		}
+	}
+	if n := len(answering); n > len(voters)/2 && n < len(voters) {
+		c.electing = slices.ContainsFunc(c.fs, func(f api.Finding) bool { return f.Code == CodeRaftNoLeader })
+		return
+	}
+	noLeader := c.claim(func(f api.Finding) bool { return f.Code == CodeRaftNoLeader })
+	if len(noLeader) == 0 {
+		return
 	}
 	var silent []int32
 	for id := range voters {
@@ -268,6 +278,10 @@ func (c *correlation) silentNodes() {
 		who := "the node at " + n.Admin
 		if n.NodeID >= 0 {
 			idx = c.claimNode(n.NodeID)
+			if c.electing {
+				// Its silence is why the others are between leaders.
+				idx = append(idx, c.claim(func(f api.Finding) bool { return f.Code == CodeRaftNoLeader })...)
+			}
 			cause.Node = ptr32(n.NodeID)
 			who = "node " + strconv.Itoa(int(n.NodeID))
 		} else {

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -138,6 +139,31 @@ func TestCorrelate(t *testing.T) {
 			check: func(t *testing.T, c api.Cause) {
 				if !reflect.DeepEqual(c.Nodes, []int32{2, 3}) || !strings.Contains(c.NextStep, "start voters [2 3]") || c.Started != "" {
 					t.Errorf("nodes %v next %q started %q", c.Nodes, c.NextStep, c.Started)
+				}
+			},
+		},
+		{
+			// Two of three voters answer: raft is electing a leader after
+			// its leader went silent; the silent node is the cause.
+			name: "a silent raft leader while the others elect: no lost quorum",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxHealthy()
+				n := fxNode(t, &v, 1)
+				*n = api.NodeView{Admin: n.Admin, NodeID: 1,
+					Error: fmt.Sprintf("no answer from chronik admin API at %s in time — is the node overloaded or a firewall dropping packets?", n.Admin)}
+				for _, id := range []int32{2, 3} {
+					m := fxNode(t, &v, id)
+					m.Raft.Role, m.Raft.LeaderID = api.RoleCandidate, 0
+					m.Brokers.Controller, m.Brokers.ControllerID = false, -1
+				}
+				return v
+			},
+			causes: []string{"NODE_UNREACHABLE critical node=1"},
+			codes:  []string{"LEADER_UNREACHABLE", "NODE_UNREACHABLE", "RAFT_NO_LEADER"},
+			parts:  []string{"orders-0"},
+			check: func(t *testing.T, c api.Cause) {
+				if !slices.ContainsFunc(c.Effects, func(e string) bool { return strings.HasPrefix(e, "no raft leader") }) {
+					t.Errorf("effects %q do not say raft has no leader", c.Effects)
 				}
 			},
 		},
