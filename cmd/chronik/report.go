@@ -191,7 +191,7 @@ func RenderDoctor(w io.Writer, rep diagnose.DoctorReport, verbose bool, opts Tab
 	if !opts.TTY {
 		t := NewTable(opts)
 		for _, c := range rep.Causes {
-			t.Row(c.Severity, c.Code, causeWhere(c), c.Message, c.NextStep)
+			t.Row(c.Severity, c.Code, diagnose.CauseWhere(c), c.Message, c.NextStep)
 		}
 		if err := t.Render(w); err != nil {
 			return err
@@ -210,7 +210,7 @@ func RenderDoctor(w io.Writer, rep diagnose.DoctorReport, verbose bool, opts Tab
 			b.WriteByte('\n')
 		}
 		t := NewTable(opts)
-		cells := []Cell{severityCell(c.Severity), {Text: c.Code}, {Text: causeWhere(c)}}
+		cells := []Cell{severityCell(c.Severity), {Text: c.Code}, {Text: diagnose.CauseWhere(c)}}
 		if c.Started != "" {
 			cells = append(cells, Cell{Text: "since " + c.Started})
 		}
@@ -236,22 +236,6 @@ func RenderDoctor(w io.Writer, rep diagnose.DoctorReport, verbose bool, opts Tab
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// causeWhere names what a cause is about: its node, its nodes, its one
-// partition, or the cluster.
-func causeWhere(c api.Cause) string {
-	switch {
-	case c.Node != nil:
-		return "node " + strconv.Itoa(int(*c.Node))
-	case len(c.Nodes) > 0:
-		return "nodes " + idList(c.Nodes)
-	case len(c.Partitions) == 1:
-		return c.Partitions[0]
-	case len(c.Partitions) > 1:
-		return strconv.Itoa(len(c.Partitions)) + " partitions"
-	}
-	return "cluster"
 }
 
 // findingCounts lists the codes of the findings at idx, "AT_MIN_ISR ×3"

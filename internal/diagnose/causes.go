@@ -670,3 +670,23 @@ func (c *correlation) effect(code string, fs []api.Finding) string {
 	}
 	return line + " (" + strings.Join(names, ", ") + ")"
 }
+
+// CauseWhere names what a cause is about: its node, its nodes, its one
+// partition, or the cluster.
+func CauseWhere(c api.Cause) string {
+	switch {
+	case c.Node != nil:
+		return "node " + strconv.Itoa(int(*c.Node))
+	case len(c.Nodes) > 0:
+		ids := make([]string, len(c.Nodes))
+		for i, id := range c.Nodes {
+			ids[i] = strconv.Itoa(int(id))
+		}
+		return "nodes " + strings.Join(ids, ",")
+	case len(c.Partitions) == 1:
+		return c.Partitions[0]
+	case len(c.Partitions) > 1:
+		return strconv.Itoa(len(c.Partitions)) + " partitions"
+	}
+	return "cluster"
+}

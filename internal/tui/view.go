@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 )
 
 // The screen: a breadcrumb and status line, the view tabs, the body of the
@@ -723,25 +724,10 @@ func (m *Model) waiting(id int32) bool {
 	return slices.ContainsFunc(m.cluster.Nodes, func(n api.NodeView) bool { return n.Pending && n.NodeID == id })
 }
 
-// causeWhere names what a cause is about: a node, nodes, a partition.
-func causeWhere(c api.Cause) string {
-	switch {
-	case c.Node != nil:
-		return "node " + strconv.Itoa(int(*c.Node))
-	case len(c.Nodes) > 0:
-		return "nodes " + idList(c.Nodes)
-	case len(c.Partitions) == 1:
-		return c.Partitions[0]
-	case len(c.Partitions) > 1:
-		return strconv.Itoa(len(c.Partitions)) + " partitions"
-	}
-	return "cluster"
-}
-
 // causeName is the short name of finding i's cause, for its row.
 func (m *Model) causeName(i int) string {
 	if ci := m.causeOf[i]; ci >= 0 {
-		return m.causes[ci].Code + " " + causeWhere(m.causes[ci])
+		return m.causes[ci].Code + " " + diagnose.CauseWhere(m.causes[ci])
 	}
 	return "-"
 }
@@ -763,7 +749,7 @@ func (m *Model) findingsBody(w, h int) []string {
 			break
 		}
 		sc := severityCell(c.Severity)
-		line := "cause " + m.st.paint(sc.style, sc.text) + " " + m.st.paint(stBold, c.Code) + " " + causeWhere(c) + "  " + c.Message
+		line := "cause " + m.st.paint(sc.style, sc.text) + " " + m.st.paint(stBold, c.Code) + " " + diagnose.CauseWhere(c) + "  " + c.Message
 		out = append(out, fit(line, w))
 	}
 	if len(out) > 0 {
@@ -807,7 +793,7 @@ func (m *Model) findingsBody(w, h int) []string {
 	out = append(out, wrap("next: "+f.NextStep, w)...)
 	if ci := m.causeOf[sel]; ci >= 0 {
 		c := m.causes[ci]
-		out = append(out, fit("under cause "+c.Code+" "+causeWhere(c)+" · its next step: "+c.NextStep, w))
+		out = append(out, fit("under cause "+c.Code+" "+diagnose.CauseWhere(c)+" · its next step: "+c.NextStep, w))
 	}
 	switch {
 	case f.Topic != "" && f.Partition != nil:
