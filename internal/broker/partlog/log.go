@@ -139,6 +139,10 @@ type Options struct {
 	// failures with it and fault-injection builds (chronik_faults) delay
 	// fsync; nil in production.
 	BeforeFsync func() error
+	// OnFsync, when set, is told how long each fsync pass with data to
+	// flush took (BeforeFsync included), on the syncer goroutine: a node
+	// feeds its fsync histogram with it. It must not block.
+	OnFsync func(time.Duration)
 }
 
 // AppendResult tells where an appended batch went.
@@ -203,6 +207,8 @@ type Log struct {
 	// beforeFsync is Options.BeforeFsync; tests in this package also set it
 	// directly.
 	beforeFsync func() error
+	onFsync     func(time.Duration)
+	fsyncRec    fsyncRecord // recent passes, for FsyncStats
 	// writeFault, when set by tests in this package, fails segment writes
 	// before any byte is written, as a full disk does.
 	writeFault func() error
@@ -225,6 +231,7 @@ func Open(opts Options) (*Log, error) {
 		files:         opts.Files,
 		onFailure:     opts.OnFailure,
 		beforeFsync:   opts.BeforeFsync,
+		onFsync:       opts.OnFsync,
 		cfg:           opts.Config.normalized(),
 		recoveryPoint: -1,
 		hwCheckpoint:  -1,

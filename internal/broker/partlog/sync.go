@@ -66,6 +66,7 @@ func (l *Log) syncPass() error {
 	if len(rolled) == 0 && !dirtyActive {
 		return nil
 	}
+	start := time.Now()
 	var err error
 	if l.beforeFsync != nil {
 		if err = l.beforeFsync(); err != nil {
@@ -90,6 +91,13 @@ func (l *Log) syncPass() error {
 		if synced, err = act.syncFiles(false); synced {
 			l.fsyncs.Add(1)
 		}
+	}
+	// Timed with the monotonic clock; stamped with Options.Now so that
+	// tests can age passes out of the window.
+	took := time.Since(start)
+	l.fsyncRec.add(took, l.now())
+	if l.onFsync != nil {
+		l.onFsync(took)
 	}
 
 	l.mu.Lock()
