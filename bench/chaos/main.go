@@ -40,14 +40,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/chronik-dev/chronik/bench/internal/nodes"
 	"github.com/chronik-dev/chronik/bench/internal/workload"
 )
 
@@ -55,7 +54,6 @@ const (
 	topic       = "chaos"
 	clusterSize = 3
 	minISR      = 2
-	chronikPkg  = "github.com/chronik-dev/chronik/cmd/chronik"
 	faultsTag   = "chronik_faults"
 	tailLines   = 12
 )
@@ -93,7 +91,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var faults, client string
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.chronik, "chronik", "", "chronik binary to run (default: go build -tags "+faultsTag+" "+chronikPkg+" into a temporary directory)")
+	fs.StringVar(&o.chronik, "chronik", "", "chronik binary to run (default: go build -tags "+faultsTag+" "+nodes.ChronikPackage+" into a temporary directory)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the fault schedule (0: pick one and print it)")
 	fs.IntVar(&o.seeds, "seeds", 1, "runs, with seeds seed, seed+1, ...; each on a fresh cluster")
 	fs.DurationVar(&o.duration, "duration", 2*time.Minute, "how long faults are injected in each run")
@@ -217,7 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		if bin, err = buildChronik(ctx, dir); err != nil {
+		if bin, err = nodes.Build(ctx, dir, faultsTag); err != nil {
 			fmt.Fprintln(stderr, "chaos:", err)
 			return 1
 		}
@@ -244,14 +242,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// buildChronik builds the binary with fault injection compiled in.
-func buildChronik(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "chronik")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", faultsTag, "-o", bin, chronikPkg)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build -tags %s %s (run from inside the repository, or give --chronik): %w\n%s", faultsTag, chronikPkg, err, out)
-	}
-	return bin, nil
 }

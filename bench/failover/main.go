@@ -41,9 +41,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -60,7 +58,6 @@ const (
 	topic        = "failover"
 	clusterSize  = 3
 	minISR       = 2
-	chronikPkg   = "github.com/chronik-dev/chronik/cmd/chronik"
 	tailLines    = 8                // node log lines shown for a failed run
 	stopTimeout  = 15 * time.Second // SIGTERM to SIGKILL for the surviving nodes
 	probeTimeout = time.Second      // one Metadata request to a survivor
@@ -123,7 +120,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.chronik, "chronik", "", "chronik binary to run (default: go build "+chronikPkg+" into a temporary directory)")
+	fs.StringVar(&o.chronik, "chronik", "", "chronik binary to run (default: go build "+nodes.ChronikPackage+" into a temporary directory)")
 	fs.IntVar(&o.runs, "runs", 5, "number of runs, each on a fresh cluster")
 	fs.IntVar(&o.rate, "records-per-sec", 2000, "records produced per second")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "record value size in bytes")
@@ -209,7 +206,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		if bin, err = buildChronik(ctx, dir, log); err != nil {
+		log.Info("building chronik")
+		if bin, err = nodes.Build(ctx, dir); err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
 			return 1
 		}
@@ -249,17 +247,6 @@ func (o options) describe() string {
 	}
 	return fmt.Sprintf("client %s, %s; fault %s; broker session timeout %s; %d records/s of %d bytes",
 		o.client, settings, o.fault, session, o.rate, o.recordSize)
-}
-
-// buildChronik builds the chronik command into dir and returns the binary's path.
-func buildChronik(ctx context.Context, dir string, log *slog.Logger) (string, error) {
-	bin := filepath.Join(dir, "chronik")
-	log.Info("building chronik", "package", chronikPkg)
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, chronikPkg).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build chronik (run from the chronik repository, or pass --chronik): %w\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // bench runs the measurements.

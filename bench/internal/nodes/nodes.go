@@ -582,3 +582,22 @@ func TailFile(path string, n int) ([]string, error) {
 	}
 	return all, nil
 }
+
+// ChronikPackage is the command Build builds.
+const ChronikPackage = "github.com/chronik-dev/chronik/cmd/chronik"
+
+// Build builds chronik into dir with the given build tags and returns the
+// binary's path. It runs `go build` in the current directory, so the
+// caller must be inside the repository.
+func Build(ctx context.Context, dir string, tags ...string) (string, error) {
+	bin := filepath.Join(dir, "chronik")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.CommandContext(ctx, "go", append(args, ChronikPackage)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go %s (run from inside the chronik repository, or give --chronik): %w\n%s", strings.Join(append(args, ChronikPackage), " "), err, out)
+	}
+	return bin, nil
+}
