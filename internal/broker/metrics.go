@@ -106,10 +106,24 @@ func (m *nodeMetrics) register(cs ...prometheus.Collector) error {
 	return nil
 }
 
-// registerNode adds the collectors that read the node at scrape time; call
-// it once the node's raft, controller and replicas exist.
+// registerNode adds the collectors that read the node at scrape time, and
+// the fsync histogram the partition logs fill; call it once the node's
+// raft, controller and replicas exist.
 func (m *nodeMetrics) registerNode(n *Node) error {
-	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n)}, n.fileMetrics()...)...)
+	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n), n.fsyncSeconds}, n.fileMetrics()...)...)
+}
+
+// newFsyncHistogram is the duration of partition log fsync passes. The
+// replicas open before the registry exists, so the node creates it then and
+// registerNode adds it. Buckets span an SSD's sub-millisecond fsync to a
+// disk stalled for seconds; 0.1 and 0.5 are doctor's SLOW_FSYNC thresholds.
+func newFsyncHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "chronik_log_fsync_duration_seconds",
+		Help: "Time of each partition log fsync pass (group commit: one pass makes everything appended before it durable), " +
+			"over all partition logs of this node.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
 }
 
 func (m *nodeMetrics) newAPIMetrics(name string) *apiMetrics {

@@ -30,6 +30,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // livenessInterval is how often the controller checks broker liveness.
@@ -63,6 +64,10 @@ type Node struct {
 	metrics    *nodeMetrics // this node's own registry
 	files      fileBudget   // how the open-files limit is spent (limits.go)
 	segFiles   *partlog.FileCache
+
+	// fsyncSeconds is the partition logs' fsync histogram, created with
+	// the replicas and registered with metrics (newFsyncHistogram).
+	fsyncSeconds prometheus.Histogram
 
 	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
 	registered atomic.Bool
@@ -199,11 +204,13 @@ func (n *Node) openReplicas() (err error) {
 		return err
 	}
 	n.segFiles = partlog.NewFileCache(n.files.SegmentFiles)
+	n.fsyncSeconds = newFsyncHistogram()
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(n.cfg.DataDir, "logs"), Flush: n.cfg.LogFlush, FlushInterval: n.cfg.LogFlushInterval, Logger: n.logger,
 		Files:       n.segFiles,
 		OnFailure:   n.storageFailed,
 		BeforeFsync: chainHooks(n.faults.beforeFsync(), n.cfg.testBeforeFsync),
+		OnFsync:     func(d time.Duration) { n.fsyncSeconds.Observe(d.Seconds()) },
 	}); err != nil {
 		return fmt.Errorf("open replicas: %w", err)
 	}

@@ -41,6 +41,23 @@ type NodeInfo struct {
 	ControllerID  int32   `json:"controller_id"`  // the raft leader as this node knows it; NoController (-1) for none
 	Fenced        bool    `json:"fenced"`         // the controller has fenced this broker (missed heartbeats)
 	Ready         bool    `json:"ready"`          // same as GET /readyz answering 200
+	// Fsync is how long the node's recent partition log fsyncs took; nil
+	// from a node too old to report it.
+	Fsync *FsyncLatency `json:"fsync,omitempty"`
+}
+
+// FsyncLatency is a node's recent fsync passes, pooled over all its
+// partition logs (one pass fsyncs everything a log appended since the last
+// one: it is what an acks=all produce and a follower's fetch wait for).
+// Recent means within WindowSeconds, and at most the last 16 passes of each
+// log.
+type FsyncLatency struct {
+	WindowSeconds float64 `json:"window_seconds"`
+	Passes        int     `json:"passes"` // recent passes; 0 when no log fsynced lately
+	// MedianSeconds is the lower middle of the recent passes: one slow
+	// pass among fast ones does not raise it, a slow disk does.
+	MedianSeconds float64 `json:"median_seconds"`
+	MaxSeconds    float64 `json:"max_seconds"`
 }
 
 // RaftStatus is one node's view of the raft metadata quorum. Served by

@@ -27,6 +27,7 @@ func (s nodeSource) Ready() bool { return s.n.Ready() }
 
 func (s nodeSource) Node() api.NodeInfo {
 	a := s.n.Addrs()
+	f := s.n.FsyncLatency()
 	return api.NodeInfo{
 		NodeID:        s.n.NodeID(),
 		Version:       version.Get().Version,
@@ -38,6 +39,10 @@ func (s nodeSource) Node() api.NodeInfo {
 		ControllerID:  s.n.ControllerID(),
 		Fenced:        s.n.Fenced(),
 		Ready:         s.n.Ready(),
+		Fsync: &api.FsyncLatency{
+			WindowSeconds: f.Window.Seconds(), Passes: f.Passes,
+			MedianSeconds: f.Median.Seconds(), MaxSeconds: f.Max.Seconds(),
+		},
 	}
 }
 

@@ -35,6 +35,9 @@ type ManagerOptions struct {
 	// BeforeFsync runs before every partition log's fsync passes
 	// (partlog.Options.BeforeFsync); nil in production.
 	BeforeFsync func() error
+	// OnFsync is told how long each partition log's fsync pass took
+	// (partlog.Options.OnFsync); it must not block.
+	OnFsync func(time.Duration)
 }
 
 // Manager owns the partition replicas this node runs.
@@ -82,7 +85,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 		}
 		p, err := openPartition(dir, topic, i, cfg, m.opts.Flush,
 			partlog.Options{Flush: m.opts.Flush, FlushInterval: m.opts.FlushInterval, Files: m.opts.Files,
-				OnFailure: m.opts.OnFailure, BeforeFsync: m.opts.BeforeFsync}, m.opts.Logger)
+				OnFailure: m.opts.OnFailure, BeforeFsync: m.opts.BeforeFsync, OnFsync: m.opts.OnFsync}, m.opts.Logger)
 		if err != nil {
 			m.reportIOFailure(err)
 			errs = append(errs, err)

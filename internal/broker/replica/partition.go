@@ -559,6 +559,12 @@ func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
 // LogEndOffset is the next offset the log will assign.
 func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 
+// AppendRecentFsyncs appends the durations of the log's recent fsync
+// passes to dst (partlog.Log.AppendRecentFsyncs).
+func (p *Partition) AppendRecentFsyncs(dst []time.Duration) []time.Duration {
+	return p.log.AppendRecentFsyncs(dst)
+}
+
 // Read returns committed batches (below the high watermark) from offset.
 // kerr.OffsetOutOfRange when offset is outside [log start, log end].
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (records []byte, hw int64, err error) {
