@@ -40,6 +40,10 @@ const (
 	CauseISRUninitialized = "ISR_UNINITIALIZED"
 	CauseLeaderNotInISR   = "LEADER_NOT_IN_ISR"
 	CauseAcksAllStuck     = "ACKS_ALL_STUCK"
+	// CauseDiskSlow: a node's partition log fsyncs are slow (SLOW_FSYNC):
+	// the replicas it hosts lag, and acks=all produces to partitions whose
+	// ISR holds it wait.
+	CauseDiskSlow = "DISK_SLOW"
 )
 
 // enospc is how Go spells ENOSPC in an error; a node's raft or fetch
@@ -79,6 +83,9 @@ func Correlate(v api.ClusterView, fs []api.Finding) []api.Cause {
 	c.perPartitionCode(CodeISRUninitialized, CauseISRUninitialized)
 	c.perPartitionCode(CodeLeaderNotInISR, CauseLeaderNotInISR)
 	c.perNode(CodeFetchFailing, CauseFetchErrors)
+	// A measured slow disk before the guesses: it explains the stalled
+	// replicas and held acks=all that REPLICA_SLOW could only suspect.
+	c.slowDisks()
 	c.perNode(CodeFollowerStalled, CauseReplicaSlow)
 	c.slowLeaders()
 	c.perPartitionCode(CodeAcksAllWaiting, CauseAcksAllStuck)
@@ -367,10 +374,64 @@ func (c *correlation) perNode(code, causeCode string) {
 			stalled := c.findingsOf(idx, CodeFollowerStalled)[0] // why this node was picked
 			cause.Message = fmt.Sprintf("node %d answers and reports no fetch error, yet its replicas fall behind: its disk (fsync), CPU or network is too slow", id)
 			cause.NextStep = fmt.Sprintf("check node %d's disk latency (`iostat -x`, fsync times), CPU and network to the leaders; %s shows its lag", id, describeHint(stalled.Topic))
+			if fs := c.fsyncOf(id); fs != nil && fs.Passes >= slowFsyncMinPasses && fs.MedianSeconds < slowFsyncSeconds {
+				// No SLOW_FSYNC (slowDisks would have claimed these): its
+				// measured fsyncs clear the disk.
+				cause.Evidence["fsync_median_seconds"] = fs.MedianSeconds
+				cause.Message = fmt.Sprintf("node %d answers and reports no fetch error, yet its replicas fall behind; its fsyncs are fast (median %s), so its CPU or network is too slow",
+					id, seconds(fs.MedianSeconds))
+				cause.NextStep = fmt.Sprintf("check node %d's CPU (`top`: load, steal) and network to the leaders; %s shows its lag", id, describeHint(stalled.Topic))
+			}
 		}
 		c.nodeFacts(&cause, idx, false)
 		c.add(cause, idx)
 	}
+}
+
+// slowDisks: one cause per node with a SLOW_FSYNC finding, with what a
+// slow disk there explains: its stalled replicas, the partitions it fell
+// out of the ISR of, and acks=all produces held by partitions whose ISR
+// holds it (as follower, every produce waits for its fsync before it
+// fetches on; as leader, for its own).
+func (c *correlation) slowDisks() {
+	for i, f := range c.fs {
+		if c.claimed[i] || f.Code != CodeSlowFsync || f.Node == nil {
+			continue
+		}
+		id := *f.Node
+		idx := c.claim(func(g api.Finding) bool {
+			switch {
+			case g.Code == CodeSlowFsync:
+				return g.Node != nil && *g.Node == id
+			case g.Code == CodeAcksAllWaiting:
+				return slices.Contains(idsOf(g.Evidence["isr"]), id) || caused(g, id)
+			case g.Code == CodeFetchFailing:
+				return false // an error, not slowness: FOLLOWER_FETCH_ERRORS
+			}
+			return caused(g, id)
+		})
+		cause := api.Cause{
+			Code:     CauseDiskSlow,
+			Severity: f.Severity,
+			Node:     ptr32(id),
+			Message: fmt.Sprintf("node %d's disk is slow: its fsyncs take %s (median of %v passes, max %s); "+
+				"its replicas lag and acks=all produces to partitions whose ISR holds it wait for them",
+				id, evSeconds(f.Evidence["fsync_median_seconds"]), f.Evidence["fsync_passes"], evSeconds(f.Evidence["fsync_max_seconds"])),
+			Evidence: maps.Clone(f.Evidence),
+			NextStep: f.NextStep,
+		}
+		c.nodeFacts(&cause, idx, false)
+		c.add(cause, idx)
+	}
+}
+
+// evSeconds prints evidence holding seconds (a float64 as the rules put
+// it and as JSON decodes it).
+func evSeconds(v any) string {
+	if s, ok := v.(float64); ok {
+		return seconds(s)
+	}
+	return fmt.Sprint(v)
 }
 
 // slowLeaders: acks=all produces held while every ISR follower is the
@@ -424,6 +485,17 @@ func (c *correlation) slowLeaders() {
 			NextStep: fmt.Sprintf("check node %d's disk latency (`iostat -x`, fsync times) and network: every acks=all produce to a partition it leads waits for its writes", id),
 		}, idx)
 	}
+}
+
+// fsyncOf is node id's reported fsync latency; nil when it did not answer
+// or does not report it.
+func (c *correlation) fsyncOf(id int32) *api.FsyncLatency {
+	for _, n := range c.view.Nodes {
+		if n.Reachable() && n.Node != nil && viewNodeID(n) == id {
+			return n.Node.Fsync
+		}
+	}
+	return nil
 }
 
 // perPartitionCode: one cause for every partition with an unclaimed
@@ -644,7 +716,7 @@ func effectText(code string, n int) string {
 func (c *correlation) effect(code string, fs []api.Finding) string {
 	switch code {
 	case CodeBrokerFenced, CodeNodeUnreachable, CodeRaftFollowerBehind, CodeRaftNoLeader, CodeRaftStopped,
-		CodeMetadataDiverged:
+		CodeMetadataDiverged, CodeSlowFsync:
 		if len(fs) == 1 {
 			return fs[0].Message
 		}

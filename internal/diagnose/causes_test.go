@@ -288,6 +288,60 @@ func TestCorrelate(t *testing.T) {
 			parts:   []string{"orders-1"},
 			started: 3500 * time.Millisecond,
 		},
+		{
+			// bench/chaos's slow-fsync fault on a follower: the ISR stays
+			// full while acks=all produces wait for its fsyncs.
+			name: "a follower's slow disk holding acks=all",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxHealthy()
+				fxFastDisks(t, &v)
+				fxFsync(t, &v, 3, 0.2104, 0.2301, 37)
+				p := fxPart(t, &v, 2, 1)
+				p.AcksAllWaiting, p.AcksAllOldestWaitSeconds = 9, 1.4
+				fxFollower(t, p, 3).Lag = 40
+				return v
+			},
+			causes:  []string{"DISK_SLOW warning node=3"},
+			codes:   []string{"ACKS_ALL_WAITING", "SLOW_FSYNC"},
+			parts:   []string{"orders-1"},
+			started: 1400 * time.Millisecond,
+			check: func(t *testing.T, c api.Cause) {
+				if !strings.Contains(c.Message, "node 3's disk is slow") || !strings.Contains(c.Message, "210ms") {
+					t.Errorf("message %q", c.Message)
+				}
+				if c.Evidence["fsync_median_seconds"] != 0.2104 || !strings.Contains(c.NextStep, "iostat") {
+					t.Errorf("evidence %v next %q", c.Evidence, c.NextStep)
+				}
+			},
+		},
+		{
+			name: "a slow disk explains what REPLICA_SLOW could only suspect",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxStalled(t)
+				fxFsync(t, &v, 3, 0.65, 1.1, 20)
+				return v
+			},
+			causes:  []string{"DISK_SLOW critical node=3"},
+			codes:   []string{"ACKS_ALL_WAITING", "AT_MIN_ISR", "FOLLOWER_STALLED", "FOLLOWER_STALLED", "SLOW_FSYNC"},
+			parts:   []string{"orders-0", "orders-1"},
+			started: 42500 * time.Millisecond,
+		},
+		{
+			name: "a stalled follower whose fsyncs are fast",
+			view: func(t *testing.T) api.ClusterView {
+				v := fxStalled(t)
+				fxFastDisks(t, &v)
+				return v
+			},
+			causes: []string{"REPLICA_SLOW critical node=3"},
+			codes:  []string{"ACKS_ALL_WAITING", "AT_MIN_ISR", "FOLLOWER_STALLED", "FOLLOWER_STALLED"},
+			parts:  []string{"orders-0", "orders-1"},
+			check: func(t *testing.T, c api.Cause) {
+				if !strings.Contains(c.Message, "fsyncs are fast (median 4ms)") || strings.Contains(c.NextStep, "iostat") {
+					t.Errorf("message %q next %q", c.Message, c.NextStep)
+				}
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := tc.view(t)

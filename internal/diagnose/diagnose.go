@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
@@ -39,6 +40,7 @@ const (
 	CodeReplicaNotRunning  = "REPLICA_NOT_RUNNING"
 	CodeAcksAllWaiting     = "ACKS_ALL_WAITING"
 	CodeMetadataDiverged   = "METADATA_DIVERGED"
+	CodeSlowFsync          = "SLOW_FSYNC"
 )
 
 // Thresholds of the rules. They sit well above what a healthy cluster
@@ -58,6 +60,20 @@ const (
 	// replica.lag.time.max.ms, Kafka's default 30 s, so an unknown lag
 	// time does not make every follower look stalled.
 	defaultLagTimeMaxSeconds = 30.0
+	// slowFsyncSeconds: a node whose recent fsync passes take this long
+	// at the median has a slow disk. A healthy SSD fsyncs in well under
+	// 10 ms and a spinning disk in 10-30 ms; at 100 ms every acks=all
+	// produce waits several times its usual latency. The median (of
+	// every log's last passes within 30 s, pooled) ignores the one
+	// outlier a checkpoint or a neighbour's burst causes.
+	slowFsyncSeconds = 0.1
+	// slowFsyncCriticalSeconds: at this median a produce waits as long
+	// as a client's default request timeout allows only a few times over,
+	// and the node may drop out of ISRs; critical.
+	slowFsyncCriticalSeconds = 0.5
+	// slowFsyncMinPasses: fewer recent passes than this say nothing
+	// about the disk, only about the few writes that happened.
+	slowFsyncMinPasses = 3
 )
 
 // hosted is one node's PartitionInfo for a partition.
@@ -284,6 +300,7 @@ func allRules() []rule {
 		ruleReplicaNotRunning,
 		ruleAcksAllWaiting,
 		ruleMetadataDiverged,
+		ruleSlowFsync,
 	}
 }
 
@@ -1098,4 +1115,49 @@ func ruleMetadataDiverged(in diagInput) []api.Finding {
 		}
 	}
 	return out
+}
+
+// ruleSlowFsync: a node's partition logs fsync slowly. Nothing else
+// shows it: a slow follower stays in the ISR (it keeps fetching) while
+// every acks=all produce waits for its fsyncs, and a slow leader holds its
+// followers back alike. Nodes that do not report fsync times (older
+// versions) and nodes with too few recent passes are skipped.
+func ruleSlowFsync(in diagInput) []api.Finding {
+	var out []api.Finding
+	for _, n := range in.view.Nodes {
+		if !n.Reachable() || n.Node == nil || n.Node.Fsync == nil {
+			continue
+		}
+		f := n.Node.Fsync
+		if f.Passes < slowFsyncMinPasses || f.MedianSeconds < slowFsyncSeconds {
+			continue
+		}
+		id := viewNodeID(n)
+		sev := api.SeverityWarning
+		if f.MedianSeconds >= slowFsyncCriticalSeconds {
+			sev = api.SeverityCritical
+		}
+		out = append(out, api.Finding{
+			Code:     CodeSlowFsync,
+			Severity: sev,
+			Node:     ptr32(id),
+			Message: fmt.Sprintf("node %d's disk is slow: its partition log fsyncs take %s (median of %d passes in the last %s, max %s)",
+				id, seconds(f.MedianSeconds), f.Passes, seconds(f.WindowSeconds), seconds(f.MaxSeconds)),
+			Evidence: map[string]any{
+				"fsync_median_seconds": f.MedianSeconds,
+				"fsync_max_seconds":    f.MaxSeconds,
+				"fsync_passes":         f.Passes,
+				"window_seconds":       f.WindowSeconds,
+			},
+			NextStep: fmt.Sprintf("check node %d's data disk (`iostat -x`: await and %%util; a throttled or failing volume, a noisy neighbour): "+
+				"every acks=all produce to a partition whose ISR holds it waits for its fsyncs", id),
+			SeenBy: []int32{id},
+		})
+	}
+	return out
+}
+
+// seconds prints a duration given in seconds, to the millisecond.
+func seconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
 }
