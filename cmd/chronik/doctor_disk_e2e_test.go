@@ -82,11 +82,10 @@ func TestDoctorOnAFullDisk(t *testing.T) {
 }
 
 // TestDoctorOnASlowDisk: every fsync of the partition leader takes 1 s
-// under an acks=all stream. Its followers can have only what it wrote, so
-// all of them stop at the same offset behind it while acks=all produces
-// wait: doctor names REPLICA_SLOW of the leader (disk or network), not
-// one of the followers. (A follower's slow fsync is not on the acks path
-// at 300 ms and shows nothing; docs/doctor.md.)
+// under an acks=all stream. The node measures its fsyncs, so doctor names
+// DISK_SLOW of the leader with the latency, and the held acks=all under
+// it. (Without the measurement, all followers stopping at the same offset
+// behind it made it REPLICA_SLOW, disk or network: slowLeaders.)
 func TestDoctorOnASlowDisk(t *testing.T) {
 	c := faultsCluster(t, "--broker-session-timeout", "10s")
 	leader := c.createRF3("slow")
@@ -94,18 +93,53 @@ func TestDoctorOnASlowDisk(t *testing.T) {
 	s.waitAcks(500, 30*time.Second)
 	injectFaults(t, c.Procs[leader].Admin, `{"fsync_delay":"1s"}`, false)
 	defer injectFaults(t, c.Procs[leader].Admin, `{}`, false)
+	cause := waitDiskSlow(t, c, leader, leader)
+	if cause.Severity != api.SeverityCritical {
+		t.Errorf("a 1 s fsync is %s, want critical: %s", cause.Severity, cause.Message)
+	}
+	t.Logf("doctor on a slow leader disk: %s", cause.Message)
+}
+
+// TestDoctorOnASlowFollowerDisk: bench/chaos's slow-fsync fault on a
+// follower, every fsync 200 ms. The ISR stays full and nothing errs, while
+// every acks=all produce waits for the follower's fsyncs: doctor names
+// DISK_SLOW of that follower from its measured fsync latency.
+func TestDoctorOnASlowFollowerDisk(t *testing.T) {
+	c := faultsCluster(t, "--broker-session-timeout", "10s")
+	leader := c.createRF3("slowf")
+	s := startStream(t, c, "slowf")
+	s.waitAcks(500, 30*time.Second)
+	follower := (leader + 1) % 3
+	injectFaults(t, c.Procs[follower].Admin, `{"fsync_delay":"200ms"}`, false)
+	defer injectFaults(t, c.Procs[follower].Admin, `{}`, false)
+	cause := waitDiskSlow(t, c, leader, follower)
+	if !strings.Contains(cause.Message, fmt.Sprintf("node %d's disk is slow", follower+1)) {
+		t.Errorf("message %q", cause.Message)
+	}
+	if m, _ := cause.Evidence["fsync_median_seconds"].(float64); m < 0.2 || m > 0.5 {
+		t.Errorf("median fsync %v s, want 200 ms and a little more", cause.Evidence["fsync_median_seconds"])
+	}
+	t.Logf("doctor on a slow follower disk: %s; effects %q", cause.Message, cause.Effects)
+}
+
+// waitDiskSlow runs doctor through the leader's admin API until it names
+// DISK_SLOW of node slow (an index into c.Procs), and returns that cause.
+func waitDiskSlow(t *testing.T, c *procCluster, leader, slow int) api.Cause {
+	t.Helper()
 	a := c.adminURL(leader)
 	var doc diagnose.DoctorReport
-	testharness.EventuallyEvery(t, 20*time.Second, 500*time.Millisecond, fmt.Sprintf("REPLICA_SLOW of leader %d", leader+1), func() bool {
+	var found api.Cause
+	testharness.EventuallyEvery(t, 30*time.Second, 500*time.Millisecond, fmt.Sprintf("DISK_SLOW of node %d", slow+1), func() bool {
 		doc, _ = toolJSON[diagnose.DoctorReport](t, []int{0, 3, 4}, "doctor", "--admin", a, "--timeout", "2s", "-o", "json")
 		for _, c := range doc.Causes {
-			if c.Code == diagnose.CauseReplicaSlow && c.Node != nil && *c.Node == int32(leader+1) && slices.Contains(c.Partitions, "slow-0") {
+			if c.Code == diagnose.CauseDiskSlow && c.Node != nil && *c.Node == int32(slow+1) {
+				found = c
 				return true
 			}
 		}
 		return false
 	}, func() string { return fmt.Sprintf("causes %+v\nfindings %+v", doc.Causes, doc.Findings) })
-	t.Logf("doctor on a slow leader disk: %s", doc.Causes[0].Message)
+	return found
 }
 
 func nodeText(id *int32) string {
