@@ -20,12 +20,20 @@ type FsyncLatency struct {
 	Passes int
 	Median time.Duration
 	Max    time.Duration
+	// RaftPasses, RaftMedian and RaftMax are the same for the raft
+	// store's writes (each one fsynced), kept apart: they are few and
+	// small, and a partition log's pass carries produce data.
+	RaftPasses int
+	RaftMedian time.Duration
+	RaftMax    time.Duration
 }
 
 // FsyncLatency reports the node's recent fsync passes. It copies at most
 // 16 durations per partition and takes no lock on the append path.
 func (n *Node) FsyncLatency() FsyncLatency {
 	out := FsyncLatency{Window: partlog.FsyncWindow}
+	raft := n.raftSaves.Stats(time.Now())
+	out.RaftPasses, out.RaftMedian, out.RaftMax = raft.Recent, raft.Median, raft.Max
 	if n.replicas == nil {
 		return out
 	}

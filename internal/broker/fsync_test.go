@@ -62,6 +62,16 @@ func TestDoctorFaultSlowFollowerDisk(t *testing.T) {
 			t.Errorf("node %d without a delay reports %+v", n.NodeID, *n.Node.Fsync)
 		}
 	}
+	raftTimed := false
+	for _, n := range l.view.Nodes {
+		if n.Node == nil || n.Node.Fsync == nil || n.Node.RaftFsync == nil {
+			t.Fatalf("node %d reports no fsync latency: %+v", n.NodeID, n.Node)
+		}
+		raftTimed = raftTimed || n.Node.RaftFsync.Passes > 0
+	}
+	if !raftTimed {
+		t.Error("no node timed a raft store write, seconds after the topic was created")
+	}
 	t.Logf("doctor while node %d's fsyncs take 200 ms:\n%s", id, l)
 
 	rec := httptest.NewRecorder()

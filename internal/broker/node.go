@@ -68,6 +68,8 @@ type Node struct {
 	// fsyncSeconds is the partition logs' fsync histogram, created with
 	// the replicas and registered with metrics (newFsyncHistogram).
 	fsyncSeconds prometheus.Histogram
+	// raftSaves are the raft store's recent writes, for FsyncLatency.
+	raftSaves partlog.FsyncRecord
 
 	reconciled atomic.Bool // the local replicas matched the caught-up metadata once
 	registered atomic.Bool
@@ -277,6 +279,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 		Logger:          logger,
 		Security:        security,
 		BeforeSave:      chainHooks(n.faults.beforeSave(), n.cfg.testBeforeSave),
+		OnSave:          func(d time.Duration) { n.raftSaves.Add(d, time.Now()) },
 	}); err != nil {
 		return fmt.Errorf("raft metadata: %w", err)
 	}

@@ -414,15 +414,23 @@ func (c *correlation) slowDisks() {
 			Code:     CauseDiskSlow,
 			Severity: f.Severity,
 			Node:     ptr32(id),
-			Message: fmt.Sprintf("node %d's disk is slow: its fsyncs take %s (median of %v passes, max %s); "+
+			Message: fmt.Sprintf("node %d's disk is slow: its %s take %s (median of %v, max %s); "+
 				"its replicas lag and acks=all produces to partitions whose ISR holds it wait for them",
-				id, evSeconds(f.Evidence["fsync_median_seconds"]), f.Evidence["fsync_passes"], evSeconds(f.Evidence["fsync_max_seconds"])),
+				id, fsyncWhat(f.Evidence["fsync_source"]), evSeconds(f.Evidence["fsync_median_seconds"]), f.Evidence["fsync_passes"], evSeconds(f.Evidence["fsync_max_seconds"])),
 			Evidence: maps.Clone(f.Evidence),
 			NextStep: f.NextStep,
 		}
 		c.nodeFacts(&cause, idx, false)
 		c.add(cause, idx)
 	}
+}
+
+// fsyncWhat names what SLOW_FSYNC measured, by its fsync_source.
+func fsyncWhat(source any) string {
+	if source == "raft_store" {
+		return "raft store writes"
+	}
+	return "fsyncs"
 }
 
 // evSeconds prints evidence holding seconds (a float64 as the rules put

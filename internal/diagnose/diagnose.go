@@ -1117,19 +1117,33 @@ func ruleMetadataDiverged(in diagInput) []api.Finding {
 	return out
 }
 
-// ruleSlowFsync: a node's partition logs fsync slowly. Nothing else
-// shows it: a slow follower stays in the ISR (it keeps fetching) while
-// every acks=all produce waits for its fsyncs, and a slow leader holds its
-// followers back alike. Nodes that do not report fsync times (older
-// versions) and nodes with too few recent passes are skipped.
+// ruleSlowFsync: a node's partition logs (or its raft store) fsync
+// slowly. Nothing else shows it: a slow follower stays in the ISR (it
+// keeps fetching) while every acks=all produce waits for its fsyncs, and a
+// slow leader holds its followers back alike. Nodes that do not report
+// fsync times (older versions) and nodes with too few recent writes are
+// skipped; of the two measurements the slower one that counts is shown.
 func ruleSlowFsync(in diagInput) []api.Finding {
 	var out []api.Finding
 	for _, n := range in.view.Nodes {
-		if !n.Reachable() || n.Node == nil || n.Node.Fsync == nil {
+		if !n.Reachable() || n.Node == nil {
 			continue
 		}
-		f := n.Node.Fsync
-		if f.Passes < slowFsyncMinPasses || f.MedianSeconds < slowFsyncSeconds {
+		var f *api.FsyncLatency
+		what, unit, source := "", "", ""
+		for _, m := range []struct {
+			f                  *api.FsyncLatency
+			what, unit, source string
+		}{
+			{n.Node.Fsync, "partition log fsyncs", "passes", "partition_logs"},
+			{n.Node.RaftFsync, "raft store writes", "writes", "raft_store"},
+		} {
+			if m.f != nil && m.f.Passes >= slowFsyncMinPasses && m.f.MedianSeconds >= slowFsyncSeconds &&
+				(f == nil || m.f.MedianSeconds > f.MedianSeconds) {
+				f, what, unit, source = m.f, m.what, m.unit, m.source
+			}
+		}
+		if f == nil {
 			continue
 		}
 		id := viewNodeID(n)
@@ -1141,9 +1155,10 @@ func ruleSlowFsync(in diagInput) []api.Finding {
 			Code:     CodeSlowFsync,
 			Severity: sev,
 			Node:     ptr32(id),
-			Message: fmt.Sprintf("node %d's disk is slow: its partition log fsyncs take %s (median of %d passes in the last %s, max %s)",
-				id, seconds(f.MedianSeconds), f.Passes, seconds(f.WindowSeconds), seconds(f.MaxSeconds)),
+			Message: fmt.Sprintf("node %d's disk is slow: its %s take %s (median of %d %s in the last %s, max %s)",
+				id, what, seconds(f.MedianSeconds), f.Passes, unit, seconds(f.WindowSeconds), seconds(f.MaxSeconds)),
 			Evidence: map[string]any{
+				"fsync_source":         source,
 				"fsync_median_seconds": f.MedianSeconds,
 				"fsync_max_seconds":    f.MaxSeconds,
 				"fsync_passes":         f.Passes,

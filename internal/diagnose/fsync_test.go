@@ -40,7 +40,7 @@ func TestRuleSlowFsync(t *testing.T) {
 		}, want: []string{"SLOW_FSYNC warning - node=3"},
 			check: func(t *testing.T, fs []api.Finding) {
 				f := fs[0]
-				if !strings.Contains(f.Message, "node 3") || !strings.Contains(f.Message, "210ms") || !strings.Contains(f.Message, "37 passes") ||
+				if !strings.Contains(f.Message, "node 3") || !strings.Contains(f.Message, "210ms") || !strings.Contains(f.Message, "partition log fsyncs") || !strings.Contains(f.Message, "median of 37 passes in") ||
 					!strings.Contains(f.Message, "max 230ms") || !strings.Contains(f.Message, "30s") {
 					t.Errorf("message %q", f.Message)
 				}
@@ -54,6 +54,27 @@ func TestRuleSlowFsync(t *testing.T) {
 		{name: "a disk that takes half a second", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxFsync(t, v, 2, 0.5, 1.2, 12)
 		}, want: []string{"SLOW_FSYNC critical - node=2"}},
+		{name: "a slow raft store", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxFastDisks(t, v)
+			fxNode(t, v, 1).Node.RaftFsync = &api.FsyncLatency{WindowSeconds: 30, Passes: 9, MedianSeconds: 0.3, MaxSeconds: 0.4}
+		}, want: []string{"SLOW_FSYNC warning - node=1"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if !strings.Contains(fs[0].Message, "raft store writes take 300ms (median of 9 writes") || fs[0].Evidence["fsync_source"] != "raft_store" {
+					t.Errorf("message %q evidence %v", fs[0].Message, fs[0].Evidence)
+				}
+			}},
+		{name: "the slower of the two counts", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxFsync(t, v, 2, 0.6, 0.7, 20)
+			fxNode(t, v, 2).Node.RaftFsync = &api.FsyncLatency{WindowSeconds: 30, Passes: 9, MedianSeconds: 0.3, MaxSeconds: 0.4}
+		}, want: []string{"SLOW_FSYNC critical - node=2"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if fs[0].Evidence["fsync_source"] != "partition_logs" {
+					t.Errorf("evidence %v", fs[0].Evidence)
+				}
+			}},
+		{name: "a raft store with too few writes", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxNode(t, v, 1).Node.RaftFsync = &api.FsyncLatency{WindowSeconds: 30, Passes: 2, MedianSeconds: 0.3, MaxSeconds: 0.4}
+		}},
 		{name: "a silent node's last answer is not used", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxFsync(t, v, 3, 0.3, 0.3, 20)
 			fxNode(t, v, 3).Error = "context deadline exceeded"

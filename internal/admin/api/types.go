@@ -44,6 +44,9 @@ type NodeInfo struct {
 	// Fsync is how long the node's recent partition log fsyncs took; nil
 	// from a node too old to report it.
 	Fsync *FsyncLatency `json:"fsync,omitempty"`
+	// RaftFsync is the same for the raft store's writes (the metadata
+	// log, each write fsynced); nil from older nodes.
+	RaftFsync *FsyncLatency `json:"raft_fsync,omitempty"`
 }
 
 // FsyncLatency is a node's recent fsync passes, pooled over all its

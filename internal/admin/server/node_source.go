@@ -43,6 +43,10 @@ func (s nodeSource) Node() api.NodeInfo {
 			WindowSeconds: f.Window.Seconds(), Passes: f.Passes,
 			MedianSeconds: f.Median.Seconds(), MaxSeconds: f.Max.Seconds(),
 		},
+		RaftFsync: &api.FsyncLatency{
+			WindowSeconds: f.Window.Seconds(), Passes: f.RaftPasses,
+			MedianSeconds: f.RaftMedian.Seconds(), MaxSeconds: f.RaftMax.Seconds(),
+		},
 	}
 }
 

@@ -39,17 +39,20 @@ type fsyncSample struct {
 	at   int64
 }
 
-// fsyncRecord is the running record behind FsyncStats. Only the syncer
-// goroutine writes it, once per pass, never on the append path; the mutex
-// only orders it with readers (the admin API, metrics).
-type fsyncRecord struct {
+// FsyncRecord is a running record of recent fsyncs: the last 16, each
+// with when it ended. A Log keeps one for its passes (FsyncStats); a node
+// keeps one for its raft store's writes. The zero value is ready to use.
+// Only the syncer goroutine writes a Log's, once per pass, never on the
+// append path; the mutex only orders it with readers (the admin API).
+type FsyncRecord struct {
 	mu     sync.Mutex
 	passes uint64
 	next   int // ring slot the next pass goes to
 	ring   [fsyncRing]fsyncSample
 }
 
-func (r *fsyncRecord) add(took time.Duration, at time.Time) {
+// Add records one fsync that took took and ended at at.
+func (r *FsyncRecord) Add(took time.Duration, at time.Time) {
 	r.mu.Lock()
 	r.ring[r.next] = fsyncSample{took: took, at: at.UnixNano()}
 	r.next = (r.next + 1) % fsyncRing
@@ -58,10 +61,12 @@ func (r *fsyncRecord) add(took time.Duration, at time.Time) {
 }
 
 // FsyncStats reports the log's recent fsync passes as of Options.Now.
-func (l *Log) FsyncStats() FsyncStats {
+func (l *Log) FsyncStats() FsyncStats { return l.fsyncRec.Stats(l.now()) }
+
+// Stats reports the recorded fsyncs as of now.
+func (r *FsyncRecord) Stats(now time.Time) FsyncStats {
 	var buf [fsyncRing]time.Duration
-	recent := l.AppendRecentFsyncs(buf[:0])
-	r := &l.fsyncRec
+	recent := r.AppendRecent(buf[:0], now)
 	r.mu.Lock()
 	st := FsyncStats{Passes: r.passes, Recent: len(recent)}
 	if r.passes > 0 {
@@ -81,8 +86,13 @@ func (l *Log) FsyncStats() FsyncStats {
 // particular order. A node pools them over all its logs, so that many idle
 // logs with one slow pass each still show a slow disk.
 func (l *Log) AppendRecentFsyncs(dst []time.Duration) []time.Duration {
-	since := l.now().Add(-FsyncWindow).UnixNano()
-	r := &l.fsyncRec
+	return l.fsyncRec.AppendRecent(dst, l.now())
+}
+
+// AppendRecent appends the durations of the recorded fsyncs that ended
+// within FsyncWindow before now to dst.
+func (r *FsyncRecord) AppendRecent(dst []time.Duration, now time.Time) []time.Duration {
+	since := now.Add(-FsyncWindow).UnixNano()
 	r.mu.Lock()
 	n := min(r.passes, fsyncRing)
 	for i := range int(n) {

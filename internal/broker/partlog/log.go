@@ -208,7 +208,7 @@ type Log struct {
 	// directly.
 	beforeFsync func() error
 	onFsync     func(time.Duration)
-	fsyncRec    fsyncRecord // recent passes, for FsyncStats
+	fsyncRec    FsyncRecord // recent passes, for FsyncStats
 	// writeFault, when set by tests in this package, fails segment writes
 	// before any byte is written, as a full disk does.
 	writeFault func() error

@@ -95,7 +95,7 @@ func (l *Log) syncPass() error {
 	// Timed with the monotonic clock; stamped with Options.Now so that
 	// tests can age passes out of the window.
 	took := time.Since(start)
-	l.fsyncRec.add(took, l.now())
+	l.fsyncRec.Add(took, l.now())
 	if l.onFsync != nil {
 		l.onFsync(took)
 	}

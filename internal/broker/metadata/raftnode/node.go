@@ -154,6 +154,11 @@ type Config struct {
 	// loop's fsynced commit); an error fails the write as a failing disk would. Fault-injection
 	// builds (chronik_faults) delay it to play a slow disk, tests fail it; nil in production.
 	BeforeSave func() error
+	// OnSave, when set, is told how long each write of raft state that had
+	// something to write took (BeforeSave included), on the Ready loop: a
+	// node reports its raft store's fsync latency with it. It must not
+	// block.
+	OnSave func(time.Duration)
 }
 
 // withDefaults fills zero fields.

@@ -688,3 +688,30 @@ func TestGivenClusterToken(t *testing.T) {
 		t.Fatal("an oversized token was written")
 	}
 }
+
+// Config.OnSave is told how long each write of raft state took, BeforeSave
+// included (fault builds delay it to play a slow disk).
+func TestOnSaveTimesEveryWrite(t *testing.T) {
+	t.Parallel()
+	const delay = 20 * time.Millisecond
+	var timed, slow atomic.Int64
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.BeforeSave = func() error { time.Sleep(delay); return nil }
+		cfg.OnSave = func(d time.Duration) {
+			timed.Add(1)
+			if d >= delay {
+				slow.Add(1)
+			}
+		}
+	})
+	n := c.start(1)
+	c.waitLeader(testWait)
+	before := timed.Load()
+	allocate(t, n, 1)
+	if timed.Load() <= before {
+		t.Fatalf("OnSave told of %d writes before a proposal and %d after: want more", before, timed.Load())
+	}
+	if s, all := slow.Load(), timed.Load(); s != all {
+		t.Fatalf("%d of %d timed writes took the %s BeforeSave delay", s, all, delay)
+	}
+}

@@ -112,6 +112,9 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 	if cfg.BeforeSave != nil {
 		n.disk = hookedDisk{disk: n.disk, before: cfg.BeforeSave}
 	}
+	if cfg.OnSave != nil {
+		n.disk = timedDisk{disk: n.disk, observe: cfg.OnSave}
+	}
 	if h.wrapDisk != nil {
 		n.disk = h.wrapDisk(n.disk)
 	}
