@@ -36,7 +36,8 @@ type doctor struct {
 
 // expectedCauses are the doctor's cause codes that explain each fault kind
 // (docs/admin-api.md). A node that halts on a full disk is down by the time
-// anyone asks; slow fsync shows only as a replica falling behind.
+// anyone asks; slow fsync is measured by the node (DISK_SLOW), or, from a
+// node too old to report it, shows only as a replica falling behind.
 var expectedCauses = map[kind][]string{
 	killAny:        {diagnose.CauseNodeDown},
 	killLeader:     {diagnose.CauseNodeDown},
@@ -47,7 +48,7 @@ var expectedCauses = map[kind][]string{
 	pauseNode:      {diagnose.CauseNodeUnreachable},
 	cutNode:        {diagnose.CauseNodePartitioned, diagnose.CauseNodeUnreachable},
 	cutLink:        {diagnose.CauseNodePartitioned, diagnose.CauseFetchErrors, diagnose.CauseReplicaSlow},
-	slowFsync:      {diagnose.CauseReplicaSlow},
+	slowFsync:      {diagnose.CauseDiskSlow, diagnose.CauseReplicaSlow},
 }
 
 // probeTimeout bounds each node's answer to the doctor: a paused node must

@@ -12,7 +12,7 @@ import (
 // pooling lets many idle logs with one slow pass each show it too.
 type FsyncLatency struct {
 	// Window is how far back "recent" reaches (partlog.FsyncWindow); each
-	// log also keeps only its last 16 passes.
+	// log also keeps only its last 5 passes.
 	Window time.Duration
 	// Passes is how many recent passes there are; Median and Max are over
 	// them, 0 when there are none. The median is the lower middle, so one
@@ -29,7 +29,7 @@ type FsyncLatency struct {
 }
 
 // FsyncLatency reports the node's recent fsync passes. It copies at most
-// 16 durations per partition and takes no lock on the append path.
+// 5 durations per partition and takes no lock on the append path.
 func (n *Node) FsyncLatency() FsyncLatency {
 	out := FsyncLatency{Window: partlog.FsyncWindow}
 	raft := n.raftSaves.Stats(time.Now())

@@ -52,7 +52,7 @@ type NodeInfo struct {
 // FsyncLatency is a node's recent fsync passes, pooled over all its
 // partition logs (one pass fsyncs everything a log appended since the last
 // one: it is what an acks=all produce and a follower's fetch wait for).
-// Recent means within WindowSeconds, and at most the last 16 passes of each
+// Recent means within WindowSeconds, and at most the last 5 passes of each
 // log.
 type FsyncLatency struct {
 	WindowSeconds float64 `json:"window_seconds"`

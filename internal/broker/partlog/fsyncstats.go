@@ -10,11 +10,13 @@ import (
 // that was slow a minute ago and is fast now no longer counts.
 const FsyncWindow = 30 * time.Second
 
-// fsyncRing is how many recent passes a log keeps. Under load a log does
-// many passes a second, so the ring holds well under FsyncWindow; an idle
-// log keeps its few. 16 is enough for a median that one outlier cannot move
-// far, and small enough to copy on every read.
-const fsyncRing = 16
+// fsyncRing is how many recent passes a log keeps: its latest ones are
+// what its writers wait for now. Of 5, the median needs 3 slow to be slow,
+// so one or two outliers (a rolled segment's larger fsync, a neighbour's
+// burst) do not move it, while a disk turned slow shows after 3 passes (a
+// follower under a 200 ms delay does them in well under 2 s) and a disk
+// fast again clears as quickly.
+const fsyncRing = 5
 
 // FsyncStats is a log's record of its fsync passes: one pass fsyncs
 // whatever was appended since the previous one (group commit), so its
@@ -25,7 +27,7 @@ type FsyncStats struct {
 	Passes uint64        // passes that had data to flush, since Open
 	Last   time.Duration // the latest pass; 0 before the first
 	LastAt time.Time     // when the latest pass ended (Options.Now); zero before the first
-	// Recent is how many of the last passes (at most 16) ended within
+	// Recent is how many of the last passes (at most 5) ended within
 	// FsyncWindow; Median and Max are over them, 0 when there are none.
 	Recent int
 	Median time.Duration
@@ -39,7 +41,7 @@ type fsyncSample struct {
 	at   int64
 }
 
-// FsyncRecord is a running record of recent fsyncs: the last 16, each
+// FsyncRecord is a running record of recent fsyncs: the last 5, each
 // with when it ended. A Log keeps one for its passes (FsyncStats); a node
 // keeps one for its raft store's writes. The zero value is ready to use.
 // Only the syncer goroutine writes a Log's, once per pass, never on the
@@ -82,7 +84,7 @@ func (r *FsyncRecord) Stats(now time.Time) FsyncStats {
 }
 
 // AppendRecentFsyncs appends the durations of the log's recent passes
-// (those of the last 16 that ended within FsyncWindow) to dst, in no
+// (those of the last 5 that ended within FsyncWindow) to dst, in no
 // particular order. A node pools them over all its logs, so that many idle
 // logs with one slow pass each still show a slow disk.
 func (l *Log) AppendRecentFsyncs(dst []time.Duration) []time.Duration {
