@@ -410,13 +410,14 @@ func (c *correlation) slowDisks() {
 			}
 			return caused(g, id)
 		})
+		what, unit := fsyncWhat(f.Evidence["fsync_source"])
 		cause := api.Cause{
 			Code:     CauseDiskSlow,
 			Severity: f.Severity,
 			Node:     ptr32(id),
-			Message: fmt.Sprintf("node %d's disk is slow: its %s take %s (median of %v, max %s); "+
+			Message: fmt.Sprintf("node %d's disk is slow: its %s take %s (median of %v %s, max %s); "+
 				"its replicas lag and acks=all produces to partitions whose ISR holds it wait for them",
-				id, fsyncWhat(f.Evidence["fsync_source"]), evSeconds(f.Evidence["fsync_median_seconds"]), f.Evidence["fsync_passes"], evSeconds(f.Evidence["fsync_max_seconds"])),
+				id, what, evSeconds(f.Evidence["fsync_median_seconds"]), f.Evidence["fsync_passes"], unit, evSeconds(f.Evidence["fsync_max_seconds"])),
 			Evidence: maps.Clone(f.Evidence),
 			NextStep: f.NextStep,
 		}
@@ -425,12 +426,13 @@ func (c *correlation) slowDisks() {
 	}
 }
 
-// fsyncWhat names what SLOW_FSYNC measured, by its fsync_source.
-func fsyncWhat(source any) string {
+// fsyncWhat names what SLOW_FSYNC measured, by its fsync_source, and
+// what it counted.
+func fsyncWhat(source any) (what, unit string) {
 	if source == "raft_store" {
-		return "raft store writes"
+		return "raft store writes", "writes"
 	}
-	return "fsyncs"
+	return "fsyncs", "passes"
 }
 
 // evSeconds prints evidence holding seconds (a float64 as the rules put
