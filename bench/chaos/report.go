@@ -148,6 +148,8 @@ type summary struct {
 	LatencyP99MS    float64               `json:"latency_p99_ms"`
 	LatencyP999MS   float64               `json:"latency_p999_ms"`
 	LatencyMaxMS    float64               `json:"latency_max_ms"`
+	QuietProbes     int                   `json:"quiet_probes"` // doctor asked between faults
+	FalseAlarms     int                   `json:"false_alarms"` // of those, answers with a warning or worse
 	Kinds           map[kind]*kindSummary `json:"kinds"`
 	Skipped         map[kind]string       `json:"skipped,omitempty"`
 }
@@ -162,6 +164,12 @@ func (r *runResult) summarize(settle time.Duration) summary {
 	}
 	if r.err != nil {
 		s.Error = r.err.Error()
+	}
+	s.QuietProbes = len(r.quietProbes)
+	for _, q := range r.quietProbes {
+		if q.exit != 0 {
+			s.FalseAlarms++
+		}
 	}
 	h := latencies(r.outcomes)
 	us := func(v int64) float64 { return float64(v) / 1000 }
@@ -256,6 +264,15 @@ func (r *runResult) report(w io.Writer, o options) {
 			fmt.Fprintf(w, "    %7.1fs - %7.1fs  (%.2fs)  %s\n", iv.from.Seconds(), iv.to.Seconds(), (iv.to - iv.from).Seconds(), activeFault(r.faults, t0, iv))
 		}
 	}
+	for i, q := range r.quietProbes {
+		if q.exit != 0 {
+			what := strings.Join(q.codes, ",")
+			if q.err != "" {
+				what = q.err
+			}
+			fmt.Fprintf(w, "  FALSE ALARM: the doctor on the healthy cluster after fault %d: exit %d [%s]\n", i+1, q.exit, what)
+		}
+	}
 	for k, why := range r.skipped {
 		fmt.Fprintf(w, "  skipped %s: %s\n", k, why)
 	}
@@ -302,7 +319,7 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 	byKind := map[kind][]time.Duration{}
 	named, causes, probes := map[kind]int{}, map[kind]int{}, map[kind]int{}
 	okRuns := 0
-	var violations, records int
+	var violations, records, quiet, alarms int
 	for _, r := range rs {
 		if r.ok() {
 			okRuns++
@@ -310,6 +327,12 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 		v := r.verdict
 		violations += v.lost + v.moved + v.duplicated + v.reordered + v.vanished + v.replicas
 		records += v.acked
+		for _, q := range r.quietProbes {
+			quiet++
+			if q.exit != 0 {
+				alarms++
+			}
+		}
 		for _, f := range r.faults {
 			byKind[f.kind] = append(byKind[f.kind], f.stall)
 			if f.doctor.ran {
@@ -323,7 +346,7 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n%d of %d runs passed; %d acknowledged records checked, %d violations\n", okRuns, len(rs), records, violations)
+	fmt.Fprintf(w, "\n%d of %d runs passed; %d acknowledged records checked, %d violations; doctor on the healthy loaded cluster: %d false alarms in %d probes\n", okRuns, len(rs), records, violations, alarms, quiet)
 	fmt.Fprintf(w, "  %-16s %4s %9s %9s %9s %9s  %s\n", "fault", "n", "p50", "p90", "p99", "max", "doctor named: node, cause")
 	type agg struct {
 		N                                int
@@ -340,6 +363,6 @@ func writeAggregate(w io.Writer, rs []*runResult) {
 		out[k] = a
 		fmt.Fprintf(w, "  %-16s %4d %8.0fms %8.0fms %8.0fms %8.0fms  %d/%d, %d/%d\n", k, a.N, a.P50MS, a.P90MS, a.P99MS, a.MaxMS, a.DoctorNamed, a.Probes, a.DoctorCause, a.Probes)
 	}
-	b, _ := json.Marshal(map[string]any{"runs": len(rs), "passed": okRuns, "acked": records, "violations": violations, "stall_by_kind": out})
+	b, _ := json.Marshal(map[string]any{"runs": len(rs), "passed": okRuns, "acked": records, "violations": violations, "quiet_probes": quiet, "false_alarms": alarms, "stall_by_kind": out})
 	fmt.Fprintln(w, string(b))
 }

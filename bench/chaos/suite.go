@@ -39,7 +39,17 @@ type runResult struct {
 	sent      int64
 	verdict   verdict
 	finalEnds map[int32]int64
-	err       error // the run could not be carried out or checked
+	// quietProbes are the doctor's answers on the healthy, loaded cluster
+	// between faults: anything above info there is a false alarm.
+	quietProbes []quietProbe
+	err         error // the run could not be carried out or checked
+}
+
+// quietProbe is one doctor answer between faults.
+type quietProbe struct {
+	exit  int
+	codes []string // findings above info
+	err   string
 }
 
 func (r *runResult) ok() bool {
@@ -209,7 +219,13 @@ func (s *suite) exercise(ctx context.Context, c *nodes.Cluster, seed uint64, kin
 		if f.err != nil || f.healthyAt.IsZero() {
 			break // the next fault would start on a broken cluster and say nothing new
 		}
-		if err := pause(ctx, o.quiet); err != nil {
+		// Halfway through the quiet time the cluster has been healthy for a
+		// while and carries the full load: the doctor should say nothing.
+		if err := pause(ctx, o.quiet/2); err != nil {
+			return err
+		}
+		res.quietProbes = append(res.quietProbes, doc.quiet(ctx))
+		if err := pause(ctx, o.quiet-o.quiet/2); err != nil {
 			return err
 		}
 	}
