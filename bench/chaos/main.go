@@ -21,8 +21,9 @@
 // records of a partition out of the producer's order; a record the consumer
 // read that later vanished; replicas whose bytes differ below the high
 // watermark (compared on disk after a graceful stop); a record the producer
-// failed or never answered; the cluster not healthy within --settle of a
-// heal; a broker left fenced while it runs. During each fault it asks
+// never answered; the cluster not healthy within --settle of a heal; a
+// broker left fenced while it runs. Records the client failed (never
+// acknowledged) are counted and their errors printed. During each fault it asks
 // `chronik doctor` once (--probe-after into the fault) and records whether a
 // finding named the faulted node: that score is reported, not enforced.
 //
