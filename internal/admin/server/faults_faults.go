@@ -3,7 +3,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -43,16 +42,8 @@ func registerFaults(mux *http.ServeMux, h *handler) {
 	}))
 }
 
-func (h *handler) faults(w http.ResponseWriter, r *http.Request) (faultSource, bool) {
-	fs, ok := h.src.(faultSource)
-	if !ok {
-		h.write(w, r, http.StatusNotImplemented, api.Error{Code: api.CodeNotImplemented, Message: r.URL.Path + " is not served by this node"})
-	}
-	return fs, ok
-}
-
 func (h *handler) getFaults(w http.ResponseWriter, r *http.Request) {
-	fs, ok := h.faults(w, r)
+	fs, ok := served[faultSource](h, w, r)
 	if !ok {
 		return
 	}
@@ -60,17 +51,13 @@ func (h *handler) getFaults(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) putFaults(w http.ResponseWriter, r *http.Request) {
-	fs, ok := h.faults(w, r)
+	fs, ok := served[faultSource](h, w, r)
 	if !ok || !h.authorized(w, r) {
 		return
 	}
 	var req Faults
 	if err := decodeBody(w, r, &req); err != nil {
-		var me *MutationError
-		if !errors.As(err, &me) {
-			me = &MutationError{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
-		}
-		h.write(w, r, me.Status, api.Error{Code: me.Code, Message: me.Message})
+		h.writeRefusal(w, r, err, http.StatusBadRequest, api.CodeBadRequest)
 		return
 	}
 	var f broker.Faults

@@ -56,11 +56,28 @@ type HandlerOptions struct {
 const maxRequestBytes = 1 << 20
 
 func (h *handler) cluster(w http.ResponseWriter, r *http.Request) (ClusterSource, bool) {
-	cs, ok := h.src.(ClusterSource)
+	return served[ClusterSource](h, w, r)
+}
+
+// served is the node's source as the interface T an endpoint needs, or a
+// 501 answer when this node's source does not implement it.
+func served[T any](h *handler, w http.ResponseWriter, r *http.Request) (T, bool) {
+	s, ok := h.src.(T)
 	if !ok {
 		h.write(w, r, http.StatusNotImplemented, api.Error{Code: api.CodeNotImplemented, Message: r.URL.Path + " is not served by this node"})
 	}
-	return cs, ok
+	return s, ok
+}
+
+// writeRefusal answers err: its MutationError's status and code, or the
+// given fallback for any other error.
+func (h *handler) writeRefusal(w http.ResponseWriter, r *http.Request, err error, status int, code string) *MutationError {
+	var me *MutationError
+	if !errors.As(err, &me) {
+		me = &MutationError{Status: status, Code: code, Message: err.Error()}
+	}
+	h.write(w, r, me.Status, api.Error{Code: me.Code, Message: me.Message})
+	return me
 }
 
 func (h *handler) brokers(w http.ResponseWriter, r *http.Request) {
@@ -160,12 +177,8 @@ func (h *handler) mutation(w http.ResponseWriter, r *http.Request, fn func(ctx c
 	defer cancel()
 	status, body, err := fn(ctx, cs)
 	if err != nil {
-		var me *MutationError
-		if !errors.As(err, &me) {
-			me = &MutationError{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
-		}
+		me := h.writeRefusal(w, r, err, http.StatusInternalServerError, api.CodeInternal)
 		h.log.Info("admin mutation refused", "method", r.Method, "path", r.URL.Path, "code", me.Code, "err", me.Message)
-		h.write(w, r, me.Status, api.Error{Code: me.Code, Message: me.Message})
 		return
 	}
 	h.log.Info("admin mutation", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
