@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"net"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,4 +52,63 @@ type Conn struct {
 	// Kafka listeners, whose clients are never trusted as followers: a
 	// Fetch's ReplicaID counts only when it equals Replica.ID.
 	Replica *ReplicaPeer
+	// Listener is the name of the Kafka listener the connection came in on
+	// (its --listeners name, e.g. "PLAINTEXT" or "SASL_SSL"); empty on
+	// cluster connections. Metadata answers with that listener's addresses.
+	Listener string
+
+	// principal is who the connection proved to be (Principal); set by the
+	// TLS handshake or SASL on the read goroutine, read by Pendings too.
+	principal atomic.Pointer[Principal]
+	// mutedUntil (unix nanoseconds) holds back reading the next request
+	// until then: quota throttling mutes the channel as Kafka does (KIP-219).
+	mutedUntil atomic.Int64
+}
+
+// Principal is an authenticated identity in Kafka's form, Type:Name
+// ("User:alice"). Connections that proved nothing are User:ANONYMOUS.
+type Principal struct {
+	Type, Name string
+}
+
+// PrincipalUserType is Kafka's principal type for users and client
+// certificates.
+const PrincipalUserType = "User"
+
+// AnonymousPrincipal is the principal of a connection that has not
+// authenticated (PLAINTEXT, or SSL without a client certificate).
+func AnonymousPrincipal() Principal { return Principal{Type: PrincipalUserType, Name: "ANONYMOUS"} }
+
+func (p Principal) String() string { return p.Type + ":" + p.Name }
+
+// Principal is who the connection authenticated as; AnonymousPrincipal
+// until something proved otherwise.
+func (c *Conn) Principal() Principal {
+	if p := c.principal.Load(); p != nil {
+		return *p
+	}
+	return AnonymousPrincipal()
+}
+
+// SetPrincipal records who the connection proved to be.
+func (c *Conn) SetPrincipal(p Principal) { c.principal.Store(&p) }
+
+// MuteUntil stops the server reading this connection's next request before
+// t (quota throttling); a later t extends it, an earlier one changes nothing.
+func (c *Conn) MuteUntil(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := c.mutedUntil.Load()
+		if n <= cur || c.mutedUntil.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// MutedUntil is when reading may resume; the zero time when not muted.
+func (c *Conn) MutedUntil() time.Time {
+	if n := c.mutedUntil.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }

@@ -24,6 +24,12 @@ const (
 	TypeAlterPartition     = "alter_partition"
 	TypeElectLeaders       = "elect_leaders"
 	TypeShutdownBroker     = "shutdown_broker"
+
+	// Client security (metadata version 2): scram.go, acl.go, quota.go.
+	TypeAlterScramCredentials = "alter_scram_credentials"
+	TypeCreateAcls            = "create_acls"
+	TypeDeleteAcls            = "delete_acls"
+	TypeAlterClientQuotas     = "alter_client_quotas"
 )
 
 // Command is the envelope stored in each raft entry: a type tag, a payload

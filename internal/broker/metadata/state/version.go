@@ -32,7 +32,10 @@ const (
 	MinMetadataVersion = 1
 	// MaxMetadataVersion is the newest metadata version this binary
 	// understands and may activate.
-	MaxMetadataVersion = 1
+	MaxMetadataVersion = SecurityMetadataVersion
+	// SecurityMetadataVersion (2) adds client security: SCRAM credentials,
+	// ACLs and client quotas.
+	SecurityMetadataVersion = 2
 )
 
 // TypeSetMetadataVersion raises the cluster's active metadata version.
@@ -91,6 +94,8 @@ type MetadataVersioned interface {
 // payload version of an old type, gets the version that introduces it.
 func since(typ string) int {
 	switch typ {
+	case TypeAlterScramCredentials, TypeCreateAcls, TypeDeleteAcls, TypeAlterClientQuotas:
+		return SecurityMetadataVersion
 	default:
 		return MinMetadataVersion
 	}

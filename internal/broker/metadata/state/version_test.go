@@ -64,7 +64,8 @@ func TestCommandAboveActiveVersionIsRejected(t *testing.T) {
 // stops with an error naming the version it needs.
 func TestCommandAboveSupportedVersionStops(t *testing.T) {
 	s := New()
-	s.MetadataVersion = 2 // raised while this binary was not running
+	s.SetSupportedMetadataVersion(1) // an old binary
+	s.MetadataVersion = 2            // raised while this binary was not running
 	_, err := s.Apply(mustEncode(t, typeV2, v2Payload{N: 5}))
 	var verr *VersionError
 	if !errors.As(err, &verr) || verr.Need != 2 || verr.Supported != 1 || errors.Is(err, ErrRejected) {
