@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,7 +70,35 @@ type ServerConfig struct {
 	// Observer, if set, is told about every request read (see
 	// RequestObserver); metrics hang off it.
 	Observer RequestObserver
+
+	// ListenerName is the listener's name from --listeners (Kafka's
+	// listener name, e.g. "PLAINTEXT", "SASL_SSL", "INTERNAL"); every
+	// connection's Conn.Listener. Default: the protocol's name.
+	ListenerName string
+	// Protocol is the listener's security protocol. Default PLAINTEXT.
+	Protocol SecurityProtocol
+	// TLS is the server side of SSL and SASL_SSL listeners; certificates
+	// are reloaded through its GetConfigForClient / GetCertificate.
+	TLS *tls.Config
 }
+
+// SecurityProtocol is a Kafka listener security protocol.
+type SecurityProtocol string
+
+// The four security protocols of Kafka's listeners.
+const (
+	ProtocolPlaintext     SecurityProtocol = "PLAINTEXT"
+	ProtocolSSL           SecurityProtocol = "SSL"
+	ProtocolSASLPlaintext SecurityProtocol = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       SecurityProtocol = "SASL_SSL"
+)
+
+// TLS reports whether connections on the protocol speak TLS.
+func (p SecurityProtocol) TLS() bool { return p == ProtocolSSL || p == ProtocolSASLSSL }
+
+// SASL reports whether connections on the protocol must authenticate with
+// SASL before any request but ApiVersions and the SASL ones.
+func (p SecurityProtocol) SASL() bool { return p == ProtocolSASLPlaintext || p == ProtocolSASLSSL }
 
 // DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default, 100 MiB:
 // the frame limit when ServerConfig.MaxRequestBytes is not set.
