@@ -191,19 +191,21 @@ func (s *State) check(b []byte) (Command, Handler, error) {
 // builtin is every command type this binary applies, one line each. It is
 // never written after initialisation; extra types live on a State (Extend).
 var builtin = Commands{
-	TypeInitCluster:        Handle((*State).applyInitCluster),
-	TypeRegisterBroker:     Handle((*State).applyRegisterBroker),
-	TypeFenceBroker:        Handle((*State).applyFenceBroker),
-	TypeUnfenceBroker:      Handle((*State).applyUnfenceBroker),
-	TypeShutdownBroker:     Handle((*State).applyShutdownBroker),
-	TypeCreateTopic:        Handle((*State).applyCreateTopic),
-	TypeDeleteTopic:        Handle((*State).applyDeleteTopic),
-	TypeCreatePartitions:   Handle((*State).applyCreatePartitions),
-	TypeAlterTopicConfigs:  Handle((*State).applyAlterTopicConfigs),
-	TypeAllocateProducerID: handleResult((*State).applyAllocateProducerIDs),
-	TypeAlterPartition:     Handle((*State).applyAlterPartition),
-	TypeElectLeaders:       Handle((*State).applyElectLeaders),
-	TypeSetMetadataVersion: Handle((*State).applySetMetadataVersion),
+	TypeInitCluster:           Handle((*State).applyInitCluster),
+	TypeRegisterBroker:        Handle((*State).applyRegisterBroker),
+	TypeFenceBroker:           Handle((*State).applyFenceBroker),
+	TypeUnfenceBroker:         Handle((*State).applyUnfenceBroker),
+	TypeShutdownBroker:        Handle((*State).applyShutdownBroker),
+	TypeCreateTopic:           Handle((*State).applyCreateTopic),
+	TypeDeleteTopic:           Handle((*State).applyDeleteTopic),
+	TypeCreatePartitions:      Handle((*State).applyCreatePartitions),
+	TypeAlterTopicConfigs:     Handle((*State).applyAlterTopicConfigs),
+	TypeAllocateProducerID:    handleResult((*State).applyAllocateProducerIDs),
+	TypeAlterPartition:        Handle((*State).applyAlterPartition),
+	TypeElectLeaders:          Handle((*State).applyElectLeaders),
+	TypeSetMetadataVersion:    Handle((*State).applySetMetadataVersion),
+	TypeAlterScramCredentials: Handle((*State).applyAlterScramCredentials),
+	TypeAlterClientQuotas:     Handle((*State).applyAlterClientQuotas),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a

@@ -87,6 +87,11 @@ type State struct {
 	topicIDs        map[[16]byte]string // derived index, rebuilt on restore
 	extra           Commands            // added by Extend; shared by clones, never written in place
 	supported       int                 // SetSupportedMetadataVersion; 0 is MaxMetadataVersion
+
+	// Scram holds the SCRAM credentials by user and mechanism (scram.go).
+	Scram map[string]map[string]ScramCredential `json:"scram,omitempty"`
+	// ClientQuotas holds the client quotas by entity (quota.go).
+	ClientQuotas ClientQuotas `json:"client_quotas,omitempty"`
 }
 
 // New returns an empty state.
@@ -142,6 +147,8 @@ func (s *State) Clone() *State {
 		ClusterID:       s.ClusterID,
 		NextProducerID:  s.NextProducerID,
 		MetadataVersion: s.MetadataVersion,
+		Scram:           cloneScram(s.Scram),
+		ClientQuotas:    s.ClientQuotas.Clone(),
 		Brokers:         make(map[int32]*Broker, len(s.Brokers)),
 		Topics:          make(map[string]*Topic, len(s.Topics)),
 		topicIDs:        make(map[[16]byte]string, len(s.topicIDs)),
