@@ -30,6 +30,27 @@ type Config struct {
 	// admin listener without one.
 	AdminToken    string
 	AdminInsecure bool
+	// AdminReadToken, when set, is required by every admin read endpoint
+	// but /healthz and /readyz (the admin token is accepted too).
+	// AdminTLS* serve the admin API over HTTPS; with the CA file, client
+	// certificates chaining to it authenticate like the admin token.
+	AdminReadToken   string
+	AdminTLSCertFile string
+	AdminTLSKeyFile  string
+	AdminTLSCAFile   string
+
+	// Listeners are the Kafka listeners (listeners.go); empty means one
+	// PLAINTEXT listener on KafkaAddr advertised as AdvertiseKafkaAddr.
+	Listeners []Listener
+	// TLSCertFile and TLSKeyFile are the certificate of the SSL and
+	// SASL_SSL listeners; TLSCAFile the CA client certificates must chain
+	// to. TLSClientAuth is none, requested or required (Kafka's
+	// ssl.client.auth); empty means EffectiveTLSClientAuth's default. The
+	// files are reloaded on SIGHUP and when they change.
+	TLSCertFile   string
+	TLSKeyFile    string
+	TLSCAFile     string
+	TLSClientAuth string
 
 	// ClusterAddr is the raft listener; AdvertiseClusterAddr what peers dial
 	// (empty: localhost:<bound port>).
@@ -205,8 +226,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raft-election-timeout: must be at least three raft ticks (%v), got %v", 3*c.RaftTickInterval, c.RaftElectionTimeout)
 	case c.BrokerSessionTimeout < c.RaftElectionTimeout:
 		return fmt.Errorf("broker-session-timeout: must be at least the raft election timeout (%v), got %v", c.RaftElectionTimeout, c.BrokerSessionTimeout)
-	case c.AdminAddr != "" && !loopbackAddr(c.AdminAddr) && c.AdminToken == "" && !c.AdminInsecure:
-		return offLoopbackError("admin-addr", c.AdminAddr, "admin-token is set", "--admin-token (or CHRONIK_ADMIN_TOKEN)", "admin-insecure")
+	case c.AdminAddr != "" && !loopbackAddr(c.AdminAddr) && c.AdminToken == "" && c.AdminTLSCAFile == "" && !c.AdminInsecure:
+		return offLoopbackError("admin-addr", c.AdminAddr, "admin-token is set", "--admin-token (or CHRONIK_ADMIN_TOKEN) or --admin-tls-ca-file", "admin-insecure")
 	case !c.clusterTLSComplete() && (c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != ""):
 		return fmt.Errorf("cluster-tls-cert-file, cluster-tls-key-file, cluster-tls-ca-file: set all three or none")
 	case !loopbackAddr(c.ClusterAddr) && !c.clusterTLSComplete() && c.ClusterSecretFile == "" && !c.ClusterInsecure:
@@ -218,8 +239,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("leader-rebalance-interval: must be >= 0 (0 disables), got %v", c.LeaderRebalanceInterval)
 	case c.DataDir == "":
 		return fmt.Errorf("data-dir: must not be empty")
-	case c.KafkaAddr == "":
-		return fmt.Errorf("kafka-addr: must not be empty")
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("max-request-bytes: must be >= 1024, got %d", c.MaxRequestBytes)
 	case c.FetchMaxBytes < 1024:
@@ -260,6 +279,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("segment-bytes: must be between %d (1 MiB) and %d, got %d", topicconfig.MinSegmentBytes, topicconfig.MaxSegmentBytes, c.SegmentBytes)
 	case c.RetentionCheckInterval <= 0:
 		return fmt.Errorf("retention-check-interval: must be > 0")
+	}
+	if err := c.validateListeners(); err != nil {
+		return err
 	}
 	if _, ok := c.Peers[c.NodeID]; len(c.Peers) > 0 && !ok {
 		return fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)

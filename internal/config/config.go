@@ -56,6 +56,11 @@ type settings struct {
 	cfg       broker.Config
 	logLevel  string
 	logFormat string
+	// The Kafka listener settings are read as text and parsed together
+	// (broker.ParseListeners) into cfg.Listeners, as they refer to each other.
+	listeners           string
+	advertisedListeners string
+	protocolMap         string
 }
 
 // option is one setting. field returns a pointer into s; its type decides how
@@ -78,12 +83,34 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.KafkaAddr }},
 		{name: "advertise-kafka-addr", usage: "host:port clients are told to connect to (default localhost:<kafka port>)",
 			field: func(s *settings) any { return &s.cfg.AdvertiseKafkaAddr }},
+		{name: "listeners", usage: "Kafka listeners, Kafka's syntax: NAME://host:port,... e.g. \"PLAINTEXT://127.0.0.1:9092,SSL://:9093\" (instead of --kafka-addr)",
+			field: func(s *settings) any { return &s.listeners }},
+		{name: "advertised-listeners", usage: "addresses clients are told per listener, NAME://host:port,... (default localhost:<bound port>)",
+			field: func(s *settings) any { return &s.advertisedListeners }},
+		{name: "listener-security-protocol-map", usage: "security protocol of custom listener names, NAME:PROTOCOL,... e.g. INTERNAL:SASL_PLAINTEXT (listeners named PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL need no entry)",
+			field: func(s *settings) any { return &s.protocolMap }},
+		{name: "tls-cert-file", usage: "certificate (PEM, chain included) of the SSL and SASL_SSL listeners; reloaded on SIGHUP and when the file changes",
+			field: func(s *settings) any { return &s.cfg.TLSCertFile }},
+		{name: "tls-key-file", usage: "the key of --tls-cert-file",
+			field: func(s *settings) any { return &s.cfg.TLSKeyFile }},
+		{name: "tls-ca-file", usage: "CA (PEM) client certificates must chain to; a verified certificate's subject is the principal (User:CN=...)",
+			field: func(s *settings) any { return &s.cfg.TLSCAFile }},
+		{name: "tls-client-auth", usage: "client certificates on TLS listeners: none, requested or required (Kafka's ssl.client.auth; default required when --tls-ca-file is set, else none)", choices: broker.TLSClientAuthModes(),
+			field: func(s *settings) any { return &s.cfg.TLSClientAuth }},
 		{name: "admin-addr", usage: "admin HTTP listener address (empty disables it)",
 			field: func(s *settings) any { return &s.cfg.AdminAddr }},
 		{name: "admin-token", usage: "bearer token the admin API's mutating endpoints require (required for a non-loopback --admin-addr)",
 			field: func(s *settings) any { return &s.cfg.AdminToken }},
 		{name: "admin-insecure", usage: "allow a non-loopback --admin-addr without --admin-token",
 			field: func(s *settings) any { return &s.cfg.AdminInsecure }},
+		{name: "admin-read-token", usage: "bearer token the admin API's read endpoints require (the admin token works too; /healthz and /readyz stay open)",
+			field: func(s *settings) any { return &s.cfg.AdminReadToken }},
+		{name: "admin-tls-cert-file", usage: "serve the admin API over HTTPS with this certificate (PEM)",
+			field: func(s *settings) any { return &s.cfg.AdminTLSCertFile }},
+		{name: "admin-tls-key-file", usage: "the key of --admin-tls-cert-file",
+			field: func(s *settings) any { return &s.cfg.AdminTLSKeyFile }},
+		{name: "admin-tls-ca-file", usage: "CA (PEM) admin client certificates may chain to; a verified client certificate counts as the admin token",
+			field: func(s *settings) any { return &s.cfg.AdminTLSCAFile }},
 		{name: "cluster-addr", usage: "cluster listener address (raft, replication), for the other nodes; off loopback it needs cluster TLS or a cluster secret",
 			field: func(s *settings) any { return &s.cfg.ClusterAddr }},
 		{name: "advertise-cluster-addr", usage: "host:port the other nodes dial (default localhost:<cluster port>)",
@@ -290,6 +317,9 @@ func Load(fs *pflag.FlagSet, logOut io.Writer) (broker.Config, error) {
 		}
 	}
 
+	if err := applyListeners(&s, func(key string) bool { return source(fs, v, key, path) != "" }); err != nil {
+		return broker.Config{}, err
+	}
 	if err := s.cfg.Validate(); err != nil {
 		return broker.Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -572,4 +602,29 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// applyListeners turns the listener settings into cfg.Listeners. --listeners
+// replaces --kafka-addr and --advertise-kafka-addr; setting both kinds is an
+// error rather than a guess at which one was meant.
+func applyListeners(s *settings, set func(key string) bool) error {
+	if s.listeners == "" {
+		for _, k := range []string{"advertised-listeners", "listener-security-protocol-map"} {
+			if set(k) {
+				return fmt.Errorf("--%s needs --listeners", k)
+			}
+		}
+		return nil
+	}
+	for _, k := range []string{"kafka-addr", "advertise-kafka-addr"} {
+		if set(k) {
+			return fmt.Errorf("--%s and --listeners: set one of them (--kafka-addr is the shorthand for --listeners PLAINTEXT://<addr>)", k)
+		}
+	}
+	ls, err := broker.ParseListeners(s.listeners, s.advertisedListeners, s.protocolMap)
+	if err != nil {
+		return err
+	}
+	s.cfg.Listeners = ls
+	return nil
 }

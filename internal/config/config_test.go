@@ -98,10 +98,21 @@ func TestEveryFlagHasEnvAndUsage(t *testing.T) {
 // everyKey sets every setting to a non-default value; want is the result.
 func everyKey() (values map[string]string, want broker.Config) {
 	values = map[string]string{
-		"node-id":                                 "7",
-		"data-dir":                                "/var/lib/chronik",
-		"kafka-addr":                              "127.0.0.1:19092",
-		"advertise-kafka-addr":                    "kafka.example:19092",
+		"node-id":  "7",
+		"data-dir": "/var/lib/chronik",
+		// kafka-addr and advertise-kafka-addr exclude --listeners:
+		// TestKafkaAddrShorthand covers them.
+		"listeners":                               "PLAINTEXT://127.0.0.1:19092,INTERNAL://:19094",
+		"advertised-listeners":                    "PLAINTEXT://kafka.example:19092,INTERNAL://kafka.internal:19094",
+		"listener-security-protocol-map":          "INTERNAL:SSL",
+		"tls-cert-file":                           "/etc/chronik/kafka.crt",
+		"tls-key-file":                            "/etc/chronik/kafka.key",
+		"tls-ca-file":                             "/etc/chronik/clients-ca.crt",
+		"tls-client-auth":                         "requested",
+		"admin-read-token":                        "r3ad",
+		"admin-tls-cert-file":                     "/etc/chronik/admin.crt",
+		"admin-tls-key-file":                      "/etc/chronik/admin.key",
+		"admin-tls-ca-file":                       "/etc/chronik/admin-ca.crt",
 		"admin-addr":                              "127.0.0.1:19644",
 		"admin-token":                             "s3cret",
 		"admin-insecure":                          "true",
@@ -153,10 +164,21 @@ func everyKey() (values map[string]string, want broker.Config) {
 		"group-max-session-timeout":               "10m",
 	}
 	want = broker.Config{
-		NodeID:                     7,
-		DataDir:                    "/var/lib/chronik",
-		KafkaAddr:                  "127.0.0.1:19092",
-		AdvertiseKafkaAddr:         "kafka.example:19092",
+		NodeID:    7,
+		DataDir:   "/var/lib/chronik",
+		KafkaAddr: broker.DefaultConfig().KafkaAddr,
+		Listeners: []broker.Listener{
+			{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:19092", Advertised: "kafka.example:19092"},
+			{Name: "INTERNAL", Protocol: "SSL", Addr: ":19094", Advertised: "kafka.internal:19094"},
+		},
+		TLSCertFile:                "/etc/chronik/kafka.crt",
+		TLSKeyFile:                 "/etc/chronik/kafka.key",
+		TLSCAFile:                  "/etc/chronik/clients-ca.crt",
+		TLSClientAuth:              "requested",
+		AdminReadToken:             "r3ad",
+		AdminTLSCertFile:           "/etc/chronik/admin.crt",
+		AdminTLSKeyFile:            "/etc/chronik/admin.key",
+		AdminTLSCAFile:             "/etc/chronik/admin-ca.crt",
 		AdminAddr:                  "127.0.0.1:19644",
 		AdminToken:                 "s3cret",
 		AdminInsecure:              true,
@@ -211,8 +233,8 @@ func everyKey() (values map[string]string, want broker.Config) {
 // TestEveryKeyFromEachSource catches a setting wired to the wrong field.
 func TestEveryKeyFromEachSource(t *testing.T) {
 	values, want := everyKey()
-	if len(values) != len(Keys()) {
-		t.Fatalf("test covers %d keys, there are %d", len(values), len(Keys()))
+	if len(values)+len(kafkaAddrShorthand()) != len(Keys()) {
+		t.Fatalf("test covers %d keys, there are %d", len(values)+len(kafkaAddrShorthand()), len(Keys()))
 	}
 
 	t.Run("flags", func(t *testing.T) {
