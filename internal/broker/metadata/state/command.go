@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 )
 
 // Command types. A type is never reused for a different meaning; a changed
@@ -126,7 +128,8 @@ func rejectf(format string, args ...any) error {
 
 // Result is what applying a command produced, for the proposer.
 type Result struct {
-	ProducerID int64 // AllocateProducerIDs
+	ProducerID  int64           // AllocateProducerIDs
+	DeletedAcls [][]acl.Binding // DeleteAcls: the bindings each filter selected
 }
 
 // Apply decodes and applies one command. A decode error means the entry is
@@ -206,6 +209,8 @@ var builtin = Commands{
 	TypeSetMetadataVersion:    Handle((*State).applySetMetadataVersion),
 	TypeAlterScramCredentials: Handle((*State).applyAlterScramCredentials),
 	TypeAlterClientQuotas:     Handle((*State).applyAlterClientQuotas),
+	TypeCreateAcls:            Handle((*State).applyCreateAcls),
+	TypeDeleteAcls:            handleResult((*State).applyDeleteAcls),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a

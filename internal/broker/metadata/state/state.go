@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 )
 
 // Broker is one registered node.
@@ -92,6 +94,8 @@ type State struct {
 	Scram map[string]map[string]ScramCredential `json:"scram,omitempty"`
 	// ClientQuotas holds the client quotas by entity (quota.go).
 	ClientQuotas ClientQuotas `json:"client_quotas,omitempty"`
+	// Acls holds the ACL bindings (acl.go); immutable, so clones share it.
+	Acls *acl.Set `json:"acls,omitempty"`
 }
 
 // New returns an empty state.
@@ -149,6 +153,7 @@ func (s *State) Clone() *State {
 		MetadataVersion: s.MetadataVersion,
 		Scram:           cloneScram(s.Scram),
 		ClientQuotas:    s.ClientQuotas.Clone(),
+		Acls:            s.Acls,
 		Brokers:         make(map[int32]*Broker, len(s.Brokers)),
 		Topics:          make(map[string]*Topic, len(s.Topics)),
 		topicIDs:        make(map[[16]byte]string, len(s.topicIDs)),

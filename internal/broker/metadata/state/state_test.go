@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -150,7 +151,7 @@ func TestSnapshotRestoreAndDeterminism(t *testing.T) {
 	for _, c := range testLog(t) {
 		ra, erra := a.Apply(c)
 		rb, errb := b.Apply(c)
-		if ra != rb || (erra == nil) != (errb == nil) {
+		if !reflect.DeepEqual(ra, rb) || (erra == nil) != (errb == nil) {
 			t.Fatal("two states applying the same command disagree")
 		}
 	}
