@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -38,12 +37,14 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 // ClusterViewOptions are the inputs of the commands that read every node's
 // admin API: isr describe, cluster status, doctor.
 type ClusterViewOptions struct {
-	IO      IOStreams
-	Admins  []string // admin base URLs asked first; the others are discovered
-	Output  string
-	Timeout time.Duration // per request to a node
-	IsTTY   bool
-	Color   bool
+	IO     IOStreams
+	Admins []string // admin base URLs asked first; the others are discovered
+	// Security is how to reach a secured admin API (HTTPS, read token).
+	Security client.Security
+	Output   string
+	Timeout  time.Duration // per request to a node
+	IsTTY    bool
+	Color    bool
 }
 
 func (o *ClusterViewOptions) tableOptions() TableOptions {
@@ -62,6 +63,7 @@ func (cf *clusterViewFlags) register(f *Factory, cmd *cobra.Command, opts *Clust
 	addProfileFlag(f, cmd, &cf.profile)
 	addOutputFlag(cmd, &opts.Output)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
+	addAdminSecurityFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 }
 
@@ -76,7 +78,7 @@ func (cf *clusterViewFlags) complete(f *Factory, cmd *cobra.Command, opts *Clust
 	if err != nil {
 		return err
 	}
-	opts.Admins = conn.Admin
+	opts.Admins, opts.Security = conn.Admin, conn.AdminSecurity
 	opts.IsTTY = isTerminal(opts.IO.Out)
 	opts.Color = ColorAllowed(opts.IsTTY, os.Getenv)
 	return nil
@@ -90,7 +92,10 @@ func gather(ctx context.Context, o *ClusterViewOptions) (api.ClusterView, error)
 // gatherProgress is gather that also hands progress the partial views
 // (client.GatherProgress) while slow nodes are still being asked.
 func gatherProgress(ctx context.Context, o *ClusterViewOptions, progress func(api.ClusterView)) (api.ClusterView, error) {
-	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
+	httpc, err := client.NewHTTPClient(client.HTTPClientOptions{Security: o.Security})
+	if err != nil {
+		return api.ClusterView{}, err
+	}
 	defer httpc.CloseIdleConnections()
 	v := client.GatherProgress(ctx, httpc, o.Admins, o.Timeout, progress)
 	for _, n := range v.Nodes {

@@ -29,6 +29,7 @@ func resolveConn(f *Factory, cmd *cobra.Command, flags ConnFlags) (Conn, error) 
 	flags.BrokersSet = fs.Lookup("brokers") != nil && fs.Changed("brokers")
 	flags.AdminSet = fs.Lookup("admin") != nil && fs.Changed("admin")
 	flags.ProfileSet = fs.Lookup("profile") != nil && fs.Changed("profile")
+	flags.Security = changedSecurityFlags(cmd)
 	path, err := profilesPath(f)
 	if err != nil {
 		return Conn{}, err

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chronik-dev/chronik/internal/admin/client"
+	"github.com/chronik-dev/chronik/internal/topicadmin"
 )
 
 // Connection defaults: a single node on this machine.
@@ -38,7 +39,9 @@ type Profile struct {
 	Brokers    addrList `yaml:"brokers,omitempty"`
 	Admin      addrList `yaml:"admin,omitempty"`
 	AdminToken string   `yaml:"admin_token,omitempty"`
-	line       int      // where it starts in the file, for error messages
+	// The security settings sit beside the addresses in the file.
+	ProfileSecurity `yaml:",inline"`
+	line            int // where it starts in the file, for error messages
 }
 
 // addrList is a list of addresses, written in the file as a YAML list or
@@ -66,10 +69,8 @@ func (p *Profile) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: a profile is a mapping with brokers, admin and admin_token", n.Line)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i]; k.Value {
-		case "brokers", "admin", "admin_token":
-		default:
-			return fmt.Errorf("line %d: unknown profile field %q (want brokers, admin, admin_token)", k.Line, k.Value)
+		if k := n.Content[i]; !slices.Contains(profileKeys(), k.Value) {
+			return fmt.Errorf("line %d: unknown profile field %q (want %s)", k.Line, k.Value, strings.Join(profileKeys(), ", "))
 		}
 	}
 	type plain Profile // without this method, so Decode does not recurse
@@ -317,6 +318,9 @@ type ConnFlags struct {
 	AdminSet   bool
 	Profile    string // --profile
 	ProfileSet bool
+	// Security holds the security flags that were set, by flag name
+	// (changedSecurityFlags).
+	Security map[string]string
 	// NeedBrokers and NeedAdmin say which settings the command uses; only
 	// those are checked, so a bad CHRONIK_BROKERS does not break `raft status`.
 	NeedBrokers bool
@@ -343,6 +347,12 @@ type Conn struct {
 	AdminTokenFrom string
 	Profile        string // the profile in use; empty for none
 	ConfigPath     string
+	// Kafka is how to reach the Kafka listeners (TLS, SASL); set when
+	// NeedBrokers.
+	Kafka topicadmin.Security
+	// AdminSecurity is how to reach the admin API (HTTPS, read token);
+	// set when NeedAdmin.
+	AdminSecurity client.Security
 }
 
 // ConnError is a connection setting that does not parse. Flag reports
@@ -413,6 +423,11 @@ func ResolveConnection(flags ConnFlags, env func(string) string, configPath stri
 		c.AdminToken, c.AdminTokenFrom = env(EnvAdminToken), EnvAdminToken
 	case prof.AdminToken != "":
 		c.AdminToken, c.AdminTokenFrom = prof.AdminToken, profSource
+	}
+	var err error
+	if c.Kafka, c.AdminSecurity, err = resolveSecurity(flags.Security, env, prof.ProfileSecurity, profSource,
+		flags.NeedBrokers, flags.NeedAdmin); err != nil {
+		return Conn{}, err
 	}
 	return c, nil
 }

@@ -153,7 +153,7 @@ func TestProfileMalformedFile(t *testing.T) {
 	if code := e.run(t, "topic", "list"); code != exitError {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	want := "Error: profiles file " + path + `: line 4: unknown profile field "brokerz" (want brokers, admin, admin_token)` + "\n"
+	want := "Error: profiles file " + path + `: line 4: unknown profile field "brokerz" (want ` + strings.Join(profileKeys(), ", ") + ")\n"
 	if e.errOut.String() != want {
 		t.Errorf("stderr %q, want %q", e.errOut.String(), want)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -44,11 +43,13 @@ its own view, and the views are shown side by side.`,
 
 // RaftStatusOptions are the inputs of `chronik raft status`.
 type RaftStatusOptions struct {
-	IO      IOStreams
-	Admins  []string      // admin base URLs, normalized, in the order given
-	Output  string        // OutputTable, OutputJSON or OutputYAML
-	Timeout time.Duration // for each node's answer
-	IsTTY   bool          // stdout is a terminal: aligned tables with headers
+	IO     IOStreams
+	Admins []string // admin base URLs, normalized, in the order given
+	// Security is how to reach a secured admin API (HTTPS, read token).
+	Security client.Security
+	Output   string        // OutputTable, OutputJSON or OutputYAML
+	Timeout  time.Duration // for each node's answer
+	IsTTY    bool          // stdout is a terminal: aligned tables with headers
 	// NoColor is set by NO_COLOR. Nothing is coloured yet; whatever adds
 	// colour must check it.
 	NoColor bool
@@ -100,7 +101,7 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 			if err != nil {
 				return err
 			}
-			opts.Admins = conn.Admin
+			opts.Admins, opts.Security = conn.Admin, conn.AdminSecurity
 			opts.IsTTY = isTerminal(opts.IO.Out)
 			opts.NoColor = os.Getenv("NO_COLOR") != ""
 			if runF != nil {
@@ -115,6 +116,7 @@ Exit codes: 0 every node answered, 1 some node did not, 2 bad flags.`,
 		"output format: "+strings.Join(OutputFormats(), ", "))
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
 	addProfileFlag(f, cmd, &profile)
+	addAdminSecurityFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(OutputFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 	return cmd
@@ -134,11 +136,13 @@ func isTerminal(w io.Writer) bool {
 func raftStatusRun(ctx context.Context, opts *RaftStatusOptions) error {
 	// One request per node: keep-alive would only leave idle connections
 	// (and their goroutines) behind.
-	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
+	httpc, err := client.NewHTTPClient(client.HTTPClientOptions{Security: opts.Security})
+	if err != nil {
+		return err
+	}
 	defer httpc.CloseIdleConnections()
 
 	results := client.FanOut(ctx, httpc, opts.Admins, opts.Timeout, (*client.Client).Raft)
-	var err error
 	switch opts.Output {
 	case OutputJSON:
 		err = WriteJSON(opts.IO.Out, results)

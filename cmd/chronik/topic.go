@@ -53,7 +53,8 @@ type TopicOptions struct {
 	IO          IOStreams
 	Brokers     []string // bootstrap addresses, normalized
 	BrokersFrom string   // where Brokers came from (Conn.BrokersFrom)
-	Output      string   // OutputTable, OutputJSON or OutputYAML
+	Security    topicadmin.Security
+	Output      string // OutputTable, OutputJSON or OutputYAML
 	Timeout     time.Duration
 	IsTTY       bool // stdout is a terminal: aligned tables with headers
 	Color       bool // colour allowed (a terminal, no NO_COLOR)
@@ -71,6 +72,7 @@ func (tf *topicFlags) register(f *Factory, cmd *cobra.Command, opts *TopicOption
 	addProfileFlag(f, cmd, &tf.profile)
 	addOutputFlag(cmd, &opts.Output)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultKafkaTimeout, "how long the command may take")
+	addKafkaSecurityFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("brokers", cobra.NoFileCompletions)
 }
 
@@ -86,7 +88,7 @@ func (tf *topicFlags) complete(f *Factory, cmd *cobra.Command, opts *TopicOption
 	if err != nil {
 		return err
 	}
-	opts.Brokers, opts.BrokersFrom = conn.Brokers, conn.BrokersFrom
+	opts.Brokers, opts.BrokersFrom, opts.Security = conn.Brokers, conn.BrokersFrom, conn.Kafka
 	opts.IsTTY = isTerminal(opts.IO.Out)
 	opts.Color = ColorAllowed(opts.IsTTY, os.Getenv)
 	return nil
@@ -99,7 +101,7 @@ func (o *TopicOptions) tableOptions() TableOptions {
 // withTopicClient runs fn with a client for the options' cluster, under
 // the options' timeout.
 func withTopicClient(ctx context.Context, o *TopicOptions, fn func(context.Context, *topicadmin.Client) error) error {
-	c, err := topicadmin.New(o.Brokers, brokersSetting(o.BrokersFrom), o.Timeout)
+	c, err := topicadmin.New(topicadmin.Config{Brokers: o.Brokers, Setting: brokersSetting(o.BrokersFrom), Timeout: o.Timeout, Security: o.Security})
 	if err != nil {
 		return err
 	}
@@ -139,7 +141,7 @@ func completeTopicName(f *Factory, tf *topicFlags) cobra.CompletionFunc {
 			ctx = context.Background()
 		}
 		var names []string
-		_ = withTopicClient(ctx, &TopicOptions{Brokers: conn.Brokers, BrokersFrom: conn.BrokersFrom, Timeout: completionTimeout},
+		_ = withTopicClient(ctx, &TopicOptions{Brokers: conn.Brokers, BrokersFrom: conn.BrokersFrom, Security: conn.Kafka, Timeout: completionTimeout},
 			func(ctx context.Context, c *topicadmin.Client) error {
 				names, err = c.TopicNames(ctx)
 				return err

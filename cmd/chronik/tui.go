@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 // TUIOptions are the inputs of `chronik tui`.
 type TUIOptions struct {
 	IO           IOStreams
-	Admins       []string      // admin base URLs asked first; the others are discovered
-	AdminToken   string        // sent with the election, when actions are allowed
+	Admins       []string // admin base URLs asked first; the others are discovered
+	AdminToken   string   // sent with the election, when actions are allowed
+	Security     client.Security
 	Timeout      time.Duration // per request to a node
 	Refresh      time.Duration
 	AllowActions bool
@@ -69,7 +69,7 @@ $` + EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
 			if err != nil {
 				return err
 			}
-			opts.Admins, opts.AdminToken = conn.Admin, conn.AdminToken
+			opts.Admins, opts.AdminToken, opts.Security = conn.Admin, conn.AdminToken, conn.AdminSecurity
 			opts.Color = ColorAllowed(true, os.Getenv)
 			if runF != nil {
 				return runF(opts)
@@ -86,13 +86,17 @@ $` + EnvAdminToken + ` or the profile). docs/tui.md has the details.`,
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultAdminTimeout, "how long to wait for each node")
 	cmd.Flags().DurationVar(&opts.Refresh, "refresh", tui.DefaultRefresh, "refresh interval (at least 500ms)")
 	cmd.Flags().BoolVar(&opts.AllowActions, "allow-actions", false, "enable the preferred-leader election (key e in the partition view)")
+	addAdminSecurityFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 	return cmd
 }
 
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Keep-alive: the same few nodes are asked every refresh.
-	httpc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, IdleConnTimeout: time.Minute}}
+	httpc, err := client.NewHTTPClient(client.HTTPClientOptions{Security: opts.Security, KeepAlive: true, IdleTimeout: time.Minute})
+	if err != nil {
+		return err
+	}
 	defer httpc.CloseIdleConnections()
 	topts := tui.Options{
 		Source:  tui.NewGatherSource(httpc, opts.Admins, opts.Timeout),

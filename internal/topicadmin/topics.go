@@ -100,33 +100,48 @@ func (e *KafkaError) Unwrap() error { return e.Err }
 
 // Client manages topics through the Kafka protocol. Close releases it.
 type Client struct {
-	brokers []string
-	setting string // where brokers was configured, for error messages
-	cl      *kgo.Client
-	adm     *kadm.Client
-	dials   *dialFailures
+	brokers  []string
+	setting  string // where brokers was configured, for error messages
+	security Security
+	cl       *kgo.Client
+	adm      *kadm.Client
+	dials    *dialFailures
 }
 
-// New returns a client for the cluster reachable at brokers (host:port).
-// setting names where they were configured ("--brokers", "$CHRONIK_BROKERS",
-// "the brokers of profile ..."; empty means --brokers), so an unreachable
-// cluster's message can point at it. timeout is what the cluster may take
-// to carry out a request (create, delete, alter).
-func New(brokers []string, setting string, timeout time.Duration) (*Client, error) {
+// Config says how to reach the cluster.
+type Config struct {
+	Brokers []string // bootstrap addresses, host:port
+	// Setting names where Brokers were configured ("--brokers",
+	// "$CHRONIK_BROKERS", "the brokers of profile ..."; empty means
+	// --brokers), so an unreachable cluster's message can point at it.
+	Setting string
+	// Timeout is what the cluster may take to carry out a request
+	// (create, delete, alter).
+	Timeout  time.Duration
+	Security Security
+}
+
+// New returns a client for the cluster cfg names.
+func New(cfg Config) (*Client, error) {
+	sec, err := cfg.Security.KgoOpts()
+	if err != nil {
+		return nil, err
+	}
 	d := &dialFailures{}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("chronik-cli"),
 		kgo.WithHooks(d),
-	)
+	}, sec...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for %s: %w", strings.Join(brokers, ","), err)
+		return nil, fmt.Errorf("kafka client for %s: %w", strings.Join(cfg.Brokers, ","), err)
 	}
 	adm := kadm.NewClient(cl)
-	if ms := timeout.Milliseconds(); ms > 0 && ms <= math.MaxInt32 {
+	if ms := cfg.Timeout.Milliseconds(); ms > 0 && ms <= math.MaxInt32 {
 		adm.SetTimeoutMillis(int32(ms))
 	}
-	return &Client{brokers: brokers, setting: setting, cl: cl, adm: adm, dials: d}, nil
+	return &Client{brokers: cfg.Brokers, setting: cfg.Setting, security: cfg.Security, cl: cl, adm: adm, dials: d}, nil
 }
 
 // Close closes the client's connections and stops its goroutines.
@@ -434,6 +449,14 @@ func (c *Client) explain(ctx context.Context, op, topic string, err error, broke
 	at := strings.Join(c.brokers, ",")
 	var opErr *net.OpError
 	dial := c.dials.latest()
+	serr := err
+	if dial != nil && errors.Is(err, context.DeadlineExceeded) {
+		serr = errors.Join(err, dial.err) // kgo retried a failing handshake until the deadline
+	}
+	if cause, ok := c.securityCause(serr); ok {
+		e.msg = fmt.Sprintf("%s: Kafka at %s (%s): %s", op, at, c.security.Protocol(), cause)
+		return e
+	}
 	switch {
 	case dial != nil && !isSeed(dial.meta) && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &opErr)):
 		// kgo keeps retrying a known broker until the deadline; the
@@ -499,10 +522,10 @@ func (c *Client) codeError(ctx context.Context, op, topic string, ke *kerr.Error
 		hint = "check the config name and value"
 	case kerr.InvalidTopicException:
 		hint = "topic names are up to 249 of a-z A-Z 0-9 . _ -, and internal topics cannot be changed"
-	case kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed:
-		hint = "this client is not allowed to do that; check the cluster's ACLs"
 	case kerr.NotController, kerr.RequestTimedOut:
 		hint = "the cluster may have no controller right now; `chronik raft status` shows the quorum"
+	default:
+		hint = securityHint(ke)
 	}
 	e.msg = fmt.Sprintf("%s: Kafka at %s answered %s: %s", op, strings.Join(c.brokers, ","), ke.Message, detail)
 	if hint != "" {

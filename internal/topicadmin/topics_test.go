@@ -14,7 +14,7 @@ import (
 
 func newTopicClient(t *testing.T, brokers []string, setting string) *Client {
 	t.Helper()
-	c, err := New(brokers, setting, 10*time.Second)
+	c, err := New(Config{Brokers: brokers, Setting: setting, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
