@@ -60,6 +60,8 @@ type Conn struct {
 	// principal is who the connection proved to be (Principal); set by the
 	// TLS handshake or SASL on the read goroutine, read by Pendings too.
 	principal atomic.Pointer[Principal]
+	// sasl is the connection's SASL exchange and session (sasl.go).
+	sasl saslConn
 	// mutedUntil (unix nanoseconds) holds back reading the next request
 	// until then: quota throttling mutes the channel as Kafka does (KIP-219).
 	mutedUntil atomic.Int64

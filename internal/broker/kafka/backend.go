@@ -53,6 +53,9 @@ type BackendConfig struct {
 	// answered LEADER_NOT_AVAILABLE; 0 answers at once.
 	GoneLeaderWait time.Duration
 
+	// SASL configures authentication on the SASL listeners (sasl.go).
+	SASL SASLConfig
+
 	Meta       Metadata
 	Replicas   *replica.Manager
 	Controller *controller.Controller
@@ -81,11 +84,13 @@ type Backend struct {
 	// forgedFetches rate-limits the log of refused replica fetches
 	// (checkReplicaFetch), which any client can cause at will.
 	forgedFetches *netlimit.LogLimiter
+	sasl          *saslAuth // SASL mechanisms, credentials and failure limits
 }
 
 // NewBackend returns a backend over cfg, built once everything cfg names exists.
 func NewBackend(cfg BackendConfig) *Backend {
-	return &Backend{BackendConfig: cfg, stopping: make(chan struct{}), forgedFetches: newLogLimiter()}
+	return &Backend{BackendConfig: cfg, stopping: make(chan struct{}), forgedFetches: newLogLimiter(),
+		sasl: newSASLAuth(cfg.SASL, cfg.Meta)}
 }
 
 // Stop makes waiting requests (fetch long polls) answer now with what they
@@ -96,7 +101,7 @@ func (b *Backend) Stop() {
 
 // APIs is the table of served API keys, their version ranges and handlers,
 // collected from the declarations in the NN_name.go files (one per key).
-// ACLs, SASL and the inter-broker APIs are not listed, so clients learn from
+// ACLs and the inter-broker APIs are not listed, so clients learn from
 // ApiVersions that they are unsupported; the transaction APIs are listed
 // only to refuse them with error codes (transactions.go). ApiVersions (18)
 // is the server's own (18_api_versions.go).
@@ -124,6 +129,7 @@ func (b *Backend) served() []served {
 		b.syncGroupAPI(),
 		b.describeGroupsAPI(),
 		b.listGroupsAPI(),
+		b.saslHandshakeAPI(),
 		b.createTopicsAPI(),
 		b.deleteTopicsAPI(),
 		b.initProducerIDAPI(),
@@ -133,11 +139,14 @@ func (b *Backend) served() []served {
 		b.endTxnAPI(),
 		b.txnOffsetCommitAPI(),
 		b.describeConfigsAPI(),
+		b.saslAuthenticateAPI(),
 		b.createPartitionsAPI(),
 		b.deleteGroupsAPI(),
 		b.electLeadersAPI(),
 		b.incrementalAlterConfigsAPI(),
 		b.offsetDeleteAPI(),
+		b.describeUserSCRAMCredentialsAPI(),
+		b.alterUserSCRAMCredentialsAPI(),
 		b.describeClusterAPI(),
 	}
 }

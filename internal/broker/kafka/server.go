@@ -544,6 +544,9 @@ func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 		mem:    newBudget(s.cfg.ConnQueuedMaxBytes),
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 	}
+	// SASL listeners gate client connections until they authenticate
+	// (sasl.go); cluster connections proved who they are already.
+	c.info.sasl.required = s.cfg.Protocol.SASL() && !cluster
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return c, ""
@@ -759,8 +762,8 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, int64, error) {
 		return nil, 0, fmt.Errorf("read frame size: %w", err)
 	}
 	size := int32(binary.BigEndian.Uint32(prefix[:]))
-	if size < 0 || size > c.s.cfg.MaxRequestBytes {
-		return nil, 0, &frameSizeError{size: size, limit: c.s.cfg.MaxRequestBytes}
+	if limit := c.frameLimit(); size < 0 || size > limit {
+		return nil, 0, &frameSizeError{size: size, limit: limit}
 	}
 	if !c.acquireFrame(int64(size)) {
 		return nil, 0, errStopped
@@ -965,6 +968,9 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 		c.info.ClientID = d.clientID
 	}
 	c.s.requests[d.key].Add(1)
+	if !c.saslAdmits(d, start) {
+		return false
+	}
 
 	if d.key == apiVersionsKey {
 		avReq, _ := d.req.(*kmsg.ApiVersionsRequest)

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
+	"hash"
 	"maps"
 	"slices"
 )
@@ -39,6 +41,39 @@ func ScramKeySize(mechanism string) (int, bool) {
 	default:
 		return 0, false
 	}
+}
+
+// ScramHash is a SCRAM mechanism's hash function, nil for a mechanism that
+// is not SCRAM.
+func ScramHash(mechanism string) func() hash.Hash {
+	switch mechanism {
+	case ScramSHA256:
+		return sha256.New
+	case ScramSHA512:
+		return sha512.New
+	default:
+		return nil
+	}
+}
+
+// ScramKeys derives the keys a server stores from a salted password (RFC
+// 5802: StoredKey = H(HMAC(SaltedPassword, "Client Key")), ServerKey =
+// HMAC(SaltedPassword, "Server Key")). It returns nils for a mechanism
+// that is not SCRAM.
+func ScramKeys(mechanism string, saltedPassword []byte) (storedKey, serverKey []byte) {
+	h := ScramHash(mechanism)
+	if h == nil {
+		return nil, nil
+	}
+	mac := hmac.New(h, saltedPassword)
+	mac.Write([]byte("Client Key"))
+	clientKey := mac.Sum(nil)
+	sum := h()
+	sum.Write(clientKey)
+	storedKey = sum.Sum(nil)
+	mac = hmac.New(h, saltedPassword)
+	mac.Write([]byte("Server Key"))
+	return storedKey, mac.Sum(nil)
 }
 
 // ScramCredential is what the cluster keeps of one user's password for one
