@@ -52,6 +52,13 @@ type Config struct {
 	TLSCAFile     string
 	TLSClientAuth string
 
+	// Authorizer is none or acl (authorization.go); SuperUsers is Kafka's
+	// super.users ("User:admin;User:CN=ops"), AllowEveryoneIfNoACLFound
+	// Kafka's allow.everyone.if.no.acl.found.
+	Authorizer                string
+	SuperUsers                string
+	AllowEveryoneIfNoACLFound bool
+
 	// ClusterAddr is the raft listener; AdvertiseClusterAddr what peers dial
 	// (empty: localhost:<bound port>).
 	ClusterAddr          string
@@ -192,6 +199,7 @@ func DefaultConfig() Config {
 		MaxConnectionsPerIP:        kafka.DefaultMaxConnectionsPerIP,
 		MaxPartitionsPerRequest:    DefaultMaxPartitionsPerRequest,
 		MaxPartitionsPerBroker:     DefaultMaxPartitionsPerBroker,
+		Authorizer:                 AuthorizerNone,
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
 		DefaultReplicationFactor:   1,
@@ -281,6 +289,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("retention-check-interval: must be > 0")
 	}
 	if err := c.validateListeners(); err != nil {
+		return err
+	}
+	if err := c.validateAuthorization(); err != nil {
 		return err
 	}
 	if _, ok := c.Peers[c.NodeID]; len(c.Peers) > 0 && !ok {

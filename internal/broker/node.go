@@ -310,6 +310,10 @@ func (n *Node) startServices() (err error) {
 		Logger:                logger,
 		Owns:                  n.coordinates,
 	}, &offsetsLog{replicas: n.replicas, controller: n.controller})
+	authorizer, err := cfg.newAuthorizer()
+	if err != nil {
+		return err
+	}
 	n.backend = kafka.NewBackend(kafka.BackendConfig{
 		NodeID:                 cfg.NodeID,
 		AutoCreateTopics:       cfg.AutoCreateTopics,
@@ -318,6 +322,7 @@ func (n *Node) startServices() (err error) {
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
 		PeerReach:              n.peerReach,
 		GoneLeaderWait:         goneLeaderWait(cfg),
+		Authorizer:             authorizer,
 		Meta:                   n.raft,
 		Replicas:               n.replicas,
 		Controller:             n.controller,

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
@@ -56,6 +57,10 @@ type BackendConfig struct {
 	// SASL configures authentication on the SASL listeners (sasl.go).
 	SASL SASLConfig
 
+	// Authorizer checks every request against the metadata's ACLs
+	// (authorize.go); nil allows everything, as Kafka without an authorizer.
+	Authorizer *acl.Authorizer
+
 	Meta       Metadata
 	Replicas   *replica.Manager
 	Controller *controller.Controller
@@ -101,7 +106,7 @@ func (b *Backend) Stop() {
 
 // APIs is the table of served API keys, their version ranges and handlers,
 // collected from the declarations in the NN_name.go files (one per key).
-// ACLs and the inter-broker APIs are not listed, so clients learn from
+// The inter-broker APIs are not listed, so clients learn from
 // ApiVersions that they are unsupported; the transaction APIs are listed
 // only to refuse them with error codes (transactions.go). ApiVersions (18)
 // is the server's own (18_api_versions.go).
@@ -138,6 +143,9 @@ func (b *Backend) served() []served {
 		b.addOffsetsToTxnAPI(),
 		b.endTxnAPI(),
 		b.txnOffsetCommitAPI(),
+		b.describeAclsAPI(),
+		b.createAclsAPI(),
+		b.deleteAclsAPI(),
 		b.describeConfigsAPI(),
 		b.saslAuthenticateAPI(),
 		b.createPartitionsAPI(),
