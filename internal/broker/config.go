@@ -52,6 +52,14 @@ type Config struct {
 	TLSCAFile     string
 	TLSClientAuth string
 
+	// SASLEnabledMechanisms are the mechanisms the SASL listeners offer
+	// (Kafka's sasl.enabled.mechanisms; empty: all of them).
+	// ConnectionsMaxReauthMs is Kafka's connections.max.reauth.ms: how long
+	// a SASL session lasts before the client must re-authenticate (KIP-368);
+	// 0, the default as in Kafka, never ends one.
+	SASLEnabledMechanisms  []string
+	ConnectionsMaxReauthMs int64
+
 	// Authorizer is none or acl (authorization.go); SuperUsers is Kafka's
 	// super.users ("User:admin;User:CN=ops"), AllowEveryoneIfNoACLFound
 	// Kafka's allow.everyone.if.no.acl.found.
@@ -197,6 +205,7 @@ func DefaultConfig() Config {
 		ConnectionWriteTimeout:     kafka.DefaultWriteTimeout,
 		MaxConnections:             kafka.DefaultMaxConnections,
 		MaxConnectionsPerIP:        kafka.DefaultMaxConnectionsPerIP,
+		SASLEnabledMechanisms:      kafka.SASLMechanisms(),
 		MaxPartitionsPerRequest:    DefaultMaxPartitionsPerRequest,
 		MaxPartitionsPerBroker:     DefaultMaxPartitionsPerBroker,
 		Authorizer:                 AuthorizerNone,
@@ -275,6 +284,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-partitions-per-broker: must be >= 1, got %d", c.MaxPartitionsPerBroker)
 	case c.MaxOpenSegmentFiles != 0 && c.MaxOpenSegmentFiles < partlog.FilesPerSegment:
 		return fmt.Errorf("max-open-segment-files: must be 0 (derived from the open-files limit) or >= %d (one segment), got %d", partlog.FilesPerSegment, c.MaxOpenSegmentFiles)
+	case c.ConnectionsMaxReauthMs < 0:
+		return fmt.Errorf("connections-max-reauth-ms: must be >= 0 (0: sessions never expire), got %d", c.ConnectionsMaxReauthMs)
 	case c.DefaultReplicationFactor < 1:
 		return fmt.Errorf("default-replication-factor: must be >= 1, got %d", c.DefaultReplicationFactor)
 	case c.DefaultPartitions < 1:
@@ -293,6 +304,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateAuthorization(); err != nil {
 		return err
+	}
+	if len(c.SASLEnabledMechanisms) > 0 {
+		if err := kafka.ValidateSASLMechanisms(c.SASLEnabledMechanisms); err != nil {
+			return fmt.Errorf("sasl-enabled-mechanisms: %w", err)
+		}
 	}
 	if _, ok := c.Peers[c.NodeID]; len(c.Peers) > 0 && !ok {
 		return fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
@@ -358,6 +374,8 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("chronik.connection.write.timeout.ms", c.ConnectionWriteTimeout.Milliseconds(), d.ConnectionWriteTimeout.Milliseconds()),
 		entry("max.connections", c.MaxConnections, d.MaxConnections),
 		entry("max.connections.per.ip", c.MaxConnectionsPerIP, d.MaxConnectionsPerIP),
+		entry("sasl.enabled.mechanisms", strings.Join(c.SASLEnabledMechanisms, ","), strings.Join(d.SASLEnabledMechanisms, ",")),
+		entry("connections.max.reauth.ms", c.ConnectionsMaxReauthMs, d.ConnectionsMaxReauthMs),
 		entry("offsets.topic.num.partitions", c.OffsetsTopicPartitions, d.OffsetsTopicPartitions),
 		entry("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), d.GroupInitialRebalanceDelay.Milliseconds()),
 		entry("group.min.session.timeout.ms", c.GroupMinSessionTimeout.Milliseconds(), d.GroupMinSessionTimeout.Milliseconds()),

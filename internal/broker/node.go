@@ -322,6 +322,7 @@ func (n *Node) startServices() (err error) {
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
 		PeerReach:              n.peerReach,
 		GoneLeaderWait:         goneLeaderWait(cfg),
+		SASL:                   cfg.saslConfig(),
 		Authorizer:             authorizer,
 		Meta:                   n.raft,
 		Replicas:               n.replicas,

@@ -121,7 +121,7 @@ func (n *Node) halt() {
 	}
 	stopNow, cancel := context.WithCancel(context.Background())
 	cancel() // no grace: in-flight requests fail, none is acknowledged any more
-	_ = n.kafka.Shutdown(stopNow)
+	_ = n.shutdownKafka(stopNow)
 	n.wg.Wait()
 	n.fetchers.Stop()
 	n.replicas.Abandon()

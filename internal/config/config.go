@@ -61,6 +61,9 @@ type settings struct {
 	listeners           string
 	advertisedListeners string
 	protocolMap         string
+	// saslMechanisms is --sasl-enabled-mechanisms as text, split into
+	// cfg.SASLEnabledMechanisms after loading.
+	saslMechanisms string
 }
 
 // option is one setting. field returns a pointer into s; its type decides how
@@ -97,6 +100,10 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.TLSCAFile }},
 		{name: "tls-client-auth", usage: "client certificates on TLS listeners: none, requested or required (Kafka's ssl.client.auth; default required when --tls-ca-file is set, else none)", choices: broker.TLSClientAuthModes(),
 			field: func(s *settings) any { return &s.cfg.TLSClientAuth }},
+		{name: "sasl-enabled-mechanisms", usage: "SASL mechanisms the SASL_PLAINTEXT and SASL_SSL listeners offer, comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN sends the password: use it on SASL_SSL only)",
+			field: func(s *settings) any { return &s.saslMechanisms }},
+		{name: "connections-max-reauth-ms", usage: "SASL sessions last this many milliseconds; clients re-authenticate before the end (KIP-368) and a connection that did not is closed; 0 never ends them (Kafka's connections.max.reauth.ms)",
+			field: func(s *settings) any { return &s.cfg.ConnectionsMaxReauthMs }},
 		{name: "authorizer", usage: "how Kafka requests are authorized: none (everything allowed, as Kafka without authorizer.class.name) or acl (the ACLs in the cluster metadata, Kafka's semantics)", choices: broker.AuthorizerModes(),
 			field: func(s *settings) any { return &s.cfg.Authorizer }},
 		{name: "super-users", usage: "principals allowed everything with --authorizer acl, Kafka's super.users syntax: \"User:admin;User:CN=ops\"",
@@ -213,7 +220,9 @@ func options() []option {
 }
 
 func defaults() settings {
-	return settings{cfg: broker.DefaultConfig(), logLevel: defaultLogLevel, logFormat: defaultLogFormat}
+	s := settings{cfg: broker.DefaultConfig(), logLevel: defaultLogLevel, logFormat: defaultLogFormat}
+	s.saslMechanisms = strings.Join(s.cfg.SASLEnabledMechanisms, ",")
+	return s
 }
 
 // Keys returns every setting name, which is also its flag name and config file key.
@@ -324,6 +333,9 @@ func Load(fs *pflag.FlagSet, logOut io.Writer) (broker.Config, error) {
 	}
 
 	if err := applyListeners(&s, func(key string) bool { return source(fs, v, key, path) != "" }); err != nil {
+		return broker.Config{}, err
+	}
+	if err := applySASLMechanisms(&s); err != nil {
 		return broker.Config{}, err
 	}
 	if err := s.cfg.Validate(); err != nil {
@@ -632,5 +644,21 @@ func applyListeners(s *settings, set func(key string) bool) error {
 		return err
 	}
 	s.cfg.Listeners = ls
+	return nil
+}
+
+// applySASLMechanisms splits --sasl-enabled-mechanisms into
+// cfg.SASLEnabledMechanisms; an empty list is an error, not "all".
+func applySASLMechanisms(s *settings) error {
+	var mechs []string
+	for _, m := range strings.Split(s.saslMechanisms, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			mechs = append(mechs, strings.ToUpper(m))
+		}
+	}
+	if len(mechs) == 0 {
+		return errors.New("--sasl-enabled-mechanisms: name at least one mechanism")
+	}
+	s.cfg.SASLEnabledMechanisms = mechs
 	return nil
 }

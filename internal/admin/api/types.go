@@ -47,6 +47,12 @@ type NodeInfo struct {
 	// RaftFsync is the same for the raft store's writes (the metadata
 	// log, each write fsynced); nil from older nodes.
 	RaftFsync *FsyncLatency `json:"raft_fsync,omitempty"`
+	// Listeners are the node's Kafka listeners; nil from older nodes.
+	Listeners []ListenerInfo `json:"listeners,omitempty"`
+	// TLS is the certificate the SSL and SASL_SSL listeners serve, nil
+	// without one; AdminTLS the admin API's HTTPS certificate.
+	TLS      *CertInfo `json:"tls,omitempty"`
+	AdminTLS *CertInfo `json:"admin_tls,omitempty"`
 }
 
 // FsyncLatency is a node's recent fsync passes, pooled over all its

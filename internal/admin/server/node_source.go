@@ -19,7 +19,8 @@ type nodeSource struct{ n *broker.Node }
 // as broker.Config.AdminHandler.
 func HandlerFor(logger *slog.Logger, token string) func(*broker.Node) http.Handler {
 	return func(n *broker.Node) http.Handler {
-		return NewHandlerWithOptions(nodeSource{n}, logger, HandlerOptions{Token: token, Metrics: n.MetricsHandler()})
+		readToken, clientCerts := n.AdminAuth()
+		return NewHandlerWithOptions(nodeSource{n}, logger, HandlerOptions{Token: token, ReadToken: readToken, ClientCerts: clientCerts, Metrics: n.MetricsHandler()})
 	}
 }
 
@@ -47,6 +48,9 @@ func (s nodeSource) Node() api.NodeInfo {
 			WindowSeconds: f.Window.Seconds(), Passes: f.RaftPasses,
 			MedianSeconds: f.RaftMedian.Seconds(), MaxSeconds: f.RaftMax.Seconds(),
 		},
+		Listeners: listenerInfos(s.n),
+		TLS:       certInfo(s.n.TLSCertificate()),
+		AdminTLS:  certInfo(s.n.AdminTLSCertificate()),
 	}
 }
 

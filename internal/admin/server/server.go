@@ -108,6 +108,9 @@ func (h *handler) get(next http.HandlerFunc) http.HandlerFunc {
 				Message: r.Method + " " + r.URL.Path + " is not allowed; use GET"})
 			return
 		}
+		if !h.readAuthorized(w, r) {
+			return
+		}
 		next(w, r)
 	}
 }

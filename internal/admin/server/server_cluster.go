@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +41,14 @@ func (e *MutationError) Error() string { return e.Message }
 // HandlerOptions configure the admin handler.
 type HandlerOptions struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" by
-	// every mutating endpoint. Reads stay open.
+	// every mutating endpoint (auth.go).
 	Token string
+	// ReadToken, when set, is required by every read endpoint but
+	// /healthz and /readyz; the admin token is accepted too.
+	ReadToken string
+	// ClientCerts: the server asks for client certificates verified by the
+	// admin CA, and a verified one authenticates like the admin token.
+	ClientCerts bool
 	// MutationTimeout bounds a mutation's commit; default 10s.
 	MutationTimeout time.Duration
 	// Metrics, when set, serves GET /metrics (Prometheus text format).
@@ -149,11 +154,10 @@ func (h *handler) findings(w http.ResponseWriter, r *http.Request) {
 
 // authorized checks the bearer token of a mutation, answering 401 itself.
 func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if h.opts.Token == "" {
+	if h.mutationsOpen() {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opts.Token)) == 1 {
+	if _, admin := h.principal(r); admin {
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="chronik admin"`)
@@ -181,7 +185,8 @@ func (h *handler) mutation(w http.ResponseWriter, r *http.Request, fn func(ctx c
 		h.log.Info("admin mutation refused", "method", r.Method, "path", r.URL.Path, "code", me.Code, "err", me.Message)
 		return
 	}
-	h.log.Info("admin mutation", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+	who, _ := h.principal(r)
+	h.log.Info("admin mutation", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "principal", who)
 	h.write(w, r, status, api.Envelope[any]{NodeID: h.src.Node().NodeID, Data: body})
 }
 

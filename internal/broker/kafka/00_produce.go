@@ -134,7 +134,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(waits) == 0 {
-		return done(b.withLeaderHints(resp))
+		return done(b.withLeaderHints(resp, c.Listener))
 	}
 	timeout := time.Duration(0)
 	if req.Acks == -1 && req.TimeoutMillis > 0 {
@@ -163,7 +163,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		}
 		if len(waits) == 1 {
 			wait(waits[0])
-			return b.withLeaderHints(resp)
+			return b.withLeaderHints(resp, c.Listener)
 		}
 		// Partitions have their own logs: wait for their fsyncs together.
 		var wg sync.WaitGroup
@@ -172,7 +172,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 			go func() { defer wg.Done(); wait(w) }()
 		}
 		wg.Wait()
-		return b.withLeaderHints(resp)
+		return b.withLeaderHints(resp, c.Listener)
 	}, nil
 }
 
@@ -185,7 +185,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 // refresh when it is the leader it already uses). No hint for a partition
 // without a live leader, or whose leader this node knows is gone (see
 // leaderGone).
-func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse) *kmsg.ProduceResponse {
+func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse, listener string) *kmsg.ProduceResponse {
 	if resp.GetVersion() < 10 {
 		return resp
 	}
@@ -214,12 +214,16 @@ func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse) *kmsg.ProduceRespo
 			if part.Leader < 0 || !ok || b.leaderGone(s, part.Leader) {
 				continue
 			}
+			host, port, ok := listenerAddr(leader, listener)
+			if !ok {
+				continue // no address on the client's listener to hint
+			}
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = part.Leader, part.LeaderEpoch
 			if !added[part.Leader] {
 				added[part.Leader] = true
 				nb := kmsg.NewProduceResponseBroker()
 				nb.NodeID = part.Leader
-				nb.Host, nb.Port = splitHostPort(leader.KafkaAddr)
+				nb.Host, nb.Port = host, port
 				resp.Brokers = append(resp.Brokers, nb)
 			}
 		}

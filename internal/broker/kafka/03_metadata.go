@@ -50,13 +50,13 @@ func (b *Backend) metadataAPI() served {
 
 func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.MetadataRequest)
-	resp, gone := b.metadataResponse(ctx, req)
+	resp, gone := b.metadataResponse(ctx, c, req)
 	if len(gone) == 0 || b.GoneLeaderWait <= 0 {
 		return done(resp)
 	}
 	return nil, func(ctx context.Context) kmsg.Response {
 		b.awaitLeaders(ctx, gone)
-		resp, _ := b.metadataResponse(ctx, req)
+		resp, _ := b.metadataResponse(ctx, c, req)
 		return resp
 	}, nil
 }
@@ -64,14 +64,19 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 // metadataResponse answers req from the current metadata. gone lists the
 // requested topics (by name, only when topics were named) with a partition
 // whose leader is gone (answered LEADER_NOT_AVAILABLE) or suspect (see
-// leaderState).
-func (b *Backend) metadataResponse(ctx context.Context, req *kmsg.MetadataRequest) (resp *kmsg.MetadataResponse, gone []string) {
+// leaderState). Addresses are those of the listener c came in on
+// (listener_endpoints.go).
+func (b *Backend) metadataResponse(ctx context.Context, c *Conn, req *kmsg.MetadataRequest) (resp *kmsg.MetadataResponse, gone []string) {
 	resp = respond[*kmsg.MetadataResponse](req)
 	s := b.Meta.State()
+	defer func() { leadersWithoutListener(s, resp, c.Listener) }()
 	for _, br := range liveBrokers(s) {
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID = br.ID
-		rb.Host, rb.Port = splitHostPort(br.KafkaAddr)
+		var ok bool
+		if rb.Host, rb.Port, ok = listenerAddr(br, c.Listener); !ok {
+			continue
+		}
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 	cid := s.ClusterID

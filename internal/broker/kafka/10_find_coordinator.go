@@ -42,7 +42,12 @@ func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.
 		if !ok || br.Fenced {
 			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
 		}
-		host, port = splitHostPort(br.KafkaAddr)
+		if host, port, ok = listenerAddr(br, c.Listener); !ok {
+			// The coordinator has no listener of this name: as Kafka
+			// does, the client is told to retry, not given another
+			// protocol's address.
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
+		}
 		return br.ID, host, port, 0, nil
 	}
 	if req.GetVersion() >= 4 {

@@ -26,7 +26,10 @@ func (b *Backend) handleDescribeCluster(ctx context.Context, c *Conn, kreq kmsg.
 	for _, lb := range liveBrokers(s) {
 		br := kmsg.NewDescribeClusterResponseBroker()
 		br.NodeID = lb.ID
-		br.Host, br.Port = splitHostPort(lb.KafkaAddr)
+		var ok bool
+		if br.Host, br.Port, ok = listenerAddr(lb, c.Listener); !ok {
+			continue // brokers without the client's listener are left out
+		}
 		resp.Brokers = append(resp.Brokers, br)
 	}
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown

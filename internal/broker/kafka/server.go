@@ -80,6 +80,11 @@ type ServerConfig struct {
 	// TLS is the server side of SSL and SASL_SSL listeners; certificates
 	// are reloaded through its GetConfigForClient / GetCertificate.
 	TLS *tls.Config
+	// Shared, if set, holds the connection limits and the queued bytes
+	// budget this server shares with the node's other listeners
+	// (NewSharedLimits); MaxConnections, MaxConnectionsPerIP and
+	// QueuedMaxBytes are then ignored.
+	Shared *SharedLimits
 }
 
 // SecurityProtocol is a Kafka listener security protocol.
@@ -199,6 +204,7 @@ type Server struct {
 	sentinelKey [12]byte // random; see splice.go
 	refusals    *netlimit.LogLimiter
 	cutoffs     *netlimit.LogLimiter // requests not received in time
+	handshakes  *netlimit.LogLimiter // failed TLS handshakes, TLS on plaintext
 	refused     atomic.Uint64
 
 	mu      sync.Mutex
@@ -248,6 +254,15 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Protocol == "" {
+		cfg.Protocol = ProtocolPlaintext
+	}
+	if cfg.ListenerName == "" {
+		cfg.ListenerName = string(cfg.Protocol)
+	}
+	if cfg.Shared == nil {
+		cfg.Shared = NewSharedLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.QueuedMaxBytes)
+	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:        cfg,
@@ -259,11 +274,12 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 		hardCancel: cancel,
 		stopping:   make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
-		limits:     netlimit.New(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
+		limits:     cfg.Shared.conns,
 		refusals:   newLogLimiter(),
 		cutoffs:    newLogLimiter(),
+		handshakes: newLogLimiter(),
 		ln:         cfg.Listener,
-		mem:        newBudget(cfg.QueuedMaxBytes),
+		mem:        cfg.Shared.mem,
 	}
 	_, _ = rand.Read(s.sentinelKey[:])
 	close(s.ready)
@@ -535,10 +551,11 @@ func (s *Server) trackAs(nc net.Conn, cluster bool) (*conn, string) {
 	c := &conn{
 		s:      s,
 		nc:     nc,
+		rw:     nc,
 		ip:     ip,
 		ctx:    ctx,
 		cancel: cancel,
-		info:   &Conn{Remote: nc.RemoteAddr()},
+		info:   &Conn{Remote: nc.RemoteAddr(), Listener: s.listenerOf(cluster)},
 		queue:  make(chan *inflight, s.cfg.MaxInFlight),
 		slots:  make(chan struct{}, s.cfg.MaxInFlight),
 		mem:    newBudget(s.cfg.ConnQueuedMaxBytes),
@@ -571,8 +588,12 @@ func newLogLimiter() *netlimit.LogLimiter { return netlimit.NewLogLimiter(logEve
 // conn is one client connection: a read loop (the goroutine running serve),
 // a write loop and one goroutine per outstanding Pending.
 type conn struct {
-	s      *Server
-	nc     net.Conn
+	s  *Server
+	nc net.Conn
+	// rw is what requests are read from and responses written to: nc, or
+	// the TLS layer over it once the handshake is done (startTLS). Deadlines
+	// and closing go to nc, so they never wait on TLS.
+	rw     net.Conn
 	ip     string
 	mem    *budget         // this connection's queued bytes budget
 	ctx    context.Context // parent of handlers' and Pendings' contexts
@@ -621,6 +642,10 @@ func (c *conn) releaseSlot() { <-c.slots }
 // read loop itself; the writer and Pendings it starts are waited for here.
 func (c *conn) serve() {
 	defer c.s.untrack(c)
+	if !c.startTLS() {
+		c.close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -646,7 +671,7 @@ func (c *conn) serve() {
 // server stops, or something is wrong. It reports whether the connection may
 // drain gracefully (answer what was read) or must close now.
 func (c *conn) readLoop() (graceful bool) {
-	br := bufio.NewReaderSize(c.nc, ioBufferSize)
+	br := bufio.NewReaderSize(c.rw, ioBufferSize)
 	for {
 		if c.s.isStopping() {
 			return true
@@ -686,6 +711,9 @@ func (c *conn) readLoop() (graceful bool) {
 				// Like Kafka, a client that closed its side gets nothing more:
 				// waiting requests (long polls) end now instead of at their timeout.
 				c.log.Debug("kafka client closed connection")
+				return false
+			case errors.As(err, &fse) && fse.tlsRecord:
+				c.s.refuseTLSOnPlaintext(c)
 				return false
 			case errors.As(err, &fse):
 				c.log.Warn("kafka request size out of bounds; closing connection",
@@ -741,7 +769,12 @@ func (c *conn) awaitRequest(br *bufio.Reader) error {
 }
 
 // frameSizeError is a size prefix that is negative or over the limit.
-type frameSizeError struct{ size, limit int32 }
+// tlsRecord: the bytes are the start of a TLS handshake record (a TLS
+// client on a plaintext listener).
+type frameSizeError struct {
+	size, limit int32
+	tlsRecord   bool
+}
 
 func (e *frameSizeError) Error() string {
 	return fmt.Sprintf("frame size %d outside [0, %d]", e.size, e.limit)
@@ -763,7 +796,7 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, int64, error) {
 	}
 	size := int32(binary.BigEndian.Uint32(prefix[:]))
 	if limit := c.frameLimit(); size < 0 || size > limit {
-		return nil, 0, &frameSizeError{size: size, limit: limit}
+		return nil, 0, &frameSizeError{size: size, limit: limit, tlsRecord: looksLikeTLS(prefix)}
 	}
 	if !c.acquireFrame(int64(size)) {
 		return nil, 0, errStopped
@@ -1075,7 +1108,7 @@ func (c *conn) callPending(it *inflight, p Pending) (resp kmsg.Response, ok bool
 // responses that are ready share a write. It returns true once the reader
 // has stopped and everything queued was written, false on failure.
 func (c *conn) writeLoop() bool {
-	bw := bufio.NewWriterSize(&deadlineWriter{nc: c.nc, timeout: c.s.cfg.WriteTimeout}, ioBufferSize)
+	bw := bufio.NewWriterSize(&deadlineWriter{nc: c.rw, timeout: c.s.cfg.WriteTimeout}, ioBufferSize)
 	var buf []byte
 	for {
 		var it *inflight

@@ -24,6 +24,10 @@ type Broker struct {
 	KafkaAddr   string `json:"kafka_addr"`
 	ClusterAddr string `json:"cluster_addr"`
 	AdminAddr   string `json:"admin_addr,omitempty"` // admin API address other nodes and tools can use
+	// Listeners are the broker's advertised Kafka listeners (endpoints.go);
+	// KafkaAddr repeats the first for readers that predate them. Empty for
+	// brokers registered before listeners existed.
+	Listeners []Endpoint `json:"listeners,omitempty"`
 	// Incarnation changes every time the broker process starts, so a
 	// restarted broker is told apart from its previous life.
 	Incarnation uint64 `json:"incarnation"`
@@ -160,6 +164,7 @@ func (s *State) Clone() *State {
 	}
 	for id, b := range s.Brokers {
 		bc := *b
+		bc.Listeners = slices.Clone(b.Listeners)
 		c.Brokers[id] = &bc
 	}
 	for name, t := range s.Topics {

@@ -138,6 +138,9 @@ func (s *State) applySetMetadataVersion(c SetMetadataVersion) error {
 // metadata version: it would stop at the first command of that version, or
 // (a binary that dropped old versions) at the first older one.
 func (s *State) checkRegistration(b Broker) error {
+	if err := checkEndpoints(b); err != nil {
+		return err
+	}
 	active := s.ActiveMetadataVersion()
 	if got := brokerMaxVersion(&b); got < active {
 		return rejectf("broker %d supports metadata versions up to %d, the cluster runs %d: upgrade it", b.ID, got, active)
