@@ -111,6 +111,7 @@ type ProfileCreateOptions struct {
 	Brokers    []string
 	Admin      []string
 	AdminToken string
+	Security   ProfileSecurity
 	Force      bool // replace an existing profile
 }
 
@@ -118,15 +119,28 @@ type ProfileCreateOptions struct {
 // replaces the command's run function (tests use it to inspect the options).
 func NewCmdProfileCreate(f *Factory, runF func(*ProfileCreateOptions) error) *cobra.Command {
 	opts := &ProfileCreateOptions{IO: f.IO}
+	var readToken string
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a connection profile",
 		Long: `Create a connection profile. It is not made current: ` + "`chronik profile use NAME`" + `
 does that. --brokers and --admin take comma-separated lists; a Kafka address
-without a port means port 9092, an admin address without a scheme means http.`,
+without a port means port 9092, an admin address without a scheme means http.
+
+A secured cluster: --tls (implied by --tls-ca-file or --tls-cert-file),
+--sasl-mechanism with --sasl-user and --sasl-password-file for the Kafka
+listeners; --admin-ca-file, --admin-cert-file/--admin-key-file and
+--admin-read-token for an HTTPS admin API. File paths are stored absolute. The
+SASL password itself is never stored: only the file that holds it (or give it
+in $` + EnvSASLPassword + ` when running a command).`,
 		Example: `  chronik profile create prod --brokers k1:9092,k2:9092,k3:9092 \
     --admin http://k1:9644,http://k2:9644,http://k3:9644 --admin-token "$TOKEN"
-  chronik profile use prod`,
+  chronik profile use prod
+
+  # SASL_SSL with SCRAM, and an HTTPS admin API
+  chronik profile create secure --brokers k1:9094 --tls-ca-file certs/ca.crt \
+    --sasl-mechanism SCRAM-SHA-512 --sasl-user admin --sasl-password-file ~/.chronik-admin.pass \
+    --admin https://k1:9644 --admin-ca-file certs/ca.crt`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
@@ -136,6 +150,10 @@ without a port means port 9092, an admin address without a scheme means http.`,
 			// Check the flags here, so a typo is a usage error.
 			var probe Profiles
 			if err := probe.SetProfile(opts.Name, opts.Brokers, opts.Admin, opts.AdminToken); err != nil {
+				return &usageError{err}
+			}
+			var err error
+			if opts.Security, err = profileSecurityFromFlags(cmd, readToken); err != nil {
 				return &usageError{err}
 			}
 			path, err := requireProfilesPath(f)
@@ -152,7 +170,11 @@ without a port means port 9092, an admin address without a scheme means http.`,
 	cmd.Flags().StringSliceVar(&opts.Brokers, "brokers", nil, "Kafka bootstrap addresses, comma-separated")
 	cmd.Flags().StringSliceVar(&opts.Admin, "admin", nil, "admin API base URLs of the nodes, comma-separated")
 	cmd.Flags().StringVar(&opts.AdminToken, "admin-token", "", "bearer token for the admin API's mutating endpoints")
+	cmd.Flags().StringVar(&readToken, "admin-read-token", "", "bearer token for the admin API's reads, for nodes started with --admin-read-token")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace the profile if it exists")
+	addKafkaSecurityFlags(cmd)
+	addAdminSecurityFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("admin-read-token", cobra.NoFileCompletions)
 	_ = cmd.RegisterFlagCompletionFunc("brokers", cobra.NoFileCompletions)
 	_ = cmd.RegisterFlagCompletionFunc("admin", cobra.NoFileCompletions)
 	_ = cmd.RegisterFlagCompletionFunc("admin-token", cobra.NoFileCompletions)
@@ -180,6 +202,9 @@ func profileCreateRun(opts *ProfileCreateOptions) error {
 	if err := ps.SetProfile(opts.Name, opts.Brokers, opts.Admin, opts.AdminToken); err != nil {
 		return err
 	}
+	p := ps.Profiles[opts.Name]
+	p.ProfileSecurity = opts.Security
+	ps.Profiles[opts.Name] = p
 	if err := ps.Save(opts.ConfigPath); err != nil {
 		return err
 	}
@@ -321,8 +346,10 @@ func NewCmdProfileList(f *Factory, runF func(*ProfileListOptions) error) *cobra.
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the profiles, marking the current one",
-		Long: `List the profiles: CURRENT ("*" for the current one), NAME, BROKERS, ADMIN and
-TOKEN (whether one is set; the token itself is never printed).`,
+		Long: `List the profiles: CURRENT ("*" for the current one), NAME, BROKERS, ADMIN,
+TOKEN (whether one is set; the token itself is never printed) and KAFKA
+SECURITY (the security protocol the profile speaks, with its SASL mechanism
+and user).`,
 		Aliases: []string{"ls"},
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(_ *cobra.Command, _ []string) error {

@@ -206,6 +206,12 @@ type ProfileListing struct {
 	Brokers       []string `json:"brokers"`
 	Admin         []string `json:"admin"`
 	HasAdminToken bool     `json:"has_admin_token"`
+	// KafkaSecurity is the security protocol the profile's Kafka settings
+	// speak (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), then its SASL
+	// mechanism and user.
+	KafkaSecurity     string `json:"kafka_security"`
+	AdminTLS          bool   `json:"admin_tls"`
+	HasAdminReadToken bool   `json:"has_admin_read_token"`
 }
 
 // Listing lists the profiles, sorted by name.
@@ -216,6 +222,8 @@ func (ps *Profiles) Listing() []ProfileListing {
 		out = append(out, ProfileListing{
 			Name: name, Current: name == ps.Current,
 			Brokers: nonNil(p.Brokers), Admin: nonNil(p.Admin), HasAdminToken: p.AdminToken != "",
+			KafkaSecurity: p.kafkaSecuritySummary(), AdminTLS: p.AdminCAFile != "" || p.AdminCertFile != "",
+			HasAdminReadToken: p.AdminReadToken != "",
 		})
 	}
 	return out
@@ -224,13 +232,13 @@ func (ps *Profiles) Listing() []ProfileListing {
 // RenderProfileTable writes the profiles as a table; on a terminal the
 // current one is marked with "*".
 func RenderProfileTable(w io.Writer, ls []ProfileListing, opts TableOptions) error {
-	t := NewTable(opts, "CURRENT", "NAME", "BROKERS", "ADMIN", "TOKEN")
+	t := NewTable(opts, "CURRENT", "NAME", "BROKERS", "ADMIN", "TOKEN", "KAFKA SECURITY")
 	for _, l := range ls {
 		cur := ""
 		if l.Current {
 			cur = "*"
 		}
-		t.Row(cur, l.Name, listOrDash(l.Brokers), listOrDash(l.Admin), yesNo(l.HasAdminToken))
+		t.Row(cur, l.Name, listOrDash(l.Brokers), listOrDash(l.Admin), yesNo(l.HasAdminToken), l.KafkaSecurity)
 	}
 	return t.Render(w)
 }

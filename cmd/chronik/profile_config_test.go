@@ -272,9 +272,9 @@ func TestProfilesSaveAndEdit(t *testing.T) {
 	if err := RenderProfileTable(&b, ls, TableOptions{TTY: true}); err != nil {
 		t.Fatal(err)
 	}
-	wantTable := "CURRENT  NAME  BROKERS          ADMIN                  TOKEN\n" +
-		"         dev   -                http://localhost:9644  no\n" +
-		"*        prod  p1:9092,p2:9092  http://p1:9644         yes\n"
+	wantTable := "CURRENT  NAME  BROKERS          ADMIN                  TOKEN  KAFKA SECURITY\n" +
+		"         dev   -                http://localhost:9644  no     PLAINTEXT\n" +
+		"*        prod  p1:9092,p2:9092  http://p1:9644         yes    PLAINTEXT\n"
 	if b.String() != wantTable {
 		t.Errorf("table\n%s\nwant\n%s", b.String(), wantTable)
 	}

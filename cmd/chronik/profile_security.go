@@ -35,6 +35,14 @@ const (
 	EnvAdminReadToken     = "CHRONIK_ADMIN_READ_TOKEN"
 )
 
+// securityEnvVars lists every environment variable of the security
+// settings.
+func securityEnvVars() []string {
+	return []string{EnvKafkaTLS, EnvKafkaTLSCAFile, EnvKafkaTLSCertFile, EnvKafkaTLSKeyFile, EnvKafkaTLSServerName,
+		EnvSASLMechanism, EnvSASLUser, EnvSASLPassword, EnvSASLPasswordFile,
+		EnvAdminCAFile, EnvAdminCertFile, EnvAdminKeyFile, EnvAdminReadToken}
+}
+
 // ProfileSecurity is a profile's security settings: how to reach secured
 // Kafka listeners and a secured admin API. File paths are stored absolute.
 // The SASL password is never stored, only the file that holds it.

@@ -79,7 +79,7 @@ func TestProfileWorkflow(t *testing.T) {
 	}
 
 	out, _ = run(exitOK, "profile", "list")
-	if want := "\tdev\td1:9092\t-\tno\n*\tprod\tk1:9092,k2:9092\thttp://k1:9644\tyes\n"; out != want {
+	if want := "\tdev\td1:9092\t-\tno\tPLAINTEXT\n*\tprod\tk1:9092,k2:9092\thttp://k1:9644\tyes\tPLAINTEXT\n"; out != want {
 		t.Errorf("list printed %q, want %q", out, want)
 	}
 	out, _ = run(exitOK, "profile", "list", "-o", "json")

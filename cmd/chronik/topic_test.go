@@ -20,7 +20,7 @@ import (
 // a profiles file of its own (not created yet); it returns the file's path.
 func newConnTestEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
-	for _, k := range []string{EnvBrokers, EnvAdmin, EnvAdminToken, EnvProfile, "NO_COLOR"} {
+	for _, k := range append([]string{EnvBrokers, EnvAdmin, EnvAdminToken, EnvProfile, "NO_COLOR"}, securityEnvVars()...) {
 		t.Setenv(k, "")
 	}
 	e := newTestEnv(t)
