@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -30,6 +31,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
+	"github.com/chronik-dev/chronik/internal/tlsreload"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -43,6 +45,9 @@ type Addrs struct {
 	Cluster          string // bound raft listener
 	AdvertiseCluster string // what peers dial
 	Admin            string // bound admin listener, empty when disabled
+	// Listeners are every Kafka listener; Kafka and AdvertiseKafka repeat
+	// the first PLAINTEXT one (or the first).
+	Listeners []ListenerAddr
 }
 
 // Node is a running chronik node.
@@ -55,10 +60,12 @@ type Node struct {
 	replicas   *replica.Manager
 	controller *controller.Controller
 	groups     *group.Coordinator
-	kafka      *kafka.Server
+	kafka      *kafka.Server    // the primary listener's (kafka_listeners.go); also serves replica connections
+	listeners  []*kafkaListener // every Kafka listener, bound by bindListeners
+	kafkaTLS   *tlsreload.Reloader
+	adminTLS   *tlsreload.Reloader
 	backend    *kafka.Backend
 	admin      *http.Server
-	kafkaLn    net.Listener // bound by bindListeners, served by kafka
 	adminLn    net.Listener
 	addrs      Addrs
 	metrics    *nodeMetrics // this node's own registry
@@ -224,10 +231,12 @@ func (n *Node) openReplicas() (err error) {
 // in use fails the start cleanly. The servers are built on them later.
 func (n *Node) bindListeners() (err error) {
 	cfg := n.cfg
-	if n.kafkaLn, n.addrs.AdvertiseKafka, err = listenAdvertised("kafka listener", cfg.KafkaAddr, "advertise-kafka-addr", cfg.AdvertiseKafkaAddr); err != nil {
+	if err := n.loadTLS(); err != nil {
 		return err
 	}
-	n.addrs.Kafka = n.kafkaLn.Addr().String()
+	if err := n.bindKafkaListeners(); err != nil {
+		return err
+	}
 	if cfg.AdminAddr != "" {
 		if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return fmt.Errorf("admin listener: %w", err)
@@ -333,17 +342,7 @@ func (n *Node) startServices() (err error) {
 	if n.metrics, err = newNodeMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	n.kafka = kafka.NewServer(kafka.ServerConfig{
-		Listener: n.kafkaLn, MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger,
-		Observer:            n.metrics.observeRequest,
-		QueuedMaxBytes:      cfg.QueuedMaxRequestBytes,
-		ConnQueuedMaxBytes:  cfg.ConnQueuedMaxBytes,
-		WriteTimeout:        cfg.ConnectionWriteTimeout,
-		IdleTimeout:         cfg.ConnectionsMaxIdle,
-		RequestReadTimeout:  cfg.RequestReadTimeout,
-		MaxConnections:      int(cfg.MaxConnections),
-		MaxConnectionsPerIP: int(cfg.MaxConnectionsPerIP),
-	}, n.backend.APIs())
+	n.newKafkaServers()
 	n.metrics.preloadAPIs(n.kafka)
 	if err := n.metrics.registerNode(n); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -355,6 +354,10 @@ func (n *Node) startServices() (err error) {
 		}
 		n.admin = newAdminServer(cfg, handler, logger)
 		n.adminLn = newLimitListener(n.adminLn, int(cfg.MaxConnections), int(cfg.MaxConnectionsPerIP), logger)
+		if tc := n.adminTLSConfig(); tc != nil {
+			// net/http runs each handshake on the connection's goroutine.
+			n.adminLn = tls.NewListener(n.adminLn, tc)
+		}
 	}
 	return nil
 }
@@ -398,11 +401,7 @@ func (n *Node) startLoops() {
 	n.cancel, n.runCtx = cancel, runCtx
 	n.fetchers = n.newFetchers()
 	n.serveReplicaFetches()
-	n.spawn(func() {
-		if err := n.kafka.Serve(runCtx); err != nil {
-			logger.Error("kafka listener stopped", "err", err)
-		}
-	})
+	n.serveKafka(runCtx)
 	n.spawn(func() { n.replicas.RunRetention(runCtx, cfg.RetentionCheckInterval) })
 	n.spawn(func() { n.replicas.RunHighWatermarkCheckpoints(runCtx, replica.DefaultHighWatermarkCheckpointInterval) })
 	n.spawn(func() { n.runReconciler(runCtx) })
@@ -479,6 +478,7 @@ func (n *Node) register(ctx context.Context) {
 	b := state.Broker{
 		ID:          n.cfg.NodeID,
 		KafkaAddr:   n.addrs.AdvertiseKafka,
+		Listeners:   n.endpoints(),
 		ClusterAddr: n.addrs.AdvertiseCluster,
 		AdminAddr:   n.advertisedAdmin(),
 		Incarnation: binary.BigEndian.Uint64(inc[:]),
@@ -583,8 +583,8 @@ func (n *Node) close(ctx context.Context) error {
 	n.backend.Stop()
 	n.groups.Close()
 	var errs []error
-	if err := n.kafka.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop kafka listener: %w", err))
+	if err := n.shutdownKafka(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop kafka listeners: %w", err))
 	}
 	if n.admin != nil {
 		if err := n.admin.Shutdown(ctx); err != nil {
@@ -612,13 +612,9 @@ func (n *Node) abort() {
 	if n.adminLn != nil {
 		n.adminLn.Close()
 	}
-	if n.kafka != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = n.kafka.Shutdown(ctx) // closes kafkaLn
-	} else if n.kafkaLn != nil {
-		n.kafkaLn.Close()
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = n.shutdownKafka(ctx) // closes the bound listeners too
 	if n.groups != nil {
 		n.groups.Close()
 	}
