@@ -14,6 +14,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/quota"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 )
 
@@ -139,6 +140,13 @@ type Config struct {
 	// open-files limit.
 	MaxOpenSegmentFiles int32
 
+	// QuotaWindowNum and QuotaWindowSize are the samples a client quota's
+	// rate keeps and the time each covers (Kafka's quota.window.num and
+	// quota.window.size.seconds): rates are measured over the last
+	// QuotaWindowNum windows, at least QuotaWindowNum-1 of them.
+	QuotaWindowNum  int32
+	QuotaWindowSize time.Duration
+
 	AutoCreateTopics  bool
 	DefaultPartitions int32
 	// DefaultReplicationFactor is the replication factor of auto-created
@@ -208,6 +216,8 @@ func DefaultConfig() Config {
 		SASLEnabledMechanisms:      kafka.SASLMechanisms(),
 		MaxPartitionsPerRequest:    DefaultMaxPartitionsPerRequest,
 		MaxPartitionsPerBroker:     DefaultMaxPartitionsPerBroker,
+		QuotaWindowNum:             quota.DefaultWindowNum,
+		QuotaWindowSize:            quota.DefaultWindowSize,
 		Authorizer:                 AuthorizerNone,
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
@@ -284,6 +294,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-partitions-per-broker: must be >= 1, got %d", c.MaxPartitionsPerBroker)
 	case c.MaxOpenSegmentFiles != 0 && c.MaxOpenSegmentFiles < partlog.FilesPerSegment:
 		return fmt.Errorf("max-open-segment-files: must be 0 (derived from the open-files limit) or >= %d (one segment), got %d", partlog.FilesPerSegment, c.MaxOpenSegmentFiles)
+	case c.QuotaWindowNum < 2 || c.QuotaWindowNum > 1000:
+		return fmt.Errorf("quota-window-num: must be between 2 and 1000, got %d", c.QuotaWindowNum)
+	case c.QuotaWindowSize < 10*time.Millisecond:
+		return fmt.Errorf("quota-window-size: must be at least 10ms, got %v", c.QuotaWindowSize)
 	case c.ConnectionsMaxReauthMs < 0:
 		return fmt.Errorf("connections-max-reauth-ms: must be >= 0 (0: sessions never expire), got %d", c.ConnectionsMaxReauthMs)
 	case c.DefaultReplicationFactor < 1:
@@ -376,6 +390,8 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("max.connections.per.ip", c.MaxConnectionsPerIP, d.MaxConnectionsPerIP),
 		entry("sasl.enabled.mechanisms", strings.Join(c.SASLEnabledMechanisms, ","), strings.Join(d.SASLEnabledMechanisms, ",")),
 		entry("connections.max.reauth.ms", c.ConnectionsMaxReauthMs, d.ConnectionsMaxReauthMs),
+		entry("quota.window.num", c.QuotaWindowNum, d.QuotaWindowNum),
+		entry("quota.window.size.seconds", c.QuotaWindowSize.Seconds(), d.QuotaWindowSize.Seconds()),
 		entry("offsets.topic.num.partitions", c.OffsetsTopicPartitions, d.OffsetsTopicPartitions),
 		entry("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), d.GroupInitialRebalanceDelay.Milliseconds()),
 		entry("group.min.session.timeout.ms", c.GroupMinSessionTimeout.Milliseconds(), d.GroupMinSessionTimeout.Milliseconds()),

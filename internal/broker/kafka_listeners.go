@@ -124,6 +124,7 @@ func (n *Node) newKafkaServers() {
 			RequestReadTimeout: cfg.RequestReadTimeout,
 			ListenerName:       l.Name,
 			Protocol:           l.Protocol,
+			Quotas:             n.quotas,
 		}
 		if l.Protocol.TLS() {
 			sc.TLS = n.kafkaTLS.ServerConfig()

@@ -29,6 +29,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/quota"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
 	"github.com/chronik-dev/chronik/internal/tlsreload"
@@ -68,8 +69,9 @@ type Node struct {
 	admin      *http.Server
 	adminLn    net.Listener
 	addrs      Addrs
-	metrics    *nodeMetrics // this node's own registry
-	files      fileBudget   // how the open-files limit is spent (limits.go)
+	metrics    *nodeMetrics   // this node's own registry
+	quotas     *quota.Manager // client quotas, enforced by every Kafka listener
+	files      fileBudget     // how the open-files limit is spent (limits.go)
 	segFiles   *partlog.FileCache
 
 	// fsyncSeconds is the partition logs' fsync histogram, created with
@@ -341,6 +343,10 @@ func (n *Node) startServices() (err error) {
 	})
 	if n.metrics, err = newNodeMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
+	}
+	n.quotas = quota.New(quota.Config{State: n.raft.State, WindowNum: int(cfg.QuotaWindowNum), WindowSize: cfg.QuotaWindowSize})
+	if err := n.metrics.register(n.quotas.Collectors()...); err != nil {
+		return err
 	}
 	n.newKafkaServers()
 	n.metrics.preloadAPIs(n.kafka)

@@ -153,6 +153,8 @@ func (b *Backend) served() []served {
 		b.electLeadersAPI(),
 		b.incrementalAlterConfigsAPI(),
 		b.offsetDeleteAPI(),
+		b.describeClientQuotasAPI(),
+		b.alterClientQuotasAPI(),
 		b.describeUserSCRAMCredentialsAPI(),
 		b.alterUserSCRAMCredentialsAPI(),
 		b.describeClusterAPI(),

@@ -85,6 +85,9 @@ type ServerConfig struct {
 	// (NewSharedLimits); MaxConnections, MaxConnectionsPerIP and
 	// QueuedMaxBytes are then ignored.
 	Shared *SharedLimits
+	// Quotas, if set, measures each client's produce and fetch bytes and
+	// handler time and throttles it over its quota (quota.go).
+	Quotas QuotaEnforcer
 }
 
 // SecurityProtocol is a Kafka listener security protocol.
@@ -627,6 +630,11 @@ type inflight struct {
 	// closeAfter closes the connection once this response is written
 	// (CloseAfterResponse).
 	closeAfter atomic.Bool
+
+	// reqBytes and handlerTime are what the request cost, for the quota
+	// enforcer (applyQuota).
+	reqBytes    int64
+	handlerTime time.Duration
 }
 
 func (c *conn) close() {
@@ -675,6 +683,9 @@ func (c *conn) readLoop() (graceful bool) {
 	for {
 		if c.s.isStopping() {
 			return true
+		}
+		if !c.waitUnmuted() {
+			return c.s.isStopping()
 		}
 		err := c.awaitRequest(br)
 		if err == nil {
@@ -1023,9 +1034,11 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 		noResponse = true
 	}
 
-	it := &inflight{c: c, held: held, key: d.key, version: d.version, corrID: d.corrID, start: start}
+	it := &inflight{c: c, held: held, key: d.key, version: d.version, corrID: d.corrID, start: start, reqBytes: held}
 	it.ctx = context.WithValue(c.ctx, inflightKey{}, it)
+	handlerStart := time.Now()
 	resp, pending, err := c.callHandler(it.ctx, c.s.apis[d.key].Handle, d.req)
+	it.handlerTime = time.Since(handlerStart)
 	if err != nil || (resp == nil) == (pending == nil) {
 		c.s.observe(d.key, d.version, start, true)
 	}
@@ -1045,6 +1058,7 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 		// An acks=0 response is dropped, never checked by the writer.
 		c.s.observe(d.key, d.version, start, !noResponse && responseFailed(d.key, resp))
 		if noResponse {
+			c.applyQuota(it, nil)
 			c.releaseHeld(it)
 			c.releaseSlot()
 			return true
@@ -1056,6 +1070,8 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 	it.done = make(chan struct{})
 	if !noResponse {
 		c.queue <- it
+	} else {
+		c.applyQuota(it, nil) // the handler appended; the Pending only waits
 	}
 	c.pendings.Add(1)
 	go c.runPending(it, pending, noResponse)
@@ -1151,6 +1167,7 @@ func (c *conn) writeLoop() bool {
 			return false
 		}
 
+		c.applyQuota(it, it.resp)
 		var err error
 		var pieces [][]byte
 		buf, pieces, err = c.encodePieces(buf, it)

@@ -435,3 +435,9 @@ func hasType(types map[string]QuotaFilterComponent, typ string) bool {
 	_, ok := types[typ]
 	return ok
 }
+
+// Reason is a rejection's message without the "rejected: " prefix, for a
+// client's error message.
+func Reason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrRejected.Error()+": ")
+}
