@@ -35,7 +35,7 @@ func TestClientReadsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if node.NodeID != 1 || node.Data != src.Node() {
+	if node.NodeID != 1 || !reflect.DeepEqual(node.Data, src.Node()) {
 		t.Errorf("Node() = %+v", node)
 	}
 	raft, err := c.Raft(t.Context())

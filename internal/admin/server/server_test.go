@@ -81,7 +81,7 @@ func TestNodeEndpoint(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.NodeID != 3 || got.Data != src.Node() {
+	if got.NodeID != 3 || !reflect.DeepEqual(got.Data, src.Node()) {
 		t.Fatalf("got %+v, want node 3 and %+v", got, src.Node())
 	}
 	want := `{"node_id":3,"data":{"node_id":3,"version":"1.2.3","kafka_addr":"localhost:9092",` +

@@ -33,7 +33,10 @@ func (b *Broker) KafkaEndpoint(listener string) (addr string, ok bool) {
 		return b.KafkaAddr, true
 	}
 	if len(b.Listeners) == 0 {
-		return b.KafkaAddr, listener == legacyListener
+		if listener != legacyListener {
+			return "", false
+		}
+		return b.KafkaAddr, true
 	}
 	for _, e := range b.Listeners {
 		if e.Name == listener {
