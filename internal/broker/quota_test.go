@@ -388,3 +388,28 @@ func TestMutedConnectionDoesNotDelayShutdown(t *testing.T) {
 		t.Fatalf("close took %v with a muted connection", took)
 	}
 }
+
+// TestClientQuotasNeedClusterConfigRights: with ACLs on and none granted,
+// describing and altering quotas is CLUSTER_AUTHORIZATION_FAILED and
+// changes nothing; a super user may.
+func TestClientQuotasNeedClusterConfigRights(t *testing.T) {
+	cfg := inproc.Config(t)
+	cfg.Authorizer = broker.AuthorizerACL
+	n := inproc.StartNode(t, cfg)
+	adm := inproc.NodeAdmin(t, n) // User:ANONYMOUS, no ACLs
+	ctx := testharness.Context(t, 10*time.Second)
+	if _, err := adm.DescribeClientQuotas(ctx, false, nil); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("describe without DESCRIBE_CONFIGS: %v", err)
+	}
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: quotaEntity("client-id", "c"),
+		Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 100}}}})
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alter without ALTER_CONFIGS: %v %+v", err, res)
+	}
+
+	cfg2 := inproc.Config(t)
+	cfg2.Authorizer = broker.AuthorizerACL
+	cfg2.SuperUsers = "User:ANONYMOUS"
+	n2 := inproc.StartNode(t, cfg2)
+	setQuotas(t, inproc.NodeAdmin(t, n2), quotaEntity("client-id", "c"), "producer_byte_rate", 100.0)
+}

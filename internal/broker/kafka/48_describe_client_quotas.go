@@ -8,8 +8,8 @@ package kafka
 // (1) or any name (2, the default included); strict leaves out entities with
 // parts the filter does not name; no components and not strict is every
 // entity. A malformed filter is INVALID_REQUEST, an unknown entity type
-// UNSUPPORTED_VERSION, as in Kafka. Who may describe is the ACL layer's
-// (Kafka: DescribeConfigs on the cluster).
+// UNSUPPORTED_VERSION, as in Kafka. It needs DESCRIBE_CONFIGS on the
+// cluster (else CLUSTER_AUTHORIZATION_FAILED), as in Kafka.
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
@@ -29,8 +30,11 @@ func (b *Backend) describeClientQuotasAPI() served {
 func (b *Backend) handleDescribeClientQuotas(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DescribeClientQuotasRequest)
 	resp := respond[*kmsg.DescribeClientQuotasResponse](req)
-	// Authorization call point (ACL layer): Kafka requires DescribeConfigs
-	// on the cluster resource here, else CLUSTER_AUTHORIZATION_FAILED.
+	if !b.authorizeCluster(c, acl.OpDescribeConfigs) {
+		msg := "DESCRIBE_CONFIGS on the cluster is needed to describe client quotas"
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, &msg
+		return done(resp)
+	}
 	comps := make([]state.QuotaFilterComponent, 0, len(req.Components))
 	for _, rc := range req.Components {
 		comps = append(comps, state.QuotaFilterComponent{Type: rc.EntityType, Match: int8(rc.MatchType), Name: rc.Match})

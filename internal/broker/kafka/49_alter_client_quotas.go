@@ -9,8 +9,9 @@ package kafka
 // fractional byte rate), or an entity named twice, is INVALID_REQUEST and
 // changes nothing; the valid entries commit together in one raft command
 // (controller.AlterClientQuotas). ip entities and controller_mutation_rate
-// are refused as unsupported. ValidateOnly checks without committing. Who
-// may alter is the ACL layer's (Kafka: AlterConfigs on the cluster).
+// are refused as unsupported. ValidateOnly checks without committing. Every
+// entry needs ALTER_CONFIGS on the cluster (else CLUSTER_AUTHORIZATION_FAILED),
+// as in Kafka.
 
 import (
 	"context"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
@@ -34,15 +36,17 @@ func (b *Backend) alterClientQuotasAPI() served {
 func (b *Backend) handleAlterClientQuotas(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.AlterClientQuotasRequest)
 	principal := c.Principal()
+	allowed := b.authorizeCluster(c, acl.OpAlterConfigs)
 	return nil, pending(func(ctx context.Context) *kmsg.AlterClientQuotasResponse {
 		resp := respond[*kmsg.AlterClientQuotasResponse](req)
-		// Authorization call point (ACL layer): Kafka requires AlterConfigs
-		// on the cluster resource here, else CLUSTER_AUTHORIZATION_FAILED
-		// for every entry.
 		alts := make([]state.QuotaAlteration, len(req.Entries))
 		errs := make([]error, len(req.Entries))
 		var valid []int
 		for i, re := range req.Entries {
+			if !allowed {
+				errs[i] = &controller.Error{Code: kerr.ClusterAuthorizationFailed, Message: "ALTER_CONFIGS on the cluster is needed to alter client quotas"}
+				continue
+			}
 			parts := make([]state.QuotaEntityPart, 0, len(re.Entity))
 			for _, p := range re.Entity {
 				parts = append(parts, state.QuotaEntityPart{Type: p.Type, Name: p.Name})
