@@ -55,6 +55,15 @@ func securityHint(ke *kerr.Error) string {
 	return ""
 }
 
+// kerrCode is the Kafka error name err carries, "" for none.
+func kerrCode(err error) string {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Message
+	}
+	return ""
+}
+
 // IsCode reports whether err carries the Kafka error code ke.
 func IsCode(err error, ke *kerr.Error) bool {
 	var e *KafkaError

@@ -441,22 +441,25 @@ func (c *Client) newError(op, code string, err error) *KafkaError {
 // the answer (with the broker's own message, when it gave one), or no
 // answer at all.
 func (c *Client) explain(ctx context.Context, op, topic string, err error, brokerMsg string) error {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return c.codeError(ctx, op, topic, ke, brokerMsg)
-	}
-	e := c.newError(op, "", err)
 	at := strings.Join(c.brokers, ",")
-	var opErr *net.OpError
 	dial := c.dials.latest()
 	serr := err
 	if dial != nil && errors.Is(err, context.DeadlineExceeded) {
 		serr = errors.Join(err, dial.err) // kgo retried a failing handshake until the deadline
 	}
+	// The connection's security failing is said first: it is why a
+	// request got nowhere, whatever code the handshake answered.
 	if cause, ok := c.securityCause(serr); ok {
+		e := c.newError(op, kerrCode(serr), err)
 		e.msg = fmt.Sprintf("%s: Kafka at %s (%s): %s", op, at, c.security.Protocol(), cause)
 		return e
 	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return c.codeError(ctx, op, topic, ke, brokerMsg)
+	}
+	e := c.newError(op, "", err)
+	var opErr *net.OpError
 	switch {
 	case dial != nil && !isSeed(dial.meta) && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &opErr)):
 		// kgo keeps retrying a known broker until the deadline; the
@@ -524,6 +527,10 @@ func (c *Client) codeError(ctx context.Context, op, topic string, ke *kerr.Error
 		hint = "topic names are up to 249 of a-z A-Z 0-9 . _ -, and internal topics cannot be changed"
 	case kerr.NotController, kerr.RequestTimedOut:
 		hint = "the cluster may have no controller right now; `chronik raft status` shows the quorum"
+	case kerr.SecurityDisabled:
+		if !strings.Contains(detail, "--authorizer") { // chronik's own message already says it
+			hint = securityHint(ke)
+		}
 	default:
 		hint = securityHint(ke)
 	}
