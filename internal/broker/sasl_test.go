@@ -165,3 +165,39 @@ func TestSASLCredentialsReplicateAndSurviveRestart(t *testing.T) {
 	produceConsume(t, listenerAddr(t, c.Nodes[1], "PLAINTEXT"), listenerAddr(t, c.Nodes[1], "SASL_PLAINTEXT"),
 		scram.Auth{User: "carol", Pass: "carol-pw"}.AsSha512Mechanism(), "sasl-cluster", 3, 5)
 }
+
+// TestSCRAMCredentialAPIsNeedClusterAuthorization: with ACLs on, a SASL
+// user that is not allowed DESCRIBE/ALTER on the cluster cannot list or
+// change credentials, and a super user can; the principal checked is the
+// one SASL proved.
+func TestSCRAMCredentialAPIsNeedClusterAuthorization(t *testing.T) {
+	cfg := inproc.Config(t)
+	cfg.Listeners = saslListeners("127.0.0.1:0", "127.0.0.1:0")
+	cfg.Authorizer = broker.AuthorizerACL
+	// ANONYMOUS, the PLAINTEXT listener's principal, bootstraps the users.
+	cfg.SuperUsers = "User:admin;User:ANONYMOUS"
+	n := inproc.StartNode(t, cfg)
+	plainAddr, saslAddr := listenerAddr(t, n, "PLAINTEXT"), listenerAddr(t, n, "SASL_PLAINTEXT")
+	createSCRAMUser(t, plainAddr, "admin", "admin-pw", kadm.ScramSha256)
+	createSCRAMUser(t, plainAddr, "alice", "alice-pw", kadm.ScramSha256)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	alice := kadm.NewClient(saslClient(t, saslAddr, scram.Auth{User: "alice", Pass: "alice-pw"}.AsSha256Mechanism()))
+	if _, err := alice.DescribeUserSCRAMs(ctx); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice describes credentials: want CLUSTER_AUTHORIZATION_FAILED, got %v", err)
+	}
+	res, err := alice.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "admin", Mechanism: kadm.ScramSha256}}, nil)
+	if err == nil {
+		err = res["admin"].Err // kadm returns a refusal of every user as the call's error
+	}
+	if !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice deletes admin: want CLUSTER_AUTHORIZATION_FAILED, got %v %+v", err, res)
+	}
+
+	admin := kadm.NewClient(saslClient(t, saslAddr, scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha256Mechanism()))
+	described, err := admin.DescribeUserSCRAMs(ctx)
+	if err != nil || len(described) != 2 {
+		t.Fatalf("admin describes credentials: %v %+v", err, described)
+	}
+}

@@ -6,7 +6,7 @@ package kafka
 // and iteration counts — never a salt or a key. No users named (null or
 // empty) lists every user with a credential; a named user without one is
 // RESOURCE_NOT_FOUND, a user named twice DUPLICATE_RESOURCE, as in Kafka.
-// Authorization (Describe on the Cluster) belongs to the ACL checks.
+// It needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED otherwise).
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
@@ -34,9 +35,14 @@ func (b *Backend) describeUserSCRAMCredentialsAPI() served {
 	return served{key: 50, API: API{Min: 0, Max: 0, Handle: b.describeUserSCRAMCredentials}}
 }
 
-func (b *Backend) describeUserSCRAMCredentials(_ context.Context, _ *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
+func (b *Backend) describeUserSCRAMCredentials(_ context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := respond[*kmsg.DescribeUserSCRAMCredentialsResponse](kreq)
+	if !b.authorizeCluster(c, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = strPtr("DESCRIBE on the cluster is needed to describe SCRAM credentials")
+		return done(resp)
+	}
 	st := b.Meta.State()
 	var names []string
 	if len(req.Users) == 0 {

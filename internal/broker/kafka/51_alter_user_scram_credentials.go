@@ -9,15 +9,17 @@ package kafka
 // altered twice DUPLICATE_RESOURCE, deleting a credential that does not exist
 // RESOURCE_NOT_FOUND; a user with any such error keeps its old credentials.
 // Upsertions carry the salted password the client computed; only the keys
-// derived from it are stored. Authorization (Alter on the Cluster) belongs to
-// the ACL checks.
+// derived from it are stored. It needs ALTER on the cluster: without it every
+// user is answered CLUSTER_AUTHORIZATION_FAILED and nothing changes.
 
 import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 )
 
@@ -31,16 +33,33 @@ func (b *Backend) alterUserSCRAMCredentialsAPI() served {
 
 func (b *Backend) alterUserSCRAMCredentials(_ context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
+	var users []string // in request order, for answers without the controller
 	dels := make([]controller.ScramDelete, 0, len(req.Deletions))
 	for _, d := range req.Deletions {
 		dels = append(dels, controller.ScramDelete{User: d.Name, Mechanism: scramMechanismName(d.Mechanism)})
+		users = append(users, d.Name)
 	}
 	ups := make([]controller.ScramUpsert, 0, len(req.Upsertions))
 	for _, u := range req.Upsertions {
 		ups = append(ups, controller.ScramUpsert{User: u.Name, Mechanism: scramMechanismName(u.Mechanism),
 			Iterations: u.Iterations, Salt: u.Salt, SaltedPassword: u.SaltedPassword})
+		users = append(users, u.Name)
 	}
 	principal := c.Principal()
+	if !b.authorizeCluster(c, acl.OpAlter) {
+		resp := respond[*kmsg.AlterUserSCRAMCredentialsResponse](kreq)
+		seen := map[string]bool{}
+		for _, user := range users {
+			if !seen[user] {
+				seen[user] = true
+				res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				res.User, res.ErrorCode = user, kerr.ClusterAuthorizationFailed.Code
+				res.ErrorMessage = strPtr("ALTER on the cluster is needed to alter SCRAM credentials")
+				resp.Results = append(resp.Results, res)
+			}
+		}
+		return done(resp)
+	}
 	return nil, pending(func(ctx context.Context) *kmsg.AlterUserSCRAMCredentialsResponse {
 		ctx, cancel := context.WithTimeout(ctx, alterScramTimeout)
 		defer cancel()
