@@ -362,6 +362,8 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 	return []kafka.ConfigEntry{
 		entry("broker.id", c.NodeID, d.NodeID),
 		entry("node.id", c.NodeID, d.NodeID),
+		entry("listeners", FormatListeners(c.KafkaListeners(), false), FormatListeners(d.KafkaListeners(), false)),
+		entry("ssl.client.auth", c.EffectiveTLSClientAuth(), d.EffectiveTLSClientAuth()),
 		entry("chronik.peers", c.Peers, d.Peers),
 		entry("broker.session.timeout.ms", c.BrokerSessionTimeout.Milliseconds(), d.BrokerSessionTimeout.Milliseconds()),
 		entry("log.dirs", c.DataDir, d.DataDir),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
@@ -276,4 +277,14 @@ func (n *Node) adminTLSConfig() *tls.Config {
 // verified by --admin-tls-ca-file count as the admin token.
 func (n *Node) AdminAuth() (readToken string, clientCerts bool) {
 	return n.cfg.AdminReadToken, n.adminTLS != nil && n.cfg.AdminTLSCAFile != ""
+}
+
+// ListenersString renders the bound listeners for a log line:
+// "PLAINTEXT://127.0.0.1:9092 (advertised localhost:9092), SSL://...".
+func (a Addrs) ListenersString() string {
+	parts := make([]string, 0, len(a.Listeners))
+	for _, l := range a.Listeners {
+		parts = append(parts, l.Name+"://"+l.Addr+" (advertised "+l.Advertised+")")
+	}
+	return strings.Join(parts, ", ")
 }
