@@ -53,6 +53,9 @@ type NodeInfo struct {
 	// without one; AdminTLS the admin API's HTTPS certificate.
 	TLS      *CertInfo `json:"tls,omitempty"`
 	AdminTLS *CertInfo `json:"admin_tls,omitempty"`
+	// Authorizer is how the node authorizes Kafka requests; nil from
+	// older nodes.
+	Authorizer *AuthorizerInfo `json:"authorizer,omitempty"`
 }
 
 // FsyncLatency is a node's recent fsync passes, pooled over all its

@@ -48,9 +48,10 @@ func (s nodeSource) Node() api.NodeInfo {
 			WindowSeconds: f.Window.Seconds(), Passes: f.RaftPasses,
 			MedianSeconds: f.RaftMedian.Seconds(), MaxSeconds: f.RaftMax.Seconds(),
 		},
-		Listeners: listenerInfos(s.n),
-		TLS:       certInfo(s.n.TLSCertificate()),
-		AdminTLS:  certInfo(s.n.AdminTLSCertificate()),
+		Listeners:  listenerInfos(s.n),
+		TLS:        certInfo(s.n.TLSCertificate()),
+		AdminTLS:   certInfo(s.n.AdminTLSCertificate()),
+		Authorizer: authorizerInfo(s.n),
 	}
 }
 
