@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"testing"
@@ -199,5 +200,46 @@ func TestSCRAMCredentialAPIsNeedClusterAuthorization(t *testing.T) {
 	described, err := admin.DescribeUserSCRAMs(ctx)
 	if err != nil || len(described) != 2 {
 		t.Fatalf("admin describes credentials: %v %+v", err, described)
+	}
+}
+
+// TestSASLSSLReauthentication: SCRAM-SHA-512 over a SASL_SSL listener with
+// --connections-max-reauth-ms 1000: a franz-go producer keeps producing
+// across several session lifetimes, re-authenticating on its connections.
+func TestSASLSSLReauthentication(t *testing.T) {
+	pki := testharness.NewPKI(t, "sasl test CA")
+	cert, key := pki.Issue(testharness.CertOptions{Subject: pkix.Name{CommonName: "server-1"}, Server: true})
+	cfg := inproc.Config(t)
+	cfg.Listeners = []broker.Listener{
+		{Name: "PLAINTEXT", Protocol: kafka.ProtocolPlaintext, Addr: "127.0.0.1:0"},
+		{Name: "SASL_SSL", Protocol: kafka.ProtocolSASLSSL, Addr: "127.0.0.1:0"},
+	}
+	cfg.TLSCertFile, cfg.TLSKeyFile = cert, key
+	cfg.ConnectionsMaxReauthMs = 1000
+	n := inproc.StartNode(t, cfg)
+	plainAddr, saslAddr := listenerAddr(t, n, "PLAINTEXT"), listenerAddr(t, n, "SASL_SSL")
+	createSCRAMUser(t, plainAddr, "dave", "dave-pw", kadm.ScramSha512)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := inproc.Admin(t, []string{plainAddr}).CreateTopic(ctx, 1, 1, nil, "sasl-ssl"); err != nil {
+		t.Fatal(err)
+	}
+
+	before := n.KafkaStats().Requests[36]
+	cl := saslClient(t, saslAddr, scram.Auth{User: "dave", Pass: "dave-pw"}.AsSha512Mechanism(),
+		kgo.DialTLSConfig(pki.ClientTLS("", "")), kgo.DefaultProduceTopic("sasl-ssl"))
+	end := time.Now().Add(3500 * time.Millisecond)
+	produced := 0
+	for time.Now().Before(end) {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", produced, err)
+		}
+		produced++
+		time.Sleep(100 * time.Millisecond) // spread over the lifetimes, not a wait for a condition
+	}
+	// Two SaslAuthenticate requests per SCRAM authentication: at least the
+	// first one and two re-authentications of the producing connection.
+	if got := n.KafkaStats().Requests[36] - before; got < 6 {
+		t.Fatalf("%d SaslAuthenticate requests while producing %d records over 3.5 session lifetimes", got, produced)
 	}
 }
