@@ -31,6 +31,10 @@ package kafka
 // a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
 // (INVALID_TXN_STATE): transactions are not supported. Internal topics
 // (__consumer_offsets) are written only by the broker: INVALID_TOPIC_EXCEPTION.
+// With an authorizer each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED),
+// its auto-creation CREATE on the cluster or the topic, and a transactional
+// id WRITE on it (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Idempotent
+// producers need no more here: InitProducerId checks them (KIP-679).
 
 import (
 	"context"
@@ -38,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
@@ -81,6 +86,8 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		reqErr = kerr.InvalidRequiredAcks
+	case req.TransactionID != nil && !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID):
+		reqErr = kerr.TransactionalIDAuthorizationFailed
 	case req.TransactionID != nil:
 		reqErr = kerr.InvalidTxnState
 	}
@@ -91,7 +98,16 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		st.Topic = rt.Topic
 		// Preallocated: waits keep pointers into this slice.
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
-		topic, terr := b.lookupTopic(ctx, rt.Topic, true)
+		var (
+			topic *state.Topic
+			terr  error
+		)
+		if b.authorize(c, acl.OpWrite, acl.ResourceTopic, rt.Topic) {
+			// Auto-creation needs CREATE on the cluster or the topic.
+			topic, terr = b.lookupTopic(ctx, rt.Topic, b.mayCreateTopic(c, rt.Topic))
+		} else {
+			terr = kerr.TopicAuthorizationFailed
+		}
 		if terr == nil && topic.Internal {
 			// Only the broker writes its internal topics: a foreign record in
 			// __consumer_offsets would break the coordinator's replay.

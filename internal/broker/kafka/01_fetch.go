@@ -21,7 +21,7 @@ package kafka
 // FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH. Errors end the long
 // poll at once. A follower's LastFetchedEpoch (v12) is checked against the
 // leader's epoch cache and a divergent follower gets DivergingEpoch instead
-// of data.
+// of data. Consumers need READ on each topic (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -29,6 +29,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,8 +50,15 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 	if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
 		return done(refused) // replica_conn.go: nothing read, nothing recorded
 	}
+	// Consumers need READ on each topic (followers come over the cluster
+	// listener, authorized as the broker).
+	topics := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		topics[i] = rt.Topic
+	}
+	denied := b.deniedTopics(c, acl.OpRead, topics)
 	mem := BudgetFrom(ctx)
-	resp, n, waitOn, failed := b.fetchOnce(req, mem)
+	resp, n, waitOn, failed := b.fetchOnce(req, mem, denied)
 	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(waitOn) == 0 {
 		return done(resp)
 	}
@@ -74,7 +82,7 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 			if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
 				return refused
 			}
-			resp, n, waitOn, failed = b.fetchOnce(req, mem)
+			resp, n, waitOn, failed = b.fetchOnce(req, mem, denied)
 			if chosen < 3 || failed || n >= int(req.MinBytes) || len(waitOn) == 0 {
 				return resp
 			}
@@ -87,8 +95,8 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 // mem grants. It returns the response, the record bytes in it (held in mem),
 // the channels that signal new committed data for the partitions asked (or
 // freed budget, when the budget cut the read short), and whether any
-// partition failed.
-func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.FetchResponse, int, []<-chan struct{}, bool) {
+// partition failed. Topics in denied are answered TOPIC_AUTHORIZATION_FAILED.
+func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget, denied map[string]bool) (*kmsg.FetchResponse, int, []<-chan struct{}, bool) {
 	resp := respond[*kmsg.FetchResponse](req)
 	maxBytes := b.fetchMaxBytes()
 	if req.MaxBytes > 0 {
@@ -119,6 +127,9 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget) (*kmsg.F
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			p, perr := b.servedReplica(rt.Topic, rp.Partition)
+			if denied[rt.Topic] {
+				p, perr = nil, kerr.TopicAuthorizationFailed
+			}
 			var changed <-chan struct{}
 			if p != nil {
 				// Taken before the read so that new data in between still wakes us.

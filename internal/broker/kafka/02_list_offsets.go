@@ -14,11 +14,13 @@ package kafka
 // CurrentLeaderEpoch (v4+) is checked like Fetch's. A leader whose high
 // watermark has not yet reached the start of its own epoch (just elected,
 // followers not fetched yet) answers OFFSET_NOT_AVAILABLE, retriable, as
-// Kafka does, except for the log start (-2).
+// Kafka does, except for the log start (-2). Needs DESCRIBE on each topic
+// (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,6 +33,11 @@ func (b *Backend) listOffsetsAPI() served {
 func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := respond[*kmsg.ListOffsetsResponse](req)
+	topics := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		topics[i] = rt.Topic
+	}
+	denied := b.deniedTopics(c, acl.OpDescribe, topics)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -38,7 +45,9 @@ func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Requ
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
-			if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+			if denied[rt.Topic] {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
 				sp.ErrorCode = code(err)
 			}
 			st.Partitions = append(st.Partitions, sp)

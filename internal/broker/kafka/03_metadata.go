@@ -30,12 +30,19 @@ package kafka
 // 5 s minimum metadata age), while one held for the few hundred
 // milliseconds an election takes learns the new leader in its first
 // refresh. Requests for every topic (listing tools) are never held.
+//
+// With an authorizer, topics the principal may not DESCRIBE are left out of
+// a list of every topic and answered TOPIC_AUTHORIZATION_FAILED when named
+// (existing or not; by id without the name); auto-creation needs CREATE on
+// the cluster or the topic (TOPIC_AUTHORIZATION_FAILED). Authorized
+// operations (v8+) are computed when asked.
 
 import (
 	"context"
 	"sort"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -83,12 +90,29 @@ func (b *Backend) metadataResponse(ctx context.Context, c *Conn, req *kmsg.Metad
 	resp.ClusterID = &cid
 	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = authorizedOpsUnknown
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.clusterAuthorizedOps(c)
+	}
+	// Topics the principal may not DESCRIBE are left out of a list of
+	// every topic, and answered TOPIC_AUTHORIZATION_FAILED when named,
+	// existing or not, as Kafka does: their existence is not disclosed.
+	defer func() {
+		if req.IncludeTopicAuthorizedOperations {
+			for i := range resp.Topics {
+				if st := &resp.Topics[i]; st.ErrorCode == 0 && st.Topic != nil {
+					st.AuthorizedOperations = b.authorizedOps(c, acl.ResourceTopic, *st.Topic)
+				}
+			}
+		}
+	}()
 
 	all := req.Topics == nil || (req.GetVersion() == 0 && len(req.Topics) == 0)
 	if all {
 		names := make([]string, 0, len(s.Topics))
 		for name := range s.Topics {
-			names = append(names, name)
+			if b.authorizeQuiet(c, acl.OpDescribe, acl.ResourceTopic, name) {
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 		for _, name := range names {
@@ -107,7 +131,13 @@ func (b *Backend) metadataResponse(ctx context.Context, c *Conn, req *kmsg.Metad
 			var ok bool
 			if t, ok = s.TopicByID(rt.TopicID); !ok {
 				err = kerr.UnknownTopicID
+			} else if !b.authorize(c, acl.OpDescribe, acl.ResourceTopic, t.Name) {
+				err = kerr.TopicAuthorizationFailed // by id: the id is answered, never the name
 			}
+		} else if !b.authorize(c, acl.OpDescribe, acl.ResourceTopic, *rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
+		} else if _, exists := s.Topics[*rt.Topic]; !exists && autoCreate && b.AutoCreateTopics && !b.mayCreateTopic(c, *rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			t, err = b.lookupTopic(ctx, *rt.Topic, autoCreate)
 		}

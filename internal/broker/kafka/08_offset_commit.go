@@ -20,5 +20,5 @@ func (b *Backend) offsetCommitAPI() served {
 func (b *Backend) handleOffsetCommit(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetCommitRequest)
 	// Synchronous on purpose: commits from one connection reach the log in order.
-	return done(withVersion(req, b.Groups.OffsetCommit(ctx, req)))
+	return done(b.offsetCommit(ctx, c, req)) // authorize_groups.go
 }

@@ -18,5 +18,5 @@ func (b *Backend) offsetFetchAPI() served {
 
 func (b *Backend) handleOffsetFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
-	return done(withVersion(req, b.Groups.OffsetFetch(ctx, req)))
+	return done(b.offsetFetch(ctx, c, req)) // authorize_groups.go
 }

@@ -5,11 +5,14 @@ package kafka
 // v4 batches keys. A group (key type 0) is coordinated by the broker leading
 // its partition of __consumer_offsets, which is created on first use.
 // Transaction coordinators (key type 1) are refused with INVALID_REQUEST:
-// transactions are not supported.
+// transactions are not supported. A key needs DESCRIBE on its group
+// (GROUP_AUTHORIZATION_FAILED) or transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +29,12 @@ func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.
 	// find answers one key: the broker leading the key's partition of
 	// __consumer_offsets.
 	find := func(key string) (nodeID int32, host string, port int32, errCode int16, msg *string) {
+		switch {
+		case req.CoordinatorType == 0 && !b.authorize(c, acl.OpDescribe, acl.ResourceGroup, key):
+			return -1, "", -1, kerr.GroupAuthorizationFailed.Code, nil
+		case req.CoordinatorType == 1 && !b.authorize(c, acl.OpDescribe, acl.ResourceTransactionalID, key):
+			return -1, "", -1, kerr.TransactionalIDAuthorizationFailed.Code, nil
+		}
 		if req.CoordinatorType != 0 {
 			b.Logger.Warn("refused a transaction coordinator lookup: transactions are not supported",
 				"transactional_id", key, "client_id", c.ClientID, "remote", c.Remote)

@@ -8,6 +8,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -19,6 +20,9 @@ func (b *Backend) joinGroupAPI() served {
 
 func (b *Backend) handleJoinGroup(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if r := b.refuseGroup(c, acl.OpRead, req.Group, req); r != nil {
+		return done(r) // authorize_groups.go
+	}
 	clientID, host := clientOf(c)
 	return nil, pending(func(ctx context.Context) *kmsg.JoinGroupResponse {
 		return withVersion(req, b.Groups.JoinGroup(group.WithClient(ctx, clientID, host), req))

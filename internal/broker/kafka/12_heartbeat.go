@@ -8,6 +8,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,5 +19,8 @@ func (b *Backend) heartbeatAPI() served {
 
 func (b *Backend) handleHeartbeat(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
+	if r := b.refuseGroup(c, acl.OpRead, req.Group, req); r != nil {
+		return done(r) // authorize_groups.go
+	}
 	return done(withVersion(req, b.Groups.Heartbeat(ctx, req)))
 }

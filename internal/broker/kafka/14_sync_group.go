@@ -9,6 +9,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -20,6 +21,9 @@ func (b *Backend) syncGroupAPI() served {
 
 func (b *Backend) handleSyncGroup(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	if r := b.refuseGroup(c, acl.OpRead, req.Group, req); r != nil {
+		return done(r) // authorize_groups.go
+	}
 	clientID, host := clientOf(c)
 	return nil, pending(func(ctx context.Context) *kmsg.SyncGroupResponse {
 		return withVersion(req, b.Groups.SyncGroup(group.WithClient(ctx, clientID, host), req))

@@ -18,5 +18,5 @@ func (b *Backend) describeGroupsAPI() served {
 
 func (b *Backend) handleDescribeGroups(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
-	return done(withVersion(req, b.Groups.DescribeGroups(ctx, req)))
+	return done(b.describeGroups(ctx, c, req)) // authorize_groups.go
 }

@@ -18,5 +18,5 @@ func (b *Backend) listGroupsAPI() served {
 
 func (b *Backend) handleListGroups(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
-	return done(withVersion(req, b.Groups.ListGroups(ctx, req)))
+	return done(b.listGroups(ctx, c, req)) // authorize_groups.go
 }

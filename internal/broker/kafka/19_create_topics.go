@@ -16,11 +16,15 @@ package kafka
 // comes once the topic is committed and applied on this node, or at the
 // request timeout with REQUEST_TIMED_OUT (NOT_CONTROLLER without a leader). v5+ responses
 // carry the resulting partition count, replication factor and configs; v7 the
-// topic id.
+// topic id. With an authorizer each topic needs CREATE on the cluster or on
+// the topic (TOPIC_AUTHORIZATION_FAILED), and its configs are answered only
+// with DESCRIBE_CONFIGS on it (else ConfigErrorCode
+// TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,21 +40,31 @@ func (b *Backend) handleCreateTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 	return nil, pending(func(ctx context.Context) *kmsg.CreateTopicsResponse {
 		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
 		defer cancel()
-		return b.createTopics(ctx, req)
+		return b.createTopics(ctx, c, req)
 	}), nil
 }
 
-func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+func (b *Backend) createTopics(ctx context.Context, c *Conn, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := respond[*kmsg.CreateTopicsResponse](req)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	var denied map[string]bool
+	if !b.authorizeQuiet(c, acl.OpCreate, acl.ResourceCluster, acl.ClusterName) {
+		names := make([]string, len(req.Topics))
+		for i, rt := range req.Topics {
+			names[i] = rt.Topic
+		}
+		denied = b.deniedTopics(c, acl.OpCreate, names)
+	}
 	cts := make([]controller.CreateTopic, len(req.Topics))
 	var total int64
 	for i, rt := range req.Topics {
 		cts[i] = createTopicRequest(rt, req.ValidateOnly)
-		total += b.Controller.TopicPartitions(cts[i], false)
+		if !denied[rt.Topic] {
+			total += b.Controller.TopicPartitions(cts[i], false)
+		}
 	}
 	tooMany := b.Controller.CheckRequestPartitions("create topics", total)
 	for i, rt := range req.Topics {
@@ -60,6 +74,13 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 		if seen[rt.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			m := "topic named more than once in the request"
+			st.ErrorMessage = &m
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if denied[rt.Topic] {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			m := "CREATE on the cluster or on the topic is needed"
 			st.ErrorMessage = &m
 			resp.Topics = append(resp.Topics, st)
 			continue
@@ -80,7 +101,9 @@ func (b *Backend) createTopics(ctx context.Context, req *kmsg.CreateTopicsReques
 		st.TopicID = t.ID
 		st.NumPartitions = int32(len(t.Partitions))
 		st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
-		if eff, err := b.Controller.EffectiveConfig(t); err == nil {
+		if !b.authorizeQuiet(c, acl.OpDescribeConfigs, acl.ResourceTopic, rt.Topic) {
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else if eff, err := b.Controller.EffectiveConfig(t); err == nil {
 			for _, e := range topicConfigEntries(eff, t.Configs, nil) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name = e.Name

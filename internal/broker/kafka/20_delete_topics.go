@@ -4,11 +4,15 @@ package kafka
 //
 // v6 may name topics by id. Deletion removes the topic from metadata, then its partition data.
 // Unknown topics get UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id);
-// internal topics are refused with INVALID_TOPIC_EXCEPTION.
+// internal topics are refused with INVALID_TOPIC_EXCEPTION. With an
+// authorizer each topic needs DELETE (TOPIC_AUTHORIZATION_FAILED, asked
+// before whether it exists); one named by id also DESCRIBE, else it is
+// answered without its name.
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,11 +27,11 @@ func (b *Backend) handleDeleteTopics(ctx context.Context, c *Conn, kreq kmsg.Req
 	return nil, pending(func(ctx context.Context) *kmsg.DeleteTopicsResponse {
 		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
 		defer cancel()
-		return b.deleteTopics(ctx, req)
+		return b.deleteTopics(ctx, c, req)
 	}), nil
 }
 
-func (b *Backend) deleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+func (b *Backend) deleteTopics(ctx context.Context, c *Conn, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	resp := respond[*kmsg.DeleteTopicsResponse](req)
 	type target struct {
 		name *string
@@ -59,6 +63,16 @@ func (b *Backend) deleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReques
 			}
 			name = t.Name
 			st.Topic = &name
+			if !b.authorize(c, acl.OpDescribe, acl.ResourceTopic, name) {
+				st.Topic, st.ErrorCode = nil, kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+		}
+		if !b.authorize(c, acl.OpDelete, acl.ResourceTopic, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
 		}
 		if t, ok := b.Meta.State().Topics[name]; ok {
 			st.TopicID = t.ID

@@ -6,11 +6,15 @@ package kafka
 // epoch 0 every time, as Kafka does; ids are reserved in blocks through the
 // raft metadata, so no two nodes and no restart hand out the same one. A transactional id is refused with
 // INVALID_REQUEST (and a broker log line saying why): transactions are not
-// supported; see transactions.go.
+// supported; see transactions.go. With an authorizer an idempotent producer
+// needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679;
+// CLUSTER_AUTHORIZATION_FAILED), a transactional id WRITE on it
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, before the refusal).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -24,6 +28,16 @@ func (b *Backend) handleInitProducerID(ctx context.Context, c *Conn, kreq kmsg.R
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := respond[*kmsg.InitProducerIDResponse](req)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	switch {
+	case req.TransactionalID != nil && !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return done(resp)
+	case req.TransactionalID == nil && !b.authorizeQuiet(c, acl.OpIdempotentWrite, acl.ResourceCluster, acl.ClusterName) &&
+		!b.authorizeAnyOf(c, acl.OpWrite, acl.ResourceTopic):
+		b.logDenial(b.action(c, acl.OpIdempotentWrite, acl.ResourceCluster, acl.ClusterName), acl.Decision{Rule: acl.RuleNoAllowACL})
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return done(resp)
+	}
 	if req.TransactionalID != nil {
 		b.Logger.Warn("refused a transactional producer: transactions are not supported",
 			"transactional_id", *req.TransactionalID, "client_id", c.ClientID, "remote", c.Remote)

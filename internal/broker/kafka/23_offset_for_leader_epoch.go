@@ -5,11 +5,15 @@ package kafka
 // For each partition: the largest leader epoch <= the requested one that
 // this replica knows and the offset where the next epoch starts (the log end
 // for the latest epoch), from the on-disk leader-epoch cache; -1/-1 when
-// unknown. CurrentLeaderEpoch (v2+) is checked like Fetch's.
+// unknown. CurrentLeaderEpoch (v2+) is checked like Fetch's. Needs
+// CLUSTER_ACTION on the cluster or DESCRIBE on each topic
+// (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,6 +25,16 @@ func (b *Backend) offsetForLeaderEpochAPI() served {
 func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := respond[*kmsg.OffsetForLeaderEpochResponse](req)
+	// Kafka: CLUSTER_ACTION on the cluster (brokers) or DESCRIBE on each
+	// topic (consumers checking for truncation, KIP-320).
+	var denied map[string]bool
+	if !b.authorizeQuiet(c, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName) {
+		topics := make([]string, len(req.Topics))
+		for i, rt := range req.Topics {
+			topics[i] = rt.Topic
+		}
+		denied = b.deniedTopics(c, acl.OpDescribe, topics)
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -30,6 +44,8 @@ func (b *Backend) handleOffsetForLeaderEpoch(ctx context.Context, c *Conn, kreq 
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, perr := b.servedReplica(rt.Topic, rp.Partition)
 			switch {
+			case denied[rt.Topic]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case perr != nil:
 				sp.ErrorCode = code(perr)
 			default:

@@ -19,13 +19,14 @@ func (b *Backend) addPartitionsToTxnAPI() served {
 func (b *Backend) handleAddPartitionsToTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := respond[*kmsg.AddPartitionsToTxnResponse](req)
+	refusal := b.txnRefusal(c, req.TransactionalID)
 	for _, rt := range req.Topics {
 		st := kmsg.NewAddPartitionsToTxnResponseTopic()
 		st.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 			sp.Partition = p
-			sp.ErrorCode = errNoTransactions
+			sp.ErrorCode = refusal
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -18,6 +18,6 @@ func (b *Backend) addOffsetsToTxnAPI() served {
 
 func (b *Backend) handleAddOffsetsToTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	resp := respond[*kmsg.AddOffsetsToTxnResponse](kreq)
-	resp.ErrorCode = errNoTransactions
+	resp.ErrorCode = b.txnRefusal(c, kreq.(*kmsg.AddOffsetsToTxnRequest).TransactionalID)
 	return done(resp)
 }

@@ -18,6 +18,6 @@ func (b *Backend) endTxnAPI() served {
 
 func (b *Backend) handleEndTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	resp := respond[*kmsg.EndTxnResponse](kreq)
-	resp.ErrorCode = errNoTransactions
+	resp.ErrorCode = b.txnRefusal(c, kreq.(*kmsg.EndTxnRequest).TransactionalID)
 	return done(resp)
 }

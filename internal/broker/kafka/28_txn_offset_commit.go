@@ -19,13 +19,14 @@ func (b *Backend) txnOffsetCommitAPI() served {
 func (b *Backend) handleTxnOffsetCommit(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
 	resp := respond[*kmsg.TxnOffsetCommitResponse](req)
+	refusal := b.txnRefusal(c, req.TransactionalID)
 	for _, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.ErrorCode = errNoTransactions
+			sp.ErrorCode = refusal
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

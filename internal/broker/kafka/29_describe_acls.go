@@ -1,6 +1,6 @@
 package kafka
 
-// DescribeAcls, versions 0-3.
+// DescribeACLs, versions 0-3.
 //
 // Answers the ACL bindings the filter selects, grouped by resource, as
 // Kafka's authorizer matches them (acl.Filter): ANY and null match

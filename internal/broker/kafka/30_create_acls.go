@@ -1,6 +1,6 @@
 package kafka
 
-// CreateAcls, versions 0-3.
+// CreateACLs, versions 0-3.
 //
 // Creates ACL bindings in the raft metadata, answering per binding: one
 // that Kafka refuses (an UNKNOWN, ANY or MATCH element, an empty resource

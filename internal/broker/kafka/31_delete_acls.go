@@ -1,6 +1,6 @@
 package kafka
 
-// DeleteAcls, versions 0-3.
+// DeleteACLs, versions 0-3.
 //
 // Deletes every ACL binding each filter selects (matched as DescribeAcls
 // does) and answers per filter the bindings it selected, a binding selected

@@ -7,12 +7,16 @@ package kafka
 // DEFAULT_CONFIG. Brokers (type 4, name = node id or empty) show the node's
 // static settings, read-only. Other resource types get INVALID_REQUEST.
 // ConfigNames filters; synonyms (v1+) and documentation (v3+) on request.
+// With an authorizer a topic needs DESCRIBE_CONFIGS on it
+// (TOPIC_AUTHORIZATION_FAILED), a broker DESCRIBE_CONFIGS on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 	"sort"
 	"strconv"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -95,6 +99,11 @@ func (b *Backend) handleDescribeConfigs(ctx context.Context, c *Conn, kreq kmsg.
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []configEntry
+		if err := b.configRefusal(c, acl.OpDescribeConfigs, rr.ResourceType, rr.ResourceName); err != nil {
+			sr.ErrorCode = err.Code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t, ok := b.Meta.State().Topics[rr.ResourceName]

@@ -10,11 +10,14 @@ package kafka
 // --max-partitions-per-request, or putting a broker over
 // --max-partitions-per-broker (or over what its open-files limit serves),
 // gets POLICY_VIOLATION with a message naming the limit. ValidateOnly
-// checks without changing.
+// checks without changing. With an authorizer each topic needs ALTER
+// (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -28,20 +31,32 @@ func (b *Backend) handleCreatePartitions(ctx context.Context, c *Conn, kreq kmsg
 	return nil, pending(func(ctx context.Context) *kmsg.CreatePartitionsResponse {
 		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
 		defer cancel()
-		return b.createPartitions(ctx, req)
+		return b.createPartitions(ctx, c, req)
 	}), nil
 }
 
-func (b *Backend) createPartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+func (b *Backend) createPartitions(ctx context.Context, c *Conn, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	resp := respond[*kmsg.CreatePartitionsResponse](req)
+	names := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		names[i] = rt.Topic
+	}
+	denied := b.deniedTopics(c, acl.OpAlter, names)
 	var total int64
 	for _, rt := range req.Topics {
-		total += b.Controller.AddedPartitions(rt.Topic, rt.Count)
+		if !denied[rt.Topic] {
+			total += b.Controller.AddedPartitions(rt.Topic, rt.Count)
+		}
 	}
 	tooMany := b.Controller.CheckRequestPartitions("create partitions", total)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if denied[rt.Topic] {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if tooMany != nil {
 			st.ErrorCode = code(tooMany)
 			st.ErrorMessage = message(tooMany)

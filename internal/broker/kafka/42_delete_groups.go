@@ -17,5 +17,5 @@ func (b *Backend) deleteGroupsAPI() served {
 
 func (b *Backend) handleDeleteGroups(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
-	return done(withVersion(req, b.Groups.DeleteGroups(ctx, req)))
+	return done(b.deleteGroups(ctx, c, req)) // authorize_groups.go
 }

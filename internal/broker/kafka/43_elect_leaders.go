@@ -10,11 +10,13 @@ package kafka
 // live replica even outside the ISR (acknowledged writes may be lost):
 // ELECTION_NOT_NEEDED when it has a leader, ELIGIBLE_LEADERS_NOT_AVAILABLE
 // when no replica is alive. Null topics means every partition. All changes
-// are one metadata command, committed before the answer.
+// are one metadata command, committed before the answer. With an authorizer
+// it needs ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +30,22 @@ func (b *Backend) electLeadersAPI() served {
 
 func (b *Backend) handleElectLeaders(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.ElectLeadersRequest)
+	if !b.authorizeCluster(c, acl.OpAlter) {
+		// Kafka answers the request and every partition it names.
+		resp := respond[*kmsg.ElectLeadersResponse](req)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, rt := range req.Topics {
+			t := kmsg.NewElectLeadersResponseTopic()
+			t.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+				t.Partitions = append(t.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return done(resp)
+	}
 	return nil, pending(func(ctx context.Context) *kmsg.ElectLeadersResponse {
 		ctx, cancel := withTimeout(ctx, req.TimeoutMillis)
 		defer cancel()

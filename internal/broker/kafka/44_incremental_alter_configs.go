@@ -6,10 +6,14 @@ package kafka
 // SUBTRACT do not apply to any of them (INVALID_CONFIG). A resource's
 // operations apply all or nothing, and take effect on its partitions at once.
 // Broker configs are static (flags, environment, config file): INVALID_REQUEST.
+// With an authorizer a topic needs ALTER_CONFIGS on it
+// (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,21 +32,26 @@ func (b *Backend) handleIncrementalAlterConfigs(ctx context.Context, c *Conn, kr
 	return nil, pending(func(ctx context.Context) *kmsg.IncrementalAlterConfigsResponse {
 		ctx, cancel := withTimeout(ctx, alterConfigsTimeoutMs)
 		defer cancel()
-		return b.alterConfigs(ctx, req)
+		return b.alterConfigs(ctx, c, req)
 	}), nil
 }
 
-func (b *Backend) alterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+func (b *Backend) alterConfigs(ctx context.Context, c *Conn, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := respond[*kmsg.IncrementalAlterConfigsResponse](req)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
+		if refused := b.configRefusal(c, acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName); refused != nil {
+			sr.ErrorCode = refused.Code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			ops := make([]controller.ConfigOp, 0, len(rr.Configs))
-			for _, c := range rr.Configs {
-				ops = append(ops, controller.ConfigOp{Name: c.Name, Op: int8(c.Op), Value: c.Value})
+			for _, cfg := range rr.Configs {
+				ops = append(ops, controller.ConfigOp{Name: cfg.Name, Op: int8(cfg.Op), Value: cfg.Value})
 			}
 			err = b.Controller.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
 		case kmsg.ConfigResourceTypeBroker:

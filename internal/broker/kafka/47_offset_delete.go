@@ -18,5 +18,5 @@ func (b *Backend) offsetDeleteAPI() served {
 
 func (b *Backend) handleOffsetDelete(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
-	return done(withVersion(req, b.Groups.OffsetDelete(ctx, req)))
+	return done(b.offsetDelete(ctx, c, req)) // authorize_groups.go
 }

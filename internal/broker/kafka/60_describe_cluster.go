@@ -3,7 +3,8 @@ package kafka
 // DescribeCluster, versions 0-1.
 //
 // The live brokers and the controller (the raft leader). v1's EndpointType 2 (controllers) is answered like brokers,
-// since every chronik node is both.
+// since every chronik node is both. As in Kafka it needs no permission; the
+// cluster's authorized operations, when asked, need DESCRIBE on it (else 0).
 
 import (
 	"context"
@@ -33,5 +34,8 @@ func (b *Backend) handleDescribeCluster(ctx context.Context, c *Conn, kreq kmsg.
 		resp.Brokers = append(resp.Brokers, br)
 	}
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = b.clusterAuthorizedOps(c)
+	}
 	return done(resp)
 }

@@ -17,6 +17,8 @@ import (
 	"net/netip"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // AuthorizerInfo is what the admin API reports about authorization.
@@ -140,4 +142,74 @@ func supportedOps(rt acl.ResourceType) []acl.Operation {
 	default:
 		return nil
 	}
+}
+
+// deniedTopics are the topics of names c may not do op on, each decided
+// (and a denial logged) once; nil when all are allowed.
+func (b *Backend) deniedTopics(c *Conn, op acl.Operation, names []string) map[string]bool {
+	if !b.authorizing(c) {
+		return nil
+	}
+	var denied map[string]bool
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if !b.authorize(c, op, acl.ResourceTopic, n) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
+			denied[n] = true
+		}
+	}
+	return denied
+}
+
+// mayCreateTopic: CREATE on the cluster or on the topic, what Kafka asks of
+// CreateTopics and of auto-creation. Not logged: auto-creation asks it of
+// topics that may exist.
+func (b *Backend) mayCreateTopic(c *Conn, name string) bool {
+	return b.authorizeQuiet(c, acl.OpCreate, acl.ResourceCluster, acl.ClusterName) ||
+		b.authorizeQuiet(c, acl.OpCreate, acl.ResourceTopic, name)
+}
+
+// clusterAuthorizedOps is the cluster's authorized-operations field as
+// Kafka fills it when asked (Metadata v8-10, DescribeCluster): 0 without
+// DESCRIBE on the cluster.
+func (b *Backend) clusterAuthorizedOps(c *Conn) int32 {
+	if !b.authorize(c, acl.OpDescribe, acl.ResourceCluster, acl.ClusterName) {
+		return 0
+	}
+	return b.authorizedOps(c, acl.ResourceCluster, acl.ClusterName)
+}
+
+// configRefusal is Kafka's check of a config resource (DescribeConfigs,
+// IncrementalAlterConfigs): op on the topic for a topic
+// (TOPIC_AUTHORIZATION_FAILED), on the cluster for a broker or broker logger
+// (CLUSTER_AUTHORIZATION_FAILED); nil when allowed, or for resource types
+// the handler refuses anyway.
+func (b *Backend) configRefusal(c *Conn, op acl.Operation, rt kmsg.ConfigResourceType, name string) *kerr.Error {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.authorize(c, op, acl.ResourceTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !b.authorizeCluster(c, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
+}
+
+// txnRefusal is the code the refused transaction APIs answer
+// (transactions.go): TRANSACTIONAL_ID_AUTHORIZATION_FAILED without WRITE on
+// the transactional id, as Kafka checks first, else errNoTransactions.
+func (b *Backend) txnRefusal(c *Conn, transactionalID string) int16 {
+	if !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, transactionalID) {
+		return kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	return errNoTransactions
 }
