@@ -726,7 +726,7 @@ func effectText(code string, n int) string {
 func (c *correlation) effect(code string, fs []api.Finding) string {
 	switch code {
 	case CodeBrokerFenced, CodeNodeUnreachable, CodeRaftFollowerBehind, CodeRaftNoLeader, CodeRaftStopped,
-		CodeMetadataDiverged, CodeSlowFsync:
+		CodeMetadataDiverged, CodeSlowFsync, CodeSecurityPlaintextListener, CodeSecurityOpenAccess, CodeCertExpiring:
 		if len(fs) == 1 {
 			return fs[0].Message
 		}

@@ -301,6 +301,9 @@ func allRules() []rule {
 		ruleAcksAllWaiting,
 		ruleMetadataDiverged,
 		ruleSlowFsync,
+		ruleSecurityPlaintextListener,
+		ruleSecurityOpenAccess,
+		ruleCertExpiring,
 	}
 }
 
