@@ -152,11 +152,9 @@ func (n *Node) serveKafka(ctx context.Context) {
 			n.spawn(func() { r.Run(ctx, certPollInterval) })
 		}
 	}
-	if len(reloaders) == 0 {
-		return
-	}
 	// Registered here, synchronously, so a SIGHUP after Start returns is
-	// never the default action (exit).
+	// never the default action (exit), with or without certificates: an
+	// operator's reload must not stop a node.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	n.spawn(func() {
@@ -166,8 +164,12 @@ func (n *Node) serveKafka(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if len(reloaders) == 0 {
+					n.logger.Info("SIGHUP: no TLS certificates to reload")
+					continue
+				}
 				n.logger.Info("SIGHUP: reloading TLS certificates")
-				n.ReloadTLS()
+				_ = n.ReloadTLS() // failures are logged, the old certificates stay
 			}
 		}
 	})
