@@ -1,0 +1,395 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
+)
+
+// aclNode is a node with --authorizer acl, a PLAINTEXT listener whose
+// User:ANONYMOUS is a super user (it bootstraps the SCRAM users, as Kafka
+// operators do with a listener of their own) and a SASL_PLAINTEXT listener
+// where alice and bob are plain users and admin is a super user.
+type aclNode struct {
+	n                   *broker.Node
+	plainAddr, saslAddr string
+}
+
+func startACLNode(t *testing.T, mod func(*broker.Config)) aclNode {
+	t.Helper()
+	cfg := inproc.Config(t)
+	cfg.Listeners = saslListeners("127.0.0.1:0", "127.0.0.1:0")
+	cfg.Authorizer = broker.AuthorizerACL
+	cfg.SuperUsers = "User:admin;User:ANONYMOUS"
+	if mod != nil {
+		mod(&cfg)
+	}
+	n := inproc.StartNode(t, cfg)
+	an := aclNode{n: n, plainAddr: listenerAddr(t, n, "PLAINTEXT"), saslAddr: listenerAddr(t, n, "SASL_PLAINTEXT")}
+	for _, u := range []string{"admin", "alice", "bob"} {
+		createSCRAMUser(t, an.plainAddr, u, u+"-pw", kadm.ScramSha512)
+	}
+	return an
+}
+
+// client is a client of the SASL listener authenticated as user.
+func (an aclNode) client(t *testing.T, user string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return saslClient(t, an.saslAddr, scram.Auth{User: user, Pass: user + "-pw"}.AsSha512Mechanism(), opts...)
+}
+
+func (an aclNode) admin(t *testing.T, user string) *kadm.Client {
+	t.Helper()
+	return kadm.NewClient(an.client(t, user))
+}
+
+func aclCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// createACLs creates b's bindings as the super user admin.
+func (an aclNode) createACLs(t *testing.T, b *kadm.ACLBuilder) {
+	t.Helper()
+	res, err := an.admin(t, "admin").CreateACLs(aclCtx(t), b)
+	if err != nil {
+		t.Fatalf("create ACLs: %v", err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create ACL %+v: %v %s", r, r.Err, r.ErrMessage)
+		}
+	}
+}
+
+// produce sends one record as the client and returns the produce error.
+func produceOne(t *testing.T, cl *kgo.Client, topic string) error {
+	t.Helper()
+	return cl.ProduceSync(aclCtx(t), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// direct sends req to node 1 without the client's routing (which would
+// turn a refused FindCoordinator into its own error).
+func direct[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
+	t.Helper()
+	resp, err := cl.Broker(1).Request(aclCtx(t), req)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp.(T)
+}
+
+func aclCreateTopic(t *testing.T, adm *kadm.Client, name string) error {
+	t.Helper()
+	res, err := adm.CreateTopics(aclCtx(t), 1, 1, nil, name)
+	if err != nil {
+		return err
+	}
+	return res[name].Err
+}
+
+// TestACLsProduceConsumeAndTopics runs franz-go clients authenticated with
+// SCRAM through what ACLs decide: produce allowed and denied, consuming with
+// and without a group ACL, topic creation and deletion, Metadata hiding
+// topics, prefixed ACLs, deny before allow, and the super user.
+func TestACLsProduceConsumeAndTopics(t *testing.T) {
+	an := startACLNode(t, nil)
+	root := an.admin(t, "admin")
+	for _, topic := range []string{"orders", "secrets"} {
+		if err := aclCreateTopic(t, root, topic); err != nil {
+			t.Fatalf("admin creates %s: %v", topic, err)
+		}
+	}
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("orders").Operations(kadm.OpWrite))
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("ord").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead))
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Groups("app").Operations(kadm.OpRead))
+
+	alice := an.client(t, "alice")
+	t.Run("produce allowed and denied", func(t *testing.T) {
+		if err := produceOne(t, alice, "orders"); err != nil {
+			t.Fatalf("alice produces to orders (WRITE allowed): %v", err)
+		}
+		if err := produceOne(t, alice, "secrets"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("alice produces to secrets: want TOPIC_AUTHORIZATION_FAILED, got %v", err)
+		}
+		// bob may write nowhere: his idempotent producer gets no producer id (KIP-679) ...
+		bob := an.client(t, "bob")
+		if err := produceOne(t, bob, "orders"); !errors.Is(err, kerr.ClusterAuthorizationFailed) && !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("bob produces to orders: want an authorization error, got %v", err)
+		}
+		pid := direct[*kmsg.InitProducerIDResponse](t, bob, kmsg.NewPtrInitProducerIDRequest())
+		if pid.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Fatalf("bob's InitProducerId: %v, want CLUSTER_AUTHORIZATION_FAILED", kerr.ErrorForCode(pid.ErrorCode))
+		}
+		// ... while alice, who may WRITE one topic, gets one.
+		if pid := direct[*kmsg.InitProducerIDResponse](t, alice, kmsg.NewPtrInitProducerIDRequest()); pid.ErrorCode != 0 {
+			t.Fatalf("alice's InitProducerId: %v", kerr.ErrorForCode(pid.ErrorCode))
+		}
+	})
+
+	t.Run("consume with a group ACL, refused without", func(t *testing.T) {
+		consumer := an.client(t, "alice", kgo.ConsumeTopics("orders"), kgo.ConsumerGroup("app"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		ctx := aclCtx(t)
+		got := 0
+		for got == 0 {
+			fs := consumer.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("alice consumed nothing from orders in group app: %v", fs.Errors())
+			}
+			for _, fe := range fs.Errors() {
+				t.Fatalf("alice consuming orders in group app: %v", fe.Err)
+			}
+			got += fs.NumRecords()
+		}
+		if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("alice commits in group app: %v", err)
+		}
+
+		// The group "other" has no ACL: FindCoordinator and JoinGroup are refused.
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey, fc.CoordinatorKeys = "other", []string{"other"} // v4 batches keys
+		if r := direct[*kmsg.FindCoordinatorResponse](t, alice, fc); len(r.Coordinators) != 1 || r.Coordinators[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("FindCoordinator(other): %+v, want GROUP_AUTHORIZATION_FAILED", r)
+		}
+		jg := kmsg.NewPtrJoinGroupRequest()
+		jg.Group, jg.ProtocolType, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis = "other", "consumer", 6000, 6000
+		jg.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+		if r := direct[*kmsg.JoinGroupResponse](t, alice, jg); r.ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("JoinGroup(other): %v, want GROUP_AUTHORIZATION_FAILED", kerr.ErrorForCode(r.ErrorCode))
+		}
+		// An offset commit to "app" for a topic alice may not READ commits nothing for it.
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation = "app", -1
+		oc.Topics = []kmsg.OffsetCommitRequestTopic{
+			{Topic: "secrets", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 7}}},
+		}
+		r := direct[*kmsg.OffsetCommitResponse](t, alice, oc)
+		if len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("OffsetCommit(app, secrets): %+v, want TOPIC_AUTHORIZATION_FAILED", r.Topics)
+		}
+		offs, err := root.FetchOffsets(aclCtx(t), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := offs.Lookup("secrets", 0); ok {
+			t.Fatal("a refused commit stored an offset")
+		}
+		if o, ok := offs.Lookup("orders", 0); !ok || o.At < 1 {
+			t.Fatalf("alice's commit of orders is missing: %+v", o)
+		}
+	})
+
+	t.Run("metadata hides unauthorized topics", func(t *testing.T) {
+		adm := kadm.NewClient(alice)
+		listed, err := adm.ListTopics(aclCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names := listed.Names(); !slices.Equal(names, []string{"orders"}) {
+			t.Fatalf("alice lists %v, want only orders (DESCRIBE implied by WRITE/READ)", names)
+		}
+		// Named, an unauthorized topic is refused whether it exists or not,
+		// and not auto-created.
+		req := kmsg.NewPtrMetadataRequest()
+		for _, n := range []string{"secrets", "no-such-topic", "orders"} {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(n)
+			req.Topics = append(req.Topics, rt)
+		}
+		req.AllowAutoTopicCreation = true
+		resp := direct[*kmsg.MetadataResponse](t, alice, req)
+		want := []int16{kerr.TopicAuthorizationFailed.Code, kerr.TopicAuthorizationFailed.Code, 0}
+		for i, st := range resp.Topics {
+			if st.ErrorCode != want[i] {
+				t.Errorf("Metadata(%s): %v, want %v", *st.Topic, kerr.ErrorForCode(st.ErrorCode), kerr.ErrorForCode(want[i]))
+			}
+		}
+		every, err := root.ListTopics(aclCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if every.Has("no-such-topic") {
+			t.Fatal("a topic alice may not create was auto-created")
+		}
+	})
+
+	t.Run("topic create and delete", func(t *testing.T) {
+		adm := kadm.NewClient(alice)
+		if err := aclCreateTopic(t, adm, "alice-1"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("alice creates alice-1 without CREATE: want TOPIC_AUTHORIZATION_FAILED, got %v", err)
+		}
+		an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("alice-").ResourcePatternType(kadm.ACLPatternPrefixed).
+			Operations(kadm.OpCreate, kadm.OpDescribe))
+		if err := aclCreateTopic(t, adm, "alice-1"); err != nil {
+			t.Fatalf("alice creates alice-1 with a prefixed CREATE: %v", err)
+		}
+		if err := aclCreateTopic(t, adm, "bob-1"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("alice creates bob-1: want TOPIC_AUTHORIZATION_FAILED, got %v", err)
+		}
+		del, err := adm.DeleteTopics(aclCtx(t), "alice-1")
+		if err != nil || !errors.Is(del["alice-1"].Err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("alice deletes alice-1 without DELETE: %v %v", err, del["alice-1"].Err)
+		}
+		an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("alice-1").Operations(kadm.OpDelete))
+		del, err = adm.DeleteTopics(aclCtx(t), "alice-1")
+		if err != nil || del["alice-1"].Err != nil {
+			t.Fatalf("alice deletes alice-1 with DELETE: %v %v", err, del["alice-1"].Err)
+		}
+	})
+
+	t.Run("deny before allow", func(t *testing.T) {
+		an.createACLs(t, kadm.NewACLs().Deny("User:alice").Topics("orders").Operations(kadm.OpRead))
+		fetch := kmsg.NewPtrFetchRequest()
+		fetch.ReplicaID, fetch.MaxBytes = -1, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "orders"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		fetch.Topics = append(fetch.Topics, ft)
+		r := direct[*kmsg.FetchResponse](t, alice, fetch)
+		if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("fetch of orders with a prefixed ALLOW and a literal DENY: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(c))
+		}
+		// A DENY of READ does not deny DESCRIBE (implied by the WRITE allowed).
+		lo := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "orders"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = -1
+		lt.Partitions = append(lt.Partitions, lp)
+		lo.Topics = append(lo.Topics, lt)
+		if c := direct[*kmsg.ListOffsetsResponse](t, alice, lo).Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("ListOffsets(orders): %v", kerr.ErrorForCode(c))
+		}
+	})
+
+	t.Run("super user", func(t *testing.T) {
+		an.createACLs(t, kadm.NewACLs().Deny("User:*").Topics("secrets").Operations(kadm.OpAll))
+		if err := produceOne(t, an.client(t, "admin"), "secrets"); err != nil {
+			t.Fatalf("super user admin produces to secrets despite DENY User:*: %v", err)
+		}
+	})
+
+	t.Run("ACL APIs", func(t *testing.T) {
+		adm := kadm.NewClient(alice)
+		all := func() *kadm.ACLBuilder {
+			return kadm.NewACLs().AnyResource().Allow().AllowHosts().Deny().DenyHosts().
+				Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)
+		}
+		if res, err := adm.DescribeACLs(aclCtx(t), all()); err != nil || len(res) == 0 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("alice describes ACLs: want CLUSTER_AUTHORIZATION_FAILED, got %v %+v", err, res)
+		}
+		res, err := adm.CreateACLs(aclCtx(t), kadm.NewACLs().Allow("User:alice").Topics("secrets").Operations(kadm.OpRead))
+		if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("alice grants herself READ: %v %+v", err, res)
+		}
+		described, err := root.DescribeACLs(aclCtx(t), all())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, d := range described {
+			if d.Err != nil {
+				t.Fatalf("admin describes ACLs: %v", d.Err)
+			}
+			n += len(d.Described)
+		}
+		if n != 8 { // 3 at start, alice- CREATE and DESCRIBE, alice-1 DELETE, 2 DENYs; none of alice's
+			t.Fatalf("admin describes %d ACLs, want 8: %+v", n, described)
+		}
+		// A principal without a type is refused, the valid binding next to it is created.
+		raw := kmsg.NewPtrCreateACLsRequest()
+		for _, p := range []string{"carol", "User:carol"} {
+			c := kmsg.NewCreateACLsRequestCreation()
+			c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLResourcePatternTypeLiteral
+			c.Principal, c.Host, c.Operation, c.PermissionType = p, "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+			raw.Creations = append(raw.Creations, c)
+		}
+		cr := direct[*kmsg.CreateACLsResponse](t, an.client(t, "admin"), raw)
+		if len(cr.Results) != 2 || cr.Results[0].ErrorCode != kerr.InvalidRequest.Code || cr.Results[1].ErrorCode != 0 {
+			t.Fatalf("create [carol, User:carol]: %+v", cr.Results)
+		}
+		// Deleting alice's topic ACLs takes her access away.
+		del, err := root.DeleteACLs(aclCtx(t), kadm.NewACLs().Topics().Allow("User:alice").AllowHosts().
+			Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted := 0
+		for _, d := range del {
+			if d.Err != nil {
+				t.Fatalf("delete: %v", d.Err)
+			}
+			deleted += len(d.Deleted)
+		}
+		if deleted != 5 { // orders WRITE, ord READ, alice- CREATE+DESCRIBE, alice-1 DELETE
+			t.Fatalf("deleted %d of alice's topic ACLs, want 5: %+v", deleted, del)
+		}
+		testharness.Eventually(t, 5*time.Second, "alice's write to orders refused", func() bool {
+			return errors.Is(produceOne(t, alice, "orders"), kerr.TopicAuthorizationFailed)
+		})
+		// Left: alice's group READ and DENY, the DENY of User:*, carol's READ.
+		if got := an.n.AuthorizerInfo(); !got.Enabled || got.ACLs != 4 || got.AllowEveryoneIfNoACL {
+			t.Fatalf("AuthorizerInfo %+v, want enabled with 4 ACLs", got)
+		}
+	})
+}
+
+// TestACLsAllowEveryoneIfNoACLFound: with allow.everyone.if.no.acl.found a
+// resource without ACLs is open to everyone, and one ACL on it, for anyone,
+// closes it to the others.
+func TestACLsAllowEveryoneIfNoACLFound(t *testing.T) {
+	an := startACLNode(t, func(c *broker.Config) { c.AllowEveryoneIfNoACLFound = true })
+	if err := aclCreateTopic(t, an.admin(t, "admin"), "open"); err != nil {
+		t.Fatal(err)
+	}
+	alice := an.client(t, "alice")
+	if err := produceOne(t, alice, "open"); err != nil {
+		t.Fatalf("alice produces to open with no ACLs: %v", err)
+	}
+	an.createACLs(t, kadm.NewACLs().Allow("User:bob").Topics("open").Operations(kadm.OpWrite))
+	if err := produceOne(t, alice, "open"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice produces to open after an ACL for bob: want TOPIC_AUTHORIZATION_FAILED, got %v", err)
+	}
+	if err := produceOne(t, an.client(t, "bob"), "open"); err != nil {
+		t.Fatalf("bob produces to open: %v", err)
+	}
+	if got := an.n.AuthorizerInfo(); !got.Enabled || !got.AllowEveryoneIfNoACL || got.ACLs != 1 {
+		t.Fatalf("AuthorizerInfo %+v", got)
+	}
+}
+
+// TestACLAPIsWithoutAuthorizer: --authorizer none (the default) lets
+// everyone do everything and answers the ACL APIs SECURITY_DISABLED, as
+// Kafka without an authorizer.
+func TestACLAPIsWithoutAuthorizer(t *testing.T) {
+	n := inproc.StartNode(t, inproc.Config(t))
+	adm := inproc.Admin(t, []string{n.Addrs().Kafka})
+	described, err := adm.DescribeACLs(aclCtx(t), kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	if err != nil || len(described) != 1 || !errors.Is(described[0].Err, kerr.SecurityDisabled) {
+		t.Fatalf("DescribeACLs: want SECURITY_DISABLED, got %v %+v", err, described)
+	}
+	res, err := adm.CreateACLs(aclCtx(t), kadm.NewACLs().Allow("User:x").Topics("t").Operations(kadm.OpRead))
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.SecurityDisabled) {
+		t.Fatalf("CreateACLs: %v %+v", err, res)
+	}
+	if got := n.AuthorizerInfo(); got.Enabled {
+		t.Fatalf("AuthorizerInfo %+v, want disabled", got)
+	}
+}
