@@ -343,3 +343,31 @@ func TestCertificateReload(t *testing.T) {
 	}
 	produce("after a broken file")
 }
+
+// TestStalledHandshake: a client that connects to the SSL listener and
+// sends nothing is cut after the request read timeout, while other clients
+// handshake and are served meanwhile (handshakes never block accepting).
+func TestStalledHandshake(t *testing.T) {
+	tn := startTLSNode(t, func(cfg *broker.Config) { cfg.RequestReadTimeout = 500 * time.Millisecond })
+	alice := tn.clientTLS(t, "alice")
+	var stalled []net.Conn
+	for range 5 {
+		conn, err := net.DialTimeout("tcp", tn.ssl, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		stalled = append(stalled, conn)
+	}
+	if err := apiVersionsOverTLS(tn.ssl, alice); err != nil {
+		t.Fatalf("a client while 5 handshakes stall: %v", err)
+	}
+	for _, conn := range stalled {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("stalled handshake: read %v after %v, want the connection closed", err, time.Since(start))
+		}
+	}
+	testharness.Eventually(t, 5*time.Second, "stall logged", tn.log.has("TLS handshake not finished within the request read timeout"), tn.log.String)
+}
