@@ -371,3 +371,84 @@ func TestStalledHandshake(t *testing.T) {
 	}
 	testharness.Eventually(t, 5*time.Second, "stall logged", tn.log.has("TLS handshake not finished within the request read timeout"), tn.log.String)
 }
+
+// TestClusterOverSSL: three nodes, each with a PLAINTEXT and an SSL
+// listener. A client seeded with one node's SSL listener learns every
+// broker's SSL address, creates a replicated topic and produces to and
+// consumes from partitions led by every node; the PLAINTEXT listeners'
+// clients are told the PLAINTEXT addresses. After a node restarts it
+// registers the same endpoints again.
+func TestClusterOverSSL(t *testing.T) {
+	pki := testharness.NewPKI(t, "cluster CA")
+	cert, key := pki.Issue(testharness.CertOptions{Subject: pkix.Name{CommonName: "node"}, Server: true})
+	sslAddrs := map[int32]string{}
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) {
+		ssl := testharness.FreeAddr(t)
+		sslAddrs[cfg.NodeID] = ssl
+		cfg.Listeners = []broker.Listener{
+			{Name: "PLAINTEXT", Protocol: kafka.ProtocolPlaintext, Addr: cfg.KafkaAddr},
+			{Name: "SSL", Protocol: kafka.ProtocolSSL, Addr: ssl},
+		}
+		cfg.TLSCertFile, cfg.TLSKeyFile = cert, key
+	})
+	c.StartAll()
+	clientTLS := pki.ClientTLS("", "")
+	cl := sslClient(t, sslAddrs[1], clientTLS)
+	ctx := testharness.Context(t, 60*time.Second)
+
+	brokerPorts := func(cl *kgo.Client) map[int32]int32 {
+		t.Helper()
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]int32{}
+		for _, b := range resp.Brokers {
+			out[b.NodeID] = b.Port
+		}
+		return out
+	}
+	for id, p := range brokerPorts(cl) {
+		if p != port(t, sslAddrs[id]) {
+			t.Errorf("SSL client told broker %d port %d, want its SSL port %d", id, p, port(t, sslAddrs[id]))
+		}
+	}
+	plain := inproc.Client(t, c.KafkaAddrs())
+	for id, p := range brokerPorts(plain) {
+		if p != port(t, c.Cfgs[id-1].KafkaAddr) {
+			t.Errorf("PLAINTEXT client told broker %d port %d, want %s", id, p, c.Cfgs[id-1].KafkaAddr)
+		}
+	}
+
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "spread", 3, 3
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic over SSL: %v %+v", err, resp)
+	}
+	producer := sslClient(t, sslAddrs[1], clientTLS, kgo.DefaultProduceTopic("spread"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for p := range int32(3) {
+		for i := range 5 {
+			if err := producer.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatalf("produce to partition %d over SSL: %v", p, err)
+			}
+		}
+	}
+	consumer := sslClient(t, sslAddrs[2], clientTLS, kgo.ConsumeTopics("spread"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got int
+	for got < 15 {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 15 over SSL: %v", got, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s[%d]: %v", topic, p, err) })
+		got += len(fs.Records())
+	}
+
+	c.Restart(2)
+	testharness.Eventually(t, 20*time.Second, "restarted node's SSL endpoint", func() bool {
+		return brokerPorts(cl)[3] == port(t, sslAddrs[3])
+	})
+}
