@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -110,12 +111,16 @@ func TestClientQuotasAlterAndDescribe(t *testing.T) {
 		{Entity: quotaEntity("group", "g"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}},
 		{Entity: nil, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}},
 		{Entity: quotaEntity("user", ""), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}},
+		{Entity: quotaEntity("client-id", "nan"), Ops: []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: math.NaN()}}},
+		{Entity: quotaEntity("client-id", "inf"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: math.Inf(1)}}},
+		{Entity: quotaEntity("client-id", "twice"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}},
+		{Entity: quotaEntity("client-id", "twice"), Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: 1}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 9 {
-		t.Fatalf("%d results for 9 entries", len(res))
+	if len(res) != 13 {
+		t.Fatalf("%d results for 13 entries", len(res))
 	}
 	if res[0].Err != nil {
 		t.Fatalf("valid entry failed: %v %s", res[0].Err, res[0].ErrMessage)
@@ -412,4 +417,33 @@ func TestClientQuotasNeedClusterConfigRights(t *testing.T) {
 	cfg2.SuperUsers = "User:ANONYMOUS"
 	n2 := inproc.StartNode(t, cfg2)
 	setQuotas(t, inproc.NodeAdmin(t, n2), quotaEntity("client-id", "c"), "producer_byte_rate", 100.0)
+}
+
+// TestRequestPercentageThrottles: a client over its request_percentage (the
+// handler time of its requests) is throttled, at most one window at a time;
+// another client id is not.
+func TestRequestPercentageThrottles(t *testing.T) {
+	n := quotaNode(t)
+	adm := inproc.NodeAdmin(t, n)
+	setQuotas(t, adm, quotaEntity("client-id", "busy"), "request_percentage", 0.001)
+	var busy, idle throttleSeen
+	busyCl := inproc.NodeClient(t, n, kgo.ClientID("busy"), kgo.WithHooks(&busy))
+	idleCl := inproc.NodeClient(t, n, kgo.ClientID("idle"), kgo.WithHooks(&idle))
+	ctx := testharness.Context(t, 20*time.Second)
+	for i := 0; i < 20; i++ {
+		for _, cl := range []*kgo.Client{busyCl, idleCl} {
+			if _, err := kadm.NewClient(cl).ListBrokers(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if busy.count.Load() == 0 {
+		t.Fatal("a client over its request_percentage was never throttled")
+	}
+	if m := busy.max.Load(); m > 100 {
+		t.Fatalf("request throttle %d ms, above one 100 ms window", m)
+	}
+	if idle.count.Load() != 0 {
+		t.Fatalf("the client without a quota was throttled %d times", idle.count.Load())
+	}
 }
