@@ -76,7 +76,9 @@ func (b *Backend) handleMetadata(ctx context.Context, c *Conn, kreq kmsg.Request
 func (b *Backend) metadataResponse(ctx context.Context, c *Conn, req *kmsg.MetadataRequest) (resp *kmsg.MetadataResponse, gone []string) {
 	resp = respond[*kmsg.MetadataResponse](req)
 	s := b.Meta.State()
-	defer func() { leadersWithoutListener(s, resp, c.Listener) }()
+	// Checked against the newest state: partitions may come from one newer
+	// than s (a topic created on the way).
+	defer func() { leadersWithoutListener(b.Meta.State(), resp, c.Listener) }()
 	for _, br := range liveBrokers(s) {
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID = br.ID
