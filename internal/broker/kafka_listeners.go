@@ -15,6 +15,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/kafka"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/tlsreload"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // kafkaListener is one bound Kafka listener and the server on it.
@@ -133,6 +134,35 @@ func (n *Node) newKafkaServers() {
 		l.server = kafka.NewServer(sc, apis)
 	}
 	n.kafka = n.primaryListener().server
+	if err := n.metrics.register(n.listenerMetrics()...); err != nil {
+		// Only a duplicate name fails, a programming error; the node
+		// serves without these gauges rather than not at all.
+		n.logger.Error("listener metrics not registered", "err", err)
+	}
+}
+
+// listenerMetrics are the open connections of each Kafka listener and the
+// expiry of each served certificate (alert well before it).
+func (n *Node) listenerMetrics() []prometheus.Collector {
+	var out []prometheus.Collector
+	for _, l := range n.listeners {
+		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "chronik_kafka_connections",
+			Help:        "Open client connections of a Kafka listener.",
+			ConstLabels: prometheus.Labels{"listener": l.Name},
+		}, func() float64 { return float64(l.server.Stats().OpenConnections) }))
+	}
+	for name, r := range map[string]*tlsreload.Reloader{"kafka": n.kafkaTLS, "admin": n.adminTLS} {
+		if r == nil {
+			continue
+		}
+		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "chronik_tls_certificate_expiry_timestamp_seconds",
+			Help:        "When the certificate a node serves expires (its NotAfter), in Unix seconds; kafka: the SSL and SASL_SSL listeners', admin: the admin API's.",
+			ConstLabels: prometheus.Labels{"tls": name},
+		}, func() float64 { return float64(r.Certificate().NotAfter.Unix()) }))
+	}
+	return out
 }
 
 // serveKafka starts the servers and the certificate reloading: on a change

@@ -174,6 +174,17 @@ func TestSSLListenerWithClientCertificates(t *testing.T) {
 	if m, c, d := metadataPorts(t, plain); m != port(t, tn.plain) || c != m || d != m {
 		t.Errorf("PLAINTEXT client told ports metadata %d, coordinator %d, describe cluster %d; want %d", m, c, d, port(t, tn.plain))
 	}
+	m := scrape(t, tn.n)
+	if v, ok := m.value("chronik_kafka_connections", "listener", "SSL"); !ok || v < 2 {
+		t.Errorf("chronik_kafka_connections{listener=SSL} = %v %v, want the SSL clients' connections", v, ok)
+	}
+	if _, ok := m.value("chronik_kafka_connections", "listener", "PLAINTEXT"); !ok {
+		t.Error("no chronik_kafka_connections{listener=PLAINTEXT}")
+	}
+	cert, _ := tn.n.TLSCertificate()
+	if v, ok := m.value("chronik_tls_certificate_expiry_timestamp_seconds", "tls", "kafka"); !ok || int64(v) != cert.NotAfter.Unix() {
+		t.Errorf("certificate expiry metric %v %v, want %d", v, ok, cert.NotAfter.Unix())
+	}
 	// The certificate's subject, RFC 2253 order, is the principal.
 	testharness.Eventually(t, 5*time.Second, "principal logged", tn.log.has(`principal="User:CN=alice,O=Test"`), tn.log.String)
 
