@@ -1,13 +1,15 @@
 package kafka
 
-// SASLHandshake, versions 1-1.
+// SASLHandshake, versions 0-1.
 //
 // Picks the mechanism of the SaslAuthenticate exchange that follows (sasl.go).
-// Version 0 is not served: after it the SASL tokens follow as raw frames with
-// no Kafka request header, which only clients from before Kafka 1.0 send;
-// every client we test (franz-go, librdkafka, Java, kafka-python) uses v1
-// with SaslAuthenticate, and a v0 request closes the connection as any
-// unsupported version does.
+// After a v0 handshake the SASL tokens would follow as raw frames with no
+// Kafka request header, which only clients from before Kafka 1.0 send; we do
+// not serve that flow. Version 0 is still advertised because librdkafka
+// decides from it that the broker speaks SASL at all (and then uses v1 with
+// SaslAuthenticate, like franz-go, Java and kafka-python): a v0 request is
+// answered UNSUPPORTED_SASL_MECHANISM with no mechanisms — none is offered
+// over raw tokens — and the connection is closed, with a warning that says why.
 //
 // An unknown or disabled mechanism is answered UNSUPPORTED_SASL_MECHANISM
 // with the enabled list, then the connection is closed (as Kafka does). On a
@@ -23,7 +25,7 @@ import (
 )
 
 func (b *Backend) saslHandshakeAPI() served {
-	return served{key: 17, API: API{Min: 1, Max: 1, Handle: b.saslHandshake}}
+	return served{key: 17, API: API{Min: 0, Max: 1, Handle: b.saslHandshake}}
 }
 
 func (b *Backend) saslHandshake(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
@@ -42,6 +44,9 @@ func (b *Backend) saslHandshake(ctx context.Context, c *Conn, kreq kmsg.Request)
 	switch {
 	case !st.required:
 		return refuse(kerr.IllegalSaslState, "SaslHandshake on a listener without SASL")
+	case req.Version == 0:
+		resp.SupportedMechanisms = []string{}
+		return refuse(kerr.UnsupportedSaslMechanism, "SaslHandshake v0 (raw SASL tokens, clients before Kafka 1.0) is not served; use a client with SaslAuthenticate")
 	case st.authenticating():
 		return refuse(kerr.IllegalSaslState, "SaslHandshake in the middle of a SASL exchange")
 	case !b.sasl.enabled(req.Mechanism):
@@ -50,8 +55,6 @@ func (b *Backend) saslHandshake(ctx context.Context, c *Conn, kreq kmsg.Request)
 		return refuse(kerr.UnsupportedSaslMechanism, "re-authentication must use the mechanism of the session ("+st.authMechanism+")")
 	}
 	st.mechanism = req.Mechanism
-	if srv := b.sasl.servers[req.Mechanism]; srv != nil {
-		st.scram = srv.NewConversation()
-	}
+	st.scram = b.sasl.newSCRAM(req.Mechanism) // nil for PLAIN
 	return done(resp)
 }

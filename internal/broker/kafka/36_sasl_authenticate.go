@@ -4,9 +4,9 @@ package kafka
 //
 // Carries the tokens of the mechanism SaslHandshake chose (sasl.go): one
 // message for PLAIN, two round trips for SCRAM (client-first, then
-// client-final; xdg-go/scram checks the nonce and the proof). On success the
-// connection's principal is User:<name>; v1+ answers the session lifetime
-// (connections.max.reauth.ms, 0 when sessions do not expire, KIP-368).
+// client-final; sasl_scram.go). On success the connection's principal is
+// User:<name>; v1+ answers the session lifetime (connections.max.reauth.ms,
+// 0 when sessions do not expire, KIP-368).
 //
 // Any failure — wrong or unknown credentials, a malformed or truncated
 // message, a nonce that is not the one we sent, a re-authentication as a
@@ -74,23 +74,14 @@ func (b *Backend) saslAuthenticate(ctx context.Context, c *Conn, kreq kmsg.Reque
 			return fail(user, err.Error(), true)
 		}
 	} else {
-		out, err := st.scram.Step(string(req.SASLAuthBytes))
-		user = st.scram.Username()
+		out, finished, err := st.scram.step(req.SASLAuthBytes)
+		user = st.scram.user
 		if err != nil {
 			return fail(user, "SCRAM: "+err.Error(), true)
 		}
-		if !st.scram.Done() {
-			// The client-first was read: answer server-first, the
-			// client-final follows.
-			if authz := st.scram.AuthzID(); authz != "" && authz != user {
-				return fail(user, "SCRAM: the authorization id differs from the user name", true)
-			}
-			resp.SASLAuthBytes = []byte(out)
-			return done(resp)
-		}
-		resp.SASLAuthBytes = []byte(out)
-		if !st.scram.Valid() {
-			return fail(user, "SCRAM: proof not valid", true)
+		resp.SASLAuthBytes = out
+		if !finished {
+			return done(resp) // server-first sent; the client-final follows
 		}
 	}
 

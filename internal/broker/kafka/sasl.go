@@ -104,7 +104,7 @@ type saslConn struct {
 	// mechanism was chosen by a SaslHandshake whose SaslAuthenticate
 	// exchange has not finished; "" otherwise.
 	mechanism string
-	scram     *scram.ServerConversation // the SCRAM exchange in progress
+	scram     *scramExchange // the SCRAM exchange in progress (sasl_scram.go)
 	// authMechanism is what the connection authenticated with; "" before.
 	authMechanism string
 	// expires ends the session (KIP-368); zero: never.
@@ -119,9 +119,8 @@ func (s *saslConn) reset() { s.mechanism, s.scram = "", nil }
 
 // saslAuth is the backend's SASL side, shared by all connections.
 type saslAuth struct {
-	cfg     SASLConfig
-	meta    Metadata
-	servers map[string]*scram.Server // by SCRAM mechanism
+	cfg  SASLConfig
+	meta Metadata
 	// decoyKey makes the credential of a user that does not exist: the
 	// exchange goes on to fail at the proof, so a client cannot tell
 	// unknown users from wrong passwords (RFC 5802 section 9).
@@ -146,18 +145,10 @@ func newSASLAuth(cfg SASLConfig, meta Metadata) *saslAuth {
 	a := &saslAuth{
 		cfg:      cfg,
 		meta:     meta,
-		servers:  map[string]*scram.Server{},
 		failures: newFailureLimiter(cfg.FailureBurst, cfg.FailureRefill, cfg.FailureIPs),
 		logs:     newLogLimiter(),
 	}
 	_, _ = rand.Read(a.decoyKey[:])
-	for mech, h := range map[string]scram.HashGeneratorFcn{state.ScramSHA256: scram.SHA256, state.ScramSHA512: scram.SHA512} {
-		srv, err := h.NewServer(func(user string) (scram.StoredCredentials, error) { return a.scramCredential(mech, user), nil })
-		if err != nil {
-			panic(fmt.Sprintf("scram server for %s: %v", mech, err)) // only on a nil hash
-		}
-		a.servers[mech] = srv
-	}
 	return a
 }
 

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -387,6 +392,12 @@ func TestSASLBadExchanges(t *testing.T) {
 		hs.SetVersion(0)
 		hs.Mechanism = MechanismPlain
 		c.send(hs, 1)
+		resp := kmsg.NewPtrSASLHandshakeResponse()
+		resp.SetVersion(0)
+		c.read(resp)
+		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || len(resp.SupportedMechanisms) != 0 {
+			t.Fatalf("got error %d, mechanisms %v", resp.ErrorCode, resp.SupportedMechanisms)
+		}
 		c.expectClosed()
 	})
 	t.Run("second handshake mid-exchange", func(t *testing.T) {
@@ -747,4 +758,56 @@ func TestAlterUserScramCredentialsPerUser(t *testing.T) {
 	if bytes.Contains(okCred.StoredKey, salted) || bytes.Equal(okCred.ServerKey, salted) {
 		t.Fatal("the salted password was stored")
 	}
+}
+
+// TestSCRAMFinalNonceEndingWithOurs: librdkafka sends its own nonce again in
+// front of the one we sent; Kafka accepts a final nonce that ends with ours,
+// and so do we, with the proof computed over the message as sent.
+func TestSCRAMFinalNonceEndingWithOurs(t *testing.T) {
+	f := newSASLFixture(t, SASLConfig{})
+	f.createUser(t, "alice", "alice-secret", kadm.ScramSha256)
+	c := saslRaw(t, f, state.ScramSHA256)
+	const cnonce = "rdkafka-style-nonce"
+	r := authenticate(c, 2, []byte("n,,n=alice,r="+cnonce))
+	if r.ErrorCode != 0 {
+		t.Fatalf("client-first: %d %v", r.ErrorCode, r.ErrorMessage)
+	}
+	serverFirst := string(r.SASLAuthBytes)
+	attrs := map[string]string{}
+	for _, a := range strings.Split(serverFirst, ",") {
+		attrs[a[:1]] = a[2:]
+	}
+	salt, err := base64.StdEncoding.DecodeString(attrs["s"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	iters, err := strconv.Atoi(attrs["i"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	salted, err := pbkdf2.Key(sha256.New, "alice-secret", salt, iters, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hm := func(key []byte, data string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(data))
+		return m.Sum(nil)
+	}
+	clientKey := hm(salted, "Client Key")
+	stored := sha256.Sum256(clientKey)
+	withoutProof := "c=biws,r=" + cnonce + attrs["r"] // librdkafka: cnonce + the whole server nonce
+	authMessage := "n=alice,r=" + cnonce + "," + serverFirst + "," + withoutProof
+	proof := hm(stored[:], authMessage)
+	for i := range proof {
+		proof[i] ^= clientKey[i]
+	}
+	r = authenticate(c, 3, []byte(withoutProof+",p="+base64.StdEncoding.EncodeToString(proof)))
+	if r.ErrorCode != 0 {
+		t.Fatalf("client-final: %d %v", r.ErrorCode, r.ErrorMessage)
+	}
+	if want := "v=" + base64.StdEncoding.EncodeToString(hm(hm(salted, "Server Key"), authMessage)); string(r.SASLAuthBytes) != want {
+		t.Fatalf("server-final %q, want %q", r.SASLAuthBytes, want)
+	}
+	wantServed(c, 4)
 }
