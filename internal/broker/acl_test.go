@@ -459,3 +459,75 @@ func TestACLsInACluster(t *testing.T) {
 	c.StartAll()
 	check("2 after a restart", 1)
 }
+
+// TestACLAPIsRefuseLyingRequests: bindings and filters with codes Kafka
+// does not define, or elements a binding cannot hold, are refused one by
+// one with INVALID_REQUEST; the valid ones next to them still apply and
+// nothing else changes.
+func TestACLAPIsRefuseLyingRequests(t *testing.T) {
+	an := startACLNode(t, nil)
+	cl := inproc.Client(t, []string{an.plainAddr}) // ANONYMOUS, a super user here
+	creation := func(mod func(*kmsg.CreateACLsRequestCreation)) kmsg.CreateACLsRequestCreation {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral
+		c.Principal, c.Host, c.Operation, c.PermissionType = "User:x", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+		mod(&c)
+		return c
+	}
+	create := kmsg.NewPtrCreateACLsRequest()
+	create.Creations = []kmsg.CreateACLsRequestCreation{
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceType = 99 }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceType = kmsg.ACLResourceTypeAny }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Operation = 77 }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Operation = kmsg.ACLOperationAny }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.PermissionType = kmsg.ACLPermissionTypeAny }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourcePatternType = kmsg.ACLResourcePatternTypeMatch }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceName = "" }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceType, c.ResourceName = kmsg.ACLResourceTypeCluster, "other" }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Host = "" }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Principal = ":x" }),
+		creation(func(*kmsg.CreateACLsRequestCreation) {}), // the valid one
+	}
+	cr := direct[*kmsg.CreateACLsResponse](t, cl, create)
+	if len(cr.Results) != len(create.Creations) {
+		t.Fatalf("%d results for %d creations", len(cr.Results), len(create.Creations))
+	}
+	last := len(cr.Results) - 1
+	for i, r := range cr.Results {
+		want := kerr.InvalidRequest.Code
+		if i == last {
+			want = 0
+		}
+		if r.ErrorCode != want || (want != 0 && (r.ErrorMessage == nil || *r.ErrorMessage == "")) {
+			t.Errorf("creation %d: %v %v, want %v with a message", i, kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage, kerr.ErrorForCode(want))
+		}
+	}
+
+	filter := func(mod func(*kmsg.DeleteACLsRequestFilter)) kmsg.DeleteACLsRequestFilter {
+		f := kmsg.NewDeleteACLsRequestFilter()
+		f.ResourceType, f.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+		f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		mod(&f)
+		return f
+	}
+	del := kmsg.NewPtrDeleteACLsRequest()
+	del.Filters = []kmsg.DeleteACLsRequestFilter{
+		filter(func(f *kmsg.DeleteACLsRequestFilter) { f.Operation = 0 }),
+		filter(func(f *kmsg.DeleteACLsRequestFilter) { f.ResourceType = 42 }),
+		filter(func(f *kmsg.DeleteACLsRequestFilter) { f.Principal = kmsg.StringPtr("User:nobody") }),
+	}
+	dr := direct[*kmsg.DeleteACLsResponse](t, cl, del)
+	if len(dr.Results) != 3 || dr.Results[0].ErrorCode != kerr.InvalidRequest.Code || dr.Results[1].ErrorCode != kerr.InvalidRequest.Code ||
+		dr.Results[2].ErrorCode != 0 || len(dr.Results[0].MatchingACLs)+len(dr.Results[2].MatchingACLs) != 0 {
+		t.Fatalf("delete with two bad filters and one matching nothing: %+v", dr.Results)
+	}
+	desc := kmsg.NewPtrDescribeACLsRequest()
+	desc.ResourceType, desc.ResourcePatternType = 0, kmsg.ACLResourcePatternTypeAny
+	desc.Operation, desc.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if r := direct[*kmsg.DescribeACLsResponse](t, cl, desc); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("describe with an UNKNOWN resource type: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if got := an.n.AuthorizerInfo().ACLs; got != 1 {
+		t.Fatalf("%d ACLs after the refused requests, want the 1 valid one", got)
+	}
+}
