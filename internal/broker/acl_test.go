@@ -483,7 +483,9 @@ func TestACLAPIsRefuseLyingRequests(t *testing.T) {
 		creation(func(c *kmsg.CreateACLsRequestCreation) { c.PermissionType = kmsg.ACLPermissionTypeAny }),
 		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourcePatternType = kmsg.ACLResourcePatternTypeMatch }),
 		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceName = "" }),
-		creation(func(c *kmsg.CreateACLsRequestCreation) { c.ResourceType, c.ResourceName = kmsg.ACLResourceTypeCluster, "other" }),
+		creation(func(c *kmsg.CreateACLsRequestCreation) {
+			c.ResourceType, c.ResourceName = kmsg.ACLResourceTypeCluster, "other"
+		}),
 		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Host = "" }),
 		creation(func(c *kmsg.CreateACLsRequestCreation) { c.Principal = ":x" }),
 		creation(func(*kmsg.CreateACLsRequestCreation) {}), // the valid one
