@@ -635,6 +635,10 @@ type inflight struct {
 	// enforcer (applyQuota).
 	reqBytes    int64
 	handlerTime time.Duration
+	// quotaDone: applyQuota ran; throttle is what it decided, for a
+	// response that did not exist yet (a Pending's).
+	quotaDone bool
+	throttle  time.Duration
 }
 
 func (c *conn) close() {
@@ -1054,11 +1058,16 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 			"key", d.key, "version", d.version, "correlation_id", d.corrID)
 		return false
 	}
+	if pending == nil || d.key != fetchKey {
+		// The cost is known now (a Fetch's record bytes only once its
+		// Pending is done): a mute set before the next read holds back
+		// pipelined requests too.
+		c.applyQuota(it, resp)
+	}
 	if pending == nil {
 		// An acks=0 response is dropped, never checked by the writer.
 		c.s.observe(d.key, d.version, start, !noResponse && responseFailed(d.key, resp))
 		if noResponse {
-			c.applyQuota(it, nil)
 			c.releaseHeld(it)
 			c.releaseSlot()
 			return true
@@ -1070,8 +1079,6 @@ func (c *conn) dispatch(frame []byte, held int64) bool {
 	it.done = make(chan struct{})
 	if !noResponse {
 		c.queue <- it
-	} else {
-		c.applyQuota(it, nil) // the handler appended; the Pending only waits
 	}
 	c.pendings.Add(1)
 	go c.runPending(it, pending, noResponse)
@@ -1167,7 +1174,7 @@ func (c *conn) writeLoop() bool {
 			return false
 		}
 
-		c.applyQuota(it, it.resp)
+		c.finishQuota(it)
 		var err error
 		var pieces [][]byte
 		buf, pieces, err = c.encodePieces(buf, it)
