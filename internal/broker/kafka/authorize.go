@@ -133,7 +133,8 @@ func supportedOps(rt acl.ResourceType) []acl.Operation {
 		return []acl.Operation{acl.OpRead, acl.OpWrite, acl.OpCreate, acl.OpDescribe, acl.OpDelete, acl.OpAlter,
 			acl.OpDescribeConfigs, acl.OpAlterConfigs}
 	case acl.ResourceGroup:
-		return []acl.Operation{acl.OpRead, acl.OpDescribe, acl.OpDelete}
+		// As the coordinator reports without an authorizer (group configs, KIP-848).
+		return []acl.Operation{acl.OpRead, acl.OpDelete, acl.OpDescribe, acl.OpDescribeConfigs, acl.OpAlterConfigs}
 	case acl.ResourceCluster:
 		return []acl.Operation{acl.OpCreate, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs,
 			acl.OpIdempotentWrite, acl.OpAlter, acl.OpDescribe}
