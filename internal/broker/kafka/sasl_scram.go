@@ -87,6 +87,10 @@ func (x *scramExchange) first(msg string) ([]byte, bool, error) {
 	first := strings.IndexByte(msg, ',')
 	second := first + 1 + strings.IndexByte(msg[first+1:], ',')
 	x.gs2Header, x.clientFirstBare = msg[:second+1], msg[second+1:]
+	if err := checkClientNonce(x.clientFirstBare); err != nil {
+		x.finished = true
+		return nil, false, err
+	}
 	x.serverFirst = out
 	nonce, _, _ := strings.Cut(strings.TrimPrefix(out, "r="), ",")
 	x.nonce = nonce
@@ -128,6 +132,27 @@ func (x *scramExchange) final(msg string) ([]byte, bool, error) {
 		return nil, false, errors.New("client-final message: the proof is wrong")
 	}
 	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(h, x.cred.ServerKey, authMessage))), true, nil
+}
+
+// checkClientNonce requires the client-first nonce RFC 5802 asks for: at
+// least one printable character other than ','.
+func checkClientNonce(bare string) error {
+	for _, attr := range strings.Split(bare, ",") {
+		nonce, ok := strings.CutPrefix(attr, "r=")
+		if !ok {
+			continue
+		}
+		if nonce == "" {
+			return errors.New("client-first message: empty nonce")
+		}
+		for _, c := range []byte(nonce) {
+			if c < 0x21 || c > 0x7e {
+				return errors.New("client-first message: the nonce has a character that is not printable")
+			}
+		}
+		return nil
+	}
+	return errors.New("client-first message: no nonce")
 }
 
 func mac(h func() hash.Hash, key, data []byte) []byte {

@@ -431,6 +431,9 @@ func TestSASLBadExchanges(t *testing.T) {
 		"SCRAM extension":              "n,,m=ext,n=alice,r=abc",
 		"SCRAM bad name escape":        "n,,n=al=ice,r=abc",
 		"SCRAM other authzid":          "n,a=bob,n=alice,r=abc",
+		"SCRAM empty nonce":            "n,,n=alice,r=",
+		"SCRAM unprintable nonce":      "n,,n=alice,r=ab\x01c",
+		"SCRAM channel binding":        "p=tls-unique,,n=alice,r=abc",
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := saslRaw(t, f, state.ScramSHA256)
