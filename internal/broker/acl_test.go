@@ -533,3 +533,36 @@ func TestACLAPIsRefuseLyingRequests(t *testing.T) {
 		t.Fatalf("%d ACLs after the refused requests, want the 1 valid one", got)
 	}
 }
+
+// TestACLsWithClientCertificates: on an SSL listener the principal is the
+// client certificate's subject (User:CN=...,O=...), super users are named
+// in that form, and a binding's host is the client's address as the broker
+// sees it.
+func TestACLsWithClientCertificates(t *testing.T) {
+	tn := startTLSNode(t, func(c *broker.Config) {
+		c.Authorizer = broker.AuthorizerACL
+		c.SuperUsers = "User:CN=ops,O=Test"
+	})
+	ops := kadm.NewClient(sslClient(t, tn.ssl, tn.clientTLS(t, "ops")))
+	if err := aclCreateTopic(t, ops, "certs"); err != nil {
+		t.Fatalf("super user CN=ops creates a topic: %v", err)
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:CN=alice,O=Test").AllowHosts("127.0.0.1").Topics("certs").Operations(kadm.OpWrite),
+		kadm.NewACLs().Allow("User:CN=mallory,O=Test").AllowHosts("10.0.0.1").Topics("certs").Operations(kadm.OpWrite),
+	} {
+		res, err := ops.CreateACLs(aclCtx(t), b)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("create ACL: %v %+v", err, res)
+		}
+	}
+	if err := produceOne(t, sslClient(t, tn.ssl, tn.clientTLS(t, "alice")), "certs"); err != nil {
+		t.Fatalf("CN=alice from 127.0.0.1 produces: %v", err)
+	}
+	if err := produceOne(t, sslClient(t, tn.ssl, tn.clientTLS(t, "mallory")), "certs"); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("CN=mallory, allowed only from 10.0.0.1, produces: want an authorization error, got %v", err)
+	}
+	if err := produceOne(t, inproc.Client(t, []string{tn.plain}), "certs"); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("ANONYMOUS on the PLAINTEXT listener produces: want an authorization error, got %v", err)
+	}
+}
