@@ -333,7 +333,7 @@ func (n *Node) startServices() (err error) {
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
 		PeerReach:              n.peerReach,
 		GoneLeaderWait:         goneLeaderWait(cfg),
-		SASL:                   cfg.saslConfig(),
+		SASL:                   cfg.saslConfig(logger),
 		Authorizer:             authorizer,
 		Meta:                   n.raft,
 		Replicas:               n.replicas,
