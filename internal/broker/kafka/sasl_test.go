@@ -814,3 +814,35 @@ func TestSCRAMFinalNonceEndingWithOurs(t *testing.T) {
 	}
 	wantServed(c, 4)
 }
+
+// TestSASLCredentialChanges: a new password replaces the old one at once,
+// and a deleted user can no longer authenticate with any mechanism.
+func TestSASLCredentialChanges(t *testing.T) {
+	f := newSASLFixture(t, SASLConfig{FailureBurst: 100})
+	f.createUser(t, "erin", "first-pw", kadm.ScramSha256)
+	f.createUser(t, "erin", "second-pw", kadm.ScramSha256)
+	if _, err := describe(f.client(t, f.sasl.addr, scramAuth("erin", "first-pw").AsSha256Mechanism())); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("the replaced password: want SASL_AUTHENTICATION_FAILED, got %v", err)
+	}
+	if _, err := describe(f.client(t, f.sasl.addr, plain.Auth{User: "erin", Pass: "second-pw"}.AsMechanism())); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	res, err := kadm.NewClient(f.client(t, f.plain.addr, nil)).AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "erin", Mechanism: kadm.ScramSha256}}, nil)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete erin: %v", err)
+	}
+	for name, mech := range map[string]sasl.Mechanism{
+		"PLAIN":         plain.Auth{User: "erin", Pass: "second-pw"}.AsMechanism(),
+		"SCRAM-SHA-256": scramAuth("erin", "second-pw").AsSha256Mechanism(),
+	} {
+		if _, err := describe(f.client(t, f.sasl.addr, mech)); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Errorf("%s after the deletion: want SASL_AUTHENTICATION_FAILED, got %v", name, err)
+		}
+	}
+}
