@@ -618,6 +618,25 @@ func TestSASLReauthentication(t *testing.T) {
 		}
 	})
 
+	t.Run("late re-authentication is served", func(t *testing.T) {
+		c := saslRaw(t, f, MechanismPlain)
+		if r := authenticate(c, 2, []byte("\x00alice\x00alice-secret")); r.ErrorCode != 0 {
+			t.Fatalf("first authentication: %d", r.ErrorCode)
+		}
+		time.Sleep(lifetime + 100*time.Millisecond) // the session's end is the point of the test
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.SetVersion(1)
+		hs.Mechanism = MechanismPlain
+		c.send(hs, 3)
+		hsr := kmsg.NewPtrSASLHandshakeResponse()
+		hsr.SetVersion(1)
+		c.read(hsr)
+		if r := authenticate(c, 4, []byte("\x00alice\x00alice-secret")); hsr.ErrorCode != 0 || r.ErrorCode != 0 {
+			t.Fatalf("late re-authentication: handshake %d, authenticate %d %v", hsr.ErrorCode, r.ErrorCode, r.ErrorMessage)
+		}
+		wantServed(c, 5)
+	})
+
 	t.Run("re-authentication as another principal", func(t *testing.T) {
 		c := saslRaw(t, f, MechanismPlain)
 		if r := authenticate(c, 2, []byte("\x00alice\x00alice-secret")); r.ErrorCode != 0 {
