@@ -122,8 +122,10 @@ type saslAuth struct {
 	cfg  SASLConfig
 	meta Metadata
 	// decoyKey makes the credential of a user that does not exist: the
-	// exchange goes on to fail at the proof, so a client cannot tell
-	// unknown users from wrong passwords (RFC 5802 section 9).
+	// exchange goes on to fail at the proof, so one exchange does not tell
+	// unknown users from wrong passwords (RFC 5802 section 9; Kafka tells
+	// outright). A client comparing nodes, or a node before and after a
+	// restart, still can: decoy salts are per process.
 	decoyKey [32]byte
 	failures *failureLimiter
 	logs     *netlimit.LogLimiter
