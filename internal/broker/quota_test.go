@@ -447,3 +447,29 @@ func TestRequestPercentageThrottles(t *testing.T) {
 		t.Fatalf("the client without a quota was throttled %d times", idle.count.Load())
 	}
 }
+
+// TestClientQuotasReplicated: a quota set through one node is in the raft
+// metadata: every node describes it, and the node a client produces to
+// enforces it.
+func TestClientQuotasReplicated(t *testing.T) {
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) {
+		cfg.QuotaWindowSize = 100 * time.Millisecond
+		cfg.LogFlush = partlog.FlushNever
+	})
+	c.StartAll()
+	setQuotas(t, kadm.NewClient(c.Client(1)), quotaEntity("client-id", "everywhere"), "producer_byte_rate", 1.0)
+	for i := range c.Nodes {
+		adm := kadm.NewClient(c.Client(i))
+		testharness.Eventually(t, 10*time.Second, fmt.Sprintf("node %d to describe the quota", i+1), func() bool {
+			return describeKeys(t, adm, false) == "client-id=everywhere:producer_byte_rate=1"
+		})
+	}
+	adm := kadm.NewClient(c.Client(2))
+	createTopic(t, adm, "r", 1, nil) // one partition, led by one node: the client goes there
+	var seen throttleSeen
+	cl := c.Client(2, kgo.ClientID("everywhere"), kgo.WithHooks(&seen))
+	if err := cl.ProduceSync(testharness.Context(t, 10*time.Second), &kgo.Record{Topic: "r", Value: incompressible(4096)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testharness.Eventually(t, 5*time.Second, "the leader of r throttles the client", func() bool { return seen.count.Load() > 0 })
+}
