@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
@@ -458,10 +459,18 @@ func TestClientQuotasReplicated(t *testing.T) {
 	})
 	c.StartAll()
 	setQuotas(t, kadm.NewClient(c.Client(1)), quotaEntity("client-id", "everywhere"), "producer_byte_rate", 1.0)
+	cl0 := c.Client(0)
 	for i := range c.Nodes {
-		adm := kadm.NewClient(c.Client(i))
-		testharness.Eventually(t, 10*time.Second, fmt.Sprintf("node %d to describe the quota", i+1), func() bool {
-			return describeKeys(t, adm, false) == "client-id=everywhere:producer_byte_rate=1"
+		id := c.Cfgs[i].NodeID
+		testharness.Eventually(t, 10*time.Second, fmt.Sprintf("node %d to describe the quota", id), func() bool {
+			// Asked of that broker itself: kadm would pick any.
+			resp, err := cl0.Broker(int(id)).Request(testharness.Context(t, 5*time.Second), kmsg.NewPtrDescribeClientQuotasRequest())
+			if err != nil {
+				return false
+			}
+			r := resp.(*kmsg.DescribeClientQuotasResponse)
+			return r.ErrorCode == 0 && len(r.Entries) == 1 && len(r.Entries[0].Values) == 1 &&
+				r.Entries[0].Values[0].Key == "producer_byte_rate" && r.Entries[0].Values[0].Value == 1
 		})
 	}
 	adm := kadm.NewClient(c.Client(2))
