@@ -705,15 +705,18 @@ func TestHandlerFailuresCloseOnlyThatConnection(t *testing.T) {
 }
 
 func TestConnInfoCarriesRemoteAndClientID(t *testing.T) {
-	seen := make(chan Conn, 1)
+	type info struct {
+		clientID, remote, principal string
+	}
+	seen := make(chan info, 1)
 	ts := startServer(t, ServerConfig{}, APIs{3: {Min: 0, Max: 12, Handle: func(_ context.Context, c *Conn, req kmsg.Request) (kmsg.Response, Pending, error) {
-		seen <- *c
+		seen <- info{c.ClientID, c.Remote.String(), c.Principal().String()}
 		return req.ResponseKind(), nil, nil
 	}}})
 	c := dialRaw(t, ts.addr)
 	c.send(metadataRequest(12), 1)
 	got := recv(t, seen, "the handler")
-	if got.ClientID != "raw-test" || got.Remote.String() != c.nc.LocalAddr().String() {
+	if got.clientID != "raw-test" || got.remote != c.nc.LocalAddr().String() || got.principal != "User:ANONYMOUS" {
 		t.Fatalf("conn info %+v", got)
 	}
 }
