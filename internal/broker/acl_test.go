@@ -566,3 +566,125 @@ func TestACLsWithClientCertificates(t *testing.T) {
 		t.Fatalf("ANONYMOUS on the PLAINTEXT listener produces: want an authorization error, got %v", err)
 	}
 }
+
+// TestACLsGroupAdministration: ListGroups, DescribeGroups, OffsetFetch,
+// OffsetDelete and DeleteGroups see and touch only what the principal may.
+func TestACLsGroupAdministration(t *testing.T) {
+	an := startACLNode(t, nil)
+	root := an.admin(t, "admin")
+	for _, topic := range []string{"t1", "t2"} {
+		if err := aclCreateTopic(t, root, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(group string, topics ...string) {
+		t.Helper()
+		var os kadm.Offsets
+		for _, topic := range topics {
+			os.AddOffset(topic, 0, 5, -1)
+		}
+		res, err := root.CommitOffsets(aclCtx(t), group, os)
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			t.Fatalf("admin commits for %s: %v", group, err)
+		}
+	}
+	commit("g-a", "t1", "t2")
+	commit("h-b", "t1")
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Groups("g-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead))
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("t1").Operations(kadm.OpRead))
+	aliceClient := an.client(t, "alice")
+	alice := kadm.NewClient(aliceClient)
+
+	listed, err := alice.ListGroups(aclCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listed.Groups(); !slices.Equal(got, []string{"g-a"}) {
+		t.Fatalf("alice lists groups %v, want [g-a]", got)
+	}
+	// Sent to the node itself: kadm would stop at FindCoordinator's refusal.
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups, dg.IncludeAuthorizedOperations = []string{"g-a", "h-b"}, true
+	described := direct[*kmsg.DescribeGroupsResponse](t, aliceClient, dg)
+	if len(described.Groups) != 2 || described.Groups[0].ErrorCode != 0 || described.Groups[1].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("alice describes g-a and h-b: %+v, want ok and GROUP_AUTHORIZATION_FAILED", described.Groups)
+	}
+	if ops := described.Groups[0].AuthorizedOperations; ops != 1<<3|1<<8 { // READ, and DESCRIBE it implies
+		t.Fatalf("alice's authorized operations on g-a: %b, want READ and DESCRIBE", ops)
+	}
+
+	// Fetching every offset of g-a leaves t2 out; naming t2 refuses it.
+	fetched, err := alice.FetchOffsets(aclCtx(t), "g-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fetched.Lookup("t2", 0); ok {
+		t.Fatal("alice fetched g-a's offset of t2, a topic she may not describe")
+	}
+	if o, ok := fetched.Lookup("t1", 0); !ok || o.At != 5 {
+		t.Fatalf("alice's fetch of g-a's offset of t1: %+v %v", o, ok)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	og := kmsg.NewOffsetFetchRequestGroup()
+	og.Group = "g-a"
+	og.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t2", Partitions: []int32{0}}}
+	of.Groups = append(of.Groups, og)
+	of.Group, of.Topics = "g-a", []kmsg.OffsetFetchRequestTopic{{Topic: "t2", Partitions: []int32{0}}} // before v8
+	r := direct[*kmsg.OffsetFetchResponse](t, aliceClient, of)
+	code := int16(-1)
+	if len(r.Groups) == 1 && len(r.Groups[0].Topics) == 1 {
+		code = r.Groups[0].Topics[0].Partitions[0].ErrorCode
+	} else if len(r.Topics) == 1 {
+		code = r.Topics[0].Partitions[0].ErrorCode
+	}
+	if code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("OffsetFetch(g-a, t2): %+v, want TOPIC_AUTHORIZATION_FAILED", r)
+	}
+
+	// Without DELETE on the groups nothing is deleted; with it, only t1's
+	// offset (READ) and only g-a.
+	if res, err := alice.DeleteOffsets(aclCtx(t), "g-a", kadm.TopicsSet{"t1": {0: {}}}); err == nil && res.Error() == nil {
+		t.Fatal("alice deleted offsets of g-a without DELETE on it")
+	}
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Groups("g-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpDelete))
+	deleted, err := alice.DeleteOffsets(aclCtx(t), "g-a", kadm.TopicsSet{"t1": {0: {}}, "t2": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := deleted.Lookup("t1", 0); e != nil {
+		t.Fatalf("alice deletes g-a's offset of t1: %v", e)
+	}
+	if e, _ := deleted.Lookup("t2", 0); !errors.Is(e, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice deletes g-a's offset of t2: %v, want TOPIC_AUTHORIZATION_FAILED", e)
+	}
+	left, err := root.FetchOffsets(aclCtx(t), "g-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := left.Lookup("t1", 0); ok {
+		t.Fatal("g-a's offset of t1 is still there")
+	}
+	if o, ok := left.Lookup("t2", 0); !ok || o.At != 5 {
+		t.Fatalf("g-a's offset of t2 was touched: %+v %v", o, ok)
+	}
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{"g-a", "h-b"}
+	gone := direct[*kmsg.DeleteGroupsResponse](t, aliceClient, del)
+	codes := map[string]int16{}
+	for _, g := range gone.Groups {
+		codes[g.Group] = g.ErrorCode
+	}
+	if len(codes) != 2 || codes["g-a"] != 0 || codes["h-b"] != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("alice deletes g-a and h-b: %+v, want ok and GROUP_AUTHORIZATION_FAILED", gone.Groups)
+	}
+	all, err := root.ListGroups(aclCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all.Groups(); !slices.Equal(got, []string{"h-b"}) {
+		t.Fatalf("groups left %v, want [h-b]", got)
+	}
+}
