@@ -688,3 +688,54 @@ func TestACLsGroupAdministration(t *testing.T) {
 		t.Fatalf("groups left %v, want [h-b]", got)
 	}
 }
+
+// TestACLsTopicAdministration: configs, partitions, elections and the
+// cluster's authorized operations need what Kafka asks for.
+func TestACLsTopicAdministration(t *testing.T) {
+	an := startACLNode(t, nil)
+	if err := aclCreateTopic(t, an.admin(t, "admin"), "cfg"); err != nil {
+		t.Fatal(err)
+	}
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("cfg").Operations(kadm.OpDescribeConfigs))
+	aliceClient := an.client(t, "alice")
+	alice := kadm.NewClient(aliceClient)
+	ctx := aclCtx(t)
+	retention := "60000"
+	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &retention}}
+
+	if rc, err := alice.DescribeTopicConfigs(ctx, "cfg"); err != nil || len(rc) != 1 || rc[0].Err != nil {
+		t.Fatalf("alice describes cfg's configs with DESCRIBE_CONFIGS: %v %+v", err, rc)
+	}
+	if rc, err := alice.DescribeBrokerConfigs(ctx, 1); err == nil && (len(rc) != 1 || !errors.Is(rc[0].Err, kerr.ClusterAuthorizationFailed)) {
+		t.Fatalf("alice describes broker 1's configs: %+v, want CLUSTER_AUTHORIZATION_FAILED", rc)
+	}
+	if res, err := alice.AlterTopicConfigs(ctx, alter, "cfg"); err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice alters cfg's configs without ALTER_CONFIGS: %v %+v", err, res)
+	}
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 5000
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "cfg", Count: 2}}
+	if r := direct[*kmsg.CreatePartitionsResponse](t, aliceClient, cp); len(r.Topics) != 1 || r.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("alice adds a partition to cfg without ALTER: %+v, want TOPIC_AUTHORIZATION_FAILED", r.Topics)
+	}
+	if _, err := alice.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"cfg": {0: {}}}); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice elects leaders: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if r := direct[*kmsg.DescribeClusterResponse](t, aliceClient, dc); r.ErrorCode != 0 || r.ClusterAuthorizedOperations != 0 {
+		t.Fatalf("alice describes the cluster: %v, authorized operations %b; want it answered with none", kerr.ErrorForCode(r.ErrorCode), r.ClusterAuthorizedOperations)
+	}
+
+	an.createACLs(t, kadm.NewACLs().Allow("User:alice").Topics("cfg").Operations(kadm.OpAlterConfigs, kadm.OpAlter))
+	if res, err := alice.AlterTopicConfigs(ctx, alter, "cfg"); err != nil || res[0].Err != nil {
+		t.Fatalf("alice alters cfg's configs with ALTER_CONFIGS: %v %+v", err, res)
+	}
+	if res, err := alice.CreatePartitions(ctx, 1, "cfg"); err != nil || res["cfg"].Err != nil {
+		t.Fatalf("alice adds a partition to cfg with ALTER: %v %+v", err, res)
+	}
+	admin := an.client(t, "admin")
+	if r := direct[*kmsg.DescribeClusterResponse](t, admin, dc); r.ClusterAuthorizedOperations == 0 || r.ClusterAuthorizedOperations == -2147483648 {
+		t.Fatalf("the super user's authorized operations on the cluster: %b", r.ClusterAuthorizedOperations)
+	}
+}
