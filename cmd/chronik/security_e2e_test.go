@@ -73,12 +73,16 @@ func startSecuredNode(t *testing.T) securedNode {
 type cliRunner struct {
 	t    *testing.T
 	path string
+	env  map[string]string // set for each command (newConnTestEnv blanks the CHRONIK_* ones)
 }
 
 // run runs args with stdin and returns stdout; the exit code must be want.
 func (c cliRunner) run(want int, stdin string, args ...string) (string, string) {
 	c.t.Helper()
 	e, _ := newConnTestEnv(c.t)
+	for k, v := range c.env {
+		c.t.Setenv(k, v)
+	}
 	e.f.ConfigPath = func() (string, error) { return c.path, nil }
 	e.f.IO.In = strings.NewReader(stdin)
 	if code := e.run(c.t, args...); code != want {

@@ -77,7 +77,9 @@ func GatherProgress(ctx context.Context, httpc *http.Client, urls []string, time
 			if v.Brokers != nil {
 				for _, b := range v.Brokers.Brokers {
 					if b.AdminAddr != "" {
-						ask("http://" + b.AdminAddr)
+						// The cluster's nodes serve their admin API alike:
+						// https when the node that named them does.
+						ask(schemeOf(u) + "://" + b.AdminAddr)
 					}
 				}
 			}
@@ -235,4 +237,12 @@ func CarrySilent(partial, prev api.ClusterView) api.ClusterView {
 		out.Partial = true
 	}
 	return out
+}
+
+// schemeOf is the scheme of a normalized admin URL, http or https.
+func schemeOf(u string) string {
+	if strings.HasPrefix(u, "https://") {
+		return "https"
+	}
+	return "http"
 }
