@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -255,5 +257,57 @@ func TestSecurityCLIErrors(t *testing.T) {
 		if !strings.Contains(stderr, tc.want) {
 			t.Errorf("chronik %s: stderr %q lacks %q", strings.Join(tc.args, " "), stderr, tc.want)
 		}
+	}
+}
+
+// TestKafkaClientCertificateCLI: on an SSL listener that requires client
+// certificates, the CLI authenticates with --tls-cert-file/--tls-key-file,
+// its certificate's subject is a super user that may manage ACLs; without
+// the certificate the handshake is refused with a message that says so.
+func TestKafkaClientCertificateCLI(t *testing.T) {
+	dir := t.TempDir()
+	copts := certs.Options{Dir: dir}
+	if _, err := certs.CreateCA(copts, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.CreateClient(copts, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	clientCrt, clientKey := filepath.Join(dir, certs.ClientCertFile("ops")), filepath.Join(dir, certs.ClientKeyFile("ops"))
+	pair, err := tls.LoadX509KeyPair(clientCrt, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, certs.CACertFile)
+	cfg := inproc.Config(t)
+	cfg.OffsetsTopicPartitions = 1
+	cfg.Listeners = []broker.Listener{{Name: "SSL", Protocol: kafka.ProtocolSSL, Addr: "127.0.0.1:0"}}
+	cfg.TLSCertFile, cfg.TLSKeyFile = filepath.Join(dir, certs.NodeCertFile(1)), filepath.Join(dir, certs.NodeKeyFile(1))
+	cfg.TLSCAFile = ca // client certificates required
+	cfg.Authorizer = "acl"
+	cfg.SuperUsers = "User:" + leaf.Subject.String()
+	n := inproc.StartNode(t, cfg)
+	ssl := n.Addrs().Listeners[0].Addr
+
+	_, path := newConnTestEnv(t)
+	cli := cliRunner{t: t, path: path}
+	cli.run(exitOK, "", "profile", "create", "ops", "--brokers", ssl, "--tls-ca-file", ca,
+		"--tls-cert-file", clientCrt, "--tls-key-file", clientKey)
+	var acls []topicadmin.ACL
+	cli.json(&acls, "acl", "create", "--profile", "ops", "--allow-principal", "User:CN=app", "--operation", "READ", "--topic", "t")
+	cli.json(&acls, "acl", "list", "--profile", "ops")
+	if len(acls) != 1 || acls[0].Principal != "User:CN=app" || acls[0].Operation != "READ" {
+		t.Errorf("acl list with a client certificate: %+v", acls)
+	}
+	_, stderr := cli.run(exitError, "", "acl", "list", "--brokers", ssl, "--tls-ca-file", ca, "--timeout", "3s")
+	if !strings.Contains(stderr, "(SSL)") || !strings.Contains(stderr, "certificate required") || !strings.Contains(stderr, "--tls-cert-file") {
+		t.Errorf("no client certificate: %s", stderr)
 	}
 }

@@ -176,7 +176,12 @@ func (c *Client) securityCause(err error) (msg string, ok bool) {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "remote error" {
-		return fmt.Sprintf("the broker refused the TLS handshake: %v", opErr.Err), true
+		msg := fmt.Sprintf("the broker refused the TLS handshake (%v)", opErr.Err)
+		if strings.Contains(opErr.Err.Error(), "certificate") {
+			// certificate required, bad certificate, unknown certificate authority
+			msg += " — the listener wants a client certificate its CA signed: give --tls-cert-file and --tls-key-file"
+		}
+		return msg, true
 	}
 	return "", false
 }
