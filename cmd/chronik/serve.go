@@ -117,7 +117,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		if admin == "" {
 			admin = "disabled"
 		}
-		log.Info("chronik serving", "kafka", a.Kafka, "advertised", a.AdvertiseKafka, "listeners", a.ListenersString(), "admin", admin)
+		log.Info("chronik serving", "kafka", a.Kafka, "advertised", a.AdvertiseKafka, "admin", admin, "listeners", a.ListenersString())
 	})
 	if se := (*broker.StorageError)(nil); errors.As(err, &se) {
 		// The node has logged what failed and what to do; the exit code
