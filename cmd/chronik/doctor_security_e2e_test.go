@@ -99,3 +99,41 @@ func TestDoctorSecurityPostureE2E(t *testing.T) {
 		t.Errorf("topic list over SSL: %+v", topics)
 	}
 }
+
+// TestAdminClientCertificateCLI: an admin API that verifies client
+// certificates takes one (--admin-cert-file/--admin-key-file) in place of
+// the read token; without it, a read is refused.
+func TestAdminClientCertificateCLI(t *testing.T) {
+	dir := t.TempDir()
+	copts := certs.Options{Dir: dir}
+	if _, err := certs.CreateCA(copts, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.CreateClient(copts, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, certs.CACertFile)
+	cfg := inproc.Config(t)
+	cfg.OffsetsTopicPartitions = 1
+	cfg.AdminTLSCertFile, cfg.AdminTLSKeyFile = filepath.Join(dir, certs.NodeCertFile(1)), filepath.Join(dir, certs.NodeKeyFile(1))
+	cfg.AdminTLSCAFile = ca
+	cfg.AdminReadToken = "read-s3cret"
+	cfg.AdminHandler = server.HandlerFor(cfg.Logger, cfg.AdminToken)
+	n := inproc.StartNode(t, cfg)
+	admin := "https://" + n.Addrs().Admin
+
+	_, path := newConnTestEnv(t)
+	cli := cliRunner{t: t, path: path}
+	out, _ := cli.run(exitOK, "", "raft", "status", "-o", "json", "--admin", admin, "--admin-ca-file", ca,
+		"--admin-cert-file", filepath.Join(dir, certs.ClientCertFile("ops")), "--admin-key-file", filepath.Join(dir, certs.ClientKeyFile("ops")))
+	if !strings.Contains(out, `"node_id": 1`) {
+		t.Errorf("raft status with a client certificate:\n%s", out)
+	}
+	_, stderr := cli.run(exitError, "", "raft", "status", "--admin", admin, "--admin-ca-file", ca)
+	if !strings.Contains(stderr, "401") {
+		t.Errorf("raft status with neither certificate nor token: %s", stderr)
+	}
+}
