@@ -55,6 +55,13 @@ func (n *Node) bindKafkaListeners() error {
 		if err != nil {
 			return err
 		}
+		if host := listenHost(l.Addr); l.Advertised == "" && len(n.cfg.Listeners) > 0 && host != "" {
+			// Kafka's rule for --listeners: advertise the listener's own
+			// host unless it binds every interface (then localhost, as
+			// the --kafka-addr shorthand always does).
+			_, port, _ := net.SplitHostPort(adv)
+			adv = net.JoinHostPort(host, port)
+		}
 		l.Advertised = adv
 		n.listeners = append(n.listeners, &kafkaListener{Listener: l, ln: ln})
 	}
@@ -64,6 +71,19 @@ func (n *Node) bindKafkaListeners() error {
 		n.addrs.Listeners = append(n.addrs.Listeners, ListenerAddr{Name: l.Name, Protocol: l.Protocol, Addr: l.ln.Addr().String(), Advertised: l.Advertised})
 	}
 	return nil
+}
+
+// listenHost is the host of a listen address, empty when it binds every
+// interface ("", 0.0.0.0, ::).
+func listenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return host
 }
 
 // primaryListener is the listener KafkaAddr names: the first PLAINTEXT

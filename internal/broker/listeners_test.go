@@ -88,6 +88,12 @@ func startTLSNode(t *testing.T, mutate func(*broker.Config)) *tlsNode {
 	if tn.plain == "" || tn.ssl == "" || n.Addrs().Kafka != tn.plain {
 		t.Fatalf("listeners %+v, Kafka %s", n.Addrs().Listeners, n.Addrs().Kafka)
 	}
+	// Without --advertised-listeners each listener advertises its own host.
+	for _, l := range n.Addrs().Listeners {
+		if l.Advertised != l.Addr {
+			t.Fatalf("listener %s bound %s advertises %s, want the same", l.Name, l.Addr, l.Advertised)
+		}
+	}
 	return tn
 }
 

@@ -88,7 +88,7 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.AdvertiseKafkaAddr }},
 		{name: "listeners", usage: "Kafka listeners, Kafka's syntax: NAME://host:port,... e.g. \"PLAINTEXT://127.0.0.1:9092,SSL://:9093\" (instead of --kafka-addr)",
 			field: func(s *settings) any { return &s.listeners }},
-		{name: "advertised-listeners", usage: "addresses clients are told per listener, NAME://host:port,... (default localhost:<bound port>)",
+		{name: "advertised-listeners", usage: "addresses clients are told per listener, NAME://host:port,... (default: the listener's host and bound port, localhost for one binding every interface)",
 			field: func(s *settings) any { return &s.advertisedListeners }},
 		{name: "listener-security-protocol-map", usage: "security protocol of custom listener names, NAME:PROTOCOL,... e.g. INTERNAL:SASL_PLAINTEXT (listeners named PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL need no entry)",
 			field: func(s *settings) any { return &s.protocolMap }},
