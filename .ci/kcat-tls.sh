@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# kcat (librdkafka) over an SSL listener with a client certificate: certs
+# kcat (librdkafka) and kafka-python over an SSL listener with a client
+# certificate: certs
 # from `chronik cert`, a node with PLAINTEXT and SSL listeners (client
 # certificates required) and the admin API over HTTPS with a read token.
 # Produces and consumes over SSL, checks that Metadata names the SSL port,
@@ -47,6 +48,30 @@ kcat -b "localhost:$ssl" "${tls[@]}" -L -t secure >"$work/meta.txt"
 grep -q "at localhost:$ssl" "$work/meta.txt" || { cat "$work/meta.txt"; fail "Metadata over SSL does not name the SSL listener"; }
 kcat -b "127.0.0.1:$plain" -L -t secure | grep -q "at 127.0.0.1:$plain" || fail "Metadata over PLAINTEXT does not name the PLAINTEXT listener"
 grep -q 'principal="User:CN=alice,O=Chronik"' "$work/chronik.log" || fail "no principal from the client certificate in the log"
+
+# kafka-python (a client of its own, not librdkafka) over the same listener.
+if python3 -c 'import kafka' 2>/dev/null; then
+	python3 - "$ssl" "$certs" <<'PY' || fail "kafka-python over SSL failed"
+import sys
+from kafka import KafkaConsumer, KafkaProducer
+port, certs = sys.argv[1], sys.argv[2]
+tls = dict(security_protocol="SSL", ssl_cafile=certs + "/ca.crt",
+           ssl_certfile=certs + "/client.alice.crt", ssl_keyfile=certs + "/client.alice.key")
+p = KafkaProducer(bootstrap_servers="localhost:" + port, acks="all", **tls)
+for i in range(100):
+    p.send("py-secure", b"py-%d" % i)
+p.flush(30)
+p.close()
+c = KafkaConsumer("py-secure", bootstrap_servers="localhost:" + port, auto_offset_reset="earliest",
+                  consumer_timeout_ms=15000, **tls)
+got = [m.value for m in c]
+c.close()
+assert got == [b"py-%d" % i for i in range(100)], got[:5]
+print("kafka-python: 100 records over SSL with a client certificate")
+PY
+else
+	echo "kcat tls: kafka-python not installed; its SSL check skipped"
+fi
 
 if timeout 20 kcat -b "localhost:$ssl" -X security.protocol=ssl -X ssl.ca.location="$certs/ca.crt" \
 	-L -m 5 >/dev/null 2>&1; then
