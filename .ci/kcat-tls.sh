@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kcat (librdkafka) and kafka-python over an SSL listener with a client
-# certificate: certs
-# from `chronik cert`, a node with PLAINTEXT and SSL listeners (client
-# certificates required) and the admin API over HTTPS with a read token.
+# certificate: certs from `chronik cert`, a node with PLAINTEXT and SSL
+# listeners (client certificates required) and the admin API over HTTPS
+# with a read token.
 # Produces and consumes over SSL, checks that Metadata names the SSL port,
 # that a client without a certificate is refused, and that SIGHUP serves a
 # renewed certificate while the node keeps serving. Exits non-zero on any
