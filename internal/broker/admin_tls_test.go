@@ -97,7 +97,7 @@ func TestAdminHTTPSAndReadToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := env.Data
-	if len(n.Listeners) != 2 || n.Listeners[1].Name != "SSL" || n.Listeners[1].TLSClientAuth != "required" ||
+	if len(n.Listeners) != 3 || n.Listeners[1].Name != "SSL" || n.Listeners[1].TLSClientAuth != "required" || n.Listeners[2].TLSClientAuth != "none" ||
 		n.Listeners[1].BoundAddr != tn.ssl || n.Listeners[0].TLSClientAuth != "" || n.Listeners[0].AdvertisedAddr != n.KafkaAddr {
 		t.Errorf("listeners %+v", n.Listeners)
 	}

@@ -46,8 +46,10 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile are the certificate of the SSL and
 	// SASL_SSL listeners; TLSCAFile the CA client certificates must chain
 	// to. TLSClientAuth is none, requested or required (Kafka's
-	// ssl.client.auth); empty means EffectiveTLSClientAuth's default. The
-	// files are reloaded on SIGHUP and when they change.
+	// ssl.client.auth) on SSL listeners; empty means
+	// EffectiveTLSClientAuth's default. SASL_SSL listeners ask for no
+	// client certificate (KIP-684). The files are reloaded on SIGHUP and
+	// when they change.
 	TLSCertFile   string
 	TLSKeyFile    string
 	TLSCAFile     string

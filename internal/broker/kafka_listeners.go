@@ -148,8 +148,11 @@ func (n *Node) newKafkaServers() {
 			Protocol:           l.Protocol,
 			Quotas:             n.quotas,
 		}
-		if l.Protocol.TLS() {
+		switch l.Protocol {
+		case kafka.ProtocolSSL:
 			sc.TLS = n.kafkaTLS.ServerConfig()
+		case kafka.ProtocolSASLSSL:
+			sc.TLS = n.kafkaTLS.WithoutClientCerts()
 		}
 		l.server = kafka.NewServer(sc, apis)
 	}
@@ -290,8 +293,11 @@ func (n *Node) Listeners() []ListenerInfo {
 	out := make([]ListenerInfo, 0, len(n.listeners))
 	for i, l := range n.listeners {
 		li := ListenerInfo{ListenerAddr: n.addrs.Listeners[i], OpenConnections: l.server.Stats().OpenConnections}
-		if l.Protocol.TLS() {
+		switch l.Protocol {
+		case kafka.ProtocolSSL:
 			li.TLSClientAuth = n.cfg.EffectiveTLSClientAuth()
+		case kafka.ProtocolSASLSSL:
+			li.TLSClientAuth = TLSClientAuthNone // SASL authenticates (KIP-684)
 		}
 		out = append(out, li)
 	}

@@ -58,6 +58,7 @@ type tlsNode struct {
 	keyFile  string
 	plain    string // bound listener addresses
 	ssl      string
+	saslSSL  string
 }
 
 func startTLSNode(t *testing.T, mutate func(*broker.Config)) *tlsNode {
@@ -70,6 +71,7 @@ func startTLSNode(t *testing.T, mutate func(*broker.Config)) *tlsNode {
 	cfg.Listeners = []broker.Listener{
 		{Name: "PLAINTEXT", Protocol: kafka.ProtocolPlaintext, Addr: "127.0.0.1:0"},
 		{Name: "SSL", Protocol: kafka.ProtocolSSL, Addr: "127.0.0.1:0"},
+		{Name: "SASL_SSL", Protocol: kafka.ProtocolSASLSSL, Addr: "127.0.0.1:0"},
 	}
 	cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile = cert, key, pki.CAFile
 	if mutate != nil {
@@ -83,9 +85,11 @@ func startTLSNode(t *testing.T, mutate func(*broker.Config)) *tlsNode {
 			tn.plain = l.Addr
 		case "SSL":
 			tn.ssl = l.Addr
+		case "SASL_SSL":
+			tn.saslSSL = l.Addr
 		}
 	}
-	if tn.plain == "" || tn.ssl == "" || n.Addrs().Kafka != tn.plain {
+	if tn.plain == "" || tn.ssl == "" || tn.saslSSL == "" || n.Addrs().Kafka != tn.plain {
 		t.Fatalf("listeners %+v, Kafka %s", n.Addrs().Listeners, n.Addrs().Kafka)
 	}
 	// Without --advertised-listeners each listener advertises its own host.
@@ -212,6 +216,11 @@ func TestSSLListenerWithClientCertificates(t *testing.T) {
 		})
 	}
 	testharness.Eventually(t, 5*time.Second, "handshake failure logged", tn.log.has("TLS handshake failed"), tn.log.String)
+	// SASL_SSL listeners ask for no client certificate (KIP-684): SASL
+	// authenticates there, and ApiVersions is served before it.
+	if err := apiVersionsOverTLS(tn.saslSSL, tn.pki.ClientTLS("", "")); err != nil {
+		t.Errorf("SASL_SSL listener without a client certificate: %v", err)
+	}
 	// Nothing else was affected.
 	if err := ssl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatalf("produce after refused handshakes: %v", err)

@@ -98,7 +98,7 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.TLSKeyFile }},
 		{name: "tls-ca-file", usage: "CA (PEM) client certificates must chain to; a verified certificate's subject is the principal (User:CN=...)",
 			field: func(s *settings) any { return &s.cfg.TLSCAFile }},
-		{name: "tls-client-auth", usage: "client certificates on TLS listeners: none, requested or required (Kafka's ssl.client.auth; default required when --tls-ca-file is set, else none)", choices: broker.TLSClientAuthModes(),
+		{name: "tls-client-auth", usage: "client certificates on SSL listeners: none, requested or required (Kafka's ssl.client.auth; default required when --tls-ca-file is set, else none); SASL_SSL listeners never ask for them (KIP-684)", choices: broker.TLSClientAuthModes(),
 			field: func(s *settings) any { return &s.cfg.TLSClientAuth }},
 		{name: "sasl-enabled-mechanisms", usage: "SASL mechanisms the SASL_PLAINTEXT and SASL_SSL listeners offer, comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN sends the password: use it on SASL_SSL only)",
 			field: func(s *settings) any { return &s.saslMechanisms }},

@@ -59,8 +59,11 @@ type Reloader struct {
 }
 
 type loaded struct {
-	cfg  *tls.Config
-	info CertInfo
+	cfg *tls.Config
+	// noClientCerts is cfg asking for no client certificate
+	// (WithoutClientCerts).
+	noClientCerts *tls.Config
+	info          CertInfo
 }
 
 // New loads the files; an error names the file that failed.
@@ -95,6 +98,19 @@ func (r *Reloader) ServerConfig() *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return r.cur.Load().cfg, nil
+		},
+	}
+}
+
+// WithoutClientCerts is ServerConfig asking for no client certificate
+// whatever Options.ClientAuth says: for SASL_SSL listeners, where SASL
+// proves who the client is (Kafka's KIP-684: ssl.client.auth applies to
+// SSL listeners only).
+func (r *Reloader) WithoutClientCerts() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return r.cur.Load().noClientCerts, nil
 		},
 	}
 }
@@ -202,5 +218,7 @@ func (r *Reloader) load() (*loaded, error) {
 	if now.After(leaf.NotAfter) {
 		r.log.Error("TLS certificate has expired; clients will refuse it", "tls", r.opts.Name, "file", r.opts.CertFile, "not_after", leaf.NotAfter)
 	}
-	return &loaded{cfg: cfg, info: CertInfo{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), NotAfter: leaf.NotAfter, Loaded: now}}, nil
+	noClientCerts := cfg.Clone()
+	noClientCerts.ClientAuth, noClientCerts.ClientCAs = tls.NoClientCert, nil
+	return &loaded{cfg: cfg, noClientCerts: noClientCerts, info: CertInfo{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), NotAfter: leaf.NotAfter, Loaded: now}}, nil
 }
