@@ -478,3 +478,30 @@ func TestClusterOverSSL(t *testing.T) {
 		return brokerPorts(cl)[3] == port(t, sslAddrs[3])
 	})
 }
+
+// TestStartRefusesBadCertificateFiles: a node whose certificate files do
+// not load does not start, and says which files.
+func TestStartRefusesBadCertificateFiles(t *testing.T) {
+	pki := testharness.NewPKI(t, "CA")
+	cert, key := pki.Issue(testharness.CertOptions{Subject: pkix.Name{CommonName: "server"}, Server: true})
+	otherCert, _ := pki.Issue(testharness.CertOptions{Subject: pkix.Name{CommonName: "other"}, Server: true})
+	for name, files := range map[string][3]string{
+		"missing certificate":    {cert + ".missing", key, ""},
+		"key of another cert":    {otherCert, key, ""},
+		"CA file not a PEM file": {cert, key, key},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := inproc.Config(t)
+			cfg.Listeners = []broker.Listener{{Name: "SSL", Protocol: kafka.ProtocolSSL, Addr: "127.0.0.1:0"}}
+			cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile = files[0], files[1], files[2]
+			n, err := broker.Start(t.Context(), cfg)
+			if err == nil {
+				inproc.CloseNode(t, n)
+				t.Fatal("started")
+			}
+			if !strings.Contains(err.Error(), "tls kafka listeners") {
+				t.Fatalf("error %q does not say which TLS failed", err)
+			}
+		})
+	}
+}
