@@ -33,7 +33,8 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 		Use:   "serve",
 		Short: "Run a chronik node",
 		Long: `Run a chronik node until SIGINT or SIGTERM, then stop gracefully.
-A second signal during shutdown exits at once. When writing to the data dir
+A second signal during shutdown exits at once. SIGHUP re-reads the TLS
+certificate files (they are also re-read when they change). When writing to the data dir
 fails (disk full, I/O error) the node stops itself, so that its partitions'
 leadership moves to other nodes, and exits with code 74.
 
