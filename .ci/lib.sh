@@ -19,9 +19,15 @@ wait_ready() {
 # java_classpath prints the classpath of Apache Kafka's Java client
 # (.ci/java/pom.xml), resolving it through Maven on first use.
 java_classpath() {
-	local out
+	local out log
 	out=$(mktemp)
-	mvn -q -B -f "$(dirname "${BASH_SOURCE[0]}")/java/pom.xml" dependency:build-classpath -Dmdep.outputFile="$out" >&2
+	log=$(mktemp)
+	if ! mvn -q -B -f "$(dirname "${BASH_SOURCE[0]}")/java/pom.xml" dependency:build-classpath \
+		-Dmdep.outputFile="$out" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$out" "$log"
+		return 1
+	fi
 	cat "$out"
-	rm -f "$out"
+	rm -f "$out" "$log"
 }
