@@ -137,7 +137,7 @@ func (n *Node) newKafkaServers() {
 	apis := n.backend.APIs()
 	for _, l := range n.listeners {
 		sc := kafka.ServerConfig{
-			Listener: l.ln, MaxRequestBytes: cfg.MaxRequestBytes, Logger: n.logger.With("listener", l.Name),
+			Listener: l.ln, MaxRequestBytes: cfg.MaxRequestBytes, Logger: n.logger,
 			Observer:           n.metrics.observeRequest,
 			Shared:             shared,
 			ConnQueuedMaxBytes: cfg.ConnQueuedMaxBytes,

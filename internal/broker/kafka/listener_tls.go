@@ -102,7 +102,7 @@ func (s *Server) logHandshake(c *conn, err error) {
 		reason = "TLS handshake not finished within the request read timeout"
 	}
 	if ok, suppressed := s.handshakes.Allow("", time.Now()); ok {
-		s.log.Warn("kafka connection closed: "+reason, "listener", s.cfg.ListenerName, "remote", c.nc.RemoteAddr().String(),
+		s.log.Warn("kafka connection closed: "+reason, "remote", c.nc.RemoteAddr().String(),
 			"err", err, "failed_since_last_log", suppressed)
 	}
 }
@@ -113,7 +113,7 @@ func (s *Server) refuseTLSOnPlaintext(c *conn) {
 	s.observe(-1, -1, time.Time{}, true)
 	if ok, suppressed := s.handshakes.Allow("", time.Now()); ok {
 		s.log.Warn("kafka connection closed: a TLS handshake on a plaintext listener (the client should use this listener's protocol, or another port)",
-			"listener", s.cfg.ListenerName, "protocol", s.cfg.Protocol, "remote", c.nc.RemoteAddr().String(),
+			"protocol", s.cfg.Protocol, "remote", c.nc.RemoteAddr().String(),
 			"failed_since_last_log", suppressed)
 	}
 }

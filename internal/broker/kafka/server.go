@@ -269,7 +269,7 @@ func NewServer(cfg ServerConfig, apis APIs) *Server {
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:        cfg,
-		log:        cfg.Logger,
+		log:        cfg.Logger.With("listener", cfg.ListenerName),
 		apis:       make(APIs, len(apis)),
 		requests:   make(map[int16]*atomic.Uint64, len(apis)+1),
 		ready:      make(chan struct{}),
