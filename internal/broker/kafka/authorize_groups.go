@@ -50,14 +50,7 @@ func (b *Backend) refuseGroup(c *Conn, op acl.Operation, group string, req kmsg.
 		return r
 	case *kmsg.OffsetCommitResponse:
 		for _, rt := range req.(*kmsg.OffsetCommitRequest).Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, denied
-				st.Partitions = append(st.Partitions, sp)
-			}
-			r.Topics = append(r.Topics, st)
+			r.Topics = append(r.Topics, offsetCommitRefusal(rt, denied))
 		}
 		return r
 	default:
@@ -71,37 +64,55 @@ func (b *Backend) offsetCommit(ctx context.Context, c *Conn, req *kmsg.OffsetCom
 	if r := b.refuseGroup(c, acl.OpRead, req.Group, req); r != nil {
 		return r
 	}
-	topics := make([]string, len(req.Topics))
-	for i, rt := range req.Topics {
-		topics[i] = rt.Topic
-	}
-	denied := b.deniedTopics(c, acl.OpRead, topics)
-	if denied == nil {
+	allowed, refused := splitTopics(b, c, acl.OpRead, req.Topics, func(rt kmsg.OffsetCommitRequestTopic) string { return rt.Topic })
+	if refused == nil {
 		return withVersion(req, b.Groups.OffsetCommit(ctx, req))
 	}
-	allowed := *req
-	allowed.Topics = nil
-	var refused []kmsg.OffsetCommitResponseTopic
-	for _, rt := range req.Topics {
-		if !denied[rt.Topic] {
-			allowed.Topics = append(allowed.Topics, rt)
-			continue
-		}
-		st := kmsg.NewOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetCommitResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		refused = append(refused, st)
-	}
 	resp := respond[*kmsg.OffsetCommitResponse](req)
-	if len(allowed.Topics) > 0 {
-		resp = withVersion(req, b.Groups.OffsetCommit(ctx, &allowed))
+	if len(allowed) > 0 {
+		part := *req
+		part.Topics = allowed
+		resp = withVersion(req, b.Groups.OffsetCommit(ctx, &part))
 	}
-	resp.Topics = append(resp.Topics, refused...)
+	for _, rt := range refused {
+		resp.Topics = append(resp.Topics, offsetCommitRefusal(rt, kerr.TopicAuthorizationFailed.Code))
+	}
 	return resp
+}
+
+// offsetCommitRefusal answers every partition of rt with code.
+func offsetCommitRefusal(rt kmsg.OffsetCommitRequestTopic, code int16) kmsg.OffsetCommitResponseTopic {
+	st := kmsg.NewOffsetCommitResponseTopic()
+	st.Topic = rt.Topic
+	for _, rp := range rt.Partitions {
+		sp := kmsg.NewOffsetCommitResponseTopicPartition()
+		sp.Partition, sp.ErrorCode = rp.Partition, code
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
+}
+
+// splitTopics parts the topics of a request (named by name) into those c may
+// do op on and those it may not, each in request order. refused is nil when
+// c may do op on every topic (or nothing is authorized): the request goes
+// on whole.
+func splitTopics[T any](b *Backend, c *Conn, op acl.Operation, topics []T, name func(T) string) (allowed, refused []T) {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = name(t)
+	}
+	denied := b.deniedTopics(c, op, names)
+	if denied == nil {
+		return topics, nil
+	}
+	for _, t := range topics {
+		if denied[name(t)] {
+			refused = append(refused, t)
+		} else {
+			allowed = append(allowed, t)
+		}
+	}
+	return allowed, refused
 }
 
 // offsetFetch answers the offsets of the groups c may DESCRIBE, without
@@ -180,22 +191,17 @@ func (b *Backend) offsetDelete(ctx context.Context, c *Conn, req *kmsg.OffsetDel
 	if r := b.refuseGroup(c, acl.OpDelete, req.Group, req); r != nil {
 		return r
 	}
-	topics := make([]string, len(req.Topics))
-	for i, rt := range req.Topics {
-		topics[i] = rt.Topic
-	}
-	denied := b.deniedTopics(c, acl.OpRead, topics)
-	if denied == nil {
+	allowed, refused := splitTopics(b, c, acl.OpRead, req.Topics, func(rt kmsg.OffsetDeleteRequestTopic) string { return rt.Topic })
+	if refused == nil {
 		return withVersion(req, b.Groups.OffsetDelete(ctx, req))
 	}
-	allowed := *req
-	allowed.Topics = nil
-	var refused []kmsg.OffsetDeleteResponseTopic
-	for _, rt := range req.Topics {
-		if !denied[rt.Topic] {
-			allowed.Topics = append(allowed.Topics, rt)
-			continue
-		}
+	resp := respond[*kmsg.OffsetDeleteResponse](req)
+	if len(allowed) > 0 {
+		part := *req
+		part.Topics = allowed
+		resp = withVersion(req, b.Groups.OffsetDelete(ctx, &part))
+	}
+	for _, rt := range refused {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
@@ -203,13 +209,8 @@ func (b *Backend) offsetDelete(ctx context.Context, c *Conn, req *kmsg.OffsetDel
 			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
 			st.Partitions = append(st.Partitions, sp)
 		}
-		refused = append(refused, st)
+		resp.Topics = append(resp.Topics, st)
 	}
-	resp := respond[*kmsg.OffsetDeleteResponse](req)
-	if len(allowed.Topics) > 0 {
-		resp = withVersion(req, b.Groups.OffsetDelete(ctx, &allowed))
-	}
-	resp.Topics = append(resp.Topics, refused...)
 	return resp
 }
 
