@@ -30,18 +30,11 @@ func (b *Backend) handleDescribeAcls(ctx context.Context, c *Conn, kreq kmsg.Req
 		resp.ErrorCode, resp.ErrorMessage = err.Code, &msg
 		return done(resp)
 	}
-	if !b.authorizeCluster(c, acl.OpDescribe) {
-		return fail(kerr.ClusterAuthorizationFailed, "DESCRIBE on the cluster is needed to describe ACLs")
-	}
-	if b.Authorizer == nil {
-		return fail(kerr.SecurityDisabled, noAuthorizer)
-	}
-	pattern := acl.PatternType(req.ResourcePatternType)
-	if req.GetVersion() == 0 {
-		pattern = acl.PatternLiteral
+	if refusal, msg := b.aclRefusal(c, acl.OpDescribe, "describe"); refusal != nil {
+		return fail(refusal, msg)
 	}
 	f := acl.Filter{
-		ResourceType: acl.ResourceType(req.ResourceType), ResourceName: req.ResourceName, PatternType: pattern,
+		ResourceType: acl.ResourceType(req.ResourceType), ResourceName: req.ResourceName, PatternType: aclPattern(req, req.ResourcePatternType),
 		Principal: req.Principal, Host: req.Host,
 		Operation: acl.Operation(req.Operation), Permission: acl.Permission(req.PermissionType),
 	}
@@ -71,3 +64,26 @@ func (b *Backend) handleDescribeAcls(ctx context.Context, c *Conn, kreq kmsg.Req
 
 // noAuthorizer is the message of SECURITY_DISABLED answers.
 const noAuthorizer = "no authorizer is configured on the broker (start it with --authorizer acl)"
+
+// aclRefusal is why c may not verb ACLs (describe, create, delete), which
+// needs op on the cluster: CLUSTER_AUTHORIZATION_FAILED without it, then
+// SECURITY_DISABLED when the broker runs without an authorizer; nil when it
+// may.
+func (b *Backend) aclRefusal(c *Conn, op acl.Operation, verb string) (*kerr.Error, string) {
+	if !b.authorizeCluster(c, op) {
+		return kerr.ClusterAuthorizationFailed, op.String() + " on the cluster is needed to " + verb + " ACLs"
+	}
+	if b.Authorizer == nil {
+		return kerr.SecurityDisabled, noAuthorizer
+	}
+	return nil, ""
+}
+
+// aclPattern is the pattern type of a binding or filter of an ACL request:
+// v0 has none and means LITERAL.
+func aclPattern(req kmsg.Request, p kmsg.ACLResourcePatternType) acl.PatternType {
+	if req.GetVersion() == 0 {
+		return acl.PatternLiteral
+	}
+	return acl.PatternType(p)
+}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -32,28 +31,18 @@ func (b *Backend) createAclsAPI() served {
 func (b *Backend) handleCreateAcls(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.CreateACLsRequest)
 	resp := respond[*kmsg.CreateACLsResponse](req)
-	failAll := func(err *kerr.Error, msg string) (kmsg.Response, Pending, error) {
+	if refusal, msg := b.aclRefusal(c, acl.OpAlter, "create"); refusal != nil {
 		for range req.Creations {
 			r := kmsg.NewCreateACLsResponseResult()
-			r.ErrorCode, r.ErrorMessage = err.Code, &msg
+			r.ErrorCode, r.ErrorMessage = refusal.Code, &msg
 			resp.Results = append(resp.Results, r)
 		}
 		return done(resp)
 	}
-	if !b.authorizeCluster(c, acl.OpAlter) {
-		return failAll(kerr.ClusterAuthorizationFailed, "ALTER on the cluster is needed to create ACLs")
-	}
-	if b.Authorizer == nil {
-		return failAll(kerr.SecurityDisabled, noAuthorizer)
-	}
 	bindings := make([]acl.Binding, len(req.Creations))
 	for i, cr := range req.Creations {
-		pattern := acl.PatternType(cr.ResourcePatternType)
-		if req.GetVersion() == 0 {
-			pattern = acl.PatternLiteral
-		}
 		bindings[i] = acl.Binding{
-			ResourceType: acl.ResourceType(cr.ResourceType), ResourceName: cr.ResourceName, PatternType: pattern,
+			ResourceType: acl.ResourceType(cr.ResourceType), ResourceName: cr.ResourceName, PatternType: aclPattern(req, cr.ResourcePatternType),
 			Principal: cr.Principal, Host: cr.Host,
 			Operation: acl.Operation(cr.Operation), Permission: acl.Permission(cr.PermissionType),
 		}

@@ -16,7 +16,6 @@ import (
 	"context"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -28,28 +27,18 @@ func (b *Backend) deleteAclsAPI() served {
 func (b *Backend) handleDeleteAcls(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.DeleteACLsRequest)
 	resp := respond[*kmsg.DeleteACLsResponse](req)
-	failAll := func(err *kerr.Error, msg string) (kmsg.Response, Pending, error) {
+	if refusal, msg := b.aclRefusal(c, acl.OpAlter, "delete"); refusal != nil {
 		for range req.Filters {
 			r := kmsg.NewDeleteACLsResponseResult()
-			r.ErrorCode, r.ErrorMessage = err.Code, &msg
+			r.ErrorCode, r.ErrorMessage = refusal.Code, &msg
 			resp.Results = append(resp.Results, r)
 		}
 		return done(resp)
 	}
-	if !b.authorizeCluster(c, acl.OpAlter) {
-		return failAll(kerr.ClusterAuthorizationFailed, "ALTER on the cluster is needed to delete ACLs")
-	}
-	if b.Authorizer == nil {
-		return failAll(kerr.SecurityDisabled, noAuthorizer)
-	}
 	filters := make([]acl.Filter, len(req.Filters))
 	for i, f := range req.Filters {
-		pattern := acl.PatternType(f.ResourcePatternType)
-		if req.GetVersion() == 0 {
-			pattern = acl.PatternLiteral
-		}
 		filters[i] = acl.Filter{
-			ResourceType: acl.ResourceType(f.ResourceType), ResourceName: f.ResourceName, PatternType: pattern,
+			ResourceType: acl.ResourceType(f.ResourceType), ResourceName: f.ResourceName, PatternType: aclPattern(req, f.ResourcePatternType),
 			Principal: f.Principal, Host: f.Host,
 			Operation: acl.Operation(f.Operation), Permission: acl.Permission(f.PermissionType),
 		}
