@@ -247,17 +247,39 @@ func TestSASLWrongCredentialsFail(t *testing.T) {
 func saslRaw(t *testing.T, f *saslFixture, mechanism string) *rawClient {
 	t.Helper()
 	c := dialRaw(t, f.sasl.addr)
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.SetVersion(1)
-	hs.Mechanism = mechanism
-	c.send(hs, 1)
-	resp := kmsg.NewPtrSASLHandshakeResponse()
-	resp.SetVersion(1)
-	c.read(resp)
-	if resp.ErrorCode != 0 {
+	if resp := handshake(c, 1, 1, mechanism); resp.ErrorCode != 0 {
 		t.Fatalf("handshake %s: error %d", mechanism, resp.ErrorCode)
 	}
 	return c
+}
+
+// handshake sends one SaslHandshake of version v for mechanism and reads
+// its answer.
+func handshake(c *rawClient, corr int32, v int16, mechanism string) *kmsg.SASLHandshakeResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	req.SetVersion(v)
+	req.Mechanism = mechanism
+	c.send(req, corr)
+	resp := kmsg.NewPtrSASLHandshakeResponse()
+	resp.SetVersion(v)
+	c.read(resp)
+	return resp
+}
+
+// scramFirst sends alice's SCRAM-SHA-256 client-first on c (after a
+// handshake) and returns the conversation, the client-first and the
+// server-first answer.
+func scramFirst(t *testing.T, c *rawClient, corr int32) (*scram.ClientConversation, string, *kmsg.SASLAuthenticateResponse) {
+	t.Helper()
+	client, _ := scram.SHA256.NewClient("alice", "alice-secret", "")
+	conv := client.NewConversation()
+	first, _ := conv.Step("")
+	r := authenticate(c, corr, []byte(first))
+	if r.ErrorCode != 0 {
+		t.Fatalf("client-first: %d", r.ErrorCode)
+	}
+	return conv, first, r
 }
 
 // authenticate sends one SaslAuthenticate (v2) and reads its answer.
@@ -329,12 +351,7 @@ func TestSASLGate(t *testing.T) {
 	})
 	t.Run("request in the middle of a SCRAM exchange", func(t *testing.T) {
 		c := saslRaw(t, f, state.ScramSHA256)
-		client, _ := scram.SHA256.NewClient("alice", "alice-secret", "")
-		conv := client.NewConversation()
-		first, _ := conv.Step("")
-		if r := authenticate(c, 2, []byte(first)); r.ErrorCode != 0 {
-			t.Fatalf("client-first: %d", r.ErrorCode)
-		}
+		scramFirst(t, c, 2)
 		c.send(describeReq(), 3)
 		c.expectClosed()
 	})
@@ -344,14 +361,7 @@ func TestSASLGate(t *testing.T) {
 	})
 	t.Run("sasl APIs on a plaintext listener", func(t *testing.T) {
 		c := dialRaw(t, f.plain.addr)
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(1)
-		hs.Mechanism = MechanismPlain
-		c.send(hs, 1)
-		resp := kmsg.NewPtrSASLHandshakeResponse()
-		resp.SetVersion(1)
-		c.read(resp)
-		if resp.ErrorCode != kerr.IllegalSaslState.Code {
+		if resp := handshake(c, 1, 1, MechanismPlain); resp.ErrorCode != kerr.IllegalSaslState.Code {
 			t.Fatalf("want ILLEGAL_SASL_STATE, got %d", resp.ErrorCode)
 		}
 		wantServed(c, 2) // the connection stays up
@@ -374,13 +384,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	})
 	t.Run("unknown mechanism", func(t *testing.T) {
 		c := dialRaw(t, f.sasl.addr)
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(1)
-		hs.Mechanism = "GSSAPI"
-		c.send(hs, 1)
-		resp := kmsg.NewPtrSASLHandshakeResponse()
-		resp.SetVersion(1)
-		c.read(resp)
+		resp := handshake(c, 1, 1, "GSSAPI")
 		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || strings.Join(resp.SupportedMechanisms, ",") != "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
 			t.Fatalf("got error %d, mechanisms %v", resp.ErrorCode, resp.SupportedMechanisms)
 		}
@@ -388,13 +392,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	})
 	t.Run("handshake v0", func(t *testing.T) {
 		c := dialRaw(t, f.sasl.addr)
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(0)
-		hs.Mechanism = MechanismPlain
-		c.send(hs, 1)
-		resp := kmsg.NewPtrSASLHandshakeResponse()
-		resp.SetVersion(0)
-		c.read(resp)
+		resp := handshake(c, 1, 0, MechanismPlain)
 		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || len(resp.SupportedMechanisms) != 0 {
 			t.Fatalf("got error %d, mechanisms %v", resp.ErrorCode, resp.SupportedMechanisms)
 		}
@@ -402,14 +400,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	})
 	t.Run("second handshake mid-exchange", func(t *testing.T) {
 		c := saslRaw(t, f, MechanismPlain)
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(1)
-		hs.Mechanism = MechanismPlain
-		c.send(hs, 2)
-		resp := kmsg.NewPtrSASLHandshakeResponse()
-		resp.SetVersion(1)
-		c.read(resp)
-		if resp.ErrorCode != kerr.IllegalSaslState.Code {
+		if resp := handshake(c, 2, 1, MechanismPlain); resp.ErrorCode != kerr.IllegalSaslState.Code {
 			t.Fatalf("want ILLEGAL_SASL_STATE, got %d", resp.ErrorCode)
 		}
 		c.expectClosed()
@@ -457,13 +448,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	for name, mangle := range finals {
 		t.Run("SCRAM "+name, func(t *testing.T) {
 			c := saslRaw(t, f, state.ScramSHA256)
-			client, _ := scram.SHA256.NewClient("alice", "alice-secret", "")
-			conv := client.NewConversation()
-			first, _ := conv.Step("")
-			r := authenticate(c, 2, []byte(first))
-			if r.ErrorCode != 0 {
-				t.Fatalf("client-first: %d", r.ErrorCode)
-			}
+			conv, _, r := scramFirst(t, c, 2)
 			final, err := conv.Step(string(r.SASLAuthBytes))
 			if err != nil {
 				t.Fatal(err)
@@ -477,10 +462,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	// new connection that sent the same client-first: our nonce differs.
 	t.Run("SCRAM replayed client-final", func(t *testing.T) {
 		c := saslRaw(t, f, state.ScramSHA256)
-		client, _ := scram.SHA256.NewClient("alice", "alice-secret", "")
-		conv := client.NewConversation()
-		first, _ := conv.Step("")
-		r := authenticate(c, 2, []byte(first))
+		conv, first, r := scramFirst(t, c, 2)
 		final, err := conv.Step(string(r.SASLAuthBytes))
 		if err != nil {
 			t.Fatal(err)
@@ -498,10 +480,7 @@ func TestSASLBadExchanges(t *testing.T) {
 	})
 	t.Run("SCRAM step after completion", func(t *testing.T) {
 		c := saslRaw(t, f, state.ScramSHA256)
-		client, _ := scram.SHA256.NewClient("alice", "alice-secret", "")
-		conv := client.NewConversation()
-		first, _ := conv.Step("")
-		r := authenticate(c, 2, []byte(first))
+		conv, _, r := scramFirst(t, c, 2)
 		final, _ := conv.Step(string(r.SASLAuthBytes))
 		authenticate(c, 3, []byte(final))
 		// Authenticated: another SaslAuthenticate without a handshake is out of order.
@@ -549,13 +528,7 @@ func TestSASLFailureRateLimit(t *testing.T) {
 		t.Skipf("no second loopback address: %v", err)
 	}
 	other := wrapRaw(t, nc)
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.SetVersion(1)
-	hs.Mechanism = MechanismPlain
-	other.send(hs, 1)
-	hsr := kmsg.NewPtrSASLHandshakeResponse()
-	hsr.SetVersion(1)
-	other.read(hsr)
+	handshake(other, 1, 1, MechanismPlain)
 	if r := authenticate(other, 2, plainToken("alice-secret")); r.ErrorCode != 0 {
 		t.Fatalf("another address was refused: %d %v", r.ErrorCode, r.ErrorMessage)
 	}
@@ -624,13 +597,7 @@ func TestSASLReauthentication(t *testing.T) {
 			t.Fatalf("first authentication: %d", r.ErrorCode)
 		}
 		time.Sleep(lifetime + 100*time.Millisecond) // the session's end is the point of the test
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(1)
-		hs.Mechanism = MechanismPlain
-		c.send(hs, 3)
-		hsr := kmsg.NewPtrSASLHandshakeResponse()
-		hsr.SetVersion(1)
-		c.read(hsr)
+		hsr := handshake(c, 3, 1, MechanismPlain)
 		if r := authenticate(c, 4, []byte("\x00alice\x00alice-secret")); hsr.ErrorCode != 0 || r.ErrorCode != 0 {
 			t.Fatalf("late re-authentication: handshake %d, authenticate %d %v", hsr.ErrorCode, r.ErrorCode, r.ErrorMessage)
 		}
@@ -642,13 +609,7 @@ func TestSASLReauthentication(t *testing.T) {
 		if r := authenticate(c, 2, []byte("\x00alice\x00alice-secret")); r.ErrorCode != 0 {
 			t.Fatalf("first authentication: %d", r.ErrorCode)
 		}
-		hs := kmsg.NewPtrSASLHandshakeRequest()
-		hs.SetVersion(1)
-		hs.Mechanism = MechanismPlain
-		c.send(hs, 3)
-		hsr := kmsg.NewPtrSASLHandshakeResponse()
-		hsr.SetVersion(1)
-		c.read(hsr)
+		hsr := handshake(c, 3, 1, MechanismPlain)
 		if hsr.ErrorCode != 0 {
 			t.Fatalf("re-authentication handshake: %d", hsr.ErrorCode)
 		}
