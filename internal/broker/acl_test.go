@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -737,5 +738,32 @@ func TestACLsTopicAdministration(t *testing.T) {
 	admin := an.client(t, "admin")
 	if r := direct[*kmsg.DescribeClusterResponse](t, admin, dc); r.ClusterAuthorizedOperations == 0 || r.ClusterAuthorizedOperations == -2147483648 {
 		t.Fatalf("the super user's authorized operations on the cluster: %b", r.ClusterAuthorizedOperations)
+	}
+}
+
+// Kafka-side admin changes are logged with the principal that made them and
+// how each named resource fared, refusals included.
+func TestAdminChangesLogThePrincipal(t *testing.T) {
+	logs := &logBuffer{}
+	an := startACLNode(t, func(cfg *broker.Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	if err := aclCreateTopic(t, an.admin(t, "admin"), "audited"); err != nil {
+		t.Fatal(err)
+	}
+	if err := aclCreateTopic(t, an.admin(t, "alice"), "refused"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice created a topic: %v", err)
+	}
+	if _, err := an.admin(t, "admin").DeleteTopics(aclCtx(t), "audited"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`msg="kafka admin request" api=CreateTopics principal=User:admin`,
+		`outcome="[topic audited: ok]"`,
+		`api=CreateTopics principal=User:alice`,
+		`outcome="[topic refused: TOPIC_AUTHORIZATION_FAILED]"`,
+		`api=DeleteTopics principal=User:admin`,
+	} {
+		testharness.Eventually(t, 10*time.Second, "log line "+want, logs.has(want), logs.String)
 	}
 }

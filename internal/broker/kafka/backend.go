@@ -113,6 +113,9 @@ func (b *Backend) Stop() {
 func (b *Backend) APIs() APIs {
 	apis := make(APIs)
 	for _, s := range b.served() {
+		if isAudited(s.key) {
+			s.Handle = b.audited(s.Handle)
+		}
 		apis[s.key] = s.API
 	}
 	return apis
