@@ -144,13 +144,7 @@ NAME, PATTERN.`,
 				if err != nil {
 					return err
 				}
-				if opts.Output == OutputTable && len(acls) == 0 && opts.IsTTY {
-					_, err := fmt.Fprintln(opts.IO.ErrOut, "No ACLs match.")
-					return err
-				}
-				return writeOutput(opts.IO, opts.Output, acls, func() error {
-					return RenderACLs(opts.IO.Out, acls, opts.tableOptions())
-				})
+				return writeList(&opts.TopicOptions, acls, "No ACLs match.", RenderACLs)
 			})
 		},
 	}

@@ -220,12 +220,6 @@ func quotaListRun(ctx context.Context, opts *QuotaListOptions) error {
 		if err != nil {
 			return err
 		}
-		if opts.Output == OutputTable && len(qs) == 0 && opts.IsTTY {
-			_, err := fmt.Fprintln(opts.IO.ErrOut, "No quotas set.")
-			return err
-		}
-		return writeOutput(opts.IO, opts.Output, qs, func() error {
-			return RenderQuotaList(opts.IO.Out, qs, opts.tableOptions())
-		})
+		return writeList(&opts.TopicOptions, qs, "No quotas set.", RenderQuotaList)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -96,6 +97,16 @@ func (tf *topicFlags) complete(f *Factory, cmd *cobra.Command, opts *TopicOption
 
 func (o *TopicOptions) tableOptions() TableOptions {
 	return TableOptions{TTY: o.IsTTY, Color: o.Color}
+}
+
+// writeList writes a listing in the output o asks for, the table by
+// render; an empty table on a terminal is the line none on stderr instead.
+func writeList[T any](o *TopicOptions, items []T, none string, render func(io.Writer, []T, TableOptions) error) error {
+	if o.Output == OutputTable && len(items) == 0 && o.IsTTY {
+		_, err := fmt.Fprintln(o.IO.ErrOut, none)
+		return err
+	}
+	return writeOutput(o.IO, o.Output, items, func() error { return render(o.IO.Out, items, o.tableOptions()) })
 }
 
 // withTopicClient runs fn with a client for the options' cluster, under
@@ -280,13 +291,7 @@ func topicListRun(ctx context.Context, opts *TopicListOptions) error {
 		if err != nil {
 			return err
 		}
-		if opts.Output == OutputTable && len(ls) == 0 && opts.IsTTY {
-			_, err := fmt.Fprintln(opts.IO.ErrOut, "No topics.")
-			return err
-		}
-		return writeOutput(opts.IO, opts.Output, ls, func() error {
-			return RenderTopicList(opts.IO.Out, ls, opts.tableOptions())
-		})
+		return writeList(&opts.TopicOptions, ls, "No topics.", RenderTopicList)
 	})
 }
 

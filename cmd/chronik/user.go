@@ -244,13 +244,7 @@ func userListRun(ctx context.Context, opts *UserListOptions) error {
 		if err != nil {
 			return err
 		}
-		if opts.Output == OutputTable && len(us) == 0 && opts.IsTTY {
-			_, err := fmt.Fprintln(opts.IO.ErrOut, "No users. Create one with `chronik user create NAME`.")
-			return err
-		}
-		return writeOutput(opts.IO, opts.Output, us, func() error {
-			return RenderUserList(opts.IO.Out, us, opts.tableOptions())
-		})
+		return writeList(&opts.TopicOptions, us, "No users. Create one with `chronik user create NAME`.", RenderUserList)
 	})
 }
 
