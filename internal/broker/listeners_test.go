@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/binary"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,22 +25,7 @@ import (
 )
 
 // logBuffer collects a node's log lines, for tests that look for one.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testharness.Buffer }
 
 func (b *logBuffer) has(s string) func() bool {
 	return func() bool { return strings.Contains(b.String(), s) }

@@ -1,14 +1,12 @@
 package tlsreload_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // served is the subject common name a handshake with cfg gets now.
 func served(t *testing.T, r *tlsreload.Reloader, client *tls.Config) string {
@@ -54,7 +35,7 @@ func served(t *testing.T, r *tlsreload.Reloader, client *tls.Config) string {
 func TestRunReloadsChangedFiles(t *testing.T) {
 	pki := testharness.NewPKI(t, "CA")
 	cert, key := pki.Issue(testharness.CertOptions{Subject: pkix.Name{CommonName: "one"}, Server: true})
-	logs := &syncBuffer{}
+	logs := &testharness.Buffer{}
 	r, err := tlsreload.New(tlsreload.Options{Name: "test", CertFile: cert, KeyFile: key, CAFile: pki.CAFile,
 		ClientAuth: tls.RequireAndVerifyClientCert, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
