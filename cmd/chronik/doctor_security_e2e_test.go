@@ -23,15 +23,7 @@ import (
 // security flags and reports each finding; without the read token it gets
 // nothing. The SSL listener serves `topic list` with --tls-ca-file.
 func TestDoctorSecurityPostureE2E(t *testing.T) {
-	dir := t.TempDir()
-	copts := certs.Options{Dir: dir}
-	if _, err := certs.CreateCA(copts, false); err != nil {
-		t.Fatal(err)
-	}
-	copts.Lifetime = 10 * 24 * time.Hour
-	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
+	dir := testCerts(t, 10*24*time.Hour)
 	crt, key, ca := filepath.Join(dir, certs.NodeCertFile(1)), filepath.Join(dir, certs.NodeKeyFile(1)), filepath.Join(dir, certs.CACertFile)
 	cfg := inproc.Config(t)
 	cfg.OffsetsTopicPartitions = 1
@@ -104,17 +96,7 @@ func TestDoctorSecurityPostureE2E(t *testing.T) {
 // certificates takes one (--admin-cert-file/--admin-key-file) in place of
 // the read token; without it, a read is refused.
 func TestAdminClientCertificateCLI(t *testing.T) {
-	dir := t.TempDir()
-	copts := certs.Options{Dir: dir}
-	if _, err := certs.CreateCA(copts, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.CreateClient(copts, "ops"); err != nil {
-		t.Fatal(err)
-	}
+	dir := testCerts(t, 0, "ops")
 	ca := filepath.Join(dir, certs.CACertFile)
 	cfg := inproc.Config(t)
 	cfg.OffsetsTopicPartitions = 1

@@ -27,6 +27,29 @@ import (
 // listeners and the ACL authorizer. Anonymous PLAINTEXT clients are super
 // users, so the test can create the first SCRAM user the way an operator
 // bootstraps one on a loopback listener.
+// testCerts creates in a temporary directory, which it returns, a CA,
+// node 1's certificate for localhost and 127.0.0.1 and a client
+// certificate for each of clients, these two valid for lifetime (zero: the
+// default).
+func testCerts(t *testing.T, lifetime time.Duration, clients ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copts := certs.Options{Dir: dir}
+	if _, err := certs.CreateCA(copts, false); err != nil {
+		t.Fatal(err)
+	}
+	copts.Lifetime = lifetime
+	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cn := range clients {
+		if _, err := certs.CreateClient(copts, cn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 type securedNode struct {
 	plain, sasl, saslSSL string
 	ca                   string
@@ -34,14 +57,7 @@ type securedNode struct {
 
 func startSecuredNode(t *testing.T) securedNode {
 	t.Helper()
-	dir := t.TempDir()
-	copts := certs.Options{Dir: dir}
-	if _, err := certs.CreateCA(copts, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
+	dir := testCerts(t, 0)
 	cfg := inproc.Config(t)
 	cfg.OffsetsTopicPartitions = 1
 	cfg.Listeners = []broker.Listener{
@@ -265,17 +281,7 @@ func TestSecurityCLIErrors(t *testing.T) {
 // its certificate's subject is a super user that may manage ACLs; without
 // the certificate the handshake is refused with a message that says so.
 func TestKafkaClientCertificateCLI(t *testing.T) {
-	dir := t.TempDir()
-	copts := certs.Options{Dir: dir}
-	if _, err := certs.CreateCA(copts, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.CreateNode(copts, 1, []string{"localhost", "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.CreateClient(copts, "ops"); err != nil {
-		t.Fatal(err)
-	}
+	dir := testCerts(t, 0, "ops")
 	clientCrt, clientKey := filepath.Join(dir, certs.ClientCertFile("ops")), filepath.Join(dir, certs.ClientKeyFile("ops"))
 	pair, err := tls.LoadX509KeyPair(clientCrt, clientKey)
 	if err != nil {
