@@ -15,7 +15,7 @@ func aclBinding(name, principal string, op acl.Operation, perm acl.Permission) a
 }
 
 func TestAclsCreateDeleteSnapshotClone(t *testing.T) {
-	s := scramState(t) // the security metadata version
+	s := securityState(t)
 	a := aclBinding("orders", "User:alice", acl.OpRead, acl.PermissionAllow)
 	b := aclBinding("orders", "User:bob", acl.OpWrite, acl.PermissionDeny)
 	g := acl.Binding{ResourceType: acl.ResourceGroup, ResourceName: "app", PatternType: acl.PatternPrefixed,
@@ -28,14 +28,7 @@ func TestAclsCreateDeleteSnapshotClone(t *testing.T) {
 
 	// A clone shares the immutable set; a change to either does not reach the other.
 	c := s.Clone()
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, s)
 	if !reflect.DeepEqual(r.Acls.All(), s.Acls.All()) {
 		t.Fatalf("restored %v, want %v", r.Acls.All(), s.Acls.All())
 	}
@@ -71,7 +64,7 @@ func TestAclsCreateDeleteSnapshotClone(t *testing.T) {
 	}
 
 	// The same log gives the same snapshot on another node.
-	s2 := scramState(t)
+	s2 := securityState(t)
 	applyOK(t, s2, TypeCreateAcls, CreateAcls{Bindings: []acl.Binding{g, b, a}})
 	if _, err := s2.Apply(mustEncode(t, TypeDeleteAcls, DeleteAcls{Filters: []acl.Filter{f1, f2}})); err != nil {
 		t.Fatal(err)
@@ -84,7 +77,7 @@ func TestAclsCreateDeleteSnapshotClone(t *testing.T) {
 }
 
 func TestAclsRejected(t *testing.T) {
-	s := scramState(t)
+	s := securityState(t)
 	good := aclBinding("t", "User:a", acl.OpRead, acl.PermissionAllow)
 	for name, cmd := range map[string]CreateAcls{
 		"empty":             {},

@@ -7,18 +7,11 @@ import (
 	"testing"
 )
 
-func quotaState(t *testing.T) *State {
-	t.Helper()
-	s := New()
-	applyOK(t, s, TypeInitCluster, InitCluster{ClusterID: "c", MetadataVersion: SecurityMetadataVersion})
-	return s
-}
-
 func set(key string, v float64) QuotaOp { return QuotaOp{Key: key, Value: v} }
 func remove(key string) QuotaOp         { return QuotaOp{Key: key, Remove: true} }
 
 func TestAlterClientQuotasSetsRemovesAndSurvivesSnapshot(t *testing.T) {
-	s := quotaState(t)
+	s := securityState(t)
 	alice := QuotaEntity{User: Named("alice")}
 	aliceApp := QuotaEntity{User: Named("alice"), ClientID: Named("app")}
 	defClients := QuotaEntity{ClientID: DefaultQuotaName()}
@@ -37,14 +30,7 @@ func TestAlterClientQuotasSetsRemovesAndSurvivesSnapshot(t *testing.T) {
 		t.Fatalf("key %q", got)
 	}
 
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, s)
 	if v, ok := r.ClientQuotas.Value(defClients, QuotaProducerByteRate); !ok || v != 4096 {
 		t.Fatalf("restored default client quota %v %v", v, ok)
 	}
@@ -111,7 +97,7 @@ func TestAlterClientQuotasValidation(t *testing.T) {
 			if err := ValidateQuotaAlteration(tc.a); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("ValidateQuotaAlteration: %v, want %q", err, tc.want)
 			}
-			s := quotaState(t)
+			s := securityState(t)
 			good := QuotaAlteration{Entity: QuotaEntity{User: Named("ok")}, Ops: []QuotaOp{set(QuotaProducerByteRate, 5)}}
 			_, err := s.Apply(mustEncode(t, TypeAlterClientQuotas, AlterClientQuotas{Alterations: []QuotaAlteration{good, tc.a}}))
 			if !errors.Is(err, ErrRejected) {
@@ -129,7 +115,7 @@ func TestAlterClientQuotasValidation(t *testing.T) {
 		t.Fatalf("infinite value: %v", err)
 	}
 	// The same entity twice in one command is refused too.
-	s := quotaState(t)
+	s := securityState(t)
 	a := QuotaAlteration{Entity: user, Ops: []QuotaOp{set(QuotaProducerByteRate, 5)}}
 	if _, err := s.Apply(mustEncode(t, TypeAlterClientQuotas, AlterClientQuotas{Alterations: []QuotaAlteration{a, a}})); !errors.Is(err, ErrRejected) {
 		t.Fatalf("duplicate entity: %v", err)
@@ -150,7 +136,7 @@ func TestAlterClientQuotasNeedsSecurityMetadataVersion(t *testing.T) {
 }
 
 func TestMatchClientQuotas(t *testing.T) {
-	s := quotaState(t)
+	s := securityState(t)
 	var alts []QuotaAlteration
 	for _, e := range []QuotaEntity{
 		{User: Named("alice")},

@@ -7,12 +7,27 @@ import (
 	"testing"
 )
 
-// scramState is a state whose cluster runs the security metadata version.
-func scramState(t *testing.T) *State {
+// securityState is a state whose cluster runs the security metadata
+// version (SCRAM credentials, ACLs, quotas).
+func securityState(t *testing.T) *State {
 	t.Helper()
 	s := New()
 	applyOK(t, s, TypeInitCluster, InitCluster{ClusterID: "c", MetadataVersion: SecurityMetadataVersion})
 	return s
+}
+
+// restored is s after a snapshot and a restore.
+func restored(t *testing.T, s *State) *State {
+	t.Helper()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func cred(mechanism string, iterations int32, fill byte) ScramCredential {
@@ -26,7 +41,7 @@ func cred(mechanism string, iterations int32, fill byte) ScramCredential {
 }
 
 func TestAlterScramCredentialsUpsertsReplacesAndDeletes(t *testing.T) {
-	s := scramState(t)
+	s := securityState(t)
 	applyOK(t, s, TypeAlterScramCredentials, AlterScramCredentials{Upsertions: []ScramUpsertion{
 		{User: "alice", Mechanism: ScramSHA256, Credential: cred(ScramSHA256, 4096, 'a')},
 		{User: "alice", Mechanism: ScramSHA512, Credential: cred(ScramSHA512, 8192, 'b')},
@@ -53,14 +68,7 @@ func TestAlterScramCredentialsUpsertsReplacesAndDeletes(t *testing.T) {
 	}
 
 	// Snapshot and clone carry the credentials; the clone is independent.
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, s)
 	if c, ok := r.ScramCredentialFor("alice", ScramSHA512); !ok || !bytes.Equal(c.ServerKey, bytes.Repeat([]byte{'c'}, 64)) {
 		t.Fatalf("restored alice SHA-512: %v %v", c, ok)
 	}
@@ -93,7 +101,7 @@ func TestAlterScramCredentialsAllOrNothing(t *testing.T) {
 		}()}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := scramState(t)
+			s := securityState(t)
 			_, err := s.Apply(mustEncode(t, TypeAlterScramCredentials, bad))
 			if !errors.Is(err, ErrRejected) {
 				t.Fatalf("want a rejection, got %v", err)
