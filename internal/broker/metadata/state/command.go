@@ -211,6 +211,9 @@ var builtin = Commands{
 	TypeAlterClientQuotas:     Handle((*State).applyAlterClientQuotas),
 	TypeCreateAcls:            Handle((*State).applyCreateAcls),
 	TypeDeleteAcls:            handleResult((*State).applyDeleteAcls),
+	TypeStartReassignment:     Handle((*State).applyStartReassignment),
+	TypeCancelReassignment:    Handle((*State).applyCancelReassignment),
+	TypeCompleteReassignment:  Handle((*State).applyCompleteReassignment),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a

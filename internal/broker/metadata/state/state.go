@@ -24,6 +24,9 @@ type Broker struct {
 	KafkaAddr   string `json:"kafka_addr"`
 	ClusterAddr string `json:"cluster_addr"`
 	AdminAddr   string `json:"admin_addr,omitempty"` // admin API address other nodes and tools can use
+	// Rack is Kafka's broker.rack: replicas of a partition are spread over
+	// racks when every live broker has one. Empty: no rack.
+	Rack string `json:"rack,omitempty"`
 	// Listeners are the broker's advertised Kafka listeners (endpoints.go);
 	// KafkaAddr repeats the first for readers that predate them. Empty for
 	// brokers registered before listeners existed.
@@ -49,11 +52,18 @@ type Partition struct {
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
 	ISR            []int32 `json:"isr"`
+	// AddingReplicas and RemovingReplicas are set while a reassignment
+	// runs (reassign.go): Replicas is then the target followed by the
+	// replicas being removed.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 func (p Partition) clone() Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.AddingReplicas = slices.Clone(p.AddingReplicas)
+	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return p
 }
 

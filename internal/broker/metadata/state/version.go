@@ -36,6 +36,9 @@ const (
 	// SecurityMetadataVersion (2) adds client security: SCRAM credentials,
 	// ACLs and client quotas.
 	SecurityMetadataVersion = 2
+	// ReassignmentMetadataVersion (2) adds partition reassignment
+	// (reassign.go). Both it and client security arrive in version 2.
+	ReassignmentMetadataVersion = 2
 )
 
 // TypeSetMetadataVersion raises the cluster's active metadata version.
@@ -96,6 +99,8 @@ func since(typ string) int {
 	switch typ {
 	case TypeAlterScramCredentials, TypeCreateAcls, TypeDeleteAcls, TypeAlterClientQuotas:
 		return SecurityMetadataVersion
+	case TypeStartReassignment, TypeCancelReassignment, TypeCompleteReassignment:
+		return ReassignmentMetadataVersion
 	default:
 		return MinMetadataVersion
 	}
