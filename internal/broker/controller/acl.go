@@ -18,31 +18,39 @@ func aclErr(err error) error {
 	return err
 }
 
+// validAcls parts bindings or filters into the valid ones, with their
+// indexes, and errs answering each invalid one (aclErr).
+func validAcls[T interface{ Validate() error }](items []T) (valid []T, at []int, errs []error) {
+	errs = make([]error, len(items))
+	for i, it := range items {
+		if err := it.Validate(); err != nil {
+			errs[i] = aclErr(err)
+			continue
+		}
+		valid = append(valid, it)
+		at = append(at, i)
+	}
+	return valid, at, errs
+}
+
+// failAt answers err at each index of at.
+func failAt(errs []error, at []int, err error) {
+	for _, i := range at {
+		errs[i] = err
+	}
+}
+
 // CreateAcls creates bindings as Kafka's CreateAcls does, answering per
 // binding (nil: created, or already there): each invalid one gets
 // INVALID_REQUEST, the valid ones are committed together in one raft
 // command and share its outcome.
 func (c *Controller) CreateAcls(ctx context.Context, bindings []acl.Binding) []error {
-	errs := make([]error, len(bindings))
-	var valid []acl.Binding
-	var at []int
-	for i, b := range bindings {
-		if err := b.Validate(); err != nil {
-			errs[i] = aclErr(err)
-			continue
-		}
-		valid = append(valid, b)
-		at = append(at, i)
-	}
+	valid, at, errs := validAcls(bindings)
 	if len(valid) == 0 {
 		return errs
 	}
 	if _, err := c.propose(ctx, state.TypeCreateAcls, state.CreateAcls{Bindings: valid}); err != nil {
-		err = proposeErr(ctx, "create ACLs", err)
-		for _, i := range at {
-			errs[i] = err
-		}
-		return errs
+		failAt(errs, at, proposeErr(ctx, "create ACLs", err))
 	}
 	return errs
 }
@@ -54,33 +62,17 @@ func (c *Controller) CreateAcls(ctx context.Context, bindings []acl.Binding) []e
 // log (so a binding created concurrently is deleted on every node or none).
 func (c *Controller) DeleteAcls(ctx context.Context, filters []acl.Filter) ([][]acl.Binding, []error) {
 	matched := make([][]acl.Binding, len(filters))
-	errs := make([]error, len(filters))
-	var valid []acl.Filter
-	var at []int
-	for i, f := range filters {
-		if err := f.Validate(); err != nil {
-			errs[i] = aclErr(err)
-			continue
-		}
-		valid = append(valid, f)
-		at = append(at, i)
-	}
+	valid, at, errs := validAcls(filters)
 	if len(valid) == 0 {
 		return matched, errs
 	}
 	if len(valid) > state.MaxAclFilters {
-		err := errorf(kerr.InvalidRequest, "%d filters in one request, the limit is %d", len(valid), state.MaxAclFilters)
-		for _, i := range at {
-			errs[i] = err
-		}
+		failAt(errs, at, errorf(kerr.InvalidRequest, "%d filters in one request, the limit is %d", len(valid), state.MaxAclFilters))
 		return matched, errs
 	}
 	res, err := c.propose(ctx, state.TypeDeleteAcls, state.DeleteAcls{Filters: valid})
 	if err != nil {
-		err = proposeErr(ctx, "delete ACLs", err)
-		for _, i := range at {
-			errs[i] = err
-		}
+		failAt(errs, at, proposeErr(ctx, "delete ACLs", err))
 		return matched, errs
 	}
 	for j, i := range at {

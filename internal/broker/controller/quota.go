@@ -49,11 +49,7 @@ func (c *Controller) AlterClientQuotas(ctx context.Context, alts []state.QuotaAl
 		return errs
 	}
 	if _, err := c.propose(ctx, state.TypeAlterClientQuotas, cmd); err != nil {
-		err = proposeErr(ctx, "alter client quotas", err)
-		for _, i := range applied {
-			errs[i] = err
-		}
-		return errs
+		failAt(errs, applied, proposeErr(ctx, "alter client quotas", err))
 	}
 	return errs
 }
