@@ -223,6 +223,13 @@ func (n *Node) applyConfChange(e *raftpb.Entry) error {
 	n.confState = cs
 	n.setVotersFrom(cs)
 	n.log.Info("raft configuration changed", "voters", cs.GetVoters(), "learners", cs.GetLearners())
+	removed, err := n.learnAddresses(cc)
+	if err != nil {
+		return err
+	}
+	if removed {
+		return ErrRemoved
+	}
 	return nil
 }
 
@@ -325,8 +332,13 @@ func (d timedDisk) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 
 // fail stops the node as a voter after a fatal error; the loop returns right after.
 func (n *Node) fail(cause error) {
-	n.log.Error("raft node stopped: it no longer votes, replicates or applies; "+
-		"fix the cause and restart the process", "error", cause, "applied", n.applied.Load())
+	if errors.Is(cause, ErrRemoved) {
+		n.log.Error("this node was removed from the cluster's raft membership; it stops following the metadata log "+
+			"and must not be restarted with this data directory", "applied", n.applied.Load())
+	} else {
+		n.log.Error("raft node stopped: it no longer votes, replicates or applies; "+
+			"fix the cause and restart the process", "error", cause, "applied", n.applied.Load())
+	}
 	n.halt(fmt.Errorf("raft node %d stopped: %w", n.cfg.NodeID, cause))
 	n.raft.Stop()
 	_ = n.transport.Close() // always nil; peers now see this node as unreachable

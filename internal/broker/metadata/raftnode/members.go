@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -29,11 +30,7 @@ func initialVoters(store *raftstore.Store, snap *raftpb.Snapshot, cfg Config, fr
 		}
 		return out, nil
 	}
-	cs := snap.GetMetadata().GetConfState()
-	for _, id := range cs.GetVoters() {
-		out[id] = true
-	}
-	for _, id := range cs.GetVotersOutgoing() {
+	for _, id := range membersOf(snap.GetMetadata().GetConfState()) {
 		out[id] = true
 	}
 	first, err := store.FirstIndex()
@@ -68,33 +65,36 @@ func initialVoters(store *raftstore.Store, snap *raftpb.Snapshot, cfg Config, fr
 	return out, nil
 }
 
-// applyToSet adds the nodes a conf change adds as voters; removals are left to the loop,
-// which applies them from the committed log.
+// applyToSet adds the nodes a conf change adds as voters or learners; removals are left to
+// the loop, which applies them from the committed log.
 func applyToSet(set map[uint64]bool, cc *raftpb.ConfChangeV2) {
 	for _, c := range cc.GetChanges() {
-		if c.GetType() == raftpb.ConfChangeAddNode {
+		if t := c.GetType(); t == raftpb.ConfChangeAddNode || t == raftpb.ConfChangeAddLearnerNode {
 			set[c.GetNodeId()] = true
 		}
 	}
 }
 
-// setVoters publishes the set of nodes the transport hears from.
+// setVoters publishes the set of nodes the transport hears from: voters and learners.
 func (n *Node) setVoters(set map[uint64]bool) { n.voters.Store(&set) }
 
-// setVotersFrom publishes a ConfState's voters; called by the loop after a conf change or
-// a snapshot.
+// setVotersFrom publishes a ConfState's members (voters and learners); called by the loop
+// after a conf change or a snapshot.
 func (n *Node) setVotersFrom(cs *raftpb.ConfState) {
 	set := map[uint64]bool{}
-	for _, id := range cs.GetVoters() {
-		set[id] = true
-	}
-	for _, id := range cs.GetVotersOutgoing() {
+	for _, id := range membersOf(cs) {
 		set[id] = true
 	}
 	n.setVoters(set)
 }
 
-// isVoter is the transport's membership check.
+// membersOf lists every node a ConfState names: voters (incoming and outgoing) and learners
+// (current and next). A learner follows the log, so it must be heard too.
+func membersOf(cs *raftpb.ConfState) []uint64 {
+	return slices.Concat(cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext())
+}
+
+// isVoter is the transport's membership check: voters and learners.
 func (n *Node) isVoter(id uint64) bool {
 	set := n.voters.Load()
 	return set != nil && (*set)[id]

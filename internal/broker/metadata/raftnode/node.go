@@ -159,6 +159,14 @@ type Config struct {
 	// node reports its raft store's fsync latency with it. It must not
 	// block.
 	OnSave func(time.Duration)
+	// Join starts a node with no raft state as a joiner instead of a founder: Peers are the
+	// current members' addresses (this node not among them), ClusterToken is the cluster's
+	// token, and the node waits for the leader to add it (AddLearner). Ignored once raft
+	// state exists.
+	Join bool
+	// VoterTarget is how many voters the leader keeps by promoting caught-up learners
+	// (--metadata-voters); 0 never promotes.
+	VoterTarget int
 }
 
 // withDefaults fills zero fields.
@@ -267,6 +275,9 @@ type Node struct {
 	targetSet    bool
 	peersChecked bool
 	snapAttempt  uint64
+
+	bookMu sync.Mutex
+	book   map[uint64]string // cluster address of every member added by a conf change (membersFile)
 
 	haltOnce sync.Once
 	halted   chan struct{} // closed by a fatal error or Close

@@ -68,7 +68,16 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		return nil, err
 	}
 	fresh := raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) && last == 0
-	if fresh {
+	joining := fresh && cfg.Join
+	switch {
+	case joining:
+		if _, ok := cfg.Peers[cfg.NodeID]; ok {
+			return nil, fmt.Errorf("joining node %d is already among the members %v", cfg.NodeID, sortedIDs(cfg.Peers))
+		}
+		if cfg.ClusterToken == "" || len(cfg.Peers) == 0 {
+			return nil, errors.New("joining needs the cluster token and the members' addresses")
+		}
+	case fresh:
 		if _, ok := cfg.Peers[cfg.NodeID]; !ok {
 			return nil, fmt.Errorf("peers %v do not include this node (%d)", sortedIDs(cfg.Peers), cfg.NodeID)
 		}
@@ -102,7 +111,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		confState:       snap.GetMetadata().GetConfState(),
 		commit:          hs.GetCommit(),
 		startCommit:     hs.GetCommit(),
-		peersChecked:    fresh, // a founder's voters are its peers
+		peersChecked:    fresh || cfg.Join, // a founder's voters are its peers; a joiner's come from the leader
 		snapAttempt:     snapIndex,
 		halted:          make(chan struct{}),
 		stop:            make(chan struct{}),
@@ -125,6 +134,9 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		return nil, err
 	}
 	n.setVoters(voters)
+	if n.book, err = readMembers(cfg.Dir); err != nil {
+		return nil, err
+	}
 	n.applied.Store(snapIndex)
 	n.snapIndex.Store(snapIndex)
 	n.leaderlessSince.Store(n.now())
@@ -143,7 +155,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		Logger:                    raftstore.RaftLogger(logger),
 	}
 	var peers []raft.Peer
-	if fresh {
+	if fresh && !joining { // a joiner starts empty: the leader sends it a snapshot or the log
 		for _, id := range sortedIDs(cfg.Peers) {
 			peers = append(peers, raft.Peer{ID: id})
 		}
@@ -152,7 +164,13 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		return nil, err
 	}
 
-	others := make(map[uint64]string, len(cfg.Peers))
+	// Addresses learned from conf changes first; --peers (the operator's word) wins.
+	others := make(map[uint64]string, len(cfg.Peers)+len(n.book))
+	for id, addr := range n.book {
+		if id != cfg.NodeID {
+			others[id] = addr
+		}
+	}
 	for id, addr := range cfg.Peers {
 		if id != cfg.NodeID {
 			others[id] = addr
@@ -178,7 +196,9 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 	}
 	n.cancel = cancel
 
-	if fresh {
+	if joining {
+		n.log.Info("raft node joining a running cluster; waiting for the leader to add it", "members", sortedIDs(cfg.Peers))
+	} else if fresh {
 		n.log.Info("raft node founding a new cluster", "voters", sortedIDs(cfg.Peers), "cluster_token", token)
 	} else {
 		n.log.Info("raft node restarting from stored state", "snapshot_index", snapIndex,
@@ -192,6 +212,10 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 	if cfg.ClusterID != "" {
 		n.bg.Add(1)
 		go n.initCluster(runCtx)
+	}
+	if cfg.VoterTarget > 0 {
+		n.bg.Add(1)
+		go n.keepVoters(runCtx)
 	}
 	return n, nil
 }

@@ -34,6 +34,9 @@ type Status struct {
 	// error or Close, with the numbers as they were then.
 	Role   string   `json:"role"`
 	Voters []uint64 `json:"voters"`
+	// Learners are the members that follow the log without voting (joined nodes beyond the
+	// voter target, or not caught up yet).
+	Learners []uint64 `json:"learners,omitempty"`
 	// Ready is Node.Ready: a leader is known and this node has caught up.
 	Ready bool `json:"ready"`
 	// Progress is the leader's view of every voter, itself included; empty elsewhere.
@@ -48,6 +51,8 @@ type PeerProgress struct {
 	// Match is the highest entry known to be in the peer's log; Next the next one to send.
 	Match uint64 `json:"match"`
 	Next  uint64 `json:"next"`
+	// Learner: the peer follows the log without voting.
+	Learner bool `json:"learner,omitempty"`
 	// State is "probe" (finding the peer's log end), "replicate" (streaming entries) or
 	// "snapshot" (the peer needs a snapshot).
 	State string `json:"state"`
@@ -80,6 +85,7 @@ func (n *Node) finalStatus() Status {
 	defer n.mu.Unlock()
 	s := n.final
 	s.Voters = slices.Clone(s.Voters)
+	s.Learners = slices.Clone(s.Learners)
 	return s
 }
 
@@ -99,6 +105,13 @@ func (n *Node) buildStatus(rs raft.Status) Status {
 		s.Voters = append(s.Voters, id)
 	}
 	slices.Sort(s.Voters)
+	for id := range rs.Config.Learners {
+		s.Learners = append(s.Learners, id)
+	}
+	for id := range rs.Config.LearnersNext {
+		s.Learners = append(s.Learners, id)
+	}
+	slices.Sort(s.Learners)
 	if len(rs.Progress) == 0 {
 		return s
 	}
@@ -109,6 +122,7 @@ func (n *Node) buildStatus(rs raft.Status) Status {
 			Match:        pr.Match,
 			Next:         pr.Next,
 			State:        progressState(pr.State),
+			Learner:      pr.IsLearner,
 			RecentActive: pr.RecentActive,
 		}
 		if id == n.cfg.NodeID {
