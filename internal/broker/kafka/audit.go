@@ -17,10 +17,10 @@ import (
 
 // isAudited reports the admin APIs whose answers audited logs:
 // CreateTopics, DeleteTopics, CreatePartitions, DeleteGroups, ElectLeaders,
-// IncrementalAlterConfigs and OffsetDelete.
+// IncrementalAlterConfigs, AlterPartitionReassignments and OffsetDelete.
 func isAudited(key int16) bool {
 	switch key {
-	case 19, 20, 37, 42, 43, 44, 47:
+	case 19, 20, 37, 42, 43, 44, 45, 47:
 		return true
 	}
 	return false
@@ -107,6 +107,15 @@ func auditOutcomes(req kmsg.Request, resp kmsg.Response) []string {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		for _, rr := range r.Resources {
 			add(fmt.Sprintf("%s %s", rr.ResourceType, rr.ResourceName), rr.ErrorCode)
+		}
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		if r.ErrorCode != 0 {
+			add("cluster", r.ErrorCode)
+		}
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				add(fmt.Sprintf("partition %s/%d", t.Topic, p.Partition), p.ErrorCode)
+			}
 		}
 	case *kmsg.OffsetDeleteResponse:
 		g := req.(*kmsg.OffsetDeleteRequest).Group

@@ -155,6 +155,8 @@ func (b *Backend) served() []served {
 		b.deleteGroupsAPI(),
 		b.electLeadersAPI(),
 		b.incrementalAlterConfigsAPI(),
+		b.alterPartitionReassignmentsAPI(),
+		b.listPartitionReassignmentsAPI(),
 		b.offsetDeleteAPI(),
 		b.describeClientQuotasAPI(),
 		b.alterClientQuotasAPI(),
