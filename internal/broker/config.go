@@ -26,6 +26,7 @@ type Config struct {
 	KafkaAddr          string // listen address, e.g. ":9092"; ":0" picks a free port
 	AdvertiseKafkaAddr string // host:port clients are told to use; empty = localhost:<bound port>
 	AdminAddr          string // admin HTTP listen address; empty disables it
+	Rack               string // Kafka's broker.rack; empty: no rack
 	// AdminToken, when set, is required (Authorization: Bearer) by the
 	// admin API's mutating endpoints. AdminInsecure allows a non-loopback
 	// admin listener without one.

@@ -417,6 +417,7 @@ func (n *Node) startLoops() {
 		n.controller.RunLiveness(runCtx, n.activity, n.refusedDials, livenessInterval, cfg.BrokerSessionTimeout)
 	})
 	n.spawn(func() { n.runISRMaintenance(runCtx) })
+	n.spawn(func() { n.runReassignments(runCtx) })
 	n.spawn(func() {
 		n.controller.RunLeaderRebalance(runCtx, func() bool { return n.raft.Status().Role == "leader" }, cfg.LeaderRebalanceInterval)
 	})
@@ -487,6 +488,7 @@ func (n *Node) register(ctx context.Context) {
 		Listeners:   n.endpoints(),
 		ClusterAddr: n.addrs.AdvertiseCluster,
 		AdminAddr:   n.advertisedAdmin(),
+		Rack:        n.cfg.Rack,
 		Incarnation: binary.BigEndian.Uint64(inc[:]),
 	}
 	if err := n.controller.Register(ctx, b, 200*time.Millisecond); err == nil {
