@@ -152,6 +152,7 @@ localhost:9092:
 		NewCmdUser(f),
 		NewCmdACL(f),
 		NewCmdQuota(f),
+		NewCmdPartition(f),
 		NewCmdISR(f),
 		NewCmdCluster(f),
 		NewCmdDoctor(f, nil),
