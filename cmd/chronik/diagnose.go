@@ -270,7 +270,8 @@ func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionF
 
 // NewCmdCluster builds the `chronik cluster` command group.
 func NewCmdCluster(f *Factory) *cobra.Command {
-	return commandGroup("cluster <command>", "Inspect the cluster as a whole", NewCmdClusterStatus(f, nil))
+	return commandGroup("cluster <command>", "Inspect the cluster as a whole", NewCmdClusterStatus(f, nil),
+		NewCmdClusterRebalance(f, nil))
 }
 
 // ClusterStatusOptions are the inputs of `chronik cluster status`.

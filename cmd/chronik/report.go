@@ -96,7 +96,14 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 
 // RenderClusterStatus prints the brokers table and the summary lines.
 func RenderClusterStatus(w io.Writer, cs diagnose.ClusterStatus, opts TableOptions) error {
-	t := NewTable(opts, "BROKER", "STATE", "CONTROLLER", "RAFT", "KAFKA", "ADMIN", "LAST HEARTBEAT")
+	// RACK only when some broker has one: clusters without racks keep
+	// their table.
+	racks := slices.ContainsFunc(cs.Brokers, func(b diagnose.BrokerRow) bool { return b.Rack != "" })
+	headers := []string{"BROKER", "STATE", "CONTROLLER", "RAFT", "KAFKA", "ADMIN", "LAST HEARTBEAT"}
+	if racks {
+		headers = slices.Insert(headers, 4, "RACK")
+	}
+	t := NewTable(opts, headers...)
 	for _, b := range cs.Brokers {
 		state := Cell{Text: b.State}
 		switch b.State {
@@ -115,8 +122,12 @@ func RenderClusterStatus(w io.Writer, cs diagnose.ClusterStatus, opts TableOptio
 		if b.LastHeartbeatSeconds != nil {
 			hb = secondsCell(b.LastHeartbeatSeconds)
 		}
-		t.RowCells(Cell{Text: strconv.Itoa(int(b.ID))}, state, Cell{Text: ctl}, Cell{Text: orDash(b.RaftRole)},
-			Cell{Text: b.KafkaAddr}, Cell{Text: orDash(b.AdminAddr)}, Cell{Text: hb})
+		cells := []Cell{{Text: strconv.Itoa(int(b.ID))}, state, {Text: ctl}, {Text: orDash(b.RaftRole)},
+			{Text: b.KafkaAddr}, {Text: orDash(b.AdminAddr)}, {Text: hb}}
+		if racks {
+			cells = slices.Insert(cells, 4, Cell{Text: orDash(b.Rack)})
+		}
+		t.RowCells(cells...)
 	}
 	if err := t.Render(w); err != nil {
 		return err

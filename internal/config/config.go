@@ -110,6 +110,8 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.SuperUsers }},
 		{name: "allow-everyone-if-no-acl-found", usage: "with --authorizer acl, allow an operation on a resource no ACL applies to (Kafka's allow.everyone.if.no.acl.found)",
 			field: func(s *settings) any { return &s.cfg.AllowEveryoneIfNoACLFound }},
+		{name: "rack", usage: "this broker's rack (Kafka's broker.rack): topic creation and `cluster rebalance` spread each partition's replicas over racks when every live broker has one",
+			field: func(s *settings) any { return &s.cfg.Rack }},
 		{name: "admin-addr", usage: "admin HTTP listener address (empty disables it)",
 			field: func(s *settings) any { return &s.cfg.AdminAddr }},
 		{name: "admin-token", usage: "bearer token the admin API's mutating endpoints require (required for a non-loopback --admin-addr)",

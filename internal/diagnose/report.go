@@ -84,6 +84,7 @@ type BrokerRow struct {
 	ID         int32  `json:"id"`
 	KafkaAddr  string `json:"kafka_addr"`
 	AdminAddr  string `json:"admin_addr"`
+	Rack       string `json:"rack,omitempty"`
 	State      string `json:"state"` // up, fenced, shut_down, unreachable; waiting in a partial view
 	Controller bool   `json:"controller"`
 	// LastHeartbeatSeconds as the controller reports it.
@@ -121,7 +122,7 @@ func BuildClusterStatus(v api.ClusterView, findings []api.Finding) ClusterStatus
 	if list != nil {
 		cs.ControllerID = list.ControllerID
 		for _, b := range list.Brokers {
-			row := BrokerRow{ID: b.ID, KafkaAddr: b.KafkaAddr, AdminAddr: b.AdminAddr, State: "up",
+			row := BrokerRow{ID: b.ID, KafkaAddr: b.KafkaAddr, AdminAddr: b.AdminAddr, Rack: b.Rack, State: "up",
 				Controller: b.Controller, LastHeartbeatSeconds: b.LastHeartbeatSeconds}
 			switch {
 			case b.ShutDown:

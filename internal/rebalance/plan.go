@@ -64,6 +64,7 @@ type Load struct {
 type Plan struct {
 	// RackAware: every live broker has a rack, so placement honours them.
 	RackAware bool     `json:"rack_aware"`
+	BatchSize int      `json:"batch_size"`
 	Notes     []string `json:"notes,omitempty"`
 	Moves     []Move   `json:"moves"`
 	// Batches are Moves cut into groups of at most BatchSize, applied one
@@ -144,7 +145,7 @@ func Compute(brokers []Broker, parts []Partition, opts Options) (Plan, error) {
 		}
 	}
 	slices.Sort(pl.live)
-	var plan Plan
+	plan := Plan{BatchSize: opts.BatchSize}
 	switch {
 	case len(racked) > 0 && unracked > 0:
 		plan.Notes = append(plan.Notes, fmt.Sprintf("%d live brokers have no rack: racks are ignored (set --rack on every broker)", unracked))

@@ -66,9 +66,10 @@ type BrokerInfo struct {
 	ID          int32  `json:"id"`
 	KafkaAddr   string `json:"kafka_addr"`
 	ClusterAddr string `json:"cluster_addr"`
-	AdminAddr   string `json:"admin_addr"` // host:port of its admin API, for discovery
-	Fenced      bool   `json:"fenced"`     // the controller fenced it: out of every ISR, leads nothing
-	ShutDown    bool   `json:"shut_down"`  // fenced by its own controlled shutdown
+	AdminAddr   string `json:"admin_addr"`     // host:port of its admin API, for discovery
+	Rack        string `json:"rack,omitempty"` // --rack (Kafka's broker.rack); empty: none
+	Fenced      bool   `json:"fenced"`         // the controller fenced it: out of every ISR, leads nothing
+	ShutDown    bool   `json:"shut_down"`      // fenced by its own controlled shutdown
 	Controller  bool   `json:"controller"`
 	// LastHeartbeatSeconds is how long ago the controller last heard from
 	// the broker; only the controller knows (nil elsewhere, and for itself 0).

@@ -31,7 +31,7 @@ func (s nodeSource) Brokers() api.Brokers {
 	out := api.Brokers{ControllerID: controllerID, Controller: leading, Brokers: []api.BrokerInfo{}}
 	for _, b := range bs {
 		out.Brokers = append(out.Brokers, api.BrokerInfo{
-			ID: b.ID, KafkaAddr: b.KafkaAddr, ClusterAddr: b.ClusterAddr, AdminAddr: b.AdminAddr,
+			ID: b.ID, KafkaAddr: b.KafkaAddr, ClusterAddr: b.ClusterAddr, AdminAddr: b.AdminAddr, Rack: b.Rack,
 			Fenced: b.Fenced, ShutDown: b.ShutDown, Controller: b.ID == controllerID,
 			LastHeartbeatSeconds: ago(b.LastContact, now),
 		})

@@ -260,7 +260,7 @@ func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool)
 		case rf > len(live):
 			return nil, errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (%d: %v)", rf, len(live), live)
 		}
-		if assignment, err = AssignReplicas(live, n, rf, randomStart()); err != nil {
+		if assignment, err = c.assign(s, "topic "+req.Name, live, n, rf); err != nil {
 			return nil, errorf(kerr.InvalidReplicationFactor, "%v", err)
 		}
 	}
@@ -383,7 +383,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, name string, count in
 		if rf > len(live) {
 			return errorf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d brokers are live", name, rf, len(live))
 		}
-		if assignment, err = AssignReplicas(live, add, rf, randomStart()); err != nil {
+		if assignment, err = c.assign(s, "topic "+name, live, add, rf); err != nil {
 			return errorf(kerr.InvalidReplicationFactor, "%v", err)
 		}
 	} else if len(assignment) != add {

@@ -82,6 +82,7 @@ func (b *Backend) metadataResponse(ctx context.Context, c *Conn, req *kmsg.Metad
 	for _, br := range liveBrokers(s) {
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID = br.ID
+		rb.Rack = rackOf(br)
 		var ok bool
 		if rb.Host, rb.Port, ok = listenerAddr(br, c.Listener); !ok {
 			continue

@@ -27,6 +27,7 @@ func (b *Backend) handleDescribeCluster(ctx context.Context, c *Conn, kreq kmsg.
 	for _, lb := range liveBrokers(s) {
 		br := kmsg.NewDescribeClusterResponseBroker()
 		br.NodeID = lb.ID
+		br.Rack = rackOf(lb)
 		var ok bool
 		if br.Host, br.Port, ok = listenerAddr(lb, c.Listener); !ok {
 			continue // brokers without the client's listener are left out
