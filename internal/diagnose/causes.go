@@ -718,6 +718,8 @@ func effectText(code string, n int) string {
 		return fmt.Sprintf("%d %s whose leader is outside its ISR", n, parts)
 	case CodeReplicaNotRunning:
 		return fmt.Sprintf("%d %s with a replica not running", n, parts)
+	case CodeRacksNotHonoured:
+		return fmt.Sprintf("%d %s with two replicas in one rack while others are free", n, parts)
 	}
 	return fmt.Sprintf("%d %s", n, code)
 }

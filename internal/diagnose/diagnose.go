@@ -304,6 +304,7 @@ func allRules() []rule {
 		ruleSecurityPlaintextListener,
 		ruleSecurityOpenAccess,
 		ruleCertExpiring,
+		ruleRacksNotHonoured,
 	}
 }
 
