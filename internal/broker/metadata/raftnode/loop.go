@@ -223,6 +223,13 @@ func (n *Node) applyConfChange(e *raftpb.Entry) error {
 	n.confState = cs
 	n.setVotersFrom(cs)
 	n.log.Info("raft configuration changed", "voters", cs.GetVoters(), "learners", cs.GetLearners())
+	for _, c := range cc.AsV2().GetChanges() {
+		if c.GetType() == raftpb.ConfChangeAddLearnerNode {
+			// A new member far behind is sent the stored snapshot, and refuses one whose
+			// configuration does not name it: store one that does, now.
+			n.snapNow = true
+		}
+	}
 	removed, err := n.learnAddresses(cc)
 	if err != nil {
 		return err
@@ -237,6 +244,15 @@ func (n *Node) applyConfChange(e *raftpb.Entry) error {
 // membership has been replayed.
 func (n *Node) afterApply() {
 	applied := n.applied.Load()
+	if n.awaitSelf {
+		// A joiner knows nothing of the log before the leader's first append: it is caught
+		// up only once it applied the conf change that added it, and what was committed then.
+		if !slices.Contains(membersOf(n.confState), n.cfg.NodeID) {
+			return
+		}
+		n.awaitSelf = false
+		n.readyTarget = max(n.readyTarget, n.commit)
+	}
 	if n.targetSet && !n.caughtUp.Load() && applied >= n.readyTarget {
 		n.caughtUp.Store(true)
 		n.log.Info("raft node caught up", "applied", applied, "leader", n.lead.Load())
@@ -270,9 +286,10 @@ func (n *Node) checkPeers() {
 // store is fatal like a failed Save: the disk is not to be trusted with more raft state.
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
-	if applied-n.snapAttempt < n.cfg.SnapshotEntries {
+	if !n.snapNow && applied-n.snapAttempt < n.cfg.SnapshotEntries {
 		return nil
 	}
+	n.snapNow = false
 	n.snapAttempt = applied
 	data, err := n.st.Load().Snapshot()
 	if err != nil {

@@ -327,14 +327,39 @@ func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChangeV2, done fun
 	}
 }
 
-// memberAddr is the cluster address this node knows for member id.
+// memberAddr is the cluster address this node knows for member id: from the conf change
+// that added it, else from the transport's peers (--peers); for itself, what the others
+// were told.
 func (n *Node) memberAddr(id uint64) string {
-	if id == n.cfg.NodeID {
+	n.bookMu.Lock()
+	addr := n.book[id]
+	n.bookMu.Unlock()
+	switch {
+	case addr != "":
+		return addr
+	case id == n.cfg.NodeID && n.cfg.Peers[id] != "":
+		return n.cfg.Peers[id]
+	case id == n.cfg.NodeID:
 		return n.cfg.ListenAddr
 	}
-	n.bookMu.Lock()
-	defer n.bookMu.Unlock()
-	return n.book[id]
+	return n.transport.PeerStatus()[id].Addr
+}
+
+// memberIDs lists the current members, voters and learners, from raft's own configuration.
+func (n *Node) memberIDs() []uint64 {
+	rs := n.raft.Status()
+	var ids []uint64
+	for id := range rs.Config.Voters.IDs() {
+		ids = append(ids, id)
+	}
+	for id := range rs.Config.Learners {
+		ids = append(ids, id)
+	}
+	for id := range rs.Config.LearnersNext {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Members returns the leader's view of every raft member, sorted by id; ErrNotLeader

@@ -128,7 +128,7 @@ func TestJoinersPromotedUpToTarget(t *testing.T) {
 		v, l := roles(leader)
 		return slices.Equal(v, []uint64{1, 2, 3, 4, 5}) && len(l) == 0
 	})
-	allocate(t, leader, 1)
+	allocate(t, c.waitHealthy(), 1)
 	c.waitConverged()
 }
 

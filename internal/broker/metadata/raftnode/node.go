@@ -34,8 +34,8 @@
 //
 // # Who is heard
 //
-// The transport hears only current voters (the ConfState, as of the last applied conf change
-// or snapshot) under the identity their connection proved (Config.Security), and every raft
+// The transport hears only current members, voters and learners (the ConfState, as of the
+// last applied conf change or snapshot; see membership.go for joining and leaving) under the identity their connection proved (Config.Security), and every raft
 // message must come from that identity. A proposal forwarded by a follower (MsgProp) is
 // checked entry by entry before raft.Step, as the local proposer checks its own: a normal
 // entry whose envelope names its sender, holding a command this binary decodes, of a metadata
@@ -164,6 +164,12 @@ type Config struct {
 	// token, and the node waits for the leader to add it (AddLearner). Ignored once raft
 	// state exists.
 	Join bool
+	// JoinContact, on a node with no raft state, is any member's cluster address (--join):
+	// Start first asks the cluster to add this node (authenticated with Security), at the
+	// address Advertise, and takes the members' addresses and the token from the answer;
+	// then it starts as with Join. Ignored once raft state exists.
+	JoinContact string
+	Advertise   string
 	// VoterTarget is how many voters the leader keeps by promoting caught-up learners
 	// (--metadata-voters); 0 never promotes.
 	VoterTarget int
@@ -274,8 +280,11 @@ type Node struct {
 	readyTarget  uint64
 	targetSet    bool
 	peersChecked bool
+	awaitSelf    bool // a joiner not yet in the configuration it applied; see afterApply
 	snapAttempt  uint64
+	snapNow      bool // snapshot after this Ready whatever SnapshotEntries says (a member was added)
 
+	token  string // the transport's cluster token, handed to joiners
 	bookMu sync.Mutex
 	book   map[uint64]string // cluster address of every member added by a conf change (membersFile)
 

@@ -68,6 +68,11 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		return nil, err
 	}
 	fresh := raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) && last == 0
+	if fresh && cfg.JoinContact != "" {
+		if cfg, err = joinFirst(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
+	}
 	joining := fresh && cfg.Join
 	switch {
 	case joining:
@@ -113,6 +118,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		startCommit:     hs.GetCommit(),
 		peersChecked:    fresh || cfg.Join, // a founder's voters are its peers; a joiner's come from the leader
 		snapAttempt:     snapIndex,
+		awaitSelf:       joining,
 		halted:          make(chan struct{}),
 		stop:            make(chan struct{}),
 		loopDone:        make(chan struct{}),
@@ -127,6 +133,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 	if h.wrapDisk != nil {
 		n.disk = h.wrapDisk(n.disk)
 	}
+	n.token = token
 	n.st.Store(st)
 	n.dropLog = netlimit.NewLogLimiter(dropLogInterval)
 	voters, err := initialVoters(store, snap, cfg, fresh)
@@ -188,6 +195,7 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 		Security:         cfg.Security,
 		IsMember:         n.isVoter,
 	})
+	n.transport.Handle(transport.PurposeJoin, n.serveJoin)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.transport.Start(runCtx); err != nil {
 		cancel()
@@ -333,4 +341,30 @@ func (n *Node) campaignAlone(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// joinFirst asks the cluster at cfg.JoinContact to add this node and turns the answer into a
+// joiner's configuration: the members' addresses as Peers, the cluster's token, Join set.
+// The addresses are stored at once, so a restart before the first snapshot knows them.
+func joinFirst(ctx context.Context, cfg Config, logger *slog.Logger) (Config, error) {
+	if cfg.Advertise == "" {
+		return cfg, errors.New("joining needs this node's advertised cluster address")
+	}
+	logger.Info("asking the cluster to add this node", "join", cfg.JoinContact, "advertise", cfg.Advertise)
+	j, err := join(ctx, JoinConfig{NodeID: cfg.NodeID, Advertise: cfg.Advertise, Contact: cfg.JoinContact,
+		Security: cfg.Security}, logger)
+	if err != nil {
+		return cfg, err
+	}
+	if err := writeMembers(cfg.Dir, j.members); err != nil {
+		return cfg, err
+	}
+	cfg.Peers = map[uint64]string{}
+	for id, addr := range j.members {
+		if id != cfg.NodeID {
+			cfg.Peers[id] = addr
+		}
+	}
+	cfg.ClusterToken, cfg.Join = j.token, true
+	return cfg, nil
 }

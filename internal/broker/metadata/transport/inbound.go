@@ -167,10 +167,12 @@ func (t *Transport) acceptHandshake(raw net.Conn) (net.Conn, handshake, error) {
 	case err != nil:
 		// Not a chronik node, or a truncated handshake: nothing to answer.
 		return nil, h, err
-	case h.clusterID != t.cfg.ClusterID:
+	case h.purpose == PurposeJoin && (h.clusterID != "" || (h.to != 0 && h.to != t.cfg.NodeID)):
+		return nil, h, t.reject(c, h, fmt.Sprintf("a join names no cluster token and node %d or none, not %q and %d", t.cfg.NodeID, h.clusterID, h.to))
+	case h.purpose != PurposeJoin && h.clusterID != t.cfg.ClusterID:
 		return nil, h, t.reject(c, h, fmt.Sprintf("cluster id mismatch: node %d is in cluster %q, dialer says %q",
 			t.cfg.NodeID, t.cfg.ClusterID, h.clusterID))
-	case h.to != t.cfg.NodeID:
+	case h.purpose != PurposeJoin && h.to != t.cfg.NodeID:
 		return nil, h, t.reject(c, h, fmt.Sprintf("wrong node: this is node %d, dialer wanted node %d", t.cfg.NodeID, h.to))
 	case h.from == 0 || h.from == t.cfg.NodeID:
 		return nil, h, t.reject(c, h, fmt.Sprintf("invalid dialer node id %d", h.from))
@@ -185,7 +187,7 @@ func (t *Transport) acceptHandshake(raw net.Conn) (net.Conn, handshake, error) {
 		}
 	}
 	switch {
-	case !t.isMember(h.from):
+	case h.purpose != PurposeJoin && !t.isMember(h.from):
 		return nil, h, t.reject(c, h, fmt.Sprintf("node %d is not a voter of this cluster", h.from))
 	case h.purpose != PurposeRaft && t.handler(h.purpose) == nil:
 		return nil, h, t.reject(c, h, fmt.Sprintf("node %d serves no %s connections", t.cfg.NodeID, h.purpose))

@@ -18,7 +18,9 @@
 // Every connection is authenticated as Config.Security says (mutual TLS with
 // the cluster CA, a shared-secret challenge, or nothing on a loopback or
 // explicitly insecure cluster), and the node id it claims must be a member
-// (Config.IsMember, wired to the current raft voters). On a raft connection
+// (Config.IsMember, wired to the current raft voters and learners), except on
+// a PurposeJoin connection, where a node that is not a member yet asks to be
+// added (DialJoin). On a raft connection
 // every message must come from that id and be addressed to this node. What
 // fails is refused with a reason for the dialer and a rate-limited log line.
 //
@@ -73,6 +75,11 @@ type Purpose uint8
 const (
 	PurposeRaft    Purpose = 0 // raft messages, one direction, from the dialer
 	PurposeReplica Purpose = 1 // replica fetches between brokers
+	// PurposeJoin is a node that is not a member yet asking to join (see
+	// DialJoin): authenticated like any other connection, but neither its
+	// membership nor the cluster token (which it cannot know yet) is checked,
+	// and it may dial a member whose node id it does not know (to 0).
+	PurposeJoin Purpose = 2
 )
 
 func (p Purpose) String() string {
@@ -81,6 +88,8 @@ func (p Purpose) String() string {
 		return "raft"
 	case PurposeReplica:
 		return "replica"
+	case PurposeJoin:
+		return "join"
 	default:
 		return fmt.Sprintf("purpose-%d", uint8(p))
 	}
