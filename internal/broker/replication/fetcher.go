@@ -27,16 +27,38 @@ type FetchersConfig struct {
 	// plain TCP, for tests of this package against a bare Kafka server.
 	Dial   func(ctx context.Context, leader int32) (net.Conn, error)
 	Logger *slog.Logger
+	// Throttle limits the fetches of the partitions SetThrottled names
+	// (the replicas a reassignment adds here); nil: no limit.
+	Throttle *Throttle
 }
 
 // Fetchers runs, on a follower, one fetch loop per leader broker it copies
 // partitions from. The reconciler tells it what to follow (Set); Stop ends
 // every loop.
 type Fetchers struct {
-	cfg      FetchersConfig
-	mu       sync.Mutex
-	byLeader map[int32]*fetcher
-	wg       sync.WaitGroup
+	cfg       FetchersConfig
+	mu        sync.Mutex
+	byLeader  map[int32]*fetcher
+	throttled map[TopicPartition]bool // fetched under cfg.Throttle
+	wg        sync.WaitGroup
+}
+
+// SetThrottled names the partitions whose fetches the throttle limits;
+// every other partition is fetched at full speed.
+func (f *Fetchers) SetThrottled(parts map[TopicPartition]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.throttled = parts
+}
+
+// isThrottled reports whether tp's fetches are limited.
+func (f *Fetchers) isThrottled(tp TopicPartition) bool {
+	if f.cfg.Throttle.Rate() == 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.throttled[tp]
 }
 
 // NewFetchers returns fetch loops that run nothing until Set.
@@ -172,8 +194,13 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 		ft.mu.Lock()
 		parts, changed := ft.parts, ft.changed.Wait()
 		ft.mu.Unlock()
-		req := f.request(parts)
+		req, throttledWait := f.request(parts)
 		if req == nil {
+			if throttledWait > 0 {
+				// Only throttled partitions, and the bucket is empty.
+				waitOrChange(ctx, changed, throttledWait)
+				continue
+			}
 			select {
 			case <-ctx.Done():
 			case <-changed:
@@ -227,6 +254,9 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 				p := f.cfg.Replicas.Follower(tp)
 				if p == nil || p.IsLeader() {
 					continue
+				}
+				if f.isThrottled(tp) {
+					f.cfg.Throttle.Take(len(rp.RecordBatches))
 				}
 				if err := f.apply(ctx, tp, p, rp); err != nil {
 					failed++
@@ -299,9 +329,11 @@ func fired(ch <-chan struct{}) bool {
 }
 
 // request builds one fetch for the followed partitions, from each
-// replica's log end; nil when there is nothing to follow.
-func (f *Fetchers) request(parts map[TopicPartition]bool) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
+// replica's log end; nil when there is nothing to follow. A throttled
+// partition asks for what the throttle allows, and is left out while the
+// throttle allows nothing: wait then says when it will.
+func (f *Fetchers) request(parts map[TopicPartition]bool) (req *kmsg.FetchRequest, wait time.Duration) {
+	req = kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.cfg.NodeID
 	req.MaxWaitMillis = 500
 	req.MinBytes = 1
@@ -318,6 +350,17 @@ func (f *Fetchers) request(parts map[TopicPartition]bool) *kmsg.FetchRequest {
 			// replica has data it may not keep. Stay silent; it drops out.
 			continue
 		}
+		maxBytes := int32(1 << 20)
+		if f.isThrottled(tp) {
+			allowed, w := f.cfg.Throttle.Allowance(maxBytes)
+			if allowed == 0 {
+				if wait == 0 || w < wait {
+					wait = w
+				}
+				continue
+			}
+			maxBytes = allowed
+		}
 		i, ok := topics[tp.Topic]
 		if !ok {
 			rt := kmsg.NewFetchRequestTopic()
@@ -331,11 +374,11 @@ func (f *Fetchers) request(parts map[TopicPartition]bool) *kmsg.FetchRequest {
 		rp.FetchOffset = p.LogEndOffset()
 		rp.CurrentLeaderEpoch = p.LeaderEpoch()
 		rp.LastFetchedEpoch = p.LastFetchedEpoch()
-		rp.PartitionMaxBytes = 1 << 20
+		rp.PartitionMaxBytes = maxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
 	if len(req.Topics) == 0 {
-		return nil
+		return nil, wait
 	}
-	return req
+	return req, wait
 }

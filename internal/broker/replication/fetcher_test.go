@@ -39,7 +39,7 @@ func TestRequestFetchesFromEachLogEnd(t *testing.T) {
 		parts[tp] = true
 	}
 	parts[TopicPartition{"gone", 0}] = true
-	req := f.request(parts)
+	req, _ := f.request(parts)
 	if req == nil {
 		t.Fatal("no request")
 	}
@@ -79,7 +79,7 @@ func TestRequestFetchesFromEachLogEnd(t *testing.T) {
 		t.Fatalf("%d topics in the request, want one entry per topic", len(req.Topics))
 	}
 
-	if req := f.request(map[TopicPartition]bool{{"t", 2}: true, {"t", 3}: true, {"gone", 0}: true}); req != nil {
+	if req, _ := f.request(map[TopicPartition]bool{{"t", 2}: true, {"t", 3}: true, {"gone", 0}: true}); req != nil {
 		t.Fatalf("a request with nothing to follow: %+v", req.Topics)
 	}
 }
