@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +153,43 @@ func TestRenderDoctorCausesFirst(t *testing.T) {
 	_ = RenderDoctor(&piped, rep, true, TableOptions{})
 	if n := strings.Count(piped.String(), "\n"); n != 1+1+len(rep.Findings) {
 		t.Errorf("piped -v has %d lines:\n%s", n, piped.String())
+	}
+}
+
+// cluster status shows a RACK column only when some broker has a rack, and
+// a dash for one without.
+func TestClusterStatusRackColumn(t *testing.T) {
+	v := admintest.LoadView(t, "healthy.json")
+	render := func() string {
+		var b strings.Builder
+		if err := RenderClusterStatus(&b, diagnose.BuildClusterStatus(v, nil), TableOptions{TTY: true}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if out := render(); strings.Contains(out, "RACK") {
+		t.Fatalf("RACK column without racks:\n%s", out)
+	}
+	for i := range v.Nodes {
+		if v.Nodes[i].Brokers == nil {
+			continue
+		}
+		for j := range v.Nodes[i].Brokers.Brokers {
+			if b := &v.Nodes[i].Brokers.Brokers[j]; b.ID != 3 {
+				b.Rack = fmt.Sprintf("rack-%d", b.ID)
+			}
+		}
+	}
+	out := render()
+	lines := strings.Split(out, "\n")
+	if f := strings.Fields(lines[0]); len(f) < 5 || f[4] != "RACK" {
+		t.Fatalf("header %q", lines[0])
+	}
+	for _, l := range lines[1:4] {
+		f := strings.Fields(l)
+		want := map[string]string{"1": "rack-1", "2": "rack-2", "3": "-"}[f[0]]
+		if !slices.Contains(f, want) {
+			t.Errorf("broker row %q lacks rack %q", l, want)
+		}
 	}
 }

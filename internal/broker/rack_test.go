@@ -1,11 +1,15 @@
 package broker_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
@@ -16,7 +20,10 @@ import (
 // without an assignment puts each partition's two replicas in both racks.
 func TestRacksAdvertisedAndHonouredAtCreation(t *testing.T) {
 	racks := map[int32]string{1: "rack-a", 2: "rack-a", 3: "rack-b", 4: "rack-b"}
-	c := inproc.NewCluster(t, 4, func(cfg *broker.Config) { cfg.Rack = racks[cfg.NodeID] })
+	c := inproc.NewCluster(t, 4, func(cfg *broker.Config) {
+		cfg.Rack = racks[cfg.NodeID]
+		cfg.AdminHandler = server.HandlerFor(cfg.Logger, "")
+	})
 	c.StartAll()
 	adm := inproc.NodeAdmin(t, c.Nodes[0])
 	ctx := testharness.Context(t, 20*time.Second)
@@ -51,6 +58,23 @@ func TestRacksAdvertisedAndHonouredAtCreation(t *testing.T) {
 	for _, b := range resp.Brokers {
 		if b.Rack == nil || *b.Rack != racks[b.NodeID] {
 			t.Fatalf("DescribeCluster: broker %d rack %v, want %s", b.NodeID, b.Rack, racks[b.NodeID])
+		}
+	}
+	// The admin API's broker list, which doctor and cluster status read.
+	hresp, err := http.Get("http://" + c.Nodes[3].Addrs().Admin + "/v1/brokers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hresp.Body.Close()
+	var answer struct {
+		Data api.Brokers `json:"data"`
+	}
+	if err := json.NewDecoder(hresp.Body).Decode(&answer); err != nil || len(answer.Data.Brokers) != 4 {
+		t.Fatalf("/v1/brokers: %v %+v", err, answer)
+	}
+	for _, b := range answer.Data.Brokers {
+		if b.Rack != racks[b.ID] {
+			t.Fatalf("/v1/brokers: broker %d rack %q, want %s", b.ID, b.Rack, racks[b.ID])
 		}
 	}
 }
