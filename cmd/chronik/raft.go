@@ -65,8 +65,9 @@ func NewCmdRaftStatus(f *Factory, runF func(*RaftStatusOptions) error) *cobra.Co
 		Use:   "status",
 		Short: "Show every node's view of the raft quorum",
 		Long: `Ask every node in --admin for its raft status, in parallel, and show one row
-per node: NODE, ROLE, TERM, LEADER, COMMIT, APPLIED, SNAPSHOT, VOTERS. Then
-the leader's view of its peers: ID, MATCH, NEXT, STATE, ACTIVE, CONNECTED,
+per node: NODE, ROLE, TERM, LEADER, COMMIT, APPLIED, SNAPSHOT, VOTERS,
+LEARNERS. Then the leader's view of its peers: ID, MEMBER (voter or learner),
+MATCH, LAG (committed entries it lacks), NEXT, STATE, ACTIVE, CONNECTED,
 LAST CONTACT.
 
 A node that does not answer gets ROLE "unreachable" (NODE is its admin URL)

@@ -25,9 +25,9 @@ func raftCluster(t *testing.T) (leader, follower, down string) {
 	l := httptest.NewServer(server.NewHandler(admintest.NewFakeSource(1, api.RaftStatus{
 		NodeID: 1, Role: api.RoleLeader, Term: 4, LeaderID: 1, Commit: 42, Applied: 42, SnapshotIndex: 40, Voters: voters,
 		Peers: []api.RaftPeer{
-			{ID: 1, Match: 42, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
-			{ID: 2, Match: 41, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.1)},
-			{ID: 3, Match: 30, Next: 31, State: api.PeerProbe, LastError: "connection refused"},
+			{ID: 1, Member: api.MemberVoter, Match: 42, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
+			{ID: 2, Member: api.MemberVoter, Lag: 1, Match: 41, Next: 43, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.1)},
+			{ID: 3, Member: api.MemberVoter, Lag: 12, Match: 30, Next: 31, State: api.PeerProbe, LastError: "connection refused"},
 		},
 	}), nil))
 	t.Cleanup(l.Close)
@@ -54,13 +54,13 @@ func TestRaftStatusTable(t *testing.T) {
 		t.Errorf("exit code %d, want 1 (one node unreachable)", code)
 	}
 	want := strings.Join([]string{
-		"1\tleader\t4\t1\t42\t42\t40\t1,2,3",
-		"2\tfollower\t4\t1\t41\t40\t40\t1,2,3",
-		down + "\tunreachable\t-\t-\t-\t-\t-\t-",
+		"1\tleader\t4\t1\t42\t42\t40\t1,2,3\t-",
+		"2\tfollower\t4\t1\t41\t40\t40\t1,2,3\t-",
+		down + "\tunreachable\t-\t-\t-\t-\t-\t-\t-",
 		"",
-		"1\t42\t43\treplicate\tyes\tyes\t0.000",
-		"2\t41\t43\treplicate\tyes\tyes\t0.100",
-		"3\t30\t31\tprobe\tno\tno\tnever",
+		"1\tvoter\t42\t0\t43\treplicate\tyes\tyes\t0.000",
+		"2\tvoter\t41\t1\t43\treplicate\tyes\tyes\t0.100",
+		"3\tvoter\t30\t12\t31\tprobe\tno\tno\tnever",
 	}, "\n") + "\n"
 	if got := e.out.String(); got != want {
 		t.Errorf("stdout\n got %q\nwant %q", got, want)

@@ -81,16 +81,16 @@ func blockStyle(n *yaml.Node) {
 func RenderRaftTable(w io.Writer, results []api.NodeResult[api.RaftStatus], tty bool) error {
 	var buf bytes.Buffer // one write at the end: a broken pipe is reported once
 	t := newTable(&buf, tty)
-	t.header("NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "SNAPSHOT", "VOTERS")
+	t.header("NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "SNAPSHOT", "VOTERS", "LEARNERS")
 	var notes []string
 	for _, r := range results {
 		if !r.OK() {
-			t.row(r.Admin, "unreachable", "-", "-", "-", "-", "-", "-")
+			t.row(r.Admin, "unreachable", "-", "-", "-", "-", "-", "-", "-")
 			continue
 		}
 		s := r.Data
 		t.row(u64(s.NodeID), s.Role, u64(s.Term), optID(s.LeaderID), u64(s.Commit), u64(s.Applied),
-			u64(s.SnapshotIndex), ids(s.Voters))
+			u64(s.SnapshotIndex), ids(s.Voters), ids(s.Learners))
 		if s.Error != "" {
 			notes = append(notes, fmt.Sprintf("node %d stopped as a voter: %s", s.NodeID, s.Error))
 		}
@@ -105,9 +105,9 @@ func RenderRaftTable(w io.Writer, results []api.NodeResult[api.RaftStatus], tty 
 			fmt.Fprintf(&buf, "PEERS as seen by leader %d (term %d)\n", leader.NodeID, leader.Term)
 		}
 		t = newTable(&buf, tty)
-		t.header("ID", "MATCH", "NEXT", "STATE", "ACTIVE", "CONNECTED", "LAST CONTACT")
+		t.header("ID", "MEMBER", "MATCH", "LAG", "NEXT", "STATE", "ACTIVE", "CONNECTED", "LAST CONTACT")
 		for _, p := range leader.Peers {
-			t.row(u64(p.ID), u64(p.Match), u64(p.Next), p.State, yesNo(p.RecentActive), yesNo(p.Connected),
+			t.row(u64(p.ID), p.Member, u64(p.Match), u64(p.Lag), u64(p.Next), p.State, yesNo(p.RecentActive), yesNo(p.Connected),
 				lastContact(p.LastContactSeconds, tty))
 			if p.LastError != "" {
 				notes = append(notes, fmt.Sprintf("peer %d last error: %s", p.ID, p.LastError))

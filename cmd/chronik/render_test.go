@@ -18,6 +18,10 @@ func threeNodes() []api.NodeResult[api.RaftStatus] {
 	one, two := int32(1), int32(2)
 	// as the admin API answers them: voters and peers sorted
 	l, f := admintest.SortedRaft(admintest.LeaderStatus()), admintest.FollowerStatus()
+	// and a joined node beyond the voter target, following as a learner
+	l.Learners = []uint64{4}
+	l.Peers = append(l.Peers, api.RaftPeer{ID: 4, Member: api.MemberLearner, Lag: 1, Match: 119, Next: 120,
+		State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.5)})
 	return []api.NodeResult[api.RaftStatus]{
 		{Admin: "http://127.0.0.1:1", NodeID: &one, Data: &l},
 		{Admin: "http://127.0.0.1:2", NodeID: &two, Data: &f},
@@ -35,16 +39,17 @@ func render(t *testing.T, results []api.NodeResult[api.RaftStatus], tty bool) st
 }
 
 func TestRenderRaftTableTTY(t *testing.T) {
-	want := `NODE                ROLE         TERM  LEADER  COMMIT  APPLIED  SNAPSHOT  VOTERS
-1                   leader       7     1       120     119      100       1,2,3
-2                   follower     7     1       118     118      100       1,2,3
-http://127.0.0.1:3  unreachable  -     -       -       -        -         -
+	want := `NODE                ROLE         TERM  LEADER  COMMIT  APPLIED  SNAPSHOT  VOTERS  LEARNERS
+1                   leader       7     1       120     119      100       1,2,3   4
+2                   follower     7     1       118     118      100       1,2,3   -
+http://127.0.0.1:3  unreachable  -     -       -       -        -         -       -
 
 PEERS as seen by leader 1 (term 7)
-ID  MATCH  NEXT  STATE      ACTIVE  CONNECTED  LAST CONTACT
-1   120    121   replicate  yes     yes        0s ago
-2   118    121   replicate  yes     yes        250ms ago
-3   0      1     probe      no      no         never
+ID  MEMBER   MATCH  LAG  NEXT  STATE      ACTIVE  CONNECTED  LAST CONTACT
+1   voter    120    0    121   replicate  yes     yes        0s ago
+2   voter    118    2    121   replicate  yes     yes        250ms ago
+3   voter    0      120  1     probe      no      no         never
+4   learner  119    1    120   replicate  yes     yes        500ms ago
 
 peer 3 last error: dial tcp 127.0.0.1:9093: connect: connection refused
 `
@@ -55,13 +60,14 @@ peer 3 last error: dial tcp 127.0.0.1:9093: connect: connection refused
 
 func TestRenderRaftTablePlain(t *testing.T) {
 	want := strings.Join([]string{
-		"1\tleader\t7\t1\t120\t119\t100\t1,2,3",
-		"2\tfollower\t7\t1\t118\t118\t100\t1,2,3",
-		"http://127.0.0.1:3\tunreachable\t-\t-\t-\t-\t-\t-",
+		"1\tleader\t7\t1\t120\t119\t100\t1,2,3\t4",
+		"2\tfollower\t7\t1\t118\t118\t100\t1,2,3\t-",
+		"http://127.0.0.1:3\tunreachable\t-\t-\t-\t-\t-\t-\t-",
 		"",
-		"1\t120\t121\treplicate\tyes\tyes\t0.000",
-		"2\t118\t121\treplicate\tyes\tyes\t0.250",
-		"3\t0\t1\tprobe\tno\tno\tnever",
+		"1\tvoter\t120\t0\t121\treplicate\tyes\tyes\t0.000",
+		"2\tvoter\t118\t2\t121\treplicate\tyes\tyes\t0.250",
+		"3\tvoter\t0\t120\t1\tprobe\tno\tno\tnever",
+		"4\tlearner\t119\t1\t120\treplicate\tyes\tyes\t0.500",
 	}, "\n") + "\n"
 	if got := render(t, threeNodes(), false); got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
@@ -74,7 +80,7 @@ func TestRenderRaftTableNoLeader(t *testing.T) {
 	results[0].Data = &stopped
 	got := render(t, results, true)
 	for _, want := range []string{
-		"2                   stopped      7     -       0       0        0         -\n",
+		"2                   stopped      7     -       0       0        0         -       -\n",
 		"no node that answered is the raft leader",
 		"node 2 stopped as a voter: raft log write: no space left on device\n",
 	} {

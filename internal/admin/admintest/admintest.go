@@ -80,9 +80,9 @@ func LeaderStatus() api.RaftStatus {
 		NodeID: 1, Role: api.RoleLeader, Term: 7, LeaderID: 1, Commit: 120, Applied: 119, SnapshotIndex: 100,
 		Voters: []uint64{3, 1, 2},
 		Peers: []api.RaftPeer{
-			{ID: 3, Match: 0, Next: 1, State: api.PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
-			{ID: 1, Match: 120, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: Secs(0)},
-			{ID: 2, Match: 118, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: Secs(0.25)},
+			{ID: 3, Member: api.MemberVoter, Lag: 120, Match: 0, Next: 1, State: api.PeerProbe, LastError: "dial tcp 127.0.0.1:9093: connect: connection refused"},
+			{ID: 1, Member: api.MemberVoter, Match: 120, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: Secs(0)},
+			{ID: 2, Member: api.MemberVoter, Lag: 2, Match: 118, Next: 121, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: Secs(0.25)},
 		},
 	}
 }
@@ -93,10 +93,14 @@ func FollowerStatus() api.RaftStatus {
 		Voters: []uint64{1, 2, 3}}
 }
 
-// SortedRaft is s as the admin API answers it: voters and peers sorted.
-// It sorts s's own slices.
+// SortedRaft is s as the admin API answers it: voters, learners and peers
+// sorted, learners a list. It sorts s's own slices.
 func SortedRaft(s api.RaftStatus) api.RaftStatus {
 	slices.Sort(s.Voters)
+	slices.Sort(s.Learners)
+	if s.Learners == nil {
+		s.Learners = []uint64{}
+	}
 	slices.SortFunc(s.Peers, func(a, b api.RaftPeer) int { return cmp.Compare(a.ID, b.ID) })
 	return s
 }

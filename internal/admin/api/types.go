@@ -18,6 +18,12 @@ const (
 	RoleStopped = "stopped"
 )
 
+// Raft membership kinds, in [RaftPeer.Member].
+const (
+	MemberVoter   = "voter"
+	MemberLearner = "learner"
+)
+
 // Replication states of a follower as the leader tracks it, in [RaftPeer.State].
 const (
 	PeerProbe     = "probe"     // leader is finding the follower's last matching index
@@ -84,6 +90,10 @@ type RaftStatus struct {
 	Applied       uint64   `json:"applied"`        // highest index applied to the state machine
 	SnapshotIndex uint64   `json:"snapshot_index"` // index of the latest local snapshot
 	Voters        []uint64 `json:"voters"`         // voter ids, sorted
+	// Learners are the members that follow the metadata log without voting
+	// (joined nodes beyond --metadata-voters, or not caught up yet), sorted;
+	// always a list.
+	Learners []uint64 `json:"learners"`
 	// Peers is the leader's view of every voter's replication, sorted by id;
 	// only the leader has it.
 	Peers []RaftPeer `json:"peers,omitempty"`
@@ -95,7 +105,12 @@ type RaftStatus struct {
 // RaftPeer is the leader's record of one voter's progress (etcd raft's
 // Progress plus the transport's view of the connection).
 type RaftPeer struct {
-	ID           uint64 `json:"id"`
+	ID uint64 `json:"id"`
+	// Member is MemberVoter or MemberLearner.
+	Member string `json:"member"`
+	// Lag is how many committed entries the peer lacks: the leader's commit
+	// minus Match (0 when caught up).
+	Lag          uint64 `json:"lag"`
 	Match        uint64 `json:"match"`         // highest index known replicated on the peer
 	Next         uint64 `json:"next"`          // next index the leader will send
 	State        string `json:"state"`         // one of the Peer* constants

@@ -60,13 +60,19 @@ func (s nodeSource) Raft() api.RaftStatus {
 	out := api.RaftStatus{
 		NodeID: st.NodeID, Role: st.Role, Term: st.Term, LeaderID: st.Lead,
 		Commit: st.Commit, Applied: st.Applied, SnapshotIndex: st.SnapshotIndex,
-		Voters: append([]uint64{}, st.Voters...), Error: st.Err,
+		Voters: append([]uint64{}, st.Voters...), Learners: append([]uint64{}, st.Learners...), Error: st.Err,
 	}
 	now := time.Now()
 	for id, p := range st.Progress {
 		peer := api.RaftPeer{
-			ID: id, Match: p.Match, Next: p.Next, State: p.State,
+			ID: id, Member: api.MemberVoter, Match: p.Match, Next: p.Next, State: p.State,
 			RecentActive: p.RecentActive, Connected: p.Connected, LastError: p.LastError,
+		}
+		if p.Learner {
+			peer.Member = api.MemberLearner
+		}
+		if st.Commit > p.Match {
+			peer.Lag = st.Commit - p.Match
 		}
 		if id == st.NodeID {
 			zero := 0.0

@@ -145,6 +145,10 @@ func normalizeRaft(s api.RaftStatus) api.RaftStatus {
 	if s.Voters == nil {
 		s.Voters = []uint64{}
 	}
+	s.Learners = slices.Sorted(slices.Values(s.Learners))
+	if s.Learners == nil {
+		s.Learners = []uint64{}
+	}
 	if len(s.Peers) > 0 {
 		s.Peers = slices.Clone(s.Peers)
 		slices.SortFunc(s.Peers, func(a, b api.RaftPeer) int { return cmp.Compare(a.ID, b.ID) })

@@ -100,10 +100,10 @@ func TestRaftEndpointShape(t *testing.T) {
 	httpc := admintest.NewHTTPClient(t)
 	_, _, body := do(t, httpc, http.MethodGet, srv.URL+"/v1/raft")
 	want := `{"node_id":1,"data":{"node_id":1,"role":"leader","term":7,"leader_id":1,"commit":120,"applied":119,` +
-		`"snapshot_index":100,"voters":[1,2,3],"peers":[` +
-		`{"id":1,"match":120,"next":121,"state":"replicate","recent_active":true,"connected":true,"last_contact_seconds":0},` +
-		`{"id":2,"match":118,"next":121,"state":"replicate","recent_active":true,"connected":true,"last_contact_seconds":0.25},` +
-		`{"id":3,"match":0,"next":1,"state":"probe","recent_active":false,"connected":false,"last_contact_seconds":null,` +
+		`"snapshot_index":100,"voters":[1,2,3],"learners":[],"peers":[` +
+		`{"id":1,"member":"voter","lag":0,"match":120,"next":121,"state":"replicate","recent_active":true,"connected":true,"last_contact_seconds":0},` +
+		`{"id":2,"member":"voter","lag":2,"match":118,"next":121,"state":"replicate","recent_active":true,"connected":true,"last_contact_seconds":0.25},` +
+		`{"id":3,"member":"voter","lag":120,"match":0,"next":1,"state":"probe","recent_active":false,"connected":false,"last_contact_seconds":null,` +
 		`"last_error":"dial tcp 127.0.0.1:9093: connect: connection refused"}]}}` + "\n"
 	if body != want {
 		t.Errorf("leader body\n got %s\nwant %s", body, want)
@@ -113,11 +113,11 @@ func TestRaftEndpointShape(t *testing.T) {
 		t.Errorf("handler reordered the source's slices: %+v", r)
 	}
 
-	// A stopped node with no voters known: voters is [], peers absent, error set.
+	// A stopped node with no voters known: voters and learners are [], peers absent, error set.
 	src.SetRaft(api.RaftStatus{NodeID: 1, Role: api.RoleStopped, Term: 7, Error: "raft log write: no space left on device"})
 	_, _, body = do(t, httpc, http.MethodGet, srv.URL+"/v1/raft")
 	want = `{"node_id":1,"data":{"node_id":1,"role":"stopped","term":7,"leader_id":0,"commit":0,"applied":0,` +
-		`"snapshot_index":0,"voters":[],"error":"raft log write: no space left on device"}}` + "\n"
+		`"snapshot_index":0,"voters":[],"learners":[],"error":"raft log write: no space left on device"}}` + "\n"
 	if body != want {
 		t.Errorf("stopped body\n got %s\nwant %s", body, want)
 	}
