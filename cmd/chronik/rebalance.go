@@ -79,6 +79,18 @@ is refused before anything moves. Speaks only the Kafka protocol.`,
 
 func clusterRebalanceRun(ctx context.Context, opts *ClusterRebalanceOptions) error {
 	return withTopicClient(ctx, &opts.TopicOptions, func(ctx context.Context, c *topicadmin.Client) error {
+		// A partition being reassigned lists its old and new replicas
+		// together: a plan made now would count them twice.
+		busy, err := c.InProgress(ctx)
+		if err != nil {
+			return err
+		}
+		if len(busy) > 0 {
+			first := busy[0]
+			return fmt.Errorf("%d partition %s in progress (first: %s/%d adding %v, removing %v): wait for %s to finish (`chronik partition reassignments`) or cancel %s (`chronik partition move TOPIC/P --cancel`), then plan again",
+				len(busy), plural(len(busy), "reassignment is", "reassignments are"), first.Topic, first.Partition, first.Adding, first.Removing,
+				plural(len(busy), "it", "them"), plural(len(busy), "it", "them"))
+		}
 		brokers, parts, err := c.Layout(ctx)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -222,5 +223,32 @@ func TestClusterRebalanceE2E(t *testing.T) {
 			t.Fatalf("read %d of %d records after the rebalance", got, 6*perPartition)
 		}
 		got += fs.NumRecords()
+	}
+
+	// A reassignment that cannot finish (its new replica's broker is
+	// down) makes the layout transitional: no plan is made from it.
+	c.Stop(2)
+	var p0 []int32
+	for _, p := range c.MetadataOf(0, "skewed").Topics[0].Partitions {
+		if !slices.Contains(p.Replicas, 3) {
+			p0 = append([]int32{p.Partition}, p.Replicas...)
+			break
+		}
+	}
+	if p0 == nil {
+		t.Fatal("no partition without broker 3")
+	}
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign("skewed", p0[0], append(slices.Clone(p0[1:]), 3))
+	ares, err := inproc.NodeAdmin(t, c.Nodes[0]).AlterPartitionAssignments(ctx, areq)
+	if err == nil {
+		err = ares.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := run(exitError, "cluster", "rebalance", "--dry-run")
+	if !strings.Contains(stderr, "1 partition reassignment is in progress (first: skewed/") || !strings.Contains(stderr, "adding [3]") {
+		t.Errorf("dry run during a reassignment: stderr %q", stderr)
 	}
 }

@@ -52,6 +52,16 @@ func (c *Client) Layout(ctx context.Context) ([]rebalance.Broker, []rebalance.Pa
 	return brokers, parts, nil
 }
 
+// InProgress lists the partition reassignments in progress; none when the
+// cluster does not serve ListPartitionReassignments (then none can be).
+func (c *Client) InProgress(ctx context.Context) ([]PartitionReassignment, error) {
+	rs, err := c.Reassignments(ctx)
+	if err != nil && IsCode(err, kerr.UnsupportedVersion) {
+		return nil, nil
+	}
+	return rs, err
+}
+
 // CheckReassignment reports ErrNoReassignment unless every broker serves
 // AlterPartitionReassignments and ListPartitionReassignments, so that a
 // rebalance refuses before it moves anything.

@@ -30,6 +30,9 @@ func TestReassignmentMissing(t *testing.T) {
 	if err := c.WaitReassigned(ctx, moves, 10*time.Millisecond, nil); !errors.Is(err, ErrNoReassignment) {
 		t.Fatalf("WaitReassigned: %v, want ErrNoReassignment", err)
 	}
+	if busy, err := c.InProgress(ctx); err != nil || busy != nil {
+		t.Fatalf("InProgress: %v %v, want nothing in progress", busy, err)
+	}
 	brokers, parts, err := c.Layout(ctx)
 	if err != nil || len(brokers) != 1 || !brokers[0].Live || len(parts) != 0 {
 		t.Fatalf("Layout: %v %+v %+v", err, brokers, parts)
