@@ -146,6 +146,9 @@ func (s *State) checkRegistration(b Broker) error {
 	if err := checkEndpoints(b); err != nil {
 		return err
 	}
+	if err := CheckRack(b.Rack); err != nil {
+		return rejectf("broker %d: %v", b.ID, err)
+	}
 	active := s.ActiveMetadataVersion()
 	if got := brokerMaxVersion(&b); got < active {
 		return rejectf("broker %d supports metadata versions up to %d, the cluster runs %d: upgrade it", b.ID, got, active)
