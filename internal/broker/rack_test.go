@@ -77,4 +77,15 @@ func TestRacksAdvertisedAndHonouredAtCreation(t *testing.T) {
 			t.Fatalf("/v1/brokers: broker %d rack %q, want %s", b.ID, b.Rack, racks[b.ID])
 		}
 	}
+	nresp, err := http.Get("http://" + c.Nodes[2].Addrs().Admin + "/v1/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nresp.Body.Close()
+	var node struct {
+		Data api.NodeInfo `json:"data"`
+	}
+	if err := json.NewDecoder(nresp.Body).Decode(&node); err != nil || node.Data.NodeID != 3 || node.Data.Rack != "rack-b" {
+		t.Fatalf("/v1/node of node 3: %v %+v", err, node.Data)
+	}
 }

@@ -42,6 +42,7 @@ type NodeInfo struct {
 	KafkaAddr     string  `json:"kafka_addr"`     // advertised Kafka address
 	ClusterAddr   string  `json:"cluster_addr"`   // raft listener; empty on a single node without raft
 	AdminAddr     string  `json:"admin_addr"`     // bound admin listener
+	Rack          string  `json:"rack,omitempty"` // --rack (Kafka's broker.rack); absent for none
 	UptimeSeconds float64 `json:"uptime_seconds"` // since the process started serving
 	RaftRole      string  `json:"raft_role"`      // one of the Role* constants
 	ControllerID  int32   `json:"controller_id"`  // the raft leader as this node knows it; NoController (-1) for none

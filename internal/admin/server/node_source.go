@@ -35,6 +35,7 @@ func (s nodeSource) Node() api.NodeInfo {
 		KafkaAddr:     a.AdvertiseKafka,
 		ClusterAddr:   a.AdvertiseCluster,
 		AdminAddr:     a.Admin,
+		Rack:          s.n.Rack(),
 		UptimeSeconds: s.n.Uptime().Seconds(),
 		RaftRole:      s.n.RaftStatus().Role,
 		ControllerID:  s.n.ControllerID(),
