@@ -126,9 +126,14 @@ func partitionMoveRun(ctx context.Context, opts *PartitionMoveOptions) error {
 		case opts.Cancel:
 			res.Status = "cancelled"
 		case opts.Wait:
+			var last string
 			err := c.WaitMoved(ctx, opts.Topic, opts.Partition, movePoll, func(r topicadmin.PartitionReassignment) {
-				fmt.Fprintf(opts.IO.ErrOut, "moving %s/%d: replicas %s, adding %s, removing %s\n",
+				line := fmt.Sprintf("moving %s/%d: replicas %s, adding %s, removing %s\n",
 					r.Topic, r.Partition, brokerList(r.Replicas), brokerList(r.Adding), brokerList(r.Removing))
+				if line != last { // each state once, not every poll
+					fmt.Fprint(opts.IO.ErrOut, line)
+					last = line
+				}
 			})
 			if err != nil {
 				return err
