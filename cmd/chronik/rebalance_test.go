@@ -252,3 +252,31 @@ func TestClusterRebalanceE2E(t *testing.T) {
 		t.Errorf("dry run during a reassignment: stderr %q", stderr)
 	}
 }
+
+// TestClusterRebalanceSecured: on a node with SASL listeners and ACLs, a
+// super user plans over SASL_SSL with a profile; a user without ACLs is
+// refused with the cluster authorization error, before any plan.
+func TestClusterRebalanceSecured(t *testing.T) {
+	sn := startSecuredNode(t)
+	_, path := newConnTestEnv(t)
+	cli := cliRunner{t: t, path: path}
+	plain := []string{"--brokers", sn.plain}
+	cli.run(exitOK, "admin-pw\n", append([]string{"user", "create", "admin"}, plain...)...)
+	cli.run(exitOK, "alice-pw\n", append([]string{"user", "create", "alice"}, plain...)...)
+	cli.run(exitOK, "", append([]string{"topic", "create", "orders", "--partitions", "2"}, plain...)...)
+	dir := t.TempDir()
+	for _, u := range []string{"admin", "alice"} {
+		pw := writeFile(t, dir, u+".pass", u+"-pw\n")
+		cli.run(exitOK, "", "profile", "create", u, "--brokers", sn.saslSSL, "--tls-ca-file", sn.ca,
+			"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", u, "--sasl-password-file", pw)
+	}
+	var plan rebalance.Plan
+	cli.json(&plan, "cluster", "rebalance", "--dry-run", "--profile", "admin")
+	if len(plan.Moves) != 0 || len(plan.BeforeAfter) != 1 || plan.BeforeAfter[0].ReplicasBefore != 2 {
+		t.Errorf("plan of one node over SASL_SSL: %+v", plan)
+	}
+	_, stderr := cli.run(exitError, "", "cluster", "rebalance", "--dry-run", "--profile", "alice")
+	if !strings.Contains(stderr, "CLUSTER_AUTHORIZATION_FAILED") {
+		t.Errorf("alice without ACLs: stderr %q", stderr)
+	}
+}
