@@ -286,6 +286,8 @@ func allRules() []rule {
 		ruleNodeUnreachable,
 		ruleRaftNoLeader,
 		ruleRaftFollowerBehind,
+		ruleMetadataVotersBelowTarget,
+		ruleRaftLearnerBehind,
 		ruleRaftStopped,
 		ruleBrokerFenced,
 		ruleNoLeader,
@@ -557,7 +559,7 @@ func ruleRaftFollowerBehind(in diagInput) []api.Finding {
 	leader := lv.Raft
 	var out []api.Finding
 	for _, p := range leader.Peers {
-		if p.ID == leader.NodeID {
+		if p.ID == leader.NodeID || p.Member == api.MemberLearner { // learners: ruleRaftLearnerBehind
 			continue
 		}
 		quiet := p.LastContactSeconds == nil || *p.LastContactSeconds > raftContactMaxSeconds

@@ -95,6 +95,9 @@ type RaftStatus struct {
 	// (joined nodes beyond --metadata-voters, or not caught up yet), sorted;
 	// always a list.
 	Learners []uint64 `json:"learners"`
+	// VoterTarget is the node's --metadata-voters: how many voters the
+	// leader keeps by promoting caught-up learners; absent when unknown.
+	VoterTarget int `json:"voter_target,omitempty"`
 	// Peers is the leader's view of every voter's replication, sorted by id;
 	// only the leader has it.
 	Peers []RaftPeer `json:"peers,omitempty"`

@@ -62,6 +62,7 @@ func (s nodeSource) Raft() api.RaftStatus {
 		NodeID: st.NodeID, Role: st.Role, Term: st.Term, LeaderID: st.Lead,
 		Commit: st.Commit, Applied: st.Applied, SnapshotIndex: st.SnapshotIndex,
 		Voters: append([]uint64{}, st.Voters...), Learners: append([]uint64{}, st.Learners...), Error: st.Err,
+		VoterTarget: st.VoterTarget,
 	}
 	now := time.Now()
 	for id, p := range st.Progress {

@@ -37,6 +37,9 @@ type Status struct {
 	// Learners are the members that follow the log without voting (joined nodes beyond the
 	// voter target, or not caught up yet).
 	Learners []uint64 `json:"learners,omitempty"`
+	// VoterTarget is Config.VoterTarget: how many voters the leader keeps by promoting
+	// caught-up learners (0: it never promotes).
+	VoterTarget int `json:"voter_target,omitempty"`
 	// Ready is Node.Ready: a leader is known and this node has caught up.
 	Ready bool `json:"ready"`
 	// Progress is the leader's view of every voter, itself included; empty elsewhere.
@@ -99,6 +102,7 @@ func (n *Node) buildStatus(rs raft.Status) Status {
 		SnapshotIndex: n.snapIndex.Load(),
 		Role:          roleName(rs.RaftState),
 		Ready:         n.Ready(),
+		VoterTarget:   n.cfg.VoterTarget,
 		Voters:        make([]uint64, 0, len(rs.Config.Voters[0])),
 	}
 	for id := range rs.Config.Voters.IDs() {
