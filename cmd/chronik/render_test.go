@@ -152,7 +152,7 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 
 func TestWriteYAML(t *testing.T) {
 	two := int32(2)
-	f := api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Voters: []uint64{}, Error: "123"}
+	f := api.RaftStatus{NodeID: 2, Role: api.RoleFollower, Term: 7, LeaderID: 1, Voters: []uint64{}, Learners: []uint64{}, Error: "123"}
 	results := []api.NodeResult[api.RaftStatus]{
 		{Admin: "http://127.0.0.1:2", NodeID: &two, Data: &f},
 		{Admin: "http://127.0.0.1:3", Error: "cannot reach: connection refused — is it running?"},
@@ -172,6 +172,7 @@ func TestWriteYAML(t *testing.T) {
     applied: 0
     snapshot_index: 0
     voters: []
+    learners: []
     error: "123"
 - admin: http://127.0.0.1:3
   error: 'cannot reach: connection refused — is it running?'
