@@ -9,7 +9,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/diagnose"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 	"github.com/chronik-dev/chronik/internal/topicadmin"
@@ -140,4 +142,28 @@ func slicesEqual(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// isr describe names a partition's reassignment, and -v an adding
+// replica's copy progress.
+func TestISRTableShowsReassignment(t *testing.T) {
+	left, rate, ago := int64(12_500_000), 1_048_576.0, 0.3
+	rep := diagnose.ISRReport{Partitions: []api.PartitionRow{{
+		Topic: "orders", Partition: 0, Leader: 2, Replicas: []int32{3, 2, 1}, ISR: []int32{2, 1}, MinISR: 1,
+		AddingReplicas: []int32{3}, RemovingReplicas: []int32{1}, HighWatermark: 10, LogEndOffset: 10, MaxLag: 7,
+		Status: api.StatusUnderReplicated,
+		ReplicaStates: []api.ReplicaState{
+			{ID: 3, LogEndOffset: 3, Lag: 7, Adding: true, BytesLeft: &left, CopyBytesPerSecond: &rate, LastAdvanceSeconds: &ago},
+			{ID: 1, LogEndOffset: 10, InISR: true},
+		},
+	}}}
+	var b strings.Builder
+	if err := RenderISRTable(&b, rep, true, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "\t3,2,1 (adding 3, removing 1)\t") ||
+		!strings.HasSuffix(lines[0], "\tno (adding: 12.5 MB left, 1.0 MB/s)") || !strings.HasSuffix(lines[1], "\tyes") {
+		t.Fatalf("table:\n%s", b.String())
+	}
 }

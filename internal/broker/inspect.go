@@ -26,17 +26,21 @@ type PartitionView struct {
 	PartitionEpoch int32
 	Replicas       []int32
 	ISR            []int32
-	MinISR         int // effective: topicconfig.Config.EffectiveMinISR
-	LagTimeMax     time.Duration
-	Running        bool // a replica runs here
-	IsLeader       bool
-	LogStartOffset int64
-	LogEndOffset   int64
-	HighWatermark  int64
-	Followers      []replica.FollowerInfo // on the leader
-	AcksAllWaiting int
-	AcksAllOldest  time.Duration
-	Fetcher        *FetcherView // on a follower
+	// AddingReplicas and RemovingReplicas: a reassignment in progress.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+	MinISR           int // effective: topicconfig.Config.EffectiveMinISR
+	LagTimeMax       time.Duration
+	Running          bool // a replica runs here
+	IsLeader         bool
+	LogStartOffset   int64
+	LogEndOffset     int64
+	HighWatermark    int64
+	LogBytes         int64                  // size of the local log
+	Followers        []replica.FollowerInfo // on the leader
+	AcksAllWaiting   int
+	AcksAllOldest    time.Duration
+	Fetcher          *FetcherView // on a follower
 }
 
 // FetcherView is a follower's fetch loop to one leader.
@@ -65,6 +69,7 @@ func (n *Node) Partitions() []PartitionView {
 			v := PartitionView{
 				Topic: name, Partition: i, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				PartitionEpoch: p.PartitionEpoch, Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
+				AddingReplicas: slices.Clone(p.AddingReplicas), RemovingReplicas: slices.Clone(p.RemovingReplicas),
 				MinISR:     cfg.EffectiveMinISR(len(p.Replicas)),
 				LagTimeMax: time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 			}
@@ -102,6 +107,7 @@ func (n *Node) fillReplica(v *PartitionView) {
 	v.Running = true
 	v.IsLeader = p.IsLeader()
 	v.LogStartOffset, v.LogEndOffset, v.HighWatermark = p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark()
+	v.LogBytes = p.LogBytes()
 	if v.IsLeader {
 		v.Followers = p.Followers()
 		v.AcksAllWaiting, v.AcksAllOldest = p.AcksAllWaiting()

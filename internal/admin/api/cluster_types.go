@@ -95,6 +95,15 @@ type ReplicaState struct {
 	// Lagging: the leader found it out of sync and asked to remove it; it
 	// no longer counts for min.insync.replicas.
 	Lagging bool `json:"lagging"`
+	// Adding: a reassignment adds this replica (it is copying the log).
+	// BytesLeft estimates what it has yet to copy (its lag times the
+	// leader's average bytes per offset), CopyBytesPerSecond its recent
+	// copy rate, and LastAdvanceSeconds how long ago its log end last moved
+	// forward. Set for adding replicas only.
+	Adding             bool     `json:"adding,omitempty"`
+	BytesLeft          *int64   `json:"bytes_left,omitempty"`
+	CopyBytesPerSecond *float64 `json:"copy_bytes_per_second,omitempty"`
+	LastAdvanceSeconds *float64 `json:"last_advance_seconds,omitempty"`
 	// LastCaughtUpSeconds is how long ago the replica last had everything
 	// the leader had; LastFetchSeconds how long ago it last fetched.
 	LastCaughtUpSeconds *float64 `json:"last_caught_up_seconds"`
@@ -121,6 +130,11 @@ type PartitionInfo struct {
 	PartitionEpoch int32   `json:"partition_epoch"`
 	Replicas       []int32 `json:"replicas"`
 	ISR            []int32 `json:"isr"`
+	// AddingReplicas and RemovingReplicas are set while the partition is
+	// being reassigned (Replicas is then the target followed by the
+	// removing replicas).
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 	// MinISR is the effective min.insync.replicas (capped at the
 	// replication factor); LagTimeMaxSeconds the topic's replica.lag.time.max.ms.
 	MinISR            int     `json:"min_isr"`
@@ -323,8 +337,11 @@ type PartitionRow struct {
 	Replicas       []int32 `json:"replicas"`
 	ISR            []int32 `json:"isr"`
 	MinISR         int     `json:"min_isr"`
-	HighWatermark  int64   `json:"high_watermark"` // -1 when the leader did not answer
-	LogEndOffset   int64   `json:"log_end_offset"` // the leader's; -1 when it did not answer
+	// AddingReplicas and RemovingReplicas: a reassignment in progress.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	HighWatermark    int64   `json:"high_watermark"` // -1 when the leader did not answer
+	LogEndOffset     int64   `json:"log_end_offset"` // the leader's; -1 when it did not answer
 	// MaxLag is the largest follower lag in offsets the leader reports.
 	MaxLag int64  `json:"max_lag"`
 	Status string `json:"status"` // one of the Status* constants

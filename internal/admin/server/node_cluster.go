@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
+	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -53,6 +55,7 @@ func partitionInfo(v broker.PartitionView, now time.Time) api.PartitionInfo {
 	p := api.PartitionInfo{
 		Topic: v.Topic, Partition: v.Partition, Leader: v.Leader, LeaderEpoch: v.LeaderEpoch,
 		PartitionEpoch: v.PartitionEpoch, Replicas: nonNilIDs(v.Replicas), ISR: nonNilIDs(v.ISR),
+		AddingReplicas: v.AddingReplicas, RemovingReplicas: v.RemovingReplicas,
 		MinISR: v.MinISR, LagTimeMaxSeconds: v.LagTimeMax.Seconds(), Running: v.Running,
 		LogStartOffset: v.LogStartOffset, LogEndOffset: v.LogEndOffset, HighWatermark: v.HighWatermark,
 		AcksAllWaiting: v.AcksAllWaiting, AcksAllOldestWaitSeconds: v.AcksAllOldest.Seconds(),
@@ -66,11 +69,15 @@ func partitionInfo(v broker.PartitionView, now time.Time) api.PartitionInfo {
 		p.Role = api.ReplicaFollower
 	}
 	for _, f := range v.Followers {
-		p.Followers = append(p.Followers, api.ReplicaState{
+		rs := api.ReplicaState{
 			ID: f.ID, LogEndOffset: f.LogEndOffset, Lag: max(v.LogEndOffset-f.LogEndOffset, 0),
 			InISR: f.InISR, Lagging: f.Lagging,
 			LastCaughtUpSeconds: ago(f.LastCaughtUp, now), LastFetchSeconds: ago(f.LastFetch, now),
-		})
+		}
+		if slices.Contains(v.AddingReplicas, f.ID) {
+			addingProgress(&rs, v, f, now)
+		}
+		p.Followers = append(p.Followers, rs)
 	}
 	if v.Fetcher != nil {
 		p.Fetcher = &api.FetcherState{Leader: v.Fetcher.Leader, Running: v.Fetcher.Running,
@@ -172,4 +179,19 @@ func mutationError(err error) error {
 		status, c = http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return &MutationError{Status: status, Code: c, Message: msg}
+}
+
+// addingProgress fills in how far an adding replica's copy is: bytes left
+// and rate are estimates from the leader's average bytes per offset (the
+// leader knows offsets, not the follower's byte position).
+func addingProgress(rs *api.ReplicaState, v broker.PartitionView, f replica.FollowerInfo, now time.Time) {
+	rs.Adding = true
+	perOffset := 0.0
+	if n := v.LogEndOffset - v.LogStartOffset; n > 0 && v.LogBytes > 0 {
+		perOffset = float64(v.LogBytes) / float64(n)
+	}
+	left := int64(float64(rs.Lag) * perOffset)
+	rate := f.OffsetsPerSecond * perOffset
+	rs.BytesLeft, rs.CopyBytesPerSecond = &left, &rate
+	rs.LastAdvanceSeconds = ago(f.LastAdvance, now)
 }

@@ -18,7 +18,18 @@ type followerState struct {
 	// previous fetch was answered.
 	lastCaughtUp       time.Time
 	lastFetchLeaderEnd int64
+	// lastAdvance is when the follower's log end last moved forward (or
+	// its first fetch); rate is its copy rate in offsets per second,
+	// measured over windows of rateWindow from (rateAt, rateLEO). A
+	// reassignment's progress is read from them.
+	lastAdvance time.Time
+	rateAt      time.Time
+	rateLEO     int64
+	rate        float64
 }
+
+// rateWindow is how long a follower's copy rate is measured over.
+const rateWindow = time.Second
 
 // FollowerInfo is a leader's view of one follower, for the admin API.
 type FollowerInfo struct {
@@ -28,6 +39,10 @@ type FollowerInfo struct {
 	LastCaughtUp time.Time
 	InISR        bool
 	Lagging      bool // found out of sync; removal asked
+	// LastAdvance is when its log end last moved forward (zero: no fetch
+	// under this leadership); OffsetsPerSecond its recent copy rate.
+	LastAdvance      time.Time
+	OffsetsPerSecond float64
 }
 
 // UpdateFollower records a follower's fetch on the leader: the follower has
@@ -50,6 +65,16 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) error {
 	if f == nil {
 		f = &followerState{}
 		p.followers[id] = f
+	}
+	if fetchOffset > f.leo || f.lastAdvance.IsZero() {
+		f.lastAdvance = now
+	}
+	switch {
+	case f.rateAt.IsZero():
+		f.rateAt, f.rateLEO = now, fetchOffset
+	case now.Sub(f.rateAt) >= rateWindow:
+		f.rate = float64(fetchOffset-f.rateLEO) / now.Sub(f.rateAt).Seconds()
+		f.rateAt, f.rateLEO = now, fetchOffset
 	}
 	f.leo = fetchOffset
 	switch {
@@ -193,6 +218,10 @@ func (p *Partition) Followers() []FollowerInfo {
 		fi := FollowerInfo{ID: id, InISR: slices.Contains(r.ISR, id), Lagging: p.lagging[id]}
 		if f := p.followers[id]; f != nil {
 			fi.LogEndOffset, fi.LastFetch, fi.LastCaughtUp = f.leo, f.lastFetch, f.lastCaughtUp
+			fi.LastAdvance, fi.OffsetsPerSecond = f.lastAdvance, max(f.rate, 0)
+			if time.Since(f.lastFetch) > 2*rateWindow {
+				fi.OffsetsPerSecond = 0 // it stopped fetching: no measured rate
+			}
 		}
 		out = append(out, fi)
 	}
