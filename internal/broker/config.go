@@ -90,6 +90,14 @@ type Config struct {
 	// InitialClusterToken replaces the handshake token founders derive from
 	// Peers, for founders whose --peers differ; ignored once raft state exists.
 	InitialClusterToken string
+	// Join is any member's cluster address (--join): a node with no raft
+	// state asks the cluster to add it (as a raft learner) instead of
+	// founding one; ignored once raft state exists.
+	Join string
+	// MetadataVoters is how many raft voters the leader keeps by promoting
+	// caught-up learners (--metadata-voters); brokers beyond it stay learners.
+	MetadataVoters int32
+
 	RaftSnapshotEntries int64
 	RaftTickInterval    time.Duration
 	RaftElectionTimeout time.Duration
@@ -201,6 +209,7 @@ func DefaultConfig() Config {
 		AdminAddr:                  "127.0.0.1:9644",
 		ClusterAddr:                "127.0.0.1:9093",
 		RaftSnapshotEntries:        10000,
+		MetadataVoters:             3,
 		RaftTickInterval:           100 * time.Millisecond,
 		RaftElectionTimeout:        time.Second,
 		BrokerSessionTimeout:       1500 * time.Millisecond,
@@ -248,6 +257,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node-id: must be >= 1, got %d", c.NodeID)
 	case c.ClusterAddr == "":
 		return fmt.Errorf("cluster-addr: must not be empty")
+	case c.MetadataVoters < 1:
+		return fmt.Errorf("metadata-voters: must be >= 1, got %d", c.MetadataVoters)
 	case c.RaftSnapshotEntries < 1:
 		return fmt.Errorf("raft-snapshot-entries: must be >= 1, got %d", c.RaftSnapshotEntries)
 	case c.RaftTickInterval <= 0:

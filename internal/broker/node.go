@@ -264,7 +264,10 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 	for id, addr := range cfg.Peers {
 		raftPeers[uint64(id)] = addr
 	}
-	if len(raftPeers) == 0 {
+	if cfg.Join != "" && len(raftPeers) > 0 {
+		return errors.New("--join and --peers exclude each other: a joining node learns the members from the cluster")
+	}
+	if len(raftPeers) == 0 && cfg.Join == "" {
 		raftPeers[uint64(cfg.NodeID)] = n.addrs.AdvertiseCluster
 	}
 	security, err := cfg.clusterSecurity(logger)
@@ -281,6 +284,9 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 		ListenAddr:      n.addrs.Cluster,
 		Peers:           raftPeers,
 		ClusterToken:    cfg.InitialClusterToken,
+		JoinContact:     cfg.Join,
+		Advertise:       n.addrs.AdvertiseCluster,
+		VoterTarget:     int(cfg.MetadataVoters),
 		ClusterID:       newClusterID(),
 		TickInterval:    cfg.RaftTickInterval,
 		ElectionTicks:   int(cfg.RaftElectionTimeout / cfg.RaftTickInterval),
