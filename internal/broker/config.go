@@ -176,6 +176,11 @@ type Config struct {
 	// LeaderRebalanceInterval: how often the controller moves leadership
 	// back to each partition's preferred (first) replica; 0 disables it.
 	LeaderRebalanceInterval time.Duration
+	// ReassignmentThrottle limits, in bytes per second, what this broker
+	// fetches for the replicas a reassignment adds here (Kafka's
+	// follower.replication.throttled.rate); other replication is never
+	// throttled. 0: no limit.
+	ReassignmentThrottle int64
 
 	RetentionCheckInterval time.Duration
 
@@ -278,6 +283,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("replica-lag-time-max: must be at least 100ms, got %v", c.ReplicaLagTimeMax)
 	case c.LeaderRebalanceInterval < 0:
 		return fmt.Errorf("leader-rebalance-interval: must be >= 0 (0 disables), got %v", c.LeaderRebalanceInterval)
+	case c.ReassignmentThrottle < 0:
+		return fmt.Errorf("reassignment-throttle: must be >= 0 bytes per second (0: no limit), got %d", c.ReassignmentThrottle)
 	case c.DataDir == "":
 		return fmt.Errorf("data-dir: must not be empty")
 	case c.MaxRequestBytes < 1024:
@@ -391,6 +398,7 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("replica.lag.time.max.ms", c.ReplicaLagTimeMax.Milliseconds(), d.ReplicaLagTimeMax.Milliseconds()),
 		entry("leader.imbalance.check.interval.seconds", int64(c.LeaderRebalanceInterval.Seconds()), int64(d.LeaderRebalanceInterval.Seconds())),
 		entry("auto.leader.rebalance.enable", c.LeaderRebalanceInterval > 0, d.LeaderRebalanceInterval > 0),
+		entry("follower.replication.throttled.rate", c.ReassignmentThrottle, d.ReassignmentThrottle),
 		entry("message.max.bytes", c.MaxMessageBytes, d.MaxMessageBytes),
 		entry("log.segment.bytes", c.SegmentBytes, d.SegmentBytes),
 		entry("log.roll.ms", c.SegmentMs, d.SegmentMs),

@@ -89,7 +89,10 @@ type Node struct {
 
 	reconcileMu sync.Mutex            // one reconcile at a time: the loop's, or a request's
 	fetchers    *replication.Fetchers // follower fetch loops, set by the reconciler
-	runCtx      context.Context
+	// reassignThrottle limits the fetches of replicas a reassignment adds
+	// here (--reassignment-throttle; reassign.go).
+	reassignThrottle *replication.Throttle
+	runCtx           context.Context
 
 	// faults are the faults a chronik_faults build injects (faults_faults.go);
 	// an empty struct in other builds.
@@ -352,6 +355,10 @@ func (n *Node) startServices() (err error) {
 	}
 	n.quotas = quota.New(quota.Config{State: n.raft.State, WindowNum: int(cfg.QuotaWindowNum), WindowSize: cfg.QuotaWindowSize})
 	if err := n.metrics.register(n.quotas.Collectors()...); err != nil {
+		return err
+	}
+	n.reassignThrottle = replication.NewThrottle(cfg.ReassignmentThrottle)
+	if err := n.metrics.register(n.reassignmentMetrics()...); err != nil {
 		return err
 	}
 	n.newKafkaServers()

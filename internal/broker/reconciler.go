@@ -120,6 +120,7 @@ func (n *Node) reconcile(caughtUp bool) error {
 			firstErr = err
 		}
 	}
+	n.fetchers.SetThrottled(throttledHere(s, self))
 	n.fetchers.Set(n.runCtx, follow, addrs)
 	if !caughtUp {
 		return firstErr

@@ -216,6 +216,8 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.ReplicaLagTimeMax }},
 		{name: "leader-rebalance-interval", usage: "how often leadership moves back to preferred replicas (0 disables)",
 			field: func(s *settings) any { return &s.cfg.LeaderRebalanceInterval }},
+		{name: "reassignment-throttle", usage: "bytes per second this broker fetches, at most, for replicas a partition reassignment adds to it (0: no limit); other replication is never throttled",
+			field: func(s *settings) any { return &s.cfg.ReassignmentThrottle }},
 		{name: "retention-check-interval", usage: "how often retention runs",
 			field: func(s *settings) any { return &s.cfg.RetentionCheckInterval }},
 		{name: "offsets-topic-partitions", usage: "partitions of __consumer_offsets",
