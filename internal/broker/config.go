@@ -257,6 +257,9 @@ func DefaultConfig() Config {
 
 // Validate reports the first invalid setting, naming it the way the flag does.
 func (c *Config) Validate() error {
+	if err := state.CheckRack(c.Rack); err != nil {
+		return fmt.Errorf("rack: %w", err)
+	}
 	switch {
 	case c.NodeID < 1:
 		return fmt.Errorf("node-id: must be >= 1, got %d", c.NodeID)

@@ -24,6 +24,8 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 		{func(c *Config) { c.ReplicaLagTimeMax = time.Millisecond }, "replica-lag-time-max"},
 		{func(c *Config) { c.LeaderRebalanceInterval = -time.Second }, "leader-rebalance-interval"},
 		{func(c *Config) { c.DefaultReplicationFactor = 0 }, "default-replication-factor"},
+		{func(c *Config) { c.Rack = strings.Repeat("r", 256) }, "rack: rack is 256 bytes long"},
+		{func(c *Config) { c.Rack = "a\tb" }, "rack: rack \"a\\tb\" holds a control character"},
 	} {
 		cfg := DefaultConfig()
 		c.mutate(&cfg)
