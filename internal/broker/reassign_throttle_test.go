@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronik-dev/chronik/internal/broker"
@@ -89,4 +90,34 @@ func TestReassignmentThrottle(t *testing.T) {
 	if got := scrape(t, c.Nodes[0]).must(t, "chronik_reassignment_fetched_bytes_total"); got != 0 {
 		t.Fatalf("node 1 fetched %v bytes as an adding replica", got)
 	}
+}
+
+// TestReassignTargetKilledMidCopy: the broker a partition moves to is
+// stopped while it copies (the throttle keeps the copy slow enough to stop
+// it halfway), restarted, resumes from its log end and completes the move;
+// the moved replica holds the same bytes as the one that stayed.
+func TestReassignTargetKilledMidCopy(t *testing.T) {
+	c := inproc.NewCluster(t, 3, func(cfg *broker.Config) { cfg.ReassignmentThrottle = 256 << 10 })
+	c.StartAll()
+	createAssigned(t, c, "mid", 1)
+	produceBytes(t, c, "mid", 1<<20)
+	end, _ := c.Nodes[0].LogEndOffset("mid", 0)
+	adm := inproc.Admin(t, c.KafkaAddrs())
+	reassign(t, adm, "mid", 1, 3)
+	var leo int64
+	testharness.Eventually(t, 10*time.Second, "node 3 halfway through the copy", func() bool {
+		leo, _ = c.Nodes[2].LogEndOffset("mid", 0)
+		return leo > 0
+	})
+	c.Stop(2)
+	if leo >= end {
+		t.Fatalf("node 3 had copied everything (%d of %d) before it stopped", leo, end)
+	}
+	ls, err := adm.ListPartitionReassignments(testharness.Context(t, 10*time.Second), kadm.TopicsSet{"mid": {0: {}}})
+	if err != nil || len(ls.Sorted()) != 1 {
+		t.Fatalf("the move is not in progress with its target down: %v %+v", err, ls.Sorted())
+	}
+	c.Start(2)
+	waitReplicas(t, c, inproc.Admin(t, c.KafkaAddrs()), "mid", 30*time.Second, 1, 3)
+	sameLogs(t, c, "mid", 1, 3)
 }
