@@ -84,15 +84,15 @@ func (c *Controller) alterReassignment(ctx context.Context, r ReassignRequest) e
 func reassignErr(ctx context.Context, ref state.PartitionRef, err error) error {
 	switch {
 	case errors.Is(err, state.ErrUnknownPartition):
-		return errorf(kerr.UnknownTopicOrPartition, "%v", err)
+		return errorf(kerr.UnknownTopicOrPartition, "%s", state.Reason(err))
 	case errors.Is(err, state.ErrInvalidAssignment):
-		return errorf(kerr.InvalidReplicaAssignment, "%s-%d: %v", ref.Topic, ref.Partition, err)
+		return errorf(kerr.InvalidReplicaAssignment, "%s-%d: %s", ref.Topic, ref.Partition, state.Reason(err))
 	case errors.Is(err, state.ErrNoReassignment):
-		return errorf(kerr.NoReassignmentInProgress, "%v", err)
+		return errorf(kerr.NoReassignmentInProgress, "%s", state.Reason(err))
 	case errors.Is(err, state.ErrReassignmentNotReady):
 		// A cancel that would leave the ISR empty: only adding replicas
 		// are in sync, so the reassignment must complete instead.
-		return errorf(kerr.InvalidReplicaAssignment, "%s-%d: %v", ref.Topic, ref.Partition, err)
+		return errorf(kerr.InvalidReplicaAssignment, "%s-%d: %s", ref.Topic, ref.Partition, state.Reason(err))
 	}
 	return proposeErr(ctx, "reassign partition", err)
 }
