@@ -110,10 +110,17 @@ func (s *State) CheckTarget(target []int32) error {
 	if len(target) == 0 {
 		return fmt.Errorf("%w: the target replica set is empty", ErrInvalidAssignment)
 	}
-	for i, r := range target {
-		if slices.Contains(target[:i], r) {
+	// A list longer than the brokers repeats or invents one; refusing it
+	// first keeps a huge list from a client cheap to check.
+	if len(target) > len(s.Brokers) {
+		return fmt.Errorf("%w: %d replicas named, the cluster has %d brokers", ErrInvalidAssignment, len(target), len(s.Brokers))
+	}
+	seen := make(map[int32]bool, len(target))
+	for _, r := range target {
+		if seen[r] {
 			return fmt.Errorf("%w: broker %d appears twice in %v", ErrInvalidAssignment, r, target)
 		}
+		seen[r] = true
 		if _, ok := s.Brokers[r]; !ok {
 			return fmt.Errorf("%w: broker %d is not registered", ErrInvalidAssignment, r)
 		}
