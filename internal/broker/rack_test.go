@@ -47,6 +47,20 @@ func TestRacksAdvertisedAndHonouredAtCreation(t *testing.T) {
 			t.Fatalf("partition %d: replicas %v not spread over both racks", p.Partition, p.Replicas)
 		}
 	}
+	// Partitions added later are placed the same way.
+	if _, err := adm.CreatePartitions(ctx, 6, "racked"); err != nil {
+		t.Fatal(err)
+	}
+	var grown *kmsg.MetadataResponse
+	testharness.Eventually(t, 10*time.Second, "18 partitions in node 2's metadata", func() bool {
+		grown = c.MetadataOf(1, "racked")
+		return len(grown.Topics) == 1 && len(grown.Topics[0].Partitions) == 18
+	})
+	for _, p := range grown.Topics[0].Partitions {
+		if len(p.Replicas) != 2 || racks[p.Replicas[0]] == racks[p.Replicas[1]] {
+			t.Fatalf("partition %d: replicas %v not spread over both racks", p.Partition, p.Replicas)
+		}
+	}
 	req := kmsg.NewPtrDescribeClusterRequest()
 	resp, err := req.RequestWith(ctx, inproc.NodeClient(t, c.Nodes[2]))
 	if err != nil {
