@@ -214,6 +214,7 @@ var builtin = Commands{
 	TypeStartReassignment:     Handle((*State).applyStartReassignment),
 	TypeCancelReassignment:    Handle((*State).applyCancelReassignment),
 	TypeCompleteReassignment:  Handle((*State).applyCompleteReassignment),
+	TypeUnregisterBroker:      Handle((*State).applyUnregisterBroker),
 }
 
 // Handler applies one command envelope to a state. Handle builds one from a

@@ -101,6 +101,8 @@ func since(typ string) int {
 		return SecurityMetadataVersion
 	case TypeStartReassignment, TypeCancelReassignment, TypeCompleteReassignment:
 		return ReassignmentMetadataVersion
+	case TypeUnregisterBroker:
+		return RemovalMetadataVersion
 	default:
 		return MinMetadataVersion
 	}
