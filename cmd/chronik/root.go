@@ -25,6 +25,10 @@ const (
 	// data dir failed (disk full, I/O error). 74 is EX_IOERR of sysexits.h,
 	// so supervisors and operators can tell it from a crash or a bad flag.
 	exitStorage = 74
+	// exitRemoved: `chronik serve` stopped because the cluster removed
+	// this node (cluster remove-node or replace-node). 77 is EX_NOPERM:
+	// the node is no longer a member, and restarting it will not help.
+	exitRemoved = 77
 )
 
 // IOStreams are the standard streams a command uses; tests replace them with buffers.

@@ -36,7 +36,8 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 A second signal during shutdown exits at once. SIGHUP re-reads the TLS
 certificate files (they are also re-read when they change). When writing to the data dir
 fails (disk full, I/O error) the node stops itself, so that its partitions'
-leadership moves to other nodes, and exits with code 74.
+leadership moves to other nodes, and exits with code 74. A node the cluster
+removed (its raft membership ended) stops and exits with code 77.
 
 Every flag can also be set with a CHRONIK_* environment variable (--data-dir is
 CHRONIK_DATA_DIR) or as a key in the --config file (data-dir: /var/lib/chronik).
@@ -124,6 +125,10 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		// The node has logged what failed and what to do; the exit code
 		// tells a supervisor that restarting on the same disk will not help.
 		return &exitCodeError{code: exitStorage, err: fmt.Errorf("serve: %w", err)}
+	}
+	if re := (*broker.RemovedError)(nil); errors.As(err, &re) {
+		// The node has logged its removal; a supervisor must not restart it.
+		return &exitCodeError{code: exitRemoved, err: fmt.Errorf("serve: %w", err)}
 	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

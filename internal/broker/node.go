@@ -101,7 +101,7 @@ type Node struct {
 	// A storage failure (storage_failure.go) stops the node on its own;
 	// Close stops it gracefully. Whichever comes first runs, under stopOnce.
 	failOnce    sync.Once
-	failErr     *StorageError // set before failed is closed
+	failErr     error // a *StorageError or *RemovedError, set before failed is closed
 	failed      chan struct{}
 	closingOnce sync.Once
 	closing     chan struct{} // closed by Close: the storage watcher stands down
@@ -123,7 +123,8 @@ const haltWithin = 5 * time.Second
 // accepting, finish or fail in-flight requests, flush, fsync, close files.
 // ready, if not nil, is called once all listeners are bound. When writing to
 // the data dir fails the node stops itself without writing more, and Serve
-// returns a *StorageError (the command exits with a code of its own).
+// returns a *StorageError (the command exits with a code of its own); when
+// the cluster removed it, a *RemovedError (removed.go).
 func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	n, err := Start(ctx, cfg)
 	if err != nil {
@@ -138,7 +139,7 @@ func Serve(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		select {
 		case <-n.Done():
 		case <-time.After(haltWithin):
-			n.logger.Error("the node did not finish stopping after the storage failure; exiting anyway",
+			n.logger.Error("the node did not finish stopping on its own; exiting anyway",
 				"waited", haltWithin.String())
 		}
 		return n.Err()

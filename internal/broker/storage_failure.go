@@ -42,25 +42,36 @@ func (e *StorageError) Unwrap() error { return e.Err }
 // operator has to do, and wakes the watcher that stops the node. It never
 // blocks: partition logs call it with their lock held.
 func (n *Node) storageFailed(err error) {
-	n.failOnce.Do(func() {
-		n.failErr = &StorageError{DataDir: n.cfg.DataDir, Err: err}
+	n.stopOnItsOwn(&StorageError{DataDir: n.cfg.DataDir, Err: err}, func() {
 		n.logger.Error("storage failure: this node stops now so that the leadership of its partitions moves to "+
 			"in-sync replicas on other nodes. Free space on the disk of the data dir (or replace the disk), "+
 			"then restart the node: it recovers its logs and catches up from the leaders",
 			"data_dir", n.cfg.DataDir, "err", err)
+	})
+}
+
+// stopOnItsOwn records the first reason the node stops on its own (a
+// *StorageError or a *RemovedError), says it once, and wakes the watcher
+// that halts the node. It never blocks.
+func (n *Node) stopOnItsOwn(cause error, say func()) {
+	n.failOnce.Do(func() {
+		n.failErr = cause
+		say()
 		close(n.failed)
 	})
 }
 
-// Failed is closed at the first storage failure; the node then stops on its
-// own (Done is closed once it has).
+// Failed is closed at the first storage failure, or when the cluster
+// removed this node; the node then stops on its own (Done is closed once it
+// has).
 func (n *Node) Failed() <-chan struct{} { return n.failed }
 
 // Done is closed once the node has stopped: after Close, or after it
 // stopped itself on a storage failure (Err says which).
 func (n *Node) Done() <-chan struct{} { return n.stopped }
 
-// Err is the storage failure the node stopped on (a *StorageError), nil
+// Err is why the node stopped on its own: a storage failure (a
+// *StorageError) or its removal from the cluster (a *RemovedError); nil
 // otherwise.
 func (n *Node) Err() error {
 	select {
@@ -89,8 +100,11 @@ func (n *Node) watchStorage() {
 			return
 		case <-raftDone:
 			raftDone = nil // whatever the cause, it is seen once
-			if err := n.raft.Err(); errors.Is(err, raftnode.ErrStorage) {
+			switch err := n.raft.Err(); {
+			case errors.Is(err, raftnode.ErrStorage):
 				n.storageFailed(err) // the error names the raft store's file
+			case errors.Is(err, raftnode.ErrRemoved):
+				n.removedFromCluster(err)
 			}
 			// Any other cause (Close, an entry this binary cannot decode)
 			// keeps today's course: raft stopped, the node serves on.
@@ -98,7 +112,8 @@ func (n *Node) watchStorage() {
 	}
 }
 
-// halt stops the node after a storage failure without writing to disk.
+// halt stops the node after a storage failure, or its removal from the
+// cluster, without writing to disk.
 // First it stops the loops that could write and closes the listeners: the
 // cluster listener first (with raft), since its refused redials are what
 // makes the controller fence this node within a liveness check or two and
@@ -127,6 +142,10 @@ func (n *Node) halt() {
 	n.replicas.Abandon()
 	if n.lock != nil {
 		n.lock.Close()
+	}
+	if re := (*RemovedError)(nil); errors.As(n.failErr, &re) {
+		n.logger.Error("stopped after its removal from the cluster", "data_dir", n.cfg.DataDir)
+		return
 	}
 	n.logger.Error("stopped after a storage failure", "data_dir", n.cfg.DataDir)
 }
