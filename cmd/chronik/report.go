@@ -54,7 +54,7 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 			leader += " (unreachable)"
 		}
 		cells := []Cell{{Text: r.Topic}, {Text: strconv.Itoa(int(r.Partition))}, {Text: leader},
-			{Text: strconv.Itoa(int(r.LeaderEpoch))}, {Text: replicasCell(r)}, {Text: idList(r.ISR)},
+			{Text: strconv.Itoa(int(r.LeaderEpoch))}, {Text: r.ReplicasText()}, {Text: idList(r.ISR)},
 			{Text: offsetCell(r.HighWatermark)}, {Text: strconv.FormatInt(r.MaxLag, 10)}, StatusCell(r.Status)}
 		if !verbose {
 			t.RowCells(cells...)
@@ -78,7 +78,7 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 				inISR += " (lagging)"
 			}
 			if rs.Adding {
-				inISR += " (adding: " + copyProgress(rs) + ")"
+				inISR += " (adding: " + rs.CopyProgress() + ")"
 			}
 			caught := Cell{Text: secondsCell(rs.LastCaughtUpSeconds)}
 			if slices.Contains(r.Stalled, rs.ID) {
@@ -340,46 +340,4 @@ func RenderFindingsString(fs []api.Finding) string {
 	var b strings.Builder
 	_ = RenderFindings(&b, fs, TableOptions{TTY: true})
 	return b.String()
-}
-
-// replicasCell is the replica list, with a reassignment in progress named
-// after it: "3,2,1 (adding 3, removing 1)".
-func replicasCell(r api.PartitionRow) string {
-	s := idList(r.Replicas)
-	var moving []string
-	if len(r.AddingReplicas) > 0 {
-		moving = append(moving, "adding "+idList(r.AddingReplicas))
-	}
-	if len(r.RemovingReplicas) > 0 {
-		moving = append(moving, "removing "+idList(r.RemovingReplicas))
-	}
-	if len(moving) > 0 {
-		s += " (" + strings.Join(moving, ", ") + ")"
-	}
-	return s
-}
-
-// copyProgress is an adding replica's copy: "12.5 MB left, 1.0 MB/s".
-func copyProgress(rs api.ReplicaState) string {
-	left, rate := "? left", "? /s"
-	if rs.BytesLeft != nil {
-		left = humanBytes(float64(*rs.BytesLeft)) + " left"
-	}
-	if rs.CopyBytesPerSecond != nil {
-		rate = humanBytes(*rs.CopyBytesPerSecond) + "/s"
-	}
-	return left + ", " + rate
-}
-
-// humanBytes prints a byte count in decimal units: "950 B", "12.5 MB".
-func humanBytes(b float64) string {
-	switch {
-	case b >= 1e9:
-		return strconv.FormatFloat(b/1e9, 'f', 1, 64) + " GB"
-	case b >= 1e6:
-		return strconv.FormatFloat(b/1e6, 'f', 1, 64) + " MB"
-	case b >= 1e3:
-		return strconv.FormatFloat(b/1e3, 'f', 1, 64) + " kB"
-	}
-	return strconv.FormatFloat(b, 'f', 0, 64) + " B"
 }

@@ -52,9 +52,9 @@ func fxHealthy() api.ClusterView {
 			SnapshotIndex: 1024, Voters: []uint64{1, 2, 3}}
 		if id == 1 {
 			n.Raft.Peers = []api.RaftPeer{
-				{ID: 1, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
-				{ID: 2, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.05)},
-				{ID: 3, Match: 1531, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.08)},
+				{ID: 1, Member: api.MemberVoter, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0)},
+				{ID: 2, Member: api.MemberVoter, Match: 1532, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.05)},
+				{ID: 3, Member: api.MemberVoter, Lag: 1, Match: 1531, Next: 1533, State: api.PeerReplicate, RecentActive: true, Connected: true, LastContactSeconds: admintest.Secs(0.08)},
 			}
 		}
 		n.Brokers = &api.Brokers{ControllerID: 1, Controller: id == 1}
@@ -208,7 +208,7 @@ func fxNodeDown(t *testing.T) api.ClusterView {
 	for i := range leader.Raft.Peers[:2] {
 		leader.Raft.Peers[i].Match, leader.Raft.Peers[i].Next = 1547, 1548
 	}
-	leader.Raft.Peers[2] = api.RaftPeer{ID: 3, Match: 1540, Next: 1541, State: api.PeerProbe, RecentActive: false, Connected: false,
+	leader.Raft.Peers[2] = api.RaftPeer{ID: 3, Member: api.MemberVoter, Lag: 7, Match: 1540, Next: 1541, State: api.PeerProbe, RecentActive: false, Connected: false,
 		LastContactSeconds: admintest.Secs(14.1), LastError: "dial tcp 10.0.0.3:9093: connect: connection refused"}
 	leader.Brokers.Brokers[2].LastHeartbeatSeconds = admintest.Secs(14.2)
 	for p := int32(0); p < 2; p++ {

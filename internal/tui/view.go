@@ -435,6 +435,10 @@ func (m *Model) partitionsBody(w, h int) []string {
 		{title: mark(sortLag, "MAX LAG"), right: true},
 		{title: mark(sortStatus, "STATUS")},
 	}}
+	moving := reassigning(m.visible)
+	if moving {
+		t.cols = append(t.cols, column{title: "COPYING", flex: true, min: 5})
+	}
 	for _, r := range m.visible {
 		leader := leaderText(r.Leader)
 		if slices.Contains(r.Unreachable, r.Leader) {
@@ -448,9 +452,13 @@ func (m *Model) partitionsBody(w, h int) []string {
 		if r.UnderReplicated() {
 			isr.style = stYellow
 		}
-		t.rows = append(t.rows, []cell{plain(r.Topic), plain(strconv.Itoa(int(r.Partition))), plain(leader),
-			plain(strconv.Itoa(int(r.LeaderEpoch))), plain(idList(r.Replicas)), isr, plain(num(r.HighWatermark)),
-			plain(lag), statusCell(r.Status)})
+		row := []cell{plain(r.Topic), plain(strconv.Itoa(int(r.Partition))), plain(leader),
+			plain(strconv.Itoa(int(r.LeaderEpoch))), plain(r.ReplicasText()), isr, plain(num(r.HighWatermark)),
+			plain(lag), statusCell(r.Status)}
+		if moving {
+			row = append(row, copyingCell(r))
+		}
+		t.rows = append(t.rows, row)
 	}
 	if len(m.visible) == 0 {
 		return append(t.render(m.st, w, 0, 0), "", "  no partition matches “"+m.filterText+"”; esc clears the filter")
@@ -501,6 +509,7 @@ func (m *Model) detailBody(w, h int) []string {
 	}
 	status += m.st.paint(stFaint, "  (metadata from node "+strconv.Itoa(int(r.Source))+")")
 	out = append(out, status)
+	out = append(out, copyLines(r)...)
 	if r.HighWatermark < 0 {
 		out = append(out, m.st.paint(stRed, "the leader did not answer: positions unknown; metadata from node "+strconv.Itoa(int(r.Source))))
 	} else {
@@ -540,7 +549,7 @@ func (m *Model) detailBody(w, h int) []string {
 			}
 		}
 		if id == r.Leader {
-			role := "leader"
+			role := replicaRole(r, id)
 			if down {
 				role += " ✗"
 			}
@@ -550,7 +559,7 @@ func (m *Model) detailBody(w, h int) []string {
 		}
 		i := slices.IndexFunc(r.ReplicaStates, func(rs api.ReplicaState) bool { return rs.ID == id })
 		if i < 0 {
-			t.rows = append(t.rows, []cell{plain(strconv.Itoa(int(id))), plain("follower"), plain("-"), plain("-"),
+			t.rows = append(t.rows, []cell{plain(strconv.Itoa(int(id))), plain(replicaRole(r, id)), plain("-"), plain("-"),
 				plain("-"), plain("-"), isr, fetcher})
 			continue
 		}
@@ -562,7 +571,7 @@ func (m *Model) detailBody(w, h int) []string {
 		if rs.Lagging {
 			isr.text += " (lagging)"
 		}
-		t.rows = append(t.rows, []cell{plain(strconv.Itoa(int(id))), plain("follower"), plain(num(rs.LogEndOffset)),
+		t.rows = append(t.rows, []cell{plain(strconv.Itoa(int(id))), plain(replicaRole(r, id)), plain(num(rs.LogEndOffset)),
 			plain(strconv.FormatInt(rs.Lag, 10)), caught, plain(ago(rs.LastFetchSeconds)), isr, fetcher})
 	}
 	out = append(out, "")
@@ -628,7 +637,7 @@ func (m *Model) raftBody(w, h int) []string {
 	t := table{selectable: true, sel: m.nodeIndex(), cols: []column{
 		{title: "NODE"}, {title: "ROLE"}, {title: "TERM", right: true}, {title: "LEADER", right: true},
 		{title: "COMMIT", right: true}, {title: "APPLIED", right: true}, {title: "SNAPSHOT", right: true},
-		{title: "VOTERS", flex: true, min: 3},
+		{title: "VOTERS", flex: true, min: 3}, {title: "LEARNERS", flex: true, min: 3},
 	}}
 	var stopped []string
 	for _, n := range m.nodes {
@@ -637,7 +646,7 @@ func (m *Model) raftBody(w, h int) []string {
 			if n.down {
 				role = stateCell(n.state)
 			}
-			t.rows = append(t.rows, []cell{plain(nodeName(n.id)), role, plain("-"), plain("-"), plain("-"), plain("-"), plain("-"), plain("-")})
+			t.rows = append(t.rows, []cell{plain(nodeName(n.id)), role, plain("-"), plain("-"), plain("-"), plain("-"), plain("-"), plain("-"), plain("-")})
 			continue
 		}
 		rs := n.raft
@@ -651,16 +660,12 @@ func (m *Model) raftBody(w, h int) []string {
 		case api.RoleCandidate, api.RolePreCandidate:
 			role.style = stYellow
 		}
-		voters := make([]string, len(rs.Voters))
-		for i, v := range rs.Voters {
-			voters[i] = unum(v)
-		}
 		leader := "-"
 		if rs.LeaderID != 0 {
 			leader = unum(rs.LeaderID)
 		}
 		t.rows = append(t.rows, []cell{plain(nodeName(n.id)), role, plain(unum(rs.Term)), plain(leader), plain(unum(rs.Commit)),
-			plain(unum(rs.Applied)), plain(unum(rs.SnapshotIndex)), plain(strings.Join(voters, ","))})
+			plain(unum(rs.Applied)), plain(unum(rs.SnapshotIndex)), plain(idsText(rs.Voters)), plain(idsText(rs.Learners))})
 	}
 	rows := min(len(m.nodes), m.nodeListHeight())
 	out := t.render(m.st, w, m.nodeOff, rows)
@@ -672,9 +677,9 @@ func (m *Model) raftBody(w, h int) []string {
 	if !ok {
 		return append(out, m.st.paint(stRed, "✗ no answering node leads raft: metadata changes (ISR, leaders, topics) wait for an election"))
 	}
-	out = append(out, fmt.Sprintf("raft leader node %d (term %d, commit %d): its peers", lv.Raft.NodeID, lv.Raft.Term, lv.Raft.Commit))
+	out = append(out, fmt.Sprintf("raft leader node %d (term %d, commit %d): its peers; %s", lv.Raft.NodeID, lv.Raft.Term, lv.Raft.Commit, votersLine(lv.Raft)))
 	pt := table{selectable: true, sel: -1, cols: []column{
-		{title: "PEER"}, {title: "MATCH", right: true}, {title: "NEXT", right: true}, {title: "BEHIND", right: true},
+		{title: "PEER"}, {title: "MEMBER"}, {title: "MATCH", right: true}, {title: "NEXT", right: true}, {title: "LAG", right: true},
 		{title: "STATE"}, {title: "ACTIVE"}, {title: "CONNECTED"}, {title: "CONTACT", right: true},
 		{title: "ERROR", flex: true, min: 5},
 	}}
@@ -692,17 +697,13 @@ func (m *Model) raftBody(w, h int) []string {
 			}
 			return cell{text: "✗ no", style: stRed}
 		}
-		behind := "0"
-		if lv.Raft.Commit > p.Match {
-			behind = unum(lv.Raft.Commit - p.Match)
-		}
 		// The transport keeps its latest error for good; while the peer is
 		// connected and active it is history, not the state.
 		errText := "-"
 		if p.LastError != "" && (!p.Connected || !p.RecentActive) {
 			errText = p.LastError
 		}
-		pt.rows = append(pt.rows, []cell{plain(unum(p.ID)), plain(unum(p.Match)), plain(unum(p.Next)), plain(behind), st,
+		pt.rows = append(pt.rows, []cell{plain(unum(p.ID)), memberCell(p), plain(unum(p.Match)), plain(unum(p.Next)), plain(unum(p.Lag)), st,
 			yes(p.RecentActive), yes(p.Connected), plain(secs(p.LastContactSeconds)), plain(errText)})
 	}
 	return append(out, pt.render(m.st, w, 0, max(0, h-len(out)-1))...)
