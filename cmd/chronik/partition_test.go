@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ func TestPartitionMoveEndToEnd(t *testing.T) {
 	if err != nil || kerr.ErrorForCode(resp.Topics[0].ErrorCode) != nil {
 		t.Fatalf("create: %v %+v", err, resp)
 	}
+	c.WaitTopic("mv", 1) // the CLI may ask any node
 
 	e := newTestEnv(t)
 	if code := e.run(t, "partition", "move", "mv/0", "--replicas", "2,3", "--wait", "--timeout", "60s", "--brokers", addr); code != exitOK {
@@ -84,9 +86,11 @@ func TestPartitionMoveEndToEnd(t *testing.T) {
 	if got, want := e.out.String(), "Moved mv/0 to replicas 2,3.\n"; got != want {
 		t.Fatalf("move printed %q, want %q", got, want)
 	}
-	if md := c.MetadataOf(0, "mv"); len(md.Topics) != 1 || !slicesEqual(md.Topics[0].Partitions[0].Replicas, []int32{2, 3}) {
-		t.Fatalf("metadata after the move: %+v", md.Topics)
-	}
+	// Node 1 applies the completion a moment after the node that answered.
+	testharness.Eventually(t, 10*time.Second, "node 1 sees the moved replicas", func() bool {
+		md := c.MetadataOf(0, "mv")
+		return len(md.Topics) == 1 && slicesEqual(md.Topics[0].Partitions[0].Replicas, []int32{2, 3})
+	}, func() string { return fmt.Sprintf("%+v", c.MetadataOf(0, "mv").Topics) })
 
 	// A move that waits (its target broker is down) is listed, then cancelled.
 	c.Stop(0)

@@ -134,16 +134,7 @@ func TestClusterRebalanceE2E(t *testing.T) {
 	if err != nil || len(resp.Topics) != 1 || kerr.ErrorForCode(resp.Topics[0].ErrorCode) != nil {
 		t.Fatalf("create: %v %+v", err, resp)
 	}
-	// The CLI may ask any node: wait until every one has applied the topic.
-	testharness.Eventually(t, 10*time.Second, "every node knows the topic", func() bool {
-		for i := range c.Nodes {
-			m := c.MetadataOf(i, "skewed")
-			if len(m.Topics) != 1 || m.Topics[0].ErrorCode != 0 || len(m.Topics[0].Partitions) != 6 {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitTopic("skewed", 6) // the CLI may ask any node
 	before := c.MetadataOf(0, "skewed")
 
 	run := func(wantCode int, args ...string) (string, string) {

@@ -228,3 +228,22 @@ func (c *Cluster) MetadataOf(i int, topics ...string) *kmsg.MetadataResponse {
 	}
 	return resp
 }
+
+// WaitTopic waits until every running node's metadata has the topic with
+// its partitions: a client may ask any node, and the others apply a
+// committed creation a moment after the one that answered it.
+func (c *Cluster) WaitTopic(topic string, partitions int) {
+	c.t.Helper()
+	testharness.Eventually(c.t, 10*time.Second, "every node knows topic "+topic, func() bool {
+		for i, n := range c.Nodes {
+			if n == nil {
+				continue
+			}
+			m := c.MetadataOf(i, topic)
+			if len(m.Topics) != 1 || m.Topics[0].ErrorCode != 0 || len(m.Topics[0].Partitions) != partitions {
+				return false
+			}
+		}
+		return true
+	})
+}
