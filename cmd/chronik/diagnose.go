@@ -271,7 +271,7 @@ func completeTopicsFromAdmin(f *Factory, cf *clusterViewFlags) cobra.CompletionF
 // NewCmdCluster builds the `chronik cluster` command group.
 func NewCmdCluster(f *Factory) *cobra.Command {
 	return commandGroup("cluster <command>", "Inspect the cluster as a whole", NewCmdClusterStatus(f, nil),
-		NewCmdClusterRebalance(f, nil))
+		NewCmdClusterRebalance(f, nil), NewCmdClusterRemoveNode(f, nil), NewCmdClusterReplaceNode(f, nil))
 }
 
 // ClusterStatusOptions are the inputs of `chronik cluster status`.
