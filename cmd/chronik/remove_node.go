@@ -225,7 +225,11 @@ func askController(ctx context.Context, httpc *http.Client, opts *ClusterRemoveN
 		lastErr = err
 		var re *client.RequestError
 		if !errors.As(err, &re) || (re.Code != api.CodeNotController && !re.Unreachable() && re.Code != api.CodeUnavailable) {
-			return api.RemoveNodeStatus{}, err // a refusal: it says why
+			if re != nil && re.Message != "" && re.Status != http.StatusUnauthorized {
+				// A refusal: the controller's reason is the whole story.
+				return api.RemoveNodeStatus{}, fmt.Errorf("%s (asked %s)", re.Message, re.URL)
+			}
+			return api.RemoveNodeStatus{}, err
 		}
 		if attempt > 0 && !sleepCtx(ctx, removePoll) {
 			break

@@ -97,8 +97,11 @@ type RequestError struct {
 	Path   string // the endpoint, e.g. /v1/raft
 	Status int    // HTTP status of the answer; 0 when none came
 	Code   string // Error.Code of the answer, when it carried one
-	Err    error  // the cause
-	msg    string
+	// Message is Error.Message of the answer, when it carried one: the
+	// server's own words for a refusal.
+	Message string
+	Err     error // the cause
+	msg     string
 }
 
 func (e *RequestError) Error() string { return e.msg }
@@ -190,7 +193,7 @@ func statusError(base, path string, resp *http.Response, body []byte) *RequestEr
 		e.msg = fmt.Sprintf("%s answered GET %s with %s and no chronik error body — %s", base, path, resp.Status, hint)
 		return e
 	}
-	e.Code = apiErr.Code
+	e.Code, e.Message = apiErr.Code, apiErr.Message
 	e.Err = fmt.Errorf("status %s: %s: %s", resp.Status, apiErr.Code, apiErr.Message)
 	hint := "check the node's log"
 	if resp.StatusCode == http.StatusNotFound {
