@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
@@ -43,14 +45,17 @@ func partitionLog(t *testing.T, dataDir, topic string, partition int32) []byte {
 // were started or joined).
 func (c *procCluster) proc(id int32) *testharness.Process { return c.Procs[id-1] }
 
-// join launches node id with --join and adds it to the cluster's processes
-// (so clients, StopAll and proc know it).
+// join launches node id with --join at the cluster address of a running
+// member and adds it to the cluster's processes (so clients, StopAll and
+// proc know it).
 func (c *procCluster) join(id int32, extra ...string) *testharness.Process {
 	c.t.Helper()
 	if int(id) != len(c.Procs)+1 {
 		c.t.Fatalf("join node %d: the cluster has %d nodes, ids are consecutive", id, len(c.Procs))
 	}
-	p := c.joiner(int(id), extra...)
+	i := slices.IndexFunc(c.Procs, func(p *testharness.Process) bool { return !p.Exited() })
+	p := testharness.Launch(c.t, testharness.Serve{Binary: chronikBinary(c.t),
+		Args: append([]string{"--node-id", strconv.Itoa(int(id)), "--join", c.Procs[i].Cluster}, extra...)})
 	c.Procs = append(c.Procs, p)
 	return p
 }
@@ -173,6 +178,28 @@ func replicaCounts(layout map[string]map[int32]kadm.PartitionDetail) map[int32]i
 	return n
 }
 
+// nodeAdmin runs a chronik command that mutates through the admin API of
+// node id and fails the test unless it exits 0.
+func (c *procCluster) nodeAdmin(id int32, args ...string) {
+	c.t.Helper()
+	out, errOut, code, took := runTool(c.t, append(args, "--admin", "http://"+c.proc(id).Admin)...)
+	if code != 0 {
+		c.t.Fatalf("chronik %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+	}
+	c.t.Logf("chronik %s (%v):\n%s%s", strings.Join(args, " "), took.Round(time.Millisecond), errOut, out)
+}
+
+// waitRaft waits until node id reports exactly these voters and learners.
+func (c *procCluster) waitRaft(id int32, voters, learners []uint64) {
+	c.t.Helper()
+	var last api.RaftStatus
+	testharness.Eventually(c.t, 30*time.Second, fmt.Sprintf("voters %v and learners %v", voters, learners), func() bool {
+		st, err := raftOf(c.t, c.proc(id))
+		last = st
+		return err == nil && slices.Equal(st.Voters, voters) && slices.Equal(st.Learners, learners)
+	}, func() string { return fmt.Sprintf("voters %v learners %v", last.Voters, last.Learners) })
+}
+
 // chronikCLI runs the real binary against the cluster's running nodes and
 // fails the test unless it exits 0.
 func (c *procCluster) chronikCLI(args ...string) string {
@@ -184,15 +211,18 @@ func (c *procCluster) chronikCLI(args ...string) string {
 	return out
 }
 
-// The acceptance test of growing and healing a cluster on real processes,
-// under a continuous idempotent acks=all stream to an RF-3 topic: three
-// nodes grow to five with --join (the joiners stay raft learners at the
-// default voter target 3), `chronik cluster rebalance` spreads the replicas
-// of a ten-partition topic onto them, then a node is killed with -9 in the
-// middle of the stream and comes back. At the end every acknowledged record
-// is in the log exactly once at its offset, and every replica of every
-// partition is byte-identical.
-func TestGrowRebalanceHealUnderAcksAllStream(t *testing.T) {
+// The acceptance test of growing, shrinking and healing a cluster on real
+// processes, under a continuous idempotent acks=all stream to an RF-3
+// topic: three nodes grow to five with --join (the joiners stay raft
+// learners at the default voter target 3), `chronik cluster rebalance`
+// spreads the replicas of a ten-partition topic onto them, a node is killed
+// with -9 in the middle of the stream and comes back; `cluster remove-node`
+// decommissions two voters (learners are promoted: the voters stay at 3);
+// last a node is killed with -9 for good and `cluster replace-node` hands
+// its replicas and raft seat to a freshly joined node. At the end every
+// acknowledged record is in the log exactly once at its offset, and every
+// replica of every partition is byte-identical.
+func TestGrowRebalanceShrinkHealUnderAcksAllStream(t *testing.T) {
 	c := startProcCluster(t, "--broker-session-timeout", "2s")
 	c.createRF3("stream")
 	c.createTopicRF3("spread", 10, nil)
@@ -227,9 +257,54 @@ func TestGrowRebalanceHealUnderAcksAllStream(t *testing.T) {
 	c.waitMembers(30*time.Second, []uint64{1, 2, 3}, []uint64{4, 5})
 	s.waitAcks(s.count()+500, 30*time.Second)
 
+	// Shrink: decommission the two voters that do not lead raft (the
+	// leader is asked, and stays). Their replicas move first; caught-up
+	// learners are promoted so the voters stay at the target.
+	st, err := raftOf(t, c.proc(1))
+	if err != nil || st.LeaderID == 0 {
+		t.Fatalf("raft status: %+v, %v", st, err)
+	}
+	leader := int32(st.LeaderID)
+	var removed []int32
+	for id := int32(1); id <= 3; id++ {
+		if id != leader {
+			removed = append(removed, id)
+		}
+	}
+	for _, id := range removed {
+		c.nodeAdmin(leader, "cluster", "remove-node", strconv.Itoa(int(id)), "--wait")
+		// The machine is retired. (That a removed node also stops on its
+		// own is remove_node_e2e_test.go's subject.)
+		if !c.proc(id).Exited() {
+			c.proc(id).Kill(t)
+		}
+	}
+	voters := []uint64{uint64(leader), 4, 5}
+	slices.Sort(voters)
+	c.waitRaft(leader, voters, nil)
+	s.waitAcks(s.count()+500, 30*time.Second)
+
+	// Heal: node 4's machine dies for good; node 6 joins and replace-node
+	// moves node 4's replicas and raft seat to it.
+	c.join(6).WaitReady(t)
+	c.waitRaft(leader, voters, []uint64{6})
+	c.proc(4).Kill(t)
+	c.nodeAdmin(leader, "cluster", "replace-node", "4", "6", "--wait")
+	voters = []uint64{uint64(leader), 5, 6}
+	slices.Sort(voters)
+	c.waitRaft(leader, voters, nil)
+	s.waitAcks(s.count()+500, 30*time.Second)
+
 	s.finish()
 	s.verify(c)
 	l = c.waitFullISR(60*time.Second, "stream", "spread")
+	for topic, ps := range l {
+		for p, pd := range ps {
+			if slices.ContainsFunc(pd.Replicas, func(id int32) bool { return id == 4 || slices.Contains(removed, id) }) {
+				t.Fatalf("%s-%d still has replicas %v on a removed node", topic, p, pd.Replicas)
+			}
+		}
+	}
 	c.StopAll(t)
 	c.sameReplicaLogs(l)
 }
