@@ -5,20 +5,30 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
-// removeTool runs the chronik command against node 1's admin API and
+// removeTool runs the chronik command against the first running node's admin API and
 // returns stdout, stderr and the exit code.
 func (c *procCluster) removeTool(args ...string) (string, string, int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, chronikBinary(c.t), append(args, "--admin", "http://"+c.Procs[0].Admin)...)
+	admin := ""
+	for _, p := range c.Procs { // any node that runs: the command finds the controller
+		if !p.Exited() {
+			admin = p.Admin
+			break
+		}
+	}
+	cmd := exec.CommandContext(ctx, chronikBinary(c.t), append(args, "--admin", "http://"+admin)...)
 	cmd.Env = append(cmd.Environ(), "CHRONIK_PROFILE=", "XDG_CONFIG_HOME="+c.t.TempDir())
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -107,16 +117,52 @@ func TestRemoveDeadNodeForce(t *testing.T) {
 	n4 := c.joiner(4)
 	n4.WaitReady(t)
 	c.Procs[2].Kill(t)
-	var errOut string
-	var code int
-	testharness.Eventually(t, 20*time.Second, "node 3 seen down", func() bool {
-		_, errOut, code = c.removeTool("cluster", "remove-node", "3")
-		return code != 0 && strings.Contains(errOut, "--force")
-	}, func() string { return errOut })
+	// Until the controller fences it, node 3 counts as live (and its
+	// removal would just go ahead, copying from the survivors).
+	testharness.Eventually(t, 20*time.Second, "node 3 fenced", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		md, err := kadm.NewClient(c.client()).BrokerMetadata(ctx)
+		return err == nil && !slices.ContainsFunc(md.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == 3 })
+	})
+	if _, errOut, code := c.removeTool("cluster", "remove-node", "3"); code == 0 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("remove-node of a dead node without --force: code %d, stderr:\n%s", code, errOut)
+	}
 
 	out, errOut, code := c.removeTool("cluster", "remove-node", "3", "--force", "--wait")
 	if code != 0 || !strings.Contains(out, "node 3 removed") || !strings.Contains(errOut, "warning: node 3 is down") {
 		t.Fatalf("remove-node --force: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	c.waitMembers(20*time.Second, []uint64{1, 2, 4}, nil)
+}
+
+// The controller is killed with -9 in the middle of a throttled
+// replace-node; run again, the command finds the new controller, which
+// finishes the move and removes the node.
+func TestReplaceNodeResumesAfterControllerKill(t *testing.T) {
+	c := startProcCluster(t, "--broker-session-timeout", "2s", "--reassignment-throttle", "65536")
+	n4 := c.joiner(4, "--broker-session-timeout", "2s", "--reassignment-throttle", "65536")
+	n4.WaitReady(t)
+	n5 := c.joiner(5, "--broker-session-timeout", "2s", "--reassignment-throttle", "65536")
+	n5.WaitReady(t)
+	ctl := c.controllerID()
+	o1 := ctl%3 + 1
+	c.createAssigned("dec", o1, 4)
+	acked := c.fillRandom("dec", 512) // 512 KiB: seconds to copy at 64 KiB/s
+
+	out, errOut, code := c.removeTool("cluster", "replace-node", "4", "5")
+	if code != 0 || !strings.Contains(errOut, "node 4: 1 partition to move to node 5") {
+		t.Fatalf("first replace-node: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	c.proc(ctl).Kill(t)
+	out, errOut, code = c.removeTool("cluster", "replace-node", "4", "5", "--wait")
+	if code != 0 || !strings.Contains(out, "node 4 removed from the cluster") {
+		t.Fatalf("replace-node after the controller died: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	exitsRemoved(t, n4)
+	l := c.waitFullISR(30*time.Second, "dec")
+	if got := l["dec"][0].Replicas; !slices.Equal(sorted(got), sorted([]int32{o1, 5})) {
+		t.Fatalf("after the replacement: replicas %v, want %d,5", got, o1)
+	}
+	c.holds("dec", acked)
 }

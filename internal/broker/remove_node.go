@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 )
 
@@ -89,7 +91,7 @@ func (n *Node) RemoveNode(ctx context.Context, req RemoveNodeRequest) (RemoveNod
 	if registered {
 		st.Down = b.Fenced
 		// The quorum is checked before any data moves, so a refusal changes nothing.
-		if err := n.raft.CheckRemoveMember(uint64(req.ID)); err != nil {
+		if err := n.membershipSettled(ctx, func() error { return n.raft.CheckRemoveMember(uint64(req.ID)) }); err != nil {
 			return st, fmt.Errorf("%w: %v", controller.ErrRemovalRefused, err)
 		}
 		plan, err := controller.PlanRemoval(s, req.ID, req.Replace, req.Force || req.Replace != 0)
@@ -115,7 +117,10 @@ func (n *Node) RemoveNode(ctx context.Context, req RemoveNodeRequest) (RemoveNod
 			st.Phase, st.Controller = RemovalControllerMoved, int32(to)
 			return st, nil
 		}
-		if err := n.raft.RemoveMember(ctx, uint64(req.ID)); err != nil {
+		if err := n.membershipSettled(ctx, func() error { return n.raft.RemoveMember(ctx, uint64(req.ID)) }); err != nil {
+			if errors.Is(err, raftnode.ErrMembership) {
+				return st, fmt.Errorf("%w: %v", controller.ErrRemovalRefused, err)
+			}
 			return st, fmt.Errorf("remove node %d from raft: %w", req.ID, err)
 		}
 		n.logger.Info("node removed from the raft membership", "node", req.ID)
@@ -127,4 +132,25 @@ func (n *Node) RemoveNode(ctx context.Context, req RemoveNodeRequest) (RemoveNod
 	}
 	st.Phase = RemovalDone
 	return st, nil
+}
+
+// membershipSettled runs a quorum-checked membership step, asking again for
+// up to an election timeout while it is refused: the leader's view of which
+// voters are active is reset at every election and quorum check and comes
+// back with the next heartbeat answers, so a leader that just took over (or
+// just checked) briefly counts live voters as silent. A voter really down
+// stays refused.
+func (n *Node) membershipSettled(ctx context.Context, step func() error) error {
+	deadline := time.Now().Add(n.cfg.RaftElectionTimeout)
+	for {
+		err := step()
+		if !errors.Is(err, raftnode.ErrMembership) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(n.cfg.RaftElectionTimeout / 10):
+		}
+	}
 }
