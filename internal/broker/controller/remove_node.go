@@ -27,7 +27,8 @@ type RemovalPlan struct {
 	// Moves are the reassignments to start, in topic and partition order.
 	Moves []ReassignRequest
 	// Moving are partitions already being moved off the broker (by an
-	// earlier run of the same removal): nothing to start.
+	// earlier run of the same removal): nothing to start, unless a broker
+	// the move adds has died since (Moves then has its new target).
 	Moving []state.PartitionRef
 }
 
@@ -82,8 +83,22 @@ func PlanRemoval(s *state.State, id, replacement int32, force bool) (RemovalPlan
 		p, _ := s.Partition(ref.Topic, ref.Partition)
 		target := p.TargetReplicas()
 		pos := slices.Index(target, id)
-		if pos < 0 {
-			plan.Moving = append(plan.Moving, ref) // already leaving it
+		if pos < 0 { // already leaving it (an earlier run of this removal)
+			plan.Moving = append(plan.Moving, ref)
+			// A new replica whose broker died since can never catch up:
+			// a live broker takes its place in the target.
+			retarget := slices.Clone(target)
+			for i, r := range retarget {
+				if slices.Contains(p.AddingReplicas, r) && !s.Live(r) {
+					if to := pickReplica(s, retarget, id, load); to > 0 {
+						load[to]++
+						retarget[i] = to
+					}
+				}
+			}
+			if !slices.Equal(retarget, target) {
+				plan.Moves = append(plan.Moves, ReassignRequest{Ref: ref, Target: retarget})
+			}
 			continue
 		}
 		name := fmt.Sprintf("%s-%d", ref.Topic, ref.Partition)

@@ -52,6 +52,19 @@ func TestPlanRemovalMovesEveryReplicaInPlace(t *testing.T) {
 	if err != nil || len(again.Moves) != 0 || len(again.Moving) != 2 {
 		t.Fatalf("second plan %+v, %v; want both partitions moving and nothing to start", again, err)
 	}
+	// A target that died since is replaced on the next run: r-0 was going
+	// to [1 4]; with 4 down, 3 (live, not a replica) takes its place.
+	m.must(t, state.TypeFenceBroker, state.FenceBroker{ID: 4})
+	again, err = PlanRemoval(m.State(), 2, 0, false)
+	if err != nil || len(again.Moves) != 1 || again.Moves[0].Ref.Topic != "r" || !slices.Equal(again.Moves[0].Target, []int32{1, 3}) {
+		t.Fatalf("plan with a dead target: %+v, %v; want r-0 retargeted to [1 3]", again, err)
+	}
+	if err := c.StartRemoval(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.State().Partition("r", 0); !slices.Equal(p.TargetReplicas(), []int32{1, 3}) {
+		t.Fatalf("r-0 target %v after retargeting", p.TargetReplicas())
+	}
 	// Unregistering waits for the moves.
 	if err := c.UnregisterBroker(context.Background(), 2); err == nil || !strings.Contains(err.Error(), "move them first") {
 		t.Fatalf("unregister mid-move: %v", err)
