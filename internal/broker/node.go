@@ -426,6 +426,7 @@ func (n *Node) startLoops() {
 	n.spawn(func() { n.replicas.RunHighWatermarkCheckpoints(runCtx, replica.DefaultHighWatermarkCheckpointInterval) })
 	n.spawn(func() { n.runReconciler(runCtx) })
 	n.spawn(func() { n.register(runCtx) })
+	n.spawn(func() { n.watchUnregistered(runCtx) })
 	go n.watchStorage() // not spawned: it may stop the node, which waits for those
 	n.spawn(func() {
 		n.controller.RunLiveness(runCtx, n.activity, n.refusedDials, livenessInterval, cfg.BrokerSessionTimeout)

@@ -18,12 +18,15 @@ import (
 //
 //  1. move every replica the node hosts to other brokers (controller.
 //     PlanRemoval: one reassignment per partition, throttled like any);
-//  2. once it hosts none, take it out of raft (handing leadership to another
-//     voter first when it is the leader; a caught-up learner is promoted to
-//     keep the voter target);
-//  3. unregister the broker.
+//  2. once it hosts none, hand leadership to another voter when it is the
+//     raft leader, then unregister the broker (the node, still following
+//     the metadata log, sees it and stops: watchUnregistered);
+//  3. take it out of raft (a caught-up learner is promoted to keep the
+//     voter target).
 //
 // One call starts or checks step 1 and, when it is over, does steps 2 and 3.
+// (Raft removal last: a member the leader removes hears nothing more, and
+// may miss the commit of its own removal.)
 // Every refusal comes before anything is proposed.
 
 // RemoveNodeRequest asks to remove broker ID, moving its replicas to
@@ -108,15 +111,31 @@ func (n *Node) RemoveNode(ctx context.Context, req RemoveNodeRequest) (RemoveNod
 			return st, nil
 		}
 	}
-	if member {
-		if req.ID == n.cfg.NodeID {
-			to, err := n.raft.TransferLeadership(ctx)
-			if err != nil {
-				return st, fmt.Errorf("remove node %d, the controller: %w", req.ID, err)
-			}
-			st.Phase, st.Controller = RemovalControllerMoved, int32(to)
-			return st, nil
+	if member && req.ID == n.cfg.NodeID {
+		to, err := n.raft.TransferLeadership(ctx)
+		if err != nil {
+			return st, fmt.Errorf("remove node %d, the controller: %w", req.ID, err)
 		}
+		st.Phase, st.Controller = RemovalControllerMoved, int32(to)
+		return st, nil
+	}
+	// Unregistered first: the node, still following the log, sees it and
+	// stops (watchUnregistered); out of raft first, it might never hear.
+	// But a voter that stops while still a voter must not cost the quorum:
+	// when the others alone are not a quorum of today's voters, it leaves
+	// raft first (and may then run on unaware until stopped by hand).
+	unregisterFirst := registered && n.membershipSettled(ctx, func() error {
+		if !n.raft.CanLoseMember(uint64(req.ID)) {
+			return raftnode.ErrMembership
+		}
+		return nil
+	}) == nil
+	if unregisterFirst {
+		if err := n.controller.UnregisterBroker(ctx, req.ID); err != nil {
+			return st, err
+		}
+	}
+	if member {
 		if err := n.membershipSettled(ctx, func() error { return n.raft.RemoveMember(ctx, uint64(req.ID)) }); err != nil {
 			if errors.Is(err, raftnode.ErrMembership) {
 				return st, fmt.Errorf("%w: %v", controller.ErrRemovalRefused, err)
@@ -125,7 +144,7 @@ func (n *Node) RemoveNode(ctx context.Context, req RemoveNodeRequest) (RemoveNod
 		}
 		n.logger.Info("node removed from the raft membership", "node", req.ID)
 	}
-	if registered {
+	if registered && !unregisterFirst {
 		if err := n.controller.UnregisterBroker(ctx, req.ID); err != nil {
 			return st, err
 		}

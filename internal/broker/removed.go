@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 )
 
@@ -17,7 +19,7 @@ import (
 type RemovedError struct {
 	NodeID  int32
 	DataDir string
-	Err     error // wraps raftnode.ErrRemoved
+	Err     error // why: raftnode.ErrRemoved, or its broker registration removed
 }
 
 func (e *RemovedError) Error() string {
@@ -35,3 +37,29 @@ func (n *Node) removedFromCluster(err error) {
 			"node_id", n.cfg.NodeID, "data_dir", n.cfg.DataDir)
 	})
 }
+
+// watchUnregistered stops the node once the metadata no longer lists it as
+// a broker after it registered: RemoveNode unregisters a node before it
+// takes it out of raft, so the node learns its removal from the metadata
+// log while it still follows it. (Raft alone may never tell it: the leader
+// stops sending to a removed member the moment it applies the removal.)
+func (n *Node) watchUnregistered(ctx context.Context) {
+	for {
+		changed := n.raft.Changed()
+		if n.registered.Load() {
+			if _, ok := n.raft.State().Brokers[n.cfg.NodeID]; !ok {
+				n.removedFromCluster(errUnregistered)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// errUnregistered is the cause of a RemovedError when the node saw itself
+// leave the broker list.
+var errUnregistered = errors.New("unregistered from the broker list")

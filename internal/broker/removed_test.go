@@ -9,15 +9,14 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker"
-	"github.com/chronik-dev/chronik/internal/broker/metadata/raftnode"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
-// TestRemovedNodeStops: a node taken out of the raft membership stops on its
-// own, through the storage-failure halt: Err is a *RemovedError wrapping
-// raftnode.ErrRemoved, it is not ready, and its listeners refuse
-// connections. The other two carry on.
+// TestRemovedNodeStops: a node removed from the cluster stops on its own,
+// through the storage-failure halt, as soon as it sees itself leave the
+// broker list: Err is a *RemovedError, it is not ready, and its listeners
+// refuse connections. The other two carry on.
 func TestRemovedNodeStops(t *testing.T) {
 	c := inproc.NewCluster(t, 3, nil)
 	c.StartAll()
@@ -33,9 +32,7 @@ func TestRemovedNodeStops(t *testing.T) {
 	gone := ctrl.NodeID()%3 + 1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := ctrl.RemoveRaftMemberForTest(ctx, gone); err != nil {
-		t.Fatal(err)
-	}
+	removeNode(t, c, broker.RemoveNodeRequest{ID: gone}, 30*time.Second)
 	removed := c.Nodes[gone-1]
 	testharness.Eventually(t, 10*time.Second, fmt.Sprintf("node %d to stop after its removal", gone), func() bool {
 		select {
@@ -47,8 +44,8 @@ func TestRemovedNodeStops(t *testing.T) {
 	})
 	err := removed.Err()
 	var re *broker.RemovedError
-	if !errors.As(err, &re) || !errors.Is(err, raftnode.ErrRemoved) || re.NodeID != gone {
-		t.Fatalf("Err() = %v, want a *RemovedError of node %d wrapping raftnode.ErrRemoved", err, gone)
+	if !errors.As(err, &re) || re.NodeID != gone || re.DataDir != c.Cfgs[gone-1].DataDir {
+		t.Fatalf("Err() = %v, want a *RemovedError of node %d", err, gone)
 	}
 	var se *broker.StorageError
 	if errors.As(err, &se) {

@@ -168,11 +168,17 @@ func checkExactlyOnce(t *testing.T, seeds []string, topic string, acked map[uint
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(testharness.Context(t, 10*time.Second), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, _ := ends.Lookup(topic, 0)
+	// Right after a leadership change the answer can be a retriable
+	// error; an ignored one would read as an empty partition.
+	var end kadm.ListedOffset
+	testharness.Eventually(t, 10*time.Second, topic+"'s end offset", func() bool {
+		ends, err := kadm.NewClient(cl).ListEndOffsets(testharness.Context(t, 5*time.Second), topic)
+		if err != nil {
+			return false
+		}
+		end, _ = ends.Lookup(topic, 0)
+		return end.Err == nil
+	}, func() string { return fmt.Sprintf("last answer %+v", end) })
 	seen := map[uint64]int64{}
 	ctx := testharness.Context(t, 60*time.Second)
 	next := int64(0)

@@ -98,3 +98,18 @@ func (n *Node) TransferLeadership(ctx context.Context) (uint64, error) {
 		}
 	}
 }
+
+// CanLoseMember reports whether the voters would keep a live quorum of the
+// current configuration if node id stopped now, before leaving it: true for
+// a learner or a non-member. Leader only (false elsewhere).
+func (n *Node) CanLoseMember(id uint64) bool {
+	rs, err := n.leaderView()
+	if err != nil {
+		return false
+	}
+	if _, member := rs.Progress[id]; !member || isLearner(rs, id) {
+		return true
+	}
+	active, total := activeVoters(rs, n.cfg.NodeID, id)
+	return active >= (total+1)/2+1
+}
