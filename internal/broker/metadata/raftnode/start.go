@@ -136,14 +136,24 @@ func newNode(ctx context.Context, cfg Config, h hooks, logger *slog.Logger, stor
 	n.token = token
 	n.st.Store(st)
 	n.dropLog = netlimit.NewLogLimiter(dropLogInterval)
+	if n.book, err = readMembers(cfg.Dir); err != nil {
+		return nil, err
+	}
 	voters, err := initialVoters(store, snap, cfg, fresh)
 	if err != nil {
 		return nil, err
 	}
-	n.setVoters(voters)
-	if n.book, err = readMembers(cfg.Dir); err != nil {
-		return nil, err
+	if len(voters) == 0 {
+		// A joiner stopped after storing a hard state but before its first
+		// snapshot has no configuration yet: the members it learned when it
+		// joined (raft-members.json) may talk to it until the snapshot says.
+		for id := range n.book {
+			if id != cfg.NodeID {
+				voters[id] = true
+			}
+		}
 	}
+	n.setVoters(voters)
 	n.applied.Store(snapIndex)
 	n.snapIndex.Store(snapIndex)
 	n.leaderlessSince.Store(n.now())
