@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -133,10 +134,13 @@ func (p *Process) Signal(t testing.TB, sig syscall.Signal) {
 	}
 }
 
-// Kill is kill -9, waiting for the process to be gone.
+// Kill is kill -9, waiting for the process to be gone. A process that has
+// already exited on its own (a removed node) is gone too.
 func (p *Process) Kill(t testing.TB) {
 	t.Helper()
-	p.Signal(t, syscall.SIGKILL)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("signal %v to chronik %s: %v", syscall.SIGKILL, p.Kafka, err)
+	}
 	<-p.done
 }
 
