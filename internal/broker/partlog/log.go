@@ -93,6 +93,20 @@ type Config struct {
 	// LogAppendTime makes Append stamp every batch with the broker's clock,
 	// like Kafka's message.timestamp.type=LogAppendTime.
 	LogAppendTime bool
+
+	// Cleanup is cleanup.policy; the fields below apply when it compacts.
+	Cleanup CleanupPolicy
+	// MinCleanableDirtyRatio: a log is cleaned once its dirty bytes are at
+	// least this share of its cleanable bytes. <= 0 means 0.5.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMs: segments written to more recently stay dirty.
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs: dirty data older than this is cleaned whatever the
+	// ratio (the active segment is rolled for it). <= 0 means no maximum.
+	MaxCompactionLagMs int64
+	// DeleteRetentionMs: a tombstone is removed only once the segment
+	// holding it was last written to longer ago than this.
+	DeleteRetentionMs int64
 }
 
 const (
