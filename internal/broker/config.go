@@ -371,8 +371,13 @@ func (c *Config) topicDefaults() topicconfig.Config {
 		SegmentMs:           c.SegmentMs,
 		MinInsyncReplicas:   c.MinInsyncReplicas,
 		MaxMessageBytes:     c.MaxMessageBytes,
-		CleanupPolicy:       "delete",
 		ReplicaLagTimeMaxMs: c.ReplicaLagTimeMax.Milliseconds(),
+
+		CleanupPolicy:          partlog.CleanupDelete,
+		MinCleanableDirtyRatio: topicconfig.DefaultMinCleanableDirtyRatio,
+		MinCompactionLagMs:     topicconfig.DefaultMinCompactionLagMs,
+		MaxCompactionLagMs:     topicconfig.DefaultMaxCompactionLagMs,
+		DeleteRetentionMs:      topicconfig.DefaultDeleteRetentionMs,
 	}
 }
 

@@ -63,7 +63,7 @@ func (m *fakeMeta) Propose(_ context.Context, typ string, payload any) (state.Re
 func limitedController(md Metadata, limits Limits) *Controller {
 	return New(Options{
 		NodeID:                 1,
-		Defaults:               topicconfig.Config{SegmentBytes: 1 << 30, MinInsyncReplicas: 1, CleanupPolicy: "delete"},
+		Defaults:               topicconfig.Config{SegmentBytes: 1 << 30, MinInsyncReplicas: 1},
 		DefaultPartitions:      3,
 		DefaultReplication:     1,
 		OffsetsTopicPartitions: 50,

@@ -15,7 +15,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
-var checkpointTestConfig = topicconfig.Config{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 1, CleanupPolicy: "delete"}
+var checkpointTestConfig = topicconfig.Config{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 1, CleanupPolicy: partlog.CleanupDelete}
 
 // partitionIn opens the replica stored in dir (closed when the test ends).
 func partitionIn(t *testing.T, dir string) *Partition {

@@ -46,6 +46,8 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	parts map[string]map[int32]*Partition // topic -> partition index -> replica
+
+	cleaner *cleanerLoop
 }
 
 // NewManager creates the partition directory if needed.
@@ -53,7 +55,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	return &Manager{opts: opts, parts: map[string]map[int32]*Partition{}}, nil
+	return &Manager{opts: opts, parts: map[string]map[int32]*Partition{}, cleaner: newCleanerLoop()}, nil
 }
 
 func partitionDir(root, topic string, index int32) string {
@@ -108,6 +110,9 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 	for _, p := range current {
 		if p.Config() != cfg {
 			p.SetConfig(cfg)
+			if cfg.CleanupPolicy.Compacts() {
+				m.Wake() // the cleaner sees the new policy or knobs now
+			}
 		}
 		p.SetRole(roles[p.Index])
 	}

@@ -67,6 +67,10 @@ type Partition struct {
 	// the controller to remove; until that commits they still hold the high
 	// watermark but no longer count for min.insync.replicas.
 	lagging map[int32]bool
+
+	// uncleanable is set when the log cleaner gave up on this replica
+	// (cleaner.go); nil otherwise.
+	uncleanable atomic.Pointer[uncleanableMark]
 }
 
 // Role is what the metadata says about this replica: whether it leads the
@@ -128,10 +132,15 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 
 func logConfig(c topicconfig.Config) partlog.Config {
 	return partlog.Config{
-		SegmentBytes:   c.SegmentBytes,
-		SegmentMs:      c.SegmentMs,
-		RetentionMs:    c.RetentionMs,
-		RetentionBytes: c.RetentionBytes,
+		SegmentBytes:           c.SegmentBytes,
+		SegmentMs:              c.SegmentMs,
+		RetentionMs:            c.RetentionMs,
+		RetentionBytes:         c.RetentionBytes,
+		Cleanup:                c.CleanupPolicy,
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     c.MinCompactionLagMs,
+		MaxCompactionLagMs:     lagDuration(c.MaxCompactionLagMs).Milliseconds(), // 0: none
+		DeleteRetentionMs:      c.DeleteRetentionMs,
 	}
 }
 
@@ -155,10 +164,12 @@ func (p *Partition) rebuildProducers() error {
 // Config is the partition's effective topic config.
 func (p *Partition) Config() topicconfig.Config { return *p.cfg.Load() }
 
-// SetConfig applies a changed topic config.
+// SetConfig applies a changed topic config. It gives the log cleaner
+// another chance at a partition it gave up on.
 func (p *Partition) SetConfig(c topicconfig.Config) {
 	p.cfg.Store(&c)
 	p.log.SetConfig(logConfig(c))
+	p.uncleanable.Store(nil)
 }
 
 // LeaderEpoch is the current leader epoch of the partition.

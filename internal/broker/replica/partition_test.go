@@ -16,7 +16,7 @@ import (
 
 func testPartition(t *testing.T) *Partition {
 	t.Helper()
-	cfg := topicconfig.Config{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 2, CleanupPolicy: "delete"}
+	cfg := topicconfig.Config{SegmentBytes: 1 << 20, RetentionMs: -1, RetentionBytes: -1, MaxMessageBytes: 1 << 20, MinInsyncReplicas: 2, CleanupPolicy: partlog.CleanupDelete}
 	p, err := openPartition(t.TempDir(), "t", 0, cfg, partlog.FlushAlways, partlog.Options{Flush: partlog.FlushAlways},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

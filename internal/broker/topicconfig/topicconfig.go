@@ -6,8 +6,12 @@ package topicconfig
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
+	"strings"
+
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 // Config is a topic's effective configuration: broker defaults with the
@@ -19,7 +23,15 @@ type Config struct {
 	SegmentMs         int64
 	MinInsyncReplicas int32
 	MaxMessageBytes   int32
-	CleanupPolicy     string
+	// CleanupPolicy is cleanup.policy: delete, compact or both.
+	CleanupPolicy partlog.CleanupPolicy
+	// The compaction knobs (used when CleanupPolicy compacts), as Kafka's
+	// min.cleanable.dirty.ratio, min.compaction.lag.ms,
+	// max.compaction.lag.ms and delete.retention.ms.
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
+	DeleteRetentionMs      int64
 	// ReplicaLagTimeMaxMs: a follower not caught up for this long leaves the ISR.
 	ReplicaLagTimeMaxMs int64
 	// UncleanLeaderElection lets an out-of-sync replica lead when no ISR
@@ -137,15 +149,39 @@ var topicConfigDefs = map[string]configDef{
 		doc: "let a replica outside the ISR lead when no ISR member is alive (may lose acknowledged data)",
 	},
 	"cleanup.policy": {
-		get: func(c Config) string { return c.CleanupPolicy },
+		get: func(c Config) string { return FormatCleanupPolicy(c.CleanupPolicy) },
+		set: func(c *Config, v string) (err error) { c.CleanupPolicy, err = ParseCleanupPolicy(v); return },
+		doc: "delete: remove old segments by retention; compact: keep the latest record per key; compact,delete: both",
+	},
+	"min.cleanable.dirty.ratio": {
+		get: func(c Config) string { return strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64) },
 		set: func(c *Config, v string) error {
-			if v != "delete" {
-				return fmt.Errorf("only \"delete\" is supported, got %q (log compaction is not implemented)", v)
+			f, err := strconv.ParseFloat(v, 64)
+			switch {
+			case err != nil || math.IsNaN(f):
+				return fmt.Errorf("not a number: %q", v)
+			case f < 0 || f > 1:
+				return fmt.Errorf("value %v is outside [0, 1]", f)
 			}
-			c.CleanupPolicy = v
+			c.MinCleanableDirtyRatio = f
 			return nil
 		},
-		doc: "delete: remove old segments by retention (compact is not supported)",
+		doc: "compact a partition once its uncleaned bytes are at least this share of its log",
+	},
+	"min.compaction.lag.ms": {
+		get: func(c Config) string { return strconv.FormatInt(c.MinCompactionLagMs, 10) },
+		set: func(c *Config, v string) (err error) { c.MinCompactionLagMs, err = parseLong(0)(v); return },
+		doc: "records stay uncompacted for at least this long after they were written",
+	},
+	"max.compaction.lag.ms": {
+		get: func(c Config) string { return strconv.FormatInt(c.MaxCompactionLagMs, 10) },
+		set: func(c *Config, v string) (err error) { c.MaxCompactionLagMs, err = parseLong(1)(v); return },
+		doc: "records older than this are compacted whatever the dirty ratio",
+	},
+	"delete.retention.ms": {
+		get: func(c Config) string { return strconv.FormatInt(c.DeleteRetentionMs, 10) },
+		set: func(c *Config, v string) (err error) { c.DeleteRetentionMs, err = parseLong(0)(v); return },
+		doc: "how long a compacted topic keeps tombstones (records without value) for consumers to see them",
 	},
 }
 
@@ -196,5 +232,67 @@ func Resolve(defaults Config, overrides map[string]string) (Config, error) {
 			return c, fmt.Errorf("topic config %s: %w", k, err)
 		}
 	}
+	if err := c.check(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// check validates what no single key can: the combinations.
+func (c Config) check() error {
+	if c.MaxCompactionLagMs < c.MinCompactionLagMs {
+		return fmt.Errorf("topic config max.compaction.lag.ms %d is below min.compaction.lag.ms %d", c.MaxCompactionLagMs, c.MinCompactionLagMs)
+	}
+	return nil
+}
+
+// Kafka's defaults of the compaction knobs (LogConfig).
+const (
+	DefaultMinCleanableDirtyRatio = 0.5
+	DefaultMinCompactionLagMs     = 0
+	DefaultMaxCompactionLagMs     = math.MaxInt64
+	DefaultDeleteRetentionMs      = 86400000
+)
+
+// The cleanup.policy values, as Kafka spells them.
+const (
+	PolicyDelete  = "delete"
+	PolicyCompact = "compact"
+)
+
+// ParseCleanupPolicy reads cleanup.policy, a list in Kafka's syntax:
+// comma-separated "delete" and "compact" in any order, spaces around the
+// commas allowed.
+func ParseCleanupPolicy(v string) (partlog.CleanupPolicy, error) {
+	var compact, del bool
+	for _, item := range strings.Split(v, ",") {
+		switch strings.TrimSpace(item) {
+		case PolicyCompact:
+			compact = true
+		case PolicyDelete:
+			del = true
+		default:
+			return 0, fmt.Errorf("%q is not a list of %q and %q", v, PolicyDelete, PolicyCompact)
+		}
+	}
+	switch {
+	case compact && del:
+		return partlog.CleanupCompactDelete, nil
+	case compact:
+		return partlog.CleanupCompact, nil
+	default:
+		return partlog.CleanupDelete, nil
+	}
+}
+
+// FormatCleanupPolicy renders a cleanup policy as Kafka's list.
+func FormatCleanupPolicy(p partlog.CleanupPolicy) string {
+	switch p {
+	case partlog.CleanupCompact:
+		return PolicyCompact
+	case partlog.CleanupCompactDelete:
+		return PolicyCompact + "," + PolicyDelete
+	default:
+		return PolicyDelete
+	}
 }

@@ -1,9 +1,12 @@
 package topicconfig
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
 )
 
 var testDefaults = Config{
@@ -13,11 +16,16 @@ var testDefaults = Config{
 	SegmentMs:         604800000,
 	MinInsyncReplicas: 1,
 	MaxMessageBytes:   1048588,
-	CleanupPolicy:     "delete",
+	CleanupPolicy:     partlog.CleanupDelete,
+
+	MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
+	MaxCompactionLagMs:     DefaultMaxCompactionLagMs,
+	DeleteRetentionMs:      DefaultDeleteRetentionMs,
 }
 
 func TestTopicConfigNames(t *testing.T) {
-	want := []string{"cleanup.policy", "max.message.bytes", "min.insync.replicas", "replica.lag.time.max.ms",
+	want := []string{"cleanup.policy", "delete.retention.ms", "max.compaction.lag.ms", "max.message.bytes",
+		"min.cleanable.dirty.ratio", "min.compaction.lag.ms", "min.insync.replicas", "replica.lag.time.max.ms",
 		"retention.bytes", "retention.ms", "segment.bytes", "segment.ms", "unclean.leader.election.enable"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
@@ -52,14 +60,20 @@ func TestResolveAppliesOverrides(t *testing.T) {
 		"segment.ms":          "60000",
 		"min.insync.replicas": "2",
 		"max.message.bytes":   "0",
-		"cleanup.policy":      "delete",
+		"cleanup.policy":      "compact",
+
+		"min.cleanable.dirty.ratio": "0.25",
+		"min.compaction.lag.ms":     "1000",
+		"max.compaction.lag.ms":     "60000",
+		"delete.retention.ms":       "0",
 	}
 	got, err = Resolve(testDefaults, overrides)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{RetentionMs: -1, RetentionBytes: 1048576, SegmentBytes: 1048576, SegmentMs: 60000,
-		MinInsyncReplicas: 2, MaxMessageBytes: 0, CleanupPolicy: "delete"}
+		MinInsyncReplicas: 2, MaxMessageBytes: 0, CleanupPolicy: partlog.CleanupCompact,
+		MinCleanableDirtyRatio: 0.25, MinCompactionLagMs: 1000, MaxCompactionLagMs: 60000, DeleteRetentionMs: 0}
 	if got != want {
 		t.Fatalf("Resolve = %+v, want %+v", got, want)
 	}
@@ -102,10 +116,18 @@ func TestResolveErrorsNameTheKey(t *testing.T) {
 		{"max.message.bytes", "-1", "below the minimum 0"},
 		{"max.message.bytes", "2147483648", "too large"},
 		{"max.message.bytes", "99999999999999999999", "not a number"},
-		{"cleanup.policy", "compact", "compaction is not implemented"},
-		{"cleanup.policy", "compact,delete", "only \"delete\""},
-		{"cleanup.policy", "", "only \"delete\""},
-		{"cleanup.policy", "DELETE", "only \"delete\""},
+		{"cleanup.policy", "", "not a list of"},
+		{"cleanup.policy", "DELETE", "not a list of"},
+		{"cleanup.policy", "compact,", "not a list of"},
+		{"cleanup.policy", "compact;delete", "not a list of"},
+		{"cleanup.policy", "compact,delete,gc", "not a list of"},
+		{"min.cleanable.dirty.ratio", "1.01", "outside [0, 1]"},
+		{"min.cleanable.dirty.ratio", "-0.1", "outside [0, 1]"},
+		{"min.cleanable.dirty.ratio", "NaN", "not a number"},
+		{"min.cleanable.dirty.ratio", "half", "not a number"},
+		{"min.compaction.lag.ms", "-1", "below the minimum 0"},
+		{"max.compaction.lag.ms", "0", "below the minimum 1"},
+		{"delete.retention.ms", "-1", "below the minimum 0"},
 	}
 	for _, tt := range tests {
 		_, err := Resolve(testDefaults, map[string]string{tt.key: tt.value})
@@ -140,5 +162,58 @@ func TestEffectiveMinISR(t *testing.T) {
 		if got := (Config{MinInsyncReplicas: tc.minISR}).EffectiveMinISR(tc.replicas); got != tc.want {
 			t.Errorf("min.insync.replicas=%d, %d replicas: EffectiveMinISR = %d, want %d", tc.minISR, tc.replicas, got, tc.want)
 		}
+	}
+}
+
+func TestCleanupPolicyList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want partlog.CleanupPolicy
+		out  string
+	}{
+		{"delete", partlog.CleanupDelete, "delete"},
+		{"compact", partlog.CleanupCompact, "compact"},
+		{"compact,delete", partlog.CleanupCompactDelete, "compact,delete"},
+		{"delete,compact", partlog.CleanupCompactDelete, "compact,delete"},
+		{" delete , compact ", partlog.CleanupCompactDelete, "compact,delete"},
+		{"compact,compact", partlog.CleanupCompact, "compact"},
+	} {
+		got, err := Resolve(testDefaults, map[string]string{"cleanup.policy": tc.in})
+		if err != nil {
+			t.Errorf("cleanup.policy=%q: %v", tc.in, err)
+			continue
+		}
+		if got.CleanupPolicy != tc.want || got.Value("cleanup.policy") != tc.out {
+			t.Errorf("cleanup.policy=%q: %v rendered %q, want %v rendered %q", tc.in, got.CleanupPolicy, got.Value("cleanup.policy"), tc.want, tc.out)
+		}
+	}
+	if got := testDefaults.Value("max.compaction.lag.ms"); got != "9223372036854775807" {
+		t.Errorf("default max.compaction.lag.ms renders %q, want Long.MAX_VALUE", got)
+	}
+	if got := testDefaults.Value("min.cleanable.dirty.ratio"); got != "0.5" {
+		t.Errorf("default min.cleanable.dirty.ratio renders %q, want 0.5", got)
+	}
+}
+
+// TestCompactionLagsMustBeOrdered: max.compaction.lag.ms below
+// min.compaction.lag.ms is refused, whichever of them the topic overrides.
+func TestCompactionLagsMustBeOrdered(t *testing.T) {
+	for _, o := range []map[string]string{
+		{"min.compaction.lag.ms": "5000", "max.compaction.lag.ms": "4999"},
+		{"max.compaction.lag.ms": "10"}, // below a default min of 20
+	} {
+		defaults := testDefaults
+		defaults.MinCompactionLagMs = 20
+		_, err := Resolve(defaults, o)
+		if err == nil || !strings.Contains(err.Error(), "max.compaction.lag.ms") || !strings.Contains(err.Error(), "below min.compaction.lag.ms") {
+			t.Errorf("Resolve(%v) error = %v, want one naming both lags", o, err)
+		}
+	}
+	got, err := Resolve(testDefaults, map[string]string{"min.compaction.lag.ms": "5000", "max.compaction.lag.ms": "5000"})
+	if err != nil || got.MinCompactionLagMs != 5000 || got.MaxCompactionLagMs != 5000 {
+		t.Errorf("equal lags: %+v, %v", got, err)
+	}
+	if got, err := Resolve(testDefaults, map[string]string{"min.compaction.lag.ms": "9223372036854775807"}); err != nil || got.MinCompactionLagMs != math.MaxInt64 {
+		t.Errorf("min lag at the default max: %v", err)
 	}
 }
