@@ -7,8 +7,9 @@
 // that disagrees with the records). Validate walks every record of a batch a
 // producer sends, decompressing as a bounded stream (compress.go); after that
 // records are decoded only where the broker itself needs their contents (the
-// group coordinator), never to re-encode a batch, and compressed batches are
-// never inflated on a read path (timestamp lookups use the header).
+// group coordinator, and log compaction, which re-encodes a batch without the
+// records it drops: filter.go), and compressed batches are never inflated on
+// a read path (timestamp lookups use the header).
 package batch
 
 import (

@@ -80,7 +80,7 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 	switch c := h.Compression(); c {
 	case CompressionNone:
 		v.RecordBytes = int64(len(b) - HeaderSize)
-		if err := walk(&sliceInput{b: b[HeaderSize:]}, h, false, track); err != nil {
+		if err := walk(&sliceInput{b: b[HeaderSize:]}, h, false, false, track); err != nil {
 			return Validated{}, err
 		}
 	case CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
@@ -90,7 +90,7 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 		}
 		defer close()
 		counted := &countingReader{r: r}
-		err = walk(streamInput{bufio.NewReaderSize(counted, 16<<10)}, h, false, track)
+		err = walk(streamInput{bufio.NewReaderSize(counted, 16<<10)}, h, false, false, track)
 		if err != nil {
 			return Validated{}, err
 		}
@@ -106,7 +106,9 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 // InflateLimit(0) bytes. The returned keys, values and header values point
 // into one private buffer, not into b, so they stay valid after b is reused.
 // Under LogAppendTime every record's Timestamp is the batch's MaxTimestamp,
-// as Kafka clients read it. Read paths that only need timestamps use
+// as Kafka clients read it. Unlike Validate it accepts what a compacted log
+// holds: a batch without records, and offset deltas with gaps (rising, at
+// most LastOffsetDelta). Read paths that only need timestamps use
 // SeekTimestamp and SeekMaxTimestamp instead, which never decompress.
 func Records(b []byte) ([]Record, error) {
 	h, err := Check(b)
@@ -129,7 +131,7 @@ func Records(b []byte) ([]Record, error) {
 	// A record takes at least 7 bytes, which bounds the allocation for a lying count.
 	capHint := min(int(h.NumRecords), len(data)/7+1)
 	recs := make([]Record, 0, capHint)
-	err = walk(&sliceInput{b: data}, h, true, func(r Record) bool { recs = append(recs, r); return true })
+	err = walk(&sliceInput{b: data}, h, true, true, func(r Record) bool { recs = append(recs, r); return true })
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +186,7 @@ func walkUncompressed(h Header, b []byte, fn func(Record) bool) error {
 	if len(b) != h.Size() {
 		return fmt.Errorf("batch at offset %d is %d bytes, %d given: %w", h.BaseOffset, h.Size(), len(b), ErrCorrupt)
 	}
-	err := walk(&sliceInput{b: b[HeaderSize:]}, h, false, fn)
+	err := walk(&sliceInput{b: b[HeaderSize:]}, h, false, true, fn)
 	if errors.Is(err, errStopped) {
 		return nil
 	}
@@ -268,9 +270,12 @@ func (s streamInput) left() int { return -1 }
 // walk parses h.NumRecords records from in, which must hold exactly them,
 // calling fn for each until it returns false (then walk returns errStopped).
 // With keep, Key, Value and Headers point into in (a sliceInput); without,
-// they are left nil and nothing is allocated per record.
-func walk(in input, h Header, keep bool, fn func(Record) bool) error {
-	p := recordParser{in: in, keep: keep}
+// they are left nil and nothing is allocated per record. Without gaps the
+// offset deltas must run 0, 1, 2, ... (what a producer sends); with gaps
+// they need only rise and stay within LastOffsetDelta (what compaction
+// leaves, see Filter).
+func walk(in input, h Header, keep, gaps bool, fn func(Record) bool) error {
+	p := recordParser{in: in, keep: keep, gaps: gaps, lastDelta: -1}
 	p.mem, _ = in.(*sliceInput)
 	for i := int32(0); i < h.NumRecords; i++ {
 		r, err := p.record(h, i)
@@ -308,6 +313,10 @@ type recordParser struct {
 	mem  *sliceInput // in, when it is in memory: the produce hot path
 	keep bool
 	rest int64
+	// gaps allows offset deltas that skip values; lastDelta is the
+	// previous record's (-1 before the first).
+	gaps      bool
+	lastDelta int32
 }
 
 // errBodyShort is returned when a record's fields need more bytes than its
@@ -416,7 +425,8 @@ func (p *recordParser) bytes(what string, nullable bool) ([]byte, error) {
 }
 
 // record parses the record at the front of the input: its length, then
-// attributes, timestamp delta, offset delta (which must be index), key,
+// attributes, timestamp delta, offset delta (index, or with gaps above the
+// previous one and at most the header's LastOffsetDelta), key,
 // value and headers, which must fill the length exactly.
 func (p *recordParser) record(h Header, index int32) (Record, error) {
 	p.rest = binary.MaxVarintLen32 // room for the length itself
@@ -445,9 +455,13 @@ func (p *recordParser) record(h Header, index int32) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	if offDelta != index {
+	switch {
+	case !p.gaps && offDelta != index:
 		return Record{}, fmt.Errorf("offset delta %d, expected %d: %w", offDelta, index, ErrInvalidRecord)
+	case p.gaps && (offDelta <= p.lastDelta || offDelta > h.LastOffsetDelta):
+		return Record{}, fmt.Errorf("offset delta %d after %d, last offset delta %d: %w", offDelta, p.lastDelta, h.LastOffsetDelta, ErrInvalidRecord)
 	}
+	p.lastDelta = offDelta
 	key, err := p.bytes("key", true)
 	if err != nil {
 		return Record{}, err
