@@ -108,23 +108,34 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 	for _, s := range spans {
 		size += s[1] - s[0]
 	}
-	records := make([]byte, 0, size)
+	// Uncompressed, the records go straight into the new batch; compressed,
+	// they are gathered first, then the compressed form follows the header.
+	var records []byte
+	if codec == CompressionNone {
+		out = make([]byte, HeaderSize, HeaderSize+size)
+		records = out
+	} else {
+		records = make([]byte, 0, size)
+	}
 	for _, s := range spans {
 		records = append(records, data[s[0]:s[1]]...)
 	}
-	if codec != CompressionNone {
-		if records, err = compress(codec, records); err != nil {
+	if codec == CompressionNone {
+		out = records
+	} else {
+		packed, err := compress(codec, records)
+		if err != nil {
 			return nil, 0, 0, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
+		if int64(len(packed)) > math.MaxInt32-minLength {
+			// A compressor that inflates a batch that fit its Length
+			// before; refuse rather than wrap the Length.
+			return nil, 0, 0, fmt.Errorf("batch at offset %d: filtered records compress to %d bytes: %w", h.BaseOffset, len(packed), ErrTooLarge)
+		}
+		out = make([]byte, HeaderSize, HeaderSize+len(packed))
+		out = append(out, packed...)
 	}
-	if int64(len(records)) > math.MaxInt32-minLength {
-		// Cannot happen for a batch that fit its own Length before, short
-		// of a compressor that inflates; refuse rather than wrap.
-		return nil, 0, 0, fmt.Errorf("batch at offset %d: filtered records take %d bytes: %w", h.BaseOffset, len(records), ErrTooLarge)
-	}
-	out = make([]byte, HeaderSize, HeaderSize+len(records))
 	copy(out, b[:HeaderSize])
-	out = append(out, records...)
 	be := binary.BigEndian
 	be.PutUint32(out[offLength:], uint32(len(out)-lengthPrefix))
 	be.PutUint32(out[offNumRecords:], uint32(kept))

@@ -479,3 +479,204 @@ func TestFilterRefusesCompressionBomb(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFilter feeds Filter arbitrary batches and keep patterns (record i is
+// kept when bit i%64 of mask is set): as they are, with the CRC fixed so the
+// record walk is reached, and as the records section of a batch for every
+// codec. Filter must not panic; when it succeeds, the input must decode with
+// Records too, keep must have seen exactly those records in order, and the
+// output must be a valid batch whose records are exactly the kept ones.
+func FuzzFilter(f *testing.F) {
+	f.Add(Build(1, sampleRecords()), uint64(0b1010))
+	f.Add(Build(0, []Record{{Value: []byte("x")}}), uint64(0))
+	f.Add(EmptyBatch(Header{BaseOffset: 5, LastOffsetDelta: 2, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}), uint64(1))
+	raw := encodeRecords(threeRecords())
+	f.Add(raw, uint64(0b101))
+	gapped := encodeRecords([]kmsg.Record{{OffsetDelta: 1, Key: []byte("a")}, {OffsetDelta: 3, Value: []byte("b")}})
+	f.Add(gapped, uint64(0b10))
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(raw)
+	_ = w.Close()
+	f.Add(assemble(CompressionGzip, gz.Bytes(), 3, 0, 0), uint64(0b110))
+	f.Add(assemble(CompressionSnappy, s2.EncodeSnappy(nil, raw), 3, 0, 0), uint64(0b011))
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer zenc.Close()
+	f.Add(assemble(CompressionZstd, zenc.EncodeAll(raw, nil), 3, 0, 0), uint64(0b100))
+
+	f.Fuzz(func(t *testing.T, b []byte, mask uint64) {
+		checkFilter(t, b, mask)
+		if len(b) >= HeaderSize {
+			c := append([]byte(nil), b...)
+			recompute(c)
+			checkFilter(t, c, mask)
+		}
+		// b as the records of a batch for each codec, with a count (and
+		// so a last offset delta) taken from it.
+		count := int32(1)
+		if len(b) > 0 {
+			count = int32(b[0]%4) + 1
+		}
+		var gz, l4 bytes.Buffer
+		gw := gzip.NewWriter(&gz)
+		_, _ = gw.Write(b)
+		_ = gw.Close()
+		lw := lz4.NewWriter(&l4)
+		_, _ = lw.Write(b)
+		_ = lw.Close()
+		for codec, section := range map[int8][]byte{
+			CompressionNone:   b,
+			CompressionGzip:   gz.Bytes(),
+			CompressionSnappy: s2.EncodeSnappy(nil, b),
+			CompressionLZ4:    l4.Bytes(),
+			CompressionZstd:   zenc.EncodeAll(b, nil),
+		} {
+			batch := assemble(codec, section, count, 0, 0)
+			binary.BigEndian.PutUint32(batch[offLastOffsetDelta:], uint32(count-1+int32(mask>>60)))
+			recompute(batch)
+			checkFilter(t, batch, mask)
+		}
+	})
+}
+
+// checkFilter filters b with mask and checks what came out (see FuzzFilter).
+func checkFilter(t *testing.T, b []byte, mask uint64) {
+	t.Helper()
+	const limit = 1 << 20
+	orig := append([]byte(nil), b...)
+	var seen []Record
+	keepIt := func(i int) bool { return mask&(1<<(i%64)) != 0 }
+	out, kept, removed, err := filter(b, limit, func(r Record) bool {
+		// Copy: the record may point into a buffer Filter reuses.
+		c := Record{Offset: r.Offset, Timestamp: r.Timestamp, Key: cloneBytes(r.Key), Value: cloneBytes(r.Value)}
+		for _, h := range r.Headers {
+			c.Headers = append(c.Headers, RecordHeader{Key: h.Key, Value: cloneBytes(h.Value)})
+		}
+		seen = append(seen, c)
+		return keepIt(len(seen) - 1)
+	})
+	if !bytes.Equal(b, orig) {
+		t.Fatal("Filter modified its input")
+	}
+	if err != nil {
+		if out != nil || kept != 0 || removed != 0 {
+			t.Fatalf("error %v with %d bytes out, kept %d removed %d", err, len(out), kept, removed)
+		}
+		return
+	}
+	h, err := Check(b)
+	if err != nil {
+		t.Fatalf("Filter accepted a batch Check refuses: %v", err)
+	}
+	all, err := Records(b)
+	if err != nil {
+		t.Fatalf("Filter accepted a batch Records refuses: %v", err)
+	}
+	assertRecords(t, seen, all)
+	var want []Record
+	for i, r := range all {
+		if keepIt(i) {
+			want = append(want, r)
+		}
+	}
+	if kept != len(want) || kept+removed != len(all) {
+		t.Fatalf("kept %d removed %d of %d, want %d kept", kept, removed, len(all), len(want))
+	}
+	switch {
+	case removed == 0:
+		if len(out) != len(b) || (len(b) > 0 && &out[0] != &b[0]) {
+			t.Fatal("nothing removed but the input was not returned")
+		}
+		return
+	case kept == 0:
+		if out != nil {
+			t.Fatalf("everything removed but %d bytes returned", len(out))
+		}
+		return
+	}
+	oh, err := Check(out)
+	if err != nil {
+		t.Fatalf("filtered batch fails its check: %v", err)
+	}
+	got, err := Records(out)
+	if err != nil {
+		t.Fatalf("filtered batch does not decode: %v", err)
+	}
+	assertRecords(t, got, want)
+	if oh.BaseOffset != h.BaseOffset || oh.LastOffsetDelta != h.LastOffsetDelta || oh.Attributes != h.Attributes ||
+		oh.BaseTimestamp != h.BaseTimestamp || oh.ProducerID != h.ProducerID || oh.ProducerEpoch != h.ProducerEpoch ||
+		oh.BaseSequence != h.BaseSequence || oh.PartitionLeaderEpoch != h.PartitionLeaderEpoch || oh.NumRecords != int32(kept) {
+		t.Fatalf("header\n got %+v\nfrom %+v", oh, h)
+	}
+	if !h.LogAppendTime() {
+		wantMax := want[0].Timestamp
+		for _, r := range want {
+			wantMax = max(wantMax, r.Timestamp)
+		}
+		if oh.MaxTimestamp != wantMax {
+			t.Fatalf("max timestamp %d, want %d", oh.MaxTimestamp, wantMax)
+		}
+	} else if oh.MaxTimestamp != h.MaxTimestamp {
+		t.Fatalf("log append time max timestamp %d, want %d", oh.MaxTimestamp, h.MaxTimestamp)
+	}
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// BenchmarkFilter filters batches of 100 records of 1 KiB (keys cycle over
+// 10 values, values are half random so zstd has something to do), keeping
+// every other record, or all of them (the batch is returned as it is, but
+// every record is still decoded).
+func BenchmarkFilter(b *testing.B) {
+	recs := make([]kmsg.Record, 100)
+	for i := range recs {
+		v := make([]byte, 1024)
+		for j := 0; j < len(v)/2; j++ {
+			v[j] = byte(uint32(i*7919+j*104729) >> 3) // cheap, deterministic noise
+		}
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: []byte(fmt.Sprintf("key-%02d", i%10)), Value: v}
+	}
+	for _, c := range []struct {
+		name string
+		id   int8
+	}{{"none", CompressionNone}, {"zstd", CompressionZstd}} {
+		var section []byte
+		raw := encodeRecords(recs)
+		if c.id == CompressionZstd {
+			enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			section = enc.EncodeAll(raw, nil)
+			enc.Close()
+		} else {
+			section = raw
+		}
+		batch := assemble(c.id, section, int32(len(recs)), 0, 99)
+		for _, k := range []struct {
+			name string
+			keep func(Record) bool
+		}{
+			{"half", func(r Record) bool { return r.Offset%2 == 0 }},
+			{"all", func(Record) bool { return true }},
+		} {
+			b.Run(c.name+"/"+k.name, func(b *testing.B) {
+				b.SetBytes(int64(len(raw)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, _, err := Filter(batch, k.keep); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
