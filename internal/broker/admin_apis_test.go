@@ -226,6 +226,10 @@ func apiTopicDefaults(cfg broker.Config) map[string]string {
 		"min.insync.replicas":            strconv.Itoa(int(cfg.MinInsyncReplicas)),
 		"max.message.bytes":              strconv.Itoa(int(cfg.MaxMessageBytes)),
 		"cleanup.policy":                 "delete",
+		"min.cleanable.dirty.ratio":      "0.5",
+		"min.compaction.lag.ms":          "0",
+		"max.compaction.lag.ms":          "9223372036854775807",
+		"delete.retention.ms":            "86400000",
 		"replica.lag.time.max.ms":        strconv.FormatInt(cfg.ReplicaLagTimeMax.Milliseconds(), 10),
 		"unclean.leader.election.enable": "false",
 	}
@@ -426,7 +430,8 @@ func TestCreateTopics(t *testing.T) {
 			{"c-unknown-key", "no.such.config", "1"},
 			{"c-bad-value", "retention.ms", "soon"},
 			{"c-below-min", "segment.bytes", "10"},
-			{"c-compact", "cleanup.policy", "compact"},
+			{"c-policy", "cleanup.policy", "compaction"},
+			{"c-lags", "max.compaction.lag.ms", "0"},
 		} {
 			st := apiCreateTopics(t, cl, false, apiTopicReq(tc.topic, 1, 1, map[string]string{tc.key: tc.value})).Topics[0]
 			apiWantCode(t, fmt.Sprintf("%s=%s", tc.key, tc.value), st.ErrorCode, kerr.InvalidConfig)
@@ -689,7 +694,7 @@ func TestDescribeConfigs(t *testing.T) {
 				t.Errorf("%s has no documentation", name)
 			}
 		}
-		if got["retention.ms"].typ != kmsg.ConfigTypeLong || got["cleanup.policy"].typ != kmsg.ConfigTypeString {
+		if got["retention.ms"].typ != kmsg.ConfigTypeLong || got["cleanup.policy"].typ != kmsg.ConfigTypeList {
 			t.Errorf("config types: retention.ms %v, cleanup.policy %v", got["retention.ms"].typ, got["cleanup.policy"].typ)
 		}
 	})
@@ -799,12 +804,15 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		code *kerr.Error
 		key  string // the message must name it
 	}{
-		{"APPEND", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
-		{"SUBTRACT", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
-		{"APPEND after a valid SET", []apiConfigOp{apiSet("retention.bytes", "1"), {"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"APPEND to a non-list", []apiConfigOp{{"retention.ms", kmsg.IncrementalAlterConfigOpAppend, apiStr("1")}}, kerr.InvalidRequest, "retention.ms"},
+		{"SUBTRACT from a non-list", []apiConfigOp{{"segment.ms", kmsg.IncrementalAlterConfigOpSubtract, apiStr("1")}}, kerr.InvalidRequest, "segment.ms"},
+		{"APPEND to a non-list after a valid SET", []apiConfigOp{apiSet("retention.bytes", "1"), {"retention.ms", kmsg.IncrementalAlterConfigOpAppend, apiStr("1")}}, kerr.InvalidRequest, "retention.ms"},
+		{"SUBTRACT of every policy", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, apiStr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"APPEND of an unknown policy", []apiConfigOp{{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("gc")}}, kerr.InvalidConfig, "cleanup.policy"},
 		{"unknown key", []apiConfigOp{apiSet("no.such.config", "1")}, kerr.InvalidConfig, "no.such.config"},
 		{"bad value after a valid SET", []apiConfigOp{apiSet("retention.ms", "1"), apiSet("segment.bytes", "12")}, kerr.InvalidConfig, "segment.bytes"},
-		{"compaction", []apiConfigOp{apiSet("cleanup.policy", "compact")}, kerr.InvalidConfig, "cleanup.policy"},
+		{"unknown policy", []apiConfigOp{apiSet("cleanup.policy", "compact,gc")}, kerr.InvalidConfig, "cleanup.policy"},
+		{"lags out of order", []apiConfigOp{apiSet("min.compaction.lag.ms", "1000"), apiSet("max.compaction.lag.ms", "999")}, kerr.InvalidConfig, "max.compaction.lag.ms"},
 		{"SET without a value", []apiConfigOp{{name: "retention.ms", op: kmsg.IncrementalAlterConfigOpSet}}, kerr.InvalidConfig, "retention.ms"},
 	}
 	for _, r := range refusals {
@@ -815,6 +823,15 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		}
 	}
 	check(cl, state) // a refused resource changes nothing
+
+	// cleanup.policy is a list: APPEND and SUBTRACT edit the current value
+	// (the default when the topic has no override), as in Kafka.
+	apiWantCode(t, "APPEND compact", apiAlterConfigs(t, cl, topicRes, "alter", false, apiConfigOp{"cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, apiStr("compact")}).ErrorCode, nil)
+	state["cleanup.policy"] = "compact,delete"
+	check(cl, state)
+	apiWantCode(t, "SUBTRACT delete", apiAlterConfigs(t, cl, topicRes, "alter", false, apiConfigOp{"cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, apiStr("delete")}).ErrorCode, nil)
+	state["cleanup.policy"] = "compact"
+	check(cl, state)
 
 	apiWantCode(t, "validate-only SET", apiAlterConfigs(t, cl, topicRes, "alter", true, apiSet("segment.ms", "1000")).ErrorCode, nil)
 	check(cl, state)

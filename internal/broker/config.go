@@ -173,6 +173,14 @@ type Config struct {
 	MinInsyncReplicas int32
 	// ReplicaLagTimeMax: a follower not caught up for this long leaves the ISR.
 	ReplicaLagTimeMax time.Duration
+	// CleanupPolicy (delete, compact or compact,delete) and the compaction
+	// knobs: topic defaults of cleanup.policy, min.cleanable.dirty.ratio,
+	// min.compaction.lag.ms, max.compaction.lag.ms and delete.retention.ms.
+	CleanupPolicy          string
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
+	DeleteRetentionMs      int64
 	// LeaderRebalanceInterval: how often the controller moves leadership
 	// back to each partition's preferred (first) replica; 0 disables it.
 	LeaderRebalanceInterval time.Duration
@@ -183,6 +191,14 @@ type Config struct {
 	ReassignmentThrottle int64
 
 	RetentionCheckInterval time.Duration
+
+	// The log cleaner (Kafka's log.cleaner.enable, .dedupe.buffer.size,
+	// .io.max.bytes.per.second, .backoff.ms): without it compacted topics
+	// are never cleaned. An I/O limit of 0 is unlimited.
+	LogCleanerEnable              bool
+	LogCleanerDedupeBufferSize    int64
+	LogCleanerIOMaxBytesPerSecond int64
+	LogCleanerBackoff             time.Duration
 
 	OffsetsTopicPartitions     int32
 	GroupInitialRebalanceDelay time.Duration
@@ -248,6 +264,14 @@ func DefaultConfig() Config {
 		ReplicaLagTimeMax:          10 * time.Second,
 		LeaderRebalanceInterval:    5 * time.Minute,
 		RetentionCheckInterval:     5 * time.Minute,
+		CleanupPolicy:              topicconfig.PolicyDelete,
+		MinCleanableDirtyRatio:     topicconfig.DefaultMinCleanableDirtyRatio,
+		MinCompactionLagMs:         topicconfig.DefaultMinCompactionLagMs,
+		MaxCompactionLagMs:         topicconfig.DefaultMaxCompactionLagMs,
+		DeleteRetentionMs:          topicconfig.DefaultDeleteRetentionMs,
+		LogCleanerEnable:           true,
+		LogCleanerDedupeBufferSize: 128 << 20,
+		LogCleanerBackoff:          15 * time.Second,
 		OffsetsTopicPartitions:     50,
 		GroupInitialRebalanceDelay: 3 * time.Second,
 		GroupMinSessionTimeout:     6 * time.Second,
@@ -351,6 +375,9 @@ func (c *Config) Validate() error {
 	if _, ok := c.Peers[c.NodeID]; len(c.Peers) > 0 && !ok {
 		return fmt.Errorf("peers: this node (node-id %d) is not among them", c.NodeID)
 	}
+	if err := c.validateCleaner(); err != nil {
+		return err
+	}
 	switch c.LogFlush {
 	case partlog.FlushAlways, partlog.FlushNever:
 	case partlog.FlushInterval:
@@ -373,11 +400,11 @@ func (c *Config) topicDefaults() topicconfig.Config {
 		MaxMessageBytes:     c.MaxMessageBytes,
 		ReplicaLagTimeMaxMs: c.ReplicaLagTimeMax.Milliseconds(),
 
-		CleanupPolicy:          partlog.CleanupDelete,
-		MinCleanableDirtyRatio: topicconfig.DefaultMinCleanableDirtyRatio,
-		MinCompactionLagMs:     topicconfig.DefaultMinCompactionLagMs,
-		MaxCompactionLagMs:     topicconfig.DefaultMaxCompactionLagMs,
-		DeleteRetentionMs:      topicconfig.DefaultDeleteRetentionMs,
+		CleanupPolicy:          c.cleanupPolicy(),
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     c.MinCompactionLagMs,
+		MaxCompactionLagMs:     c.MaxCompactionLagMs,
+		DeleteRetentionMs:      c.DeleteRetentionMs,
 	}
 }
 
@@ -413,6 +440,15 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("log.retention.ms", c.RetentionMs, d.RetentionMs),
 		entry("log.retention.bytes", c.RetentionBytes, d.RetentionBytes),
 		entry("log.retention.check.interval.ms", c.RetentionCheckInterval.Milliseconds(), d.RetentionCheckInterval.Milliseconds()),
+		entry("log.cleanup.policy", topicconfig.FormatCleanupPolicy(c.cleanupPolicy()), topicconfig.FormatCleanupPolicy(d.cleanupPolicy())),
+		entry("log.cleaner.min.cleanable.ratio", c.MinCleanableDirtyRatio, d.MinCleanableDirtyRatio),
+		entry("log.cleaner.min.compaction.lag.ms", c.MinCompactionLagMs, d.MinCompactionLagMs),
+		entry("log.cleaner.max.compaction.lag.ms", c.MaxCompactionLagMs, d.MaxCompactionLagMs),
+		entry("log.cleaner.delete.retention.ms", c.DeleteRetentionMs, d.DeleteRetentionMs),
+		entry("log.cleaner.enable", c.LogCleanerEnable, d.LogCleanerEnable),
+		entry("log.cleaner.dedupe.buffer.size", c.LogCleanerDedupeBufferSize, d.LogCleanerDedupeBufferSize),
+		entry("log.cleaner.io.max.bytes.per.second", c.LogCleanerIOMaxBytesPerSecond, d.LogCleanerIOMaxBytesPerSecond),
+		entry("log.cleaner.backoff.ms", c.LogCleanerBackoff.Milliseconds(), d.LogCleanerBackoff.Milliseconds()),
 		entry("socket.request.max.bytes", c.MaxRequestBytes, d.MaxRequestBytes),
 		entry("fetch.max.bytes", c.FetchMaxBytes, d.FetchMaxBytes),
 		entry("chronik.max.partition.fetch.bytes", c.PartitionFetchMaxBytes, d.PartitionFetchMaxBytes),

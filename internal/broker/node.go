@@ -424,6 +424,7 @@ func (n *Node) startLoops() {
 	n.serveKafka(runCtx)
 	n.spawn(func() { n.replicas.RunRetention(runCtx, cfg.RetentionCheckInterval) })
 	n.spawn(func() { n.replicas.RunHighWatermarkCheckpoints(runCtx, replica.DefaultHighWatermarkCheckpointInterval) })
+	n.spawn(func() { n.replicas.RunCleaner(runCtx, cfg.cleanerOptions()) })
 	n.spawn(func() { n.runReconciler(runCtx) })
 	n.spawn(func() { n.register(runCtx) })
 	n.spawn(func() { n.watchUnregistered(runCtx) })

@@ -220,6 +220,24 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.ReassignmentThrottle }},
 		{name: "retention-check-interval", usage: "how often retention runs",
 			field: func(s *settings) any { return &s.cfg.RetentionCheckInterval }},
+		{name: "cleanup-policy", usage: "default cleanup.policy: delete, compact (keep the latest record per key) or compact,delete",
+			field: func(s *settings) any { return &s.cfg.CleanupPolicy }},
+		{name: "min-cleanable-dirty-ratio", usage: "default min.cleanable.dirty.ratio: compact a partition once this share of its log is uncleaned (0 to 1)",
+			field: func(s *settings) any { return &s.cfg.MinCleanableDirtyRatio }},
+		{name: "min-compaction-lag-ms", usage: "default min.compaction.lag.ms: records stay uncompacted at least this long",
+			field: func(s *settings) any { return &s.cfg.MinCompactionLagMs }},
+		{name: "max-compaction-lag-ms", usage: "default max.compaction.lag.ms: records older than this are compacted whatever the ratio",
+			field: func(s *settings) any { return &s.cfg.MaxCompactionLagMs }},
+		{name: "delete-retention-ms", usage: "default delete.retention.ms: how long compacted topics keep tombstones",
+			field: func(s *settings) any { return &s.cfg.DeleteRetentionMs }},
+		{name: "log-cleaner-enable", usage: "run the log cleaner, which compacts topics whose cleanup.policy includes compact",
+			field: func(s *settings) any { return &s.cfg.LogCleanerEnable }},
+		{name: "log-cleaner-dedupe-buffer-size", usage: "memory of the log cleaner's key map, in bytes (at least 1 MiB); a pass cleans as much as it maps",
+			field: func(s *settings) any { return &s.cfg.LogCleanerDedupeBufferSize }},
+		{name: "log-cleaner-io-max-bytes-per-second", usage: "most bytes per second the log cleaner reads and writes (0: unlimited)",
+			field: func(s *settings) any { return &s.cfg.LogCleanerIOMaxBytesPerSecond }},
+		{name: "log-cleaner-backoff", usage: "how long the log cleaner sleeps when no partition needs cleaning (Kafka's log.cleaner.backoff.ms)",
+			field: func(s *settings) any { return &s.cfg.LogCleanerBackoff }},
 		{name: "offsets-topic-partitions", usage: "partitions of __consumer_offsets",
 			field: func(s *settings) any { return &s.cfg.OffsetsTopicPartitions }},
 		{name: "group-initial-rebalance-delay", usage: "wait this long for more members before a new group's first rebalance",
@@ -276,6 +294,8 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.Int32(o.name, *p, usage)
 		case *int64:
 			fs.Int64(o.name, *p, usage)
+		case *float64:
+			fs.Float64(o.name, *p, usage)
 		case *bool:
 			fs.Bool(o.name, *p, usage)
 		case *time.Duration:
@@ -501,6 +521,12 @@ func parseInto(p any, raw string, choices []string) error {
 			return errors.New("want an integer")
 		}
 		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return errors.New("want a number")
+		}
+		*p = f
 	case *bool:
 		b, err := strconv.ParseBool(raw)
 		if err != nil {

@@ -99,6 +99,8 @@ type Controller struct {
 	pidMu    sync.Mutex
 	pidNext  int64 // next producer id to hand out from the reserved block
 	pidLimit int64 // end of the reserved block
+
+	offsetsUpgrade offsetsTopicUpgrade
 }
 
 // New returns a controller over the replicated metadata.
@@ -315,17 +317,19 @@ func randomStart() int {
 }
 
 // EnsureTopic returns the topic, creating it with default settings when it
-// does not exist (auto-creation and the internal offsets topic).
+// does not exist (auto-creation and the internal offsets topic). An offsets
+// topic from before compaction is made compacted (upgradeOffsetsTopic).
 func (c *Controller) EnsureTopic(ctx context.Context, name string) (*state.Topic, error) {
+	internal := name == OffsetsTopic
 	if t, ok := c.meta.State().Topics[name]; ok {
+		if internal {
+			t = c.upgradeOffsetsTopic(ctx, t)
+		}
 		return t, nil
 	}
 	req := CreateTopic{Name: name, Partitions: -1, ReplicationFactor: -1}
-	internal := name == OffsetsTopic
 	if internal {
-		// Without log compaction, time retention would delete the offsets of
-		// idle groups: keep them (commits are small).
-		req.Configs = map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "104857600"}
+		req.Configs = offsetsTopicConfigs()
 	}
 	t, err := c.create(ctx, req, internal)
 	if err != nil && Code(err) == kerr.TopicAlreadyExists {
@@ -448,7 +452,19 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, ops []C
 		case 1:
 			delete(next, op.Name)
 		case 2, 3:
-			return errorf(kerr.InvalidConfig, "config %s is not a list; APPEND and SUBTRACT do not apply", op.Name)
+			// Like Kafka: only list configs take APPEND and SUBTRACT, on the
+			// topic's current value (its override, else the default).
+			if !topicconfig.IsList(op.Name) {
+				return errorf(kerr.InvalidRequest, "config %s is not a list; APPEND and SUBTRACT do not apply", op.Name)
+			}
+			if op.Value == nil {
+				return errorf(kerr.InvalidConfig, "config %s: APPEND and SUBTRACT need a value", op.Name)
+			}
+			cur, ok := next[op.Name]
+			if !ok {
+				cur = c.opts.Defaults.Value(op.Name)
+			}
+			next[op.Name] = topicconfig.EditList(cur, *op.Value, op.Op == 3)
 		default:
 			return errorf(kerr.InvalidRequest, "config %s: unknown operation %d", op.Name, op.Op)
 		}

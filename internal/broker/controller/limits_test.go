@@ -53,6 +53,8 @@ func (m *fakeMeta) Propose(_ context.Context, typ string, payload any) (state.Re
 		next.Topics[t.Name] = &t
 	case state.CreatePartitions:
 		next.Topics[p.Name].Partitions = append(next.Topics[p.Name].Partitions, p.Partitions...)
+	case state.AlterTopicConfigs:
+		next.Topics[p.Name].Configs = p.Configs
 	default:
 		panic("unexpected proposal " + typ)
 	}

@@ -35,7 +35,8 @@ type configEntry struct {
 var topicConfigTypes = map[string]kmsg.ConfigType{
 	"min.insync.replicas":            kmsg.ConfigTypeInt,
 	"max.message.bytes":              kmsg.ConfigTypeInt,
-	"cleanup.policy":                 kmsg.ConfigTypeString,
+	"cleanup.policy":                 kmsg.ConfigTypeList,
+	"min.cleanable.dirty.ratio":      kmsg.ConfigTypeDouble,
 	"unclean.leader.election.enable": kmsg.ConfigTypeBoolean,
 }
 

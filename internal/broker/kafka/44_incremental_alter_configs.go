@@ -3,7 +3,8 @@ package kafka
 // IncrementalAlterConfigs, versions 0-1.
 //
 // Topic configs (see topicconfig.Names) can be SET or DELETEd; APPEND and
-// SUBTRACT do not apply to any of them (INVALID_CONFIG). A resource's
+// SUBTRACT apply to the list configs (cleanup.policy), on the override or
+// else the default, and to no other (INVALID_REQUEST, as Kafka). A resource's
 // operations apply all or nothing, and take effect on its partitions at once.
 // Broker configs are static (flags, environment, config file): INVALID_REQUEST.
 // With an authorizer a topic needs ALTER_CONFIGS on it

@@ -386,6 +386,7 @@ func (p *Partition) IsLeader() bool { return p.role.Load().Leader }
 // checks the frame and CRC and walks every record, decompressing as a
 // bounded stream (batch.InflateLimit of the topic's max.message.bytes). A
 // refused batch appends nothing; the error is a *RejectedError saying why.
+// A compacted topic refuses records without a key (checkKeys).
 // A claimed max timestamp that disagrees with the records is corrected (as
 // Kafka does) so time lookups can answer from batch headers.
 // Errors are Kafka errors (kerr) to answer the producer with.
@@ -415,6 +416,9 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	case v.IsTransactional() || v.IsControl():
 		// Transactions are not supported; their APIs are not advertised.
 		return AppendResult{}, kerr.InvalidTxnState
+	}
+	if err := checkKeys(b, cfg); err != nil {
+		return AppendResult{}, p.reject(err)
 	}
 	h := v.Header
 	if !h.LogAppendTime() && h.MaxTimestamp != v.RecordsMaxTimestamp {

@@ -7,6 +7,7 @@ package topicconfig
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,9 @@ type configDef struct {
 	get func(Config) string
 	set func(*Config, string) error
 	doc string
+	// list: the value is a comma-separated list (Kafka's LIST type), which
+	// IncrementalAlterConfigs may APPEND to and SUBTRACT from.
+	list bool
 }
 
 func parseLong(min int64) func(string) (int64, error) {
@@ -149,9 +153,10 @@ var topicConfigDefs = map[string]configDef{
 		doc: "let a replica outside the ISR lead when no ISR member is alive (may lose acknowledged data)",
 	},
 	"cleanup.policy": {
-		get: func(c Config) string { return FormatCleanupPolicy(c.CleanupPolicy) },
-		set: func(c *Config, v string) (err error) { c.CleanupPolicy, err = ParseCleanupPolicy(v); return },
-		doc: "delete: remove old segments by retention; compact: keep the latest record per key; compact,delete: both",
+		get:  func(c Config) string { return FormatCleanupPolicy(c.CleanupPolicy) },
+		set:  func(c *Config, v string) (err error) { c.CleanupPolicy, err = ParseCleanupPolicy(v); return },
+		doc:  "delete: remove old segments by retention; compact: keep the latest record per key; compact,delete: both",
+		list: true,
 	},
 	"min.cleanable.dirty.ratio": {
 		get: func(c Config) string { return strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64) },
@@ -199,6 +204,33 @@ func Names() []string {
 func IsKey(name string) bool {
 	_, ok := topicConfigDefs[name]
 	return ok
+}
+
+// IsList reports whether a topic config key holds a list (Kafka's LIST
+// type): IncrementalAlterConfigs' APPEND and SUBTRACT apply to it.
+func IsList(name string) bool { return topicConfigDefs[name].list }
+
+// EditList is what IncrementalAlterConfigs' APPEND (subtract false) or
+// SUBTRACT does to a list value: items of edit are added once where
+// missing, or removed. Items are trimmed; the result is comma-separated.
+func EditList(current, edit string, subtract bool) string {
+	var out []string
+	for _, item := range strings.Split(current, ",") {
+		if item = strings.TrimSpace(item); item != "" && !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	for _, item := range strings.Split(edit, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+		case subtract:
+			out = slices.DeleteFunc(out, func(s string) bool { return s == item })
+		case !slices.Contains(out, item):
+			out = append(out, item)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // Doc is the one-line description of a topic config key.
@@ -264,6 +296,9 @@ const (
 // comma-separated "delete" and "compact" in any order, spaces around the
 // commas allowed.
 func ParseCleanupPolicy(v string) (partlog.CleanupPolicy, error) {
+	if strings.TrimSpace(v) == "" {
+		return 0, fmt.Errorf("empty: want %q, %q or both", PolicyDelete, PolicyCompact)
+	}
 	var compact, del bool
 	for _, item := range strings.Split(v, ",") {
 		switch strings.TrimSpace(item) {

@@ -116,7 +116,8 @@ func TestResolveErrorsNameTheKey(t *testing.T) {
 		{"max.message.bytes", "-1", "below the minimum 0"},
 		{"max.message.bytes", "2147483648", "too large"},
 		{"max.message.bytes", "99999999999999999999", "not a number"},
-		{"cleanup.policy", "", "not a list of"},
+		{"cleanup.policy", "", "empty"},
+		{"cleanup.policy", " ", "empty"},
 		{"cleanup.policy", "DELETE", "not a list of"},
 		{"cleanup.policy", "compact,", "not a list of"},
 		{"cleanup.policy", "compact;delete", "not a list of"},
@@ -215,5 +216,28 @@ func TestCompactionLagsMustBeOrdered(t *testing.T) {
 	}
 	if got, err := Resolve(testDefaults, map[string]string{"min.compaction.lag.ms": "9223372036854775807"}); err != nil || got.MinCompactionLagMs != math.MaxInt64 {
 		t.Errorf("min lag at the default max: %v", err)
+	}
+}
+
+func TestEditList(t *testing.T) {
+	if !IsList("cleanup.policy") || IsList("retention.ms") || IsList("no.such.key") {
+		t.Fatal("IsList: only cleanup.policy is a list")
+	}
+	for _, tc := range []struct {
+		current, edit string
+		subtract      bool
+		want          string
+	}{
+		{"delete", "compact", false, "delete,compact"},
+		{"delete", "delete", false, "delete"},
+		{"compact, delete", "delete,compact", false, "compact,delete"},
+		{"compact,delete", "delete", true, "compact"},
+		{"compact,delete", "compact, delete", true, ""},
+		{"delete", "compact", true, "delete"},
+		{"", "compact", false, "compact"},
+	} {
+		if got := EditList(tc.current, tc.edit, tc.subtract); got != tc.want {
+			t.Errorf("EditList(%q, %q, subtract=%v) = %q, want %q", tc.current, tc.edit, tc.subtract, got, tc.want)
+		}
 	}
 }
