@@ -38,12 +38,18 @@ func offsetCell(o int64) string {
 }
 
 // RenderISRTable prints one row per partition; verbose adds one row per
-// replica (LEO, lag, last caught up, last fetch, in ISR) under it.
+// replica (LEO, lag, last caught up, last fetch, in ISR) under it, and,
+// when some partition is compacted, a last CLEANER column with its
+// cleaning (dirty ratio, last clean, bytes reclaimed) on its first row.
 // Unreachable nodes are named on stderr by the caller.
 func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts TableOptions) error {
 	header := []string{"TOPIC", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "HW", "MAX LAG", "STATUS"}
+	cleaner := verbose && slices.ContainsFunc(rep.Partitions, func(r api.PartitionRow) bool { return r.Cleaner != nil })
 	if verbose {
 		header = append(header, "REPLICA", "LEO", "LAG", "CAUGHT UP", "LAST FETCH", "IN ISR")
+	}
+	if cleaner {
+		header = append(header, "CLEANER")
 	}
 	t := NewTable(opts, header...)
 	for _, r := range rep.Partitions {
@@ -60,8 +66,16 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 			t.RowCells(cells...)
 			continue
 		}
+		var clean []Cell // the CLEANER cell of the partition's first row, then of the others
+		if cleaner {
+			clean = []Cell{cleanerCell(r.Cleaner), {}}
+		}
 		if len(r.ReplicaStates) == 0 {
-			t.RowCells(append(cells, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"})...)
+			row := append(cells, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"}, Cell{Text: "-"})
+			if cleaner {
+				row = append(row, clean[0])
+			}
+			t.RowCells(row...)
 			continue
 		}
 		for i, rs := range r.ReplicaStates {
@@ -85,9 +99,13 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 				caught.Symbol, caught.Color = "⏸", diagnose.ColorYellow
 				caught.Text += " STALLED"
 			}
-			t.RowCells(append(slices.Clone(row), Cell{Text: strconv.Itoa(int(rs.ID))},
+			line := append(slices.Clone(row), Cell{Text: strconv.Itoa(int(rs.ID))},
 				Cell{Text: strconv.FormatInt(rs.LogEndOffset, 10)}, Cell{Text: strconv.FormatInt(rs.Lag, 10)},
-				caught, Cell{Text: secondsCell(rs.LastFetchSeconds)}, Cell{Text: inISR})...)
+				caught, Cell{Text: secondsCell(rs.LastFetchSeconds)}, Cell{Text: inISR})
+			if cleaner {
+				line = append(line, clean[min(i, 1)])
+			}
+			t.RowCells(line...)
 		}
 	}
 	if t.Len() == 0 && opts.TTY {
@@ -95,6 +113,19 @@ func RenderISRTable(w io.Writer, rep diagnose.ISRReport, verbose bool, opts Tabl
 		return err
 	}
 	return t.Render(w)
+}
+
+// cleanerCell is a partition's cleaning in isr describe -v: "-" when its
+// topic is not compacted, an uncleanable one marked in yellow.
+func cleanerCell(c *api.PartitionCleaner) Cell {
+	if c == nil {
+		return Cell{Text: "-"}
+	}
+	cell := Cell{Text: c.Summary()}
+	if c.Uncleanable != "" {
+		cell.Symbol, cell.Color = "▲", diagnose.ColorYellow
+	}
+	return cell
 }
 
 // RenderClusterStatus prints the brokers table and the summary lines.

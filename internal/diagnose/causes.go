@@ -256,12 +256,20 @@ func (c *correlation) diskFull() {
 				if p.Fetcher != nil && strings.Contains(p.Fetcher.LastError, enospc) {
 					errs = append(errs, tpName(p.Topic, p.Partition)+": "+oneLine(p.Fetcher.LastError))
 				}
+				if p.Cleaner != nil && strings.Contains(p.Cleaner.Uncleanable, enospc) {
+					errs = append(errs, tpName(p.Topic, p.Partition)+" log cleaner: "+oneLine(p.Cleaner.Uncleanable))
+				}
 			}
 		}
 		if len(errs) == 0 {
 			continue
 		}
 		idx := c.claimNode(id)
+		// A full disk also stops the node's log cleaner (its passes write
+		// new segments before removing the old ones).
+		idx = append(idx, c.claim(func(f api.Finding) bool {
+			return f.Node != nil && *f.Node == id && (f.Code == CodeLogCleanerStopped || f.Code == CodeLogCleanerBehind)
+		})...)
 		c.add(api.Cause{
 			Code:     CauseDiskFull,
 			Severity: api.SeverityCritical,
@@ -720,6 +728,8 @@ func effectText(code string, n int) string {
 		return fmt.Sprintf("%d %s with a replica not running", n, parts)
 	case CodeRacksNotHonoured:
 		return fmt.Sprintf("%d %s with two replicas in one rack while others are free", n, parts)
+	case CodeLogCleanerBehind:
+		return fmt.Sprintf("%d %s whose log cleaning is behind: their logs grow", n, parts)
 	}
 	return fmt.Sprintf("%d %s", n, code)
 }
@@ -728,7 +738,8 @@ func effectText(code string, n int) string {
 func (c *correlation) effect(code string, fs []api.Finding) string {
 	switch code {
 	case CodeBrokerFenced, CodeNodeUnreachable, CodeRaftFollowerBehind, CodeRaftNoLeader, CodeRaftStopped,
-		CodeMetadataDiverged, CodeSlowFsync, CodeSecurityPlaintextListener, CodeSecurityOpenAccess, CodeCertExpiring:
+		CodeMetadataDiverged, CodeSlowFsync, CodeSecurityPlaintextListener, CodeSecurityOpenAccess, CodeCertExpiring,
+		CodeLogCleanerStopped:
 		if len(fs) == 1 {
 			return fs[0].Message
 		}

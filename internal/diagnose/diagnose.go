@@ -208,6 +208,7 @@ func MergePartitions(v api.ClusterView) []api.PartitionRow {
 			LogEndOffset:      -1,
 			Source:            src.node,
 			LagTimeMaxSeconds: p.LagTimeMaxSeconds,
+			Cleaner:           p.Cleaner,
 		}
 		if fromLeader {
 			row.HighWatermark = p.HighWatermark
@@ -310,6 +311,8 @@ func allRules() []rule {
 		ruleSecurityOpenAccess,
 		ruleCertExpiring,
 		ruleRacksNotHonoured,
+		ruleLogCleanerStopped,
+		ruleLogCleanerBehind,
 	}
 }
 

@@ -152,6 +152,9 @@ type PartitionInfo struct {
 	AcksAllOldestWaitSeconds float64        `json:"acks_all_oldest_wait_seconds"`
 	// On a follower: its fetch loop to the leader.
 	Fetcher *FetcherState `json:"fetcher,omitempty"`
+	// Cleaner is this replica's log cleaning; only for a running replica
+	// of a compacted topic (cleanup.policy compact or compact,delete).
+	Cleaner *PartitionCleaner `json:"cleaner,omitempty"`
 }
 
 // Partitions is GET /v1/partitions (filters: ?topic=NAME, repeatable, and
@@ -356,6 +359,9 @@ type PartitionRow struct {
 	AcksAllWaiting           int     `json:"acks_all_waiting"`
 	AcksAllOldestWaitSeconds float64 `json:"acks_all_oldest_wait_seconds"`
 	LagTimeMaxSeconds        float64 `json:"lag_time_max_seconds"`
+	// Cleaner is the log cleaning of the replica on the Source node, for
+	// a compacted topic (every replica cleans its own log).
+	Cleaner *PartitionCleaner `json:"cleaner,omitempty"`
 }
 
 // The ISR rules the CLI, the TUI and the findings share, written once.

@@ -63,6 +63,9 @@ type NodeInfo struct {
 	// Authorizer is how the node authorizes Kafka requests; nil from
 	// older nodes.
 	Authorizer *AuthorizerInfo `json:"authorizer,omitempty"`
+	// LogCleaner is the node's log cleaner (compaction); nil from older
+	// nodes.
+	LogCleaner *LogCleaner `json:"log_cleaner,omitempty"`
 }
 
 // FsyncLatency is a node's recent fsync passes, pooled over all its

@@ -46,7 +46,11 @@ func (s nodeSource) Partitions() []api.PartitionInfo {
 	views := s.n.Partitions()
 	out := make([]api.PartitionInfo, 0, len(views))
 	for _, v := range views {
-		out = append(out, partitionInfo(v, now))
+		p := partitionInfo(v, now)
+		if st, ok := s.n.PartitionCleaner(v.Topic, v.Partition); ok {
+			p.Cleaner = partitionCleaner(st, now)
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -53,6 +53,7 @@ func (s nodeSource) Node() api.NodeInfo {
 		TLS:        certInfo(s.n.TLSCertificate()),
 		AdminTLS:   certInfo(s.n.AdminTLSCertificate()),
 		Authorizer: authorizerInfo(s.n),
+		LogCleaner: logCleaner(s.n.CleanerInfo(), time.Now()),
 	}
 }
 

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronik-dev/chronik/internal/broker/partlog"
+	"github.com/chronik-dev/chronik/internal/broker/replica"
+)
+
+// A replica's cleaning becomes the API's cleaner object: times as ages
+// from now, durations in seconds, the policy by name; a policy that does
+// not compact has none.
+func TestPartitionCleanerFromStatus(t *testing.T) {
+	now := time.Now()
+	st := replica.CleanerStatus{
+		Policy: partlog.CleanupCompactDelete, MinCleanableRatio: 0.5, MaxCompactionLag: time.Hour,
+		State: partlog.CleanerState{
+			FirstDirtyOffset: 900, CleanableEnd: 1500, CleanBytes: 3000, DirtyBytes: 1000, DirtyRatio: 0.25,
+			OldestDirty: now.Add(-90 * time.Second), Due: true, LastClean: now.Add(-2 * time.Minute),
+			LastCleanDuration: 1500 * time.Millisecond, BytesReclaimed: 7000, Passes: 3,
+		},
+		Uncleanable: "crc mismatch", UncleanableSince: now.Add(-5 * time.Second),
+	}
+	c := partitionCleaner(st, now)
+	if c == nil || c.CleanupPolicy != "compact,delete" || c.FirstDirtyOffset != 900 || c.CleanableEnd != 1500 || c.DirtyRatio != 0.25 ||
+		c.MinCleanableRatio != 0.5 || c.DirtyBytes != 1000 || c.CleanBytes != 3000 || !c.Due || c.MaxCompactionLagSeconds != 3600 ||
+		c.LastCleanDurationSeconds != 1.5 || c.BytesReclaimed != 7000 || c.Passes != 3 || c.Uncleanable != "crc mismatch" {
+		t.Fatalf("cleaner %+v", c)
+	}
+	if *c.OldestDirtySeconds != 90 || *c.LastCleanSeconds != 120 || *c.UncleanableSeconds != 5 {
+		t.Fatalf("ages: oldest dirty %v, last clean %v, uncleanable %v", *c.OldestDirtySeconds, *c.LastCleanSeconds, *c.UncleanableSeconds)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"cleanup_policy":"compact,delete"`, `"first_dirty_offset":900`, `"cleanable_end":1500`, `"dirty_ratio":0.25`,
+		`"min_cleanable_ratio":0.5`, `"dirty_bytes":1000`, `"clean_bytes":3000`, `"oldest_dirty_seconds":90`, `"max_compaction_lag_seconds":3600`,
+		`"due":true`, `"last_clean_seconds":120`, `"last_clean_duration_seconds":1.5`, `"bytes_reclaimed":7000`, `"passes":3`,
+		`"uncleanable":"crc mismatch"`, `"uncleanable_seconds":5`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON %s lacks %s", b, key)
+		}
+	}
+
+	// Never cleaned, nothing dirty, nothing wrong: nulls, no uncleanable keys.
+	st = replica.CleanerStatus{Policy: partlog.CleanupCompact, MinCleanableRatio: 0.5}
+	c = partitionCleaner(st, now)
+	b, _ = json.Marshal(c)
+	if c.CleanupPolicy != "compact" || c.LastCleanSeconds != nil || c.OldestDirtySeconds != nil ||
+		!strings.Contains(string(b), `"last_clean_seconds":null`) || strings.Contains(string(b), "uncleanable") {
+		t.Fatalf("idle cleaner %s", b)
+	}
+	if c := partitionCleaner(replica.CleanerStatus{Policy: partlog.CleanupDelete}, now); c != nil {
+		t.Fatalf("delete policy got a cleaner: %+v", c)
+	}
+}
+
+func TestLogCleanerFromInfo(t *testing.T) {
+	now := time.Now()
+	lc := logCleaner(replica.CleanerInfo{Enabled: true, Running: true, Passes: 4, BytesReclaimed: 1 << 20, LastPass: now.Add(-3 * time.Second),
+		LastError: "orders-0: crc", Uncleanable: 1, DedupeBufferBytes: 128 << 20, IOMaxBytesPerSecond: 5e6, Backoff: 15 * time.Second}, now)
+	b, _ := json.Marshal(lc)
+	want := `{"enabled":true,"running":true,"passes":4,"bytes_reclaimed":1048576,"last_pass_seconds":3,"last_error":"orders-0: crc",` +
+		`"uncleanable_partitions":1,"dedupe_buffer_bytes":134217728,"io_max_bytes_per_second":5000000,"backoff_seconds":15}`
+	if string(b) != want {
+		t.Fatalf("log cleaner\n got %s\nwant %s", b, want)
+	}
+	if lc := logCleaner(replica.CleanerInfo{}, now); lc.LastPassSeconds != nil || lc.Running {
+		t.Fatalf("idle %+v", lc)
+	}
+}
