@@ -58,6 +58,16 @@ func lagDuration(ms int64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
+// cleanableRatio is min.cleanable.dirty.ratio for partlog.Config, where
+// 0 stands for its default (0.5): Kafka's 0, clean whenever anything is
+// dirty, becomes the smallest positive ratio, which means the same.
+func cleanableRatio(r float64) float64 {
+	if r <= 0 {
+		return math.SmallestNonzeroFloat64
+	}
+	return r
+}
+
 // uncleanableMark is why the cleaner gave up on a partition. It lives on
 // the Partition, so it ends when the log is reopened (a new Partition) or
 // its config changes (SetConfig clears it).

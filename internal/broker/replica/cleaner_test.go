@@ -117,3 +117,24 @@ func TestCleanerInfoRunning(t *testing.T) {
 		t.Fatal("still running after it returned")
 	}
 }
+
+// TestLogConfigCompactionKnobs: the topic's compaction knobs reach the log
+// with Kafka's meaning: a ratio of 0 cleans whenever anything is dirty
+// (partlog reads 0 as its default), and Long.MAX_VALUE is no maximum lag.
+func TestLogConfigCompactionKnobs(t *testing.T) {
+	cfg := checkpointTestConfig
+	cfg.CleanupPolicy = partlog.CleanupCompact
+	cfg.MinCleanableDirtyRatio = 0
+	cfg.MinCompactionLagMs = 7
+	cfg.MaxCompactionLagMs = topicconfig.DefaultMaxCompactionLagMs
+	cfg.DeleteRetentionMs = 9
+	lc := logConfig(cfg)
+	if lc.Cleanup != partlog.CleanupCompact || lc.MinCleanableDirtyRatio <= 0 || lc.MinCleanableDirtyRatio > 1e-300 ||
+		lc.MinCompactionLagMs != 7 || lc.MaxCompactionLagMs != 0 || lc.DeleteRetentionMs != 9 {
+		t.Fatalf("log config %+v", lc)
+	}
+	cfg.MinCleanableDirtyRatio, cfg.MaxCompactionLagMs = 0.25, 60000
+	if lc := logConfig(cfg); lc.MinCleanableDirtyRatio != 0.25 || lc.MaxCompactionLagMs != 60000 {
+		t.Fatalf("log config %+v", lc)
+	}
+}

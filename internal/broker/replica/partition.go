@@ -137,7 +137,7 @@ func logConfig(c topicconfig.Config) partlog.Config {
 		RetentionMs:            c.RetentionMs,
 		RetentionBytes:         c.RetentionBytes,
 		Cleanup:                c.CleanupPolicy,
-		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		MinCleanableDirtyRatio: cleanableRatio(c.MinCleanableDirtyRatio),
 		MinCompactionLagMs:     c.MinCompactionLagMs,
 		MaxCompactionLagMs:     lagDuration(c.MaxCompactionLagMs).Milliseconds(), // 0: none
 		DeleteRetentionMs:      c.DeleteRetentionMs,
