@@ -6,8 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/admin/admintest"
+	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // A replica's cleaning becomes the API's cleaner object: times as ages
@@ -71,5 +75,55 @@ func TestLogCleanerFromInfo(t *testing.T) {
 	}
 	if lc := logCleaner(replica.CleanerInfo{}, now); lc.LastPassSeconds != nil || lc.Running {
 		t.Fatalf("idle %+v", lc)
+	}
+}
+
+// A real node: GET /v1/node has its log cleaner with the node's settings,
+// GET /v1/partitions a cleaner object for the compacted topic's replicas
+// with the topic's knobs, and none for a topic that only deletes.
+func TestCleanerOnARealNode(t *testing.T) {
+	_, srv := serveNode(t, "s3cret")
+	ctx := t.Context()
+	c := client.New(srv.URL, admintest.NewHTTPClient(t)).WithToken("s3cret")
+	for name, configs := range map[string]map[string]string{
+		"changes": {"cleanup.policy": "compact,delete", "min.cleanable.dirty.ratio": "0.3", "max.compaction.lag.ms": "3600000"},
+		"plain":   nil,
+	} {
+		if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1, ReplicationFactor: 1, Configs: configs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lc *api.LogCleaner
+	testharness.Eventually(t, 10*time.Second, "the node reports its log cleaner running", func() bool {
+		node, err := c.Node(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc = node.Data.LogCleaner
+		return lc != nil && lc.Running
+	})
+	if !lc.Enabled || lc.BackoffSeconds != 15 || lc.DedupeBufferBytes != 128<<20 || lc.IOMaxBytesPerSecond != 0 || lc.UncleanablePartitions != 0 {
+		t.Fatalf("log cleaner %+v", lc)
+	}
+	parts, err := c.Partitions(ctx, "changes", "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts.Data.Partitions) != 2 {
+		t.Fatalf("partitions %+v", parts.Data)
+	}
+	for _, p := range parts.Data.Partitions {
+		switch p.Topic {
+		case "plain":
+			if p.Cleaner != nil {
+				t.Errorf("plain-0 has a cleaner: %+v", p.Cleaner)
+			}
+		case "changes":
+			cl := p.Cleaner
+			if cl == nil || cl.CleanupPolicy != api.CleanupCompactDelete || cl.MinCleanableRatio != 0.3 || cl.MaxCompactionLagSeconds != 3600 ||
+				cl.Due || cl.DirtyBytes != 0 || cl.Uncleanable != "" {
+				t.Errorf("changes-0 cleaner %+v", cl)
+			}
+		}
 	}
 }
