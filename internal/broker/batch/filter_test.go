@@ -128,6 +128,38 @@ func decompressIndependently(t *testing.T, codec int8, src []byte) []byte {
 	return out
 }
 
+// checkClientReadable checks what Kafka clients demand of a compressed
+// records section beyond decoding: the Java client's lz4 reader refuses
+// frames without independent blocks, and zstd decoders need only support
+// windows of 8 MiB.
+func checkClientReadable(t *testing.T, codec int8, section []byte) {
+	t.Helper()
+	switch codec {
+	case CompressionLZ4:
+		// Frame magic (4 bytes, little endian), then the FLG byte:
+		// version 01 in bits 6-7, block independence in bit 5.
+		if len(section) < 5 || binary.LittleEndian.Uint32(section) != 0x184D2204 {
+			t.Fatal("lz4 section is not an lz4 frame")
+		}
+		if flg := section[4]; flg>>6 != 1 || flg&0x20 == 0 {
+			t.Fatalf("lz4 FLG %08b: want version 1 with independent blocks", flg)
+		}
+	case CompressionZstd:
+		var zh zstd.Header
+		if err := zh.Decode(section); err != nil {
+			t.Fatalf("zstd frame header: %v", err)
+		}
+		if zh.WindowSize > MaxZstdWindow {
+			t.Fatalf("zstd window %d above %d", zh.WindowSize, MaxZstdWindow)
+		}
+	case CompressionSnappy:
+		// A raw block, as franz-go writes by default: no xerial framing.
+		if bytes.HasPrefix(section, []byte(xerialMagic)) {
+			t.Fatal("snappy section is xerial-framed, want a raw block")
+		}
+	}
+}
+
 // kmsgRecords parses a plain records section with franz-go.
 func kmsgRecords(t *testing.T, section []byte, n int) []kmsg.Record {
 	t.Helper()
@@ -210,6 +242,7 @@ func TestFilterRoundTripEveryCodec(t *testing.T) {
 			}
 			assertRecords(t, got, want)
 
+			checkClientReadable(t, c.id, out[HeaderSize:])
 			// Independently: the records section, inflated by the codec
 			// library, is exactly the kept records as franz-go encodes them.
 			section := decompressIndependently(t, c.id, out[HeaderSize:])
@@ -451,14 +484,15 @@ func TestFilterRejectsLyingBatches(t *testing.T) {
 }
 
 func TestFilterRefusesCompressionBomb(t *testing.T) {
-	// One record whose 4 MiB value compresses to a few KiB, against a
+	// One record whose 32 MiB value compresses to a few KiB, against a
 	// 1 MiB limit (Filter's own is InflateLimit(0), 64 MiB: too much to
-	// build in a test under -race).
+	// build in a test under -race). Refusing it must cost the limit plus
+	// the codec's buffers (lz4: two 4 MiB blocks), not the inflated size.
 	const limit = 1 << 20
-	raw := encodeRecords([]kmsg.Record{{Key: []byte("k"), Value: make([]byte, 4<<20)}, {OffsetDelta: 1, Key: []byte("k")}})
+	raw := encodeRecords([]kmsg.Record{{Key: []byte("k"), Value: make([]byte, 32<<20)}, {OffsetDelta: 1, Key: []byte("k")}})
 	for _, c := range filterCodecs[1:] {
 		b := assemble(c.id, compressWith(t, c.name, raw), 2, 0, 0)
-		if len(b) > limit/4 {
+		if len(b) > 2<<20 { // a sixteenth of what it inflates to, at worst (snappy)
 			t.Fatalf("%s: bomb is %d bytes", c.name, len(b))
 		}
 		calls := 0
@@ -467,10 +501,10 @@ func TestFilterRefusesCompressionBomb(t *testing.T) {
 		if !errors.Is(err, ErrTooLarge) && !(c.id == CompressionSnappy && errors.Is(err, ErrCorrupt)) || calls != 0 {
 			t.Fatalf("%s: err %v after %d keep calls, want ErrTooLarge before any", c.name, err, calls)
 		}
-		if alloc > 12<<20 {
+		if alloc > 16<<20 {
 			t.Fatalf("%s: refusing the bomb allocated %d bytes", c.name, alloc)
 		}
-		out, kept, removed, err := FilterFor(b, 8<<20, func(r Record) bool { return r.Offset == 1 })
+		out, kept, removed, err := FilterFor(b, 64<<20, func(r Record) bool { return r.Offset == 1 })
 		if err != nil || kept != 1 || removed != 1 {
 			t.Fatalf("%s: FilterFor: kept %d removed %d err %v", c.name, kept, removed, err)
 		}
