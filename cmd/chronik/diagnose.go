@@ -430,9 +430,10 @@ explains it. Finding codes: NODE_UNREACHABLE, RAFT_NO_LEADER,
 RAFT_FOLLOWER_BEHIND, RAFT_STOPPED, BROKER_FENCED, NO_LEADER,
 LEADER_UNREACHABLE, ISR_UNINITIALIZED, LEADER_NOT_IN_ISR, UNDER_MIN_ISR,
 AT_MIN_ISR, UNDER_REPLICATED, FOLLOWER_STALLED, FOLLOWER_FETCH_FAILING,
-REPLICA_NOT_RUNNING, ACKS_ALL_WAITING, METADATA_DIVERGED, SLOW_FSYNC, and the
-security posture: SECURITY_PLAINTEXT_LISTENER, SECURITY_OPEN_ACCESS,
-CERT_EXPIRING (docs/admin-api.md and docs/doctor.md explain each).
+REPLICA_NOT_RUNNING, ACKS_ALL_WAITING, METADATA_DIVERGED, SLOW_FSYNC, the log
+cleaner's LOG_CLEANER_STOPPED and LOG_CLEANER_BEHIND, and the security
+posture: SECURITY_PLAINTEXT_LISTENER, SECURITY_OPEN_ACCESS, CERT_EXPIRING
+(docs/admin-api.md and docs/doctor.md explain each).
 
 Exit codes, so scripts can gate on it: 0 healthy (no finding, or only info),
 3 warnings, 4 something critical, 1 no node answered, 2 bad flags.`,

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 )
@@ -34,7 +35,7 @@ func (m *Model) cleanerLines(r api.PartitionRow) []string {
 	}
 	maxLag := "none"
 	if c.MaxCompactionLagSeconds > 0 {
-		maxLag = secs(&c.MaxCompactionLagSeconds)
+		maxLag = (time.Duration(c.MaxCompactionLagSeconds) * time.Second).String()
 	}
 	out := []string{fmt.Sprintf("cleanup.policy %s  min.cleanable.dirty.ratio %s  max.compaction.lag %s",
 		c.CleanupPolicy, api.Percent(c.MinCleanableRatio), maxLag)}

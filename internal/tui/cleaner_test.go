@@ -50,7 +50,7 @@ func TestTUIDetailShowsCleaner(t *testing.T) {
 	h.update(tea.WindowSizeMsg{Width: 200, Height: 40})
 	h.keys("2", "enter")
 	h.contains("orders-0",
-		"cleanup.policy compact  min.cleanable.dirty.ratio 50%  max.compaction.lag 3600.0s",
+		"cleanup.policy compact  min.cleanable.dirty.ratio 50%  max.compaction.lag 1h0m0s",
 		"cleaner on 1: dirty 42% (min 50%), cleaned 3m5s ago, 12.5 MB reclaimed (2.0 MB dirty, 8.0 MB clean, 7 passes)",
 		"cleaner on 2: ✗ uncleanable for 125.0s: crc mismatch at offset 7",
 		"cleaner on 3: dirty 42% (min 50%), cleaned 3m5s ago, 12.5 MB reclaimed (2.0 MB dirty, 8.0 MB clean, 7 passes)  ✗ node 3's cleaner is not running")
