@@ -1,7 +1,6 @@
 package partlog
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -82,26 +81,3 @@ type CompactResult struct {
 
 // ErrNothingToClean means a pass found no dirty inactive segment below UpTo.
 var ErrNothingToClean = errors.New("nothing to clean")
-
-// OffsetMap maps key hashes to the last offset seen for the key, in a
-// fixed memory budget.
-type OffsetMap struct{}
-
-// NewOffsetMap returns a map that uses at most maxBytes.
-func NewOffsetMap(maxBytes int64) *OffsetMap { return &OffsetMap{} }
-
-// Throttle bounds the cleaner's I/O in bytes per second, shared by every
-// pass that uses it.
-type Throttle struct{}
-
-// NewThrottle returns a throttle of bytesPerSecond; <= 0 is unlimited.
-func NewThrottle(bytesPerSecond float64) *Throttle { return &Throttle{} }
-
-// CleanerState reports the cleaner's view of the log, with upTo as in
-// CompactOptions.
-func (l *Log) CleanerState(upTo int64) CleanerState { return CleanerState{} }
-
-// Compact runs one cleaning pass (see the package documentation).
-func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactResult, error) {
-	return CompactResult{}, errors.New("compact: not implemented yet")
-}

@@ -17,6 +17,9 @@
 //	                                indexes; Open re-checks only what follows
 //	high-watermark-checkpoint       the replica's last saved high watermark,
 //	                                never above the log end (highwatermark.go)
+//	cleaner-offset-checkpoint       compacted logs: offsets below it are
+//	                                clean (compact.go)
+//	cleaner-swap                    only while the cleaner swaps segments in
 package partlog
 
 import (
@@ -226,6 +229,16 @@ type Log struct {
 	// writeFault, when set by tests in this package, fails segment writes
 	// before any byte is written, as a full disk does.
 	writeFault func() error
+
+	// The cleaner (compact.go). cleanMu serializes passes; the fields
+	// below it are guarded by mu.
+	cleanMu         sync.Mutex
+	firstDirty      int64 // cleaner checkpoint: offsets below it are clean
+	firstDirtySaved int64 // what cleaner-offset-checkpoint holds; -1 if no file
+	cleanStats      cleanerStats
+	// testCleanHook, set by tests in this package, runs at each step of a
+	// cleaning swap; an error stops the pass there as a crash would.
+	testCleanHook func(step string) error
 }
 
 // Open opens the log in opts.Dir, creating the directory if needed, and
@@ -417,7 +430,8 @@ func (l *Log) Append(b []byte, leaderEpoch int32) (AppendResult, error) {
 
 // AppendReplicated appends batches that already carry their offsets and
 // leader epochs, as a follower copies them from its leader: the first base
-// offset must be LogEndOffset and the offsets contiguous. Each batch's CRC
+// offset must be at least LogEndOffset and the offsets strictly increasing
+// (a compacted leader's batches leave gaps between them). Each batch's CRC
 // is checked; nothing is written unless all are good. It returns the new
 // last offset (LogEndOffset-1).
 func (l *Log) AppendReplicated(batches []byte) (int64, error) {
@@ -430,7 +444,7 @@ func (l *Log) AppendReplicated(batches []byte) (int64, error) {
 		if hs[i], err = batch.Check(p); err != nil {
 			return 0, fmt.Errorf("append replicated: batch %d: %w", i, err)
 		}
-		if i > 0 && hs[i].BaseOffset != hs[i-1].LastOffset()+1 {
+		if i > 0 && hs[i].BaseOffset <= hs[i-1].LastOffset() {
 			return 0, fmt.Errorf("append replicated: batch %d starts at %d after %d: %w", i, hs[i].BaseOffset, hs[i-1].LastOffset(), batch.ErrCorrupt)
 		}
 	}
@@ -442,8 +456,8 @@ func (l *Log) AppendReplicated(batches []byte) (int64, error) {
 	if len(hs) == 0 {
 		return l.leo - 1, nil
 	}
-	if hs[0].BaseOffset != l.leo {
-		return 0, fmt.Errorf("append replicated: first batch at offset %d, log end is %d: %w", hs[0].BaseOffset, l.leo, ErrOffsetOutOfRange)
+	if hs[0].BaseOffset < l.leo {
+		return 0, fmt.Errorf("append replicated: first batch at offset %d, below the log end %d: %w", hs[0].BaseOffset, l.leo, ErrOffsetOutOfRange)
 	}
 	changed := false
 	for _, h := range hs {
@@ -520,8 +534,18 @@ func (l *Log) writeBatchesLocked(buf []byte, hs []batch.Header) error {
 	off := 0 // position in buf of hs[i]
 	for i := 0; i < len(hs); {
 		s := l.active()
+		if s.size == 0 && !s.fitsOffsets(hs[i].LastOffset()) {
+			// A gap (a compacted leader) too wide for the empty active
+			// segment's index: start it over at the batch.
+			if err := l.rebaseEmptyActiveLocked(hs[i].BaseOffset); err != nil {
+				return err
+			}
+			s = l.active()
+		}
 		if l.shouldRollLocked(s, s.size, hs[i]) {
-			if err := l.rollLocked(); err != nil {
+			// At the batch, not the log end: after a gap the new segment
+			// must be able to index it.
+			if err := l.rollAtLocked(hs[i].BaseOffset); err != nil {
 				return err
 			}
 			s = l.active()
@@ -568,23 +592,27 @@ func (l *Log) writeBatchesLocked(buf []byte, hs []batch.Header) error {
 // rollLocked seals the active segment and starts a new one at the log end.
 // The old segment is queued for fsync, which the syncer does soon whatever
 // the flush policy, as Kafka flushes rolled segments.
-func (l *Log) rollLocked() error {
+func (l *Log) rollLocked() error { return l.rollAtLocked(l.leo) }
+
+// rollAtLocked is rollLocked with the new segment based at base (>= the log
+// end): a replicated batch after a gap.
+func (l *Log) rollAtLocked(base int64) error {
 	old := l.active()
 	if err := old.seal(); err != nil {
 		err = fmt.Errorf("roll segment %d: %w", old.base, err)
 		l.failLocked(err)
 		return err
 	}
-	s := newSegment(l.dir, l.leo, l.files)
+	s := newSegment(l.dir, base, l.files)
 	if _, _, err := s.openFiles(true); err != nil {
-		err = fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		err = fmt.Errorf("roll to segment %d: %w", base, err)
 		l.failLocked(err)
 		return err
 	}
 	s.idx.inMem, s.tidx.inMem = true, true
 	if err := syncDir(l.dir); err != nil {
 		_ = s.remove()
-		err = fmt.Errorf("roll to segment %d: %w", l.leo, err)
+		err = fmt.Errorf("roll to segment %d: %w", base, err)
 		l.failLocked(err)
 		return err
 	}
@@ -592,6 +620,31 @@ func (l *Log) rollLocked() error {
 	l.unsynced = append(l.unsynced, old)
 	l.logger.Debug("rolled segment", "old_base", old.base, "old_bytes", old.size, "new_base", s.base)
 	l.requestSync()
+	return nil
+}
+
+// rebaseEmptyActiveLocked replaces the empty active segment by one based
+// at base (> its base): a replicated batch after a gap wider than one
+// segment can index.
+func (l *Log) rebaseEmptyActiveLocked(base int64) error {
+	old := l.active()
+	s := newSegment(l.dir, base, l.files)
+	if _, _, err := s.openFiles(true); err != nil {
+		err = fmt.Errorf("rebase empty segment %d at %d: %w", old.base, base, err)
+		l.failLocked(err)
+		return err
+	}
+	s.idx.inMem, s.tidx.inMem = true, true
+	l.segs[len(l.segs)-1] = s
+	err := old.remove()
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		err = fmt.Errorf("rebase empty segment %d at %d: %w", old.base, base, err)
+		l.failLocked(err)
+		return err
+	}
 	return nil
 }
 

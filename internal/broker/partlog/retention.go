@@ -12,8 +12,11 @@ import (
 // would still hold at least RetentionBytes without it. LogStartOffset moves
 // to the first remaining segment's base. The active segment is never
 // deleted, but when it is non-empty and older than SegmentMs, or all its data
-// has expired, it is rolled first so that it can be, as Kafka does. It
-// returns how many segments it deleted.
+// has expired, it is rolled first so that it can be, as Kafka does. Only a
+// log whose cleanup policy deletes loses segments; a compacted one with
+// max.compaction.lag.ms has its active segment rolled once it is that old,
+// so that the cleaner can take it. It returns how many segments it deleted.
+// The cleaner checkpoint follows the log start up.
 func (l *Log) EnforceRetention() (int, error) {
 	l.mu.Lock()
 	if err := l.writableLocked(); err != nil {
@@ -22,13 +25,17 @@ func (l *Log) EnforceRetention() (int, error) {
 	}
 	now := l.now()
 	cfg := l.cfg
+	deletes := cfg.Cleanup.Deletes()
 	expired := func(s *segment) bool {
-		return cfg.RetentionMs > 0 && s.largestTime().UnixMilli() < now.UnixMilli()-cfg.RetentionMs
+		return deletes && cfg.RetentionMs > 0 && s.largestTime().UnixMilli() < now.UnixMilli()-cfg.RetentionMs
+	}
+	olderThan := func(s *segment, ms int64) bool {
+		return ms > 0 && !s.rollBase.IsZero() && now.Sub(s.rollBase) >= time.Duration(ms)*time.Millisecond
 	}
 	if act := l.active(); act.size > 0 {
-		aged := cfg.SegmentMs > 0 && !act.rollBase.IsZero() &&
-			now.Sub(act.rollBase) >= time.Duration(cfg.SegmentMs)*time.Millisecond
-		if aged || expired(act) {
+		aged := olderThan(act, cfg.SegmentMs)
+		lagged := cfg.Cleanup.Compacts() && olderThan(act, cfg.MaxCompactionLagMs)
+		if aged || lagged || expired(act) {
 			if err := l.rollLocked(); err != nil {
 				l.mu.Unlock()
 				return 0, fmt.Errorf("enforce retention: %w", err)
@@ -39,7 +46,7 @@ func (l *Log) EnforceRetention() (int, error) {
 	n := 0
 	for n < len(l.segs)-1 {
 		s := l.segs[n]
-		bySize := cfg.RetentionBytes > 0 && total-s.size >= cfg.RetentionBytes
+		bySize := deletes && cfg.RetentionBytes > 0 && total-s.size >= cfg.RetentionBytes
 		if !bySize && !expired(s) {
 			break
 		}
@@ -71,6 +78,7 @@ func (l *Log) EnforceRetention() (int, error) {
 	l.size = total
 	l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(doomed, s) })
 	start := l.segs[0].base
+	l.firstDirty = max(l.firstDirty, start) // Open clamps a stored one likewise
 	var err error
 	if l.epochs.truncateFromStart(start) {
 		err = l.epochs.persist()
@@ -146,7 +154,9 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 	if err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
-	newLEO := h.BaseOffset
+	// In a gap (a compacted log) the batch found starts past offset: the
+	// log then ends at offset.
+	newLEO := min(h.BaseOffset, offset)
 	if !found {
 		// offset lies in a gap after this segment's data: keep all of it.
 		cutPos = s.size
@@ -198,6 +208,12 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 	}
 	if l.epochs.truncateFromEnd(newLEO) {
 		if err := l.epochs.persist(); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	// Data appended from newLEO on is dirty.
+	if l.firstDirty > newLEO {
+		if err := l.setFirstDirtyLocked(newLEO, false); err != nil {
 			return fmt.Errorf("truncate to %d: %w", offset, err)
 		}
 	}
@@ -346,6 +362,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		}
 	}
 	if err := l.writeRecoveryPointLocked(offset); err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
+	if err := l.setFirstDirtyLocked(offset, false); err != nil {
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)
 	}
 	l.logger.Info("truncated log fully", "old_start", oldStart, "old_end", oldEnd, "new_start", offset)

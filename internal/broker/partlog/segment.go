@@ -76,6 +76,7 @@ type segment struct {
 	next          int64     // offset after the last batch; base when empty (active segment only)
 	maxTS         int64     // largest batch MaxTimestamp, -1 when none
 	maxTSOffset   int64     // base offset of the first batch that reached maxTS
+	firstTS       int64     // MaxTimestamp of the first batch; -1 when unknown (cleaner lag)
 	bytesSinceIdx int64     // bytes appended since the last offset index entry
 	rollBase      time.Time // when the first batch was appended (age-based roll)
 }
@@ -93,6 +94,7 @@ func newSegment(dir string, base int64, cache *FileCache) *segment {
 		next:        base,
 		maxTS:       -1,
 		maxTSOffset: -1,
+		firstTS:     -1,
 	}
 }
 
@@ -138,6 +140,9 @@ func (s *segment) fitsOffsets(last int64) bool {
 
 // account updates the in-memory state and indexes for a batch written at pos.
 func (s *segment) account(h batch.Header, pos int64, interval int64) error {
+	if pos == 0 {
+		s.firstTS = h.MaxTimestamp
+	}
 	if h.MaxTimestamp > s.maxTS {
 		s.maxTS = h.MaxTimestamp
 		s.maxTSOffset = h.BaseOffset
