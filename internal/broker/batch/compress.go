@@ -77,13 +77,13 @@ func inflate(codec int8, src []byte, limit int64) (r io.Reader, close func(), er
 	case CompressionZstd:
 		name = "zstd"
 		// One synchronous decoder per call: a shared one would be package
-		// state. Concurrency 1 decodes on the caller's goroutine.
-		d, err := zstd.NewReader(bytes.NewReader(src),
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(MaxZstdWindow),
-			zstd.WithDecoderMaxMemory(uint64(limit)))
+		// state (a Filterer keeps its own).
+		d, err := newZstdDecoder(limit)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := d.Reset(bytes.NewReader(src)); err != nil {
+			d.Close()
 			return nil, nil, fmt.Errorf("zstd: %w: %w", ErrCorrupt, err)
 		}
 		r, close = d, d.Close
@@ -91,6 +91,21 @@ func inflate(codec int8, src []byte, limit int64) (r io.Reader, close func(), er
 		return nil, nil, fmt.Errorf("codec %d: %w", codec, ErrUnsupportedCompression)
 	}
 	return &capReader{r: r, left: limit, limit: limit, codec: name}, close, nil
+}
+
+// newZstdDecoder returns a decoder within the bounds above for records
+// that may inflate to limit bytes. Concurrency 1 decodes on the caller's
+// goroutine and starts none.
+func newZstdDecoder(limit int64) (*zstd.Decoder, error) {
+	d, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(MaxZstdWindow),
+		zstd.WithDecoderMaxMemory(uint64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	return d, nil
 }
 
 // inflateAll decompresses a whole records section (at most limit bytes).

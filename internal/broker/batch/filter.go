@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/klauspost/compress/gzip"
@@ -31,8 +32,8 @@ const filterZstdWindow = 1 << 20
 // MaxTimestamp of the kept records; LastOffsetDelta stays, as in Kafka, so
 // the batch still ends where the producer's sequence numbers say it does.
 // A compressed batch is recompressed with its codec (snappy as a raw block,
-// as franz-go and librdkafka write it; lz4 as a frame; zstd with a 1 MiB
-// window).
+// as franz-go and librdkafka write it; lz4 as a frame of independent
+// blocks; zstd with a 1 MiB window).
 //
 // b may be a batch Filter already wrote: offset deltas may have gaps.
 // Compressed records may inflate to InflateLimit(0); see FilterFor. Errors
@@ -40,18 +41,62 @@ const filterZstdWindow = 1 << 20
 // disagree with the header), ErrTruncated, ErrTooLarge,
 // ErrUnsupportedCompression, ErrUnsupportedMagic. On error keep may have
 // seen some records; nothing is returned.
+//
+// Filter sets up its compressors for each call; a caller filtering many
+// batches uses a Filterer, which keeps them (a zstd encoder costs more to
+// create than compressing a batch does).
 func Filter(b []byte, keep func(Record) bool) (out []byte, kept, removed int, err error) {
-	return filter(b, InflateLimit(0), keep)
+	var f Filterer
+	defer f.Close()
+	return f.filter(b, InflateLimit(0), keep)
 }
 
 // FilterFor is Filter for a batch of a topic with the given
 // max.message.bytes, whose compressed records may inflate to
 // InflateLimit(maxMessageBytes), as much as ValidateFor let them.
 func FilterFor(b []byte, maxMessageBytes int32, keep func(Record) bool) (out []byte, kept, removed int, err error) {
-	return filter(b, InflateLimit(maxMessageBytes), keep)
+	var f Filterer
+	defer f.Close()
+	return f.filter(b, InflateLimit(maxMessageBytes), keep)
 }
 
-func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, removed int, err error) {
+// A Filterer filters batches as Filter does, keeping its compressors, the
+// zstd decompressor and its buffers from one call to the next (so it holds
+// about as much memory as the largest batch it inflated). The zero value is
+// ready to use. It is not safe for concurrent use; Close releases it.
+type Filterer struct {
+	zenc      *zstd.Encoder
+	zdec      *zstd.Decoder
+	zdecLimit int64 // the inflate limit zdec was made for
+	gz        *gzip.Writer
+	lz        *lz4.Writer
+	data      []byte // the inflated records of the batch being filtered
+	records   []byte // the kept records, before compression
+	spans     [][2]int
+}
+
+// Filter is the package's Filter, with f's compressors.
+func (f *Filterer) Filter(b []byte, keep func(Record) bool) (out []byte, kept, removed int, err error) {
+	return f.filter(b, InflateLimit(0), keep)
+}
+
+// FilterFor is the package's FilterFor, with f's compressors.
+func (f *Filterer) FilterFor(b []byte, maxMessageBytes int32, keep func(Record) bool) (out []byte, kept, removed int, err error) {
+	return f.filter(b, InflateLimit(maxMessageBytes), keep)
+}
+
+// Close releases the zstd encoder and decoder. f may be used again after.
+func (f *Filterer) Close() {
+	if f.zenc != nil {
+		_ = f.zenc.Close()
+	}
+	if f.zdec != nil {
+		f.zdec.Close()
+	}
+	*f = Filterer{}
+}
+
+func (f *Filterer) filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, removed int, err error) {
 	h, err := Check(b)
 	if err != nil {
 		return nil, 0, 0, err
@@ -65,7 +110,7 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 	case CompressionNone:
 		data = b[HeaderSize:]
 	case CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
-		if data, err = inflateAll(codec, b[HeaderSize:], limit); err != nil {
+		if data, err = f.inflate(codec, b[HeaderSize:], limit); err != nil {
 			return nil, 0, 0, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
 	default:
@@ -74,7 +119,7 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 
 	// Kept records as byte ranges of data: when fn runs, in has just
 	// consumed the record, so its end is where in now starts.
-	var spans [][2]int
+	spans := f.spans[:0]
 	in := &sliceInput{b: data}
 	start := 0
 	maxTS := int64(math.MinInt64)
@@ -94,6 +139,7 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 		start = end
 		return true
 	})
+	f.spans = spans
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -109,13 +155,12 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 		size += s[1] - s[0]
 	}
 	// Uncompressed, the records go straight into the new batch; compressed,
-	// they are gathered first, then the compressed form follows the header.
+	// they are gathered first and compressed after the header.
 	var records []byte
 	if codec == CompressionNone {
-		out = make([]byte, HeaderSize, HeaderSize+size)
-		records = out
+		records = make([]byte, HeaderSize, HeaderSize+size)
 	} else {
-		records = make([]byte, 0, size)
+		records = f.records[:0]
 	}
 	for _, s := range spans {
 		records = append(records, data[s[0]:s[1]]...)
@@ -123,17 +168,15 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 	if codec == CompressionNone {
 		out = records
 	} else {
-		packed, err := compress(codec, records)
-		if err != nil {
+		f.records = records
+		if out, err = f.compress(codec, records); err != nil {
 			return nil, 0, 0, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
-		if int64(len(packed)) > math.MaxInt32-minLength {
-			// A compressor that inflates a batch that fit its Length
+		if int64(len(out)) > math.MaxInt32 {
+			// A compressor that inflated a batch that fit its Length
 			// before; refuse rather than wrap the Length.
-			return nil, 0, 0, fmt.Errorf("batch at offset %d: filtered records compress to %d bytes: %w", h.BaseOffset, len(packed), ErrTooLarge)
+			return nil, 0, 0, fmt.Errorf("batch at offset %d: filtered batch of %d bytes: %w", h.BaseOffset, len(out), ErrTooLarge)
 		}
-		out = make([]byte, HeaderSize, HeaderSize+len(packed))
-		out = append(out, packed...)
 	}
 	copy(out, b[:HeaderSize])
 	be := binary.BigEndian
@@ -146,46 +189,109 @@ func filter(b []byte, limit int64, keep func(Record) bool) (out []byte, kept, re
 	return out, kept, removed, nil
 }
 
-// compress encodes a records section with codec the way Kafka clients
+// inflate decompresses a records section into f.data, within limit.
+func (f *Filterer) inflate(codec int8, src []byte, limit int64) ([]byte, error) {
+	if codec != CompressionZstd {
+		r, close, err := inflate(codec, src, limit)
+		if err != nil {
+			return nil, err
+		}
+		defer close()
+		f.data, err = readAllInto(f.data[:0], r)
+		return f.data, err
+	}
+	if f.zdec == nil || f.zdecLimit != limit {
+		if f.zdec != nil {
+			f.zdec.Close()
+			f.zdec = nil
+		}
+		d, err := newZstdDecoder(limit)
+		if err != nil {
+			return nil, err
+		}
+		f.zdec, f.zdecLimit = d, limit
+	}
+	if err := f.zdec.Reset(bytes.NewReader(src)); err != nil {
+		return nil, fmt.Errorf("zstd: %w: %w", ErrCorrupt, err)
+	}
+	var err error
+	f.data, err = readAllInto(f.data[:0], &capReader{r: f.zdec, left: limit, limit: limit, codec: "zstd"})
+	return f.data, err
+}
+
+// readAllInto is io.ReadAll appending to dst.
+func readAllInto(dst []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)] // let append pick the growth
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// compress returns a new batch of HeaderSize zero bytes (for the caller
+// to fill) followed by src compressed with codec the way Kafka clients
 // read it.
-func compress(codec int8, src []byte) ([]byte, error) {
-	var buf bytes.Buffer
+func (f *Filterer) compress(codec int8, src []byte) ([]byte, error) {
 	switch codec {
 	case CompressionGzip:
-		w, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-		if err != nil {
+		buf := bytes.NewBuffer(make([]byte, HeaderSize, HeaderSize+len(src)/2))
+		if f.gz == nil {
+			w, err := gzip.NewWriterLevel(buf, gzip.DefaultCompression)
+			if err != nil {
+				return nil, fmt.Errorf("gzip: %w", err)
+			}
+			f.gz = w
+		} else {
+			f.gz.Reset(buf)
+		}
+		if _, err := f.gz.Write(src); err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		if _, err := w.Write(src); err != nil {
+		if err := f.gz.Close(); err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
+		return buf.Bytes(), nil
 	case CompressionSnappy:
-		return s2.EncodeSnappy(nil, src), nil
+		out := make([]byte, HeaderSize+s2.MaxEncodedLen(len(src)))
+		n := len(s2.EncodeSnappy(out[HeaderSize:], src))
+		return out[:HeaderSize+n], nil
 	case CompressionLZ4:
-		w := lz4.NewWriter(&buf)
-		if _, err := w.Write(src); err != nil {
+		buf := bytes.NewBuffer(make([]byte, HeaderSize, HeaderSize+len(src)/2))
+		if f.lz == nil {
+			f.lz = lz4.NewWriter(buf)
+		} else {
+			f.lz.Reset(buf)
+		}
+		if _, err := f.lz.Write(src); err != nil {
 			return nil, fmt.Errorf("lz4: %w", err)
 		}
-		if err := w.Close(); err != nil {
+		if err := f.lz.Close(); err != nil {
 			return nil, fmt.Errorf("lz4: %w", err)
 		}
+		return buf.Bytes(), nil
 	case CompressionZstd:
-		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(filterZstdWindow),
-			zstd.WithZeroFrames(true))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
+		if f.zenc == nil {
+			enc, err := zstd.NewWriter(nil,
+				zstd.WithEncoderConcurrency(1),
+				zstd.WithWindowSize(filterZstdWindow),
+				zstd.WithZeroFrames(true))
+			if err != nil {
+				return nil, fmt.Errorf("zstd: %w", err)
+			}
+			f.zenc = enc
 		}
-		defer enc.Close()
-		return enc.EncodeAll(src, nil), nil
+		return f.zenc.EncodeAll(src, make([]byte, HeaderSize, HeaderSize+len(src)/2)), nil
 	default:
 		return nil, fmt.Errorf("codec %d: %w", codec, ErrUnsupportedCompression)
 	}
-	return buf.Bytes(), nil
 }
 
 // EmptyBatch returns a batch with h's header and no records: uncompressed,

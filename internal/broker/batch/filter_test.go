@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -184,6 +185,24 @@ func kmsgRecords(t *testing.T, section []byte, n int) []kmsg.Record {
 
 func TestFilterRoundTripEveryCodec(t *testing.T) {
 	in := filterInput(40)
+	// A Filterer used for every codec in turn must write what Filter
+	// writes, and what it returned stays intact after its later calls.
+	var shared Filterer
+	defer shared.Close()
+	type result struct {
+		out  []byte
+		want []Record
+	}
+	var results []result
+	defer func() {
+		for i, r := range results {
+			got, err := Records(r.out)
+			if err != nil {
+				t.Fatalf("shared Filterer's output %d after later calls: %v", i, err)
+			}
+			assertRecords(t, got, r.want)
+		}
+	}()
 	for _, c := range filterCodecs {
 		t.Run(c.name, func(t *testing.T) {
 			b := filterBatch(t, c.name, c.id, in, nil)
@@ -222,6 +241,11 @@ func TestFilterRoundTripEveryCodec(t *testing.T) {
 			if kept != len(want) || removed != 40-len(want) {
 				t.Fatalf("kept %d removed %d, want %d %d", kept, removed, len(want), 40-len(want))
 			}
+			sout, _, _, err := shared.Filter(b, func(r Record) bool { return !drop(r.Offset) })
+			if err != nil || !bytes.Equal(sout, out) {
+				t.Fatalf("shared Filterer: %d bytes, err %v; Filter: %d bytes", len(sout), err, len(out))
+			}
+			results = append(results, result{sout, want})
 			h, err := Check(out)
 			if err != nil {
 				t.Fatalf("check filtered: %v", err)
@@ -497,7 +521,9 @@ func TestFilterRefusesCompressionBomb(t *testing.T) {
 		}
 		calls := 0
 		var err error
-		alloc := allocated(func() { _, _, _, err = filter(b, limit, func(Record) bool { calls++; return false }) })
+		var f Filterer
+		alloc := allocated(func() { _, _, _, err = f.filter(b, limit, func(Record) bool { calls++; return false }) })
+		f.Close()
 		if !errors.Is(err, ErrTooLarge) && !(c.id == CompressionSnappy && errors.Is(err, ErrCorrupt)) || calls != 0 {
 			t.Fatalf("%s: err %v after %d keep calls, want ErrTooLarge before any", c.name, err, calls)
 		}
@@ -541,12 +567,17 @@ func FuzzFilter(f *testing.F) {
 	defer zenc.Close()
 	f.Add(assemble(CompressionZstd, zenc.EncodeAll(raw, nil), 3, 0, 0), uint64(0b100))
 
+	// One Filterer for every input, as the cleaner uses one for many
+	// batches: after whatever the previous input left in it, it must
+	// answer as a fresh one does.
+	var shared sharedFilterer
+	defer shared.close()
 	f.Fuzz(func(t *testing.T, b []byte, mask uint64) {
-		checkFilter(t, b, mask)
+		shared.check(t, b, mask)
 		if len(b) >= HeaderSize {
 			c := append([]byte(nil), b...)
 			recompute(c)
-			checkFilter(t, c, mask)
+			shared.check(t, c, mask)
 		}
 		// b as the records of a batch for each codec, with a count (and
 		// so a last offset delta) taken from it.
@@ -571,19 +602,60 @@ func FuzzFilter(f *testing.F) {
 			batch := assemble(codec, section, count, 0, 0)
 			binary.BigEndian.PutUint32(batch[offLastOffsetDelta:], uint32(count-1+int32(mask>>60)))
 			recompute(batch)
-			checkFilter(t, batch, mask)
+			shared.check(t, batch, mask)
 		}
 	})
 }
 
-// checkFilter filters b with mask and checks what came out (see FuzzFilter).
-func checkFilter(t *testing.T, b []byte, mask uint64) {
+// sharedFilterer is a Filterer the fuzz target's inputs share.
+type sharedFilterer struct {
+	mu sync.Mutex
+	f  Filterer
+}
+
+// check runs checkFilter with a fresh Filterer, then filters b again with
+// the shared one, which must give the same answer.
+func (s *sharedFilterer) check(t *testing.T, b []byte, mask uint64) {
 	t.Helper()
-	const limit = 1 << 20
+	var fresh Filterer
+	defer fresh.Close()
+	want, wantErr := checkFilter(t, &fresh, b, mask)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got, _, _, err := s.f.filter(b, fuzzLimit, maskKeep(mask))
+	if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("shared Filterer: %d bytes, err %v; a fresh one: %d bytes, err %v", len(got), err, len(want), wantErr)
+	}
+}
+
+func (s *sharedFilterer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.Close()
+}
+
+// fuzzLimit is the inflate limit of the fuzz target: small, so that a bomb
+// is found quickly.
+const fuzzLimit = 1 << 20
+
+// maskKeep keeps record i when bit i%64 of mask is set.
+func maskKeep(mask uint64) func(Record) bool {
+	i := 0
+	return func(Record) bool {
+		k := mask&(1<<(i%64)) != 0
+		i++
+		return k
+	}
+}
+
+// checkFilter filters b with mask and checks what came out (see
+// FuzzFilter). It returns Filter's output and error.
+func checkFilter(t *testing.T, f *Filterer, b []byte, mask uint64) ([]byte, error) {
+	t.Helper()
 	orig := append([]byte(nil), b...)
 	var seen []Record
 	keepIt := func(i int) bool { return mask&(1<<(i%64)) != 0 }
-	out, kept, removed, err := filter(b, limit, func(r Record) bool {
+	out, kept, removed, ferr := f.filter(b, fuzzLimit, func(r Record) bool {
 		// Copy: the record may point into a buffer Filter reuses.
 		c := Record{Offset: r.Offset, Timestamp: r.Timestamp, Key: cloneBytes(r.Key), Value: cloneBytes(r.Value)}
 		for _, h := range r.Headers {
@@ -595,11 +667,11 @@ func checkFilter(t *testing.T, b []byte, mask uint64) {
 	if !bytes.Equal(b, orig) {
 		t.Fatal("Filter modified its input")
 	}
-	if err != nil {
+	if ferr != nil {
 		if out != nil || kept != 0 || removed != 0 {
-			t.Fatalf("error %v with %d bytes out, kept %d removed %d", err, len(out), kept, removed)
+			t.Fatalf("error %v with %d bytes out, kept %d removed %d", ferr, len(out), kept, removed)
 		}
-		return
+		return nil, ferr
 	}
 	h, err := Check(b)
 	if err != nil {
@@ -624,12 +696,12 @@ func checkFilter(t *testing.T, b []byte, mask uint64) {
 		if len(out) != len(b) || (len(b) > 0 && &out[0] != &b[0]) {
 			t.Fatal("nothing removed but the input was not returned")
 		}
-		return
+		return out, nil
 	case kept == 0:
 		if out != nil {
 			t.Fatalf("everything removed but %d bytes returned", len(out))
 		}
-		return
+		return nil, nil
 	}
 	oh, err := Check(out)
 	if err != nil {
@@ -656,6 +728,7 @@ func checkFilter(t *testing.T, b []byte, mask uint64) {
 	} else if oh.MaxTimestamp != h.MaxTimestamp {
 		t.Fatalf("log append time max timestamp %d, want %d", oh.MaxTimestamp, h.MaxTimestamp)
 	}
+	return out, nil
 }
 
 func cloneBytes(b []byte) []byte {
@@ -668,7 +741,8 @@ func cloneBytes(b []byte) []byte {
 // BenchmarkFilter filters batches of 100 records of 1 KiB (keys cycle over
 // 10 values, values are half random so zstd has something to do), keeping
 // every other record, or all of them (the batch is returned as it is, but
-// every record is still decoded).
+// every record is still decoded), with Filter and with a Filterer kept
+// between calls.
 func BenchmarkFilter(b *testing.B) {
 	recs := make([]kmsg.Record, 100)
 	for i := range recs {
@@ -702,11 +776,22 @@ func BenchmarkFilter(b *testing.B) {
 			{"half", func(r Record) bool { return r.Offset%2 == 0 }},
 			{"all", func(Record) bool { return true }},
 		} {
-			b.Run(c.name+"/"+k.name, func(b *testing.B) {
+			b.Run(c.name+"/"+k.name+"/Filter", func(b *testing.B) {
 				b.SetBytes(int64(len(raw)))
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, _, _, err := Filter(batch, k.keep); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(c.name+"/"+k.name+"/Filterer", func(b *testing.B) {
+				var f Filterer
+				defer f.Close()
+				b.SetBytes(int64(len(raw)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, _, err := f.Filter(batch, k.keep); err != nil {
 						b.Fatal(err)
 					}
 				}
