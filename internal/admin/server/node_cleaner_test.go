@@ -2,9 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronik-dev/chronik/internal/admin/admintest"
 	"github.com/chronik-dev/chronik/internal/admin/api"
@@ -12,6 +17,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
 
 // A replica's cleaning becomes the API's cleaner object: times as ages
@@ -125,5 +131,79 @@ func TestCleanerOnARealNode(t *testing.T) {
 				t.Errorf("changes-0 cleaner %+v", cl)
 			}
 		}
+	}
+}
+
+// A real pass: keyed overwrites in rolled segments are cleaned, and the
+// node's log_cleaner, the replica's cleaner and /metrics all count it.
+func TestCleanerPassShowsOnARealNode(t *testing.T) {
+	cfg := inproc.Config(t)
+	cfg.AdminAddr = ""
+	cfg.LogCleanerBackoff = 20 * time.Millisecond
+	n := inproc.StartNode(t, cfg)
+	srv := httptest.NewServer(HandlerFor(nil, "")(n))
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+	c := client.New(srv.URL, admintest.NewHTTPClient(t))
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "changes", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"cleanup.policy": "compact", "segment.ms": "50", "min.compaction.lag.ms": "0", "min.cleanable.dirty.ratio": "0.01",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := inproc.NodeClient(t, n)
+	produce := func(round int) {
+		t.Helper()
+		var rs []*kgo.Record
+		for i := range 50 {
+			rs = append(rs, &kgo.Record{Topic: "changes", Key: fmt.Appendf(nil, "key-%d", i%5), Value: fmt.Appendf(nil, "round %d value %d", round, i)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	round := 0
+	var pc *api.PartitionCleaner
+	// Each round's batch lands in a new segment once the active one is
+	// 50 ms old, so earlier rounds become cleanable.
+	testharness.Eventually(t, 20*time.Second, "a cleaning pass on changes-0", func() bool {
+		round++
+		produce(round)
+		parts, err := c.Partitions(ctx, "changes")
+		if err != nil || len(parts.Data.Partitions) != 1 {
+			t.Fatalf("partitions %+v: %v", parts.Data, err)
+		}
+		pc = parts.Data.Partitions[0].Cleaner
+		return pc != nil && pc.Passes > 0 && pc.BytesReclaimed > 0
+	}, func() string { return fmt.Sprintf("cleaner %+v", pc) })
+	if pc.LastCleanSeconds == nil || pc.FirstDirtyOffset <= 0 || pc.CleanBytes <= 0 || pc.Uncleanable != "" {
+		t.Fatalf("cleaner after a pass %+v", pc)
+	}
+	node, err := c.Node(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := node.Data.LogCleaner
+	if lc == nil || !lc.Running || lc.Passes < pc.Passes || lc.BytesReclaimed < pc.BytesReclaimed || lc.LastPassSeconds == nil {
+		t.Fatalf("log cleaner %+v after the partition's %+v", lc, pc)
+	}
+	resp, err := admintest.NewHTTPClient(t).Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range []string{"chronik_log_cleaner_passes_total ", "chronik_log_cleaner_bytes_reclaimed_total ",
+		"chronik_log_cleaner_last_pass_timestamp_seconds "} {
+		i := strings.Index(string(body), "\n"+line)
+		if i < 0 {
+			t.Fatalf("/metrics lacks %s", line)
+		}
+		v := strings.Fields(string(body)[i+1:])[1]
+		if v == "0" {
+			t.Errorf("%s= 0 after a pass", line)
+		}
+	}
+	if !strings.Contains(string(body), `chronik_log_cleaner_dirty_ratio{partition="0",topic="changes"}`) {
+		t.Errorf("/metrics lacks changes-0's dirty ratio")
 	}
 }
