@@ -100,7 +100,7 @@ func ruleLogCleanerStopped(in diagInput) []api.Finding {
 		ev["reason"] = c.Uncleanable
 		ev["uncleanable_seconds"] = optValue(c.UncleanableSeconds)
 		since := ""
-		if c.UncleanableSeconds != nil {
+		if c.UncleanableSeconds != nil && *c.UncleanableSeconds >= 1 {
 			since = " for " + roundAge(*c.UncleanableSeconds)
 		}
 		name := tpName(h.info.Topic, h.info.Partition)

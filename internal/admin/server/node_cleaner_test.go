@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +208,102 @@ func TestCleanerPassShowsOnARealNode(t *testing.T) {
 	if !strings.Contains(string(body), `chronik_log_cleaner_dirty_ratio{partition="0",topic="changes"}`) {
 		t.Errorf("/metrics lacks changes-0's dirty ratio")
 	}
+}
+
+// A segment corrupted on disk after it was cleaned: the next pass fails on
+// it, the replica is marked uncleanable, and the node's own findings say
+// LOG_CLEANER_STOPPED for it while its cleaner keeps running.
+func TestUncleanablePartitionFoundOnARealNode(t *testing.T) {
+	cfg := inproc.Config(t)
+	cfg.AdminAddr = ""
+	cfg.LogCleanerBackoff = 20 * time.Millisecond
+	n := inproc.StartNode(t, cfg)
+	srv := httptest.NewServer(HandlerFor(nil, "")(n))
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+	c := client.New(srv.URL, admintest.NewHTTPClient(t))
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "changes", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"cleanup.policy": "compact", "segment.ms": "50", "min.compaction.lag.ms": "0", "min.cleanable.dirty.ratio": "0.01",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := inproc.NodeClient(t, n)
+	round := 0
+	produce := func() {
+		t.Helper()
+		round++
+		var rs []*kgo.Record
+		for i := range 20 {
+			rs = append(rs, &kgo.Record{Topic: "changes", Key: fmt.Appendf(nil, "key-%d", i%4), Value: fmt.Appendf(nil, "round %d value %d", round, i)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	cleaner := func() *api.PartitionCleaner {
+		parts, err := c.Partitions(ctx, "changes")
+		if err != nil || len(parts.Data.Partitions) != 1 {
+			t.Fatalf("partitions %+v: %v", parts.Data, err)
+		}
+		return parts.Data.Partitions[0].Cleaner
+	}
+	testharness.Eventually(t, 20*time.Second, "a first pass on changes-0", func() bool {
+		produce()
+		pc := cleaner()
+		return pc != nil && pc.Passes > 0
+	})
+
+	// Flip the last byte of the first segment: its last batch's CRC no
+	// longer matches.
+	seg := filepath.Join(cfg.DataDir, "logs", "changes-0", "00000000000000000000.log")
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{last[0] ^ 0xff}, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var pc *api.PartitionCleaner
+	testharness.Eventually(t, 20*time.Second, "changes-0 marked uncleanable", func() bool {
+		produce()
+		pc = cleaner()
+		return pc != nil && pc.Uncleanable != ""
+	}, func() string { return fmt.Sprintf("cleaner %+v", pc) })
+	if pc.UncleanableSeconds == nil {
+		t.Errorf("uncleanable without since: %+v", pc)
+	}
+	node, err := c.Node(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lc := node.Data.LogCleaner; lc == nil || !lc.Running || lc.UncleanablePartitions != 1 || !strings.Contains(lc.LastError, "changes-0") {
+		t.Fatalf("log cleaner %+v", lc)
+	}
+	fs, err := c.Findings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *api.Finding
+	for i, f := range fs.Data.Findings {
+		if f.Code == "LOG_CLEANER_STOPPED" {
+			found = &fs.Data.Findings[i]
+		}
+	}
+	if found == nil || found.Topic != "changes" || found.Partition == nil || *found.Partition != 0 || found.Node == nil || *found.Node != n.NodeID() ||
+		found.Evidence["reason"] != pc.Uncleanable {
+		t.Fatalf("findings %+v", fs.Data.Findings)
+	}
+	t.Logf("%s: %s; next: %s", found.Code, found.Message, found.NextStep)
 }
