@@ -799,3 +799,37 @@ func BenchmarkFilter(b *testing.B) {
 		}
 	}
 }
+
+// The timestamp lookups behind ListOffsets walk a filtered batch (offset
+// gaps) and answer with the kept records' offsets.
+func TestSeekTimestampInFilteredBatch(t *testing.T) {
+	var recs []kmsg.Record
+	for i := range 6 {
+		recs = append(recs, kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(10 * i), Key: []byte{'k', byte('0' + i)}})
+	}
+	b := filterBatch(t, "none", CompressionNone, recs, func(kb *kmsg.RecordBatch) { kb.MaxTimestamp = 50_050 })
+	// Keep 1001 (ts 50010) and 1004 (ts 50040).
+	out, kept, _, err := Filter(b, func(r Record) bool { return r.Offset == 1001 || r.Offset == 1004 })
+	if err != nil || kept != 2 {
+		t.Fatalf("kept %d err %v", kept, err)
+	}
+	h := mustHeader(t, out)
+	if h.MaxTimestamp != 50_040 {
+		t.Fatalf("max timestamp %d, want 50040", h.MaxTimestamp)
+	}
+	for _, tc := range []struct {
+		ts, off, at int64
+		found       bool
+	}{
+		{0, 1001, 50_010, true}, {50_010, 1001, 50_010, true}, {50_011, 1004, 50_040, true},
+		{50_040, 1004, 50_040, true}, {50_041, -1, -1, false},
+	} {
+		off, at, found, err := SeekTimestamp(h, out, tc.ts)
+		if err != nil || off != tc.off || at != tc.at || found != tc.found {
+			t.Errorf("seek %d: %d at %d found %v err %v, want %d at %d found %v", tc.ts, off, at, found, err, tc.off, tc.at, tc.found)
+		}
+	}
+	if off, found, err := SeekMaxTimestamp(h, out); err != nil || !found || off != 1004 {
+		t.Fatalf("seek max timestamp: %d found %v err %v, want 1004", off, found, err)
+	}
+}
