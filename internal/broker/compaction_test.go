@@ -455,19 +455,20 @@ func TestUncleanablePartitionSkipped(t *testing.T) {
 	quickCleaner(&cfg)
 	n := inproc.StartNode(t, cfg)
 	adm := inproc.NodeAdmin(t, n)
-	createTopic(t, adm, "bad", 1, compactedConfigs("min.cleanable.dirty.ratio", "0.99"))
+	createTopic(t, adm, "bad", 1, compactedConfigs("min.compaction.lag.ms", "3600000"))
 	createTopic(t, adm, "good", 1, compactedConfigs())
 	cl := inproc.NodeClient(t, n)
 
 	// Two segments of "bad": its first batch is corrupted once it is
-	// inactive. A ratio of 0.99 keeps the cleaner off it until then.
+	// inactive. min.compaction.lag.ms keeps the cleaner off it until then.
 	produce(t, cl, rec("bad", "a", []byte("1")), rec("bad", "b", []byte("1")))
+	dir := filepath.Join(cfg.DataDir, "logs", "bad-0")
 	testharness.Eventually(t, 10*time.Second, "bad rolled", func() bool {
 		produce(t, cl, rec("bad", "a", []byte("2")))
-		st, _ := n.PartitionCleaner("bad", 0)
-		return st.State.CleanableEnd > 0
+		segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+		return err == nil && len(segs) >= 2
 	})
-	seg := filepath.Join(cfg.DataDir, "logs", "bad-0", "00000000000000000000.log")
+	seg := filepath.Join(dir, "00000000000000000000.log")
 	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +478,7 @@ func TestUncleanablePartitionSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	alter(t, adm, "bad", "min.cleanable.dirty.ratio", "0")
+	alter(t, adm, "bad", "min.compaction.lag.ms", "0")
 
 	var st replica.CleanerStatus
 	testharness.Eventually(t, 30*time.Second, "bad marked uncleanable", func() bool {
