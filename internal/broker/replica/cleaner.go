@@ -109,6 +109,9 @@ type CleanerOptions struct {
 // cleanerLoop is the bookkeeping of the manager's cleaner.
 type cleanerLoop struct {
 	wake chan struct{} // buffered 1: a wake while a round runs is not lost
+	// compact runs one pass; nil is the log's own Compact. Tests replace
+	// it to make a pass fail or panic.
+	compact func(context.Context, *Partition, partlog.CompactOptions) (partlog.CompactResult, error)
 
 	mu   sync.Mutex
 	info CleanerInfo
@@ -214,12 +217,7 @@ func (m *Manager) cleanRound(ctx context.Context, omap *partlog.OffsetMap, throt
 		}
 		due = append(due, cand)
 	}
-	slices.SortStableFunc(due, func(a, b cleanCandidate) int {
-		if c := cmp.Compare(b.overdue, a.overdue); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.state.DirtyRatio, a.state.DirtyRatio)
-	})
+	sortCandidates(due)
 	progressed := false
 	for _, cand := range due {
 		if ctx.Err() != nil {
@@ -232,12 +230,24 @@ func (m *Manager) cleanRound(ctx context.Context, omap *partlog.OffsetMap, throt
 	return progressed
 }
 
+// sortCandidates orders the due partitions: the most overdue for
+// max.compaction.lag.ms first (a promise to the user), then the dirtiest
+// (the most bytes reclaimed per byte rewritten), as Kafka's cleaner picks.
+func sortCandidates(due []cleanCandidate) {
+	slices.SortStableFunc(due, func(a, b cleanCandidate) int {
+		if c := cmp.Compare(b.overdue, a.overdue); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.state.DirtyRatio, a.state.DirtyRatio)
+	})
+}
+
 // cleanOne runs one pass over a partition; it reports whether the pass
 // moved the partition's cleaned point.
 func (m *Manager) cleanOne(ctx context.Context, cand cleanCandidate, omap *partlog.OffsetMap, throttle *partlog.Throttle) bool {
 	p := cand.p
 	before := p.LogBytes()
-	res, err := compactRecovering(ctx, p.log, partlog.CompactOptions{UpTo: cand.upTo, Map: omap, Throttle: throttle})
+	res, err := m.compactRecovering(ctx, p, partlog.CompactOptions{UpTo: cand.upTo, Map: omap, Throttle: throttle})
 	switch {
 	case err == nil:
 	case errors.Is(err, partlog.ErrNothingToClean), errors.Is(err, partlog.ErrClosed):
@@ -270,13 +280,16 @@ func (m *Manager) cleanOne(ctx context.Context, cand cleanCandidate, omap *partl
 
 // compactRecovering runs one pass and turns a panic in it into an error: a
 // bug met on one partition's data must not stop the cleaning of the others.
-func compactRecovering(ctx context.Context, l *partlog.Log, opts partlog.CompactOptions) (res partlog.CompactResult, err error) {
+func (m *Manager) compactRecovering(ctx context.Context, p *Partition, opts partlog.CompactOptions) (res partlog.CompactResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("cleaner panicked: %v", r)
 		}
 	}()
-	return l.Compact(ctx, opts)
+	if m.cleaner.compact != nil {
+		return m.cleaner.compact(ctx, p, opts)
+	}
+	return p.log.Compact(ctx, opts)
 }
 
 // markUncleanable records why the cleaner gives up on this partition.

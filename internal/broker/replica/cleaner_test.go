@@ -2,11 +2,16 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/chronik-dev/chronik/internal/broker/partlog"
 	"github.com/chronik-dev/chronik/internal/broker/topicconfig"
 	"github.com/chronik-dev/chronik/internal/testharness"
@@ -136,5 +141,116 @@ func TestLogConfigCompactionKnobs(t *testing.T) {
 	cfg.MinCleanableDirtyRatio, cfg.MaxCompactionLagMs = 0.25, 60000
 	if lc := logConfig(cfg); lc.MinCleanableDirtyRatio != 0.25 || lc.MaxCompactionLagMs != 60000 {
 		t.Fatalf("log config %+v", lc)
+	}
+}
+
+func TestSortCandidates(t *testing.T) {
+	c := func(name string, overdue time.Duration, ratio float64) cleanCandidate {
+		return cleanCandidate{p: &Partition{Topic: name}, overdue: overdue, state: partlog.CleanerState{DirtyRatio: ratio}}
+	}
+	due := []cleanCandidate{c("a", 0, 0.6), c("b", time.Second, 0.1), c("c", 0, 0.9), c("d", time.Minute, 0.2), c("e", 0, 0.6)}
+	sortCandidates(due)
+	var got []string
+	for _, d := range due {
+		got = append(got, d.p.Topic)
+	}
+	if want := []string{"d", "b", "c", "a", "e"}; !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v (most overdue, then dirtiest, ties as listed)", got, want)
+	}
+}
+
+// compactedTestPartition is a compacted partition led here whose log has
+// keyed records in at least one inactive segment below its high watermark.
+func compactedTestPartition(t *testing.T, m *Manager, topic string) *Partition {
+	t.Helper()
+	cfg := checkpointTestConfig
+	cfg.CleanupPolicy = partlog.CleanupCompact
+	cfg.SegmentMs = 1
+	cfg.MaxCompactionLagMs = topicconfig.DefaultMaxCompactionLagMs
+	if err := m.ApplyTopic(topic, [16]byte{byte(len(topic))}, cfg, leaderAlone); err != nil {
+		t.Fatal(err)
+	}
+	p := m.Get(topic, 0)
+	testharness.Eventually(t, 10*time.Second, topic+" has a cleanable segment", func() bool {
+		res, err := p.Append(batch.Build(time.Now().UnixMilli(), []batch.Record{{Key: []byte("k"), Value: []byte("v")}}))
+		if err == nil {
+			err = p.WaitCommitted(t.Context(), res.LastOffset+1, res.LeaderEpoch)
+		}
+		if err != nil {
+			t.Fatalf("append to %s: %v", topic, err)
+		}
+		return p.log.CleanerState(p.HighWatermark()).Due
+	})
+	return p
+}
+
+// TestCleanerSurvivesFailingPartitions: a pass that panics or fails marks
+// its partition uncleanable with the reason, once, and the loop goes on
+// cleaning the others; a partition with nothing to clean is not marked.
+func TestCleanerSurvivesFailingPartitions(t *testing.T) {
+	m := testManager(t)
+	boom := compactedTestPartition(t, m, "boom")
+	fail := compactedTestPartition(t, m, "fail")
+	idle := compactedTestPartition(t, m, "idle")
+	ok := compactedTestPartition(t, m, "ok")
+	var mu sync.Mutex
+	calls := map[string]int{}
+	m.cleaner.compact = func(ctx context.Context, p *Partition, opts partlog.CompactOptions) (partlog.CompactResult, error) {
+		mu.Lock()
+		calls[p.Topic]++
+		mu.Unlock()
+		switch p.Topic {
+		case "boom":
+			panic("index out of range [7] with length 3")
+		case "fail":
+			return partlog.CompactResult{}, errors.New("disk says no")
+		case "idle":
+			return partlog.CompactResult{}, partlog.ErrNothingToClean
+		}
+		return p.log.Compact(ctx, opts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.RunCleaner(ctx, CleanerOptions{Enabled: true, Backoff: 10 * time.Millisecond, DedupeBufferBytes: 1 << 20})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	testharness.Eventually(t, 10*time.Second, "ok cleaned, boom and fail marked", func() bool {
+		st, _ := ok.CleanerStatus()
+		return st.State.Passes > 0 && boom.uncleanable.Load() != nil && fail.uncleanable.Load() != nil
+	})
+	if st, _ := boom.CleanerStatus(); !strings.Contains(st.Uncleanable, "panicked") || !strings.Contains(st.Uncleanable, "index out of range") {
+		t.Errorf("boom's reason %q", st.Uncleanable)
+	}
+	if st, _ := fail.CleanerStatus(); st.Uncleanable != "disk says no" {
+		t.Errorf("fail's reason %q", st.Uncleanable)
+	}
+	if idle.uncleanable.Load() != nil {
+		t.Error("a partition with nothing to clean was marked uncleanable")
+	}
+	// The idle one is still tried; the marked ones are not tried again.
+	mu.Lock()
+	idleCalls, boomCalls, failCalls := calls["idle"], calls["boom"], calls["fail"]
+	mu.Unlock()
+	testharness.Eventually(t, 10*time.Second, "idle tried again", func() bool {
+		m.Wake()
+		mu.Lock()
+		defer mu.Unlock()
+		return calls["idle"] > idleCalls+2
+	})
+	mu.Lock()
+	if calls["boom"] != boomCalls || calls["fail"] != failCalls || boomCalls != 1 || failCalls != 1 {
+		t.Errorf("marked partitions tried %d and %d times, want once each", calls["boom"], calls["fail"])
+	}
+	mu.Unlock()
+	info := m.CleanerInfo()
+	if !info.Running || info.Uncleanable != 2 || info.Passes == 0 || info.LastPass.IsZero() ||
+		(!strings.Contains(info.LastError, "boom-0") && !strings.Contains(info.LastError, "fail-0")) {
+		t.Fatalf("cleaner info %+v", info)
 	}
 }
