@@ -28,6 +28,10 @@ type Validated struct {
 	RecordsMaxTimestamp int64
 	// RecordBytes is the size of the records section, decompressed.
 	RecordBytes int64
+	// FirstKeyless is the index of the first record without a key (a null
+	// key; an empty one is a key), -1 when every record has one: a
+	// compacted topic refuses such records.
+	FirstKeyless int32
 }
 
 // Validate checks a batch a producer sent, allowing compressed records to
@@ -72,9 +76,14 @@ func validate(b []byte, inflateLimit int64) (Validated, error) {
 	if h.ProducerID >= 0 && h.BaseSequence < 0 {
 		return Validated{}, fmt.Errorf("producer id %d with base sequence %d: %w", h.ProducerID, h.BaseSequence, ErrInvalidRecord)
 	}
-	v := Validated{Header: h, RecordsMaxTimestamp: math.MinInt64} // at least one record follows
+	v := Validated{Header: h, RecordsMaxTimestamp: math.MinInt64, FirstKeyless: -1} // at least one record follows
+	index := int32(0)
 	track := func(r Record) bool {
 		v.RecordsMaxTimestamp = max(v.RecordsMaxTimestamp, r.Timestamp)
+		if r.Key == nil && v.FirstKeyless < 0 {
+			v.FirstKeyless = index
+		}
+		index++
 		return true
 	}
 	switch c := h.Compression(); c {
@@ -270,7 +279,9 @@ func (s streamInput) left() int { return -1 }
 // walk parses h.NumRecords records from in, which must hold exactly them,
 // calling fn for each until it returns false (then walk returns errStopped).
 // With keep, Key, Value and Headers point into in (a sliceInput); without,
-// they are left nil and nothing is allocated per record. Without gaps the
+// they are left nil and nothing is allocated per record, except that a
+// record with a key gets an empty non-nil Key (no allocation) so that
+// callers can tell records without one. Without gaps the
 // offset deltas must run 0, 1, 2, ... (what a producer sends); with gaps
 // they need only rise and stay within LastOffsetDelta (what compaction
 // leaves, see Filter).
@@ -317,6 +328,8 @@ type recordParser struct {
 	// previous record's (-1 before the first).
 	gaps      bool
 	lastDelta int32
+	// null: the last field bytes read was null (length -1).
+	null bool
 }
 
 // errBodyShort is returned when a record's fields need more bytes than its
@@ -402,7 +415,8 @@ func (p *recordParser) bytes(what string, nullable bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n == -1 && nullable {
+	p.null = n == -1 && nullable
+	if p.null {
 		return nil, nil
 	}
 	if n < 0 || int64(n) > p.rest {
@@ -465,6 +479,9 @@ func (p *recordParser) record(h Header, index int32) (Record, error) {
 	key, err := p.bytes("key", true)
 	if err != nil {
 		return Record{}, err
+	}
+	if key == nil && !p.null {
+		key = []byte{} // a key, left out (see walk)
 	}
 	value, err := p.bytes("value", true)
 	if err != nil {

@@ -417,7 +417,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		// Transactions are not supported; their APIs are not advertised.
 		return AppendResult{}, kerr.InvalidTxnState
 	}
-	if err := checkKeys(b, cfg); err != nil {
+	if err := checkKeys(v, cfg); err != nil {
 		return AppendResult{}, p.reject(err)
 	}
 	h := v.Header
