@@ -172,7 +172,8 @@ func compactedTestPartition(t *testing.T, m *Manager, topic string) *Partition {
 	}
 	p := m.Get(topic, 0)
 	testharness.Eventually(t, 10*time.Second, topic+" has a cleanable segment", func() bool {
-		res, err := p.Append(batch.Build(time.Now().UnixMilli(), []batch.Record{{Key: []byte("k"), Value: []byte("v")}}))
+		now := time.Now().UnixMilli()
+		res, err := p.Append(batch.Build(now, []batch.Record{{Timestamp: now, Key: []byte("k"), Value: []byte("v")}}))
 		if err == nil {
 			err = p.WaitCommitted(t.Context(), res.LastOffset+1, res.LeaderEpoch)
 		}
@@ -253,4 +254,39 @@ func TestCleanerSurvivesFailingPartitions(t *testing.T) {
 		(!strings.Contains(info.LastError, "boom-0") && !strings.Contains(info.LastError, "fail-0")) {
 		t.Fatalf("cleaner info %+v", info)
 	}
+}
+
+// TestConfigChangeWakesCleaner: a cleaner sleeping its backoff (an hour
+// here) cleans a partition at once when a config change makes it due.
+func TestConfigChangeWakesCleaner(t *testing.T) {
+	m := testManager(t)
+	p := compactedTestPartition(t, m, "lagged")
+	cfg := p.Config()
+	cfg.MinCompactionLagMs = 3_600_000 // nothing is old enough to clean
+	if err := m.ApplyTopic("lagged", [16]byte{byte(len("lagged"))}, cfg, leaderAlone); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p.CleanerStatus(); st.State.Due {
+		t.Fatalf("due despite min.compaction.lag.ms: %+v", st.State)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.RunCleaner(ctx, CleanerOptions{Enabled: true, Backoff: time.Hour, DedupeBufferBytes: 1 << 20})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	testharness.Eventually(t, 10*time.Second, "the cleaner runs", func() bool { return m.CleanerInfo().Running })
+
+	cfg.MinCompactionLagMs = 0
+	if err := m.ApplyTopic("lagged", [16]byte{byte(len("lagged"))}, cfg, leaderAlone); err != nil {
+		t.Fatal(err)
+	}
+	testharness.Eventually(t, 10*time.Second, "cleaned without waiting out the backoff", func() bool {
+		st, _ := p.CleanerStatus()
+		return st.State.Passes > 0
+	})
 }
