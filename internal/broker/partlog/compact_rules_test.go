@@ -199,7 +199,7 @@ func TestCompactConcurrentReads(t *testing.T) {
 	var wg sync.WaitGroup
 	var scans atomic.Int64
 	errs := make(chan error, 4)
-	for range 3 {
+	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -244,7 +244,7 @@ func TestCompactConcurrentReads(t *testing.T) {
 		}
 		return nil
 	}
-	tiny := NewOffsetMap(16 * offsetMapSlotBytes)
+	tiny := NewOffsetMap(32 * offsetMapSlotBytes)
 	if passes := compactAll(t, l, tiny, l.LogEndOffset()); passes < 3 {
 		t.Fatalf("%d passes", passes)
 	}
@@ -320,5 +320,72 @@ func TestCompactRacesRetentionAndTruncation(t *testing.T) {
 				t.Fatalf("pass after the race: %v", err)
 			}
 		})
+	}
+}
+
+// TestCompactCancelAndThrottle: a throttled pass is paced, and one whose
+// context ends stops promptly, leaving the log as it was.
+func TestCompactCancelAndThrottle(t *testing.T) {
+	c := nowClock()
+	dir := t.TempDir()
+	l := open(t, dir, compactCfg(4000), withClock(c))
+	rng := rand.New(rand.NewPCG(2, 2))
+	fillKeys(t, l, rng, 600, 50, c.Millis()-1000)
+	before, _ := readRecords(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := l.Compact(ctx, CompactOptions{UpTo: l.LogEndOffset(), Map: NewOffsetMap(1 << 20), Throttle: NewThrottle(20_000)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled pass: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("cancelled pass took %v", d)
+	}
+	got, _ := readRecords(t, l)
+	diffRecs(t, "after a cancelled pass", got, before)
+	checkNoLeftovers(t, dir)
+	if st := l.CleanerState(l.LogEndOffset()); st.FirstDirtyOffset != 0 || st.Passes != 0 {
+		t.Fatalf("state after a cancelled pass: %+v", st)
+	}
+	// Paced: every byte read (mapped, then rewritten) and written counts.
+	const rate = 100_000
+	dirty := l.CleanerState(l.LogEndOffset()).DirtyBytes
+	start = time.Now()
+	res, err := l.Compact(context.Background(), CompactOptions{UpTo: l.LogEndOffset(), Map: NewOffsetMap(1 << 20), Throttle: NewThrottle(rate)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesRead < 2*dirty {
+		t.Fatalf("read %d bytes of %d dirty ones (mapped and rewritten)", res.BytesRead, dirty)
+	}
+	least := time.Duration(float64(res.BytesRead+res.BytesWritten-rate) / rate * float64(time.Second)) // the first second's worth is a burst
+	if d := time.Since(start); least < 200*time.Millisecond || d < least*9/10 {
+		t.Fatalf("pass of %d bytes read and %d written took %v at %d B/s", res.BytesRead, res.BytesWritten, d, rate)
+	}
+}
+
+// TestCompactLeavesTransactionsAlone: transactional and control batches
+// are kept as they are and their records supersede nothing (transactions
+// are cleaned once their outcome is known, a later step).
+func TestCompactLeavesTransactionsAlone(t *testing.T) {
+	c := nowClock()
+	l := open(t, t.TempDir(), compactCfg(300), withClock(c))
+	ts := c.Millis() - 1000
+	mustAppend(t, l, kvBatch(ts, k("a", "plain-1")), 1)
+	txn := setProducer(kvBatch(ts, k("a", "txn"), k("b", "txn")), 9, 0, 0)
+	txn[22] |= 0x10 // transactional attribute
+	setProducer(txn, 9, 0, 0)
+	mustAppend(t, l, txn, 1)
+	for i := range 10 {
+		mustAppend(t, l, kvBatch(ts, k("b", fmt.Sprint("plain-", i)), k(fmt.Sprint("f", i), "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")), 1)
+	}
+	compactAll(t, l, NewOffsetMap(1<<16), l.LogEndOffset())
+	got, hs := readRecords(t, l)
+	if got[0].key != "a" || got[0].val != "plain-1" {
+		t.Fatalf("a transactional record superseded a plain one: %v", got[:3])
+	}
+	if got[1].val != "txn" || got[2].val != "txn" || !hs[1].IsTransactional() {
+		t.Fatalf("transactional batch not kept whole: %v", got[:3])
 	}
 }

@@ -92,15 +92,16 @@ func TestThrottle(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if time.Since(start) > 150*time.Millisecond {
+	if time.Since(start) > 400*time.Millisecond { // paced at the rate it would take 500ms
 		t.Fatalf("100 kB within the burst took %v", time.Since(start))
 	}
+	th = NewThrottle(200_000)
 	start = time.Now()
-	if err := th.Wait(ctx, 160_000); err != nil { // 60 kB over what is left: 0.3 s
+	if err := th.Wait(ctx, 260_000); err != nil { // 60 kB over the burst: 0.3 s
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("160 kB over a 100 kB balance took %v, want about 300ms", d)
+	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("260 kB with a 200 kB burst took %v, want about 300ms", d)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()

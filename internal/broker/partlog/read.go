@@ -153,7 +153,7 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64, minOne bool) ([]byte
 	}
 	for {
 		out, found, err := readSegment(v, offset, maxBytes, limit, minOne)
-		base := v.s.base
+		prev := v.s
 		v.release()
 		if err != nil {
 			return nil, fmt.Errorf("read at offset %d: %w", offset, err)
@@ -161,9 +161,10 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64, minOne bool) ([]byte
 		if found {
 			return out, nil
 		}
-		// The offset fell in a gap after this segment's data (lost in a
-		// crash before it was fsynced): serve the next segment, as Kafka does.
-		next, ok, err := l.viewAfter(base)
+		// The offset fell in a gap after this segment's data (removed by
+		// the cleaner, or lost in a crash before it was fsynced): serve the
+		// next segment, as Kafka does.
+		next, ok, err := l.viewAfter(prev, offset)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -171,20 +172,28 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64, minOne bool) ([]byte
 	}
 }
 
-// viewAfter snapshots the first segment with a base above base.
-func (l *Log) viewAfter(base int64) (segView, bool, error) {
+// viewAfter snapshots where a search that found nothing at or after
+// offset in prev goes on: the segment after prev while prev is still in
+// the log, else the one that holds offset now. The cleaner may have merged
+// prev with the segments after it meanwhile; the segment after it by base
+// would then skip what they held.
+func (l *Log) viewAfter(prev *segment, offset int64) (segView, bool, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return segView{}, false, ErrClosed
 	}
-	for _, s := range l.segs {
-		if s.base > base {
-			v, err := viewLocked(s)
-			return v, err == nil, err
-		}
+	i := l.segmentIndexLocked(prev.base)
+	if l.segs[i] == prev {
+		i++
+	} else {
+		i = l.segmentIndexLocked(offset)
 	}
-	return segView{}, false, nil
+	if i >= len(l.segs) {
+		return segView{}, false, nil
+	}
+	v, err := viewLocked(l.segs[i])
+	return v, err == nil, err
 }
 
 func readSegment(v segView, offset int64, maxBytes int, limit int64, minOne bool) ([]byte, bool, error) {
@@ -308,7 +317,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	l.mu.RUnlock()
 	for ok {
 		offset, timestamp, found, err = findTimestamp(v, ts)
-		base := v.s.base
+		prev := v.s
 		v.release()
 		if err != nil {
 			return -1, -1, false, fmt.Errorf("offset for timestamp %d: %w", ts, err)
@@ -317,7 +326,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 			return offset, timestamp, true, nil
 		}
 		// Only reached when a batch's MaxTimestamp overstates its records.
-		if v, ok, err = l.viewAfter(base); err != nil {
+		// No record of prev reaches ts; nor does any before it (their
+		// largest timestamps are below ts), so a segment that merged
+		// them may be searched whole.
+		if v, ok, err = l.viewAfter(prev, prev.base); err != nil {
 			return -1, -1, false, err
 		}
 	}
