@@ -13,16 +13,18 @@
 // the last one written.
 //
 // latency starts one `chronik serve` (the binary of --chronik, or one built
-// from this module) and drives an open-loop producer (franz-go with its
-// default settings) at --rate records/s of --record-size bytes to topic
-// "probe". Latency is measured from each record's intended send time, so a
-// stall counts against every record it delays (coordinated omission), into
-// an HDR histogram. It first fills --dirty-partitions partitions of a
-// compacted topic "dirty" with --dirty-mib MiB of overwrites while the
-// cleaner may not touch them (min.compaction.lag.ms very large), measures
-// --duration of the probe with the cleaner idle, then makes the dirty topic
-// cleanable (min.compaction.lag.ms=0) and measures the probe again until the
-// node reports every dirty partition cleaned (GET /v1/partitions).
+// from this module; --log-cleaner-backoff 500ms so a clean starts promptly)
+// and drives an open-loop producer (franz-go with its default settings) at
+// --rate records/s of --record-size bytes to topic "probe". Latency is
+// measured from each record's intended send time, so a stall counts against
+// every record it delays (no coordinated omission), into an HDR histogram.
+// Each of --rounds rounds writes --dirty-mib MiB of overwrites to the
+// compacted topic "dirty" (--dirty-partitions partitions, --dirty-keys
+// keys) while the cleaner may not touch it (min.compaction.lag.ms of a
+// day), probes for --duration with the cleaner idle, then makes the topic
+// cleanable (min.compaction.lag.ms=0) and probes until the node reports
+// every dirty partition cleaned (GET /v1/partitions). The idle and the
+// cleaning phases' latencies are pooled over the rounds.
 package main
 
 import (
