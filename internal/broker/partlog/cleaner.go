@@ -81,3 +81,8 @@ type CompactResult struct {
 
 // ErrNothingToClean means a pass found no dirty inactive segment below UpTo.
 var ErrNothingToClean = errors.New("nothing to clean")
+
+// ErrCleanAborted means retention or truncation changed the segments a
+// pass was rewriting; the pass stopped and left them as they were. A later
+// pass starts afresh: it says nothing about the log's data.
+var ErrCleanAborted = errors.New("log changed during the cleaning pass; pass aborted")

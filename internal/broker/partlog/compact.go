@@ -39,10 +39,6 @@ const (
 	cleanChunkBytes       = 1 << 20
 )
 
-// errCleanAborted means the log changed under a pass (retention,
-// truncation, close); the pass left the log as it was.
-var errCleanAborted = errors.New("log changed during the cleaning pass; pass aborted")
-
 // cleanerStats are the counters CleanerState reports; guarded by Log.mu.
 type cleanerStats struct {
 	lastClean    time.Time
@@ -118,7 +114,7 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactResult, 
 	if l.truncGen != p.truncGen {
 		// A truncation may have put new data below mapped: leave the
 		// checkpoint where truncation put it.
-		return res, fmt.Errorf("compact: %w", errCleanAborted)
+		return res, fmt.Errorf("compact: %w", ErrCleanAborted)
 	}
 	if err := l.setFirstDirtyLocked(mapped, true); err != nil {
 		return res, fmt.Errorf("compact: %w", err)
@@ -193,17 +189,20 @@ func (l *Log) cleanableEndLocked(upTo, firstDirty int64, now time.Time) int64 {
 	return e
 }
 
-// cleanView snapshots s for the cleaner, or errCleanAborted when s is no
+// cleanView snapshots s for the cleaner, or ErrCleanAborted when s is no
 // longer an inactive segment of the log as the plan saw it.
 func (l *Log) cleanView(p *cleanPlan, s *segment) (segView, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if l.closed || l.truncGen != p.truncGen || !l.holdsInactiveLocked(s) {
-		return segView{}, errCleanAborted
+	if l.closed {
+		return segView{}, ErrClosed
+	}
+	if l.truncGen != p.truncGen || !l.holdsInactiveLocked(s) {
+		return segView{}, ErrCleanAborted
 	}
 	v, err := viewLocked(s)
 	if errors.Is(err, errSegmentGone) {
-		return segView{}, errCleanAborted
+		return segView{}, ErrCleanAborted
 	}
 	return v, err
 }
@@ -231,7 +230,7 @@ func (l *Log) readCleanChunk(p *cleanPlan, s *segment, pos int64, buf []byte) ([
 		return nil, fmt.Errorf("read %s at %d: %w", filepath.Base(v.s.log.Name()), pos, err)
 	}
 	if int64(got) < n {
-		return nil, errCleanAborted // cut underneath: a truncation
+		return nil, ErrCleanAborted // cut underneath: a truncation
 	}
 	end := 0
 	for end+batch.HeaderSize <= got {
@@ -261,7 +260,7 @@ func (l *Log) readCleanChunk(p *cleanPlan, s *segment, pos int64, buf []byte) ([
 	if got, err := preadFull(v.s.log, big, pos); err != nil {
 		return nil, fmt.Errorf("read %s at %d: %w", filepath.Base(v.s.log.Name()), pos, err)
 	} else if got < len(big) {
-		return nil, errCleanAborted
+		return nil, ErrCleanAborted
 	}
 	return big, nil
 }
@@ -316,13 +315,16 @@ func (l *Log) eachBatch(ctx context.Context, p *cleanPlan, s *segment, from int6
 }
 
 // buildOffsetMap maps the keys of the dirty section, segment by segment,
-// and returns where the mapping ends: p.end, or the base of the first
-// segment whose every offset might be a new key the map has no room for.
-// When not even the first dirty segment fits, it maps what fits and ends
-// at the first record left out, so every pass makes progress. Producer ids
-// of the batches it covers go to pids. Transactional and control batches
-// are not mapped: they are kept as they are, and an aborted record must not
-// supersede a committed one.
+// and returns where the mapping ends: p.end, or the first record whose key
+// did not fit. Like Kafka it may end inside a segment: ending at a segment
+// boundary would need either a worst-case estimate of a segment's keys
+// (its offset span, which with large segments cuts every pass to one
+// segment) or undoing the entries of a segment mapped in part. What a pass
+// does is a function of the log and that end alone, so replicas stay
+// identical, and every pass makes progress (the map holds at least one
+// key). Producer ids of the batches it covers go to pids. Transactional
+// and control batches are not mapped: they are kept as they are, and an
+// aborted record must not supersede a committed one.
 func (l *Log) buildOffsetMap(ctx context.Context, p *cleanPlan, opts CompactOptions, pids map[int64]int64, res *CompactResult) (int64, error) {
 	m := opts.Map
 	firstSeg := true
@@ -334,9 +336,6 @@ func (l *Log) buildOffsetMap(ctx context.Context, p *cleanPlan, opts CompactOpti
 			break
 		}
 		from, stop := max(s.base, p.firstDirty), min(p.ends[i], p.end)
-		if !firstSeg && stop-from > int64(m.Room()) {
-			return from, nil
-		}
 		full, fullAt := false, int64(0)
 		err := l.eachBatch(ctx, p, s, from, opts, res, func(h batch.Header, b []byte) (bool, error) {
 			if h.BaseOffset >= stop {
@@ -365,8 +364,13 @@ func (l *Log) buildOffsetMap(ctx context.Context, p *cleanPlan, opts CompactOpti
 			return 0, err
 		}
 		if full {
-			l.logger.Warn("cleaner offset map too small for one segment; cleaning what fits, more passes follow",
-				"segment", s.base, "map_entries", m.Len(), "mapped_end", fullAt)
+			if firstSeg {
+				l.logger.Warn("cleaner offset map too small for one segment; cleaning what fits, more passes follow",
+					"segment", s.base, "map_entries", m.Len(), "mapped_end", fullAt)
+			} else {
+				l.logger.Info("cleaner offset map full; the next pass goes on from here",
+					"segment", s.base, "map_entries", m.Len(), "mapped_end", fullAt)
+			}
 			return fullAt, nil
 		}
 		if stop < p.ends[i] {
@@ -634,9 +638,13 @@ func (l *Log) swapCleaned(p *cleanPlan, srcs []*segment, out *segment) (committe
 		}
 	}
 	if !inPlace {
+		closed := l.closed
 		l.mu.Unlock()
 		_ = os.Remove(tmp)
-		return false, errCleanAborted
+		if closed {
+			return false, ErrClosed
+		}
+		return false, ErrCleanAborted
 	}
 	unlocked := false
 	defer func() {

@@ -299,8 +299,12 @@ func TestCompactRacesRetentionAndTruncation(t *testing.T) {
 			}
 			before, _ := readRecords(t, l)
 			_, err := l.Compact(context.Background(), CompactOptions{UpTo: end, Map: NewOffsetMap(1 << 16)})
-			if !errors.Is(err, errCleanAborted) {
-				t.Fatalf("pass: %v, want aborted", err)
+			want := ErrCleanAborted
+			if what == "close" {
+				want = ErrClosed
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("pass: %v, want %v", err, want)
 			}
 			if what == "close" {
 				l = open(t, dir, cfg, withClock(c))
