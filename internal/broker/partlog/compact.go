@@ -342,7 +342,7 @@ func (l *Log) buildOffsetMap(ctx context.Context, p *cleanPlan, opts CompactOpti
 				return false, nil
 			}
 			if !h.IsControl() && !h.IsTransactional() && h.NumRecords > 0 {
-				_, _, _, err := batch.Filter(b, func(r batch.Record) bool {
+				_, _, _, err := batch.FilterFor(b, p.cfg.MaxMessageBytes, func(r batch.Record) bool {
 					if full || r.Offset < from || r.Offset >= stop || r.Key == nil {
 						return true
 					}
@@ -490,7 +490,7 @@ func (l *Log) cleanGroup(ctx context.Context, p *cleanPlan, g [2]int, mapped int
 		srcBytes += p.sizes[g[0]+k]
 		dropTombstones := p.now.Sub(mt) > time.Duration(p.cfg.DeleteRetentionMs)*time.Millisecond
 		err := l.eachBatch(ctx, p, s, s.base, opts, res, func(h batch.Header, b []byte) (bool, error) {
-			kept, n, t, err := filterForClean(h, b, mapped, opts.Map, pids, dropTombstones)
+			kept, n, t, err := filterForClean(h, b, p.cfg.MaxMessageBytes, mapped, opts.Map, pids, dropTombstones)
 			if err != nil {
 				return false, err
 			}
@@ -556,7 +556,7 @@ func (l *Log) cleanGroup(ctx context.Context, p *cleanPlan, g [2]int, mapped int
 // records without key, transactional and control batches, and what lies
 // at or past mapped, untouched. A batch that loses every record vanishes,
 // unless it is its producer's last, which keeps its header (EmptyBatch).
-func filterForClean(h batch.Header, b []byte, mapped int64, m *OffsetMap, pids map[int64]int64, dropTombstones bool) (kept []byte, removed, tombs int64, err error) {
+func filterForClean(h batch.Header, b []byte, maxMessageBytes int32, mapped int64, m *OffsetMap, pids map[int64]int64, dropTombstones bool) (kept []byte, removed, tombs int64, err error) {
 	if h.IsControl() || h.IsTransactional() || h.BaseOffset >= mapped {
 		return b, 0, 0, nil
 	}
@@ -567,7 +567,7 @@ func filterForClean(h batch.Header, b []byte, mapped int64, m *OffsetMap, pids m
 		}
 		return nil, 0, 0, nil
 	}
-	out, _, n, err := batch.Filter(b, func(r batch.Record) bool {
+	out, _, n, err := batch.FilterFor(b, maxMessageBytes, func(r batch.Record) bool {
 		if r.Offset >= mapped || r.Key == nil {
 			return true
 		}

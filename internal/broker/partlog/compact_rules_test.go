@@ -1,7 +1,10 @@
 package partlog
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -391,5 +394,54 @@ func TestCompactLeavesTransactionsAlone(t *testing.T) {
 	}
 	if got[1].val != "txn" || got[2].val != "txn" || !hs[1].IsTransactional() {
 		t.Fatalf("transactional batch not kept whole: %v", got[:3])
+	}
+}
+
+// gzipBatch recompresses a built batch's records with gzip.
+func gzipBatch(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b[batch.HeaderSize:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := append(append([]byte(nil), b[:batch.HeaderSize]...), buf.Bytes()...)
+	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
+	out[22] |= byte(batch.CompressionGzip)
+	batch.SetMaxTimestamp(out, int64(binary.BigEndian.Uint64(out[35:]))) // recomputes the CRC
+	if _, err := batch.Validate(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCompactCompressedBatches: compressed batches lose their superseded
+// records and are recompressed with their codec.
+func TestCompactCompressedBatches(t *testing.T) {
+	c := nowClock()
+	l := open(t, t.TempDir(), compactCfg(1500), withClock(c))
+	rng := rand.New(rand.NewPCG(4, 4))
+	var all []rec
+	for i := range 80 {
+		var rs []kv
+		for j := range 2 + rng.IntN(5) {
+			rs = append(rs, k(fmt.Sprint("k", rng.IntN(12)), fmt.Sprint(i, ".", j)))
+		}
+		res := mustAppend(t, l, gzipBatch(t, kvBatch(c.Millis()-1000, rs...)), 1)
+		for j, r := range rs {
+			all = append(all, rec{off: res.h.BaseOffset + int64(j), key: string(r.key), val: string(r.val)})
+		}
+	}
+	activeBase := l.segs[len(l.segs)-1].base
+	compactAll(t, l, NewOffsetMap(1<<16), l.LogEndOffset())
+	got, hs := readRecords(t, l)
+	diffRecs(t, "compressed", got, model(all, activeBase, false))
+	for _, h := range hs {
+		if h.NumRecords > 0 && h.Compression() != batch.CompressionGzip {
+			t.Fatalf("batch at %d lost its codec: %d", h.BaseOffset, h.Compression())
+		}
 	}
 }

@@ -110,6 +110,10 @@ type Config struct {
 	// DeleteRetentionMs: a tombstone is removed only once the segment
 	// holding it was last written to longer ago than this.
 	DeleteRetentionMs int64
+	// MaxMessageBytes is the topic's max.message.bytes: the cleaner
+	// inflates compressed batches up to batch.InflateLimit of it, as much
+	// as produce validation let them. 0 means the package minimum.
+	MaxMessageBytes int32
 }
 
 const (
