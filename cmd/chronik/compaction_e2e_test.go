@@ -516,3 +516,60 @@ func TestCompactionConsistentReadsDuringClean(t *testing.T) {
 	}
 	t.Logf("%d consistent reads, %d of them while a pass wrote cleaned segments; %d of %d records left", reads, duringPass, len(recs), a.end)
 }
+
+// TestCompactionFollowerCatchesUpAcrossGaps: a follower is down while the
+// leader writes on and cleans past the follower's log end; restarted, it
+// fetches the leader's cleaned batches (offsets with gaps), rejoins the
+// ISR, cleans its own older part, and ends byte-identical to the others.
+func TestCompactionFollowerCatchesUpAcrossGaps(t *testing.T) {
+	c := startProcCluster(t, append(cleanerFlags(), "--broker-session-timeout", "1s")...)
+	c.createTopicRF3(compactTopic, 1, compactedConfigs())
+	lp := c.waitPartition(0, compactTopic, 10*time.Second, "full ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
+		return len(p.ISR) == 3 && p.Leader > 0
+	})
+	leader := int(lp.Leader - 1)
+	follower := (leader + 1) % 3
+	cl := c.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	a := newAcked()
+	produceRound(t, cl, compactTopic, 0, 2000, a)
+	behind := a.end
+
+	c.Procs[follower].Kill(t)
+	c.waitPartition(leader, compactTopic, 10*time.Second, "the killed follower out of the ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
+		return len(p.ISR) == 2
+	})
+	for round := 1; round < 4; round++ {
+		produceRound(t, cl, compactTopic, round, 2000, a)
+	}
+	cleanEnd := activeBase(t, c.Procs[leader].DataDir, compactTopic)
+	setTopicConfig(t, c.KafkaAddrs(follower), compactTopic, "min.compaction.lag.ms", "0")
+	st := waitCleaned(t, c.Procs[leader].Admin, compactTopic, cleanEnd, 90*time.Second)
+	t.Logf("follower %d stopped at offset %d; leader %d cleaned to %d", follower+1, behind, leader+1, st.FirstDirtyOffset)
+
+	c.Restart(t, follower)
+	c.waitPartition(leader, compactTopic, 60*time.Second, "the follower back in the ISR", func(p kmsg.MetadataResponseTopicPartition) bool {
+		return len(p.ISR) == 3
+	})
+	var states []api.PartitionCleaner
+	for _, p := range c.Procs {
+		states = append(states, waitCleaned(t, p.Admin, compactTopic, cleanEnd, 90*time.Second))
+	}
+	for i, s := range states[1:] {
+		if s.FirstDirtyOffset != states[0].FirstDirtyOffset {
+			t.Fatalf("node %d cleaned to %d, node 1 to %d", i+2, s.FirstDirtyOffset, states[0].FirstDirtyOffset)
+		}
+	}
+	recs, err := readAll(t, c.KafkaAddrs(), compactTopic, a.end)
+	if err == nil {
+		err = a.check(recs)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Offset == behind {
+			t.Fatalf("offset %d, where the follower resumed, was not cleaned away: the test fetched no gap", behind)
+		}
+	}
+	c.sameLogs(compactTopic)
+}
