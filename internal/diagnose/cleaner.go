@@ -209,6 +209,14 @@ func ruleLogCleanerBehind(in diagInput) []api.Finding {
 // dueFor is how long replica cleaner c has been due, what makes it due,
 // and whether its answer tells at all.
 func dueFor(c *api.PartitionCleaner) (float64, string, bool) {
+	if c.DueSeconds != nil {
+		// The node's cleaner says since when: no guess needed.
+		why := "dirty ratio at least min.cleanable.dirty.ratio"
+		if c.MaxCompactionLagSeconds > 0 && c.OldestDirtySeconds != nil && *c.OldestDirtySeconds > c.MaxCompactionLagSeconds {
+			why = "its oldest dirty data is older than max.compaction.lag.ms, " + roundAge(c.MaxCompactionLagSeconds)
+		}
+		return *c.DueSeconds, why, true
+	}
 	if c.MaxCompactionLagSeconds > 0 && c.OldestDirtySeconds != nil && *c.OldestDirtySeconds > c.MaxCompactionLagSeconds {
 		return *c.OldestDirtySeconds - c.MaxCompactionLagSeconds,
 			"its oldest dirty data is older than max.compaction.lag.ms, " + roundAge(c.MaxCompactionLagSeconds), true

@@ -154,6 +154,19 @@ func TestRuleLogCleanerBehind(t *testing.T) {
 			c := due(t, v, 3)
 			c.LastCleanSeconds, c.OldestDirtySeconds = nil, nil
 		}},
+		{name: "the cleaner found it due 20 minutes ago", mutate: func(t *testing.T, v *api.ClusterView) {
+			c := due(t, v, 2)
+			c.LastCleanSeconds, c.OldestDirtySeconds, c.DueSeconds = admintest.Secs(30), admintest.Secs(20), admintest.Secs(1200)
+		}, want: []string{"LOG_CLEANER_BEHIND warning orders-0 node=2"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if fs[0].Evidence["due_seconds"] != 1200.0 {
+					t.Errorf("evidence %v", fs[0].Evidence)
+				}
+			}},
+		{name: "just due after a long quiet time: the cleaner's own since wins", mutate: func(t *testing.T, v *api.ClusterView) {
+			c := due(t, v, 2)
+			c.LastCleanSeconds, c.OldestDirtySeconds, c.DueSeconds = admintest.Secs(86400), admintest.Secs(86400), admintest.Secs(5)
+		}},
 		{name: "not due", mutate: func(t *testing.T, v *api.ClusterView) {
 			c := due(t, v, 3)
 			c.Due, c.LastCleanSeconds, c.OldestDirtySeconds = false, admintest.Secs(9000), admintest.Secs(9000)

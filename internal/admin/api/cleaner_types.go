@@ -63,6 +63,9 @@ type PartitionCleaner struct {
 	MaxCompactionLagSeconds float64  `json:"max_compaction_lag_seconds"`
 	// Due: the cleaner should clean it now (ratio reached or lag exceeded).
 	Due bool `json:"due"`
+	// DueSeconds is how long the node's cleaner has found it due in every
+	// round (nil: not due at its last round, or no round yet).
+	DueSeconds *float64 `json:"due_seconds,omitempty"`
 	// Since the replica's log was opened: how long ago the last pass ended
 	// (nil: none), how long it took, bytes removed, passes.
 	LastCleanSeconds         *float64 `json:"last_clean_seconds"`

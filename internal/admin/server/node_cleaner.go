@@ -42,5 +42,8 @@ func partitionCleaner(st replica.CleanerStatus, now time.Time) *api.PartitionCle
 	if st.Uncleanable != "" {
 		c.UncleanableSeconds = ago(st.UncleanableSince, now)
 	}
+	if s.Due {
+		c.DueSeconds = ago(st.DueSince, now)
+	}
 	return c
 }

@@ -28,6 +28,9 @@ type CleanerStatus struct {
 	State             partlog.CleanerState
 	Uncleanable       string // why the cleaner skips this partition; "" when it does not
 	UncleanableSince  time.Time
+	// DueSince is when the cleaner first found the partition due, in rounds
+	// that all found it due since; zero when it was not due last round.
+	DueSince time.Time
 }
 
 // CleanerStatus reports the partition's cleaning; false when its policy
@@ -45,6 +48,9 @@ func (p *Partition) CleanerStatus() (CleanerStatus, bool) {
 	}
 	if m := p.uncleanable.Load(); m != nil {
 		st.Uncleanable, st.UncleanableSince = m.reason, m.since
+	}
+	if ns := p.dueSince.Load(); ns != 0 {
+		st.DueSince = time.Unix(0, ns)
 	}
 	return st, true
 }
@@ -209,8 +215,10 @@ func (m *Manager) cleanRound(ctx context.Context, omap *partlog.OffsetMap, throt
 		upTo := p.HighWatermark()
 		st := p.log.CleanerState(upTo)
 		if !st.Due {
+			p.dueSince.Store(0)
 			continue
 		}
+		p.dueSince.CompareAndSwap(0, now.UnixNano())
 		cand := cleanCandidate{p: p, upTo: upTo, state: st}
 		if lag := lagDuration(p.Config().MaxCompactionLagMs); lag > 0 && !st.OldestDirty.IsZero() {
 			cand.overdue = max(now.Sub(st.OldestDirty)-lag, 0)
@@ -250,9 +258,10 @@ func (m *Manager) cleanOne(ctx context.Context, cand cleanCandidate, omap *partl
 	res, err := m.compactRecovering(ctx, p, partlog.CompactOptions{UpTo: cand.upTo, Map: omap, Throttle: throttle})
 	switch {
 	case err == nil:
-	case errors.Is(err, partlog.ErrNothingToClean), errors.Is(err, partlog.ErrClosed):
-		// Nothing to do, or the partition was closed (deleted, moved away)
-		// under the pass: neither says anything about its data.
+	case errors.Is(err, partlog.ErrNothingToClean), errors.Is(err, partlog.ErrClosed), errors.Is(err, partlog.ErrCleanAborted):
+		// Nothing to do, the partition was closed (deleted, moved away), or
+		// retention or truncation changed the log under the pass (the next
+		// round tries again): none says anything about its data.
 		return false
 	case ctx.Err() != nil:
 		return false

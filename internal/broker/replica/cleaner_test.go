@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -193,6 +194,7 @@ func TestCleanerSurvivesFailingPartitions(t *testing.T) {
 	boom := compactedTestPartition(t, m, "boom")
 	fail := compactedTestPartition(t, m, "fail")
 	idle := compactedTestPartition(t, m, "idle")
+	raced := compactedTestPartition(t, m, "raced")
 	ok := compactedTestPartition(t, m, "ok")
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -207,6 +209,8 @@ func TestCleanerSurvivesFailingPartitions(t *testing.T) {
 			return partlog.CompactResult{}, errors.New("disk says no")
 		case "idle":
 			return partlog.CompactResult{}, partlog.ErrNothingToClean
+		case "raced":
+			return partlog.CompactResult{}, fmt.Errorf("compact: %w", partlog.ErrCleanAborted)
 		}
 		return p.log.Compact(ctx, opts)
 	}
@@ -231,8 +235,14 @@ func TestCleanerSurvivesFailingPartitions(t *testing.T) {
 	if st, _ := fail.CleanerStatus(); st.Uncleanable != "disk says no" {
 		t.Errorf("fail's reason %q", st.Uncleanable)
 	}
-	if idle.uncleanable.Load() != nil {
-		t.Error("a partition with nothing to clean was marked uncleanable")
+	if idle.uncleanable.Load() != nil || raced.uncleanable.Load() != nil {
+		t.Error("a partition with nothing to clean, or whose pass a truncation raced, was marked uncleanable")
+	}
+	// Still due round after round: the time it was first found due stays.
+	st, _ := idle.CleanerStatus()
+	firstDue := st.DueSince
+	if firstDue.IsZero() {
+		t.Error("a due partition has no DueSince")
 	}
 	// The idle one is still tried; the marked ones are not tried again.
 	mu.Lock()
@@ -244,6 +254,9 @@ func TestCleanerSurvivesFailingPartitions(t *testing.T) {
 		defer mu.Unlock()
 		return calls["idle"] > idleCalls+2
 	})
+	if st, _ := idle.CleanerStatus(); !st.DueSince.Equal(firstDue) {
+		t.Errorf("DueSince moved from %v to %v while the partition stayed due", firstDue, st.DueSince)
+	}
 	mu.Lock()
 	if calls["boom"] != boomCalls || calls["fail"] != failCalls || boomCalls != 1 || failCalls != 1 {
 		t.Errorf("marked partitions tried %d and %d times, want once each", calls["boom"], calls["fail"])

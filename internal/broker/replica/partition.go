@@ -71,6 +71,10 @@ type Partition struct {
 	// uncleanable is set when the log cleaner gave up on this replica
 	// (cleaner.go); nil otherwise.
 	uncleanable atomic.Pointer[uncleanableMark]
+	// dueSince is when the cleaner first found the replica due in an
+	// unbroken run of rounds (unix ns; 0 when it was not due last round):
+	// how long a due partition waits, which its state alone cannot tell.
+	dueSince atomic.Int64
 }
 
 // Role is what the metadata says about this replica: whether it leads the
@@ -141,6 +145,7 @@ func logConfig(c topicconfig.Config) partlog.Config {
 		MinCompactionLagMs:     c.MinCompactionLagMs,
 		MaxCompactionLagMs:     lagDuration(c.MaxCompactionLagMs).Milliseconds(), // 0: none
 		DeleteRetentionMs:      c.DeleteRetentionMs,
+		MaxMessageBytes:        c.MaxMessageBytes,
 	}
 }
 
