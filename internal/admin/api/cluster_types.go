@@ -155,6 +155,13 @@ type PartitionInfo struct {
 	// Cleaner is this replica's log cleaning; only for a running replica
 	// of a compacted topic (cleanup.policy compact or compact,delete).
 	Cleaner *PartitionCleaner `json:"cleaner,omitempty"`
+	// LastStableOffset is the replica's last stable offset: below it every
+	// transaction has ended (read_committed consumers read up to it); nil
+	// when the replica does not run here or the node is too old to say.
+	LastStableOffset *int64 `json:"last_stable_offset,omitempty"`
+	// OngoingTransactions are the transactions open on this replica,
+	// oldest first (txn_types.go).
+	OngoingTransactions []OngoingTransaction `json:"ongoing_transactions,omitempty"`
 }
 
 // Partitions is GET /v1/partitions (filters: ?topic=NAME, repeatable, and
@@ -362,6 +369,10 @@ type PartitionRow struct {
 	// Cleaner is the log cleaning of the replica on the Source node, for
 	// a compacted topic (every replica cleans its own log).
 	Cleaner *PartitionCleaner `json:"cleaner,omitempty"`
+	// LastStableOffset and OngoingTransactions are the leader's (nil and
+	// empty when the leader did not answer).
+	LastStableOffset    *int64               `json:"last_stable_offset,omitempty"`
+	OngoingTransactions []OngoingTransaction `json:"ongoing_transactions,omitempty"`
 }
 
 // The ISR rules the CLI, the TUI and the findings share, written once.

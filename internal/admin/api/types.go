@@ -66,6 +66,9 @@ type NodeInfo struct {
 	// LogCleaner is the node's log cleaner (compaction); nil from older
 	// nodes.
 	LogCleaner *LogCleaner `json:"log_cleaner,omitempty"`
+	// Transactions are the node's transaction settings; nil from older
+	// nodes (txn_types.go).
+	Transactions *TxnNodeInfo `json:"transactions,omitempty"`
 }
 
 // FsyncLatency is a node's recent fsync passes, pooled over all its

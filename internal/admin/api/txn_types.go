@@ -1,0 +1,138 @@
+package api
+
+import "fmt"
+
+// Transactions (KIP-98) as the admin API shows them: per partition replica
+// the last stable offset and the transactions open on it
+// ([PartitionInfo.LastStableOffset], [PartitionInfo.OngoingTransactions]),
+// per node the transaction settings ([NodeInfo.Transactions]), and the
+// abort of a hanging transaction (POST /v1/transactions/abort). Ages are
+// seconds measured by the answering node, like everywhere in this API.
+
+// OngoingTransaction is one transaction open on a partition replica: a
+// producer wrote transactional batches here and no COMMIT or ABORT marker
+// has ended them yet. The partition's last stable offset cannot pass
+// FirstOffset until one does, so read_committed consumers wait there.
+type OngoingTransaction struct {
+	ProducerID    int64 `json:"producer_id"`
+	ProducerEpoch int16 `json:"producer_epoch"`
+	FirstOffset   int64 `json:"first_offset"` // its first batch here
+	LastOffset    int64 `json:"last_offset"`  // its last batch's last offset here
+	// AgeSeconds is how long ago its first batch here was appended (after
+	// a restart: from that batch's timestamp).
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// TxnNodeInfo is a node's transaction settings, in [NodeInfo.Transactions].
+type TxnNodeInfo struct {
+	// MaxTimeoutSeconds is --transaction-max-timeout (Kafka's
+	// transaction.max.timeout.ms): no transaction may ask for a longer
+	// timeout, so one open longer than this on a partition is hanging.
+	MaxTimeoutSeconds float64 `json:"max_timeout_seconds"`
+}
+
+// DefaultTxnMaxTimeoutSeconds is Kafka's transaction.max.timeout.ms (15
+// min), for a node that does not report its own.
+const DefaultTxnMaxTimeoutSeconds = 900.0
+
+// AbortTransactionRequest is the body of POST /v1/transactions/abort: write
+// an ABORT marker for the producer's open transaction on one partition (like
+// kafka-transactions.sh abort). It is sent to the partition's leader, which
+// alone writes markers; the producer epoch and coordinator epoch are the
+// ones `chronik txn find-hanging` reports (a marker with an older producer
+// epoch than the partition knows is refused).
+type AbortTransactionRequest struct {
+	Topic            string `json:"topic"`
+	Partition        int32  `json:"partition"`
+	ProducerID       int64  `json:"producer_id"`
+	ProducerEpoch    int16  `json:"producer_epoch"`
+	CoordinatorEpoch int32  `json:"coordinator_epoch"`
+}
+
+// Validate checks what the server can check without the partition.
+func (r AbortTransactionRequest) Validate() error {
+	switch {
+	case r.Topic == "":
+		return fmt.Errorf("topic is required")
+	case r.Partition < 0:
+		return fmt.Errorf("partition must be 0 or more, not %d", r.Partition)
+	case r.ProducerID < 0:
+		return fmt.Errorf("producer_id must be 0 or more, not %d", r.ProducerID)
+	case r.ProducerEpoch < 0:
+		return fmt.Errorf("producer_epoch must be 0 or more, not %d", r.ProducerEpoch)
+	case r.CoordinatorEpoch < 0:
+		return fmt.Errorf("coordinator_epoch must be 0 or more, not %d", r.CoordinatorEpoch)
+	}
+	return nil
+}
+
+// AbortTransactionResult answers POST /v1/transactions/abort: the marker is
+// written and committed (the high watermark passed it).
+type AbortTransactionResult struct {
+	Topic         string `json:"topic"`
+	Partition     int32  `json:"partition"`
+	ProducerID    int64  `json:"producer_id"`
+	ProducerEpoch int16  `json:"producer_epoch"`
+	// LastStableOffset is the partition's after the abort.
+	LastStableOffset int64 `json:"last_stable_offset"`
+}
+
+// CodeNotLeader: the node asked does not lead the partition; the message
+// names the leader it knows of. Markers are written by the leader only.
+const CodeNotLeader = "not_leader"
+
+// CodeKafkaError: the partition refused the request with a Kafka error
+// (its name starts the message, e.g. INVALID_PRODUCER_EPOCH).
+const CodeKafkaError = "kafka_error"
+
+// The CLI's views of the transaction coordinators (`chronik txn`), read over
+// the Kafka protocol (ListTransactions, DescribeTransactions,
+// DescribeProducers) so they work against any Kafka-compatible broker. They
+// are the -o json output.
+
+// TxnListing is one transactional id as its coordinator lists it.
+type TxnListing struct {
+	TransactionalID string `json:"transactional_id"`
+	ProducerID      int64  `json:"producer_id"`
+	State           string `json:"state"` // Kafka's: Empty, Ongoing, PrepareCommit, ...
+	Coordinator     int32  `json:"coordinator"`
+	// DurationSeconds is how long the current transaction has been open
+	// (from DescribeTransactions); nil when none is or it is unknown.
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+}
+
+// TxnDescription is one transactional id as its coordinator describes it.
+type TxnDescription struct {
+	TransactionalID string `json:"transactional_id"`
+	Coordinator     int32  `json:"coordinator"`
+	State           string `json:"state"`
+	ProducerID      int64  `json:"producer_id"`
+	ProducerEpoch   int16  `json:"producer_epoch"`
+	TimeoutMs       int32  `json:"timeout_ms"`
+	// StartTimestampMs is when the current transaction started (ms since
+	// the epoch); -1 when none is open.
+	StartTimestampMs int64            `json:"start_timestamp_ms"`
+	Partitions       []TopicPartition `json:"partitions"`
+	// Error is the coordinator's error for this id (e.g.
+	// TRANSACTIONAL_ID_NOT_FOUND); the other fields are then unset.
+	Error string `json:"error,omitempty"`
+}
+
+// HangingTransaction is a transaction open on a partition longer than the
+// maximum transaction timeout whose producer has no open transaction on
+// its coordinator: nothing will ever end it but an abort.
+type HangingTransaction struct {
+	Topic            string  `json:"topic"`
+	Partition        int32   `json:"partition"`
+	Leader           int32   `json:"leader"`
+	ProducerID       int64   `json:"producer_id"`
+	ProducerEpoch    int16   `json:"producer_epoch"`
+	CoordinatorEpoch int32   `json:"coordinator_epoch"` // -1: unknown (use 0)
+	FirstOffset      int64   `json:"first_offset"`
+	AgeSeconds       float64 `json:"age_seconds"`
+	// TransactionalID is the id the producer id belongs to, when a
+	// coordinator lists it (its transaction there is not Ongoing).
+	TransactionalID string `json:"transactional_id,omitempty"`
+	// AbortCommand is the command line that aborts it.
+	AbortCommand string `json:"abort_command"`
+}
