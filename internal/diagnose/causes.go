@@ -730,6 +730,8 @@ func effectText(code string, n int) string {
 		return fmt.Sprintf("%d %s with two replicas in one rack while others are free", n, parts)
 	case CodeLogCleanerBehind:
 		return fmt.Sprintf("%d %s whose log cleaning is behind: their logs grow", n, parts)
+	case CodeHangingTransaction:
+		return fmt.Sprintf("%d %s with a hanging transaction: read_committed consumers are stuck at its start", n, parts)
 	}
 	return fmt.Sprintf("%d %s", n, code)
 }

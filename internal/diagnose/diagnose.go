@@ -215,6 +215,8 @@ func MergePartitions(v api.ClusterView) []api.PartitionRow {
 			row.LogEndOffset = p.LogEndOffset
 			row.AcksAllWaiting = p.AcksAllWaiting
 			row.AcksAllOldestWaitSeconds = p.AcksAllOldestWaitSeconds
+			row.LastStableOffset = p.LastStableOffset
+			row.OngoingTransactions = p.OngoingTransactions
 			for _, rs := range p.Followers {
 				if rs.ID == p.Leader {
 					continue
@@ -313,6 +315,7 @@ func allRules() []rule {
 		ruleRacksNotHonoured,
 		ruleLogCleanerStopped,
 		ruleLogCleanerBehind,
+		ruleHangingTransaction,
 	}
 }
 
