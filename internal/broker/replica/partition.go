@@ -44,6 +44,13 @@ type Partition struct {
 	// appendMu orders appends with the producer-state checks they depend on.
 	appendMu  sync.Mutex
 	producers map[int64]*producerState
+	// txn is the transaction state (txn.go), under appendMu; its aborted
+	// index also under abortedMu, which fetches take alone.
+	txn       txnState
+	abortedMu sync.RWMutex
+	// firstUnstable is the first offset of the oldest transaction open
+	// here (noTxn when none): the last stable offset stops there.
+	firstUnstable atomic.Int64
 
 	// epochStart is, on the leader, where its leader epoch began (the log
 	// end when it took over); written under appendMu.
@@ -115,6 +122,8 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 	}
 	p.cfg.Store(&cfg)
 	p.role.Store(&Role{Self: -1})
+	p.txn.reset()
+	p.firstUnstable.Store(noTxn)
 	if e, ok := l.LatestEpoch(); ok {
 		p.leaderEpoch.Store(e)
 	}
@@ -149,19 +158,21 @@ func logConfig(c topicconfig.Config) partlog.Config {
 	}
 }
 
-// rebuildProducers replays the batch headers of the log so that duplicate
-// detection works across restarts.
+// rebuildProducers replays the batch headers of the log (and the records
+// of transaction markers) so that duplicate detection and the transaction
+// state work across restarts and truncations. It starts from empty state.
 func (p *Partition) rebuildProducers() error {
-	return p.log.ScanBatches(p.log.LogStartOffset(), func(h batch.Header, _ []byte) error {
-		if h.ProducerID < 0 {
-			return nil
+	p.producers = map[int64]*producerState{}
+	p.abortedMu.Lock()
+	p.txn.reset()
+	p.abortedMu.Unlock()
+	p.firstUnstable.Store(noTxn)
+	return p.log.ScanBatches(p.log.LogStartOffset(), func(h batch.Header, b []byte) error {
+		if err := p.applyTxn(h, b, time.UnixMilli(h.MaxTimestamp)); err != nil {
+			// A marker we cannot decode ends nothing; refusing to open the
+			// partition over it would cost more than it saves.
+			p.logger.Warn("unreadable transaction marker", "topic", p.Topic, "partition", p.Index, "offset", h.BaseOffset, "err", err)
 		}
-		s := p.producers[h.ProducerID]
-		if s == nil {
-			s = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = s
-		}
-		s.record(h, h.BaseOffset, h.LastOffset())
 		return nil
 	})
 }
@@ -288,7 +299,6 @@ func (p *Partition) Truncate(offset int64) error {
 	} else if err := p.log.TruncateTo(offset); err != nil {
 		return fmt.Errorf("truncate %s-%d: %w", p.Topic, p.Index, err)
 	}
-	p.producers = map[int64]*producerState{}
 	if err := p.rebuildProducers(); err != nil {
 		return fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic, p.Index, err)
 	}
@@ -310,6 +320,10 @@ func (p *Partition) StartAt(offset int64) error {
 		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	p.producers = map[int64]*producerState{}
+	p.abortedMu.Lock()
+	p.txn.reset()
+	p.abortedMu.Unlock()
+	p.firstUnstable.Store(noTxn)
 	p.hw.reset(offset)
 	return nil
 }
@@ -352,27 +366,23 @@ func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leader
 	return nil
 }
 
-// recordProducers keeps idempotent-producer state on followers too, so a
-// follower that becomes leader detects duplicates. p.appendMu is held.
+// recordProducers keeps idempotent-producer and transaction state on
+// followers too, so a follower that becomes leader detects duplicates and
+// knows the open transactions. p.appendMu is held.
 func (p *Partition) recordProducers(batches []byte) error {
 	bs, err := batch.Split(batches)
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	for _, b := range bs {
 		h, err := batch.ParseHeader(b)
 		if err != nil {
 			return err
 		}
-		if h.ProducerID < 0 {
-			continue
+		if err := p.applyTxn(h, b, now); err != nil {
+			p.logger.Warn("unreadable transaction marker from the leader", "topic", p.Topic, "partition", p.Index, "offset", h.BaseOffset, "err", err)
 		}
-		s := p.producers[h.ProducerID]
-		if s == nil {
-			s = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = s
-		}
-		s.record(h, h.BaseOffset, h.LastOffset())
 	}
 	return nil
 }
@@ -649,7 +659,13 @@ func (p *Partition) ScanBatches(from int64, fn func(h batch.Header, b []byte) er
 	return p.log.ScanBatches(from, fn)
 }
 
-func (p *Partition) enforceRetention() (int, error) { return p.log.EnforceRetention() }
+func (p *Partition) enforceRetention() (int, error) {
+	n, err := p.log.EnforceRetention()
+	if n > 0 {
+		p.trimAborted()
+	}
+	return n, err
+}
 
 // checkpointHW saves the high watermark for the next start (Kafka's
 // replication-offset-checkpoint). The value and the log's truncation

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"math"
+	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,10 +17,30 @@ type batchSeq struct {
 	firstOffset, lastOffset int64
 }
 
-// producerState is what a partition remembers of one idempotent producer.
+// producerState is what a partition remembers of one idempotent or
+// transactional producer.
 type producerState struct {
 	epoch   int16
 	batches []batchSeq // oldest first, at most producerWindow
+
+	// lastTimestamp is the max timestamp of its last batch (DescribeProducers).
+	lastTimestamp int64
+	// coordEpoch is the coordinator epoch of its last marker (-1: none):
+	// an older coordinator's marker is fenced.
+	coordEpoch int32
+	// txnFirst and txnLast are the first offset and the last batch's last
+	// offset of its transaction open here (noTxn when none), txnStarted
+	// when that transaction's first batch was appended (txn.go).
+	txnFirst, txnLast int64
+	txnStarted        time.Time
+	// markers counts the markers written for it: a transactional batch
+	// verified with the coordinator is refused when a marker came between
+	// the verification and its append.
+	markers uint64
+}
+
+func newProducerState(epoch int16) *producerState {
+	return &producerState{epoch: epoch, coordEpoch: -1, txnFirst: noTxn, txnLast: noTxn}
 }
 
 // lastSeqOf is the sequence of the batch's last record; sequences wrap from
