@@ -61,6 +61,17 @@ type BackendConfig struct {
 	// (authorize.go); nil allows everything, as Kafka without an authorizer.
 	Authorizer *acl.Authorizer
 
+	// TxnVerifier checks with the transaction coordinator that a
+	// partition was added to a transaction before its first transactional
+	// batch there is appended (KIP-890 part 1); nil: transactional
+	// produce is refused with INVALID_TXN_STATE.
+	TxnVerifier replica.TxnVerifier
+	// OnTxnMarker is called after a transaction marker was committed on a
+	// partition this node leads (markerOffset is the marker's offset);
+	// the group coordinator applies or drops pending transactional
+	// offsets of __consumer_offsets with it. Nil: nobody is told.
+	OnTxnMarker func(topic string, partition int32, producerID int64, commit bool, markerOffset int64)
+
 	Meta       Metadata
 	Replicas   *replica.Manager
 	Controller *controller.Controller
