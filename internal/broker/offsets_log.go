@@ -25,26 +25,33 @@ func (o *offsetsLog) partition(ctx context.Context, p int32, create bool) (*repl
 	return o.replicas.Get(controller.OffsetsTopic, p), nil
 }
 
-// Append writes the batch and returns once it is committed.
-func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) error {
+// Append writes the batch and returns once it is committed, with its base
+// offset.
+func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) (int64, error) {
 	p, err := o.partition(ctx, partition, true)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	if p == nil {
-		return fmt.Errorf("%s partition %d does not exist", controller.OffsetsTopic, partition)
+		return -1, fmt.Errorf("%s partition %d does not exist", controller.OffsetsTopic, partition)
 	}
 	if !p.IsLeader() {
-		return fmt.Errorf("%s-%d is not led by this node", controller.OffsetsTopic, partition)
+		return -1, fmt.Errorf("%s-%d is not led by this node", controller.OffsetsTopic, partition)
 	}
 	res, err := p.Append(b)
 	if err != nil {
-		return fmt.Errorf("append to %s-%d: %w", controller.OffsetsTopic, partition, err)
+		return -1, fmt.Errorf("append to %s-%d: %w", controller.OffsetsTopic, partition, err)
+	}
+	if res.Duplicate {
+		// Only transactional offset commits carry a producer id here; a
+		// duplicate means the coordinator reused a sequence after a write
+		// whose outcome it did not learn: these records were not written.
+		return -1, fmt.Errorf("append to %s-%d: batch taken for a duplicate of offset %d", controller.OffsetsTopic, partition, res.BaseOffset)
 	}
 	if err := p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
-		return fmt.Errorf("commit to %s-%d: %w", controller.OffsetsTopic, partition, err)
+		return -1, fmt.Errorf("commit to %s-%d: %w", controller.OffsetsTopic, partition, err)
 	}
-	return nil
+	return res.BaseOffset, nil
 }
 
 // Scan replays a partition; a topic not created yet has nothing to replay.

@@ -28,10 +28,12 @@ import (
 // OffsetsLog is how the coordinator persists to the internal topic
 // __consumer_offsets. The broker implements it over its partition logs.
 type OffsetsLog interface {
-	// Append writes one batch (built with batch.Build) to the given partition
-	// and returns once it is committed (durable). An error means the write
-	// may not have happened.
-	Append(ctx context.Context, partition int32, batch []byte) error
+	// Append writes one batch (built with batch.Build; transactional
+	// offset commits carry a producer id, epoch and sequence and the
+	// transactional attribute) to the given partition and returns once it
+	// is committed (durable), with the offset the log gave the batch. An
+	// error means the write may not have happened.
+	Append(ctx context.Context, partition int32, batch []byte) (baseOffset int64, err error)
 	// Scan calls fn with every batch of the partition, oldest first.
 	Scan(ctx context.Context, partition int32, fn func(batch []byte) error) error
 }

@@ -42,26 +42,42 @@ type memLog struct {
 
 func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
 
-func (l *memLog) Append(ctx context.Context, partition int32, b []byte) error {
+func (l *memLog) Append(ctx context.Context, partition int32, b []byte) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return -1, err
 	}
 	l.mu.Lock()
 	hook := l.appendHook
 	l.mu.Unlock()
 	if hook != nil {
 		if err := hook(ctx, partition); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failErr != nil {
-		return l.failErr
+		return -1, l.failErr
 	}
 	l.appends++
-	l.parts[partition] = append(l.parts[partition], append([]byte(nil), b...))
-	return nil
+	return l.appendLocked(partition, b), nil
+}
+
+// appendLocked stores a copy of b at the partition's end offset, which it
+// returns, like a log assigning offsets. l.mu must be held.
+func (l *memLog) appendLocked(partition int32, b []byte) int64 {
+	var next int64
+	if n := len(l.parts[partition]); n > 0 {
+		h, err := batch.ParseHeader(l.parts[partition][n-1])
+		if err != nil {
+			panic(err)
+		}
+		next = h.LastOffset() + 1
+	}
+	b = append([]byte(nil), b...)
+	batch.SetBaseOffset(b, next)
+	l.parts[partition] = append(l.parts[partition], b)
+	return next
 }
 
 func (l *memLog) Scan(ctx context.Context, partition int32, fn func([]byte) error) error {
@@ -106,7 +122,7 @@ func (l *memLog) setAppendHook(h func(ctx context.Context, partition int32) erro
 // coordinator leading it would.
 func (l *memLog) put(partition int32, kvs ...keyValue) {
 	l.mu.Lock()
-	l.parts[partition] = append(l.parts[partition], buildBatch(1, kvs))
+	l.appendLocked(partition, buildBatch(1, kvs))
 	l.mu.Unlock()
 }
 

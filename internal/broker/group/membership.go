@@ -438,7 +438,7 @@ func (c *Coordinator) leave(g *group, memberID string, instanceID *string) int16
 // dropIfUnused forgets a group that holds nothing at all, so failed requests
 // that had to create it leave no trace. c.mu must be held.
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.writing && c.groups[g.id] == g {
+	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && !g.writing && c.groups[g.id] == g {
 		delete(c.groups, g.id)
 	}
 }

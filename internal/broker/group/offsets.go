@@ -32,18 +32,32 @@ func release(g *group) { <-g.sem }
 // load read the log, so the answer is NOT_COORDINATOR and the client retries
 // where the group now lives.
 func (c *Coordinator) persist(ctx context.Context, g *group, nowMs int64, kvs []keyValue, msg string) bool {
+	_, ok := c.persistAt(ctx, g, nowMs, kvs, msg)
+	return ok
+}
+
+// persistAt is persist that also returns the offset the batch got (-1 when
+// nothing was written): commits remember it to order regular and
+// transactional commits of one partition as the log does.
+func (c *Coordinator) persistAt(ctx context.Context, g *group, nowMs int64, kvs []keyValue, msg string) (int64, bool) {
 	if len(kvs) == 0 {
-		return true
+		return -1, true
 	}
+	return c.appendBatch(ctx, g, buildBatch(nowMs, kvs), msg)
+}
+
+// appendBatch writes b to g's partition with c.mu released (see persist).
+func (c *Coordinator) appendBatch(ctx context.Context, g *group, b []byte, msg string) (int64, bool) {
 	g.writing = true
 	c.mu.Unlock()
-	err := c.log.Append(ctx, c.Partition(g.id), buildBatch(nowMs, kvs))
+	base, err := c.log.Append(ctx, c.Partition(g.id), b)
 	c.mu.Lock()
 	g.writing = false
 	if err != nil {
 		c.logger.Warn(msg, "group", g.id, "err", err)
+		return -1, false
 	}
-	return err == nil
+	return base, true
 }
 
 // OffsetCommit stores offsets. Members of a group commit with their
@@ -164,7 +178,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			pending = append(pending, pendingOffset{ti, pi, t.Topic, p.Partition, e})
 		}
 	}
-	if !c.persist(ctx, g, nowMs, kvs, "offset commit not persisted") {
+	base, ok := c.persistAt(ctx, g, nowMs, kvs, "offset commit not persisted")
+	if !ok {
 		for _, p := range pending {
 			resp.Topics[p.ti].Partitions[p.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
@@ -178,6 +193,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		return resp
 	}
 	for _, p := range pending {
+		p.e.recordOffset = base
 		setOffset(g.offsets, p.topic, p.partition, p.e)
 	}
 	return resp
@@ -221,6 +237,9 @@ type fetchedPartition struct {
 	partition int32
 	e         offsetEntry
 	ok        bool
+	// unstable: asked with RequireStable while an open transaction holds
+	// an offset of the partition (UNSTABLE_OFFSET_COMMIT, KIP-447).
+	unstable bool
 }
 
 type fetchedTopic struct {
@@ -229,11 +248,15 @@ type fetchedTopic struct {
 }
 
 // fetchOffsets reads committed offsets of group; all means every topic the
-// group has offsets for. c.mu must be held.
-func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool) []fetchedTopic {
+// group has committed offsets for. With requireStable a partition with a
+// pending transactional offset is answered unstable. c.mu must be held.
+func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all, requireStable bool) []fetchedTopic {
 	var offs map[string]map[int32]offsetEntry
-	if g := c.groups[groupID]; g != nil && g.state != stateDead {
+	g := c.groups[groupID]
+	if g != nil && g.state != stateDead {
 		offs = g.offsets
+	} else {
+		g = nil
 	}
 	if all {
 		topics = topics[:0]
@@ -250,11 +273,20 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool
 		}
 		for _, p := range parts {
 			e, ok := offs[t.topic][p]
-			ft.parts = append(ft.parts, fetchedPartition{partition: p, e: e, ok: ok})
+			unstable := requireStable && g != nil && g.hasPendingTxnOffset(t.topic, p)
+			ft.parts = append(ft.parts, fetchedPartition{partition: p, e: e, ok: ok && !unstable, unstable: unstable})
 		}
 		out = append(out, ft)
 	}
 	return out
+}
+
+// code is the partition's error code in the response.
+func (p fetchedPartition) code() int16 {
+	if p.unstable {
+		return kerr.UnstableOffsetCommit.Code
+	}
+	return 0
 }
 
 // fetchedValues maps a fetched partition to the response fields: offset -1,
@@ -306,13 +338,14 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 			for _, t := range rg.Topics {
 				topics = append(topics, fetchTopic{topic: t.Topic, partitions: t.Partitions})
 			}
-			for _, ft := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil) {
+			for _, ft := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable) {
 				rt := kmsg.NewOffsetFetchResponseGroupTopic()
 				rt.Topic = ft.topic
 				for _, fp := range ft.parts {
 					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					rp.Partition = fp.partition
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.values()
+					rp.ErrorCode = fp.code()
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				gr.Topics = append(gr.Topics, rt)
@@ -343,13 +376,14 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	for _, t := range req.Topics {
 		topics = append(topics, fetchTopic{topic: t.Topic, partitions: t.Partitions})
 	}
-	for _, ft := range c.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2) {
+	for _, ft := range c.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2, req.Version >= 7 && req.RequireStable) {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = ft.topic
 		for _, fp := range ft.parts {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
 			rp.Partition = fp.partition
 			rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.values()
+			rp.ErrorCode = fp.code()
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -425,9 +459,12 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		for pi, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
+			_, committed := g.offsets[t.Topic][p.Partition]
 			if blocked {
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-			} else if _, ok := g.offsets[t.Topic][p.Partition]; ok {
+			} else if committed || g.hasPendingTxnOffset(t.Topic, p.Partition) {
+				// The tombstone also ends pending transactional offsets
+				// of the partition (Kafka's OffsetMetadataManager).
 				kvs = append(kvs, keyValue{key: offsetKey(g.id, t.Topic, p.Partition)})
 				targets = append(targets, target{ti, pi, t.Topic, p.Partition})
 			}
@@ -448,6 +485,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	}
 	for _, t := range targets {
 		deleteOffset(g.offsets, t.topic, t.partition)
+		g.dropPendingTxnOffset(t.topic, t.partition)
 	}
 	return resp
 }
@@ -508,6 +546,14 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 			kvs = append(kvs, keyValue{key: offsetKey(id, t, p)})
 		}
 	}
+	// Partitions with only pending transactional offsets get a tombstone
+	// too, ending those offsets, as Kafka's deleteAllOffsets does.
+	pendingOnly := g.pendingTxnPartitions()
+	for _, t := range slices.Sorted(maps.Keys(pendingOnly)) {
+		for _, p := range pendingOnly[t] {
+			kvs = append(kvs, keyValue{key: offsetKey(id, t, p)})
+		}
+	}
 	kvs = append(kvs, keyValue{key: groupKey(id)})
 	if !c.persist(ctx, g, c.now().UnixMilli(), kvs, "group deletion not persisted") {
 		g.state = stateEmpty
@@ -519,6 +565,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	for _, p := range g.pending {
 		c.removePending(g, p)
 	}
+	c.forgetTxnOffsets(g)
 	if c.groups[id] == g {
 		delete(c.groups, id)
 	}

@@ -45,6 +45,9 @@ type offsetsPartition struct {
 	gen uint64
 	// cancel stops the scan of the load in flight; nil when none.
 	cancel context.CancelFunc
+	// producers are the transactional producers that wrote here (txn.go);
+	// reset by every load and unload.
+	producers map[int64]*txnProducer
 }
 
 // stopLoad cancels the scan of the load in flight, if any.
@@ -106,6 +109,7 @@ func (c *Coordinator) UnloadPartition(p int32) {
 	ps.gen++
 	was := ps.status
 	ps.status = partitionUnloaded
+	ps.producers = nil
 	n := c.dropPartition(p)
 	if was != partitionUnloaded {
 		c.logger.Info("offsets partition unloaded", "partition", p, "groups", n)
@@ -167,6 +171,7 @@ func (c *Coordinator) startLoad(ctx context.Context, p int32) (uint64, context.C
 	ps.stopLoad()
 	ps.gen++
 	ps.status = partitionLoading
+	ps.producers = nil
 	if n := c.dropPartition(p); n > 0 {
 		c.logger.Info("offsets partition reloading", "partition", p, "dropped", n)
 	}
@@ -210,6 +215,30 @@ func (c *Coordinator) runLoad(ctx context.Context, p int32, gen uint64) error {
 		g.offsets = offs
 		c.groups[id] = g
 		installed++
+	}
+	// Transactions still open at the end of the log keep their offsets
+	// pending until their markers arrive (CompleteTxn).
+	for pid, seq := range st.producers {
+		tp := c.producer(p, pid)
+		tp.epoch, tp.nextSeq = seq.epoch, seq.nextSeq
+	}
+	for pid, groups := range st.pending {
+		for id, pend := range groups {
+			if c.Partition(id) != p {
+				continue
+			}
+			g := c.groups[id]
+			if g == nil {
+				g = newGroup(id)
+				c.groups[id] = g
+				installed++
+			}
+			if g.txnOffsets == nil {
+				g.txnOffsets = make(map[int64]txnOffsets)
+			}
+			g.txnOffsets[pid] = pend
+			c.producer(p, pid).groups[id] = struct{}{}
+		}
 	}
 	ps.status = partitionLoaded
 	c.logger.Info("offsets partition loaded", "partition", p, "groups", installed,

@@ -60,12 +60,26 @@ type keyValue struct{ key, value []byte }
 // loadState accumulates the replay of __consumer_offsets.
 type loadState struct {
 	offsets map[string]map[string]map[int32]offsetEntry // group -> topic -> partition
-	records int
-	skipped int
+	// pending are offsets of transactions whose marker has not been seen
+	// yet: producer id -> group -> offsets.
+	pending map[int64]map[string]txnOffsets
+	// producers is where each transactional producer's sequence stands.
+	producers map[int64]producerSeq
+	records   int
+	skipped   int
+}
+
+type producerSeq struct {
+	epoch   int16
+	nextSeq int32
 }
 
 func newLoadState() *loadState {
-	return &loadState{offsets: make(map[string]map[string]map[int32]offsetEntry)}
+	return &loadState{
+		offsets:   make(map[string]map[string]map[int32]offsetEntry),
+		pending:   make(map[int64]map[string]txnOffsets),
+		producers: make(map[int64]producerSeq),
+	}
 }
 
 func (st *loadState) applyBatch(partition int32, b []byte) error {
@@ -73,25 +87,65 @@ func (st *loadState) applyBatch(partition int32, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode batch of partition %d: %w", partition, err)
 	}
-	if h.IsControl() {
-		return nil // transaction markers carry no offsets
-	}
 	recs, err := batch.Records(b)
 	if err != nil {
 		return fmt.Errorf("decode batch of partition %d: %w", partition, err)
 	}
+	if h.IsControl() {
+		st.applyMarker(h, recs)
+		return nil
+	}
+	if h.ProducerID >= 0 && h.NumRecords > 0 {
+		if cur, ok := st.producers[h.ProducerID]; !ok || h.ProducerEpoch >= cur.epoch {
+			st.producers[h.ProducerID] = producerSeq{epoch: h.ProducerEpoch, nextSeq: h.BaseSequence + h.LastOffsetDelta + 1}
+		}
+	}
+	txnPID := int64(-1)
+	if h.IsTransactional() {
+		txnPID = h.ProducerID
+	}
 	for _, r := range recs {
 		st.records++
-		if !st.apply(r.Key, r.Value) {
+		if !st.apply(r.Key, r.Value, h.BaseOffset, txnPID) {
 			st.skipped++
 		}
 	}
 	return nil
 }
 
-// apply replays one record; false means it was not understood and skipped.
-// An empty value is a tombstone.
-func (st *loadState) apply(key, value []byte) bool {
+// applyMarker ends a transaction on replay as GroupMetadataManager does: a
+// COMMIT applies the producer's pending offsets (where no later regular
+// commit exists), an ABORT drops them.
+func (st *loadState) applyMarker(h batch.Header, recs []batch.Record) {
+	if len(recs) != 1 || len(recs[0].Key) < 4 {
+		return
+	}
+	var k kmsg.ControlRecordKey
+	if err := k.ReadFrom(recs[0].Key); err != nil || (k.Type != 0 && k.Type != 1) {
+		return // not a transaction marker
+	}
+	groups := st.pending[h.ProducerID]
+	delete(st.pending, h.ProducerID)
+	if k.Type != 1 {
+		return
+	}
+	for id, pend := range groups {
+		g := st.offsets[id]
+		if g == nil {
+			g = make(map[string]map[int32]offsetEntry)
+			st.offsets[id] = g
+		}
+		applyTxnOffsets(g, pend)
+		if len(g) == 0 {
+			delete(st.offsets, id)
+		}
+	}
+}
+
+// apply replays one record written at batchOffset, by transactional
+// producer txnPID (-1: not transactional); false means it was not understood
+// and skipped. An empty value is a tombstone.
+func (st *loadState) apply(key, value []byte, batchOffset, txnPID int64) bool {
 	if len(key) < 2 {
 		return false
 	}
@@ -102,7 +156,16 @@ func (st *loadState) apply(key, value []byte) bool {
 			return false
 		}
 		if len(value) == 0 {
+			if txnPID >= 0 {
+				st.deletePending(txnPID, k.Group, k.Topic, k.Partition)
+				return true
+			}
 			st.deleteOffset(k.Group, k.Topic, k.Partition)
+			// A regular tombstone also ends the partition's pending
+			// transactional offsets, as in Kafka.
+			for pid := range st.pending {
+				st.deletePending(pid, k.Group, k.Topic, k.Partition)
+			}
 			return true
 		}
 		var v kmsg.OffsetCommitValue
@@ -113,12 +176,18 @@ func (st *loadState) apply(key, value []byte) bool {
 		if v.Version < 3 {
 			epoch = -1
 		}
-		st.setOffset(k.Group, k.Topic, k.Partition, offsetEntry{
-			offset:      v.Offset,
-			leaderEpoch: epoch,
-			metadata:    v.Metadata,
-			commitMs:    v.CommitTimestamp,
-		})
+		e := offsetEntry{
+			offset:       v.Offset,
+			leaderEpoch:  epoch,
+			metadata:     v.Metadata,
+			commitMs:     v.CommitTimestamp,
+			recordOffset: batchOffset,
+		}
+		if txnPID >= 0 {
+			st.setPending(txnPID, k.Group, k.Topic, k.Partition, e)
+			return true
+		}
+		st.setOffset(k.Group, k.Topic, k.Partition, e)
 		return true
 	case 2:
 		var k kmsg.GroupMetadataKey
@@ -129,6 +198,9 @@ func (st *loadState) apply(key, value []byte) bool {
 		// ends the group, offsets included.
 		if len(value) == 0 {
 			delete(st.offsets, k.Group)
+			for _, groups := range st.pending {
+				delete(groups, k.Group)
+			}
 		}
 		return true
 	}
@@ -142,6 +214,31 @@ func (st *loadState) setOffset(group, topic string, partition int32, e offsetEnt
 		st.offsets[group] = g
 	}
 	setOffset(g, topic, partition, e)
+}
+
+func (st *loadState) setPending(pid int64, group, topic string, partition int32, e offsetEntry) {
+	groups := st.pending[pid]
+	if groups == nil {
+		groups = make(map[string]txnOffsets)
+		st.pending[pid] = groups
+	}
+	pend := groups[group]
+	if pend == nil {
+		pend = make(txnOffsets)
+		groups[group] = pend
+	}
+	setOffset(pend, topic, partition, e)
+}
+
+func (st *loadState) deletePending(pid int64, group, topic string, partition int32) {
+	groups := st.pending[pid]
+	if groups == nil || groups[group] == nil {
+		return
+	}
+	deleteOffset(groups[group], topic, partition)
+	if len(groups[group]) == 0 {
+		delete(groups, group)
+	}
 }
 
 func (st *loadState) deleteOffset(group, topic string, partition int32) {

@@ -44,6 +44,11 @@ type offsetEntry struct {
 	leaderEpoch int32
 	metadata    string
 	commitMs    int64
+	// recordOffset is the log offset of the batch holding the commit's
+	// record. When a transaction commits, its offsets replace a
+	// partition's committed one only if written after it, as Kafka does:
+	// a regular commit made while the transaction was open wins.
+	recordOffset int64
 }
 
 // group is one consumer group. All fields are guarded by Coordinator.mu,
@@ -77,6 +82,9 @@ type group struct {
 	nextSeq uint64 // join order, to pick the leader
 
 	offsets map[string]map[int32]offsetEntry
+	// txnOffsets are offsets of open transactions by producer id, pending
+	// until its marker (txn.go).
+	txnOffsets map[int64]txnOffsets
 
 	// unloaded is set when the group's partition was unloaded (or reloaded)
 	// and g was dropped: a request still holding g answers NOT_COORDINATOR.
