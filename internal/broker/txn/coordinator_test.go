@@ -104,7 +104,7 @@ func (f *fakeMarkers) got() []Marker {
 
 type clock struct{ ms atomic.Int64 }
 
-func (c *clock) now() time.Time        { return time.UnixMilli(c.ms.Load()) }
+func (c *clock) now() time.Time      { return time.UnixMilli(c.ms.Load()) }
 func (c *clock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
 type fixture struct {

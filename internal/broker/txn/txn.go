@@ -146,7 +146,7 @@ type Config struct {
 	OffsetsPartition func(group string) int32
 	// Owns is the broker's live view of whether it leads the id's partition;
 	// nil: loaded partitions decide alone.
-	Owns func(partition int32) bool
+	Owns   func(partition int32) bool
 	Logger *slog.Logger
 	// Now is the clock of transaction times; nil means time.Now.
 	Now func() time.Time
