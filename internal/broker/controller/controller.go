@@ -28,6 +28,14 @@ import (
 // OffsetsTopic is the internal topic holding consumer group offsets.
 const OffsetsTopic = "__consumer_offsets"
 
+// TransactionStateTopic is the internal topic holding the transaction
+// coordinator's state (Kafka's __transaction_state).
+const TransactionStateTopic = "__transaction_state"
+
+// isInternal reports whether name is an internal topic the broker creates on
+// first use.
+func isInternal(name string) bool { return name == OffsetsTopic || name == TransactionStateTopic }
+
 // Error is a refusal with the Kafka error code and a message for the client.
 type Error struct {
 	Code    *kerr.Error
@@ -79,6 +87,9 @@ type Options struct {
 	DefaultPartitions      int32
 	DefaultReplication     int16 // replication factor for -1; 0 means 1
 	OffsetsTopicPartitions int32
+	// TransactionStatePartitions is the partition count of
+	// __transaction_state (transaction.state.log.num.partitions); 0: 50.
+	TransactionStatePartitions int32
 	Limits                 Limits
 	Logger                 *slog.Logger
 	// Applied, if set, runs after each committed change, before the call
@@ -185,8 +196,8 @@ type CreateTopic struct {
 // CreateTopic validates a topic and creates it, with every partition's
 // replicas, leader and ISR, as one raft command.
 func (c *Controller) CreateTopic(ctx context.Context, req CreateTopic) (*state.Topic, error) {
-	if req.Name == OffsetsTopic {
-		return nil, errorf(kerr.InvalidRequest, "%s is an internal topic; the broker creates it on first use", OffsetsTopic)
+	if isInternal(req.Name) {
+		return nil, errorf(kerr.InvalidRequest, "%s is an internal topic; the broker creates it on first use", req.Name)
 	}
 	return c.create(ctx, req, false)
 }
@@ -243,14 +254,16 @@ func (c *Controller) create(ctx context.Context, req CreateTopic, internal bool)
 		if n == -1 {
 			n = int(c.opts.DefaultPartitions)
 			if internal {
-				n = int(c.opts.OffsetsTopicPartitions)
+				n = int(c.internalPartitions(req.Name))
 			}
 		}
 		if rf == -1 {
 			rf = max(1, int(c.opts.DefaultReplication))
 			if internal {
-				// Group offsets must survive the loss of the coordinator's
-				// broker, like Kafka's offsets.topic.replication.factor.
+				// Group offsets and transaction state must survive the loss
+				// of the coordinator's broker, like Kafka's
+				// offsets.topic.replication.factor and
+				// transaction.state.log.replication.factor.
 				rf = min(3, len(live))
 			}
 		}
@@ -320,16 +333,16 @@ func randomStart() int {
 // does not exist (auto-creation and the internal offsets topic). An offsets
 // topic from before compaction is made compacted (upgradeOffsetsTopic).
 func (c *Controller) EnsureTopic(ctx context.Context, name string) (*state.Topic, error) {
-	internal := name == OffsetsTopic
+	internal := isInternal(name)
 	if t, ok := c.meta.State().Topics[name]; ok {
-		if internal {
+		if name == OffsetsTopic {
 			t = c.upgradeOffsetsTopic(ctx, t)
 		}
 		return t, nil
 	}
 	req := CreateTopic{Name: name, Partitions: -1, ReplicationFactor: -1}
 	if internal {
-		req.Configs = offsetsTopicConfigs()
+		req.Configs = offsetsTopicConfigs() // the same for __transaction_state
 	}
 	t, err := c.create(ctx, req, internal)
 	if err != nil && Code(err) == kerr.TopicAlreadyExists {

@@ -47,7 +47,7 @@ func (c *Controller) TopicPartitions(req CreateTopic, internal bool) int64 {
 	case len(req.Assignment) > 0:
 		return int64(len(req.Assignment))
 	case req.Partitions == -1 && internal:
-		return int64(c.opts.OffsetsTopicPartitions)
+		return int64(c.internalPartitions(req.Name))
 	case req.Partitions == -1:
 		return int64(c.opts.DefaultPartitions)
 	default:

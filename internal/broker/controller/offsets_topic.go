@@ -56,3 +56,15 @@ func (c *Controller) upgradeOffsetsTopic(ctx context.Context, t *state.Topic) *s
 	}
 	return cur
 }
+
+// internalPartitions is the partition count an internal topic is created
+// with.
+func (c *Controller) internalPartitions(name string) int32 {
+	if name == TransactionStateTopic {
+		if c.opts.TransactionStatePartitions > 0 {
+			return c.opts.TransactionStatePartitions
+		}
+		return 50
+	}
+	return c.opts.OffsetsTopicPartitions
+}
