@@ -90,8 +90,8 @@ type Options struct {
 	// TransactionStatePartitions is the partition count of
 	// __transaction_state (transaction.state.log.num.partitions); 0: 50.
 	TransactionStatePartitions int32
-	Limits                 Limits
-	Logger                 *slog.Logger
+	Limits                     Limits
+	Logger                     *slog.Logger
 	// Applied, if set, runs after each committed change, before the call
 	// returns: the node reconciles its replicas there, so the receiving
 	// node serves a new topic (or has dropped a deleted one) at once.
