@@ -61,6 +61,7 @@ type Node struct {
 	replicas   *replica.Manager
 	controller *controller.Controller
 	groups     *group.Coordinator
+	inter      interbrokerClients // requests to other brokers (interbroker_wiring.go)
 	kafka      *kafka.Server    // the primary listener's (kafka_listeners.go); also serves replica connections
 	listeners  []*kafkaListener // every Kafka listener, bound by bindListeners
 	kafkaTLS   *tlsreload.Reloader
@@ -313,6 +314,7 @@ func (n *Node) startMetadata(ctx context.Context) (err error) {
 // Nothing is served until startLoops.
 func (n *Node) startServices() (err error) {
 	cfg, logger := n.cfg, n.logger
+	n.newInterbroker()
 	n.controller = controller.New(controller.Options{
 		NodeID:                 cfg.NodeID,
 		Defaults:               cfg.topicDefaults(),
@@ -349,6 +351,8 @@ func (n *Node) startServices() (err error) {
 		Replicas:               n.replicas,
 		Controller:             n.controller,
 		Groups:                 n.groups,
+		TxnVerifier:            n.txnVerifier(),
+		OnTxnMarker:            n.onTxnMarker,
 		Logger:                 logger,
 	})
 	if n.metrics, err = newNodeMetrics(); err != nil {
@@ -606,6 +610,9 @@ func (n *Node) close(ctx context.Context) error {
 	// joins with COORDINATOR_NOT_AVAILABLE, so clients move on.
 	n.backend.Stop()
 	n.groups.Close()
+	// Requests to peers in flight fail now (markers are retried by the
+	// next coordinator, produces by their clients).
+	n.closeInterbroker()
 	var errs []error
 	if err := n.shutdownKafka(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop kafka listeners: %w", err))
@@ -642,6 +649,7 @@ func (n *Node) abort() {
 	if n.groups != nil {
 		n.groups.Close()
 	}
+	n.closeInterbroker()
 	if n.raft != nil {
 		_ = n.raft.Close()
 	}
