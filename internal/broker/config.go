@@ -205,6 +205,15 @@ type Config struct {
 	GroupMinSessionTimeout     time.Duration
 	GroupMaxSessionTimeout     time.Duration
 
+	// The transaction coordinator: partitions of __transaction_state
+	// (transaction.state.log.num.partitions), the largest
+	// transaction.timeout.ms a producer may ask for
+	// (transaction.max.timeout.ms) and how long an idle transactional id is
+	// kept (transactional.id.expiration.ms).
+	TransactionStatePartitions int32
+	TransactionMaxTimeout      time.Duration
+	TransactionalIDExpiration  time.Duration
+
 	Logger *slog.Logger
 	// testCommands are metadata commands the product does not have, added
 	// only by tests (export_test.go) to build states it never creates.
@@ -276,6 +285,9 @@ func DefaultConfig() Config {
 		GroupInitialRebalanceDelay: 3 * time.Second,
 		GroupMinSessionTimeout:     6 * time.Second,
 		GroupMaxSessionTimeout:     30 * time.Minute,
+		TransactionStatePartitions: 50,
+		TransactionMaxTimeout:      15 * time.Minute,
+		TransactionalIDExpiration:  7 * 24 * time.Hour,
 	}
 }
 
@@ -354,6 +366,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("default-partitions: must be >= 1, got %d", c.DefaultPartitions)
 	case c.OffsetsTopicPartitions < 1:
 		return fmt.Errorf("offsets-topic-partitions: must be >= 1, got %d", c.OffsetsTopicPartitions)
+	case c.TransactionStatePartitions < 1:
+		return fmt.Errorf("transaction-state-partitions: must be >= 1, got %d", c.TransactionStatePartitions)
+	case c.TransactionMaxTimeout < time.Millisecond:
+		return fmt.Errorf("transaction-max-timeout: must be >= 1ms, got %s", c.TransactionMaxTimeout)
+	case c.TransactionalIDExpiration < time.Millisecond:
+		return fmt.Errorf("transactional-id-expiration: must be >= 1ms, got %s", c.TransactionalIDExpiration)
 	case c.MaxMessageBytes < 1:
 		return fmt.Errorf("max-message-bytes: must be >= 1, got %d", c.MaxMessageBytes)
 	case c.SegmentBytes < topicconfig.MinSegmentBytes || c.SegmentBytes > topicconfig.MaxSegmentBytes:
@@ -464,6 +482,9 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("quota.window.num", c.QuotaWindowNum, d.QuotaWindowNum),
 		entry("quota.window.size.seconds", c.QuotaWindowSize.Seconds(), d.QuotaWindowSize.Seconds()),
 		entry("offsets.topic.num.partitions", c.OffsetsTopicPartitions, d.OffsetsTopicPartitions),
+		entry("transaction.state.log.num.partitions", c.TransactionStatePartitions, d.TransactionStatePartitions),
+		entry("transaction.max.timeout.ms", c.TransactionMaxTimeout.Milliseconds(), d.TransactionMaxTimeout.Milliseconds()),
+		entry("transactional.id.expiration.ms", c.TransactionalIDExpiration.Milliseconds(), d.TransactionalIDExpiration.Milliseconds()),
 		entry("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), d.GroupInitialRebalanceDelay.Milliseconds()),
 		entry("group.min.session.timeout.ms", c.GroupMinSessionTimeout.Milliseconds(), d.GroupMinSessionTimeout.Milliseconds()),
 		entry("group.max.session.timeout.ms", c.GroupMaxSessionTimeout.Milliseconds(), d.GroupMaxSessionTimeout.Milliseconds()),

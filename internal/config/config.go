@@ -246,6 +246,12 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.GroupMinSessionTimeout }},
 		{name: "group-max-session-timeout", usage: "largest session timeout a group member may ask for",
 			field: func(s *settings) any { return &s.cfg.GroupMaxSessionTimeout }},
+		{name: "transaction-state-partitions", usage: "partitions of __transaction_state (Kafka's transaction.state.log.num.partitions)",
+			field: func(s *settings) any { return &s.cfg.TransactionStatePartitions }},
+		{name: "transaction-max-timeout", usage: "largest transaction.timeout.ms a transactional producer may ask for (Kafka's transaction.max.timeout.ms)",
+			field: func(s *settings) any { return &s.cfg.TransactionMaxTimeout }},
+		{name: "transactional-id-expiration", usage: "forget a transactional id idle this long (Kafka's transactional.id.expiration.ms)",
+			field: func(s *settings) any { return &s.cfg.TransactionalIDExpiration }},
 	}
 }
 

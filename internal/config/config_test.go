@@ -182,6 +182,9 @@ func everyKey() (values map[string]string, want broker.Config) {
 		"group-initial-rebalance-delay":           "0s",
 		"group-min-session-timeout":               "1s",
 		"group-max-session-timeout":               "10m",
+		"transaction-state-partitions":            "3",
+		"transaction-max-timeout":                 "5m",
+		"transactional-id-expiration":             "48h",
 	}
 	want = broker.Config{
 		NodeID:    7,
@@ -266,6 +269,9 @@ func everyKey() (values map[string]string, want broker.Config) {
 		GroupInitialRebalanceDelay:    0,
 		GroupMinSessionTimeout:        time.Second,
 		GroupMaxSessionTimeout:        10 * time.Minute,
+		TransactionStatePartitions:    3,
+		TransactionMaxTimeout:         5 * time.Minute,
+		TransactionalIDExpiration:     48 * time.Hour,
 	}
 	return values, want
 }
