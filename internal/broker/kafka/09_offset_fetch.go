@@ -3,7 +3,10 @@ package kafka
 // OffsetFetch, versions 0-8.
 //
 // Returns committed offsets (group.Coordinator.OffsetFetch); v8 batches
-// groups.
+// groups. RequireStable (v7+, KIP-447): a partition with an offset pending
+// in an open transaction answers UNSTABLE_OFFSET_COMMIT (offset -1), so a
+// consumer does not start from an offset its transaction may still change;
+// without it the last committed offset.
 
 import (
 	"context"

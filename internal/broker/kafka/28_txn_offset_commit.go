@@ -2,13 +2,34 @@ package kafka
 
 // TxnOffsetCommit, versions 0-3.
 //
-// Refused: every partition (or the request) gets INVALID_PRODUCER_ID_MAPPING,
-// since transactions are not supported (transactions.go).
+// Commits a group's offsets as part of a producer's transaction
+// (group.Coordinator.TxnOffsetCommit): they stay pending until the
+// transaction's marker lands on the group's partition of
+// __consumer_offsets. Checks in Kafka's order: WRITE on the transactional
+// id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group
+// (GROUP_AUTHORIZATION_FAILED), READ on each topic
+// (TOPIC_AUTHORIZATION_FAILED) and the topic's existence
+// (UNKNOWN_TOPIC_OR_PARTITION). Then, as Kafka's transaction verification
+// does (KIP-890 part 1), the transaction coordinator must confirm that the
+// producer added the group's offsets partition to its ongoing transaction
+// (AddOffsetsToTxn): a request naming a producer, epoch or transaction it
+// does not own gets the coordinator's answer (INVALID_TXN_STATE,
+// PRODUCER_FENCED, ...) and writes nothing. Without a verifier
+// (Backend.TxnVerifier nil) every partition is refused INVALID_TXN_STATE.
+// v3 (KIP-447) carries the member id, generation and group instance id,
+// checked like a regular commit's.
+//
+// v4+ (TRANSACTION_ABORTABLE, KIP-890 part 2's implicit add) are not served.
 
 import (
 	"context"
+	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/chronik-dev/chronik/internal/broker/controller"
 )
 
 // txnOffsetCommitAPI declares TxnOffsetCommit (key 28): its served versions and handler.
@@ -17,19 +38,86 @@ func (b *Backend) txnOffsetCommitAPI() served {
 }
 
 func (b *Backend) handleTxnOffsetCommit(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
-	req := kreq.(*kmsg.TxnOffsetCommitRequest)
-	resp := respond[*kmsg.TxnOffsetCommitResponse](req)
-	refusal := b.txnRefusal(c, req.TransactionalID)
-	for _, rt := range req.Topics {
-		st := kmsg.NewTxnOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.ErrorCode = refusal
-			st.Partitions = append(st.Partitions, sp)
+	return done(b.txnOffsetCommit(ctx, c, kreq.(*kmsg.TxnOffsetCommitRequest)))
+}
+
+func (b *Backend) txnOffsetCommit(ctx context.Context, c *Conn, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	refuseAll := func(code int16) *kmsg.TxnOffsetCommitResponse {
+		resp := respond[*kmsg.TxnOffsetCommitResponse](req)
+		for _, rt := range req.Topics {
+			resp.Topics = append(resp.Topics, txnOffsetCommitRefusal(rt, code))
 		}
-		resp.Topics = append(resp.Topics, st)
+		return resp
 	}
-	return done(resp)
+	switch {
+	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		return refuseAll(kerr.TransactionalIDAuthorizationFailed.Code)
+	case !b.authorize(c, acl.OpRead, acl.ResourceGroup, req.Group):
+		return refuseAll(kerr.GroupAuthorizationFailed.Code)
+	}
+	allowed, refused := splitTopics(b, c, acl.OpRead, req.Topics, func(rt kmsg.TxnOffsetCommitRequestTopic) string { return rt.Topic })
+	var refusals []kmsg.TxnOffsetCommitResponseTopic
+	for _, rt := range refused {
+		refusals = append(refusals, txnOffsetCommitRefusal(rt, kerr.TopicAuthorizationFailed.Code))
+	}
+	st := b.Meta.State()
+	known := allowed[:0:0]
+	for _, rt := range allowed {
+		if _, ok := st.Topics[rt.Topic]; !ok {
+			refusals = append(refusals, txnOffsetCommitRefusal(rt, kerr.UnknownTopicOrPartition.Code))
+			continue
+		}
+		known = append(known, rt)
+	}
+	resp := respond[*kmsg.TxnOffsetCommitResponse](req)
+	if len(known) > 0 {
+		if code := b.verifyTxnOffsets(ctx, req); code != 0 {
+			for _, rt := range known {
+				resp.Topics = append(resp.Topics, txnOffsetCommitRefusal(rt, code))
+			}
+		} else {
+			part := *req
+			part.Topics = known
+			resp = withVersion(req, b.Groups.TxnOffsetCommit(ctx, &part))
+		}
+	}
+	resp.Topics = append(resp.Topics, refusals...)
+	return resp
+}
+
+// verifyTxnOffsets asks the transaction coordinator whether the producer
+// added the group's partition of __consumer_offsets to its transaction.
+func (b *Backend) verifyTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) int16 {
+	if b.TxnVerifier == nil {
+		return kerr.InvalidTxnState.Code
+	}
+	err := b.TxnVerifier.VerifyTxnPartition(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
+		controller.OffsetsTopic, b.Groups.Partition(req.Group))
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		// The coordinator could not be asked: retriable for the client.
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	switch ke {
+	case kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
+		// The transaction coordinator's own availability; to the client
+		// of the group coordinator it means "retry".
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return ke.Code
+}
+
+// txnOffsetCommitRefusal answers every partition of rt with code.
+func txnOffsetCommitRefusal(rt kmsg.TxnOffsetCommitRequestTopic, code int16) kmsg.TxnOffsetCommitResponseTopic {
+	st := kmsg.NewTxnOffsetCommitResponseTopic()
+	st.Topic = rt.Topic
+	for _, rp := range rt.Partitions {
+		sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+		sp.Partition, sp.ErrorCode = rp.Partition, code
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
 }
