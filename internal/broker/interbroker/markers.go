@@ -94,6 +94,12 @@ func (w *MarkerWriter) WriteMarkers(ctx context.Context, markers []txn.Marker) [
 				mu.Lock()
 				defer mu.Unlock()
 				for j, i := range idx {
+					var ke *kerr.Error
+					if ctx.Err() != nil && errs[i] != nil && results[j] != nil && !errors.As(results[j], &ke) {
+						// Cut by ctx: the previous answer says more.
+						retry = append(retry, i)
+						continue
+					}
 					errs[i] = results[j]
 					if results[j] != nil && retriable(results[j]) {
 						retry = append(retry, i)
