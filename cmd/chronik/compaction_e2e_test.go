@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -572,4 +574,82 @@ func TestCompactionFollowerCatchesUpAcrossGaps(t *testing.T) {
 		}
 	}
 	c.sameLogs(compactTopic)
+}
+
+// TestCompactionMovedPartitionCopiesCleanedLog: a cleaned compacted
+// partition is moved to another broker (AlterPartitionReassignments, from
+// [1] to [2]); the new replica copies the leader's cleaned log, gaps and
+// all, from offset 0, then cleans its own copy, and serves every key's
+// latest value at the acknowledged offsets throughout.
+func TestCompactionMovedPartitionCopiesCleanedLog(t *testing.T) {
+	c := startProcCluster(t, cleanerFlags()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = compactTopic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Replicas = []int32{1}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	for k, v := range compactedConfigs() {
+		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+		cfg.Name, cfg.Value = k, v
+		rt.Configs = append(rt.Configs, cfg)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp, err := req.RequestWith(ctx, c.client())
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("create %s on [1]: %v", compactTopic, err)
+	}
+	c.waitFullISR(10*time.Second, compactTopic)
+	cl := c.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	a := newAcked()
+	for round := 0; round < 3; round++ {
+		produceRound(t, cl, compactTopic, round, 2000, a)
+	}
+	cleanEnd := activeBase(t, c.Procs[0].DataDir, compactTopic)
+	setTopicConfig(t, c.KafkaAddrs(), compactTopic, "min.compaction.lag.ms", "0")
+	waitCleaned(t, c.Procs[0].Admin, compactTopic, cleanEnd, 90*time.Second)
+
+	adm := kadm.NewClient(cl)
+	var move kadm.AlterPartitionAssignmentsReq
+	move.Assign(compactTopic, 0, []int32{2})
+	mresp, err := adm.AlterPartitionAssignments(ctx, move)
+	if err == nil {
+		err = mresp[compactTopic][0].Err
+	}
+	if err != nil {
+		t.Fatalf("move %s-0 to [2]: %v", compactTopic, err)
+	}
+	testharness.Eventually(t, 60*time.Second, "the move done", func() bool {
+		l, err := c.layout(compactTopic)
+		if err != nil {
+			return false
+		}
+		pd := l[compactTopic][0]
+		return pd.Leader == 2 && slices.Equal(pd.Replicas, []int32{2}) && slices.Equal(pd.ISR, []int32{2})
+	})
+	recs, err := readAll(t, c.KafkaAddrs(), compactTopic, a.end)
+	if err == nil {
+		err = a.check(recs)
+	}
+	if err != nil {
+		t.Fatalf("read from the new replica: %v", err)
+	}
+	if n := countBelow(recs, cleanEnd); n > compactKeys {
+		t.Fatalf("the new replica holds %d records below the cleaned point %d, not its leader's cleaned log", n, cleanEnd)
+	}
+	st := waitCleaned(t, c.Procs[1].Admin, compactTopic, activeBase(t, c.Procs[1].DataDir, compactTopic), 90*time.Second)
+	recs, err = readAll(t, c.KafkaAddrs(), compactTopic, a.end)
+	if err == nil {
+		err = a.check(recs)
+	}
+	if err != nil {
+		t.Fatalf("read after the new replica's own clean: %v", err)
+	}
+	t.Logf("node 2 copied %d records of %d and cleaned its copy to %d", len(recs), a.end, st.FirstDirtyOffset)
 }
