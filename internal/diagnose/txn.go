@@ -18,11 +18,11 @@ import (
 // the maximum transaction timeout, holding the partition's LSO.
 const CodeHangingTransaction = "HANGING_TRANSACTION"
 
-// txnMaxTimeoutSeconds is the longest --transaction-max-timeout any
+// TxnMaxTimeoutSeconds is the longest --transaction-max-timeout any
 // answering node reports (the coordinator of the transaction may be any of
 // them; the longest never calls a live transaction hanging), or Kafka's
 // default when none reports one.
-func txnMaxTimeoutSeconds(v api.ClusterView) float64 {
+func TxnMaxTimeoutSeconds(v api.ClusterView) float64 {
 	out := 0.0
 	for _, n := range v.Nodes {
 		if n.Reachable() && n.Node != nil && n.Node.Transactions != nil {
@@ -43,13 +43,20 @@ func TxnAbortCommand(topic string, partition int32, firstOffset int64) string {
 	return fmt.Sprintf("chronik txn abort --topic %s --partition %d --start-offset %d", topic, partition, firstOffset)
 }
 
+// TxnHanging reports whether open transaction t is hanging: older than the
+// maximum transaction timeout with the partition's last stable offset lso
+// not past its first offset.
+func TxnHanging(t api.OngoingTransaction, lso int64, maxTimeoutSeconds float64) bool {
+	return t.AgeSeconds > maxTimeoutSeconds && lso <= t.FirstOffset
+}
+
 // ruleHangingTransaction: on the leader's answer for a partition, every
 // ongoing transaction older than the maximum transaction timeout whose
 // first offset holds the last stable offset (the LSO has not passed it).
 // Only the leader's view counts: it alone writes markers, and a follower's
 // copy of a transaction ends when the leader's marker reaches it.
 func ruleHangingTransaction(in diagInput) []api.Finding {
-	maxTimeout := txnMaxTimeoutSeconds(in.view)
+	maxTimeout := TxnMaxTimeoutSeconds(in.view)
 	var out []api.Finding
 	for _, r := range in.rows {
 		if r.LastStableOffset == nil || r.HighWatermark < 0 {
@@ -57,7 +64,7 @@ func ruleHangingTransaction(in diagInput) []api.Finding {
 		}
 		lso := *r.LastStableOffset
 		for _, t := range r.OngoingTransactions {
-			if t.AgeSeconds <= maxTimeout || lso > t.FirstOffset {
+			if !TxnHanging(t, lso, maxTimeout) {
 				continue
 			}
 			name := tpName(r.Topic, r.Partition)

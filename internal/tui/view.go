@@ -519,6 +519,7 @@ func (m *Model) detailBody(w, h int) []string {
 		}
 		out = append(out, fmt.Sprintf("HW %d  LEO %d  %s", r.HighWatermark, r.LogEndOffset, wait))
 	}
+	out = append(out, m.txnLines(r)...)
 	out = append(out, m.cleanerLines(r)...)
 
 	t := table{cols: []column{
