@@ -16,9 +16,6 @@ import (
 // others over the cluster listener (transaction markers to partition
 // leaders, transaction verifications to coordinators).
 
-// transactionStateTopic is the transaction coordinator's topic.
-const transactionStateTopic = "__transaction_state"
-
 // interbrokerClients are the node's inter-broker clients: markers wait for
 // replication and get a connection of their own, so a verification (which
 // a producer's first transactional batch waits for) never queues behind one.
@@ -58,7 +55,7 @@ func (n *Node) txnMarkerWriter() txn.MarkerWriter {
 // txnVerifier asks transaction coordinators about partitions of a
 // producer's transaction (KIP-890 part 1).
 func (n *Node) txnVerifier() *interbroker.Verifier {
-	return &interbroker.Verifier{Client: n.inter.verify, Meta: n.raft, Topic: transactionStateTopic, PartitionFor: txn.PartitionFor}
+	return &interbroker.Verifier{Client: n.inter.verify, Meta: n.raft, Topic: controller.TransactionStateTopic, PartitionFor: txn.PartitionFor}
 }
 
 // onTxnMarker tells the group coordinator about a marker committed on a

@@ -24,10 +24,12 @@ type Metadata interface {
 	Changed() <-chan struct{}
 }
 
-// DefaultAttemptTimeout bounds one WriteTxnMarkers request (Kafka's
-// request.timeout.ms): a leader answers once its followers have the
-// markers, which a healthy ISR does in milliseconds.
-const DefaultAttemptTimeout = 30 * time.Second
+// DefaultAttemptTimeout bounds one WriteTxnMarkers request: a leader
+// answers once its followers have the markers, which a healthy ISR does in
+// milliseconds, and answers REQUEST_TIMED_OUT after Kafka's
+// request.timeout.ms (30 s); the margin lets that answer arrive rather than
+// cut the connection.
+const DefaultAttemptTimeout = 40 * time.Second
 
 // MarkerWriter is txn.MarkerWriter over WriteTxnMarkers (v1): markers are
 // grouped by their partition's leader in this node's metadata, one request
