@@ -44,10 +44,10 @@ type Partition struct {
 	// appendMu orders appends with the producer-state checks they depend on.
 	appendMu  sync.Mutex
 	producers map[int64]*producerState
-	// txn is the transaction state (txn.go), under appendMu; its aborted
-	// index also under abortedMu, which fetches take alone.
-	txn       txnState
-	abortedMu sync.RWMutex
+	// txn is the transaction state (txn.go), under appendMu; what fetches
+	// read of it also under txnMu, which they take alone.
+	txn   txnState
+	txnMu sync.RWMutex
 	// firstUnstable is the first offset of the oldest transaction open
 	// here (noTxn when none): the last stable offset stops there.
 	firstUnstable atomic.Int64
@@ -122,8 +122,7 @@ func openPartition(dir, topic string, index int32, cfg topicconfig.Config, flush
 	}
 	p.cfg.Store(&cfg)
 	p.role.Store(&Role{Self: -1})
-	p.txn.reset()
-	p.firstUnstable.Store(noTxn)
+	p.resetTxn()
 	if e, ok := l.LatestEpoch(); ok {
 		p.leaderEpoch.Store(e)
 	}
@@ -163,10 +162,7 @@ func logConfig(c topicconfig.Config) partlog.Config {
 // state work across restarts and truncations. It starts from empty state.
 func (p *Partition) rebuildProducers() error {
 	p.producers = map[int64]*producerState{}
-	p.abortedMu.Lock()
-	p.txn.reset()
-	p.abortedMu.Unlock()
-	p.firstUnstable.Store(noTxn)
+	p.resetTxn()
 	return p.log.ScanBatches(p.log.LogStartOffset(), func(h batch.Header, b []byte) error {
 		if err := p.applyTxn(h, b, time.UnixMilli(h.MaxTimestamp)); err != nil {
 			// A marker we cannot decode ends nothing; refusing to open the
@@ -320,10 +316,7 @@ func (p *Partition) StartAt(offset int64) error {
 		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	p.producers = map[int64]*producerState{}
-	p.abortedMu.Lock()
-	p.txn.reset()
-	p.abortedMu.Unlock()
-	p.firstUnstable.Store(noTxn)
+	p.resetTxn()
 	p.hw.reset(offset)
 	return nil
 }
@@ -405,7 +398,15 @@ func (p *Partition) IsLeader() bool { return p.role.Load().Leader }
 // A claimed max timestamp that disagrees with the records is corrected (as
 // Kafka does) so time lookups can answer from batch headers.
 // Errors are Kafka errors (kerr) to answer the producer with.
+// Transactional batches are refused (INVALID_TXN_STATE): they go through
+// AppendTxn.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
+	return p.AppendTxn(context.Background(), records, TxnProduce{})
+}
+
+// AppendTxn is Append for a produce that may carry a transactional batch
+// (txn_append.go says how it is checked).
+func (p *Partition) AppendTxn(ctx context.Context, records []byte, tp TxnProduce) (AppendResult, error) {
 	if !p.role.Load().Leader {
 		return AppendResult{}, kerr.NotLeaderForPartition
 	}
@@ -425,12 +426,14 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 			Message: fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", len(b), cfg.MaxMessageBytes)})
 	}
 	v, err := batch.ValidateFor(b, cfg.MaxMessageBytes)
-	switch {
-	case err != nil:
+	if err != nil {
 		return AppendResult{}, p.reject(err)
-	case v.IsTransactional() || v.IsControl():
-		// Transactions are not supported; their APIs are not advertised.
-		return AppendResult{}, kerr.InvalidTxnState
+	}
+	if err := checkTxnBatch(v.Header, tp); err != nil {
+		if _, ok := err.(*RejectedError); ok {
+			return AppendResult{}, p.reject(err)
+		}
+		return AppendResult{}, err
 	}
 	if err := checkKeys(v, cfg); err != nil {
 		return AppendResult{}, p.reject(err)
@@ -443,19 +446,26 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	if h.IsTransactional() {
+		if err := p.verifyTxnLocked(ctx, h, tp); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	role := p.role.Load()
 	if !role.Leader {
 		return AppendResult{}, kerr.NotLeaderForPartition
 	}
-	var ps *producerState
 	if h.ProducerID >= 0 {
-		ps = p.producers[h.ProducerID]
+		ps := p.producers[h.ProducerID]
 		dup, err := ps.check(h)
 		if err != nil {
 			return AppendResult{}, err
 		}
 		if dup != nil {
 			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LeaderEpoch: role.LeaderEpoch, Duplicate: true}, nil
+		}
+		if err := ps.checkTxn(h); err != nil {
+			return AppendResult{}, err
 		}
 	}
 	res, err := p.log.Append(b, role.LeaderEpoch)
@@ -466,12 +476,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		}
 		return AppendResult{}, kerr.KafkaStorageError
 	}
-	if h.ProducerID >= 0 {
-		if ps == nil {
-			ps = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = ps
-		}
-		ps.record(h, res.BaseOffset, res.LastOffset)
+	h.BaseOffset = res.BaseOffset
+	if err := p.applyTxn(h, b, time.Now()); err != nil {
+		// Only control batches are decoded, and producers may not send them.
+		p.logger.Error("record producer state", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
 	if p.flush != partlog.FlushAlways {
 		// Without per-write fsync the batch counts as appended once written.

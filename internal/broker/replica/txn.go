@@ -13,6 +13,7 @@ package replica
 // kmsg.EndTxnMarker).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,11 +64,18 @@ type TxnVerifier interface {
 const noTxn = math.MaxInt64
 
 // txnState is the partition's transaction bookkeeping beside the producers
-// map; everything but aborted (guarded by abortedMu as well, for fetches) is
-// guarded by appendMu.
+// map, guarded by appendMu; aborted and unreplicated (read by fetches) are
+// changed under txnMu as well.
 type txnState struct {
 	// ongoing are the producers with a transaction open here.
 	ongoing map[int64]*producerState
+	// unreplicated are transactions whose marker is appended but may not
+	// be committed yet, in marker order: they hold the last stable offset
+	// at their first offset until the high watermark passes their marker,
+	// as Kafka's unreplicatedTxns, so a marker a new leader may lack never
+	// exposes the transaction's records. Entries the high watermark passed
+	// are dropped at the next marker.
+	unreplicated []AbortedTxn
 	// aborted is the aborted-transactions index in marker (LastOffset) order.
 	aborted []AbortedTxn
 	// maxSpan is the largest LastOffset-FirstOffset in aborted: an entry
@@ -78,14 +86,74 @@ type txnState struct {
 
 func (t *txnState) reset() {
 	t.ongoing = map[int64]*producerState{}
+	t.unreplicated = nil
 	t.aborted = nil
 	t.maxSpan = 0
 }
 
+// resetTxn empties the transaction state (a rebuild or a restart at an
+// offset follows). p.appendMu is held.
+func (p *Partition) resetTxn() {
+	p.txnMu.Lock()
+	p.txn.reset()
+	p.firstUnstable.Store(noTxn)
+	p.txnMu.Unlock()
+}
+
 // LastStableOffset is min(high watermark, first offset of the oldest
-// transaction still open here): read_committed consumers read below it.
+// transaction still open here or whose marker is not committed yet):
+// read_committed consumers read below it. It moves up only when the high
+// watermark does, so a fetch waiting on the high watermark sees it move.
 func (p *Partition) LastStableOffset() int64 {
-	return min(p.HighWatermark(), p.firstUnstable.Load())
+	return p.lsoAt(p.HighWatermark())
+}
+
+func (p *Partition) lsoAt(hw int64) int64 {
+	p.txnMu.RLock()
+	first := p.firstUnstable.Load()
+	for _, u := range p.txn.unreplicated {
+		if u.LastOffset >= hw {
+			first = min(first, u.FirstOffset)
+		}
+	}
+	p.txnMu.RUnlock()
+	return min(hw, first)
+}
+
+// ReadCommitted serves a read_committed fetch: whole batches from offset
+// that end below the last stable offset, the high watermark and last
+// stable offset it used, and the aborted transactions overlapping what it
+// returns (the consumer drops their records).
+func (p *Partition) ReadCommitted(offset int64, maxBytes int, minOne bool) (records []byte, hw, lso int64, aborted []AbortedTxn, err error) {
+	hw = p.HighWatermark()
+	lso = p.lsoAt(hw)
+	records, err = p.readUpTo(offset, maxBytes, lso, minOne)
+	if err != nil || len(records) == 0 {
+		return nil, hw, lso, nil, err
+	}
+	end, err := batchesEnd(records)
+	if err != nil {
+		p.logger.Error("read returned unparsable batches", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
+		return nil, hw, lso, nil, kerr.KafkaStorageError
+	}
+	return records, hw, lso, p.AbortedTxns(offset, end), nil
+}
+
+// batchesEnd is the offset after the last batch of b.
+func batchesEnd(b []byte) (int64, error) {
+	end := int64(-1)
+	for len(b) > 0 {
+		h, err := batch.ParseHeader(b)
+		if err != nil {
+			return 0, err
+		}
+		if h.Size() > len(b) {
+			return 0, batch.ErrTruncated
+		}
+		end = h.LastOffset() + 1
+		b = b[h.Size():]
+	}
+	return end, nil
 }
 
 // OngoingTxns are the transactions open on this replica, oldest first.
@@ -97,7 +165,7 @@ func (p *Partition) OngoingTxns() []OngoingTxn {
 			FirstOffset: s.txnFirst, LastOffset: s.txnLast, Started: s.txnStarted})
 	}
 	p.appendMu.Unlock()
-	slices.SortFunc(out, func(a, b OngoingTxn) int { return int(min(max(a.FirstOffset-b.FirstOffset, -1), 1)) })
+	slices.SortFunc(out, func(a, b OngoingTxn) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
 	return out
 }
 
@@ -105,8 +173,8 @@ func (p *Partition) OngoingTxns() []OngoingTxn {
 // whose first offset is below to and whose ABORT marker is at or after from,
 // in marker order, as Kafka's fetch collects them.
 func (p *Partition) AbortedTxns(from, to int64) []AbortedTxn {
-	p.abortedMu.RLock()
-	defer p.abortedMu.RUnlock()
+	p.txnMu.RLock()
+	defer p.txnMu.RUnlock()
 	ab := p.txn.aborted
 	i := sort.Search(len(ab), func(i int) bool { return ab[i].LastOffset >= from })
 	var out []AbortedTxn
@@ -123,7 +191,8 @@ func (p *Partition) AbortedTxns(from, to int64) []AbortedTxn {
 }
 
 // recomputeFirstUnstable refreshes firstUnstable after the set of open
-// transactions changed. p.appendMu is held.
+// transactions changed. p.appendMu is held, and p.txnMu when a
+// transaction ended (LastStableOffset reads both together).
 func (p *Partition) recomputeFirstUnstable() {
 	first := int64(noTxn)
 	for _, s := range p.txn.ongoing {
@@ -214,23 +283,27 @@ func (p *Partition) applyTxn(h batch.Header, b []byte, now time.Time) error {
 	if s.txnFirst == noTxn {
 		return nil // a marker for an empty transaction changes no offsets
 	}
+	done := AbortedTxn{ProducerID: h.ProducerID, FirstOffset: s.txnFirst, LastOffset: h.BaseOffset}
+	hw := p.hw.get()
+	p.txnMu.Lock()
+	p.txn.unreplicated = slices.DeleteFunc(p.txn.unreplicated, func(u AbortedTxn) bool { return u.LastOffset < hw })
+	p.txn.unreplicated = append(p.txn.unreplicated, done)
 	if !m.Commit {
-		p.abortedMu.Lock()
-		p.txn.aborted = append(p.txn.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: s.txnFirst, LastOffset: h.BaseOffset})
-		p.txn.maxSpan = max(p.txn.maxSpan, h.BaseOffset-s.txnFirst)
-		p.abortedMu.Unlock()
+		p.txn.aborted = append(p.txn.aborted, done)
+		p.txn.maxSpan = max(p.txn.maxSpan, done.LastOffset-done.FirstOffset)
 	}
 	s.txnFirst, s.txnLast, s.txnStarted = noTxn, noTxn, time.Time{}
 	delete(p.txn.ongoing, h.ProducerID)
 	p.recomputeFirstUnstable()
+	p.txnMu.Unlock()
 	return nil
 }
 
 // trimAborted drops aborted-index entries wholly below the log start.
 func (p *Partition) trimAborted() {
 	start := p.log.LogStartOffset()
-	p.abortedMu.Lock()
-	defer p.abortedMu.Unlock()
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
 	i := sort.Search(len(p.txn.aborted), func(i int) bool { return p.txn.aborted[i].LastOffset >= start })
 	if i > 0 {
 		p.txn.aborted = slices.Delete(p.txn.aborted, 0, i)
@@ -262,28 +335,41 @@ func (p *Partition) checkMarker(m TxnMarker) error {
 // without a transaction open here is written too, as Kafka does: it ends
 // nothing and moves no offsets, and it records the epochs for fencing.
 func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) error {
+	_, err := p.WriteTxnMarkerAt(ctx, m)
+	return err
+}
+
+// WriteTxnMarkerAt is WriteTxnMarker that also says at which offset the
+// marker was written (the group coordinator applies transactional offsets
+// in that order).
+func (p *Partition) WriteTxnMarkerAt(ctx context.Context, m TxnMarker) (int64, error) {
 	if m.ProducerID < 0 || m.ProducerEpoch < 0 {
-		return kerr.InvalidProducerIDMapping
+		return -1, kerr.InvalidProducerIDMapping
+	}
+	// Markers are written with acks=all, so min.insync.replicas holds
+	// for them as for any acks=all produce (the coordinator retries).
+	if err := p.CheckProduce(-1); err != nil {
+		return -1, err
 	}
 	b := buildMarker(m, time.Now())
 	p.appendMu.Lock()
 	role := p.role.Load()
 	if !role.Leader {
 		p.appendMu.Unlock()
-		return kerr.NotLeaderForPartition
+		return -1, kerr.NotLeaderForPartition
 	}
 	if err := p.checkMarker(m); err != nil {
 		p.appendMu.Unlock()
-		return err
+		return -1, err
 	}
 	res, err := p.log.Append(b, role.LeaderEpoch)
 	if err != nil {
 		p.appendMu.Unlock()
 		p.logger.Error("append transaction marker failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		if errors.Is(err, partlog.ErrClosed) {
-			return kerr.NotLeaderForPartition
+			return -1, kerr.NotLeaderForPartition
 		}
-		return kerr.KafkaStorageError
+		return -1, kerr.KafkaStorageError
 	}
 	h, err := batch.ParseHeader(b)
 	if err == nil {
@@ -299,5 +385,44 @@ func (p *Partition) WriteTxnMarker(ctx context.Context, m TxnMarker) error {
 		p.recomputeHW()
 	}
 	p.appendMu.Unlock()
-	return p.WaitCommitted(ctx, res.LastOffset+1, role.LeaderEpoch)
+	if err := p.WaitCommitted(ctx, res.LastOffset+1, role.LeaderEpoch); err != nil {
+		return -1, err
+	}
+	return res.BaseOffset, nil
+}
+
+// ProducerInfo is what this replica knows of one producer
+// (DescribeProducers).
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	// LastSequence is the sequence of its last batch's last record, -1
+	// when none is remembered (none yet, or a marker bumped its epoch).
+	LastSequence  int32
+	LastTimestamp int64
+	// CoordinatorEpoch is that of its last marker, -1 for none.
+	CoordinatorEpoch int32
+	// TxnStartOffset is the first offset of its transaction open here, -1
+	// for none.
+	TxnStartOffset int64
+}
+
+// Producers are the producers this replica keeps state for, by id.
+func (p *Partition) Producers() []ProducerInfo {
+	p.appendMu.Lock()
+	out := make([]ProducerInfo, 0, len(p.producers))
+	for id, s := range p.producers {
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: s.epoch, LastSequence: -1,
+			LastTimestamp: s.lastTimestamp, CoordinatorEpoch: s.coordEpoch, TxnStartOffset: -1}
+		if n := len(s.batches); n > 0 {
+			pi.LastSequence = s.batches[n-1].lastSeq
+		}
+		if s.txnFirst != noTxn {
+			pi.TxnStartOffset = s.txnFirst
+		}
+		out = append(out, pi)
+	}
+	p.appendMu.Unlock()
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
 }
