@@ -34,6 +34,13 @@ type OffsetsLog interface {
 	// is committed (durable), with the offset the log gave the batch. An
 	// error means the write may not have happened.
 	Append(ctx context.Context, partition int32, batch []byte) (baseOffset int64, err error)
+	// AppendTxn is Append for a TxnOffsetCommit's transactional batch of
+	// transactional id txnID. Like any transactional produce, the
+	// partition first asks the transaction coordinator whether the
+	// producer added it to its ongoing transaction (KIP-890 part 1), so
+	// offsets of a transaction that ended or never included the group are
+	// never written. Errors carry the Kafka error (kerr) when there is one.
+	AppendTxn(ctx context.Context, partition int32, txnID string, batch []byte) (baseOffset int64, err error)
 	// Scan calls fn with every batch of the partition, oldest first.
 	Scan(ctx context.Context, partition int32, fn func(batch []byte) error) error
 }

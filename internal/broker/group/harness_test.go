@@ -38,6 +38,9 @@ type memLog struct {
 	// scanIgnoresCtx makes Scan read on after its ctx ends, like a scan
 	// that had already read everything when it was cancelled.
 	scanIgnoresCtx bool
+	// verify, when set, answers AppendTxn's question to the transaction
+	// coordinator; an error refuses the batch.
+	verify func(txnID string, b []byte) error
 }
 
 func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
@@ -61,6 +64,18 @@ func (l *memLog) Append(ctx context.Context, partition int32, b []byte) (int64, 
 	}
 	l.appends++
 	return l.appendLocked(partition, b), nil
+}
+
+func (l *memLog) AppendTxn(ctx context.Context, partition int32, txnID string, b []byte) (int64, error) {
+	l.mu.Lock()
+	verify := l.verify
+	l.mu.Unlock()
+	if verify != nil {
+		if err := verify(txnID, b); err != nil {
+			return -1, fmt.Errorf("append to partition %d: %w", partition, err)
+		}
+	}
+	return l.Append(ctx, partition, b)
 }
 
 // appendLocked stores a copy of b at the partition's end offset, which it

@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
@@ -187,8 +188,17 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	b := buildBatch(nowMs, kvs)
 	batch.SetProducer(b, req.ProducerID, req.ProducerEpoch, seq, true, false)
 	tp.writes++
-	base, ok := c.appendBatch(ctx, g, b, "transactional offset commit not persisted")
+	g.writing = true
+	c.mu.Unlock()
+	base, err := c.log.AppendTxn(ctx, part, req.TransactionalID, b)
+	c.mu.Lock()
+	g.writing = false
 	tp.writes--
+	ok := err == nil
+	if !ok {
+		c.logger.Info("transactional offset commit not persisted", "group", g.id,
+			"transactional_id", req.TransactionalID, "producer_id", req.ProducerID, "epoch", req.ProducerEpoch, "err", err)
+	}
 	markers := tp.markers
 	if tp.writes == 0 {
 		tp.markers = nil
@@ -208,7 +218,7 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	}
 	switch {
 	case !ok:
-		return fail(kerr.CoordinatorNotAvailable.Code)
+		return fail(txnAppendError(err))
 	case g.unloaded:
 		return fail(kerr.NotCoordinator.Code)
 	}
@@ -234,6 +244,28 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		}
 	}
 	return resp
+}
+
+// txnAppendError is the answer to a TxnOffsetCommit whose batch was not
+// written, mapped as Kafka's GroupMetadataManager maps append errors: the
+// producer's own errors (fenced, epochs, sequences, a transaction the
+// coordinator does not know) as they are, a lost leadership as
+// NOT_COORDINATOR, anything else as the retriable COORDINATOR_NOT_AVAILABLE.
+func txnAppendError(err error) int16 {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	switch ke {
+	case kerr.InvalidTxnState, kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.InvalidProducerIDMapping,
+		kerr.OutOfOrderSequenceNumber, kerr.TransactionalIDAuthorizationFailed, kerr.TransactionCoordinatorFenced:
+		return ke.Code
+	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge:
+		return kerr.InvalidCommitOffsetSize.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
 }
 
 // checkTxnCommit is Kafka's validateOffsetCommit for a transactional

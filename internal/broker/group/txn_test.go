@@ -461,3 +461,48 @@ func TestTxnOffsetsMarkerDuringWrite(t *testing.T) {
 		})
 	}
 }
+
+// A batch the partition refuses (the transaction coordinator says the
+// producer's transaction does not include the group, or fenced it) writes
+// nothing and answers the producer with the coordinator's error.
+func TestTxnOffsetCommitRefusedByLog(t *testing.T) {
+	log := newMemLog()
+	c := newLoaded(t, log, testConfig(t))
+	g := simple("g")
+	for _, tc := range []struct {
+		err  error
+		want int16
+	}{
+		{kerr.InvalidTxnState, kerr.InvalidTxnState.Code},
+		{kerr.ProducerFenced, kerr.ProducerFenced.Code},
+		{kerr.NotLeaderForPartition, kerr.NotCoordinator.Code},
+		{kerr.NotEnoughReplicas, kerr.CoordinatorNotAvailable.Code},
+		{errDiskFull, kerr.CoordinatorNotAvailable.Code},
+	} {
+		var asked string
+		log.mu.Lock()
+		log.verify = func(txnID string, b []byte) error {
+			asked = txnID
+			return tc.err
+		}
+		log.mu.Unlock()
+		wantCode(t, tc.err.Error(), txnCommit(t, c, g, 4, 0, map[string]map[int32]int64{"t": {0: 1}}), tc.want)
+		if asked != "tx" {
+			t.Fatalf("the log was asked for transactional id %q", asked)
+		}
+	}
+	if n := len(log.records(t, c.Partition("g"))); n != 0 {
+		t.Fatalf("%d records written", n)
+	}
+	if code, ids := listGroups(t, c); code != 0 || len(ids) != 0 {
+		t.Fatalf("refused commits left groups %v", ids)
+	}
+	// Accepted, the producer's sequence starts at 0: refusals used none.
+	log.mu.Lock()
+	log.verify = nil
+	log.mu.Unlock()
+	wantCode(t, "accepted", txnCommit(t, c, g, 4, 0, map[string]map[int32]int64{"t": {0: 1}}), 0)
+	if got := seqsOf(t, log, c.Partition("g"), 4); got != "0/0" {
+		t.Fatalf("sequences %q", got)
+	}
+}
