@@ -14,6 +14,9 @@ import (
 type offsetsLog struct {
 	replicas   *replica.Manager
 	controller *controller.Controller
+	// verifier asks transaction coordinators about TxnOffsetCommit
+	// batches (AppendTxn); nil refuses them (INVALID_TXN_STATE).
+	verifier replica.TxnVerifier
 }
 
 func (o *offsetsLog) partition(ctx context.Context, p int32, create bool) (*replica.Partition, error) {
@@ -28,6 +31,17 @@ func (o *offsetsLog) partition(ctx context.Context, p int32, create bool) (*repl
 // Append writes the batch and returns once it is committed, with its base
 // offset.
 func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) (int64, error) {
+	return o.append(ctx, partition, b, replica.TxnProduce{})
+}
+
+// AppendTxn writes a TxnOffsetCommit's transactional batch; the replica
+// verifies it with the transaction coordinator as any transactional
+// produce.
+func (o *offsetsLog) AppendTxn(ctx context.Context, partition int32, txnID string, b []byte) (int64, error) {
+	return o.append(ctx, partition, b, replica.TxnProduce{TransactionalID: txnID, Verifier: o.verifier})
+}
+
+func (o *offsetsLog) append(ctx context.Context, partition int32, b []byte, tp replica.TxnProduce) (int64, error) {
 	p, err := o.partition(ctx, partition, true)
 	if err != nil {
 		return -1, err
@@ -38,7 +52,7 @@ func (o *offsetsLog) Append(ctx context.Context, partition int32, b []byte) (int
 	if !p.IsLeader() {
 		return -1, fmt.Errorf("%s-%d is not led by this node", controller.OffsetsTopic, partition)
 	}
-	res, err := p.Append(b)
+	res, err := p.AppendTxn(ctx, b, tp)
 	if err != nil {
 		return -1, fmt.Errorf("append to %s-%d: %w", controller.OffsetsTopic, partition, err)
 	}

@@ -9,27 +9,24 @@ package kafka
 // id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group
 // (GROUP_AUTHORIZATION_FAILED), READ on each topic
 // (TOPIC_AUTHORIZATION_FAILED) and the topic's existence
-// (UNKNOWN_TOPIC_OR_PARTITION). Then, as Kafka's transaction verification
-// does (KIP-890 part 1), the transaction coordinator must confirm that the
-// producer added the group's offsets partition to its ongoing transaction
-// (AddOffsetsToTxn): a request naming a producer, epoch or transaction it
-// does not own gets the coordinator's answer (INVALID_TXN_STATE,
-// PRODUCER_FENCED, ...) and writes nothing. Without a verifier
-// (Backend.TxnVerifier nil) every partition is refused INVALID_TXN_STATE.
-// v3 (KIP-447) carries the member id, generation and group instance id,
-// checked like a regular commit's.
+// (UNKNOWN_TOPIC_OR_PARTITION). The offsets are written to the group's
+// partition of __consumer_offsets as the producer's transactional batch,
+// which that partition verifies with the transaction coordinator like any
+// transactional produce (KIP-890 part 1; the broker's offsetsLog.AppendTxn):
+// a request naming a producer, epoch or transaction that did not add the
+// group (AddOffsetsToTxn) gets the coordinator's answer (INVALID_TXN_STATE,
+// PRODUCER_FENCED, ...) and writes nothing. v3 (KIP-447) carries the member
+// id, generation and group instance id, checked like a regular commit's.
 //
 // v4+ (TRANSACTION_ABORTABLE, KIP-890 part 2's implicit add) are not served.
 
 import (
 	"context"
-	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
-	"github.com/chronik-dev/chronik/internal/broker/controller"
 )
 
 // txnOffsetCommitAPI declares TxnOffsetCommit (key 28): its served versions and handler.
@@ -71,43 +68,12 @@ func (b *Backend) txnOffsetCommit(ctx context.Context, c *Conn, req *kmsg.TxnOff
 	}
 	resp := respond[*kmsg.TxnOffsetCommitResponse](req)
 	if len(known) > 0 {
-		if code := b.verifyTxnOffsets(ctx, req); code != 0 {
-			for _, rt := range known {
-				resp.Topics = append(resp.Topics, txnOffsetCommitRefusal(rt, code))
-			}
-		} else {
-			part := *req
-			part.Topics = known
-			resp = withVersion(req, b.Groups.TxnOffsetCommit(ctx, &part))
-		}
+		part := *req
+		part.Topics = known
+		resp = withVersion(req, b.Groups.TxnOffsetCommit(ctx, &part))
 	}
 	resp.Topics = append(resp.Topics, refusals...)
 	return resp
-}
-
-// verifyTxnOffsets asks the transaction coordinator whether the producer
-// added the group's partition of __consumer_offsets to its transaction.
-func (b *Backend) verifyTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) int16 {
-	if b.TxnVerifier == nil {
-		return kerr.InvalidTxnState.Code
-	}
-	err := b.TxnVerifier.VerifyTxnPartition(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
-		controller.OffsetsTopic, b.Groups.Partition(req.Group))
-	if err == nil {
-		return 0
-	}
-	var ke *kerr.Error
-	if !errors.As(err, &ke) {
-		// The coordinator could not be asked: retriable for the client.
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	switch ke {
-	case kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
-		// The transaction coordinator's own availability; to the client
-		// of the group coordinator it means "retry".
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	return ke.Code
 }
 
 // txnOffsetCommitRefusal answers every partition of rt with code.
