@@ -32,7 +32,6 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/quota"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
-	"github.com/chronik-dev/chronik/internal/broker/txn"
 	"github.com/chronik-dev/chronik/internal/tlsreload"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -62,10 +61,9 @@ type Node struct {
 	replicas   *replica.Manager
 	controller *controller.Controller
 	groups     *group.Coordinator
-	txns       *txn.Coordinator   // the transaction coordinator (txn_wiring.go)
 	inter      interbrokerClients // requests to other brokers (interbroker_wiring.go)
-	kafka      *kafka.Server      // the primary listener's (kafka_listeners.go); also serves replica connections
-	listeners  []*kafkaListener   // every Kafka listener, bound by bindListeners
+	kafka      *kafka.Server    // the primary listener's (kafka_listeners.go); also serves replica connections
+	listeners  []*kafkaListener // every Kafka listener, bound by bindListeners
 	kafkaTLS   *tlsreload.Reloader
 	adminTLS   *tlsreload.Reloader
 	backend    *kafka.Backend
@@ -335,7 +333,6 @@ func (n *Node) startServices() (err error) {
 		Logger:                logger,
 		Owns:                  n.coordinates,
 	}, &offsetsLog{replicas: n.replicas, controller: n.controller, verifier: n.txnVerifier()})
-	n.txns = n.newTxnCoordinator()
 	authorizer, err := cfg.newAuthorizer()
 	if err != nil {
 		return err
@@ -354,7 +351,6 @@ func (n *Node) startServices() (err error) {
 		Replicas:               n.replicas,
 		Controller:             n.controller,
 		Groups:                 n.groups,
-		Txn:                    n.txns,
 		TxnVerifier:            n.txnVerifier(),
 		OnTxnMarker:            n.onTxnMarker,
 		Logger:                 logger,
@@ -614,7 +610,6 @@ func (n *Node) close(ctx context.Context) error {
 	// joins with COORDINATOR_NOT_AVAILABLE, so clients move on.
 	n.backend.Stop()
 	n.groups.Close()
-	n.txns.Close() // before the clients its marker writes use
 	// Requests to peers in flight fail now (markers are retried by the
 	// next coordinator, produces by their clients).
 	n.closeInterbroker()
@@ -653,9 +648,6 @@ func (n *Node) abort() {
 	_ = n.shutdownKafka(ctx) // closes the bound listeners too
 	if n.groups != nil {
 		n.groups.Close()
-	}
-	if n.txns != nil {
-		n.txns.Close()
 	}
 	n.closeInterbroker()
 	if n.raft != nil {
