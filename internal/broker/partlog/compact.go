@@ -58,6 +58,9 @@ type cleanPlan struct {
 	cfg             Config
 	now             time.Time
 	segCount        int
+	// filterer keeps its codecs and buffers across the pass's batches
+	// (setting up a zstd encoder per batch cost more than compressing it).
+	filterer *batch.Filterer
 }
 
 // Compact runs one cleaning pass (see the top of this file). Only one pass
@@ -77,6 +80,8 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactResult, 
 	if err != nil {
 		return CompactResult{}, fmt.Errorf("compact: %w", err)
 	}
+	p.filterer = new(batch.Filterer)
+	defer p.filterer.Close()
 	res := CompactResult{FirstDirty: p.firstDirty, End: p.firstDirty, SegmentsBefore: p.segCount, SegmentsAfter: p.segCount}
 	if !p.cfg.Cleanup.Compacts() {
 		return res, fmt.Errorf("compact: cleanup policy of %s does not compact", l.dir)
@@ -342,7 +347,7 @@ func (l *Log) buildOffsetMap(ctx context.Context, p *cleanPlan, opts CompactOpti
 				return false, nil
 			}
 			if !h.IsControl() && !h.IsTransactional() && h.NumRecords > 0 {
-				_, _, _, err := batch.FilterFor(b, p.cfg.MaxMessageBytes, func(r batch.Record) bool {
+				_, _, _, err := p.filterer.FilterFor(b, p.cfg.MaxMessageBytes, func(r batch.Record) bool {
 					if full || r.Offset < from || r.Offset >= stop || r.Key == nil {
 						return true
 					}
@@ -490,7 +495,7 @@ func (l *Log) cleanGroup(ctx context.Context, p *cleanPlan, g [2]int, mapped int
 		srcBytes += p.sizes[g[0]+k]
 		dropTombstones := p.now.Sub(mt) > time.Duration(p.cfg.DeleteRetentionMs)*time.Millisecond
 		err := l.eachBatch(ctx, p, s, s.base, opts, res, func(h batch.Header, b []byte) (bool, error) {
-			kept, n, t, err := filterForClean(h, b, p.cfg.MaxMessageBytes, mapped, opts.Map, pids, dropTombstones)
+			kept, n, t, err := filterForClean(p.filterer, h, b, p.cfg.MaxMessageBytes, mapped, opts.Map, pids, dropTombstones)
 			if err != nil {
 				return false, err
 			}
@@ -556,7 +561,7 @@ func (l *Log) cleanGroup(ctx context.Context, p *cleanPlan, g [2]int, mapped int
 // records without key, transactional and control batches, and what lies
 // at or past mapped, untouched. A batch that loses every record vanishes,
 // unless it is its producer's last, which keeps its header (EmptyBatch).
-func filterForClean(h batch.Header, b []byte, maxMessageBytes int32, mapped int64, m *OffsetMap, pids map[int64]int64, dropTombstones bool) (kept []byte, removed, tombs int64, err error) {
+func filterForClean(f *batch.Filterer, h batch.Header, b []byte, maxMessageBytes int32, mapped int64, m *OffsetMap, pids map[int64]int64, dropTombstones bool) (kept []byte, removed, tombs int64, err error) {
 	if h.IsControl() || h.IsTransactional() || h.BaseOffset >= mapped {
 		return b, 0, 0, nil
 	}
@@ -567,7 +572,7 @@ func filterForClean(h batch.Header, b []byte, maxMessageBytes int32, mapped int6
 		}
 		return nil, 0, 0, nil
 	}
-	out, _, n, err := batch.FilterFor(b, maxMessageBytes, func(r batch.Record) bool {
+	out, _, n, err := f.FilterFor(b, maxMessageBytes, func(r batch.Record) bool {
 		if r.Offset >= mapped || r.Key == nil {
 			return true
 		}
