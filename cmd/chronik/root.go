@@ -156,6 +156,7 @@ localhost:9092:
 		NewCmdUser(f),
 		NewCmdACL(f),
 		NewCmdQuota(f),
+		NewCmdTxn(f),
 		NewCmdPartition(f),
 		NewCmdISR(f),
 		NewCmdCluster(f),

@@ -110,7 +110,7 @@ func (m *nodeMetrics) register(cs ...prometheus.Collector) error {
 // the fsync histogram the partition logs fill; call it once the node's
 // raft, controller and replicas exist.
 func (m *nodeMetrics) registerNode(n *Node) error {
-	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n), newCleanerCollector(n), n.fsyncSeconds},
+	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n), newCleanerCollector(n), newTxnCollector(n), n.fsyncSeconds},
 		n.fileMetrics()...)...)
 }
 

@@ -36,32 +36,53 @@ type TxnNodeInfo struct {
 const DefaultTxnMaxTimeoutSeconds = 900.0
 
 // AbortTransactionRequest is the body of POST /v1/transactions/abort: write
-// an ABORT marker for the producer's open transaction on one partition (like
-// kafka-transactions.sh abort). It is sent to the partition's leader, which
-// alone writes markers; the producer epoch and coordinator epoch are the
-// ones `chronik txn find-hanging` reports (a marker with an older producer
-// epoch than the partition knows is refused).
+// an ABORT marker for a producer's open transaction on one partition, like
+// kafka-transactions.sh abort. It goes to the partition's leader, which
+// alone writes markers (another node answers not_leader). Two forms:
+//
+//   - StartOffset: the transaction open on the partition from that offset
+//     (`chronik doctor`'s HANGING_TRANSACTION names it); the leader takes
+//     its producer id and epoch, and the coordinator epoch of that
+//     producer's last marker on the partition (0 when none);
+//   - ProducerID, ProducerEpoch and CoordinatorEpoch, all three, as
+//     DescribeProducers reports them.
+//
+// A producer epoch older than the partition knows is refused
+// (INVALID_PRODUCER_EPOCH), and so is a coordinator epoch older than the
+// producer's last marker's (TRANSACTION_COORDINATOR_FENCED).
 type AbortTransactionRequest struct {
 	Topic            string `json:"topic"`
 	Partition        int32  `json:"partition"`
-	ProducerID       int64  `json:"producer_id"`
-	ProducerEpoch    int16  `json:"producer_epoch"`
-	CoordinatorEpoch int32  `json:"coordinator_epoch"`
+	StartOffset      *int64 `json:"start_offset,omitempty"`
+	ProducerID       *int64 `json:"producer_id,omitempty"`
+	ProducerEpoch    *int16 `json:"producer_epoch,omitempty"`
+	CoordinatorEpoch *int32 `json:"coordinator_epoch,omitempty"`
 }
 
-// Validate checks what the server can check without the partition.
+// Validate checks what the server can check without the partition: one of
+// the two forms, no negative numbers.
 func (r AbortTransactionRequest) Validate() error {
+	producer := r.ProducerID != nil || r.ProducerEpoch != nil || r.CoordinatorEpoch != nil
 	switch {
 	case r.Topic == "":
 		return fmt.Errorf("topic is required")
 	case r.Partition < 0:
 		return fmt.Errorf("partition must be 0 or more, not %d", r.Partition)
-	case r.ProducerID < 0:
-		return fmt.Errorf("producer_id must be 0 or more, not %d", r.ProducerID)
-	case r.ProducerEpoch < 0:
-		return fmt.Errorf("producer_epoch must be 0 or more, not %d", r.ProducerEpoch)
-	case r.CoordinatorEpoch < 0:
-		return fmt.Errorf("coordinator_epoch must be 0 or more, not %d", r.CoordinatorEpoch)
+	case r.StartOffset != nil && producer:
+		return fmt.Errorf("give either start_offset or producer_id, producer_epoch and coordinator_epoch, not both")
+	case r.StartOffset != nil:
+		if *r.StartOffset < 0 {
+			return fmt.Errorf("start_offset must be 0 or more, not %d", *r.StartOffset)
+		}
+		return nil
+	case r.ProducerID == nil || r.ProducerEpoch == nil || r.CoordinatorEpoch == nil:
+		return fmt.Errorf("give start_offset, or all of producer_id, producer_epoch and coordinator_epoch")
+	case *r.ProducerID < 0:
+		return fmt.Errorf("producer_id must be 0 or more, not %d", *r.ProducerID)
+	case *r.ProducerEpoch < 0:
+		return fmt.Errorf("producer_epoch must be 0 or more, not %d", *r.ProducerEpoch)
+	case *r.CoordinatorEpoch < 0:
+		return fmt.Errorf("coordinator_epoch must be 0 or more, not %d", *r.CoordinatorEpoch)
 	}
 	return nil
 }
@@ -73,6 +94,8 @@ type AbortTransactionResult struct {
 	Partition     int32  `json:"partition"`
 	ProducerID    int64  `json:"producer_id"`
 	ProducerEpoch int16  `json:"producer_epoch"`
+	// CoordinatorEpoch is the one the marker carries.
+	CoordinatorEpoch int32 `json:"coordinator_epoch"`
 	// LastStableOffset is the partition's after the abort.
 	LastStableOffset int64 `json:"last_stable_offset"`
 }

@@ -50,6 +50,9 @@ func (s nodeSource) Partitions() []api.PartitionInfo {
 		if st, ok := s.n.PartitionCleaner(v.Topic, v.Partition); ok {
 			p.Cleaner = partitionCleaner(st, now)
 		}
+		if t, ok := s.n.PartitionTxns(v.Topic, v.Partition); ok {
+			partitionTxns(&p, t, now)
+		}
 		out = append(out, p)
 	}
 	return out
