@@ -48,6 +48,10 @@ type offsetsPartition struct {
 	// producers are the transactional producers that wrote here (txn.go);
 	// reset by every load and unload.
 	producers map[int64]*txnProducer
+	// loadMarkers are the markers reported while a load runs: the replay
+	// may have read the log before them, so the load applies those past
+	// its end once installed.
+	loadMarkers []loadMarker
 }
 
 // stopLoad cancels the scan of the load in flight, if any.
@@ -109,7 +113,7 @@ func (c *Coordinator) UnloadPartition(p int32) {
 	ps.gen++
 	was := ps.status
 	ps.status = partitionUnloaded
-	ps.producers = nil
+	ps.producers, ps.loadMarkers = nil, nil
 	n := c.dropPartition(p)
 	if was != partitionUnloaded {
 		c.logger.Info("offsets partition unloaded", "partition", p, "groups", n)
@@ -171,7 +175,7 @@ func (c *Coordinator) startLoad(ctx context.Context, p int32) (uint64, context.C
 	ps.stopLoad()
 	ps.gen++
 	ps.status = partitionLoading
-	ps.producers = nil
+	ps.producers, ps.loadMarkers = nil, nil
 	if n := c.dropPartition(p); n > 0 {
 		c.logger.Info("offsets partition reloading", "partition", p, "dropped", n)
 	}
@@ -241,6 +245,12 @@ func (c *Coordinator) runLoad(ctx context.Context, p int32, gen uint64) error {
 		}
 	}
 	ps.status = partitionLoaded
+	for _, m := range ps.loadMarkers {
+		if m.offset >= st.end {
+			c.completeTxnLocked(p, m.producerID, m.commit, m.offset)
+		}
+	}
+	ps.loadMarkers = nil
 	c.logger.Info("offsets partition loaded", "partition", p, "groups", installed,
 		"records", st.records, "skipped", st.skipped, "took", time.Since(start))
 	if foreign > 0 {

@@ -65,8 +65,11 @@ type loadState struct {
 	pending map[int64]map[string]txnOffsets
 	// producers is where each transactional producer's sequence stands.
 	producers map[int64]producerSeq
-	records   int
-	skipped   int
+	// end is one past the last offset replayed: markers of later offsets
+	// reported while the load ran are applied after it (CompleteTxn).
+	end     int64
+	records int
+	skipped int
 }
 
 type producerSeq struct {
@@ -87,6 +90,7 @@ func (st *loadState) applyBatch(partition int32, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode batch of partition %d: %w", partition, err)
 	}
+	st.end = max(st.end, h.LastOffset()+1)
 	recs, err := batch.Records(b)
 	if err != nil {
 		return fmt.Errorf("decode batch of partition %d: %w", partition, err)

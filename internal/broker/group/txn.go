@@ -303,7 +303,8 @@ func checkTxnCommit(g *group, gen int32, memberID string, instanceID *string) in
 // committed on that partition. COMMIT makes the producer's pending offsets
 // the groups' committed offsets, except where a regular commit was written
 // after them; ABORT drops them. Partitions not loaded here are ignored (the
-// next load replays the marker).
+// next load replays the marker); a load in progress applies the markers
+// past the end of its replay when it installs.
 func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool, markerOffset int64) {
 	if c.checkPartition(partition) != nil {
 		return
@@ -311,9 +312,26 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ps := &c.parts[partition]
-	if ps.status != partitionLoaded {
+	switch ps.status {
+	case partitionLoading:
+		ps.loadMarkers = append(ps.loadMarkers, loadMarker{producerID: producerID, commit: commit, offset: markerOffset})
 		return
+	case partitionLoaded:
+		c.completeTxnLocked(partition, producerID, commit, markerOffset)
 	}
+}
+
+// loadMarker is a marker reported while its partition was loading.
+type loadMarker struct {
+	producerID int64
+	commit     bool
+	offset     int64
+}
+
+// completeTxnLocked is CompleteTxn for a loaded partition. c.mu must be
+// held.
+func (c *Coordinator) completeTxnLocked(partition int32, producerID int64, commit bool, markerOffset int64) {
+	ps := &c.parts[partition]
 	tp := ps.producers[producerID]
 	if tp == nil {
 		return

@@ -506,3 +506,33 @@ func TestTxnOffsetCommitRefusedByLog(t *testing.T) {
 		t.Fatalf("sequences %q", got)
 	}
 }
+
+// A marker reported while its partition loads, after the replay read the
+// log, is applied once the load installs.
+func TestTxnMarkerDuringLoad(t *testing.T) {
+	log := newMemLog()
+	first := newLoaded(t, log, testConfig(t))
+	p := first.Partition("g")
+	wantCode(t, "txn", txnCommit(t, first, simple("g"), 1, 0, map[string]map[int32]int64{"t": {0: 7}}), 0)
+	wantCode(t, "txn", txnCommit(t, first, simple("g"), 2, 0, map[string]map[int32]int64{"t": {1: 8}}), 0)
+
+	c := newCoordinator(t, log)
+	gate := newGate(false)
+	log.setScanHook(gate.hook(p))
+	errc := make(chan error, 1)
+	go func() { errc <- c.LoadPartition(context.Background(), p) }()
+	<-gate.entered
+	// Both markers land after the replay's end (not in this log at all).
+	c.CompleteTxn(p, 1, true, 1000)
+	c.CompleteTxn(p, 2, false, 1001)
+	gate.open()
+	if err := recv(t, errc); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fetch(t, c, "g", "t", 0), fetch(t, c, "g", "t", 1); a != 7 || b != -1 {
+		t.Fatalf("after load: %d %d, want 7 -1", a, b)
+	}
+	if _, code := fetchStable(t, c, "g", "t", 1, 7); code != 0 {
+		t.Fatalf("aborted offset pending: %s", errName(code))
+	}
+}
