@@ -14,6 +14,10 @@ import (
 // abort in Kafka). The abort writes the ABORT marker a coordinator would
 // have written, on this node, which must lead the partition.
 
+// TransactionMaxTimeout is --transaction-max-timeout: no transaction may
+// ask for a longer timeout, so one open longer on a partition is hanging.
+func (n *Node) TransactionMaxTimeout() time.Duration { return n.cfg.TransactionMaxTimeout }
+
 // PartitionTxns is what a replica running here knows of transactions.
 type PartitionTxns struct {
 	LastStableOffset int64

@@ -49,11 +49,12 @@ func (s nodeSource) Node() api.NodeInfo {
 			WindowSeconds: f.Window.Seconds(), Passes: f.RaftPasses,
 			MedianSeconds: f.RaftMedian.Seconds(), MaxSeconds: f.RaftMax.Seconds(),
 		},
-		Listeners:  listenerInfos(s.n),
-		TLS:        certInfo(s.n.TLSCertificate()),
-		AdminTLS:   certInfo(s.n.AdminTLSCertificate()),
-		Authorizer: authorizerInfo(s.n),
-		LogCleaner: logCleaner(s.n.CleanerInfo(), time.Now()),
+		Listeners:    listenerInfos(s.n),
+		TLS:          certInfo(s.n.TLSCertificate()),
+		AdminTLS:     certInfo(s.n.AdminTLSCertificate()),
+		Authorizer:   authorizerInfo(s.n),
+		LogCleaner:   logCleaner(s.n.CleanerInfo(), time.Now()),
+		Transactions: &api.TxnNodeInfo{MaxTimeoutSeconds: s.n.TransactionMaxTimeout().Seconds()},
 	}
 }
 

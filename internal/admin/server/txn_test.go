@@ -50,7 +50,7 @@ func TestPartitionTxnsAdapter(t *testing.T) {
 // lead the partition refuses naming the leader, and the leader writes the
 // marker with the replica's fencing (older producer or coordinator epoch).
 func TestAbortTransactionEndpoint(t *testing.T) {
-	c := inproc.NewCluster(t, 2, nil)
+	c := inproc.NewCluster(t, 2, func(cfg *broker.Config) { cfg.TransactionMaxTimeout = 2 * time.Minute })
 	c.StartAll()
 	srvs := map[int32]*httptest.Server{}
 	for _, n := range c.Nodes {
@@ -92,6 +92,11 @@ func TestAbortTransactionEndpoint(t *testing.T) {
 	i64, i16, i32 := func(v int64) *int64 { return &v }, func(v int16) *int16 { return &v }, func(v int32) *int32 { return &v }
 	explicit := func(p int32, pid int64, epoch int16, ce int32) api.AbortTransactionRequest {
 		return api.AbortTransactionRequest{Topic: "pay", Partition: p, ProducerID: i64(pid), ProducerEpoch: i16(epoch), CoordinatorEpoch: i32(ce)}
+	}
+
+	// The node reports its --transaction-max-timeout for the doctor.
+	if node, err := one.Node(ctx); err != nil || node.Data.Transactions == nil || node.Data.Transactions.MaxTimeoutSeconds != 120 {
+		t.Fatalf("node info %+v: %v", node.Data.Transactions, err)
 	}
 
 	var re *client.RequestError
