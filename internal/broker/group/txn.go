@@ -103,9 +103,13 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	code := c.availabilityFor(req.Group)
 	var g *group
 	if code == 0 {
-		// Kafka creates the group: a transactional producer may store
-		// offsets for a group nobody joined.
-		if g = c.groups[req.Group]; g == nil {
+		switch g = c.groups[req.Group]; {
+		case g != nil:
+		case gen >= 0:
+			code = kerr.IllegalGeneration.Code // a generation of a group unknown here
+		default:
+			// Kafka creates a "simple" group: a transactional producer
+			// may store offsets for a group nobody joined.
 			g = newGroup(req.Group)
 			c.groups[req.Group] = g
 		}
@@ -268,25 +272,26 @@ func txnAppendError(err error) int16 {
 	return kerr.CoordinatorNotAvailable.Code
 }
 
-// checkTxnCommit is Kafka's validateOffsetCommit for a transactional
-// commit: without member id, generation and instance id (v0-v2, or a
-// producer outside group management) anyone may commit; otherwise the
-// member must be current and of the current generation. Unlike a regular
-// commit there is no REBALANCE_IN_PROGRESS. c.mu must be held.
+// checkTxnCommit is Kafka's ClassicGroup.validateOffsetCommit for a
+// transactional commit: generation -1 commits to an Empty group; without
+// member id, generation and instance id (v0-v2, or a producer outside group
+// management) anyone may commit; otherwise the member (or the static
+// instance's member) must be current and of the current generation. Unlike
+// a regular commit there is no REBALANCE_IN_PROGRESS. c.mu must be held.
 func checkTxnCommit(g *group, gen int32, memberID string, instanceID *string) int16 {
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
-	if gen < 0 && memberID == "" && instanceID == nil {
+	if gen < 0 && (g.state == stateEmpty || memberID == "" && instanceID == nil) {
 		return 0
 	}
 	if instanceID != nil {
-		if id, ok := g.static[*instanceID]; ok {
-			if id != memberID {
-				return kerr.FencedInstanceID.Code
-			}
-		} else if g.members[memberID] == nil {
+		id, ok := g.static[*instanceID]
+		switch {
+		case !ok:
 			return kerr.UnknownMemberID.Code
+		case id != memberID:
+			return kerr.FencedInstanceID.Code
 		}
 	} else if g.members[memberID] == nil {
 		return kerr.UnknownMemberID.Code

@@ -251,6 +251,17 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	impostor := *s
 	impostor.id = "other"
 	wantCode(t, "fenced instance", txnCommit(t, c, &impostor, 2, 0, offs), kerr.FencedInstanceID.Code)
+	unknownInstance := *s
+	unknownInstance.instance = kmsg.StringPtr("i2")
+	wantCode(t, "unknown instance", txnCommit(t, c, &unknownInstance, 2, 0, offs), kerr.UnknownMemberID.Code)
+	// A generation of a group this coordinator does not know.
+	ghost := newTM("ghost", "t")
+	ghost.id, ghost.gen = "m", 3
+	wantCode(t, "unknown group", txnCommit(t, c, ghost, 2, 0, offs), kerr.IllegalGeneration.Code)
+	// Generation -1 commits to an Empty group whatever member it names.
+	empty := simple("empty")
+	empty.id = "whoever"
+	wantCode(t, "empty group", txnCommit(t, c, empty, 2, 0, offs), 0)
 
 	// Sequences: from 0 per epoch, one per record, continued by a
 	// coordinator that reloads the partition.
