@@ -117,7 +117,7 @@ type Coordinator struct {
 	// marker writes happen without it.
 	mu     sync.Mutex
 	closed bool
-	parts  []txnPartition
+	parts  map[int32]*txnPartition // by partition of __transaction_state; created on first use
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -144,7 +144,7 @@ func New(cfg Config, log Log) *Coordinator {
 	if cfg.ExpireInterval <= 0 {
 		cfg.ExpireInterval = DefaultExpireInterval
 	}
-	c := &Coordinator{cfg: cfg, log: log, logger: cfg.Logger, now: cfg.Now, parts: make([]txnPartition, cfg.Partitions)}
+	c := &Coordinator{cfg: cfg, log: log, logger: cfg.Logger, now: cfg.Now, parts: map[int32]*txnPartition{}}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
@@ -165,7 +165,28 @@ func PartitionFor(txnID string, partitions int32) int32 {
 }
 
 // Partition is the partition of __transaction_state holding txnID.
-func (c *Coordinator) Partition(txnID string) int32 { return PartitionFor(txnID, c.cfg.Partitions) }
+// The count is the topic's as it exists (a changed flag does not move ids);
+// before it is created, Config.Partitions.
+func (c *Coordinator) Partition(txnID string) int32 { return PartitionFor(txnID, c.partitions()) }
+
+func (c *Coordinator) partitions() int32 {
+	if c.cfg.PartitionCount != nil {
+		if n := c.cfg.PartitionCount(); n > 0 {
+			return n
+		}
+	}
+	return c.cfg.Partitions
+}
+
+// part is the state of partition p. c.mu must be held.
+func (c *Coordinator) part(p int32) *txnPartition {
+	tp := c.parts[p]
+	if tp == nil {
+		tp = &txnPartition{}
+		c.parts[p] = tp
+	}
+	return tp
+}
 
 // Close stops the background loop and every marker sender and waits for
 // them; later requests get COORDINATOR_NOT_AVAILABLE. Idempotent.
@@ -173,8 +194,8 @@ func (c *Coordinator) Close() {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		for i := range c.parts {
-			c.parts[i].stop()
+		for _, tp := range c.parts {
+			tp.stop()
 		}
 	}
 	c.mu.Unlock()
@@ -193,9 +214,9 @@ func (c *Coordinator) lookup(txnID string) (int32, *meta, error) {
 	if c.cfg.Owns != nil && !c.cfg.Owns(p) {
 		return p, nil, kerr.NotCoordinator
 	}
-	switch c.parts[p].status {
+	switch c.part(p).status {
 	case partitionLoaded:
-		return p, c.parts[p].ids[txnID], nil
+		return p, c.part(p).ids[txnID], nil
 	case partitionLoading, partitionFailed:
 		return p, nil, kerr.CoordinatorLoadInProgress
 	}
@@ -209,7 +230,7 @@ func (c *Coordinator) lookup(txnID string) (int32, *meta, error) {
 // other failure leaves m as it was and answers COORDINATOR_NOT_AVAILABLE
 // (the client retries).
 func (c *Coordinator) persist(ctx context.Context, m *meta, next meta) error {
-	tp := &c.parts[m.partition]
+	tp := c.part(m.partition)
 	gen, epoch := tp.gen, tp.epoch
 	m.pending = true
 	nowMs := c.now().UnixMilli()
@@ -269,7 +290,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeoutM
 			m = &meta{id: txnID, partition: p, pid: newPid, lastPid: -1, epoch: -1, lastEpoch: -1,
 				timeoutMs: timeoutMs, state: StateEmpty, parts: map[string]map[int32]struct{}{}, startMs: -1,
 				updateMs: c.now().UnixMilli()}
-			c.parts[p].ids[txnID] = m
+			c.part(p).ids[txnID] = m
 		}
 	}
 	if m.pending {

@@ -32,7 +32,7 @@ func (c *Coordinator) Describe(ids []string) []TxnDescription {
 		default:
 			d.State, d.TimeoutMs, d.ProducerID, d.ProducerEpoch = m.state, m.timeoutMs, m.pid, m.epoch
 			d.StartTime, d.LastUpdate = msTime(m.startMs), msTime(m.updateMs)
-			d.CoordinatorEpoch = c.parts[p].epoch
+			d.CoordinatorEpoch = c.part(p).epoch
 			d.Partitions = map[string][]int32{}
 			for _, t := range m.sortedTopics() {
 				d.Partitions[t] = m.partitionsOf(t)
@@ -57,8 +57,7 @@ func (c *Coordinator) ListLoaded(filter ListFilter) (out []TxnSummary, loading b
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	nowMs := c.now().UnixMilli()
-	for i := range c.parts {
-		tp := &c.parts[i]
+	for i, tp := range c.parts {
 		switch tp.status {
 		case partitionLoading, partitionFailed:
 			loading = true
@@ -75,7 +74,7 @@ func (c *Coordinator) ListLoaded(filter ListFilter) (out []TxnSummary, loading b
 			default:
 				out = append(out, TxnSummary{TransactionalID: m.id, ProducerID: m.pid, ProducerEpoch: m.epoch,
 					State: m.state, StartTime: msTime(m.startMs), TimeoutMs: m.timeoutMs, Partitions: m.count(),
-					CoordinatorPartition: int32(i)})
+					CoordinatorPartition: i})
 			}
 		}
 	}

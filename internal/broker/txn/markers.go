@@ -18,7 +18,7 @@ const (
 // startMarkers starts writing the markers of m, which was just persisted in
 // PrepareCommit or PrepareAbort, and then completes it. c.mu must be held.
 func (c *Coordinator) startMarkers(m *meta) {
-	tp := &c.parts[m.partition]
+	tp := c.part(m.partition)
 	if c.closed || tp.ctx == nil {
 		return
 	}
@@ -95,7 +95,7 @@ func (c *Coordinator) complete(ctx context.Context, p int32, gen uint64, id stri
 	backoff = minBackoff
 	for {
 		c.mu.Lock()
-		tp := &c.parts[p]
+		tp := c.part(p)
 		m := tp.ids[id]
 		if tp.gen != gen || tp.status != partitionLoaded || m == nil || m.pending ||
 			(m.state != StatePrepareCommit && m.state != StatePrepareAbort) {

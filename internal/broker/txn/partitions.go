@@ -6,8 +6,8 @@ import (
 )
 
 func (c *Coordinator) checkPartition(p int32) error {
-	if p < 0 || p >= c.cfg.Partitions {
-		return fmt.Errorf("transaction state partition %d out of range [0, %d)", p, c.cfg.Partitions)
+	if p < 0 {
+		return fmt.Errorf("transaction state partition %d out of range", p)
 	}
 	return nil
 }
@@ -31,7 +31,7 @@ func (c *Coordinator) LoadPartition(ctx context.Context, p int32, epoch int32) e
 		c.mu.Unlock()
 		return fmt.Errorf("load transaction state partition %d: %w", p, errClosed)
 	}
-	tp := &c.parts[p]
+	tp := c.part(p)
 	tp.stop()
 	tp.gen++
 	gen := tp.gen
@@ -83,7 +83,7 @@ func (c *Coordinator) UnloadPartition(p int32) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tp := &c.parts[p]
+	tp := c.part(p)
 	tp.stop()
 	tp.gen++
 	was := tp.status

@@ -32,11 +32,11 @@ func (c *Coordinator) candidates(pick func(m *meta, nowMs int64) bool) []*meta {
 	defer c.mu.Unlock()
 	nowMs := c.now().UnixMilli()
 	var out []*meta
-	for i := range c.parts {
-		if c.parts[i].status != partitionLoaded {
+	for _, tp := range c.parts {
+		if tp.status != partitionLoaded {
 			continue
 		}
-		for _, m := range c.parts[i].ids {
+		for _, m := range tp.ids {
 			if !m.pending && pick(m, nowMs) {
 				out = append(out, m)
 			}
@@ -56,7 +56,7 @@ func timedOut(m *meta, nowMs int64) bool {
 func (c *Coordinator) AbortTimedOut() {
 	for _, m := range c.candidates(timedOut) {
 		c.mu.Lock()
-		tp := &c.parts[m.partition]
+		tp := c.part(m.partition)
 		// Still the same state and still timed out?
 		if tp.status == partitionLoaded && tp.ids[m.id] == m && !m.pending && timedOut(m, c.now().UnixMilli()) {
 			next := m.clone()
@@ -94,7 +94,7 @@ func (c *Coordinator) ExpireIDs() {
 	pick := expired(c.cfg.IDExpiration)
 	for _, m := range c.candidates(pick) {
 		c.mu.Lock()
-		tp := &c.parts[m.partition]
+		tp := c.part(m.partition)
 		if tp.status == partitionLoaded && tp.ids[m.id] == m && !m.pending && pick(m, c.now().UnixMilli()) {
 			next := m.clone()
 			next.state = StateDead

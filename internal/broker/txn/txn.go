@@ -123,8 +123,11 @@ const (
 
 // Config configures a Coordinator. Zero values get Kafka's defaults.
 type Config struct {
-	// Partitions is the number of partitions of __transaction_state.
-	Partitions int32
+	// Partitions is the number of partitions of __transaction_state it is
+	// created with; PartitionCount, if set, is the count of the topic as it
+	// exists (0: not created yet), which PartitionFor uses when known.
+	Partitions     int32
+	PartitionCount func() int32
 	// MaxTimeout bounds transaction.timeout.ms (INVALID_TRANSACTION_TIMEOUT).
 	MaxTimeout time.Duration
 	// IDExpiration is how long an id without a transaction open may stay idle
