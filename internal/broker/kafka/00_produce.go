@@ -28,8 +28,17 @@ package kafka
 // the leader's endpoint in NodeEndpoints) when the metadata names a live
 // leader elsewhere. Idempotent batches are checked against
 // the producer's last five sequences: a duplicate gets its original offset,
-// a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches are refused
-// (INVALID_TXN_STATE): transactions are not supported. Internal topics
+// a gap OUT_OF_ORDER_SEQUENCE_NUMBER. Transactional batches
+// (replica/txn_append.go) need the request's TransactionID (else the
+// whole request is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka) and a
+// transaction coordinator to verify with (Backend.TxnVerifier; without one
+// INVALID_TXN_STATE): a producer's first batch of a transaction on a
+// partition is appended only once its coordinator confirms the partition
+// was added to that transaction (KIP-890 part 1), asked on the connection's
+// read goroutine so later requests keep their order, bounded by the
+// request timeout (defaultVerifyTimeout when it has none); a partition never
+// added gets INVALID_TXN_STATE and nothing is appended. Producers may not
+// write control batches (INVALID_RECORD). Internal topics
 // (__consumer_offsets) are written only by the broker: INVALID_TOPIC_EXCEPTION.
 // With an authorizer each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED),
 // its auto-creation CREATE on the cluster or the topic, and a transactional
@@ -43,6 +52,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
@@ -88,9 +98,15 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 		reqErr = kerr.InvalidRequiredAcks
 	case req.TransactionID != nil && !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID):
 		reqErr = kerr.TransactionalIDAuthorizationFailed
-	case req.TransactionID != nil:
-		reqErr = kerr.InvalidTxnState
+	case req.TransactionID == nil && hasTransactionalBatch(req):
+		reqErr = kerr.TransactionalIDAuthorizationFailed
 	}
+	txn := replica.TxnProduce{Verifier: b.TxnVerifier}
+	if req.TransactionID != nil {
+		txn.TransactionalID = *req.TransactionID
+	}
+	verifyCtx, cancelVerify := context.WithTimeout(ctx, verifyTimeout(req.TimeoutMillis))
+	defer cancelVerify()
 
 	var waits []produceWait
 	for _, rt := range req.Topics {
@@ -137,7 +153,7 @@ func (b *Backend) handleProduce(ctx context.Context, c *Conn, kreq kmsg.Request)
 				r.ErrorMessage = message(err)
 				continue
 			}
-			res, err := p.Append(rp.Records)
+			res, err := p.AppendTxn(verifyCtx, rp.Records, txn)
 			if err != nil {
 				r.ErrorCode = code(err)
 				setRejection(r, err)
@@ -245,4 +261,30 @@ func (b *Backend) withLeaderHints(resp *kmsg.ProduceResponse, listener string) *
 		}
 	}
 	return resp
+}
+
+// hasTransactionalBatch reports whether any partition of req carries a
+// batch with the transactional bit (a malformed one is left to Append).
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := batch.ParseHeader(rp.Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// defaultVerifyTimeout bounds asking the transaction coordinator about a
+// produce that has no timeout of its own (acks 0 and 1 may send 0).
+const defaultVerifyTimeout = 5 * time.Second
+
+// verifyTimeout is how long a produce may wait for its coordinator's
+// verification: the request's timeout, defaultVerifyTimeout without one.
+func verifyTimeout(timeoutMillis int32) time.Duration {
+	if timeoutMillis > 0 {
+		return time.Duration(timeoutMillis) * time.Millisecond
+	}
+	return defaultVerifyTimeout
 }

@@ -22,6 +22,14 @@ package kafka
 // poll at once. A follower's LastFetchedEpoch (v12) is checked against the
 // leader's epoch cache and a divergent follower gets DivergingEpoch instead
 // of data. Consumers need READ on each topic (TOPIC_AUTHORIZATION_FAILED).
+//
+// IsolationLevel 1 (read_committed) serves only batches below the last
+// stable offset (the high watermark, held back at the first offset of the
+// oldest transaction still open or whose marker is not committed yet) and
+// lists the aborted transactions overlapping the records returned, whose
+// records the consumer drops; the last stable offset only moves with the
+// high watermark, so the long poll waits on that. Every answer reports the
+// last stable offset (read_uncommitted too, as Kafka).
 
 import (
 	"context"
@@ -144,7 +152,7 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget, denied m
 			first := total == 0 && granted > 0
 			err := perr
 			if err == nil {
-				err = fetchPartition(p, rp, &sp, min(maxBytes-total, b.partitionFetchMaxBytes()), first, req.ReplicaID)
+				err = fetchPartition(p, rp, &sp, min(maxBytes-total, b.partitionFetchMaxBytes()), first, req.ReplicaID, req.IsolationLevel == 1)
 			}
 			switch {
 			case err != nil:
@@ -201,7 +209,7 @@ const (
 	DefaultPartitionFetchMaxBytes = 10 << 20
 )
 
-func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool, replicaID int32) error {
+func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int, first bool, replicaID int32, readCommitted bool) error {
 	if !p.IsLeader() {
 		return kerr.NotLeaderForPartition
 	}
@@ -215,8 +223,22 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 	if replicaID >= 0 {
 		return fetchForFollower(p, rp, sp, max(limit, 0), first, replicaID)
 	}
+	if readCommitted {
+		recs, hw, lso, aborted, err := p.ReadCommitted(rp.FetchOffset, max(limit, 0), first)
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, p.LogStartOffset()
+		if err != nil {
+			return err
+		}
+		sp.RecordBatches = recs
+		for _, a := range aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
+		return nil
+	}
 	recs, hw, err := p.Read(rp.FetchOffset, max(limit, 0), first)
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.LogStartOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, min(hw, p.LastStableOffset()), p.LogStartOffset()
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,11 @@ package kafka
 // through the time index and never decompress: in an uncompressed batch the
 // answer is exact; in a compressed one it is the batch's base offset with its
 // max timestamp (for -3 too), from which a consumer misses nothing at or
-// after the time (Kafka would inflate the batch to name the record inside). Without transactions
-// read_committed and read_uncommitted see the same offsets.
+// after the time (Kafka would inflate the batch to name the record inside).
+// IsolationLevel 1 (read_committed) sees offsets below the last stable
+// offset: latest (-1) is the last stable offset, and a time lookup (-3
+// too) whose answer lies at or beyond it finds nothing (offset -1), as
+// Kafka's lastFetchableOffset.
 // CurrentLeaderEpoch (v4+) is checked like Fetch's. A leader whose high
 // watermark has not yet reached the start of its own epoch (just elected,
 // followers not fetched yet) answers OFFSET_NOT_AVAILABLE, retriable, as
@@ -47,7 +50,7 @@ func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Requ
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
 			if denied[rt.Topic] {
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			} else if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+			} else if err := b.listOffset(rt.Topic, rp, &sp, req.IsolationLevel); err != nil {
 				sp.ErrorCode = code(err)
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -57,7 +60,7 @@ func (b *Backend) handleListOffsets(ctx context.Context, c *Conn, kreq kmsg.Requ
 	return done(resp)
 }
 
-func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition, isolation int8) error {
 	p, err := b.servedReplica(topic, rp.Partition)
 	if err != nil {
 		return err
@@ -74,9 +77,13 @@ func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartit
 		// answering with it could move a consumer's "latest" backwards.
 		return kerr.OffsetNotAvailable
 	}
+	fetchable := p.HighWatermark()
+	if isolation == 1 {
+		fetchable = p.LastStableOffset()
+	}
 	switch rp.Timestamp {
 	case -1:
-		sp.Offset = p.HighWatermark()
+		sp.Offset = fetchable
 	case -2:
 		sp.Offset = p.LogStartOffset()
 	case -3:
@@ -84,7 +91,7 @@ func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartit
 		if err != nil {
 			return kerr.KafkaStorageError
 		}
-		if ok {
+		if ok && off < fetchable {
 			sp.Offset, sp.Timestamp = off, ts
 		}
 	default:
@@ -95,7 +102,7 @@ func (b *Backend) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartit
 		if err != nil {
 			return kerr.KafkaStorageError
 		}
-		if ok {
+		if ok && off < fetchable {
 			sp.Offset, sp.Timestamp = off, ts
 		}
 	}
