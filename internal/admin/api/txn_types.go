@@ -150,7 +150,7 @@ type HangingTransaction struct {
 	Leader           int32   `json:"leader"`
 	ProducerID       int64   `json:"producer_id"`
 	ProducerEpoch    int16   `json:"producer_epoch"`
-	CoordinatorEpoch int32   `json:"coordinator_epoch"` // -1: unknown (use 0)
+	CoordinatorEpoch int32   `json:"coordinator_epoch"` // of the producer's last marker there; 0 for none
 	FirstOffset      int64   `json:"first_offset"`
 	AgeSeconds       float64 `json:"age_seconds"`
 	// TransactionalID is the id the producer id belongs to, when a
