@@ -6,6 +6,7 @@ import (
 
 	"github.com/chronik-dev/chronik/internal/broker/batch"
 	"github.com/chronik-dev/chronik/internal/broker/controller"
+	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 )
 
@@ -63,7 +64,7 @@ func (o *offsetsLog) append(ctx context.Context, partition int32, b []byte, tp r
 		return -1, fmt.Errorf("append to %s-%d: batch taken for a duplicate of offset %d", controller.OffsetsTopic, partition, res.BaseOffset)
 	}
 	if err := p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
-		return -1, fmt.Errorf("commit to %s-%d: %w", controller.OffsetsTopic, partition, err)
+		return -1, fmt.Errorf("commit to %s-%d: %w: %w", controller.OffsetsTopic, partition, group.ErrNotCommitted, err)
 	}
 	return res.BaseOffset, nil
 }

@@ -16,6 +16,7 @@ package group
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"log/slog"
 	"sync"
@@ -44,6 +45,11 @@ type OffsetsLog interface {
 	// Scan calls fn with every batch of the partition, oldest first.
 	Scan(ctx context.Context, partition int32, fn func(batch []byte) error) error
 }
+
+// ErrNotCommitted is wrapped by an OffsetsLog error when the batch was
+// appended but not seen committed (the wait for it ended): the log holds
+// it, so a transactional producer's sequence has moved past it.
+var ErrNotCommitted = errors.New("appended, not known to be committed")
 
 // Config configures a Coordinator. Zero values get Kafka's defaults, except
 // InitialRebalanceDelay, where zero means no delay.

@@ -41,6 +41,9 @@ type memLog struct {
 	// verify, when set, answers AppendTxn's question to the transaction
 	// coordinator; an error refuses the batch.
 	verify func(txnID string, b []byte) error
+	// uncommitted makes Append store the batch and then fail with
+	// ErrNotCommitted, like a wait for the high watermark that ended.
+	uncommitted bool
 }
 
 func newMemLog() *memLog { return &memLog{parts: make(map[int32][][]byte)} }
@@ -63,7 +66,11 @@ func (l *memLog) Append(ctx context.Context, partition int32, b []byte) (int64, 
 		return -1, l.failErr
 	}
 	l.appends++
-	return l.appendLocked(partition, b), nil
+	base := l.appendLocked(partition, b)
+	if l.uncommitted {
+		return -1, fmt.Errorf("commit to partition %d: %w: %w", partition, ErrNotCommitted, context.DeadlineExceeded)
+	}
+	return base, nil
 }
 
 func (l *memLog) AppendTxn(ctx context.Context, partition int32, txnID string, b []byte) (int64, error) {

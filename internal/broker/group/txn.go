@@ -207,9 +207,10 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	if tp.writes == 0 {
 		tp.markers = nil
 	}
-	if ok {
+	if ok || errors.Is(err, ErrNotCommitted) {
 		// The log took the batch: the producer's sequence moves on
-		// whatever happens to the partition's groups meanwhile.
+		// whatever happens to the partition's groups meanwhile (else the
+		// next batch would reuse it and be taken for a duplicate).
 		tp.epoch = req.ProducerEpoch
 		tp.nextSeq = seq + int32(len(kvs))
 	}

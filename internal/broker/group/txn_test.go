@@ -547,3 +547,23 @@ func TestTxnMarkerDuringLoad(t *testing.T) {
 		t.Fatalf("aborted offset pending: %s", errName(code))
 	}
 }
+
+// A batch appended whose commit was not seen answers a retriable error,
+// and the producer's next batch takes the following sequence: reusing it
+// would make the log take the retry for a duplicate of the first.
+func TestTxnOffsetCommitAppendedNotCommitted(t *testing.T) {
+	log := newMemLog()
+	c := newLoaded(t, log, testConfig(t))
+	g := simple("g")
+	log.mu.Lock()
+	log.uncommitted = true
+	log.mu.Unlock()
+	wantCode(t, "uncommitted", txnCommit(t, c, g, 5, 0, map[string]map[int32]int64{"t": {0: 1}}), kerr.CoordinatorNotAvailable.Code)
+	log.mu.Lock()
+	log.uncommitted = false
+	log.mu.Unlock()
+	wantCode(t, "retry", txnCommit(t, c, g, 5, 0, map[string]map[int32]int64{"t": {0: 1}}), 0)
+	if got := seqsOf(t, log, c.Partition("g"), 5); got != "0/0 0/1" {
+		t.Fatalf("sequences %q, want 0/0 0/1", got)
+	}
+}
