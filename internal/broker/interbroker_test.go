@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,4 +55,12 @@ func TestInterbrokerRequestsServedAsBroker(t *testing.T) {
 			}
 		}
 	}
+
+	// The peer restarts: its old connection is gone, a new one is dialed.
+	c.Restart(1)
+	var last error
+	testharness.Eventually(t, 10*time.Second, "a request to the restarted node", func() bool {
+		_, last = n1.InterbrokerRequestForTest(testharness.Context(t, 2*time.Second), 2, kmsg.NewPtrMetadataRequest())
+		return last == nil
+	}, func() string { return fmt.Sprint("last error: ", last) })
 }
