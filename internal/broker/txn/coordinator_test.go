@@ -24,6 +24,7 @@ type memLog struct {
 	batches map[int32][][]byte
 	fail    error         // every Append fails with it when set
 	block   chan struct{} // Append waits for it to close when set
+	waiting int           // Appends waiting for block
 	epochs  []int32       // coordinator epochs seen by Append
 }
 
@@ -34,6 +35,9 @@ func (l *memLog) Append(ctx context.Context, p int32, epoch int32, b []byte) err
 	block, fail := l.block, l.fail
 	l.mu.Unlock()
 	if block != nil {
+		l.mu.Lock()
+		l.waiting++
+		l.mu.Unlock()
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -293,10 +297,38 @@ func TestLyingRequests(t *testing.T) {
 	if err != nil || res["t"][0] != nil || !errors.Is(res["t"][1], kerr.InvalidTxnState) {
 		t.Fatalf("verify: %v %v", res, err)
 	}
+	// A write in flight does not hold up a verification of what is installed.
+	f.log.mu.Lock()
+	f.log.block = make(chan struct{})
+	f.log.mu.Unlock()
+	adding := make(chan error, 1)
+	go func() {
+		_, err := f.c.AddPartitions(ctx, "a", pid, epoch, map[string][]int32{"t": {1}}, false)
+		adding <- err
+	}()
+	testharness.Eventually(t, 5*time.Second, "the add is being written", func() bool {
+		f.log.mu.Lock()
+		defer f.log.mu.Unlock()
+		return f.log.waiting == 1
+	})
+	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch, map[string][]int32{"t": {2}}, false); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("add during a write: %v", err)
+	}
+	res, err = f.c.AddPartitions(ctx, "a", pid, epoch, map[string][]int32{"t": {0, 1}}, true)
+	if err != nil || res["t"][0] != nil || !errors.Is(res["t"][1], kerr.InvalidTxnState) {
+		t.Fatalf("verify during a write: %v %v", res, err)
+	}
+	f.log.mu.Lock()
+	close(f.log.block)
+	f.log.block = nil
+	f.log.mu.Unlock()
+	if err := <-adding; err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch-1, map[string][]int32{"t": {0}}, true); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatalf("verify with an old epoch: %v", err)
 	}
-	if d := f.state("a"); len(d.Partitions["t"]) != 1 {
+	if d := f.state("a"); len(d.Partitions["t"]) != 2 {
 		t.Fatalf("verify changed the partitions: %+v", d)
 	}
 	// Ids of partitions not loaded here are not ours.
