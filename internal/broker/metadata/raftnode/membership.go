@@ -201,6 +201,31 @@ func activeVoters(rs raft.Status, self, skip uint64) (active, total int) {
 	return active, total
 }
 
+// heardVoters is activeVoters for a membership check, given up to an election timeout to
+// reach a quorum: a leader's view of who is active is reset at each election and quorum
+// check, so right after one it briefly counts live voters as silent (a change asked for
+// then was refused for no reason). It gives up early only when ctx ends.
+func (n *Node) heardVoters(ctx context.Context, skip uint64) (active, total int, err error) {
+	deadline := time.Now().Add(n.electionTimeout)
+	tick := time.NewTicker(max(n.electionTimeout/20, time.Millisecond))
+	defer tick.Stop()
+	for {
+		rs, err := n.leaderView()
+		if err != nil {
+			return 0, 0, err
+		}
+		active, total = activeVoters(rs, n.cfg.NodeID, skip)
+		if (total > 0 && active >= total/2+1) || !time.Now().Before(deadline) {
+			return active, total, nil
+		}
+		select {
+		case <-ctx.Done():
+			return active, total, nil
+		case <-tick.C:
+		}
+	}
+}
+
 // isLearner reports whether id is a learner (or about to become one) in rs.
 func isLearner(rs raft.Status, id uint64) bool {
 	_, l := rs.Config.Learners[id]
@@ -227,7 +252,11 @@ func (n *Node) AddLearner(ctx context.Context, id uint64, addr string) error {
 		}
 		return nil
 	}
-	if active, total := activeVoters(rs, n.cfg.NodeID, 0); active < total/2+1 {
+	active, total, err := n.heardVoters(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("add learner %d: %w", id, err)
+	}
+	if active < total/2+1 {
 		return fmt.Errorf("add learner %d: %w: the leader hears %d of %d voters, no quorum", id, ErrMembership, active, total)
 	}
 	cc := &raftpb.ConfChangeV2{
@@ -276,7 +305,10 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 		return nil
 	}
 	if !isLearner(rs, id) {
-		active, total := activeVoters(rs, n.cfg.NodeID, id)
+		active, total, err := n.heardVoters(ctx, id)
+		if err != nil {
+			return fmt.Errorf("remove node %d: %w", id, err)
+		}
 		if total == 0 || active < total/2+1 {
 			return fmt.Errorf("remove node %d: %w: the %d voters left would have %d live, fewer than a quorum of %d",
 				id, ErrMembership, total, active, total/2+1)
