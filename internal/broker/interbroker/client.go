@@ -284,6 +284,14 @@ func (p *peer) dial(ctx context.Context) (*conn, error) {
 		nextID:  1, // 0 was ApiVersions
 		used:    time.Now(),
 	}
+	// The read loop is counted under the client's lock, never after Close
+	// began waiting for the loops.
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if p.c.closed {
+		_ = nc.Close()
+		return nil, ErrClosed
+	}
 	p.c.wg.Add(1)
 	go func() {
 		defer p.c.wg.Done()
