@@ -1227,16 +1227,30 @@ func TestFetchOversizedFirstBatch(t *testing.T) {
 	}
 }
 
-func TestInitProducerIDTransactionalRefused(t *testing.T) {
+// TestInitProducerIDTransactional: a transactional id gets a producer id
+// from its coordinator (once a FindCoordinator created __transaction_state),
+// epoch 0 first and bumped by the next call; idempotent producers still get
+// fresh ids with epoch 0.
+func TestInitProducerIDTransactional(t *testing.T) {
 	n := inproc.StartNode(t, inproc.Config(t))
 	cl := inproc.NodeClient(t, n)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKey, fc.CoordinatorKeys = 1, "tx-1", []string{"tx-1"}
+	apiDirect[*kmsg.FindCoordinatorResponse](t, cl, fc) // creates __transaction_state
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID = apiStr("tx-1")
 	req.TransactionTimeoutMillis = 60000
-	resp := apiDirect[*kmsg.InitProducerIDResponse](t, cl, req)
-	apiWantCode(t, "transactional InitProducerId", resp.ErrorCode, kerr.InvalidRequest)
-	if resp.ProducerID != -1 {
-		t.Errorf("refused request got producer id %d", resp.ProducerID)
+	var resp *kmsg.InitProducerIDResponse
+	testharness.Eventually(t, 20*time.Second, "transactional InitProducerId answered", func() bool {
+		resp = apiDirect[*kmsg.InitProducerIDResponse](t, cl, req)
+		return resp.ErrorCode == 0
+	}, func() string { return fmt.Sprint(resp.ErrorCode) })
+	if resp.ProducerID < 0 || resp.ProducerEpoch != 0 {
+		t.Fatalf("first transactional InitProducerId: %d/%d", resp.ProducerID, resp.ProducerEpoch)
+	}
+	again := apiDirect[*kmsg.InitProducerIDResponse](t, cl, req)
+	if again.ErrorCode != 0 || again.ProducerID != resp.ProducerID || again.ProducerEpoch != 1 {
+		t.Fatalf("second transactional InitProducerId: %+v", again)
 	}
 	// Idempotent producers still get distinct ids.
 	seen := map[int64]bool{}
@@ -1250,7 +1264,10 @@ func TestInitProducerIDTransactionalRefused(t *testing.T) {
 	}
 }
 
-func TestFindCoordinatorTransactionRefused(t *testing.T) {
+// TestFindCoordinatorTransaction: a transactional id is coordinated by the
+// leader of its __transaction_state partition (created on first use); an
+// empty id or an unknown key type is INVALID_REQUEST.
+func TestFindCoordinatorTransaction(t *testing.T) {
 	cfg := inproc.Config(t)
 	cfg.NodeID = 3
 	n := inproc.StartNode(t, cfg)
@@ -1275,10 +1292,17 @@ func TestFindCoordinatorTransactionRefused(t *testing.T) {
 				return resp.ErrorCode, resp.NodeID
 			}
 			code, node := find(1, "tx-1")
-			apiWantCode(t, "transaction coordinator", code, kerr.InvalidRequest)
+			apiWantCode(t, "transaction coordinator", code, nil)
+			if node != 3 {
+				t.Errorf("transaction coordinator is node %d, want 3", node)
+			}
+			code, node = find(1, "")
+			apiWantCode(t, "empty transactional id", code, kerr.InvalidRequest)
 			if node != -1 {
 				t.Errorf("refused lookup names node %d", node)
 			}
+			code, _ = find(2, "x")
+			apiWantCode(t, "unknown key type", code, kerr.InvalidRequest)
 			code, node = find(0, "group-1")
 			apiWantCode(t, "group coordinator", code, nil)
 			if node != 3 {

@@ -32,6 +32,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/quota"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
 	"github.com/chronik-dev/chronik/internal/broker/replication"
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 	"github.com/chronik-dev/chronik/internal/tlsreload"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,9 +62,10 @@ type Node struct {
 	replicas   *replica.Manager
 	controller *controller.Controller
 	groups     *group.Coordinator
+	txns       *txn.Coordinator   // the transaction coordinator (txn_wiring.go)
 	inter      interbrokerClients // requests to other brokers (interbroker_wiring.go)
-	kafka      *kafka.Server    // the primary listener's (kafka_listeners.go); also serves replica connections
-	listeners  []*kafkaListener // every Kafka listener, bound by bindListeners
+	kafka      *kafka.Server      // the primary listener's (kafka_listeners.go); also serves replica connections
+	listeners  []*kafkaListener   // every Kafka listener, bound by bindListeners
 	kafkaTLS   *tlsreload.Reloader
 	adminTLS   *tlsreload.Reloader
 	backend    *kafka.Backend
@@ -316,14 +318,15 @@ func (n *Node) startServices() (err error) {
 	cfg, logger := n.cfg, n.logger
 	n.newInterbroker()
 	n.controller = controller.New(controller.Options{
-		NodeID:                 cfg.NodeID,
-		Defaults:               cfg.topicDefaults(),
-		DefaultPartitions:      cfg.DefaultPartitions,
-		DefaultReplication:     int16(min(cfg.DefaultReplicationFactor, 1<<15-1)),
-		OffsetsTopicPartitions: cfg.OffsetsTopicPartitions,
-		Limits:                 n.partitionLimits(),
-		Logger:                 logger,
-		Applied:                n.reconcileNow,
+		NodeID:                     cfg.NodeID,
+		Defaults:                   cfg.topicDefaults(),
+		DefaultPartitions:          cfg.DefaultPartitions,
+		DefaultReplication:         int16(min(cfg.DefaultReplicationFactor, 1<<15-1)),
+		OffsetsTopicPartitions:     cfg.OffsetsTopicPartitions,
+		TransactionStatePartitions: cfg.TransactionStatePartitions,
+		Limits:                     n.partitionLimits(),
+		Logger:                     logger,
+		Applied:                    n.reconcileNow,
 	}, n.raft)
 	n.groups = group.New(group.Config{
 		OffsetsPartitions:     cfg.OffsetsTopicPartitions,
@@ -333,6 +336,7 @@ func (n *Node) startServices() (err error) {
 		Logger:                logger,
 		Owns:                  n.coordinates,
 	}, &offsetsLog{replicas: n.replicas, controller: n.controller, verifier: n.txnVerifier()})
+	n.txns = n.newTxnCoordinator()
 	authorizer, err := cfg.newAuthorizer()
 	if err != nil {
 		return err
@@ -351,6 +355,7 @@ func (n *Node) startServices() (err error) {
 		Replicas:               n.replicas,
 		Controller:             n.controller,
 		Groups:                 n.groups,
+		Txn:                    n.txns,
 		TxnVerifier:            n.txnVerifier(),
 		OnTxnMarker:            n.onTxnMarker,
 		Logger:                 logger,
@@ -610,6 +615,7 @@ func (n *Node) close(ctx context.Context) error {
 	// joins with COORDINATOR_NOT_AVAILABLE, so clients move on.
 	n.backend.Stop()
 	n.groups.Close()
+	n.txns.Close() // before the clients its marker writes use
 	// Requests to peers in flight fail now (markers are retried by the
 	// next coordinator, produces by their clients).
 	n.closeInterbroker()
@@ -648,6 +654,9 @@ func (n *Node) abort() {
 	_ = n.shutdownKafka(ctx) // closes the bound listeners too
 	if n.groups != nil {
 		n.groups.Close()
+	}
+	if n.txns != nil {
+		n.txns.Close()
 	}
 	n.closeInterbroker()
 	if n.raft != nil {

@@ -16,15 +16,19 @@ import (
 // every metadata change (including a snapshot install), and again after a
 // failure.
 func (n *Node) runReconciler(ctx context.Context) {
-	coordinated := map[int32]bool{} // offsets partitions whose groups are loaded here
+	coordinated := map[int32]bool{}     // offsets partitions whose groups are loaded here
+	txnCoordinated := map[int32]int32{} // transaction state partitions loaded here, at their epoch
 	for {
 		changed := n.raft.Changed()
 		caughtUp := n.raft.Ready()
 		if err := n.reconcile(caughtUp); err != nil {
 			n.logger.Error("reconcile partitions with metadata", "err", err)
 		} else if caughtUp {
-			// Group offsets replay from the partitions opened above.
-			n.reconciled.Store(n.syncCoordination(ctx, coordinated))
+			// Group offsets and transaction state replay from the
+			// partitions opened above.
+			groups := n.syncCoordination(ctx, coordinated)
+			txns := n.syncTxnCoordination(ctx, txnCoordinated)
+			n.reconciled.Store(groups && txns)
 		}
 		select {
 		case <-ctx.Done():

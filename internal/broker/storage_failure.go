@@ -126,6 +126,7 @@ func (n *Node) halt() {
 	n.cancel()
 	n.backend.Stop()
 	n.groups.Close()
+	n.txns.Close()
 	if n.admin != nil {
 		_ = n.admin.Close()
 	}

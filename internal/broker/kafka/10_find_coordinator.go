@@ -3,17 +3,20 @@ package kafka
 // FindCoordinator, versions 0-4.
 //
 // v4 batches keys. A group (key type 0) is coordinated by the broker leading
-// its partition of __consumer_offsets, which is created on first use.
-// Transaction coordinators (key type 1) are refused with INVALID_REQUEST:
-// transactions are not supported. A key needs DESCRIBE on its group
-// (GROUP_AUTHORIZATION_FAILED) or transactional id
+// its partition of __consumer_offsets, a transactional id (key type 1) by the
+// broker leading its partition of __transaction_state (Kafka's hash of the
+// id, as the groups'); each topic is created on first use. Other key types
+// and an empty transactional id are INVALID_REQUEST. A key needs DESCRIBE on
+// its group (GROUP_AUTHORIZATION_FAILED) or transactional id
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 
 	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/chronik-dev/chronik/internal/broker/controller"
 	"github.com/chronik-dev/chronik/internal/broker/group"
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,7 +30,7 @@ func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := respond[*kmsg.FindCoordinatorResponse](req)
 	// find answers one key: the broker leading the key's partition of
-	// __consumer_offsets.
+	// __consumer_offsets or __transaction_state.
 	find := func(key string) (nodeID int32, host string, port int32, errCode int16, msg *string) {
 		switch {
 		case req.CoordinatorType == 0 && !b.authorize(c, acl.OpDescribe, acl.ResourceGroup, key):
@@ -35,15 +38,25 @@ func (b *Backend) handleFindCoordinator(ctx context.Context, c *Conn, kreq kmsg.
 		case req.CoordinatorType == 1 && !b.authorize(c, acl.OpDescribe, acl.ResourceTransactionalID, key):
 			return -1, "", -1, kerr.TransactionalIDAuthorizationFailed.Code, nil
 		}
-		if req.CoordinatorType != 0 {
-			b.Logger.Warn("refused a transaction coordinator lookup: transactions are not supported",
-				"transactional_id", key, "client_id", c.ClientID, "remote", c.Remote)
-			m := "transactions are not supported by chronik"
+		var t *state.Topic
+		var err error
+		switch {
+		case req.CoordinatorType == 0:
+			t, err = b.ensureOffsetsTopic(ctx)
+		case req.CoordinatorType != 1:
+			m := "unknown coordinator type"
 			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		case b.Txn == nil:
+			m := "transactions are not enabled on this broker"
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		case key == "":
+			m := "empty transactional id"
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		default:
+			t, err = b.ensureInternalTopic(ctx, controller.TransactionStateTopic)
 		}
-		t, err := b.ensureOffsetsTopic(ctx)
 		if err != nil {
-			b.Logger.Warn("create offsets topic", "err", err)
+			b.Logger.Warn("create coordinator topic", "err", err)
 			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, message(err)
 		}
 		p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]

@@ -4,9 +4,14 @@ package kafka
 //
 // Idempotent producers (no transactional id) get a fresh producer id with
 // epoch 0 every time, as Kafka does; ids are reserved in blocks through the
-// raft metadata, so no two nodes and no restart hand out the same one. A transactional id is refused with
-// INVALID_REQUEST (and a broker log line saying why): transactions are not
-// supported; see transactions.go. With an authorizer an idempotent producer
+// raft metadata, so no two nodes and no restart hand out the same one. A
+// transactional id goes to the transaction coordinator (package txn): a new
+// id gets a producer id with epoch 0, a known one its epoch bumped (fencing
+// older producers; an open transaction is aborted first and the answer is
+// CONCURRENT_TRANSACTIONS until that is done), v3+ recovers with the given
+// producer id and epoch (KIP-360); a transaction.timeout.ms above
+// --transaction-max-timeout is INVALID_TRANSACTION_TIMEOUT. Before v4,
+// PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH. With an authorizer an idempotent producer
 // needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679;
 // CLUSTER_AUTHORIZATION_FAILED), a transactional id WRITE on it
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, before the refusal).
@@ -39,10 +44,21 @@ func (b *Backend) handleInitProducerID(ctx context.Context, c *Conn, kreq kmsg.R
 		return done(resp)
 	}
 	if req.TransactionalID != nil {
-		b.Logger.Warn("refused a transactional producer: transactions are not supported",
-			"transactional_id", *req.TransactionalID, "client_id", c.ClientID, "remote", c.Remote)
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return done(resp)
+		if b.Txn == nil {
+			b.Logger.Warn("refused a transactional producer: transactions are not enabled on this broker",
+				"transactional_id", *req.TransactionalID, "client_id", c.ClientID, "remote", c.Remote)
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return done(resp)
+		}
+		return nil, pending(func(ctx context.Context) *kmsg.InitProducerIDResponse {
+			ctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
+			defer cancel()
+			pid, epoch, err := b.Txn.InitProducerID(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+			if resp.ErrorCode = txnCode(err, req.GetVersion(), 4); err == nil {
+				resp.ProducerID, resp.ProducerEpoch = pid, epoch
+			}
+			return resp
+		}), nil
 	}
 	return nil, pending(func(ctx context.Context) *kmsg.InitProducerIDResponse {
 		ctx, cancel := withTimeout(ctx, req.TransactionTimeoutMillis)

@@ -2,12 +2,18 @@ package kafka
 
 // AddOffsetsToTxn, versions 0-3.
 //
-// Refused: every partition (or the request) gets INVALID_PRODUCER_ID_MAPPING,
-// since transactions are not supported (transactions.go).
+// Adds the group's partition of __consumer_offsets to the producer's open
+// transaction, so its TxnOffsetCommit offsets commit or abort with it. Needs
+// WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and
+// READ on the group (GROUP_AUTHORIZATION_FAILED). The coordinator's producer
+// checks answer as in AddPartitionsToTxn (PRODUCER_FENCED is
+// INVALID_PRODUCER_EPOCH before v2).
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,7 +23,24 @@ func (b *Backend) addOffsetsToTxnAPI() served {
 }
 
 func (b *Backend) handleAddOffsetsToTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
-	resp := respond[*kmsg.AddOffsetsToTxnResponse](kreq)
-	resp.ErrorCode = b.txnRefusal(c, kreq.(*kmsg.AddOffsetsToTxnRequest).TransactionalID)
-	return done(resp)
+	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
+	resp := respond[*kmsg.AddOffsetsToTxnResponse](req)
+	switch {
+	case b.Txn == nil:
+		resp.ErrorCode = b.txnRefusal(c, req.TransactionalID)
+		return done(resp)
+	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return done(resp)
+	case !b.authorize(c, acl.OpRead, acl.ResourceGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return done(resp)
+	}
+	return nil, pending(func(ctx context.Context) *kmsg.AddOffsetsToTxnResponse {
+		ctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
+		defer cancel()
+		err := b.Txn.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+		resp.ErrorCode = txnCode(err, req.GetVersion(), 2)
+		return resp
+	}), nil
 }

@@ -2,12 +2,19 @@ package kafka
 
 // EndTxn, versions 0-3.
 //
-// Refused: every partition (or the request) gets INVALID_PRODUCER_ID_MAPPING,
-// since transactions are not supported (transactions.go).
+// Commits or aborts the producer's open transaction: answered once the
+// coordinator has persisted its decision (PrepareCommit/PrepareAbort); the
+// markers are then written to every partition of the transaction, and until
+// they are the transactional id answers CONCURRENT_TRANSACTIONS. A retry of
+// the same decision succeeds, the other is INVALID_TXN_STATE, as Kafka's.
+// Needs WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
 
 import (
 	"context"
 
+	"github.com/chronik-dev/chronik/internal/broker/acl"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,7 +24,21 @@ func (b *Backend) endTxnAPI() served {
 }
 
 func (b *Backend) handleEndTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
-	resp := respond[*kmsg.EndTxnResponse](kreq)
-	resp.ErrorCode = b.txnRefusal(c, kreq.(*kmsg.EndTxnRequest).TransactionalID)
-	return done(resp)
+	req := kreq.(*kmsg.EndTxnRequest)
+	resp := respond[*kmsg.EndTxnResponse](req)
+	switch {
+	case b.Txn == nil:
+		resp.ErrorCode = b.txnRefusal(c, req.TransactionalID)
+		return done(resp)
+	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return done(resp)
+	}
+	return nil, pending(func(ctx context.Context) *kmsg.EndTxnResponse {
+		ctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
+		defer cancel()
+		err := b.Txn.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+		resp.ErrorCode = txnCode(err, req.GetVersion(), 2)
+		return resp
+	}), nil
 }

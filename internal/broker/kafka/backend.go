@@ -13,6 +13,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/broker/group"
 	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 	"github.com/chronik-dev/chronik/internal/netlimit"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,7 +77,10 @@ type BackendConfig struct {
 	Replicas   *replica.Manager
 	Controller *controller.Controller
 	Groups     *group.Coordinator
-	Logger     *slog.Logger
+	// Txn is the transaction coordinator; nil refuses transactional
+	// producers (transactions.go).
+	Txn    *txn.Coordinator
+	Logger *slog.Logger
 }
 
 // PeerReach is what the cluster transport knows now about reaching one
@@ -117,8 +121,9 @@ func (b *Backend) Stop() {
 
 // APIs is the table of served API keys, their version ranges and handlers,
 // collected from the declarations in the NN_name.go files (one per key).
-// The inter-broker APIs are not listed, so clients learn from
-// ApiVersions that they are unsupported; the transaction APIs are listed
+// Of the inter-broker APIs only WriteTxnMarkers is listed, served to
+// brokers alone (27_write_txn_markers.go); clients learn from ApiVersions
+// that the others are unsupported; the transaction APIs are listed
 // only to refuse them with error codes (transactions.go). ApiVersions (18)
 // is the server's own (18_api_versions.go).
 func (b *Backend) APIs() APIs {
@@ -156,6 +161,7 @@ func (b *Backend) served() []served {
 		b.addPartitionsToTxnAPI(),
 		b.addOffsetsToTxnAPI(),
 		b.endTxnAPI(),
+		b.writeTxnMarkersAPI(),
 		b.txnOffsetCommitAPI(),
 		b.describeAclsAPI(),
 		b.createAclsAPI(),
@@ -174,6 +180,9 @@ func (b *Backend) served() []served {
 		b.describeUserSCRAMCredentialsAPI(),
 		b.alterUserSCRAMCredentialsAPI(),
 		b.describeClusterAPI(),
+		b.describeProducersAPI(),
+		b.describeTransactionsAPI(),
+		b.listTransactionsAPI(),
 	}
 }
 

@@ -1,21 +1,23 @@
 package kafka
 
-// Transactions are not supported. The transaction APIs are served only to
-// refuse them with Kafka's own error codes, never with a pretend success:
+// Transactions (KIP-98, KIP-447, KIP-890 part 1). The transaction
+// coordinator is package txn (Backend.Txn); its APIs are
 //
-//	FindCoordinator (type 1)  INVALID_REQUEST, "transactions are not supported by chronik"
-//	InitProducerID (txn id)   INVALID_REQUEST
-//	AddPartitionsToTxn, AddOffsetsToTxn, EndTxn
-//	                          INVALID_PRODUCER_ID_MAPPING: no producer id is
-//	                          ever mapped to a transactional id here.
+//	FindCoordinator (type 1)  the leader of the id's __transaction_state partition
+//	InitProducerID (txn id)   22_init_producer_id.go
+//	AddPartitionsToTxn        24_add_partitions_to_txn.go (v4+: brokers only)
+//	AddOffsetsToTxn, EndTxn   25_add_offsets_to_txn.go, 26_end_txn.go
+//	DescribeTransactions, ListTransactions
+//	                          65_describe_transactions.go, 66_list_transactions.go
 //
-// With an authorizer, a transactional id without WRITE on it is answered
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED first, as Kafka checks it first.
-//
-// Each of the last three has its file (24_add_partitions_to_txn.go,
-// 25_add_offsets_to_txn.go, 26_end_txn.go) declaring its versions; this one
-// holds the code they answer with. TxnOffsetCommit is served for real
-// (28_txn_offset_commit.go).
+// and the partitions' side is Produce (transactional batches), Fetch and
+// ListOffsets (read_committed), WriteTxnMarkers and DescribeProducers.
+// Without a coordinator (Backend.Txn nil) transactional producers are
+// refused with Kafka's own codes, never with a pretend success:
+// FindCoordinator type 1 and InitProducerID with a transactional id get
+// INVALID_REQUEST, the others INVALID_PRODUCER_ID_MAPPING (errNoTransactions)
+// after TRANSACTIONAL_ID_AUTHORIZATION_FAILED without WRITE on the id, as
+// Kafka checks that first.
 
 import "github.com/twmb/franz-go/pkg/kerr"
 

@@ -37,6 +37,7 @@ func Config(t testing.TB) broker.Config {
 	cfg.GroupInitialRebalanceDelay = 0
 	cfg.GroupMinSessionTimeout = 100 * time.Millisecond
 	cfg.OffsetsTopicPartitions = 3
+	cfg.TransactionStatePartitions = 3
 	cfg.Logger = testharness.Logger()
 	return cfg
 }

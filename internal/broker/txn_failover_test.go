@@ -1,0 +1,76 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
+	"github.com/chronik-dev/chronik/internal/testharness/inproc"
+)
+
+// TestTransactionCoordinatorFailover: the coordinator of an open
+// transaction stops; the leader of its __transaction_state partition on
+// another node loads the transaction (replicated, RF 3) and the producer
+// commits it there: read_committed consumers get every record once, and the
+// new coordinator describes the id as committed with the same producer id.
+func TestTransactionCoordinatorFailover(t *testing.T) {
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	ctx := testharness.Context(t, 90*time.Second)
+	if _, err := inproc.Admin(t, c.KafkaAddrs()).CreateTopic(ctx, 3, 3, nil, "fo"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitTopic("fo", 3)
+	cl := inproc.Client(t, c.KafkaAddrs(), kgo.TransactionalID("tx-failover"), kgo.DefaultProduceTopic("fo"),
+		kgo.TransactionTimeout(60*time.Second))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	txnRecords(t, ctx, cl, "fo", "before", 6)
+	pid, _, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.CoordinatorKey, find.CoordinatorType = "tx-failover", 1
+	fr, err := find.RequestWith(ctx, inproc.Client(t, c.KafkaAddrs()))
+	if err != nil || fr.ErrorCode != 0 {
+		t.Fatalf("find coordinator: %+v %v", fr, err)
+	}
+	old := int(fr.NodeID) - 1
+	c.Stop(old)
+	t.Logf("stopped the coordinator, node %d", old+1)
+
+	txnRecords(t, ctx, cl, "fo", "after", 3)
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit on the new coordinator: %v", err)
+	}
+	got := consumeValues(t, c, "fo", 9, kgo.ReadCommitted())
+	for i := range 6 {
+		if got[fmt.Sprintf("before-%d", i)] != 1 {
+			t.Errorf("before-%d read %d times", i, got[fmt.Sprintf("before-%d", i)])
+		}
+	}
+	if len(got) != 9 {
+		t.Errorf("read %d distinct records, want 9: %v", len(got), got)
+	}
+	raw := inproc.Client(t, c.KafkaAddrs())
+	testharness.Eventually(t, 20*time.Second, "the new coordinator describes the transaction as committed", func() bool {
+		fr, err := find.RequestWith(ctx, raw)
+		if err != nil || fr.ErrorCode != 0 || int(fr.NodeID)-1 == old {
+			return false
+		}
+		d := kmsg.NewPtrDescribeTransactionsRequest()
+		d.TransactionalIDs = []string{"tx-failover"}
+		resp, err := raw.Broker(int(fr.NodeID)).Request(ctx, d)
+		if err != nil {
+			return false
+		}
+		s := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[0]
+		return s.ErrorCode == 0 && s.State == "CompleteCommit" && s.ProducerID == pid
+	})
+}
