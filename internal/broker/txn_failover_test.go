@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	txnRecords(t, ctx, cl, "fo", "before", 6)
+	produceInTxn(t, ctx, cl, "fo", "before", 6)
 	pid, _, err := cl.ProducerID(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +46,11 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	c.Stop(old)
 	t.Logf("stopped the coordinator, node %d", old+1)
 
-	txnRecords(t, ctx, cl, "fo", "after", 3)
+	produceInTxn(t, ctx, cl, "fo", "after", 3)
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatalf("commit on the new coordinator: %v", err)
 	}
-	got := consumeValues(t, c, "fo", 9, kgo.ReadCommitted())
+	got := readValues(t, c, "fo", 9, kgo.ReadCommitted())
 	for i := range 6 {
 		if got[fmt.Sprintf("before-%d", i)] != 1 {
 			t.Errorf("before-%d read %d times", i, got[fmt.Sprintf("before-%d", i)])
@@ -73,4 +74,34 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 		s := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[0]
 		return s.ErrorCode == 0 && s.State == "CompleteCommit" && s.ProducerID == pid
 	})
+}
+
+// produceInTxn produces n records prefix-i round robin over 3 partitions in
+// the producer's open transaction and waits for each.
+func produceInTxn(t *testing.T, ctx context.Context, cl *kgo.Client, topic, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		r := &kgo.Record{Topic: topic, Partition: int32(i % 3), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %s-%d: %v", prefix, i, err)
+		}
+	}
+}
+
+// readValues reads topic from the start at the isolation level until it
+// has want records, and counts each value.
+func readValues(t *testing.T, c *inproc.Cluster, topic string, want int, level kgo.IsolationLevel) map[string]int {
+	t.Helper()
+	cl := inproc.Client(t, c.KafkaAddrs(), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(level),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx := testharness.Context(t, 30*time.Second)
+	got, n := map[string]int{}, 0
+	for n < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records: %v", n, want, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)]++; n++ })
+	}
+	return got
 }
