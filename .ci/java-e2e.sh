@@ -3,7 +3,9 @@
 # single node: admin create topic, idempotent acks=all producer, consumer
 # group with committed offsets (.ci/java/ClientE2E.java); then a compacted
 # topic read from offset 0 across the gaps the cleaner left
-# (.ci/java/CompactedE2E.java; the cleaner looks for work every 200 ms).
+# (.ci/java/CompactedE2E.java; the cleaner looks for work every 200 ms);
+# transactions: commit with the group's offsets, abort, read_committed
+# (.ci/java/TxnE2E.java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/lib.sh
@@ -25,6 +27,10 @@ if ! java -cp "$cp" .ci/java/ClientE2E.java "$work/client.properties" java-e2e 5
 	exit 1
 fi
 if ! java -cp "$cp" .ci/java/CompactedE2E.java "$work/client.properties" java-compacted; then
+	tail -50 "$work/chronik.log"
+	exit 1
+fi
+if ! java -cp "$cp" .ci/java/TxnE2E.java "$work/client.properties" java-txn; then
 	tail -50 "$work/chronik.log"
 	exit 1
 fi
