@@ -242,7 +242,9 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 	progress := func(n int, what string) {
 		t.Helper()
 		testharness.Eventually(t, 40*time.Second, what, func() bool { return live.distinct() >= n },
-			func() string { return fmt.Sprintf("%d of %d input records read committed", live.distinct(), eosRecords) })
+			func() string {
+				return fmt.Sprintf("%d of %d input records read committed", live.distinct(), eosRecords)
+			})
 	}
 
 	aborter := c.client(kgo.TransactionalID("eos-aborter"), kgo.DefaultProduceTopic(eosOut),
