@@ -127,10 +127,10 @@ func TestReadCommittedFetchWithFranzGo(t *testing.T) {
 	p := ledReplica(t, n, "rc")
 	cl := inproc.NodeClient(t, n)
 
-	txnValues(t, p, 100, 0, "a1", "a2") // 0-1, aborted below
-	plainValues(t, cl, "rc", "c1")      // 2
-	txnValues(t, p, 101, 0, "b1")       // 3, committed below
-	txnValues(t, p, 100, 2, "a3")       // 4
+	txnValues(t, p, 100, 0, "a1", "a2")                                // 0-1, aborted below
+	plainValues(t, cl, "rc", "c1")                                     // 2
+	txnValues(t, p, 101, 0, "b1")                                      // 3, committed below
+	txnValues(t, p, 100, 2, "a3")                                      // 4
 	if code := brokerMarker(t, n, "rc", 100, 0, false, 0); code != 0 { // 5
 		t.Fatalf("abort marker: error %d", code)
 	}
