@@ -16,8 +16,8 @@ package group
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
