@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 )
 
 // txnCollector reports the transactions open on the partitions this node
@@ -16,6 +18,10 @@ type txnCollector struct {
 	n                *Node
 	ongoing, oldest  *prometheus.Desc
 	partitionsWithTx *prometheus.Desc
+	// The coordinator's side: the transactional ids this node coordinates
+	// (the __transaction_state partitions it leads), by state, and how long
+	// the oldest transaction among them has been open.
+	coordIDs, coordOldest *prometheus.Desc
 }
 
 func newTxnCollector(n *Node) *txnCollector {
@@ -29,6 +35,11 @@ func newTxnCollector(n *Node) *txnCollector {
 			nil, nil),
 		partitionsWithTx: prometheus.NewDesc("chronik_partitions_with_ongoing_transactions",
 			"Partitions this node leads with at least one open transaction.", nil, nil),
+		coordIDs: prometheus.NewDesc("chronik_txn_coordinator_transactional_ids",
+			"Transactional ids this node coordinates (it leads their __transaction_state partition), by state (Kafka's names); only states with any.",
+			[]string{"state"}, nil),
+		coordOldest: prometheus.NewDesc("chronik_txn_coordinator_oldest_open_seconds",
+			"How long the oldest transaction this node coordinates has been open; 0 when none is.", nil, nil),
 	}
 }
 
@@ -37,6 +48,8 @@ func (c *txnCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.ongoing
 	ch <- c.oldest
 	ch <- c.partitionsWithTx
+	ch <- c.coordIDs
+	ch <- c.coordOldest
 }
 
 // Collect implements prometheus.Collector.
@@ -62,4 +75,25 @@ func (c *txnCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest)
 	ch <- prometheus.MustNewConstMetric(c.partitionsWithTx, prometheus.GaugeValue, float64(with))
+	c.collectCoordinator(ch, now)
+}
+
+func (c *txnCollector) collectCoordinator(ch chan<- prometheus.Metric, now time.Time) {
+	if c.n.txns == nil {
+		return
+	}
+	byState := map[string]int{}
+	oldest := 0.0
+	for _, s := range c.n.txns.List(txn.ListFilter{}) {
+		byState[string(s.State)]++
+		// A completed transaction keeps its start time; only open ones age.
+		open := s.State == txn.StateOngoing || s.State == txn.StatePrepareCommit || s.State == txn.StatePrepareAbort
+		if open && !s.StartTime.IsZero() {
+			oldest = max(oldest, now.Sub(s.StartTime).Seconds())
+		}
+	}
+	for state, count := range byState {
+		ch <- prometheus.MustNewConstMetric(c.coordIDs, prometheus.GaugeValue, float64(count), state)
+	}
+	ch <- prometheus.MustNewConstMetric(c.coordOldest, prometheus.GaugeValue, oldest)
 }
