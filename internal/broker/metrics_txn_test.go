@@ -53,5 +53,7 @@ func TestMetricsTxnCoordinator(t *testing.T) {
 		_, open = m.value("chronik_partition_ongoing_transactions", "topic", "pay", "partition", "0")
 		oldest, _ = m.value("chronik_txn_coordinator_oldest_open_seconds")
 		return done == 1 && !ongoing && !open && oldest == 0
-	}, func() string { return fmt.Sprintf("complete %v ongoing %v open %v oldest %v", done, ongoing, open, oldest) })
+	}, func() string {
+		return fmt.Sprintf("complete %v ongoing %v open %v oldest %v", done, ongoing, open, oldest)
+	})
 }
