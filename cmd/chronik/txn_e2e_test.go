@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
+	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/admin/server"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
@@ -59,6 +61,15 @@ func TestTxnCommandsE2E(t *testing.T) {
 	if len(described) != 1 || described[0].State != "Ongoing" || described[0].TimeoutMs != 60000 ||
 		!slices.Equal(described[0].Partitions, []api.TopicPartition{{Topic: "pay", Partition: 0}}) || described[0].StartTimestampMs <= 0 {
 		t.Fatalf("txn describe: %+v", described)
+	}
+	// The node's admin API lists it among its coordinator's open transactions.
+	node, err := client.New(admin, http.DefaultClient).Node(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx := node.Data.Transactions; tx == nil || tx.Coordinator == nil || tx.Coordinator.OpenTotal != 1 ||
+		tx.Coordinator.Open[0].TransactionalID != "pay-tx" || tx.Coordinator.Open[0].State != "Ongoing" || tx.Coordinator.Open[0].Partitions != 1 {
+		t.Fatalf("node transactions %+v", node.Data.Transactions)
 	}
 	out, errOut := cli.run(exitError, "", "txn", "describe", "pay-tx", "nobody-tx", "--brokers", brokers)
 	if !strings.Contains(out, "Transactional id: pay-tx") || !strings.Contains(errOut, `transactional id "nobody-tx"`) {

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/chronik-dev/chronik/internal/broker/txn"
 )
 
 // txnCollector reports the transactions open on the partitions this node
@@ -79,16 +77,12 @@ func (c *txnCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *txnCollector) collectCoordinator(ch chan<- prometheus.Metric, now time.Time) {
-	if c.n.txns == nil {
-		return
-	}
 	byState := map[string]int{}
 	oldest := 0.0
-	for _, s := range c.n.txns.List(txn.ListFilter{}) {
+	for _, s := range c.n.CoordinatedTxns() {
 		byState[string(s.State)]++
 		// A completed transaction keeps its start time; only open ones age.
-		open := s.State == txn.StateOngoing || s.State == txn.StatePrepareCommit || s.State == txn.StatePrepareAbort
-		if open && !s.StartTime.IsZero() {
+		if TxnOpen(s.State) && !s.StartTime.IsZero() {
 			oldest = max(oldest, now.Sub(s.StartTime).Seconds())
 		}
 	}

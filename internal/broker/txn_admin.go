@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 )
 
 // Transactions as the admin API reads them, and the operator's abort of a
@@ -17,6 +18,21 @@ import (
 // TransactionMaxTimeout is --transaction-max-timeout: no transaction may
 // ask for a longer timeout, so one open longer on a partition is hanging.
 func (n *Node) TransactionMaxTimeout() time.Duration { return n.cfg.TransactionMaxTimeout }
+
+// CoordinatedTxns are the transactional ids this node coordinates, as its
+// transaction coordinator lists them; nil before the coordinator exists.
+func (n *Node) CoordinatedTxns() []txn.TxnSummary {
+	if n.txns == nil {
+		return nil
+	}
+	return n.txns.List(txn.ListFilter{})
+}
+
+// TxnOpen reports whether a coordinator state means the transaction is
+// open (its markers are not all written).
+func TxnOpen(s txn.State) bool {
+	return s == txn.StateOngoing || s == txn.StatePrepareCommit || s == txn.StatePrepareAbort
+}
 
 // PartitionTxns is what a replica running here knows of transactions.
 type PartitionTxns struct {

@@ -68,7 +68,8 @@ func ruleHangingTransaction(in diagInput) []api.Finding {
 				continue
 			}
 			name := tpName(r.Topic, r.Partition)
-			out = append(out, api.Finding{
+			coord, coordEv := txnCoordinatorOf(in.view, t.ProducerID)
+			f := api.Finding{
 				Code:      CodeHangingTransaction,
 				Severity:  api.SeverityCritical,
 				Topic:     r.Topic,
@@ -91,8 +92,40 @@ func ruleHangingTransaction(in diagInput) []api.Finding {
 				NextStep: fmt.Sprintf("check that no producer still runs this transaction (`chronik txn find-hanging --topic %s` asks the coordinators), then abort it: `%s`",
 					r.Topic, TxnAbortCommand(r.Topic, r.Partition, t.FirstOffset)),
 				SeenBy: []int32{r.Source},
-			})
+			}
+			f.Message += coord
+			for k, v := range coordEv {
+				f.Evidence[k] = v
+			}
+			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// txnCoordinatorOf names what the answering nodes' coordinators say of
+// producer pid: the transactional id, node and state of an open
+// transaction of it, or that none of them has one open (which a silent
+// node, or a coordinator listing only its oldest, leaves unknown).
+func txnCoordinatorOf(v api.ClusterView, pid int64) (string, map[string]any) {
+	complete := true
+	for _, n := range v.Nodes {
+		if !n.Reachable() || n.Node == nil || n.Node.Transactions == nil || n.Node.Transactions.Coordinator == nil {
+			complete = false
+			continue
+		}
+		c := n.Node.Transactions.Coordinator
+		complete = complete && len(c.Open) == c.OpenTotal
+		for _, t := range c.Open {
+			if t.ProducerID == pid {
+				id := viewNodeID(n)
+				return fmt.Sprintf("; its coordinator, node %d, has transactional id %q %s for %s", id, t.TransactionalID, t.State, roundAge(t.OpenSeconds)),
+					map[string]any{"transactional_id": t.TransactionalID, "coordinator": id, "coordinator_state": t.State}
+			}
+		}
+	}
+	if complete {
+		return "; no coordinator has a transaction of this producer open", map[string]any{"coordinator": nil}
+	}
+	return "", nil
 }

@@ -81,6 +81,55 @@ func TestRuleHangingTransaction(t *testing.T) {
 			fxTxn(1200)(t, v)
 			fxPart(t, v, 1, 0).LastStableOffset = nil
 		}},
+		{name: "its coordinator has it open", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxTxn(1200)(t, v)
+			for id := int32(1); id <= 3; id++ {
+				c := &api.TxnCoordinatorInfo{TransactionalIDs: 1, ByState: map[string]int{}, Open: []api.CoordinatedTxn{}}
+				if id == 2 {
+					c.ByState["PrepareCommit"] = 1
+					c.Open = []api.CoordinatedTxn{{TransactionalID: "pay-tx", ProducerID: 4001, ProducerEpoch: 2, State: "PrepareCommit", OpenSeconds: 1250, Partitions: 3}}
+					c.OpenTotal = 1
+				}
+				fxNode(t, v, id).Node.Transactions = &api.TxnNodeInfo{MaxTimeoutSeconds: 900, Coordinator: c}
+			}
+		}, want: []string{"HANGING_TRANSACTION critical orders-0 node=1"},
+			check: func(t *testing.T, fs []api.Finding) {
+				f := fs[0]
+				if !strings.Contains(f.Message, `its coordinator, node 2, has transactional id "pay-tx" PrepareCommit for 20m50s`) {
+					t.Errorf("message %q", f.Message)
+				}
+				if f.Evidence["transactional_id"] != "pay-tx" || f.Evidence["coordinator"] != int32(2) || f.Evidence["coordinator_state"] != "PrepareCommit" {
+					t.Errorf("evidence %v", f.Evidence)
+				}
+			}},
+		{name: "no answering coordinator has it", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxTxn(1200)(t, v)
+			for id := int32(1); id <= 3; id++ {
+				fxNode(t, v, id).Node.Transactions = &api.TxnNodeInfo{MaxTimeoutSeconds: 900,
+					Coordinator: &api.TxnCoordinatorInfo{ByState: map[string]int{}, Open: []api.CoordinatedTxn{}}}
+			}
+		}, want: []string{"HANGING_TRANSACTION critical orders-0 node=1"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if !strings.Contains(fs[0].Message, "no coordinator has a transaction of this producer open") {
+					t.Errorf("message %q", fs[0].Message)
+				}
+				if v, ok := fs[0].Evidence["coordinator"]; !ok || v != nil {
+					t.Errorf("evidence %v", fs[0].Evidence)
+				}
+			}},
+		{name: "a node that does not answer may be its coordinator", mutate: func(t *testing.T, v *api.ClusterView) {
+			fxTxn(1200)(t, v)
+			for id := int32(1); id <= 3; id++ {
+				fxNode(t, v, id).Node.Transactions = &api.TxnNodeInfo{MaxTimeoutSeconds: 900,
+					Coordinator: &api.TxnCoordinatorInfo{ByState: map[string]int{}, Open: []api.CoordinatedTxn{}}}
+			}
+			fxDown(t, v, 3)
+		}, want: []string{"HANGING_TRANSACTION critical orders-0 node=1"},
+			check: func(t *testing.T, fs []api.Finding) {
+				if strings.Contains(fs[0].Message, "coordinator") {
+					t.Errorf("message %q", fs[0].Message)
+				}
+			}},
 		{name: "two hanging producers on one partition", mutate: func(t *testing.T, v *api.ClusterView) {
 			fxTxn(1200)(t, v)
 			p := fxPart(t, v, 1, 0)

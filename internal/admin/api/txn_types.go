@@ -29,6 +29,33 @@ type TxnNodeInfo struct {
 	// transaction.max.timeout.ms): no transaction may ask for a longer
 	// timeout, so one open longer than this on a partition is hanging.
 	MaxTimeoutSeconds float64 `json:"max_timeout_seconds"`
+	// Coordinator is the transactional ids this node coordinates (it leads
+	// their __transaction_state partitions); nil from older nodes.
+	Coordinator *TxnCoordinatorInfo `json:"coordinator,omitempty"`
+}
+
+// MaxListedOpenTxns bounds TxnCoordinatorInfo.Open: the oldest are listed.
+const MaxListedOpenTxns = 100
+
+// TxnCoordinatorInfo is what a node's transaction coordinator holds.
+type TxnCoordinatorInfo struct {
+	TransactionalIDs int            `json:"transactional_ids"`
+	ByState          map[string]int `json:"by_state"` // Kafka's state names; only states with any
+	// Open are its open transactions (Ongoing, PrepareCommit,
+	// PrepareAbort), oldest first, at most MaxListedOpenTxns; OpenTotal
+	// counts them all.
+	Open      []CoordinatedTxn `json:"open"`
+	OpenTotal int              `json:"open_total"`
+}
+
+// CoordinatedTxn is one open transaction at its coordinator.
+type CoordinatedTxn struct {
+	TransactionalID string  `json:"transactional_id"`
+	ProducerID      int64   `json:"producer_id"`
+	ProducerEpoch   int16   `json:"producer_epoch"`
+	State           string  `json:"state"`
+	OpenSeconds     float64 `json:"open_seconds"`
+	Partitions      int     `json:"partitions"` // partitions in the transaction
 }
 
 // DefaultTxnMaxTimeoutSeconds is Kafka's transaction.max.timeout.ms (15

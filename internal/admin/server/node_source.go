@@ -54,7 +54,7 @@ func (s nodeSource) Node() api.NodeInfo {
 		AdminTLS:     certInfo(s.n.AdminTLSCertificate()),
 		Authorizer:   authorizerInfo(s.n),
 		LogCleaner:   logCleaner(s.n.CleanerInfo(), time.Now()),
-		Transactions: &api.TxnNodeInfo{MaxTimeoutSeconds: s.n.TransactionMaxTimeout().Seconds()},
+		Transactions: txnNodeInfo(s.n.TransactionMaxTimeout(), s.n.CoordinatedTxns(), time.Now()),
 	}
 }
 

@@ -1,15 +1,18 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/chronik-dev/chronik/internal/admin/api"
 	"github.com/chronik-dev/chronik/internal/broker"
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 )
 
 // Transactions in the admin API: each replica's last stable offset and
@@ -53,6 +56,30 @@ func partitionTxns(p *api.PartitionInfo, t broker.PartitionTxns, now time.Time) 
 			ProducerID: o.ProducerID, ProducerEpoch: o.ProducerEpoch, FirstOffset: o.FirstOffset, LastOffset: o.LastOffset, AgeSeconds: age,
 		})
 	}
+}
+
+// txnNodeInfo is the node's transaction settings and what its coordinator
+// holds.
+func txnNodeInfo(maxTimeout time.Duration, coordinated []txn.TxnSummary, now time.Time) *api.TxnNodeInfo {
+	c := &api.TxnCoordinatorInfo{TransactionalIDs: len(coordinated), ByState: map[string]int{}, Open: []api.CoordinatedTxn{}}
+	for _, t := range coordinated {
+		c.ByState[string(t.State)]++
+		if !broker.TxnOpen(t.State) {
+			continue
+		}
+		open := 0.0
+		if !t.StartTime.IsZero() {
+			open = max(now.Sub(t.StartTime).Seconds(), 0)
+		}
+		c.Open = append(c.Open, api.CoordinatedTxn{TransactionalID: t.TransactionalID, ProducerID: t.ProducerID,
+			ProducerEpoch: t.ProducerEpoch, State: string(t.State), OpenSeconds: open, Partitions: t.Partitions})
+	}
+	c.OpenTotal = len(c.Open)
+	slices.SortStableFunc(c.Open, func(a, b api.CoordinatedTxn) int { return cmp.Compare(b.OpenSeconds, a.OpenSeconds) })
+	if len(c.Open) > api.MaxListedOpenTxns {
+		c.Open = c.Open[:api.MaxListedOpenTxns]
+	}
+	return &api.TxnNodeInfo{MaxTimeoutSeconds: maxTimeout.Seconds(), Coordinator: c}
 }
 
 func (s nodeSource) AbortTransaction(ctx context.Context, req api.AbortTransactionRequest) (api.AbortTransactionResult, error) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"github.com/chronik-dev/chronik/internal/admin/client"
 	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/broker/replica"
+	"github.com/chronik-dev/chronik/internal/broker/txn"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
@@ -42,6 +44,34 @@ func TestPartitionTxnsAdapter(t *testing.T) {
 	partitionTxns(&none, broker.PartitionTxns{LastStableOffset: 12}, now)
 	if none.LastStableOffset == nil || *none.LastStableOffset != 12 || none.OngoingTransactions != nil {
 		t.Fatalf("no transactions: %+v", none)
+	}
+}
+
+// The node's coordinator summary: ids by state, the open ones oldest first
+// and at most api.MaxListedOpenTxns of them, completed ones not aging.
+func TestTxnNodeInfoAdapter(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	list := []txn.TxnSummary{
+		{TransactionalID: "a", ProducerID: 1, State: txn.StateOngoing, StartTime: now.Add(-10 * time.Second), Partitions: 2},
+		{TransactionalID: "b", ProducerID: 2, ProducerEpoch: 4, State: txn.StatePrepareCommit, StartTime: now.Add(-time.Minute), Partitions: 1},
+		{TransactionalID: "c", ProducerID: 3, State: txn.StateCompleteCommit, StartTime: now.Add(-time.Hour)},
+		{TransactionalID: "d", ProducerID: 4, State: txn.StateEmpty},
+	}
+	for i := range api.MaxListedOpenTxns {
+		list = append(list, txn.TxnSummary{TransactionalID: fmt.Sprintf("x%d", i), ProducerID: int64(100 + i), State: txn.StateOngoing, StartTime: now})
+	}
+	got := txnNodeInfo(2*time.Minute, list, now)
+	c := got.Coordinator
+	if got.MaxTimeoutSeconds != 120 || c.TransactionalIDs != 4+api.MaxListedOpenTxns || c.OpenTotal != 2+api.MaxListedOpenTxns ||
+		len(c.Open) != api.MaxListedOpenTxns || !reflect.DeepEqual(c.ByState, map[string]int{"Ongoing": 1 + api.MaxListedOpenTxns, "PrepareCommit": 1, "CompleteCommit": 1, "Empty": 1}) {
+		t.Fatalf("coordinator info %+v", got)
+	}
+	if want := (api.CoordinatedTxn{TransactionalID: "b", ProducerID: 2, ProducerEpoch: 4, State: "PrepareCommit", OpenSeconds: 60, Partitions: 1}); c.Open[0] != want ||
+		c.Open[1].TransactionalID != "a" || c.Open[1].OpenSeconds != 10 {
+		t.Fatalf("oldest open %+v", c.Open[:2])
+	}
+	if none := txnNodeInfo(time.Minute, nil, now); none.Coordinator.TransactionalIDs != 0 || none.Coordinator.Open == nil || none.Coordinator.ByState == nil {
+		t.Fatalf("nothing coordinated: %+v", none.Coordinator)
 	}
 }
 
@@ -95,7 +125,8 @@ func TestAbortTransactionEndpoint(t *testing.T) {
 	}
 
 	// The node reports its --transaction-max-timeout for the doctor.
-	if node, err := one.Node(ctx); err != nil || node.Data.Transactions == nil || node.Data.Transactions.MaxTimeoutSeconds != 120 {
+	if node, err := one.Node(ctx); err != nil || node.Data.Transactions == nil || node.Data.Transactions.MaxTimeoutSeconds != 120 ||
+		node.Data.Transactions.Coordinator == nil {
 		t.Fatalf("node info %+v: %v", node.Data.Transactions, err)
 	}
 
