@@ -572,12 +572,15 @@ func ruleRaftFollowerBehind(in diagInput) []api.Finding {
 			continue
 		}
 		quiet := p.LastContactSeconds == nil || *p.LastContactSeconds > raftContactMaxSeconds
-		if p.RecentActive && !quiet {
-			continue
-		}
 		behind := uint64(0)
 		if leader.Commit > p.Match {
 			behind = leader.Commit - p.Match
+		}
+		// raft resets recent_active at every election and quorum check, so
+		// a voter heard just now and holding everything committed is fine
+		// whatever the flag says at that instant.
+		if !quiet && (p.RecentActive || behind == 0) {
+			continue
 		}
 		ev := map[string]any{
 			"match":                p.Match,

@@ -411,6 +411,14 @@ func TestRuleRaftFollowerBehind(t *testing.T) {
 					t.Errorf("evidence %v seen by %v", ev, fs[0].SeenBy)
 				}
 			}},
+		{name: "flag reset by an election, heard just now and caught up", mutate: func(t *testing.T, v *api.ClusterView) {
+			p := peer(t, v, 2)
+			p.RecentActive, p.LastContactSeconds = false, admintest.Secs(0.08)
+		}},
+		{name: "not recently active, heard just now but behind", mutate: func(t *testing.T, v *api.ClusterView) {
+			p := peer(t, v, 2)
+			p.RecentActive, p.LastContactSeconds, p.Match = false, admintest.Secs(0.08), 1500
+		}, want: []string{"RAFT_FOLLOWER_BEHIND warning - node=2"}},
 		{name: "silent over 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = admintest.Secs(6) },
 			want: []string{"RAFT_FOLLOWER_BEHIND warning - node=2"}},
 		{name: "just under 5s", mutate: func(t *testing.T, v *api.ClusterView) { peer(t, v, 2).LastContactSeconds = admintest.Secs(4.9) }},
