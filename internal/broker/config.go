@@ -218,6 +218,10 @@ type Config struct {
 	// testCommands are metadata commands the product does not have, added
 	// only by tests (export_test.go) to build states it never creates.
 	testCommands state.Commands
+	// testTxnAbortInterval, when set by tests, is how often the transaction
+	// coordinator looks for timed-out transactions (Kafka's 10 s default
+	// otherwise).
+	testTxnAbortInterval time.Duration
 	// testBeforeFsync runs before every partition log's fsync pass; tests
 	// (export_test.go) make it fail to play a failing disk.
 	testBeforeFsync func() error

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-dev/chronik/internal/broker"
 	"github.com/chronik-dev/chronik/internal/testharness"
 	"github.com/chronik-dev/chronik/internal/testharness/inproc"
 )
@@ -104,4 +105,50 @@ func readValues(t *testing.T, c *inproc.Cluster, topic string, want int, level k
 		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)]++; n++ })
 	}
 	return got
+}
+
+// TestTransactionTimeoutAborts: a producer that opens a transaction and
+// goes silent has it aborted by the coordinator once transaction.timeout.ms
+// passes: read_committed consumers get past it (the LSO moves on) without
+// its records, and the producer, fenced by the abort's epoch bump, cannot
+// commit it.
+func TestTransactionTimeoutAborts(t *testing.T) {
+	cfg := inproc.Config(t)
+	broker.WithTxnAbortInterval(&cfg, 100*time.Millisecond)
+	n := inproc.StartNode(t, cfg)
+	createTopic(t, inproc.NodeAdmin(t, n), "to", 1, nil)
+	ctx := testharness.Context(t, 60*time.Second)
+	stuck := inproc.NodeClient(t, n, kgo.TransactionalID("tx-stuck"), kgo.DefaultProduceTopic("to"),
+		kgo.TransactionTimeout(time.Second))
+	if err := stuck.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.ProduceSync(ctx, &kgo.Record{Value: []byte("stuck")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	plain := inproc.NodeClient(t, n, kgo.DefaultProduceTopic("to"))
+	if err := plain.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// "after" is readable committed only once the stuck transaction ends.
+	c := inproc.NodeClient(t, n, kgo.ConsumeTopics("to"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) == 0 && ctx.Err() == nil {
+		c.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 1 || got[0] != "after" {
+		t.Fatalf("read_committed after the timeout: %q, want [after]", got)
+	}
+	if err := stuck.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the timed-out transaction committed")
+	} else {
+		t.Logf("commit after the timeout: %v", err)
+	}
+	d := kmsg.NewPtrDescribeTransactionsRequest()
+	d.TransactionalIDs = []string{"tx-stuck"}
+	dr, err := d.RequestWith(ctx, inproc.NodeClient(t, n))
+	if err != nil || dr.TransactionStates[0].State != "CompleteAbort" {
+		t.Fatalf("describe after the timeout: %+v %v", dr, err)
+	}
 }

@@ -22,6 +22,7 @@ func (n *Node) newTxnCoordinator() *txn.Coordinator {
 		PartitionCount:   n.txnStatePartitions,
 		MaxTimeout:       cfg.TransactionMaxTimeout,
 		IDExpiration:     cfg.TransactionalIDExpiration,
+		AbortInterval:    cfg.testTxnAbortInterval,
 		NextProducerID:   n.controller.NextProducerID,
 		Markers:          n.txnMarkerWriter(),
 		PartitionExists:  n.partitionExists,
