@@ -145,10 +145,16 @@ func TestTransactionTimeoutAborts(t *testing.T) {
 	} else {
 		t.Logf("commit after the timeout: %v", err)
 	}
+	// The markers are written before the abort is recorded complete.
 	d := kmsg.NewPtrDescribeTransactionsRequest()
 	d.TransactionalIDs = []string{"tx-stuck"}
-	dr, err := d.RequestWith(ctx, inproc.NodeClient(t, n))
-	if err != nil || dr.TransactionStates[0].State != "CompleteAbort" {
-		t.Fatalf("describe after the timeout: %+v %v", dr, err)
-	}
+	raw := inproc.NodeClient(t, n)
+	var state string
+	testharness.Eventually(t, 20*time.Second, "tx-stuck in CompleteAbort", func() bool {
+		dr, err := d.RequestWith(ctx, raw)
+		if err == nil && len(dr.TransactionStates) == 1 {
+			state = dr.TransactionStates[0].State
+		}
+		return state == "CompleteAbort"
+	}, func() string { return state })
 }
