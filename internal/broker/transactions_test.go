@@ -70,11 +70,14 @@ func TestTransactionsCommitAndAbort(t *testing.T) {
 	raw := inproc.NodeClient(t, n)
 	d := kmsg.NewPtrDescribeTransactionsRequest()
 	d.TransactionalIDs = []string{"tx-1", "nobody"}
-	dr, err := d.RequestWith(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := dr.TransactionStates[0]; s.ErrorCode != 0 || s.State != "CompleteCommit" || s.ProducerID < 0 {
+	var dr *kmsg.DescribeTransactionsResponse
+	// EndTxn answers before the markers; the end is recorded after them.
+	testharness.Eventually(t, 20*time.Second, "tx-1 in CompleteCommit", func() bool {
+		var err error
+		dr, err = d.RequestWith(ctx, raw)
+		return err == nil && dr.TransactionStates[0].State == "CompleteCommit"
+	}, func() string { return fmt.Sprintf("%+v", dr) })
+	if s := dr.TransactionStates[0]; s.ErrorCode != 0 || s.ProducerID < 0 {
 		t.Fatalf("describe tx-1: %+v", s)
 	}
 	if s := dr.TransactionStates[1]; s.ErrorCode != kerr.TransactionalIDNotFound.Code {
