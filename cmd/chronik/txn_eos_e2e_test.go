@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ import (
 // ones.
 
 const (
-	eosRecords    = 2000
+	eosRecords    = 3000
 	eosIn, eosOut = "eos-in", "eos-out"
 	eosTxnID      = "eos-tx"
 	hdrAborted    = "aborted"
@@ -114,8 +116,9 @@ func startChecker(t *testing.T, brokers []string, iso kgo.IsolationLevel) *eosCh
 
 // eosTransform is the consume-transform-produce loop; it returns when ctx
 // ends, or with an error when the session keeps failing.
-func eosTransform(ctx context.Context, brokers []string, logf func(string, ...any)) error {
+func eosTransform(ctx context.Context, brokers []string, logf func(string, ...any), clientLog io.Writer) error {
 	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(brokers...), kgo.TransactionalID(eosTxnID),
+		kgo.WithLogger(kgo.BasicLogger(clientLog, kgo.LogLevelInfo, nil)),
 		kgo.TransactionTimeout(10*time.Second), kgo.ConsumerGroup("eos"), kgo.ConsumeTopics(eosIn),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(eosOut),
@@ -237,10 +240,19 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 	live := startChecker(t, c.KafkaAddrs(), kgo.ReadCommitted())
 	tctx, stopTransform := context.WithCancel(context.Background())
 	transformed := make(chan error, 1)
-	go func() { transformed <- eosTransform(tctx, c.KafkaAddrs(), t.Logf) }()
+	// The session's client log, shown when the test fails.
+	var clientLog testharness.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			lines := strings.Split(clientLog.String(), "\n")
+			t.Logf("the transform's franz-go log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-150):], "\n"))
+		}
+	})
+	go func() { transformed <- eosTransform(tctx, c.KafkaAddrs(), t.Logf, &clientLog) }()
 	t.Cleanup(func() { stopTransform(); <-transformed })
 	progress := func(n int, what string) {
 		t.Helper()
+		n = min(n, eosRecords)
 		testharness.Eventually(t, 40*time.Second, what, func() bool { return live.distinct() >= n },
 			func() string {
 				return fmt.Sprintf("%d of %d input records read committed", live.distinct(), eosRecords)

@@ -217,7 +217,7 @@ const helperEnv = "CHRONIK_TXN_HELPER_BROKERS"
 
 // TestTxnHelperProducer is the producer process
 // TestTxnProducerKilledAbortsOnTimeout kills: it begins a transaction with
-// a 3 s timeout, writes to every partition of the topic, says so on stdout
+// a 6 s timeout, writes to every partition of the topic, says so on stdout
 // and waits to be killed.
 func TestTxnHelperProducer(t *testing.T) {
 	brokers := os.Getenv(helperEnv)
@@ -226,7 +226,7 @@ func TestTxnHelperProducer(t *testing.T) {
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.TransactionalID("hung-tx"),
 		kgo.DefaultProduceTopic("hung"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.TransactionTimeout(3*time.Second))
+		kgo.TransactionTimeout(6*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,17 +235,19 @@ func TestTxnHelperProducer(t *testing.T) {
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
+	var recs []*kgo.Record
 	for p := range int32(txnPartitions) {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("hung")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, &kgo.Record{Partition: p, Value: []byte("hung")})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 	fmt.Println("PRODUCED")
 	<-ctx.Done() // killed long before
 }
 
 // TestTxnProducerKilledAbortsOnTimeout: the producer's process is killed
-// -9 with its transaction open on six partitions (3 s
+// -9 with its transaction open on six partitions (6 s
 // transaction.timeout.ms). The transaction holds the last stable offsets
 // back; a later committed transaction on the same partitions is not
 // readable read_committed until the coordinator aborts the hung one on its
@@ -280,7 +282,7 @@ func TestTxnProducerKilledAbortsOnTimeout(t *testing.T) {
 		t.Fatalf("the producer process did not write its transaction: %s", stderr.String())
 	}
 	// Right after the kill the transaction is open: LSO below HW. (The
-	// timeout is 3 s; these requests take milliseconds.)
+	// timeout is 6 s; these requests take milliseconds.)
 	lso, hw, err := c.txnOffsets("hung")
 	if err != nil {
 		t.Fatal(err)
