@@ -248,7 +248,20 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 			t.Logf("the transform's franz-go log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-150):], "\n"))
 		}
 	})
-	go func() { transformed <- eosTransform(tctx, c.KafkaAddrs(), t.Logf, &clientLog) }()
+	// franz-go can fail a session for good when the coordinator it cached
+	// leaves the metadata ("unknown broker" on AddPartitionsToTxn, then
+	// InitProducerId): as an application must, start a new session with
+	// the same transactional id, which fences the old one.
+	go func() {
+		for restarts := 0; ; restarts++ {
+			err := eosTransform(tctx, c.KafkaAddrs(), t.Logf, &clientLog)
+			if err == nil || restarts == 5 {
+				transformed <- err
+				return
+			}
+			t.Logf("transform session failed, starting a new one: %v", err)
+		}
+	}()
 	t.Cleanup(func() { stopTransform(); <-transformed })
 	progress := func(n int, what string) {
 		t.Helper()
