@@ -7,7 +7,8 @@ package kafka
 // WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and
 // READ on the group (GROUP_AUTHORIZATION_FAILED). The coordinator's producer
 // checks answer as in AddPartitionsToTxn (PRODUCER_FENCED is
-// INVALID_PRODUCER_EPOCH before v2).
+// INVALID_PRODUCER_EPOCH before v2). __consumer_offsets is created first
+// when it does not exist yet (COORDINATOR_NOT_AVAILABLE if that fails).
 
 import (
 	"context"
@@ -39,6 +40,14 @@ func (b *Backend) handleAddOffsetsToTxn(ctx context.Context, c *Conn, kreq kmsg.
 	return nil, pending(func(ctx context.Context) *kmsg.AddOffsetsToTxnResponse {
 		ctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
 		defer cancel()
+		// The group's partition must exist to join the transaction; a
+		// producer may commit offsets before anyone asked for the group's
+		// coordinator (which creates the topic), as Kafka allows.
+		if _, err := b.ensureOffsetsTopic(ctx); err != nil {
+			b.Logger.Warn("create offsets topic for a transaction", "transactional_id", req.TransactionalID, "err", err)
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp
+		}
 		err := b.Txn.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
 		resp.ErrorCode = txnCode(err, req.GetVersion(), 2)
 		return resp
