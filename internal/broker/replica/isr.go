@@ -198,6 +198,10 @@ func (p *Partition) ISRChange(eligible func(id int32) bool) (r Role, isr []int32
 		p.lagging = lagging
 		p.hw.wake()
 	}
+	// The replicas about to be proposed as members hold the high watermark
+	// from now on (see joining); the next check replaces them, so one that
+	// stops qualifying before its addition commits stops holding it.
+	p.joining = slices.DeleteFunc(slices.Clone(isr), func(id int32) bool { return slices.Contains(r.ISR, id) })
 	return r, isr, !slices.Equal(isr, r.ISR)
 }
 

@@ -331,3 +331,44 @@ func TestAcksAllProduceWaitsBrieflyForTheISR(t *testing.T) {
 		t.Fatalf("acks=1 held: %v", err)
 	}
 }
+
+// TestJoiningReplicaHoldsTheHighWatermark: once the leader proposes adding a
+// caught-up replica to the ISR, that replica holds the high watermark before
+// the change commits. The controller may elect it as soon as it commits (a
+// reassignment's completion does), so a high watermark that moved past it
+// over the old ISR in between would acknowledge records the new leader does
+// not have (TestRemoveNodeWithData lost them so).
+func TestJoiningReplicaHoldsTheHighWatermark(t *testing.T) {
+	p := testPartition(t)
+	cfg := p.Config()
+	cfg.ReplicaLagTimeMaxMs = 60_000
+	p.SetConfig(cfg)
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Self: 1})
+	appendDurable(t, p)
+	p.UpdateFollower(2, p.LogEndOffset())
+	p.UpdateFollower(3, p.LogEndOffset())
+	joinedAt := p.LogEndOffset()
+	if hw := p.HighWatermark(); hw != joinedAt {
+		t.Fatalf("hw %d, want %d", hw, joinedAt)
+	}
+	if _, isr, ok := p.ISRChange(all); !ok || !slices.Equal(isr, []int32{1, 2, 3}) {
+		t.Fatalf("ISR change %v (ok=%v), want [1 2 3]", isr, ok)
+	}
+	// The expansion is in flight; the old ISR [1 2] has the next record.
+	res := appendDurable(t, p)
+	p.UpdateFollower(2, p.LogEndOffset())
+	if hw := p.HighWatermark(); hw != joinedAt {
+		t.Fatalf("hw %d passed the joining replica 3 (at %d) before its addition committed", hw, joinedAt)
+	}
+	// Once 3 has it too, it is committed; the committed ISR keeps holding it.
+	p.UpdateFollower(3, res.LastOffset+1)
+	if hw := p.HighWatermark(); hw != res.LastOffset+1 {
+		t.Fatalf("hw %d, want %d", hw, res.LastOffset+1)
+	}
+	p.SetRole(Role{Leader: true, LeaderID: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, Self: 1, PartitionEpoch: 1})
+	appendDurable(t, p)
+	p.UpdateFollower(2, p.LogEndOffset())
+	if hw := p.HighWatermark(); hw != res.LastOffset+1 {
+		t.Fatalf("hw %d passed ISR member 3 (at %d)", hw, res.LastOffset+1)
+	}
+}

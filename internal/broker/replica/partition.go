@@ -74,6 +74,12 @@ type Partition struct {
 	// the controller to remove; until that commits they still hold the high
 	// watermark but no longer count for min.insync.replicas.
 	lagging map[int32]bool
+	// joining are the replicas the leader has asked the controller to add
+	// to the ISR (Kafka's maximal ISR): they hold the high watermark from
+	// the moment the expansion is proposed, because once it commits the
+	// controller may elect them (a reassignment's completion does), and the
+	// high watermark must never have passed what they hold.
+	joining []int32
 
 	// uncleanable is set when the log cleaner gave up on this replica
 	// (cleaner.go); nil otherwise.
@@ -210,6 +216,10 @@ func (p *Partition) SetRole(r Role) {
 
 	now := time.Now()
 	p.followersMu.Lock()
+	if newLeadership || !r.Leader {
+		p.joining = nil
+	}
+	p.joining = slices.DeleteFunc(p.joining, func(id int32) bool { return !slices.Contains(r.Replicas, id) })
 	if newLeadership {
 		// Every ISR member gets a full lag time to show it is caught up.
 		p.followers = map[int32]*followerState{}
@@ -247,7 +257,7 @@ func (p *Partition) recomputeHW() {
 	}
 	hw := p.CommittedEnd()
 	p.followersMu.Lock()
-	for _, id := range r.ISR {
+	for _, id := range slices.Concat(r.ISR, p.joining) {
 		if id == r.Self {
 			continue
 		}
