@@ -257,19 +257,15 @@ func (p *Partition) recomputeHW() {
 	}
 	hw := p.CommittedEnd()
 	p.followersMu.Lock()
-	// The ISR and the replicas joining it, without building a slice: this
-	// runs on every append and follower fetch.
-	for _, ids := range [2][]int32{r.ISR, p.joining} {
-		for _, id := range ids {
-			if id == r.Self {
-				continue
-			}
-			var leo int64 // unknown follower: 0 until it fetches
-			if f := p.followers[id]; f != nil {
-				leo = f.leo
-			}
-			hw = min(hw, leo)
+	for _, id := range slices.Concat(r.ISR, p.joining) {
+		if id == r.Self {
+			continue
 		}
+		var leo int64 // unknown follower: 0 until it fetches
+		if f := p.followers[id]; f != nil {
+			leo = f.leo
+		}
+		hw = min(hw, leo)
 	}
 	p.followersMu.Unlock()
 	p.hw.advance(hw)
