@@ -65,6 +65,7 @@ func NewHandlerWithOptions(src Source, logger *slog.Logger, opts HandlerOptions)
 	mux.HandleFunc("/v1/cluster/remove-node", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.removeNode}))
 	mux.HandleFunc("/v1/transactions/abort", h.methods(map[string]http.HandlerFunc{http.MethodPost: h.abortTransaction}))
 	registerFaults(mux, h) // chronik_faults builds only
+	registerDebug(mux, h)  // /debug/pprof/: admin credentials only (debug.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.write(w, r, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no admin endpoint " + r.URL.Path +
 			"; the endpoints are " + endpointList + " (docs/admin-api.md)"})
@@ -74,7 +75,8 @@ func NewHandlerWithOptions(src Source, logger *slog.Logger, opts HandlerOptions)
 
 // endpointList names every endpoint, for the 404 answer.
 const endpointList = "GET /healthz, /readyz, /metrics, /v1/node, /v1/raft, /v1/brokers, /v1/partitions, /v1/reconcile, /v1/findings; " +
-	"POST /v1/topics, DELETE /v1/topics/{name}, POST /v1/elect-leaders, POST /v1/cluster/remove-node, POST /v1/transactions/abort"
+	"POST /v1/topics, DELETE /v1/topics/{name}, POST /v1/elect-leaders, POST /v1/cluster/remove-node, POST /v1/transactions/abort; " +
+	"GET /debug/pprof/{profile,trace,heap,allocs,goroutine,block,mutex,threadcreate} (admin token)"
 
 // methods dispatches on the request method, answering 405 in JSON.
 func (h *handler) methods(by map[string]http.HandlerFunc) http.HandlerFunc {
