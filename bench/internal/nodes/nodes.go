@@ -269,6 +269,17 @@ func AdminURLs(ns []*Node) []string {
 	return urls
 }
 
+// Pid returns the process id of the node's current process, 0 if it was
+// never started (for reading its /proc/<pid>/stat).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 // Exited is closed when the node's current process has ended.
 func (n *Node) Exited() <-chan struct{} {
 	n.mu.Lock()
