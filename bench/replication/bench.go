@@ -139,7 +139,7 @@ func (cr *clusterRun) run(ctx context.Context, bin, dir string) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && ctx.Err() == nil { // the cause is usually in there
 			c.WriteTails(cr.stderr, 20)
 		}
 		// Gracefully if they let us, then whatever is left.
