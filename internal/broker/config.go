@@ -120,6 +120,10 @@ type Config struct {
 	// bytes and one partition's, whatever the request asks.
 	FetchMaxBytes          int32
 	PartitionFetchMaxBytes int32
+	// FetchSessionSlots is how many incremental fetch sessions (KIP-227)
+	// the broker caches; 0 offers none (Kafka's
+	// max.incremental.fetch.session.cache.slots).
+	FetchSessionSlots int32
 	// QueuedMaxRequestBytes caps the bytes of requests read and responses
 	// built but not yet written, broker-wide; ConnQueuedMaxBytes per
 	// connection.
@@ -252,6 +256,7 @@ func DefaultConfig() Config {
 		MaxRequestBytes:            kafka.DefaultMaxRequestBytes,
 		FetchMaxBytes:              kafka.DefaultFetchMaxBytes,
 		PartitionFetchMaxBytes:     kafka.DefaultPartitionFetchMaxBytes,
+		FetchSessionSlots:          kafka.DefaultFetchSessionSlots,
 		QueuedMaxRequestBytes:      kafka.DefaultQueuedMaxBytes,
 		ConnQueuedMaxBytes:         kafka.DefaultConnQueuedMaxBytes,
 		ConnectionsMaxIdle:         kafka.DefaultIdleTimeout,
@@ -336,6 +341,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("fetch-max-bytes: must be >= 1024, got %d", c.FetchMaxBytes)
 	case c.PartitionFetchMaxBytes < 1024:
 		return fmt.Errorf("max-partition-fetch-bytes: must be >= 1024, got %d", c.PartitionFetchMaxBytes)
+	case c.FetchSessionSlots < 0:
+		return fmt.Errorf("max-incremental-fetch-session-cache-slots: must be >= 0 (0: no fetch sessions), got %d", c.FetchSessionSlots)
 	case c.QueuedMaxRequestBytes < int64(c.MaxRequestBytes) || c.QueuedMaxRequestBytes < int64(c.FetchMaxBytes):
 		return fmt.Errorf("queued-max-request-bytes: must be at least max-request-bytes (%d) and fetch-max-bytes (%d), got %d",
 			c.MaxRequestBytes, c.FetchMaxBytes, c.QueuedMaxRequestBytes)
@@ -474,6 +481,7 @@ func (c *Config) brokerConfigEntries() []kafka.ConfigEntry {
 		entry("socket.request.max.bytes", c.MaxRequestBytes, d.MaxRequestBytes),
 		entry("fetch.max.bytes", c.FetchMaxBytes, d.FetchMaxBytes),
 		entry("chronik.max.partition.fetch.bytes", c.PartitionFetchMaxBytes, d.PartitionFetchMaxBytes),
+		entry("max.incremental.fetch.session.cache.slots", c.FetchSessionSlots, d.FetchSessionSlots),
 		entry("queued.max.request.bytes", c.QueuedMaxRequestBytes, d.QueuedMaxRequestBytes),
 		entry("chronik.queued.max.request.bytes.per.connection", c.ConnQueuedMaxBytes, d.ConnQueuedMaxBytes),
 		entry("connections.max.idle.ms", c.ConnectionsMaxIdle.Milliseconds(), d.ConnectionsMaxIdle.Milliseconds()),

@@ -347,18 +347,21 @@ func (n *Node) startServices() (err error) {
 		BrokerConfigs:          cfg.brokerConfigEntries(),
 		FetchMaxBytes:          cfg.FetchMaxBytes,
 		PartitionFetchMaxBytes: cfg.PartitionFetchMaxBytes,
-		PeerReach:              n.peerReach,
-		GoneLeaderWait:         goneLeaderWait(cfg),
-		SASL:                   cfg.saslConfig(logger),
-		Authorizer:             authorizer,
-		Meta:                   n.raft,
-		Replicas:               n.replicas,
-		Controller:             n.controller,
-		Groups:                 n.groups,
-		Txn:                    n.txns,
-		TxnVerifier:            n.txnVerifier(),
-		OnTxnMarker:            n.onTxnMarker,
-		Logger:                 logger,
+		FetchSessionSlots:      int(cfg.FetchSessionSlots),
+		// A session can usefully hold only partitions led here.
+		FetchSessionMaxPartitions: int(cfg.MaxPartitionsPerBroker),
+		PeerReach:                 n.peerReach,
+		GoneLeaderWait:            goneLeaderWait(cfg),
+		SASL:                      cfg.saslConfig(logger),
+		Authorizer:                authorizer,
+		Meta:                      n.raft,
+		Replicas:                  n.replicas,
+		Controller:                n.controller,
+		Groups:                    n.groups,
+		Txn:                       n.txns,
+		TxnVerifier:               n.txnVerifier(),
+		OnTxnMarker:               n.onTxnMarker,
+		Logger:                    logger,
 	})
 	if n.metrics, err = newNodeMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -368,6 +371,9 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	n.reassignThrottle = replication.NewThrottle(cfg.ReassignmentThrottle)
+	if err := n.metrics.register(n.fetchSessionMetrics()...); err != nil {
+		return err
+	}
 	if err := n.metrics.register(n.reassignmentMetrics()...); err != nil {
 		return err
 	}

@@ -170,6 +170,8 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.FetchMaxBytes }},
 		{name: "max-partition-fetch-bytes", usage: "most record bytes of one partition in a fetch response, whatever the request asks (one larger batch still passes)",
 			field: func(s *settings) any { return &s.cfg.PartitionFetchMaxBytes }},
+		{name: "max-incremental-fetch-session-cache-slots", usage: "incremental fetch sessions (KIP-227) the broker caches; 0 offers none (Kafka's max.incremental.fetch.session.cache.slots)",
+			field: func(s *settings) any { return &s.cfg.FetchSessionSlots }},
 		{name: "queued-max-request-bytes", usage: "most bytes of requests read and responses not yet written, broker-wide; reading stops and fetches shrink at the limit",
 			field: func(s *settings) any { return &s.cfg.QueuedMaxRequestBytes }},
 		{name: "queued-max-request-bytes-per-connection", usage: "the same limit for one connection",

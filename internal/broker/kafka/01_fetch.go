@@ -15,9 +15,10 @@ package kafka
 // fetch that finds no budget free reads nothing and, if it may wait, waits
 // for budget as for data. Large record sets are written to the socket from
 // the bytes read, not copied into the encoded response (splice.go). Incremental fetch
-// sessions (KIP-227) are not offered: the response's session id is 0, so
-// clients send full fetches; a request naming a session gets
-// FETCH_SESSION_ID_NOT_FOUND. CurrentLeaderEpoch (v9+) is checked: older ->
+// sessions (KIP-227) are offered (fetch_session.go): a session's fetch serves
+// all its partitions and answers those with something to say; without a
+// free slot (--max-incremental-fetch-session-cache-slots) the fetch is
+// served sessionless, with session id 0. CurrentLeaderEpoch (v9+) is checked: older ->
 // FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH. Errors end the long
 // poll at once. A follower's LastFetchedEpoch (v12) is checked against the
 // leader's epoch cache and a divergent follower gets DivergingEpoch instead
@@ -33,6 +34,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"time"
@@ -50,25 +52,37 @@ func (b *Backend) fetchAPI() served {
 
 func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.FetchRequest)
-	if req.SessionID != 0 || req.SessionEpoch > 0 {
-		resp := respond[*kmsg.FetchResponse](req)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return done(resp)
-	}
 	if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
 		return done(refused) // replica_conn.go: nothing read, nothing recorded
 	}
-	// Consumers need READ on each topic (followers come over the cluster
-	// listener, authorized as the broker).
-	topics := make([]string, len(req.Topics))
-	for i, rt := range req.Topics {
+	owner := sessionOwner{principal: c.Principal(), replica: -1}
+	if c.Replica != nil {
+		owner.replica = c.Replica.ID
+	}
+	fc, err := b.sessions.begin(owner, req)
+	if err != nil {
+		if errors.Is(err, errSessionTooLarge) {
+			b.Logger.Warn("kafka fetch session closed: the partitions it would hold exceed the limit",
+				"remote", addrString(c.Remote), "client_id", c.ClientID, "session", req.SessionID,
+				"limit", b.sessions.maxParts)
+		}
+		resp := respond[*kmsg.FetchResponse](req)
+		resp.ErrorCode = sessionErrorCode(err)
+		return done(resp)
+	}
+	full := fc.full // the session's whole partition set (fetch_session.go)
+	// Consumers need READ on each topic, checked again at every fetch of a
+	// session (followers come over the cluster listener, authorized as the
+	// broker).
+	topics := make([]string, len(full.Topics))
+	for i, rt := range full.Topics {
 		topics[i] = rt.Topic
 	}
 	denied := b.deniedTopics(c, acl.OpRead, topics)
 	mem := BudgetFrom(ctx)
-	resp, n, waitOn, failed := b.fetchOnce(req, mem, denied)
+	resp, n, waitOn, failed := b.fetchOnce(full, mem, denied)
 	if failed || n >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(waitOn) == 0 {
-		return done(resp)
+		return done(b.sessions.finish(fc, resp))
 	}
 	mem.Release(n) // this answer is dropped; the long poll reads again
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -90,9 +104,9 @@ func (b *Backend) handleFetch(ctx context.Context, c *Conn, kreq kmsg.Request) (
 			if refused := b.checkReplicaFetch(ctx, c, req); refused != nil {
 				return refused
 			}
-			resp, n, waitOn, failed = b.fetchOnce(req, mem, denied)
+			resp, n, waitOn, failed = b.fetchOnce(full, mem, denied)
 			if chosen < 3 || failed || n >= int(req.MinBytes) || len(waitOn) == 0 {
-				return resp
+				return b.sessions.finish(fc, resp)
 			}
 			mem.Release(n)
 		}

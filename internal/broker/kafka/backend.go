@@ -44,6 +44,11 @@ type BackendConfig struct {
 	// DefaultFetchMaxBytes and DefaultPartitionFetchMaxBytes.
 	FetchMaxBytes          int32
 	PartitionFetchMaxBytes int32
+	// FetchSessionSlots is how many incremental fetch sessions are cached
+	// (0: none are offered) and FetchSessionMaxPartitions the most
+	// partitions one may hold (fetch_session.go).
+	FetchSessionSlots         int
+	FetchSessionMaxPartitions int
 	// PeerReach reports how this node's cluster connection to broker id
 	// stands: Metadata answers the partitions of a broker whose address
 	// refuses connections (its process is gone) LEADER_NOT_AVAILABLE, and
@@ -105,13 +110,17 @@ type Backend struct {
 	// (checkReplicaFetch), which any client can cause at will.
 	forgedFetches *netlimit.LogLimiter
 	sasl          *saslAuth // SASL mechanisms, credentials and failure limits
+	sessions      *fetchSessions
 }
 
 // NewBackend returns a backend over cfg, built once everything cfg names exists.
 func NewBackend(cfg BackendConfig) *Backend {
 	return &Backend{BackendConfig: cfg, stopping: make(chan struct{}), forgedFetches: newLogLimiter(),
-		sasl: newSASLAuth(cfg.SASL, cfg.Meta)}
+		sasl: newSASLAuth(cfg.SASL, cfg.Meta), sessions: newFetchSessions(cfg.FetchSessionSlots, cfg.FetchSessionMaxPartitions)}
 }
+
+// FetchSessions reports the incremental fetch session cache (for /metrics).
+func (b *Backend) FetchSessions() FetchSessionStats { return b.sessions.Stats() }
 
 // Stop makes waiting requests (fetch long polls) answer now with what they
 // have, so a graceful shutdown does not wait out their timeouts.
