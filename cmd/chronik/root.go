@@ -164,6 +164,7 @@ localhost:9092:
 		NewCmdTUI(f, nil),
 		NewCmdProfile(f),
 		NewCmdCert(f),
+		NewCmdDebug(f),
 		NewCmdCompletion(f),
 		NewCmdMan(f),
 	)

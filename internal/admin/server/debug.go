@@ -13,25 +13,14 @@ import (
 )
 
 // Profiling routes (docs/admin-api.md, "Profiles and traces"). They are
-// mounted on the admin mux by name, never through net/http/pprof's import
-// side effect on http.DefaultServeMux, and /debug/pprof/cmdline is left out
-// on purpose: the command line carries flags, and flags carry secrets.
-const (
-	debugPrefix = "/debug/pprof/"
-	// maxProfileSeconds caps every timed profile and trace: a longer one
-	// holds a connection and costs CPU for longer than any diagnosis needs.
-	maxProfileSeconds = 60
-	// Defaults of net/http/pprof, stated here because we validate first.
-	defaultCPUSeconds   = 30
-	defaultTraceSeconds = 1
-)
+// mounted on the admin mux by name. Importing net/http/pprof also registers
+// its handlers, cmdline included, on http.DefaultServeMux: nothing in
+// chronik may serve that mux. /debug/pprof/cmdline is left out on purpose:
+// the command line carries flags, and flags carry secrets.
+const debugPrefix = api.DebugPrefix
 
-// debugProfiles are the runtime profiles served by name; each is a snapshot,
-// or with ?seconds=N a delta over N seconds where the runtime supports one.
-var debugProfiles = []string{"heap", "allocs", "goroutine", "block", "mutex", "threadcreate"}
-
-// deltaProfiles are the profiles net/http/pprof can serve as a delta.
-var deltaProfiles = map[string]bool{"heap": true, "allocs": true, "goroutine": true, "block": true, "mutex": true}
+// deltaProfile reports whether net/http/pprof serves name as a delta.
+func deltaProfile(name string) bool { return name != "threadcreate" }
 
 // debugState is what the profiling routes share: the runtime allows one CPU
 // profile and one execution trace per process, so each route runs one at a
@@ -51,9 +40,9 @@ func registerDebug(mux *http.ServeMux, h *handler) {
 	// {$}: only the index itself; pprof.Index would serve any profile name
 	// under the prefix, bypassing the list below.
 	mux.HandleFunc(debugPrefix+"{$}", h.debug(d, func(w http.ResponseWriter, r *http.Request) { pprof.Index(w, r) }))
-	mux.HandleFunc(debugPrefix+"profile", h.debug(d, d.timed(h, &d.cpuBusy, "CPU profile", defaultCPUSeconds, pprof.Profile)))
-	mux.HandleFunc(debugPrefix+"trace", h.debug(d, d.timed(h, &d.traceBusy, "execution trace", defaultTraceSeconds, pprof.Trace)))
-	for _, name := range debugProfiles {
+	mux.HandleFunc(debugPrefix+"profile", h.debug(d, d.timed(h, &d.cpuBusy, "CPU profile", api.DefaultCPUProfileSeconds, pprof.Profile)))
+	mux.HandleFunc(debugPrefix+"trace", h.debug(d, d.timed(h, &d.traceBusy, "execution trace", api.DefaultTraceSeconds, pprof.Trace)))
+	for _, name := range api.NamedProfiles() {
 		mux.HandleFunc(debugPrefix+name, h.debug(d, d.named(h, name)))
 	}
 }
@@ -146,7 +135,7 @@ func (d *debugState) named(h *handler, name string) http.HandlerFunc {
 	p := pprof.Handler(name)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("seconds") {
-			if !deltaProfiles[name] {
+			if !deltaProfile(name) {
 				h.write(w, r, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest,
 					Message: "seconds: the " + name + " profile has no delta form; leave seconds out for a snapshot"})
 				return
@@ -167,7 +156,7 @@ func (d *debugState) named(h *handler, name string) http.HandlerFunc {
 }
 
 // seconds is the request's ?seconds (def when absent), a whole number in
-// [1, maxProfileSeconds]; otherwise it answers 400 itself.
+// [1, api.MaxProfileSeconds]; otherwise it answers 400 itself.
 func (h *handler) seconds(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
 	q := r.URL.Query()
 	if !q.Has("seconds") {
@@ -175,9 +164,9 @@ func (h *handler) seconds(w http.ResponseWriter, r *http.Request, def int) (int,
 	}
 	raw := q.Get("seconds")
 	sec, err := strconv.Atoi(raw)
-	if err != nil || sec < 1 || sec > maxProfileSeconds {
+	if err != nil || sec < 1 || sec > api.MaxProfileSeconds {
 		h.write(w, r, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest,
-			Message: fmt.Sprintf("seconds must be a whole number from 1 to %d, got %q", maxProfileSeconds, raw)})
+			Message: fmt.Sprintf("seconds must be a whole number from 1 to %d, got %q", api.MaxProfileSeconds, raw)})
 		return 0, false
 	}
 	return sec, true

@@ -176,7 +176,7 @@ func TestDebugProfilesAndTrace(t *testing.T) {
 		t.Fatalf("trace: %d, starts %q, want the Go trace header", status, b[:min(len(b), 16)])
 	}
 
-	for _, name := range debugProfiles {
+	for _, name := range api.NamedProfiles() {
 		status, b = mustGet(t, httpc, srv.URL+"/debug/pprof/"+name, testAdminToken)
 		if status != http.StatusOK {
 			t.Fatalf("%s: %d %s", name, status, b)
