@@ -218,6 +218,14 @@ type Config struct {
 	TransactionMaxTimeout      time.Duration
 	TransactionalIDExpiration  time.Duration
 
+	// ProfileBlockRate (nanoseconds blocked per sample,
+	// runtime.SetBlockProfileRate) and ProfileMutexFraction (1/n of
+	// contention events, runtime.SetMutexProfileFraction) turn on the block
+	// and mutex profiles of /debug/pprof/; 0 leaves them off. Process-wide:
+	// Start applies them (profiling.go).
+	ProfileBlockRate     int64
+	ProfileMutexFraction int32
+
 	Logger *slog.Logger
 	// testCommands are metadata commands the product does not have, added
 	// only by tests (export_test.go) to build states it never creates.
@@ -365,6 +373,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-partitions-per-broker: must be >= 1, got %d", c.MaxPartitionsPerBroker)
 	case c.MaxOpenSegmentFiles != 0 && c.MaxOpenSegmentFiles < partlog.FilesPerSegment:
 		return fmt.Errorf("max-open-segment-files: must be 0 (derived from the open-files limit) or >= %d (one segment), got %d", partlog.FilesPerSegment, c.MaxOpenSegmentFiles)
+	case c.ProfileBlockRate < 0:
+		return fmt.Errorf("profile-block-rate: must be >= 0 (0: off), got %d", c.ProfileBlockRate)
+	case c.ProfileMutexFraction < 0:
+		return fmt.Errorf("profile-mutex-fraction: must be >= 0 (0: off), got %d", c.ProfileMutexFraction)
 	case c.QuotaWindowNum < 2 || c.QuotaWindowNum > 1000:
 		return fmt.Errorf("quota-window-num: must be between 2 and 1000, got %d", c.QuotaWindowNum)
 	case c.QuotaWindowSize < 10*time.Millisecond:

@@ -175,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 	n.faults.announce(logger)
+	applyProfiling(cfg, logger)
 	if err := n.openDataDir(); err != nil {
 		return nil, err
 	}

@@ -254,6 +254,10 @@ func options() []option {
 			field: func(s *settings) any { return &s.cfg.TransactionMaxTimeout }},
 		{name: "transactional-id-expiration", usage: "forget a transactional id idle this long (Kafka's transactional.id.expiration.ms)",
 			field: func(s *settings) any { return &s.cfg.TransactionalIDExpiration }},
+		{name: "profile-block-rate", usage: "turn on the block profile of /debug/pprof/block: one sample per this many nanoseconds blocked (runtime.SetBlockProfileRate; 1 samples every event, 10000 is a light start; 0: off)",
+			field: func(s *settings) any { return &s.cfg.ProfileBlockRate }},
+		{name: "profile-mutex-fraction", usage: "turn on the mutex profile of /debug/pprof/mutex: sample 1 in this many contention events (runtime.SetMutexProfileFraction; 0: off)",
+			field: func(s *settings) any { return &s.cfg.ProfileMutexFraction }},
 	}
 }
 

@@ -186,6 +186,8 @@ func everyKey() (values map[string]string, want broker.Config) {
 		"transaction-state-partitions":              "3",
 		"transaction-max-timeout":                   "5m",
 		"transactional-id-expiration":               "48h",
+		"profile-block-rate":                        "10000",
+		"profile-mutex-fraction":                    "5",
 	}
 	want = broker.Config{
 		NodeID:    7,
@@ -274,6 +276,8 @@ func everyKey() (values map[string]string, want broker.Config) {
 		TransactionStatePartitions:    3,
 		TransactionMaxTimeout:         5 * time.Minute,
 		TransactionalIDExpiration:     48 * time.Hour,
+		ProfileBlockRate:              10000,
+		ProfileMutexFraction:          5,
 	}
 	return values, want
 }
