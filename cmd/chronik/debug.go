@@ -173,7 +173,7 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 		what = "execution trace"
 	}
 	if opts.Seconds > 0 || opts.Kind == "cpu" || opts.Kind == profiling.KindTrace {
-		fmt.Fprintf(opts.IO.ErrOut, "taking a %s...\n", what)
+		fmt.Fprintf(opts.IO.ErrOut, "taking the %s...\n", what)
 	}
 	res, err := profiling.Save(ctx, opts.Options)
 	if err != nil {
