@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -191,4 +192,60 @@ func TestFetchSessionConsumerAcrossLeaderChanges(t *testing.T) {
 	c.Stop(2) // its partitions change leader
 	produce("many", parts, 1)
 	consume("many", 2*perRound)
+}
+
+// A session belongs to the principal that opened it, and READ on its topics
+// is checked at every fetch: removing the ACL refuses the next incremental
+// fetch's partition although the request names none.
+func TestFetchSessionAuthorization(t *testing.T) {
+	an := startACLNode(t, nil)
+	if err := aclCreateTopic(t, an.admin(t, "admin"), "orders"); err != nil {
+		t.Fatalf("create orders: %v", err)
+	}
+	readOrders := kadm.NewACLs().Allow("User:alice").Topics("orders").Operations(kadm.OpRead)
+	an.createACLs(t, readOrders)
+	alice, bob := an.client(t, "alice"), an.client(t, "bob")
+
+	fetch := func(cl *kgo.Client, id, epoch int32, name bool) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID = -1
+		req.SessionID, req.SessionEpoch = id, epoch
+		if name {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = "orders"
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.PartitionMaxBytes = 1 << 20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		return direct[*kmsg.FetchResponse](t, cl, req)
+	}
+	resp := fetch(alice, 0, 0, true)
+	id := resp.SessionID
+	if id == 0 || resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("alice's full fetch: session %d, error %d, topics %v", id, resp.ErrorCode, resp.Topics)
+	}
+	if resp := fetch(bob, id, 1, false); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("bob naming alice's session: error %d, want FETCH_SESSION_ID_NOT_FOUND", resp.ErrorCode)
+	}
+	fetch(bob, id, -1, false) // must not close it
+	if resp := fetch(alice, id, 1, false); resp.ErrorCode != 0 || resp.SessionID != id {
+		t.Fatalf("alice's incremental fetch after bob's attempts: error %d, session %d", resp.ErrorCode, resp.SessionID)
+	}
+
+	res, err := an.admin(t, "admin").DeleteACLs(aclCtx(t),
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("orders").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("delete alice's READ ACL: %v %v", err, res)
+	}
+	epoch := int32(2)
+	testharness.Eventually(t, 10*time.Second, "alice's session fetch refused once her READ ACL is gone", func() bool {
+		resp := fetch(alice, id, epoch, false)
+		epoch++
+		if resp.ErrorCode != 0 {
+			t.Fatalf("incremental fetch: error %d", resp.ErrorCode)
+		}
+		return len(resp.Topics) == 1 && resp.Topics[0].Partitions[0].ErrorCode == kerr.TopicAuthorizationFailed.Code
+	})
 }

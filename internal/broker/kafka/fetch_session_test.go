@@ -1,11 +1,14 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/chronik-dev/chronik/internal/broker/metadata/state"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -313,5 +316,43 @@ func TestFetchSessionEvictedDuringFetch(t *testing.T) {
 	resp := fs.finish(fc, emptyResponse(fc.full))
 	if resp.SessionID != 0 || len(resp.Topics[0].Partitions) != 2 {
 		t.Fatalf("session %d with %v, want session 0 and both partitions", resp.SessionID, resp.Topics)
+	}
+}
+
+// The handler binds a session to the connection's proven replica id: a
+// consumer connection with the same principal cannot use a follower's
+// session, nor another broker's cluster connection.
+func TestFetchSessionBoundToTheProvenReplica(t *testing.T) {
+	st := state.New()
+	st.Brokers[2] = &state.Broker{ID: 2, Incarnation: 7}
+	st.Brokers[3] = &state.Broker{ID: 3, Incarnation: 1}
+	b := NewBackend(BackendConfig{NodeID: 1, Meta: staticMeta{st}, FetchSessionSlots: 10, FetchSessionMaxPartitions: 10,
+		Logger: slog.New(slog.DiscardHandler)})
+	fetch := func(c *Conn, replica, id, epoch int32) *kmsg.FetchResponse {
+		t.Helper()
+		req := sessionReq(id, epoch, 0, nil) // no partitions: nothing is read
+		req.ReplicaID = replica
+		resp, pending, err := b.handleFetch(context.Background(), c, req)
+		if err != nil || pending != nil {
+			t.Fatalf("handleFetch: pending %v, err %v; want an immediate answer", pending != nil, err)
+		}
+		return resp.(*kmsg.FetchResponse)
+	}
+	follower := &Conn{Replica: &ReplicaPeer{ID: 2, Incarnation: 7}}
+	id := fetch(follower, 2, 0, 0).SessionID
+	if id == 0 {
+		t.Fatal("the follower got no session")
+	}
+	if got := fetch(&Conn{}, -1, id, 1).ErrorCode; got != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("a consumer naming the follower's session: error %d, want FETCH_SESSION_ID_NOT_FOUND", got)
+	}
+	if got := fetch(&Conn{Replica: &ReplicaPeer{ID: 3, Incarnation: 1}}, 3, id, 1).ErrorCode; got != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("broker 3 naming broker 2's session: error %d, want FETCH_SESSION_ID_NOT_FOUND", got)
+	}
+	if resp := fetch(follower, 2, id, 1); resp.ErrorCode != 0 || resp.SessionID != id {
+		t.Fatalf("the follower's own incremental fetch: error %d, session %d", resp.ErrorCode, resp.SessionID)
+	}
+	if st := b.FetchSessions(); st.Open != 1 {
+		t.Fatalf("%d sessions open, want 1", st.Open)
 	}
 }
