@@ -145,6 +145,8 @@ func (fs *fetchSessions) begin(owner sessionOwner, req *kmsg.FetchRequest) (*fet
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	switch {
+	case req.Version < 7: // no session fields: always sessionless
+		return &fetchContext{full: req}, nil
 	case req.SessionEpoch < 0: // FINAL_EPOCH
 		fs.closeOwned(owner, req.SessionID)
 		return &fetchContext{full: req}, nil

@@ -131,6 +131,16 @@ func TestFetchSessionEpochs(t *testing.T) {
 	}
 }
 
+// Fetch v4-6 carry no session fields and never get a session.
+func TestFetchSessionNotBeforeV7(t *testing.T) {
+	fs := newFetchSessions(10, 100)
+	req := sessionReq(0, 0, 0, []int32{0})
+	req.Version = 6
+	if fc := mustBegin(t, fs, alice, req); fc.session != nil || fs.Stats().Open != 0 {
+		t.Fatal("a v6 fetch opened a session")
+	}
+}
+
 func TestFetchSessionEpochWraps(t *testing.T) {
 	if got := nextSessionEpoch(1<<31 - 1); got != 1 {
 		t.Fatalf("epoch after MaxInt32 = %d, want 1", got)
