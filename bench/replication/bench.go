@@ -32,6 +32,9 @@ const (
 	// topicTimeout bounds the wait for a created topic's leaders and ISRs,
 	// and for a deleted topic to leave the metadata.
 	topicTimeout = 2 * time.Minute
+	// metadataPoll is how often topic creation and deletion are polled,
+	// and how old the admin client's cached metadata may be.
+	metadataPoll = 100 * time.Millisecond
 	// saturatedBelow: an open-loop row whose achieved rate is below this
 	// fraction of its target says "saturated".
 	saturatedBelow = 0.95
@@ -156,7 +159,10 @@ func (cr *clusterRun) run(ctx context.Context, bin, dir string) (err error) {
 		return err
 	}
 	cr.brokers = nodes.KafkaAddrs(c.Nodes)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(cr.brokers...))
+	// kadm answers Metadata from the client's cache while it is younger
+	// than the minimum age (5 s by default): polling a topic's creation or
+	// deletion needs fresh answers.
+	admin, err := kgo.NewClient(kgo.SeedBrokers(cr.brokers...), kgo.MetadataMinAge(metadataPoll))
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}
@@ -499,11 +505,11 @@ func (cr *clusterRun) deleteTopic(ctx context.Context, topic string) error {
 	})
 }
 
-// poll asks cond every 100 ms until it holds, ctx ends or timeout passes.
+// poll asks cond every metadataPoll until it holds, ctx ends or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, cond func() (bool, string)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(metadataPoll)
 	defer tick.Stop()
 	for {
 		ok, why := cond()

@@ -198,16 +198,19 @@ func TestTinyRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	start := time.Now()
 	bin, err := nodes.Build(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("built chronik in %v", time.Since(start).Round(time.Millisecond))
 	var out, errOut strings.Builder
 	code := run(ctx, []string{"--chronik", bin, "--dir", t.TempDir(), "--nodes", "1", "--partitions", "1",
 		"--sweep-partitions", "1,2", "--rates", "", "--rate-list", "200", "--duration", "1s", "--warmup", "0s", "--json"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
+	t.Logf("measured after %v", time.Since(start).Round(time.Millisecond))
 	var rows []row
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {
@@ -240,5 +243,15 @@ func TestTinyRun(t *testing.T) {
 	if rows[0].Kind != kindMax || rows[1].Kind != kindLatency || rows[2].Kind != kindSweep || rows[2].SameRunAs == "" ||
 		rows[3].Kind != kindSweep || rows[3].Partitions != 2 {
 		t.Errorf("rows %+v", rows)
+	}
+
+	// Records the broker refuses (larger than its 1 MB limit) are counted,
+	// shown, and fail the run.
+	out.Reset()
+	errOut.Reset()
+	code = run(ctx, []string{"--chronik", bin, "--dir", t.TempDir(), "--nodes", "1", "--mode", "latency",
+		"--rates", "", "--rate-list", "50", "--duration", "200ms", "--warmup", "0s", "--record-size", "1100000"}, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "| **10** (MESSAGE_TOO_LARGE") || !strings.Contains(errOut.String(), "10 records failed") {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 }
