@@ -50,11 +50,17 @@ func registerDebug(mux *http.ServeMux, h *handler) {
 // debug admits GET with the admin credentials only: a profile shows memory
 // contents (heap labels, goroutine stacks with arguments) and costs CPU, so
 // it is privileged even where reads are open, and refused outright on a
-// node with no admin credentials configured.
+// node with no admin credentials configured. HEAD is refused too: it would
+// take a whole profile to throw it away.
 func (h *handler) debug(d *debugState, next http.HandlerFunc) http.HandlerFunc {
-	return h.get(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		who, admin := h.principal(r)
 		switch {
+		case r.Method != http.MethodGet:
+			w.Header().Set("Allow", http.MethodGet)
+			h.write(w, r, http.StatusMethodNotAllowed, api.Error{Code: api.CodeMethodNotAllowed,
+				Message: r.Method + " " + r.URL.Path + " is not allowed; use GET"})
+			return
 		case h.mutationsOpen():
 			h.write(w, r, http.StatusForbidden, api.Error{Code: api.CodeForbidden,
 				Message: r.URL.Path + " is disabled: this node has no admin token or admin client certificates; start it with --admin-token (or CHRONIK_ADMIN_TOKEN) to profile it"})
@@ -72,7 +78,7 @@ func (h *handler) debug(d *debugState, next http.HandlerFunc) http.HandlerFunc {
 		d.hookShutdown(r)
 		h.log.Info("admin profile", "path", r.URL.Path, "query", r.URL.RawQuery, "remote", r.RemoteAddr, "principal", who)
 		next(w, r)
-	})
+	}
 }
 
 // hookShutdown has the server that carries r end running profiles when it
@@ -121,7 +127,7 @@ func (d *debugState) timed(h *handler, busy *atomic.Bool, what string, def int, 
 		defer busy.Store(false)
 		ctx, cancel := d.context(r)
 		defer cancel()
-		r2 := r.WithContext(ctx)
+		r2 := r.Clone(ctx) // its own URL: the caller's request stays as it came
 		q := r2.URL.Query()
 		q.Set("seconds", strconv.Itoa(sec))
 		r2.URL.RawQuery = q.Encode()

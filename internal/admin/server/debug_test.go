@@ -104,12 +104,16 @@ func TestDebugNeedsAdminCredentials(t *testing.T) {
 			{"reads open, no token", open.URL + p, "", http.StatusUnauthorized, api.CodeUnauthorized},
 			{"reads open, wrong token", open.URL + p, "nope", http.StatusUnauthorized, api.CodeUnauthorized},
 			{"read token", closed.URL + p, testReadToken, http.StatusForbidden, api.CodeForbidden},
-			{"no token", closed.URL + p, "", http.StatusUnauthorized, api.CodeUnauthorized},
+			{"no token, reads need the read token", closed.URL + p, "", http.StatusUnauthorized, api.CodeUnauthorized},
 			{"no admin token configured", none.URL + p, "", http.StatusForbidden, api.CodeForbidden},
 		} {
 			status, b := mustGet(t, httpc, c.url, c.token)
 			if status != c.status || errorCode(b) != c.code {
 				t.Errorf("%s: GET %s: %d %s, want %d %s", c.name, p, status, b, c.status, c.code)
+			}
+			// The answer names what would do: the admin token, never the read token.
+			if !strings.Contains(string(b), "admin token") || strings.Contains(string(b), "read token or") {
+				t.Errorf("%s: GET %s: %s does not ask for the admin token", c.name, p, b)
 			}
 		}
 	}
@@ -232,18 +236,21 @@ func TestDebugRefusals(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d %s", c.path, status, b, c.status, c.code)
 		}
 	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/debug/pprof/heap", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
-	resp, err := httpc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST heap: %d, want 405", resp.StatusCode)
+	// HEAD would take a whole profile only to drop it.
+	for _, method := range []string{http.MethodPost, http.MethodHead} {
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+"/debug/pprof/profile?seconds=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodGet {
+			t.Errorf("%s profile: %d, Allow %q, want 405 and GET", method, resp.StatusCode, resp.Header.Get("Allow"))
+		}
 	}
 }
 
