@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -82,7 +81,13 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (err error)
 		cr := &clusterRun{o: o, log: log.With("nodes", n), stderr: stderr, hz: hz, size: n, values: values, report: rp}
 		cr.rf = min(3, n)
 		cr.minISR = min(2, cr.rf)
-		if err := cr.run(ctx, bin, filepath.Join(parent, fmt.Sprintf("%d-nodes", n))); err != nil {
+		// A new directory per cluster: a --dir used before holds clusters
+		// whose data must not be reopened on other ports.
+		dir, err := os.MkdirTemp(parent, fmt.Sprintf("%d-nodes-", n))
+		if err != nil {
+			return fmt.Errorf("create cluster directory: %w", err)
+		}
+		if err := cr.run(ctx, bin, dir); err != nil {
 			return fmt.Errorf("%d nodes: %w", n, err)
 		}
 	}
