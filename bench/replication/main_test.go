@@ -186,6 +186,7 @@ func TestReportMarksErrorsAndTuning(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
 	}
+	_ = rp.add(row{Kind: kindSweep, Nodes: 3, RF: 3, MinISR: 2, Partitions: 6, Errors: 2, SameRunAs: "the max run above"})
 	if rp.errors() != 2 {
 		t.Errorf("errors %d", rp.errors())
 	}

@@ -120,11 +120,13 @@ func (rp *report) add(r row) error {
 	return nil
 }
 
-// errors sums the rows' producer errors.
+// errors sums the rows' producer errors, each run once.
 func (rp *report) errors() int64 {
 	var n int64
 	for _, r := range rp.rows {
-		n += r.Errors
+		if r.SameRunAs == "" {
+			n += r.Errors
+		}
 	}
 	return n
 }
