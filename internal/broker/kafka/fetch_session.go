@@ -47,6 +47,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ type topicPartition struct {
 type sessionPart struct {
 	topic string
 	req   kmsg.FetchRequestTopicPartition
+	gone  bool // forgotten, or its session closed: a fetch still running must not report it
 	// told: hw, lso and logStart were sent in a response of this session.
 	told              bool
 	hw, lso, logStart int64
@@ -104,6 +106,12 @@ type fetchSession struct {
 	lastUsed   time.Time
 	parts      []*sessionPart // fetch order
 	index      map[topicPartition]*sessionPart
+	// built is the request topics and parts snapshot of the last context,
+	// reused while the partitions and their order are unchanged (an idle
+	// consumer's sessions); nil after a change. Never modified once built:
+	// fetches still running hold them.
+	built      []kmsg.FetchRequestTopic
+	builtParts []*sessionPart
 }
 
 // fetchSessions is a node's bounded fetch session cache.
@@ -133,8 +141,11 @@ func (fs *fetchSessions) Stats() FetchSessionStats {
 // fetchContext is one fetch request resolved against the cache: the full
 // request to serve and, when in a session, which one.
 type fetchContext struct {
-	full        *kmsg.FetchRequest // every partition to serve, in the session's order
-	session     *fetchSession      // nil: sessionless
+	full *kmsg.FetchRequest // every partition to serve, in the session's order
+	// parts are the session's partitions in full's order, so that the
+	// answer (in the request's order) is matched without lookups.
+	parts       []*sessionPart
+	session     *fetchSession // nil: sessionless
 	incremental bool
 }
 
@@ -156,7 +167,7 @@ func (fs *fetchSessions) begin(owner sessionOwner, req *kmsg.FetchRequest) (*fet
 		if s == nil {
 			return &fetchContext{full: req}, nil
 		}
-		return &fetchContext{full: s.request(req), session: s}, nil
+		return s.context(req, false), nil
 	}
 	s := fs.byID[req.SessionID]
 	if s == nil || s.owner != owner {
@@ -166,12 +177,12 @@ func (fs *fetchSessions) begin(owner sessionOwner, req *kmsg.FetchRequest) (*fet
 		return nil, kerr.InvalidFetchSessionEpoch
 	}
 	if !s.update(req, fs.maxParts) {
-		delete(fs.byID, s.id)
+		fs.remove(s)
 		return nil, errSessionTooLarge
 	}
 	s.epoch = nextSessionEpoch(s.epoch)
 	s.lastUsed = now
-	return &fetchContext{full: s.request(req), session: s, incremental: true}, nil
+	return s.context(req, true), nil
 }
 
 // errSessionTooLarge refuses an incremental fetch that would grow its
@@ -198,8 +209,14 @@ func nextSessionEpoch(e int32) int32 {
 // closeOwned removes session id if owner created it.
 func (fs *fetchSessions) closeOwned(owner sessionOwner, id int32) {
 	if s := fs.byID[id]; id != 0 && s != nil && s.owner == owner {
-		delete(fs.byID, id)
+		fs.remove(s)
 	}
+}
+
+// remove drops s from the cache; fetches of it still running answer
+// sessionless (finish).
+func (fs *fetchSessions) remove(s *fetchSession) {
+	delete(fs.byID, s.id)
 }
 
 // create makes a session of req's partitions, or returns nil (counted as a
@@ -240,7 +257,7 @@ func (fs *fetchSessions) evictFor(privileged bool, now time.Time) bool {
 	if victim == nil {
 		return false
 	}
-	delete(fs.byID, victim.id)
+	fs.remove(victim)
 	fs.evictions.Add(1)
 	return true
 }
@@ -281,6 +298,9 @@ func (s *fetchSession) update(req *kmsg.FetchRequest, maxParts int) bool {
 	if len(s.parts)+len(added)-len(removed) > maxParts {
 		return false
 	}
+	if len(req.Topics) > 0 || len(removed) > 0 {
+		s.built, s.builtParts = nil, nil
+	}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			k := topicPartition{rt.Topic, rp.Partition}
@@ -295,6 +315,7 @@ func (s *fetchSession) update(req *kmsg.FetchRequest, maxParts int) bool {
 	}
 	if len(removed) > 0 {
 		for k := range removed {
+			s.index[k].gone = true
 			delete(s.index, k)
 		}
 		kept := s.parts[:0]
@@ -309,22 +330,27 @@ func (s *fetchSession) update(req *kmsg.FetchRequest, maxParts int) bool {
 	return true
 }
 
-// request is req with the session's whole partition set, in its order,
-// grouping runs of one topic as Kafka does.
-func (s *fetchSession) request(req *kmsg.FetchRequest) *kmsg.FetchRequest {
-	full := *req
-	full.Topics = nil
-	full.ForgottenTopics = nil
-	for _, sp := range s.parts {
-		if n := len(full.Topics); n == 0 || full.Topics[n-1].Topic != sp.topic {
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = sp.topic
-			full.Topics = append(full.Topics, rt)
+// context is the fetch of req in the session: req with the session's whole
+// partition set, in its order, grouping runs of one topic as Kafka does.
+func (s *fetchSession) context(req *kmsg.FetchRequest, incremental bool) *fetchContext {
+	if s.builtParts == nil {
+		all := make([]kmsg.FetchRequestTopicPartition, len(s.parts)) // one allocation, sliced per topic
+		start := 0
+		for i, sp := range s.parts {
+			all[i] = sp.req
+			if i+1 == len(s.parts) || s.parts[i+1].topic != sp.topic {
+				rt := kmsg.NewFetchRequestTopic()
+				rt.Topic = sp.topic
+				rt.Partitions = all[start : i+1 : i+1]
+				s.built = append(s.built, rt)
+				start = i + 1
+			}
 		}
-		rt := &full.Topics[len(full.Topics)-1]
-		rt.Partitions = append(rt.Partitions, sp.req)
+		s.builtParts = slices.Clone(s.parts)
 	}
-	return &full
+	full := *req
+	full.Topics, full.ForgottenTopics = s.built, nil
+	return &fetchContext{full: &full, parts: s.builtParts, session: s, incremental: incremental}
 }
 
 // finish fits resp, the answer to the full request of fc, to the session:
@@ -345,11 +371,18 @@ func (fs *fetchSessions) finish(fc *fetchContext, resp *kmsg.FetchResponse) *kms
 	resp.SessionID = s.id
 	var moved map[*sessionPart]bool
 	topics := resp.Topics[:0]
+	i := 0 // the answer lists fc.parts in order
 	for _, st := range resp.Topics {
 		parts := st.Partitions[:0]
 		for _, rp := range st.Partitions {
-			sp := s.index[topicPartition{st.Topic, rp.Partition}]
-			if sp == nil {
+			var sp *sessionPart
+			if i < len(fc.parts) && fc.parts[i].topic == st.Topic && fc.parts[i].req.Partition == rp.Partition {
+				sp = fc.parts[i]
+			} else { // not in the request's order after all
+				sp = s.index[topicPartition{st.Topic, rp.Partition}]
+			}
+			i++
+			if sp == nil || sp.gone {
 				continue // forgotten by a later request
 			}
 			changed := !sp.told || sp.hw != rp.HighWatermark || sp.lso != rp.LastStableOffset || sp.logStart != rp.LogStartOffset
@@ -385,6 +418,7 @@ func (fs *fetchSessions) finish(fc *fetchContext, resp *kmsg.FetchResponse) *kms
 			}
 		}
 		s.parts = order
+		s.built, s.builtParts = nil, nil
 	}
 	return resp
 }
