@@ -110,8 +110,9 @@ func (m *nodeMetrics) register(cs ...prometheus.Collector) error {
 // the fsync histogram the partition logs fill; call it once the node's
 // raft, controller and replicas exist.
 func (m *nodeMetrics) registerNode(n *Node) error {
-	return m.register(append([]prometheus.Collector{newPartitionCollector(n), newRaftCollector(n), newCleanerCollector(n), newTxnCollector(n), n.fsyncSeconds},
-		n.fileMetrics()...)...)
+	cs := []prometheus.Collector{newPartitionCollector(n), newRaftCollector(n), newCleanerCollector(n), newTxnCollector(n), n.fsyncSeconds}
+	cs = append(cs, n.replTimings.collectors()...)
+	return m.register(append(cs, n.fileMetrics()...)...)
 }
 
 // newFsyncHistogram is the duration of partition log fsync passes. The

@@ -80,6 +80,9 @@ type Node struct {
 	// fsyncSeconds is the partition logs' fsync histogram, created with
 	// the replicas and registered with metrics (newFsyncHistogram).
 	fsyncSeconds prometheus.Histogram
+	// replTimings break acks=all round trips down (metrics_replication.go),
+	// created with the replicas like fsyncSeconds.
+	replTimings *replicationTimings
 	// raftSaves are the raft store's recent writes, for FsyncLatency.
 	raftSaves partlog.FsyncRecord
 
@@ -224,12 +227,14 @@ func (n *Node) openReplicas() (err error) {
 	}
 	n.segFiles = partlog.NewFileCache(n.files.SegmentFiles)
 	n.fsyncSeconds = newFsyncHistogram()
+	n.replTimings = newReplicationTimings()
 	if n.replicas, err = replica.NewManager(replica.ManagerOptions{
 		Dir: filepath.Join(n.cfg.DataDir, "logs"), Flush: n.cfg.LogFlush, FlushInterval: n.cfg.LogFlushInterval, Logger: n.logger,
 		Files:       n.segFiles,
 		OnFailure:   n.storageFailed,
 		BeforeFsync: chainHooks(n.faults.beforeFsync(), n.cfg.testBeforeFsync),
 		OnFsync:     func(d time.Duration) { n.fsyncSeconds.Observe(d.Seconds()) },
+		Observer:    n.replTimings.observer(),
 	}); err != nil {
 		return fmt.Errorf("open replicas: %w", err)
 	}

@@ -23,7 +23,7 @@ import (
 func (n *Node) newFetchers() *replication.Fetchers {
 	return replication.NewFetchers(replication.FetchersConfig{
 		NodeID: n.cfg.NodeID, Replicas: localReplicas{n.replicas}, Dial: n.dialReplica, Logger: n.logger,
-		Throttle: n.reassignThrottle,
+		Throttle: n.reassignThrottle, OnApply: n.replTimings.onApply(),
 	})
 }
 

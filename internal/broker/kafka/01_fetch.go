@@ -156,7 +156,7 @@ func (b *Backend) fetchOnce(req *kmsg.FetchRequest, mem ResponseBudget, denied m
 			if p != nil {
 				// Taken before the read so that new data in between still wakes us.
 				if follower {
-					_, changed = p.CommittedEndChanged()
+					_, changed = p.FollowerEndChanged()
 				} else {
 					_, changed = p.HighWatermarkChanged()
 				}

@@ -220,6 +220,12 @@ type Log struct {
 	// the pass that starts after they took it is over.
 	syncMu   sync.Mutex
 	nextDone chan struct{}
+	// passDone and passEnd are the pass running now (nil when none) and
+	// the log end it will at least cover: a Sync for offsets below passEnd
+	// waits for that pass rather than for the next one, so a pass started
+	// early (StartSync) is not paid twice.
+	passDone chan struct{}
+	passEnd  int64
 	syncReq  chan struct{} // capacity 1: "a pass is wanted"
 	stop     chan struct{}
 	closedCh chan struct{} // closed once Close has flushed everything

@@ -34,13 +34,32 @@ func (l *Log) runSyncer() {
 		case <-l.syncReq:
 		case <-tick:
 		}
+		// The pass snapshots the log end after this read, so it covers at
+		// least end.
+		l.mu.RLock()
+		end := l.leo
+		l.mu.RUnlock()
 		l.syncMu.Lock()
 		done := l.nextDone
 		l.nextDone = make(chan struct{})
+		l.passDone, l.passEnd = done, end
 		l.syncMu.Unlock()
 		// Errors are sticky in failErr, where Sync and Append find them.
 		_ = l.syncPass()
+		l.syncMu.Lock()
+		l.passDone = nil
+		l.syncMu.Unlock()
 		close(done)
+	}
+}
+
+// StartSync starts an fsync pass now under FlushAlways without waiting for
+// it: a caller that will Sync soon (a produce about to wait, a follower
+// about to fsync what it just copied) saves the hop, and the logs of many
+// partitions fsync in parallel. A no-op under the other policies.
+func (l *Log) StartSync() {
+	if l.flush == FlushAlways {
+		l.requestSync()
 	}
 }
 
@@ -175,12 +194,19 @@ func (l *Log) Sync(ctx context.Context, end int64) error {
 			return fmt.Errorf("sync to offset %d: %w", end, ErrClosed)
 		default:
 		}
-		// Take the channel of the pass that has not started yet: that pass
+		// Wait for the pass running now if it covers end; otherwise take
+		// the channel of the pass that has not started yet: that pass
 		// snapshots the log end after our append.
 		l.syncMu.Lock()
 		done := l.nextDone
+		running := l.passDone != nil && l.passEnd >= min(end, leo)
+		if running {
+			done = l.passDone
+		}
 		l.syncMu.Unlock()
-		l.requestSync()
+		if !running {
+			l.requestSync()
+		}
 		select {
 		case <-done:
 		case <-l.closedCh:

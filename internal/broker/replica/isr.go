@@ -57,7 +57,7 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) error {
 	if fetchOffset < 0 || fetchOffset > p.LogEndOffset() {
 		return kerr.OffsetOutOfRange
 	}
-	end := p.CommittedEnd()
+	end := p.FollowerReadEnd()
 	now := time.Now()
 	lagMax := p.lagTimeMax()
 	p.followersMu.Lock()
@@ -68,6 +68,11 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) error {
 	}
 	if fetchOffset > f.leo || f.lastAdvance.IsZero() {
 		f.lastAdvance = now
+	}
+	if p.obs != nil && p.obs.FollowerAck != nil {
+		if d, ok := p.lastAppend.passed(f.leo, fetchOffset, now); ok {
+			p.obs.FollowerAck(d)
+		}
 	}
 	switch {
 	case f.rateAt.IsZero():

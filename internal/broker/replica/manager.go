@@ -38,6 +38,8 @@ type ManagerOptions struct {
 	// OnFsync is told how long each partition log's fsync pass took
 	// (partlog.Options.OnFsync); it must not block.
 	OnFsync func(time.Duration)
+	// Observer is told the replication timings of every partition.
+	Observer Observer
 }
 
 // Manager owns the partition replicas this node runs.
@@ -93,6 +95,7 @@ func (m *Manager) ApplyTopic(topic string, id [16]byte, cfg topicconfig.Config, 
 			errs = append(errs, err)
 			continue
 		}
+		p.obs = &m.opts.Observer
 		parts[i] = p
 	}
 	var gone []*Partition

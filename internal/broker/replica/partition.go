@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,8 +60,8 @@ type Partition struct {
 	// hw is the high watermark, its change notification and the acks=all
 	// produces waiting on it.
 	hw *highWatermark
-	// endChanged fires whenever the local committed end (durable end under
-	// --log-flush=always) moves: follower long polls wait on it.
+	// endChanged fires whenever the log end moves (an append): follower
+	// long polls wait on it.
 	endChanged notify.Notifier
 
 	// followersMu guards the leader's view of its followers.
@@ -80,6 +81,11 @@ type Partition struct {
 	// controller may elect them (a reassignment's completion does), and the
 	// high watermark must never have passed what they hold.
 	joining []int32
+
+	// obs gets the replication timings (observe.go); lastAppend feeds its
+	// FollowerAck.
+	obs        *Observer
+	lastAppend lastAppend
 
 	// uncleanable is set when the log cleaner gave up on this replica
 	// (cleaner.go); nil otherwise.
@@ -250,6 +256,8 @@ func (p *Partition) CommittedEnd() int64 {
 
 // recomputeHW moves a leader's high watermark to the smallest log end over
 // the ISR: its own committed end and each other member's fetch position.
+// It runs on every append's fsync and every follower fetch, so it walks the
+// ISR and the joining replicas without building a slice.
 func (p *Partition) recomputeHW() {
 	r := p.role.Load()
 	if !r.Leader {
@@ -257,34 +265,54 @@ func (p *Partition) recomputeHW() {
 	}
 	hw := p.CommittedEnd()
 	p.followersMu.Lock()
-	for _, id := range slices.Concat(r.ISR, p.joining) {
-		if id == r.Self {
-			continue
-		}
-		var leo int64 // unknown follower: 0 until it fetches
-		if f := p.followers[id]; f != nil {
-			leo = f.leo
-		}
-		hw = min(hw, leo)
+	for _, id := range r.ISR {
+		hw = min(hw, p.followerEndLocked(r, id))
+	}
+	for _, id := range p.joining {
+		hw = min(hw, p.followerEndLocked(r, id))
 	}
 	p.followersMu.Unlock()
 	p.hw.advance(hw)
 }
 
-// signalEnd wakes follower long polls after the committed end moved.
-func (p *Partition) signalEnd() { p.endChanged.Notify() }
-
-// CommittedEndChanged returns the committed end and a channel closed when it
-// next moves.
-func (p *Partition) CommittedEndChanged() (int64, <-chan struct{}) {
-	ch := p.endChanged.Wait() // before the read: a move in between closes it
-	return p.CommittedEnd(), ch
+// followerEndLocked is what the leader knows replica id has (its last
+// fetch offset; 0 for a follower that has not fetched yet), or no limit
+// for the leader itself. followersMu is held.
+func (p *Partition) followerEndLocked(r *Role, id int32) int64 {
+	if id == r.Self {
+		return math.MaxInt64
+	}
+	if f := p.followers[id]; f != nil {
+		return f.leo
+	}
+	return 0
 }
 
+// signalEnd wakes follower long polls after the log end moved.
+func (p *Partition) signalEnd() { p.endChanged.Notify() }
+
+// FollowerEndChanged returns how far a follower may read (FollowerReadEnd)
+// and a channel closed when that next moves: a follower's long poll waits
+// on it.
+func (p *Partition) FollowerEndChanged() (int64, <-chan struct{}) {
+	ch := p.endChanged.Wait() // before the read: a move in between closes it
+	return p.FollowerReadEnd(), ch
+}
+
+// FollowerReadEnd is where a follower's fetch on the leader stops: the log
+// end, written but not necessarily fsynced here yet. Followers copy a batch
+// while the leader's own fsync of it runs, so the two fsyncs overlap instead
+// of following each other. That is safe because nothing counts as committed
+// before the leader's own committed end passes it too (recomputeHW): a
+// follower holding bytes the leader then loses in a power failure holds
+// unacknowledged data, which leader-epoch truncation reconciles like any
+// other uncommitted tail.
+func (p *Partition) FollowerReadEnd() int64 { return p.log.LogEndOffset() }
+
 // ReadForFollower serves a follower's fetch on the leader: whole batches from
-// offset up to the committed end (never data this leader could still lose).
+// offset up to FollowerReadEnd.
 func (p *Partition) ReadForFollower(offset int64, maxBytes int, minOne bool) ([]byte, error) {
-	return p.readUpTo(offset, maxBytes, p.CommittedEnd(), minOne)
+	return p.readUpTo(offset, maxBytes, p.FollowerReadEnd(), minOne)
 }
 
 // Truncate cuts this follower's log at offset (a divergent tail found by
@@ -345,24 +373,47 @@ func (p *Partition) LastFetchedEpoch() int32 {
 // its leadership started) appends nothing: its new epoch starts at the log
 // end it had, and bytes of the old leader after it would diverge under it.
 func (p *Partition) AppendFromLeader(ctx context.Context, batches []byte, leaderHW int64) error {
-	if len(batches) > 0 {
-		p.appendMu.Lock()
-		if p.role.Load().Leader { // SetRole changes it under appendMu
-			p.appendMu.Unlock()
-			return errors.New("append from leader: this replica became the leader while the fetch was in flight")
-		}
-		last, err := p.log.AppendReplicated(batches)
-		if err == nil {
-			err = p.recordProducers(batches)
-		}
+	end, err := p.CopyFromLeader(batches)
+	if err != nil {
+		return err
+	}
+	return p.SettleFromLeader(ctx, end, leaderHW)
+}
+
+// CopyFromLeader is AppendFromLeader's first half: it appends batches and
+// starts their fsync without waiting for it, returning the log end to pass
+// to SettleFromLeader (0, nothing to wait for, when batches is empty). A
+// follower copies every partition of a fetch response first and then
+// settles them, so their fsyncs run in parallel rather than one after
+// another.
+func (p *Partition) CopyFromLeader(batches []byte) (end int64, err error) {
+	if len(batches) == 0 {
+		return 0, nil
+	}
+	p.appendMu.Lock()
+	if p.role.Load().Leader { // SetRole changes it under appendMu
 		p.appendMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("append from leader: %w", err)
-		}
-		if p.flush == partlog.FlushAlways {
-			if err := p.log.Sync(ctx, last+1); err != nil {
-				return fmt.Errorf("fsync replicated batches: %w", err)
-			}
+		return 0, errors.New("append from leader: this replica became the leader while the fetch was in flight")
+	}
+	last, err := p.log.AppendReplicated(batches)
+	if err == nil {
+		err = p.recordProducers(batches)
+	}
+	p.appendMu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("append from leader: %w", err)
+	}
+	p.log.StartSync()
+	return last + 1, nil
+}
+
+// SettleFromLeader is AppendFromLeader's second half: it waits until the
+// log is durable to end (under --log-flush=always) and adopts the leader's
+// high watermark as far as this replica has the data.
+func (p *Partition) SettleFromLeader(ctx context.Context, end, leaderHW int64) error {
+	if p.flush == partlog.FlushAlways {
+		if err := p.log.Sync(ctx, end); err != nil {
+			return fmt.Errorf("fsync replicated batches: %w", err)
 		}
 	}
 	p.hw.advance(min(leaderHW, p.CommittedEnd()))
@@ -491,9 +542,12 @@ func (p *Partition) AppendTxn(ctx context.Context, records []byte, tp TxnProduce
 		// Only control batches are decoded, and producers may not send them.
 		p.logger.Error("record producer state", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
+	// The fsync starts now, and followers may copy the batch while it runs.
+	p.log.StartSync()
+	p.lastAppend.note(res.LastOffset+1, time.Now())
+	p.signalEnd()
 	if p.flush != partlog.FlushAlways {
 		// Without per-write fsync the batch counts as appended once written.
-		p.signalEnd()
 		p.recomputeHW()
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LeaderEpoch: role.LeaderEpoch}, nil
@@ -551,7 +605,6 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 		p.logger.Error("fsync failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		return kerr.KafkaStorageError
 	}
-	p.signalEnd()
 	p.recomputeHW()
 	return nil
 }
@@ -565,8 +618,13 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 // idempotent producer).
 func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32) error {
 	defer p.hw.trackWaiter()()
+	start := time.Now()
 	if err := p.WaitDurable(ctx, end); err != nil {
 		return err
+	}
+	if p.obs != nil && p.obs.ProduceWait != nil {
+		durable := time.Now()
+		defer func() { p.obs.ProduceWait(durable.Sub(start), time.Since(durable)) }()
 	}
 	for {
 		hw, changed := p.HighWatermarkChanged()

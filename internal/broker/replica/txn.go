@@ -380,8 +380,9 @@ func (p *Partition) WriteTxnMarkerAt(ctx context.Context, m TxnMarker) (int64, e
 		// Our own encoding: it cannot fail to parse.
 		p.logger.Error("record transaction marker", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
+	p.log.StartSync()
+	p.signalEnd()
 	if p.flush != partlog.FlushAlways {
-		p.signalEnd()
 		p.recomputeHW()
 	}
 	p.appendMu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ type fakeReplica struct {
 	startedAt          int64 // -1: never
 	diverged           [2]int64
 	appendErr          error
+	// events, when set, records each copy and settle ("copy"/"settle"
+	// and name), shared by replicas to show their order.
+	events *eventLog
+	name   string
 
 	// ISRChange answer.
 	role     replica.Role
@@ -44,17 +49,30 @@ func (r *fakeReplica) LogEndOffset() int64     { r.mu.Lock(); defer r.mu.Unlock(
 func (r *fakeReplica) CommittedEnd() int64     { r.mu.Lock(); defer r.mu.Unlock(); return r.committed }
 func (r *fakeReplica) LastFetchedEpoch() int32 { r.mu.Lock(); defer r.mu.Unlock(); return r.lastEpoch }
 
-func (r *fakeReplica) AppendFromLeader(_ context.Context, batches []byte, leaderHW int64) error {
+func (r *fakeReplica) CopyFromLeader(batches []byte) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.appendErr != nil {
-		return r.appendErr
+		return 0, r.appendErr
 	}
-	if len(batches) > 0 {
-		r.appended = append(r.appended, batches)
-		r.leo += int64(len(batches))
-		r.committed = r.leo
+	if len(batches) == 0 {
+		return 0, nil
 	}
+	if r.events != nil {
+		r.events.add("copy " + r.name)
+	}
+	r.appended = append(r.appended, batches)
+	r.leo += int64(len(batches))
+	return r.leo, nil
+}
+
+func (r *fakeReplica) SettleFromLeader(_ context.Context, end, leaderHW int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.events != nil && end > 0 {
+		r.events.add("settle " + r.name)
+	}
+	r.committed = max(r.committed, min(end, r.leo))
 	r.hw = max(r.hw, min(leaderHW, r.committed))
 	return nil
 }
@@ -94,6 +112,16 @@ func (r *fakeReplica) ISRChange(eligible func(id int32) bool) (replica.Role, []i
 	}
 	return r.role, r.isr, r.change
 }
+
+// eventLog is a list of events several fakes append to.
+type eventLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (l *eventLog) add(e string) { l.mu.Lock(); defer l.mu.Unlock(); l.list = append(l.list, e) }
+
+func (l *eventLog) get() []string { l.mu.Lock(); defer l.mu.Unlock(); return slices.Clone(l.list) }
 
 // fakeReplicas is a fixed set of local replicas.
 type fakeReplicas struct {

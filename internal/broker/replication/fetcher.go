@@ -30,6 +30,10 @@ type FetchersConfig struct {
 	// Throttle limits the fetches of the partitions SetThrottled names
 	// (the replicas a reassignment adds here); nil: no limit.
 	Throttle *Throttle
+	// OnApply, when set, is told for each fetch response that carried data
+	// how long copying it into the logs took and how long their fsyncs
+	// then took to finish; it must not block.
+	OnApply func(copy, fsync time.Duration)
 }
 
 // Fetchers runs, on a follower, one fetch loop per leader broker it copies
@@ -83,6 +87,9 @@ type fetcher struct {
 	// inFlight cancels the fetch request running now, if any: a partition
 	// added while a long poll runs would otherwise wait for it to end.
 	inFlight context.CancelFunc
+
+	// settles is the run loop's scratch list, reused across fetches.
+	settles []settle
 
 	// What the admin API reports about this fetcher.
 	lastFetch time.Time // last answered fetch
@@ -248,6 +255,16 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 		}
 		failed := 0
 		var lastErr error
+		fail := func(tp TopicPartition, err error) {
+			failed++
+			lastErr = err
+			logger.Debug("follower fetch partition failed", "leader", ft.leader, "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		}
+		// Copy every partition first, then wait for their fsyncs: each
+		// partition's log fsyncs on its own, so they run in parallel and
+		// the next fetch goes out as soon as the slowest is done.
+		settles := ft.settles[:0]
+		copyStart, copied := time.Now(), false
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
 				tp := TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
@@ -258,12 +275,26 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 				if f.isThrottled(tp) {
 					f.cfg.Throttle.Take(len(rp.RecordBatches))
 				}
-				if err := f.apply(ctx, tp, p, rp); err != nil {
-					failed++
-					lastErr = err
-					logger.Debug("follower fetch partition failed", "leader", ft.leader, "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				copied = copied || len(rp.RecordBatches) > 0
+				s, err := f.apply(tp, p, rp)
+				switch {
+				case err != nil:
+					fail(tp, err)
+				case s.p != nil:
+					settles = append(settles, s)
 				}
 			}
+		}
+		fsyncStart := time.Now()
+		for i, s := range settles {
+			if err := s.p.SettleFromLeader(ctx, s.end, s.leaderHW); err != nil && ctx.Err() == nil {
+				fail(s.tp, err)
+			}
+			settles[i] = settle{} // drop the replica reference
+		}
+		ft.settles = settles[:0]
+		if copied && f.cfg.OnApply != nil {
+			f.cfg.OnApply(fsyncStart.Sub(copyStart), time.Since(fsyncStart))
 		}
 		ft.record(lastErr)
 		if failed > 0 {
@@ -274,37 +305,47 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 	}
 }
 
+// settle is a partition of a fetch response whose data was copied and
+// whose fsync and high watermark remain (FollowerReplica.SettleFromLeader).
+type settle struct {
+	tp            TopicPartition
+	p             FollowerReplica
+	end, leaderHW int64
+}
+
 // apply applies one partition of a follower fetch: data is appended
-// verbatim; a diverging epoch truncates the tail the leader does not have;
-// an out-of-range offset restarts the log at the leader's log start.
-func (f *Fetchers) apply(ctx context.Context, tp TopicPartition, p FollowerReplica, rp kmsg.FetchResponseTopicPartition) error {
+// verbatim, and what remains to settle it is returned; a diverging epoch
+// truncates the tail the leader does not have; an out-of-range offset
+// restarts the log at the leader's log start.
+func (f *Fetchers) apply(tp TopicPartition, p FollowerReplica, rp kmsg.FetchResponseTopicPartition) (settle, error) {
 	switch {
 	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > p.LogEndOffset():
 		f.cfg.Logger.Info("follower is behind the leader's log start; restarting its log there",
 			"topic", tp.Topic, "partition", tp.Partition, "log_end", p.LogEndOffset(), "leader_log_start", rp.LogStartOffset)
-		return p.StartAt(rp.LogStartOffset)
+		return settle{}, p.StartAt(rp.LogStartOffset)
 	case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.HighWatermark >= 0:
-		return p.Truncate(rp.HighWatermark)
+		return settle{}, p.Truncate(rp.HighWatermark)
 	case rp.ErrorCode != 0:
-		return kerr.ErrorForCode(rp.ErrorCode)
+		return settle{}, kerr.ErrorForCode(rp.ErrorCode)
 	case rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0:
 		leo, epoch := p.LogEndOffset(), p.LastFetchedEpoch()
 		if err := p.TruncateDiverged(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset); err != nil {
-			return err
+			return settle{}, err
 		}
 		if p.LogEndOffset() == leo && p.LastFetchedEpoch() == epoch {
 			// Nothing changed: the next fetch would diverge the same way.
 			// Report it (the fetch loop backs off) rather than spin.
-			return fmt.Errorf("leader reports divergence at epoch %d offset %d, but truncating changed nothing (log end %d, last epoch %d)",
+			return settle{}, fmt.Errorf("leader reports divergence at epoch %d offset %d, but truncating changed nothing (log end %d, last epoch %d)",
 				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset, leo, epoch)
 		}
-		return nil
+		return settle{}, nil
 	}
-	if err := p.AppendFromLeader(ctx, rp.RecordBatches, rp.HighWatermark); err != nil && ctx.Err() == nil {
+	end, err := p.CopyFromLeader(rp.RecordBatches)
+	if err != nil {
 		f.cfg.Logger.Warn("follower could not append what the leader sent", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		return err
+		return settle{}, err
 	}
-	return nil
+	return settle{tp: tp, p: p, end: end, leaderHW: rp.HighWatermark}, nil
 }
 
 // waitOrChange waits for d, a change of the followed partitions, or ctx.

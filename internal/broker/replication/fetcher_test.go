@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestApplyFetched(t *testing.T) {
 	t.Run("data is appended with the leader's high watermark", func(t *testing.T) {
 		r := follower(10, 10, 3, 3)
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches, rp.HighWatermark = []byte("abc"), 12 })
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err != nil {
+		if err := applyAndSettle(tp, r, rp); err != nil {
 			t.Fatal(err)
 		}
 		if len(r.appended) != 1 || string(r.appended[0]) != "abc" || r.leo != 13 || r.hw != 12 {
@@ -106,7 +107,7 @@ func TestApplyFetched(t *testing.T) {
 		r := follower(10, 10, 3, 3)
 		r.appendErr = errors.New("disk full")
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) { rp.RecordBatches = []byte("abc") })
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err == nil {
+		if err := applyAndSettle(tp, r, rp); err == nil {
 			t.Fatal("append failure not reported")
 		}
 	})
@@ -115,7 +116,7 @@ func TestApplyFetched(t *testing.T) {
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) {
 			rp.ErrorCode, rp.LogStartOffset = kerr.OffsetOutOfRange.Code, 50
 		})
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err != nil {
+		if err := applyAndSettle(tp, r, rp); err != nil {
 			t.Fatal(err)
 		}
 		if r.startedAt != 50 || r.truncatedTo != -1 {
@@ -125,7 +126,7 @@ func TestApplyFetched(t *testing.T) {
 	t.Run("ahead of the leader truncates to its high watermark", func(t *testing.T) {
 		r := follower(10, 10, 3, 3)
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.OffsetOutOfRange.Code })
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err != nil {
+		if err := applyAndSettle(tp, r, rp); err != nil {
 			t.Fatal(err)
 		}
 		if r.truncatedTo != 8 || r.startedAt != -1 {
@@ -135,7 +136,7 @@ func TestApplyFetched(t *testing.T) {
 	t.Run("another error is returned as its Kafka error", func(t *testing.T) {
 		r := follower(10, 10, 3, 3)
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.FencedLeaderEpoch.Code })
-		err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp)
+		err := applyAndSettle(tp, r, rp)
 		if !errors.Is(err, kerr.FencedLeaderEpoch) {
 			t.Fatalf("err %v, want FENCED_LEADER_EPOCH", err)
 		}
@@ -148,7 +149,7 @@ func TestApplyFetched(t *testing.T) {
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) {
 			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 2, 6
 		})
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err != nil {
+		if err := applyAndSettle(tp, r, rp); err != nil {
 			t.Fatal(err)
 		}
 		if r.diverged != [2]int64{2, 6} || r.leo != 6 {
@@ -160,7 +161,7 @@ func TestApplyFetched(t *testing.T) {
 		rp := part(func(rp *kmsg.FetchResponseTopicPartition) {
 			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 3, 20
 		})
-		if err := NewFetchers(FetchersConfig{}).apply(context.Background(), tp, r, rp); err == nil {
+		if err := applyAndSettle(tp, r, rp); err == nil {
 			t.Fatal("a no-op truncation was not reported")
 		}
 	})
@@ -262,6 +263,35 @@ func TestFetchLoopCopiesFromTheLeader(t *testing.T) {
 	}
 }
 
+// The partitions of one fetch response are all copied before the loop
+// waits for any fsync, so their fsyncs run together, not one after another.
+func TestFetchLoopCopiesEveryPartitionBeforeWaitingForFsyncs(t *testing.T) {
+	var seen fetchLog
+	leader := startFakeLeader(t, answerWith(&seen, "abcde"))
+	events := &eventLog{}
+	reps := &fakeReplicas{}
+	parts := map[TopicPartition]bool{}
+	for i := range int32(3) {
+		r := follower(0, 0, 4, -1)
+		r.events, r.name = events, fmt.Sprint(i)
+		reps.add("t", i, r)
+		parts[TopicPartition{"t", i}] = true
+	}
+	f := NewFetchers(FetchersConfig{NodeID: 9, Replicas: reps, Logger: testharness.Logger()})
+	defer f.Stop()
+	ctx := testharness.Context(t, 30*time.Second)
+	f.Set(ctx, map[int32]map[TopicPartition]bool{1: parts}, map[int32]string{1: leader.addr()})
+	testharness.Eventually(t, 10*time.Second, "every partition copied and settled",
+		func() bool { return len(events.get()) >= 6 },
+		func() string { return fmt.Sprint(events.get()) })
+	got := events.get()
+	for i, e := range got[:6] {
+		if want := i < 3; strings.HasPrefix(e, "copy") != want {
+			t.Fatalf("events %v: want three copies, then three settles", got)
+		}
+	}
+}
+
 // A leader that moved to another address is followed there.
 func TestFetchLoopFollowsTheLeaderToANewAddress(t *testing.T) {
 	var before, after fetchLog
@@ -320,4 +350,14 @@ func TestFetchLoopReportsARefusedFetch(t *testing.T) {
 		st, ok := f.Status(1)
 		return ok && st.LastError == kerr.ClusterAuthorizationFailed.Error()
 	})
+}
+
+// applyAndSettle applies one partition of a fetch response as the fetch
+// loop does: copy, then settle.
+func applyAndSettle(tp TopicPartition, r FollowerReplica, rp kmsg.FetchResponseTopicPartition) error {
+	s, err := NewFetchers(FetchersConfig{}).apply(tp, r, rp)
+	if err != nil || s.p == nil {
+		return err
+	}
+	return s.p.SettleFromLeader(context.Background(), s.end, s.leaderHW)
 }

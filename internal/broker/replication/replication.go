@@ -26,7 +26,11 @@ type FollowerReplica interface {
 	LogEndOffset() int64
 	CommittedEnd() int64
 	LastFetchedEpoch() int32
-	AppendFromLeader(ctx context.Context, batches []byte, leaderHW int64) error
+	// CopyFromLeader appends what the leader sent and starts its fsync;
+	// SettleFromLeader then waits for it and adopts the leader's high
+	// watermark (replica.Partition).
+	CopyFromLeader(batches []byte) (end int64, err error)
+	SettleFromLeader(ctx context.Context, end, leaderHW int64) error
 	Truncate(offset int64) error
 	TruncateDiverged(epoch int32, end int64) error
 	StartAt(offset int64) error
