@@ -181,16 +181,21 @@ func TestIdempotentProducerRetriesNoDuplicates(t *testing.T) {
 
 	p, err := kgo.NewClient(kgo.SeedBrokers(proxy.ln.Addr().String()), kgo.DefaultProduceTopic("retries"),
 		kgo.RecordRetries(1000), kgo.RetryBackoffFn(func(int) time.Duration { return 5 * time.Millisecond }),
-		kgo.MaxBufferedRecords(2000))
+		// A cut often lands before a connection's first response; franz-go
+		// takes that EOF for a TLS/SASL misconfiguration and waits for a
+		// metadata refresh (at most one per 5 s), so without this option
+		// each such cut stalled the producer 5 s and the test sometimes
+		// ran past its deadline (the time was spent in those pauses).
+		kgo.MaxBufferedRecords(2000), kgo.AlwaysRetryEOF())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	ctx := testharness.Context(t, 120*time.Second)
-	// Cuts every 15 ms: 5,000 records see a few hundred of them (339 in
-	// 5 s here), every one a chance to retry a batch that was appended;
-	// 20,000 took 55-116 s on a loaded 2-core machine, near the deadline.
-	const total = 5000
+	// Cuts every 15 ms: 20,000 records see dozens of them (44-94 in 1-1.7 s
+	// on a loaded 2-core machine), every one a chance to retry a batch that
+	// was appended.
+	const total = 20000
 	// The producer id is initialised before the cuts start: cutting that
 	// request is a fatal client error in franz-go, not what this test is about.
 	if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte("0"), Value: recordValue(0)}).FirstErr(); err != nil {
