@@ -178,13 +178,22 @@ func TestFetchSessionConsumerAcrossLeaderChanges(t *testing.T) {
 	next["gone"] = map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0}
 	consume("gone", perRound)
 	consume("many", perRound)
+	// Every leader holds a session of each of its two followers and one of
+	// the consumer.
+	leaders := map[int32]bool{}
+	for _, mt := range c.MetadataOf(0, "many", "gone").Topics {
+		for _, mp := range mt.Partitions {
+			leaders[mp.Leader] = true
+		}
+	}
 	open := 0.0
-	for _, n := range c.Nodes {
-		open += metricValue(t, n, "chronik_fetch_sessions_open")
-	}
-	if open < 1 {
-		t.Fatal("the consumer opened no fetch session on any node")
-	}
+	testharness.Eventually(t, 10*time.Second, "a fetch session of each follower and the consumer on every leader", func() bool {
+		open = 0
+		for _, n := range c.Nodes {
+			open += metricValue(t, n, "chronik_fetch_sessions_open")
+		}
+		return open >= float64(3*len(leaders))
+	}, func() string { return fmt.Sprintf("%v sessions open, %d leaders", open, len(leaders)) })
 
 	if _, err := adm.DeleteTopic(ctx, "gone"); err != nil {
 		t.Fatalf("delete topic gone: %v", err)

@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-dev/chronik/internal/testharness"
 )
 
 // fakeSessionLeader keeps fetch sessions by Kafka's rules (the broker's
@@ -201,4 +206,101 @@ func TestFollowerFetchSessionSequence(t *testing.T) {
 	if nextEpoch(1<<31-1) != 1 {
 		t.Fatal("epoch does not wrap to 1")
 	}
+}
+
+// sessionLeader answers fetches like answerWith (data from offset 0, that
+// length as the high watermark) within fake's sessions: an incremental
+// answer lists only the partitions that get data.
+func sessionLeader(log *fetchLog, fake *fakeSessionLeader, mu *sync.Mutex, data string) func(*kmsg.FetchRequest) *kmsg.FetchResponse {
+	return func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+		log.add(req)
+		mu.Lock()
+		resp, served := fake.fetch(req)
+		mu.Unlock()
+		behind := false
+		for tp, rp := range served {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition, p.HighWatermark, p.LogStartOffset = tp.Partition, int64(len(data)), 0
+			if rp.FetchOffset < int64(len(data)) {
+				p.RecordBatches = []byte(data[rp.FetchOffset:])
+				behind = true
+			} else if req.SessionEpoch > 0 {
+				continue // nothing new: left out of an incremental answer
+			}
+			t := kmsg.NewFetchResponseTopic()
+			t.Topic, t.Partitions = tp.Topic, []kmsg.FetchResponseTopicPartition{p}
+			resp.Topics = append(resp.Topics, t)
+		}
+		if !behind {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return resp
+	}
+}
+
+// The fetch loop opens a session with its first (full) fetch, then sends
+// incremental fetches naming only what changed; when the leader loses the
+// session it starts over with a full fetch at once.
+func TestFetchLoopUsesAFetchSession(t *testing.T) {
+	var seen fetchLog
+	var mu sync.Mutex
+	fake := &fakeSessionLeader{sessions: map[int32]*fakeSession{}}
+	leader := startFakeLeader(t, sessionLeader(&seen, fake, &mu, "abcde"))
+	tp0, tp1 := TopicPartition{"t", 0}, TopicPartition{"t", 1}
+	r0, r1 := follower(0, 0, 4, -1), follower(0, 0, 4, -1)
+	reps := &fakeReplicas{}
+	reps.add(tp0.Topic, tp0.Partition, r0)
+	reps.add(tp1.Topic, tp1.Partition, r1)
+	f := NewFetchers(FetchersConfig{NodeID: 9, Replicas: reps, Logger: testharness.Logger()})
+	defer f.Stop()
+	ctx := testharness.Context(t, 30*time.Second)
+	f.Set(ctx, map[int32]map[TopicPartition]bool{1: {tp0: true, tp1: true}}, map[int32]string{1: leader.addr()})
+
+	// idleIncremental reports whether a fetch after the first n was
+	// incremental and named nothing: both partitions caught up, unchanged.
+	idleIncremental := func(n int) func() bool {
+		return func() bool {
+			seen.mu.Lock()
+			defer seen.mu.Unlock()
+			for _, r := range seen.reqs[min(n, len(seen.reqs)):] {
+				if r.SessionID != 0 && r.SessionEpoch > 0 && len(r.Topics) == 0 && len(r.ForgottenTopics) == 0 {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	testharness.Eventually(t, 10*time.Second, "an idle incremental fetch once both partitions caught up", idleIncremental(0))
+	seen.mu.Lock()
+	first := seen.reqs[0]
+	seen.mu.Unlock()
+	if first.SessionID != 0 || first.SessionEpoch != 0 || countParts(first) != 2 {
+		t.Fatalf("first fetch (%d, %d) named %d partitions, want a full (0, 0) of both", first.SessionID, first.SessionEpoch, countParts(first))
+	}
+	for _, r := range []*fakeReplica{r0, r1} {
+		r.mu.Lock()
+		appended := string(slices.Concat(r.appended...))
+		r.mu.Unlock()
+		if appended != "abcde" {
+			t.Fatalf("follower appended %q, want abcde", appended)
+		}
+	}
+
+	mu.Lock()
+	clear(fake.sessions) // evicted on the leader
+	seen.mu.Lock()
+	n := len(seen.reqs)
+	seen.mu.Unlock()
+	mu.Unlock()
+	testharness.Eventually(t, 10*time.Second, "a full fetch, then a new session, after the leader lost the session", func() bool {
+		seen.mu.Lock()
+		defer seen.mu.Unlock()
+		for _, r := range seen.reqs[n:] {
+			if r.SessionID == 0 && r.SessionEpoch == 0 && countParts(r) == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	testharness.Eventually(t, 10*time.Second, "incremental fetches again", idleIncremental(n))
 }

@@ -90,6 +90,9 @@ type fetcher struct {
 
 	// settles is the run loop's scratch list, reused across fetches.
 	settles []settle
+	// session is the run loop's fetch session with the leader
+	// (fetch_session.go).
+	session fetchSession
 
 	// What the admin API reports about this fetcher.
 	lastFetch time.Time // last answered fetch
@@ -214,6 +217,7 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 			}
 			continue
 		}
+		req = ft.session.request(req) // only what changed, once a session is open
 		// A change of the followed set (Set) cancels the request.
 		rctx, cancel := context.WithCancel(ctx)
 		ft.mu.Lock()
@@ -230,6 +234,9 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 		ft.inFlight = nil
 		ft.mu.Unlock()
 		cancel()
+		if cut || err != nil {
+			ft.session.reset() // the leader may or may not have seen it
+		}
 		if cut {
 			continue
 		}
@@ -247,6 +254,12 @@ func (f *Fetchers) run(ctx context.Context, ft *fetcher) {
 		}
 		backoff = 50 * time.Millisecond
 		resp := kresp.(*kmsg.FetchResponse)
+		if ft.session.answered(resp) {
+			// Evicted, or the leader restarted: fetch in full at once.
+			ft.record(kerr.ErrorForCode(resp.ErrorCode))
+			logger.Debug("follower fetch session lost; fetching in full", "leader", ft.leader, "error_code", resp.ErrorCode)
+			continue
+		}
 		if resp.ErrorCode != 0 {
 			ft.record(kerr.ErrorForCode(resp.ErrorCode))
 			logger.Debug("follower fetch refused", "leader", ft.leader, "error_code", resp.ErrorCode)
