@@ -251,3 +251,35 @@ func TestMetricsClusterISRChanges(t *testing.T) {
 		return total("chronik_raft_leader") == 1 && total("chronik_raft_has_leader") == 3
 	})
 }
+
+// TestMetricsReplicationRoundTrip: acks=all produces to a replicated
+// partition fill the round-trip histograms: on the leader its wait for its
+// own fsync and for the replicas, and the followers' acknowledgements; on
+// each follower the copy and fsync of what it fetched.
+func TestMetricsReplicationRoundTrip(t *testing.T) {
+	c := inproc.NewCluster(t, 3, nil)
+	c.StartAll()
+	leader := createRF3(t, c, "round-trip", nil)
+	li := int(leader) - 1
+	produceN(t, c.Nodes[li], "round-trip", 20)
+	m := scrape(t, c.Nodes[li])
+	for _, stage := range []string{"local_fsync", "replicas"} {
+		if n := m.must(t, "chronik_produce_wait_seconds", "stage", stage); n < 20 {
+			t.Errorf("leader's produce wait %s: %v observations, want one per acks=all produce (20)", stage, n)
+		}
+	}
+	if n := m.must(t, "chronik_replica_follower_ack_seconds"); n < 1 {
+		t.Errorf("leader saw %v follower acknowledgements, want some", n)
+	}
+	for i, n := range c.Nodes {
+		if i == li {
+			continue
+		}
+		fm := scrape(t, n)
+		for _, stage := range []string{"copy", "fsync"} {
+			if v := fm.must(t, "chronik_follower_apply_seconds", "stage", stage); v < 1 {
+				t.Errorf("follower node %d apply %s: %v observations, want some", i+1, stage, v)
+			}
+		}
+	}
+}
