@@ -4,7 +4,8 @@ package kafka
 //
 // RecordBatch v2 only; v13+ would need topic ids. Consumers are served
 // committed data only: batches below the high watermark. Followers
-// (ReplicaID >= 0) are served up to the leader's committed end, and their
+// (ReplicaID >= 0) are served up to the leader's log end, fsynced or not
+// (replica.Partition.FollowerReadEnd says why that is safe), and their
 // fetch offset tells the leader their log end. MaxWaitMillis/MinBytes
 // long-poll until enough bytes are committed or the wait expires; MaxBytes
 // bounds the response and PartitionMaxBytes each partition, each lowered (never
@@ -265,8 +266,8 @@ func fetchPartition(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp
 // diverging epoch and its end offset (v12+; KIP-320) and must truncate
 // before its position counts. Otherwise the fetch offset tells the leader the
 // follower's log end (it fsyncs before fetching again), which may move the
-// high watermark, and data is served up to the leader's committed end,
-// beyond the high watermark.
+// high watermark, and data is served up to the leader's log end, beyond the
+// high watermark.
 func fetchForFollower(p *replica.Partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, limit int, first bool, replicaID int32) error {
 	if !slices.Contains(p.Role().Replicas, replicaID) {
 		return kerr.NotLeaderForPartition
