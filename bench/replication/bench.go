@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -138,6 +139,8 @@ type clusterRun struct {
 	cluster *nodes.Cluster
 	adm     *kadm.Client
 	brokers []string
+	// httpClient scrapes the nodes' /metrics.
+	httpClient *http.Client
 }
 
 func (cr *clusterRun) run(ctx context.Context, bin, dir string) (err error) {
@@ -157,6 +160,8 @@ func (cr *clusterRun) run(ctx context.Context, bin, dir string) (err error) {
 		c.Close()
 	}()
 	cr.cluster = c
+	cr.httpClient = &http.Client{}
+	defer cr.httpClient.CloseIdleConnections()
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = nodes.WaitReady(rctx, c.Nodes)
 	cancel()
@@ -357,6 +362,8 @@ func (cr *clusterRun) closedLoop(ctx context.Context, topic string, partitions i
 	if err := sleepCtx(ctx, cr.o.warmup); err != nil {
 		return r, err
 	}
+	// The metrics scrapes enclose the sampled window.
+	m0 := cr.scrapeAll(ctx)
 	s0, err := cr.sample(&acked)
 	if err != nil {
 		return r, err
@@ -368,6 +375,7 @@ func (cr *clusterRun) closedLoop(ctx context.Context, topic string, partitions i
 	if err != nil {
 		return r, err
 	}
+	m1 := cr.scrapeAll(ctx)
 	stopProducing()
 	if err := drain(ctx, cl); err != nil {
 		return r, err
@@ -384,6 +392,7 @@ func (cr *clusterRun) closedLoop(ctx context.Context, topic string, partitions i
 		r.NodeCPUMsPerMB, r.ProducerCPUMsPerMB = nodeCPU*1000/mb, selfCPU*1000/mb
 	}
 	r.Errors, r.FirstErr = errs.get()
+	cr.measureBreakdown(&r, m0, m1)
 	return r, nil
 }
 
@@ -410,9 +419,28 @@ func (cr *clusterRun) openLoop(ctx context.Context, topic string, partitions int
 		// latency still counts from its intended send time.
 		cl.Produce(ctx, &kgo.Record{Value: vals.next()}, func(_ *kgo.Record, err error) { rec.ack(intended, err) })
 	}}
-	if _, err := loop.run(ctx, to); err != nil {
+	// The metrics are scraped when the measured window opens, while the
+	// loop runs, and when the loop ends; the acknowledgements still
+	// outstanding then are drained outside the window.
+	var m0 []nodeScrape
+	sctx, cancelScrape := context.WithCancel(ctx)
+	scraped := make(chan struct{})
+	go func() {
+		defer close(scraped)
+		if (realClock{}).SleepUntil(sctx, from) == nil {
+			m0 = cr.scrapeAll(sctx)
+		}
+	}()
+	_, err = loop.run(ctx, to)
+	if err != nil {
+		cancelScrape()
+	}
+	<-scraped
+	cancelScrape()
+	if err != nil {
 		return r, err
 	}
+	m1 := cr.scrapeAll(ctx)
 	if err := drain(ctx, cl); err != nil {
 		return r, err
 	}
@@ -426,6 +454,7 @@ func (cr *clusterRun) openLoop(ctx context.Context, topic string, partitions int
 	r.P99Ms, r.P999Ms = msOfUs(h.ValueAtQuantile(99)), msOfUs(h.ValueAtQuantile(99.9))
 	r.MaxMs = msOfUs(h.Max())
 	r.Errors, r.FirstErr = rec.errs.get()
+	cr.measureBreakdown(&r, m0, m1)
 	return r, nil
 }
 

@@ -32,6 +32,13 @@
 //     (a new cluster per count would add start-up time and change nothing
 //     measured).
 //
+// For every run it also scrapes each node's /metrics right before and
+// after the measured window and reports, per run, the window's mean of the
+// histograms that break an acks=all round trip down (produce request, the
+// leader's local-fsync and replicas waits, follower ack, follower copy and
+// fsync, fsync pass) and each node's fsyncs per second: "n/a" where a
+// series is absent, unobserved or unreadable, never 0.
+//
 // Before each measurement it calls sync(2), so the page cache's writeback
 // of the previous run's data is not charged to the next. Rows print as
 // markdown tables (--json: one JSON object per row). Producer errors are

@@ -228,6 +228,15 @@ func TestTinyRun(t *testing.T) {
 		if r.Errors != 0 || r.Nodes != 1 || r.RF != 1 || r.Producer != "defaults" {
 			t.Errorf("row %+v", r)
 		}
+		// Where the time went: data flowed through the leader's produce
+		// path and its fsyncs; one node has no follower to wait for.
+		b := r.breakdown
+		if b.BreakdownErrors != "" || !positive(b.ProduceRequestMs) || !positive(b.LocalFsyncWaitMs) || !positive(b.FsyncPassMs) ||
+			b.ReplicasWaitMs == nil || *b.ReplicasWaitMs < 0 || len(b.FsyncsPerSecByNode) != 1 || !positive(b.FsyncsPerSecByNode[0]) ||
+			b.FollowerAckMs != nil || b.FollowerCopyMs != nil || b.FollowerFsyncMs != nil ||
+			*b.LocalFsyncWaitMs > *b.ProduceRequestMs {
+			t.Errorf("%s row breakdown %+v, fsyncs/s %v", r.Kind, b, derefs(b.FsyncsPerSecByNode))
+		}
 		switch r.Kind {
 		case kindMax, kindSweep:
 			if r.MBPerSec <= 0 || r.RecordsPerSec <= 0 || r.NodeCPUMsPerMB <= 0 || r.ProducerCPUMsPerMB <= 0 || r.Seconds < 0.9 {
@@ -255,4 +264,19 @@ func TestTinyRun(t *testing.T) {
 	if code != 1 || !strings.Contains(out.String(), "| **10** (MESSAGE_TOO_LARGE") || !strings.Contains(errOut.String(), "10 records failed") {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
+	// The markdown breakdown: nothing was appended, so nothing waited for
+	// an fsync, and one node has no followers: n/a, not zeros.
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "| 1 node, latency absolute (50 rec/s), ") {
+			line = l
+		}
+	}
+	cells := strings.Split(strings.Trim(line, "| "), " | ")
+	if !strings.Contains(out.String(), breakdownHeader) || len(cells) != 9 || cells[2] != "n/a" || cells[3] != "n/a" ||
+		cells[4] != "n/a" || cells[5] != "n/a" || cells[6] != "n/a" || cells[8] == "n/a" {
+		t.Errorf("breakdown line %q (cells %q) in\n%s", line, cells, out.String())
+	}
 }
+
+func positive(v *float64) bool { return v != nil && *v > 0 }

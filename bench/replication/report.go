@@ -49,6 +49,9 @@ type row struct {
 
 	Errors   int64  `json:"errors"` // failed records, warm-up included
 	FirstErr string `json:"first_error,omitempty"`
+
+	// every run: where the round trip's time went (its fields inline)
+	breakdown
 }
 
 func (r row) rf() string { return fmt.Sprintf("%d / %d", r.RF, r.MinISR) }
@@ -157,6 +160,16 @@ func (rp *report) tables(header string) {
 			continue
 		}
 		fmt.Fprintf(rp.w, "\n%s\n\n%s\n%s\n", s.title, s.head, strings.Join(lines, "\n"))
+	}
+	var lines []string
+	for _, r := range rp.rows {
+		if r.SameRunAs == "" { // one line per run
+			lines = append(lines, r.breakdownLine())
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(rp.w, "\nWhere the time goes (broker histograms: mean over the measured window, all nodes; n/a: not exported, not observed, or unreadable)\n\n%s\n%s\n",
+			breakdownHeader, strings.Join(lines, "\n"))
 	}
 }
 
