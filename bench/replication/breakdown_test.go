@@ -123,7 +123,9 @@ func TestParseHistograms(t *testing.T) {
 	}
 }
 
-func near(v *float64, want float64) bool { return v != nil && math.Abs(*v-want) < 1e-9*math.Max(1, want) }
+func near(v *float64, want float64) bool {
+	return v != nil && math.Abs(*v-want) < 1e-9*math.Max(1, want)
+}
 
 func TestWindowBreakdown(t *testing.T) {
 	t0 := time.Unix(1000, 0)
@@ -150,7 +152,7 @@ func TestWindowBreakdown(t *testing.T) {
 		v    *float64
 		want float64
 	}{
-		{"produce", b.ProduceRequestMs, 1.5 / 300 * 1000},   // node 2 added nothing
+		{"produce", b.ProduceRequestMs, 1.5 / 300 * 1000},    // node 2 added nothing
 		{"fetch", b.FetchRequestMs, (1.0 + 1.0) / 20 * 1000}, // summed over nodes
 		{"local fsync", b.LocalFsyncWaitMs, 0.6 / 300 * 1000},
 		{"replicas", b.ReplicasWaitMs, 0.9 / 300 * 1000},
