@@ -70,7 +70,7 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64) error {
 		f.lastAdvance = now
 	}
 	if p.obs != nil && p.obs.FollowerAck != nil {
-		if d, ok := p.lastAppend.passed(f.leo, fetchOffset, now); ok {
+		if d, ok := p.appends.passed(f.leo, fetchOffset, now); ok {
 			p.obs.FollowerAck(d)
 		}
 	}

@@ -1,7 +1,7 @@
 package replica
 
 import (
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -18,26 +18,54 @@ type Observer struct {
 	FollowerAck func(time.Duration)
 }
 
-// lastAppend is the end and time of a leader's latest append, so that a
-// follower fetch passing it can say how long the copy took. Only the
-// latest is kept: it samples the round trip without a list per append.
-type lastAppend struct {
-	end atomic.Int64
-	at  atomic.Int64 // unix ns
+// appendTimes keeps the end offset and time of a leader's recent appends,
+// so that a follower fetch passing one can say how long the copy took. A
+// fetch that passes several reports the newest of them (the others were
+// copied in the same round trip, and earlier); appends beyond the last
+// appendWindow are forgotten, which only drops samples.
+type appendTimes struct {
+	mu   sync.Mutex
+	ends [appendWindow]int64
+	ats  [appendWindow]time.Time
+	next int // where the next append goes
 }
+
+// appendWindow is how many recent appends a leader remembers per partition:
+// enough for the appends of a few follower round trips at high rates.
+const appendWindow = 32
 
 // note records an append ending at end.
-func (a *lastAppend) note(end int64, now time.Time) {
-	a.at.Store(now.UnixNano())
-	a.end.Store(end)
+func (a *appendTimes) note(end int64, now time.Time) {
+	a.mu.Lock()
+	a.ends[a.next], a.ats[a.next] = end, now
+	a.next = (a.next + 1) % appendWindow
+	a.mu.Unlock()
 }
 
-// passed reports how long ago the latest append was made if a follower
-// moving from prev to next has just passed its end.
-func (a *lastAppend) passed(prev, next int64, now time.Time) (time.Duration, bool) {
-	end := a.end.Load()
-	if end == 0 || prev >= end || next < end {
-		return 0, false
+// reset forgets every append.
+func (a *appendTimes) reset() {
+	a.mu.Lock()
+	a.ends, a.ats, a.next = [appendWindow]int64{}, [appendWindow]time.Time{}, 0
+	a.mu.Unlock()
+}
+
+// passed reports how long ago the newest remembered append was made that a
+// follower moving from prev to next has just passed.
+func (a *appendTimes) passed(prev, next int64, now time.Time) (time.Duration, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := 1; i <= appendWindow; i++ {
+		j := (a.next - i + appendWindow) % appendWindow
+		end := a.ends[j]
+		if end == 0 || a.ats[j].IsZero() {
+			return 0, false
+		}
+		if end <= prev {
+			return 0, false // older appends the follower had already
+		}
+		if end <= next {
+			return now.Sub(a.ats[j]), true
+		}
 	}
-	return now.Sub(time.Unix(0, a.at.Load())), true
+	return 0, false
 }

@@ -118,3 +118,41 @@ func TestCopyFromLeaderStartsTheFsync(t *testing.T) {
 		t.Fatalf("copy of nothing: end %d, err %v; want 0 (nothing to wait for)", end, err)
 	}
 }
+
+// The leader times a follower's copy from the newest append its fetch
+// passed, not only the very latest append (which a busy follower rarely
+// reaches exactly), and forgets appends of an earlier leadership.
+func TestAppendTimesNewestPassed(t *testing.T) {
+	var a appendTimes
+	t0 := time.Unix(1000, 0)
+	for i := range int64(5) {
+		a.note(10*(i+1), t0.Add(time.Duration(i)*time.Millisecond)) // ends 10..50 at t0+0..4ms
+	}
+	now := t0.Add(10 * time.Millisecond)
+	for _, c := range []struct {
+		prev, next int64
+		want       time.Duration
+		ok         bool
+	}{
+		{0, 35, 8 * time.Millisecond, true},  // passed 10, 20, 30: the newest is 30 at +2ms
+		{30, 50, 6 * time.Millisecond, true}, // passed 40 and 50
+		{50, 60, 0, false},                   // nothing new passed
+		{0, 5, 0, false},                     // none passed yet
+		{31, 39, 0, false},                   // between appends
+	} {
+		d, ok := a.passed(c.prev, c.next, now)
+		if ok != c.ok || d != c.want {
+			t.Errorf("passed(%d, %d) = %v, %v; want %v, %v", c.prev, c.next, d, ok, c.want, c.ok)
+		}
+	}
+	for i := range int64(appendWindow + 3) {
+		a.note(100+i, now)
+	}
+	if _, ok := a.passed(0, 20, now); ok {
+		t.Error("an append beyond the window was still remembered")
+	}
+	a.reset()
+	if _, ok := a.passed(0, 1000, now); ok {
+		t.Error("an append was remembered across a reset")
+	}
+}

@@ -82,10 +82,10 @@ type Partition struct {
 	// high watermark must never have passed what they hold.
 	joining []int32
 
-	// obs gets the replication timings (observe.go); lastAppend feeds its
+	// obs gets the replication timings (observe.go); appends feeds its
 	// FollowerAck.
-	obs        *Observer
-	lastAppend lastAppend
+	obs     *Observer
+	appends appendTimes
 
 	// uncleanable is set when the log cleaner gave up on this replica
 	// (cleaner.go); nil otherwise.
@@ -221,6 +221,9 @@ func (p *Partition) SetRole(r Role) {
 	p.appendMu.Unlock()
 
 	now := time.Now()
+	if newLeadership {
+		p.appends.reset() // the times of another leadership's appends
+	}
 	p.followersMu.Lock()
 	if newLeadership || !r.Leader {
 		p.joining = nil
@@ -544,7 +547,9 @@ func (p *Partition) AppendTxn(ctx context.Context, records []byte, tp TxnProduce
 	}
 	// The fsync starts now, and followers may copy the batch while it runs.
 	p.log.StartSync()
-	p.lastAppend.note(res.LastOffset+1, time.Now())
+	if p.obs != nil && p.obs.FollowerAck != nil {
+		p.appends.note(res.LastOffset+1, time.Now())
+	}
 	p.signalEnd()
 	if p.flush != partlog.FlushAlways {
 		// Without per-write fsync the batch counts as appended once written.
