@@ -54,9 +54,9 @@ func (l *Log) runSyncer() {
 }
 
 // StartSync starts an fsync pass now under FlushAlways without waiting for
-// it: a caller that will Sync soon (a produce about to wait, a follower
-// about to fsync what it just copied) saves the hop, and the logs of many
-// partitions fsync in parallel. A no-op under the other policies.
+// it: a follower that copied a fetch response into many partition logs
+// starts them all and then Syncs each, so the logs fsync in parallel. A
+// no-op under the other policies.
 func (l *Log) StartSync() {
 	if l.flush == FlushAlways {
 		l.requestSync()
