@@ -101,23 +101,7 @@ func (c *Client) download(ctx context.Context, path string, seconds int, w io.Wr
 // NodeURL finds node id's admin base URL through the first of urls that
 // answers /v1/brokers (same scheme as that URL).
 func NodeURL(ctx context.Context, httpc *http.Client, urls []string, id int32) (string, error) {
-	var last error
-	for _, u := range urls {
-		c := New(u, httpc)
-		env, err := c.Brokers(ctx)
-		if err != nil {
-			last = err
-			continue
-		}
-		for _, b := range env.Data.Brokers {
-			if b.ID == id && b.AdminAddr != "" {
-				return schemeOf(c.URL()) + "://" + b.AdminAddr, nil
-			}
-		}
-		last = fmt.Errorf("%s knows no node %d with an admin address", c.URL(), id)
-	}
-	if last == nil {
-		last = errors.New("no admin API address given")
-	}
-	return "", fmt.Errorf("find node %d: %w", id, last)
+	return brokerURL(ctx, httpc, urls, fmt.Sprintf("node %d", id), func(api.Brokers) (int32, string) {
+		return id, fmt.Sprintf("no node %d with an admin address", id)
+	})
 }

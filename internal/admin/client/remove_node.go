@@ -18,6 +18,16 @@ func (c *Client) RemoveNode(ctx context.Context, req api.RemoveNodeRequest) (api
 // ControllerURL finds the controller's admin base URL through the first of
 // urls that answers /v1/brokers (same scheme as that URL).
 func ControllerURL(ctx context.Context, httpc *http.Client, urls []string) (string, error) {
+	return brokerURL(ctx, httpc, urls, "the controller", func(bs api.Brokers) (int32, string) {
+		return bs.ControllerID, fmt.Sprintf("no controller with an admin address right now (controller %d)", bs.ControllerID)
+	})
+}
+
+// brokerURL finds, through the first of urls that answers /v1/brokers, the
+// admin base URL (same scheme as that URL) of the broker pick names in the
+// answer; pick also says what is missing when that broker has no admin
+// address there, and what names the broker in errors.
+func brokerURL(ctx context.Context, httpc *http.Client, urls []string, what string, pick func(api.Brokers) (id int32, missing string)) (string, error) {
 	var last error
 	for _, u := range urls {
 		c := New(u, httpc)
@@ -26,15 +36,16 @@ func ControllerURL(ctx context.Context, httpc *http.Client, urls []string) (stri
 			last = err
 			continue
 		}
+		id, missing := pick(env.Data)
 		for _, b := range env.Data.Brokers {
-			if b.ID == env.Data.ControllerID && b.AdminAddr != "" {
+			if b.ID == id && b.AdminAddr != "" {
 				return schemeOf(c.URL()) + "://" + b.AdminAddr, nil
 			}
 		}
-		last = fmt.Errorf("%s knows no controller with an admin address right now (controller %d)", c.URL(), env.Data.ControllerID)
+		last = fmt.Errorf("%s knows %s", c.URL(), missing)
 	}
 	if last == nil {
 		last = errors.New("no admin API address given")
 	}
-	return "", fmt.Errorf("find the controller: %w", last)
+	return "", fmt.Errorf("find %s: %w", what, last)
 }
