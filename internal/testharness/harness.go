@@ -77,11 +77,15 @@ const (
 var handedOut = struct {
 	sync.Mutex
 	ports map[int]bool
+	// lockFile holds claimPort's locks, one byte per port; nil until the
+	// first claim.
+	lockFile *os.File
 }{ports: map[int]bool{}}
 
 // FreePort finds a loopback port that is free now, for a listener that binds
-// it later (and again after a restart). It reserves nothing, but never
-// returns the same port twice in one test binary.
+// it later (and again after a restart). It never returns the same port twice
+// in one test binary, nor one another test binary running now was given
+// (claimPort).
 func FreePort(t testing.TB) int {
 	t.Helper()
 	handedOut.Lock()
@@ -96,7 +100,10 @@ func FreePort(t testing.TB) int {
 			continue // taken
 		}
 		ln.Close()
-		handedOut.ports[port] = true
+		handedOut.ports[port] = true // taken either way: this binary or another has it
+		if !claimPort(port) {
+			continue
+		}
 		return port
 	}
 	t.Fatal("no free port below the ephemeral range")
