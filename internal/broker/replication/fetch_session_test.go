@@ -107,7 +107,9 @@ func TestFollowerFetchSessionRebuildsTheFullRequest(t *testing.T) {
 	for p := range int32(20) {
 		parts[TopicPartition{Topic: fmt.Sprint("t", p%3), Partition: p}] = 0
 	}
-	incremental, named := 0, 0
+	// named: partitions the incremental fetches named; followed: those
+	// their full requests would have named.
+	incremental, named, followed := 0, 0, 0
 	for step := range 5000 {
 		switch r := rng.IntN(100); {
 		case r < 30: // data arrived for a few partitions
@@ -153,10 +155,14 @@ func TestFollowerFetchSessionRebuildsTheFullRequest(t *testing.T) {
 		if req.SessionEpoch > 0 {
 			incremental++
 			named += countParts(req)
+			followed += len(want)
 		}
 	}
-	if incremental < 1000 || named >= incremental*len(parts)/2 {
-		t.Fatalf("%d incremental fetches naming %d partitions in all: sessions do not save much", incremental, named)
+	// Compared with what full fetches would have named at the same steps:
+	// the followed set's size changes as the steps run (map order makes the
+	// run differ each time), so the final size is no measure.
+	if incremental < 1000 || named >= followed/2 {
+		t.Fatalf("%d incremental fetches naming %d partitions in all, of %d followed: sessions do not save much", incremental, named, followed)
 	}
 }
 
