@@ -52,12 +52,8 @@ func (b *Backend) handleAddPartitionsToTxn(ctx context.Context, c *Conn, kreq km
 		}
 		return resp
 	}
-	if b.Txn == nil {
-		refusal := b.txnRefusal(c, req.TransactionalID)
+	if refusal := b.txnRefusal(c, req.TransactionalID); refusal != 0 {
 		return done(answer(func(string, int32) int16 { return refusal }))
-	}
-	if !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID) {
-		return done(answer(func(string, int32) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }))
 	}
 	s := b.Meta.State()
 	refused := map[string]int16{}

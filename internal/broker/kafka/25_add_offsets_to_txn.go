@@ -26,12 +26,9 @@ func (b *Backend) addOffsetsToTxnAPI() served {
 func (b *Backend) handleAddOffsetsToTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := respond[*kmsg.AddOffsetsToTxnResponse](req)
-	switch {
-	case b.Txn == nil:
-		resp.ErrorCode = b.txnRefusal(c, req.TransactionalID)
-		return done(resp)
-	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	switch refusal := b.txnRefusal(c, req.TransactionalID); {
+	case refusal != 0:
+		resp.ErrorCode = refusal
 		return done(resp)
 	case !b.authorize(c, acl.OpRead, acl.ResourceGroup, req.Group):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code

@@ -13,8 +13,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/chronik-dev/chronik/internal/broker/acl"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -26,12 +24,8 @@ func (b *Backend) endTxnAPI() served {
 func (b *Backend) handleEndTxn(ctx context.Context, c *Conn, kreq kmsg.Request) (kmsg.Response, Pending, error) {
 	req := kreq.(*kmsg.EndTxnRequest)
 	resp := respond[*kmsg.EndTxnResponse](req)
-	switch {
-	case b.Txn == nil:
-		resp.ErrorCode = b.txnRefusal(c, req.TransactionalID)
-		return done(resp)
-	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	if refusal := b.txnRefusal(c, req.TransactionalID); refusal != 0 {
+		resp.ErrorCode = refusal
 		return done(resp)
 	}
 	return nil, pending(func(ctx context.Context) *kmsg.EndTxnResponse {

@@ -205,12 +205,16 @@ func (b *Backend) configRefusal(c *Conn, op acl.Operation, rt kmsg.ConfigResourc
 	return nil
 }
 
-// txnRefusal is the code the refused transaction APIs answer
-// (transactions.go): TRANSACTIONAL_ID_AUTHORIZATION_FAILED without WRITE on
-// the transactional id, as Kafka checks first, else errNoTransactions.
+// txnRefusal is the code a transaction API refuses a request with before
+// anything else, 0 when it may go on: TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+// without WRITE on the transactional id (Kafka checks it first), else
+// errNoTransactions where this node runs no coordinator (transactions.go).
 func (b *Backend) txnRefusal(c *Conn, transactionalID string) int16 {
-	if !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, transactionalID) {
+	switch {
+	case !b.authorize(c, acl.OpWrite, acl.ResourceTransactionalID, transactionalID):
 		return kerr.TransactionalIDAuthorizationFailed.Code
+	case b.Txn == nil:
+		return errNoTransactions
 	}
-	return errNoTransactions
+	return 0
 }
