@@ -57,7 +57,7 @@ func (a *appendTimes) passed(prev, next int64, now time.Time) (time.Duration, bo
 	for i := 1; i <= appendWindow; i++ {
 		j := (a.next - i + appendWindow) % appendWindow
 		end := a.ends[j]
-		if end == 0 || a.ats[j].IsZero() {
+		if end == 0 { // an empty slot: no older appends either
 			return 0, false
 		}
 		if end <= prev {
